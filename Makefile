@@ -1,0 +1,34 @@
+# Two commands: `make run` and `make test`. Both bootstrap .venv when missing, install the
+# package and its dependencies, build the Cython extensions in place (only what changed), then run.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.livestack-installed
+
+.PHONY: run test build bench clean distclean
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip "setuptools>=68" wheel "Cython>=3.0" "numpy>=1.26"
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	touch $@
+
+build: $(STAMP)
+	@$(PY) setup.py -q build_ext --inplace -j 2
+
+run: build
+	$(VENV)/bin/livestack run $(ARGS)
+
+test: build
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: build
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf build
+	find livestack -name '*.so' -delete
+	find livestack -name '*.c' -delete
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,77 @@
+"""The ``livestack`` command: one entry point, a subcommand per capability."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+import livestack
+
+
+def _cmd_run(args) -> int:
+    from livestack.ipc.demo import main as demo
+
+    return demo(seconds=args.seconds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="livestack", description="Low-latency live trading stack.")
+    ap.add_argument("--version", action="version", version=f"livestack {livestack.__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the stack (until the live loop lands: a two-process ring demo)",
+                         conflict_handler="resolve")
+    run.add_argument("config", nargs="?", help="TOML config (default: embedded simulated venue)")
+    run.add_argument("--seconds", type=float, default=3.0, help="demo duration")
+    run.set_defaults(func=_cmd_run)
+
+    shm = sub.add_parser("shm", help="list or clean up shared-memory segments")
+    shm.add_argument("action", choices=["list", "clean"])
+    shm.set_defaults(func=_cmd_shm)
+
+    # Each capability registers its own subcommands: a module with `register(subparsers)`.
+    for modname in PLUGINS:
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name and modname.startswith(e.name):
+                continue  # capability not built yet
+            raise
+        mod.register(sub)
+    return ap
+
+
+#: Modules that add subcommands (``run`` is replaced by livestack.node.cli once it exists).
+PLUGINS = (
+    "livestack.node.cli",        # run
+    "livestack.backtest.cli",    # backtest
+    "livestack.records.cli",     # records, replay
+    "livestack.control.cli",     # ctl
+    "livestack.telemetry.cli",   # top, metrics
+)
+
+
+def _cmd_shm(args) -> int:
+    from livestack.ipc import shm
+
+    if args.action == "list":
+        for name in shm.list_segments():
+            print(name)
+    else:
+        for name in shm.remove_stale():
+            print("removed", name)
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not getattr(args, "func", None):
+        ap.print_help()
+        return 2
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,443 @@
+"""THE record layouts of livestack: every record that crosses a process boundary, declared once.
+
+Everything else is derived from this module:
+
+* the numpy structured dtypes (``livestack.schema.dtypes``, built at import time from ``RECORDS``),
+* the C structs in ``cext/ls_records.h`` and the Cython declarations in
+  ``livestack/schema/records.pxd`` (both written by ``python -m livestack.schema.gen``; the build
+  runs it, and a test fails if the checked-in files differ from what the generator writes),
+* the HDF5 datasets of the session files (one dataset per record kind, with these dtypes).
+
+Every record is a fixed-size slot of 64 or 128 bytes, 8-byte aligned, starting with the common
+24-byte header::
+
+     0       2     3     4           8                      16                     24
+     +-------+-----+-----+-----------+----------------------+----------------------+
+     | kind  | ver |flags| instrument|         seq          |          ts          |
+     | u16   | u8  | u8  |    u32    |         u64          |      i64 (ns)        |
+     +-------+-----+-----+-----------+----------------------+----------------------+
+
+``seq`` is stamped by the record's producer. On the market-data, execution and command rings it is
+the producer's own per-ring sequence (1, 2, 3 ...). On the records ring it is the record-stream
+sequence stamped by the harness: contiguous from 1 over every record of the session, so a reader
+proves nothing was lost by checking there is no hole.
+
+``ts`` is the time the record entered the stack: ``ts_recv`` (our receive clock) for inputs,
+``ts_core`` (the timestamp of the input being processed) for everything the core emits. The core
+never reads a clock; its notion of *now* is the ``ts`` of the input it is processing.
+
+Prices and sizes are int64 fixed-point, with the number of decimals kept per instrument
+(``livestack.schema.fixedpoint``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Bumped when the layout of any record changes; rings and files carry it and attach refuses a
+#: mismatch.
+SCHEMA_VERSION = 1
+
+CACHE_LINE = 64
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str  # one of TYPES
+    unit: str
+    doc: str
+    count: int = 1  # > 1 for a fixed-size byte array ("u8" only)
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: int
+    name: str  # upper case; C type is ls_<lower>_t, numpy dtype is <NAME>, HDF5 dataset /<lower>
+    size: int  # slot size in bytes: 64 or 128
+    doc: str
+    fields: tuple[Field, ...]
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Enum:
+    name: str
+    doc: str
+    members: tuple[tuple[str, int, str], ...] = field(default_factory=tuple)
+
+
+# C type, numpy type char, Cython type, size in bytes
+TYPES = {
+    "u8": ("uint8_t", "u1", "uint8_t", 1),
+    "u16": ("uint16_t", "<u2", "uint16_t", 2),
+    "u32": ("uint32_t", "<u4", "uint32_t", 4),
+    "u64": ("uint64_t", "<u8", "uint64_t", 8),
+    "i32": ("int32_t", "<i4", "int32_t", 4),
+    "i64": ("int64_t", "<i8", "int64_t", 8),
+}
+
+F = Field
+
+HEADER = (
+    F("kind", "u16", "enum RecordKind", "record kind tag: which layout follows"),
+    F("version", "u8", "", "layout version of this kind"),
+    F("flags", "u8", "bits RecordFlag", "record flags"),
+    F("instrument", "u32", "id", "instrument id from config; 0 when the record is not about one"),
+    F("seq", "u64", "count", "producer sequence; on the records ring the contiguous record-stream sequence"),
+    F("ts", "i64", "ns", "ts_recv for inputs, ts_core for core outputs (ns since the epoch)"),
+)
+HEADER_SIZE = 24
+
+# ----------------------------------------------------------------------------------------------
+# Enums. Values are part of the on-disk format: append, never renumber.
+# ----------------------------------------------------------------------------------------------
+
+ENUMS = (
+    Enum("RecordKind", "record kind tags (header.kind)", (
+        ("MD_LEVEL", 1, "L2 price level update"),
+        ("MD_TRADE", 2, "public trade"),
+        ("MD_BBO", 3, "top of book"),
+        ("MD_STATUS", 4, "feed status: connected, gap, stale, snapshot begin/end"),
+        ("EXEC", 5, "execution event from a venue"),
+        ("ORDER_CMD", 6, "order command to a venue"),
+        ("TIMER", 7, "timer tick injected by the harness when idle"),
+        ("CONTROL_CMD", 8, "operational control command"),
+        ("CONTROL_REPLY", 9, "reply to a control command"),
+        ("ORDER_STATE", 10, "order state change"),
+        ("FILL", 11, "fill applied to a position"),
+        ("POSITION", 12, "position after a change"),
+        ("DENIAL", 13, "intent denied by risk or execution control"),
+        ("TRADING_STATE", 14, "trading state transition"),
+        ("TELEMETRY", 15, "telemetry snapshot"),
+        ("ANOMALY", 16, "surprising input recorded instead of crashing"),
+    )),
+    Enum("RecordFlag", "bits of header.flags", (
+        ("LAST_IN_MSG", 1, "last record decoded from one venue message: the book is consistent after it"),
+        ("SNAPSHOT", 2, "record belongs to a snapshot (between SNAPSHOT_BEGIN and SNAPSHOT_END)"),
+        ("JOURNAL", 4, "on the records ring: a consumed input, journaled by the harness"),
+        ("REPLAYED", 8, "produced by a replay, not live"),
+    )),
+    Enum("Side", "order or aggressor side", (
+        ("NONE", 0, "unknown or not applicable"),
+        ("BUY", 1, "bid / buy"),
+        ("SELL", 2, "ask / sell"),
+    )),
+    Enum("FeedStatus", "MD_STATUS.status", (
+        ("CONNECTED", 1, "feed connected, waiting for a snapshot"),
+        ("DISCONNECTED", 2, "feed connection lost"),
+        ("GAP", 3, "sequence gap detected: book invalid until resync"),
+        ("STALE", 4, "no message for longer than the stale threshold"),
+        ("SNAPSHOT_BEGIN", 5, "a snapshot follows: clear the book"),
+        ("SNAPSHOT_END", 6, "snapshot complete: the book is valid (resynced)"),
+    )),
+    Enum("ExecType", "EXEC.exec_type", (
+        ("ACCEPTED", 1, "order accepted (new ack)"),
+        ("REJECTED", 2, "order rejected"),
+        ("PARTIALLY_FILLED", 3, "partial fill"),
+        ("FILLED", 4, "order completely filled"),
+        ("CANCELED", 5, "order canceled"),
+        ("CANCEL_REJECTED", 6, "cancel or replace request rejected"),
+        ("REPLACED", 7, "replace accepted: price/qty changed, client_order_id renamed"),
+        ("EXPIRED", 8, "order expired (time in force)"),
+    )),
+    Enum("OrderCmdType", "ORDER_CMD.cmd", (
+        ("NEW", 1, "NewOrder"),
+        ("CANCEL", 2, "CancelOrder"),
+        ("REPLACE", 3, "ReplaceOrder"),
+    )),
+    Enum("OrdType", "ORDER_CMD.ord_type", (
+        ("LIMIT", 1, "limit order"),
+        ("MARKET", 2, "market order"),
+    )),
+    Enum("TimeInForce", "ORDER_CMD.tif", (
+        ("GTC", 1, "good till cancel"),
+        ("IOC", 2, "immediate or cancel"),
+        ("POST_ONLY", 3, "rest or reject"),
+    )),
+    Enum("OrderState", "order lifecycle states", (
+        ("NONE", 0, "no order"),
+        ("PENDING_NEW", 1, "sent, not acknowledged"),
+        ("ACCEPTED", 2, "acknowledged, resting"),
+        ("PARTIALLY_FILLED", 3, "resting, partly filled"),
+        ("FILLED", 4, "completely filled (terminal)"),
+        ("PENDING_CANCEL", 5, "cancel sent"),
+        ("CANCELED", 6, "canceled (terminal)"),
+        ("PENDING_REPLACE", 7, "replace sent"),
+        ("REPLACED", 8, "replaced by a new client_order_id (terminal for the old id)"),
+        ("REJECTED", 9, "rejected (terminal)"),
+        ("EXPIRED", 10, "expired (terminal)"),
+    )),
+    Enum("TradingState", "execution-control trading state", (
+        ("ACTIVE", 0, "orders allowed"),
+        ("REDUCING", 1, "only orders that reduce a position"),
+        ("HALTED", 2, "no new orders"),
+    )),
+    Enum("DenyReason", "risk / execution-control reason codes", (
+        ("NONE", 0, "not denied"),
+        ("UNKNOWN_INSTRUMENT", 1, "instrument not configured or not tradable"),
+        ("BAD_PRICE", 2, "price not positive or not on tick"),
+        ("BAD_QTY", 3, "quantity not positive or not on lot"),
+        ("MAX_ORDER_QTY", 4, "order quantity above limit"),
+        ("MAX_NOTIONAL", 5, "order notional above limit"),
+        ("MAX_POSITION", 6, "worst-case position above limit"),
+        ("MAX_OPEN_ORDERS", 7, "too many open orders on the instrument"),
+        ("SUBMIT_RATE", 8, "submit rate limit"),
+        ("CANCEL_RATE", 9, "cancel rate limit"),
+        ("PRICE_BAND", 10, "price outside the band around the reference"),
+        ("MAX_LOSS", 11, "daily loss limit reached"),
+        ("REDUCE_ONLY", 12, "trading state REDUCING: order would increase the position"),
+        ("SELF_CROSS", 13, "would trade against our own resting order"),
+        ("FEED_UNHEALTHY", 14, "instrument feed gap, stale or disconnected"),
+        ("HALTED", 15, "trading state HALTED or kill switch latched"),
+        ("DUPLICATE", 16, "same intent already in flight"),
+        ("BACKPRESSURE", 17, "order ring full: nothing sent"),
+        ("ORDER_TABLE_FULL", 18, "open-order table full"),
+        ("UNKNOWN_ORDER", 19, "cancel/replace of an order the core does not know or that is not live"),
+        ("NO_REFERENCE", 20, "no reference price for the band check"),
+        ("THROTTLE", 21, "order throttle: too many orders in flight"),
+    )),
+    Enum("ControlCmdType", "CONTROL_CMD.cmd", (
+        ("STATUS", 1, "no-op that returns state"),
+        ("SESSION_START", 2, "start the session (trading may begin)"),
+        ("SESSION_STOP", 3, "stop the session: cancel on stop, drain"),
+        ("TRADING_ENABLE", 4, "trading ACTIVE (unless kill latched)"),
+        ("TRADING_DISABLE", 5, "trading HALTED"),
+        ("REDUCE_ONLY", 6, "trading REDUCING"),
+        ("KILL", 7, "kill switch: cancel all, latch HALTED"),
+        ("KILL_RESET", 8, "release the kill latch (state stays HALTED)"),
+        ("CANCEL_ALL", 9, "cancel all open orders (instrument 0 = every instrument)"),
+        ("SET_LIMIT", 10, "set risk limit arg0 of instrument to arg1"),
+        ("SET_PARAM", 11, "set strategy parameter arg0 to arg1 (config update)"),
+    )),
+    Enum("ControlStatus", "CONTROL_REPLY.status", (
+        ("OK", 0, "applied"),
+        ("ERROR", 1, "not applied; see error"),
+    )),
+    Enum("ControlError", "CONTROL_REPLY.error", (
+        ("NONE", 0, "no error"),
+        ("UNKNOWN_COMMAND", 1, "unknown command"),
+        ("BAD_ARGUMENT", 2, "bad arguments"),
+        ("NOT_ALLOWED", 3, "not allowed in this state"),
+        ("UNKNOWN_INSTRUMENT", 4, "unknown instrument"),
+    )),
+    Enum("RiskLimit", "CONTROL_CMD.arg0 of SET_LIMIT", (
+        ("MAX_ORDER_QTY", 1, "max order quantity (qty units)"),
+        ("MAX_NOTIONAL", 2, "max order notional (price units x qty units / qty scale)"),
+        ("MAX_POSITION", 3, "max absolute position (qty units)"),
+        ("MAX_OPEN_ORDERS", 4, "max open orders"),
+        ("PRICE_BAND_TICKS", 5, "price band in ticks around the reference (0 = off)"),
+        ("MAX_LOSS", 6, "max daily loss in price units x qty (quote currency, price scale)"),
+        ("SUBMIT_RATE", 7, "submits per second (token bucket refill)"),
+        ("CANCEL_RATE", 8, "cancels per second (token bucket refill)"),
+        ("TRADABLE", 9, "1 = tradable, 0 = not"),
+        ("MAX_IN_FLIGHT", 10, "max orders pending venue ack (throttle)"),
+    )),
+    Enum("Anomaly", "ANOMALY.code", (
+        ("NONE", 0, "none"),
+        ("UNKNOWN_ORDER", 1, "execution event for an order the core does not know"),
+        ("DUPLICATE_EXEC", 2, "execution id already applied"),
+        ("ILLEGAL_TRANSITION", 3, "execution event not legal in the order's state"),
+        ("FILL_AFTER_TERMINAL", 4, "fill for an order already terminal"),
+        ("OVERFILL", 5, "fill beyond the order quantity"),
+        ("BAD_RECORD", 6, "record with an unknown kind or version"),
+        ("RECORDS_FULL", 7, "records ring full: trading halted"),
+        ("CROSSED_BOOK", 8, "book crossed after an update"),
+    )),
+)
+
+# ----------------------------------------------------------------------------------------------
+# Records
+# ----------------------------------------------------------------------------------------------
+
+RECORDS = (
+    Record(1, "MD_LEVEL", 64, "L2 price level update: set the level at price to qty (qty 0 deletes)", (
+        F("ts_event", "i64", "ns", "venue event time"),
+        F("price", "i64", "price units", "level price, fixed point"),
+        F("qty", "i64", "qty units", "new total quantity at the level; 0 deletes the level"),
+        F("update_id", "i64", "venue id", "venue's final update id of the message (Binance u)"),
+        F("side", "u8", "enum Side", "book side"),
+        F("_pad", "u8", "", "padding", 7),
+    )),
+    Record(2, "MD_TRADE", 64, "public trade", (
+        F("ts_event", "i64", "ns", "venue trade time"),
+        F("price", "i64", "price units", "trade price"),
+        F("qty", "i64", "qty units", "trade quantity"),
+        F("trade_id", "i64", "venue id", "venue trade id"),
+        F("side", "u8", "enum Side", "aggressor side"),
+        F("_pad", "u8", "", "padding", 7),
+    )),
+    Record(3, "MD_BBO", 64, "top of book", (
+        F("ts_event", "i64", "ns", "venue event time"),
+        F("bid_px", "i64", "price units", "best bid price"),
+        F("bid_qty", "i64", "qty units", "best bid quantity"),
+        F("ask_px", "i64", "price units", "best ask price"),
+        F("ask_qty", "i64", "qty units", "best ask quantity"),
+    )),
+    Record(4, "MD_STATUS", 64, "feed status change for an instrument", (
+        F("ts_event", "i64", "ns", "venue time if known, else ts"),
+        F("update_id", "i64", "venue id", "last good update id (snapshot lastUpdateId on SNAPSHOT_BEGIN)"),
+        F("detail", "i64", "", "status detail: expected id on GAP, silence in ns on STALE"),
+        F("status", "u8", "enum FeedStatus", "the status"),
+        F("_pad", "u8", "", "padding", 15),
+    )),
+    Record(5, "EXEC", 128, "execution event reported by a venue", (
+        F("ts_event", "i64", "ns", "venue transaction time"),
+        F("client_order_id", "i64", "id", "our order id (ClOrdID)"),
+        F("orig_client_order_id", "i64", "id", "the id replaced (REPLACED / CANCEL_REJECTED of a replace), else 0"),
+        F("venue_order_id", "i64", "id", "venue order id (OrderID)"),
+        F("exec_id", "i64", "id", "venue execution id: a fill is applied once per exec_id"),
+        F("price", "i64", "price units", "order price after this event"),
+        F("qty", "i64", "qty units", "order quantity after this event"),
+        F("last_px", "i64", "price units", "fill price (fills only)"),
+        F("last_qty", "i64", "qty units", "fill quantity (fills only)"),
+        F("cum_qty", "i64", "qty units", "cumulative filled quantity"),
+        F("leaves_qty", "i64", "qty units", "quantity still open"),
+        F("exec_type", "u8", "enum ExecType", "what happened"),
+        F("side", "u8", "enum Side", "order side"),
+        F("reason", "u16", "venue code", "reject / cancel-reject reason"),
+        F("_pad", "u8", "", "padding", 12),
+    )),
+    Record(6, "ORDER_CMD", 64, "order command dispatched to a venue (NewOrder, CancelOrder, ReplaceOrder)", (
+        F("client_order_id", "i64", "id", "id of the new order (NEW, REPLACE) or of the order to cancel"),
+        F("orig_client_order_id", "i64", "id", "order being replaced (REPLACE) else 0"),
+        F("price", "i64", "price units", "limit price"),
+        F("qty", "i64", "qty units", "order quantity"),
+        F("cmd", "u8", "enum OrderCmdType", "command"),
+        F("side", "u8", "enum Side", "side"),
+        F("tif", "u8", "enum TimeInForce", "time in force"),
+        F("ord_type", "u8", "enum OrdType", "order type"),
+        F("_pad", "u8", "", "padding", 4),
+    )),
+    Record(7, "TIMER", 64, "timer tick: the harness was idle; ts is the tick time", (
+        F("interval", "i64", "ns", "configured tick interval"),
+        F("_pad", "u8", "", "padding", 32),
+    )),
+    Record(8, "CONTROL_CMD", 128, "operational control command, carried to the harness over a ring", (
+        F("request_id", "u64", "id", "control-surface request id, echoed in the reply"),
+        F("arg0", "i64", "", "first argument (SET_LIMIT: RiskLimit; SET_PARAM: parameter index)"),
+        F("arg1", "i64", "", "second argument (value)"),
+        F("arg2", "i64", "", "third argument (config version for SET_PARAM/SET_LIMIT)"),
+        F("cmd", "u16", "enum ControlCmdType", "command"),
+        F("_pad", "u8", "", "padding", 70),
+    )),
+    Record(9, "CONTROL_REPLY", 128, "harness reply to a control command", (
+        F("request_id", "u64", "id", "request id of the command"),
+        F("hseq", "u64", "count", "harness input sequence at which the command took effect"),
+        F("value0", "i64", "", "result value (e.g. orders canceled)"),
+        F("value1", "i64", "", "result value (e.g. trading state)"),
+        F("cmd", "u16", "enum ControlCmdType", "command answered"),
+        F("status", "u8", "enum ControlStatus", "ok or error"),
+        F("error", "u8", "enum ControlError", "error code"),
+        F("_pad", "u8", "", "padding", 68),
+    )),
+    Record(10, "ORDER_STATE", 128, "order lifecycle state change", (
+        F("hseq", "u64", "count", "harness input sequence that caused it"),
+        F("client_order_id", "i64", "id", "our order id"),
+        F("venue_order_id", "i64", "id", "venue order id (0 until acknowledged)"),
+        F("price", "i64", "price units", "order price"),
+        F("qty", "i64", "qty units", "order quantity"),
+        F("cum_qty", "i64", "qty units", "filled so far"),
+        F("state", "u8", "enum OrderState", "new state"),
+        F("prev_state", "u8", "enum OrderState", "previous state"),
+        F("side", "u8", "enum Side", "side"),
+        F("exec_type", "u8", "enum ExecType", "execution event that caused it, 0 for a dispatch"),
+        F("_pad", "u8", "", "padding", 52),
+    )),
+    Record(11, "FILL", 128, "fill applied once per venue execution id", (
+        F("hseq", "u64", "count", "harness input sequence of the execution event"),
+        F("ts_event", "i64", "ns", "venue time of the fill"),
+        F("client_order_id", "i64", "id", "our order id"),
+        F("venue_order_id", "i64", "id", "venue order id"),
+        F("exec_id", "i64", "id", "venue execution id"),
+        F("price", "i64", "price units", "fill price"),
+        F("qty", "i64", "qty units", "fill quantity"),
+        F("position", "i64", "qty units", "net position after the fill"),
+        F("realized_pnl", "i64", "price units x qty units", "realized PnL after the fill (scale: price x qty)"),
+        F("side", "u8", "enum Side", "side"),
+        F("_pad", "u8", "", "padding", 31),
+    )),
+    Record(12, "POSITION", 64, "position after a change", (
+        F("net_qty", "i64", "qty units", "net position, signed"),
+        F("cost", "i64", "price units x qty units", "signed cost basis of the open position (avg price = cost / net_qty)"),
+        F("realized_pnl", "i64", "price units x qty units", "realized PnL"),
+        F("unrealized_pnl", "i64", "price units x qty units", "unrealized PnL at the mark"),
+        F("_pad", "u8", "", "padding", 8),
+    )),
+    Record(13, "DENIAL", 64, "intent denied", (
+        F("client_order_id", "i64", "id", "id the order would have had (or the target of a cancel)"),
+        F("price", "i64", "price units", "intent price"),
+        F("qty", "i64", "qty units", "intent quantity"),
+        F("reason", "u16", "enum DenyReason", "why"),
+        F("side", "u8", "enum Side", "side"),
+        F("intent", "u8", "enum OrderCmdType", "intent kind"),
+        F("_pad", "u8", "", "padding", 12),
+    )),
+    Record(14, "TRADING_STATE", 64, "trading state transition", (
+        F("hseq", "u64", "count", "harness input sequence that caused it"),
+        F("state", "u8", "enum TradingState", "new state"),
+        F("prev_state", "u8", "enum TradingState", "previous state"),
+        F("kill_latched", "u8", "bool", "kill switch latched"),
+        F("cause", "u8", "", "1 control command, 2 loss limit, 3 records ring full, 4 session stop"),
+        F("_pad", "u8", "", "padding", 28),
+    )),
+    Record(15, "TELEMETRY", 128, "telemetry snapshot (counters at a point in the record stream)", (
+        F("hseq", "u64", "count", "harness input sequence"),
+        F("events", "u64", "count", "inputs processed"),
+        F("md_events", "u64", "count", "market-data inputs"),
+        F("exec_events", "u64", "count", "execution inputs"),
+        F("orders_sent", "u64", "count", "order commands dispatched"),
+        F("fills", "u64", "count", "fills applied"),
+        F("denials", "u64", "count", "intents denied"),
+        F("anomalies", "u64", "count", "anomalies recorded"),
+        F("open_orders", "u64", "count", "open orders now"),
+        F("ring_full", "u64", "count", "ring-full events"),
+        F("_pad", "u8", "", "padding", 24),
+    )),
+    Record(16, "ANOMALY", 64, "surprising input recorded instead of crashing", (
+        F("hseq", "u64", "count", "harness input sequence"),
+        F("client_order_id", "i64", "id", "order concerned, if any"),
+        F("detail", "i64", "", "detail (e.g. exec_id or the record kind)"),
+        F("code", "u16", "enum Anomaly", "what"),
+        F("state", "u8", "enum OrderState", "order state when it happened"),
+        F("exec_type", "u8", "enum ExecType", "execution event type, if any"),
+        F("_pad", "u8", "", "padding", 12),
+    )),
+)
+
+RECORDS_BY_KIND = {r.kind: r for r in RECORDS}
+RECORDS_BY_NAME = {r.name: r for r in RECORDS}
+ENUMS_BY_NAME = {e.name: e for e in ENUMS}
+
+
+def record_fields(rec: Record) -> tuple[Field, ...]:
+    """Header fields followed by the record's own fields."""
+    return HEADER + rec.fields
+
+
+def layout(rec: Record) -> list[tuple[Field, int]]:
+    """(field, offset) for every field, natural alignment, no implicit padding allowed."""
+    out = []
+    off = 0
+    for f in record_fields(rec):
+        size = TYPES[f.type][3]
+        if off % size:
+            raise ValueError(f"{rec.name}.{f.name}: offset {off} not aligned to {size}")
+        out.append((f, off))
+        off += size * f.count
+    if off != rec.size:
+        raise ValueError(f"{rec.name}: fields add up to {off} bytes, slot is {rec.size}")
+    return out
+
+
+def _check() -> None:
+    kinds = {m[0]: m[1] for m in ENUMS_BY_NAME["RecordKind"].members}
+    for rec in RECORDS:
+        if rec.size not in (64, 128):
+            raise ValueError(f"{rec.name}: slot size must be 64 or 128")
+        if kinds.get(rec.name) != rec.kind:
+            raise ValueError(f"{rec.name}: RecordKind enum disagrees ({kinds.get(rec.name)} != {rec.kind})")
+        layout(rec)
+
+
+_check()
