@@ -1,0 +1,141 @@
+"""Ring benchmarks: one-way latency (ping-pong between two pinned processes) through the project's
+ring versus a minimal C-only ring in the same run, and throughput in records/s.
+
+    topology (latency):   ping process (CPU a) --ring ab--> pong process (CPU b)
+                                               <--ring ba--
+    one-way latency = round trip / 2, per message; percentiles over all messages.
+
+    python bench/bench_ring.py [--messages 200000] [--records 20000000] [--cpus 0,1] [--repeat 5]
+
+Prints tables and writes bench/results/ring.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+from livestack.ipc import Ring, new_session_id, remove_session, segment_name  # noqa: E402
+from livestack.ipc import _bench  # noqa: E402
+from livestack.schema import RecordKind, new  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def _pong(ab, ba, n, cpu):
+    common.pin(cpu)
+    rx = Ring.attach(ab, timeout=10)
+    tx = Ring.attach(ba, timeout=10)
+    _bench.pong(rx, tx, n)
+
+
+def ring_pingpong(n, cpu_a, cpu_b):
+    sid = new_session_id()
+    try:
+        ab = Ring.create(segment_name(sid, "ab"), 1024, 64, RecordKind.MD_LEVEL)
+        ba = Ring.create(segment_name(sid, "ba"), 1024, 64, RecordKind.MD_LEVEL)
+        p = mp.get_context("spawn").Process(target=_pong, args=(ab.name, ba.name, n, cpu_b))
+        p.start()
+        common.pin(cpu_a)
+        rtt = np.zeros(n, dtype=np.int64)
+        _bench.ping(ab, ba, n, rtt)
+        p.join(timeout=60)
+        return rtt
+    finally:
+        remove_session(sid)
+
+
+def c_pingpong(exe, n, cpu_a, cpu_b):
+    out = subprocess.run([str(exe), str(n), str(cpu_a), str(cpu_b)], check=True, capture_output=True, text=True,
+                         timeout=120).stdout
+    return np.array(out.split(), dtype=np.int64)
+
+
+def _drain(name, total, cpu, q):
+    common.pin(cpu)
+    r = Ring.attach(name, timeout=10)
+    q.put(_bench.drain(r, total))
+
+
+def throughput(mode, total, cpu_a, cpu_b):
+    """records/s from the first record the consumer sees to the last; the consumer is a C drain."""
+    sid = new_session_id()
+    try:
+        ring = Ring.create(segment_name(sid, "tp"), 1 << 16, 64, RecordKind.MD_LEVEL)
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        p = ctx.Process(target=_drain, args=(ring.name, total, cpu_b, q))
+        p.start()
+        common.pin(cpu_a)
+        if mode == "python single write":
+            one = new("MD_LEVEL", 1)
+            w = ring.write
+            done = 0
+            while done < total:
+                if w(one) == 0:
+                    done += 1
+        elif mode == "python batched write (1024)":
+            batch = new("MD_LEVEL", 1024)
+            wb = ring.write_batch
+            done = 0
+            while done < total:
+                done += wb(batch[: min(1024, total - done)])
+        elif mode == "C single write":
+            _bench.produce_c(ring, total, 1)
+        elif mode == "C batched write (1024)":
+            _bench.produce_c(ring, total, 1024)
+        ns = q.get(timeout=300)
+        p.join(timeout=30)
+        return total / (ns / 1e9)
+    finally:
+        remove_session(sid)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--records", type=int, default=20_000_000)
+    ap.add_argument("--cpus", default="0,1")
+    ap.add_argument("--repeat", type=int, default=5, help="latency runs; medians across runs are reported")
+    args = ap.parse_args(argv)
+    cpu_a, cpu_b = (int(c) for c in args.cpus.split(","))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = common.compile_c(HERE / "c" / "ring_floor.c", pathlib.Path(tmp) / "ring_floor")
+        runs = {"livestack ring (Cython nogil)": [], "minimal C ring (floor)": []}
+        for _ in range(args.repeat):  # interleave so machine noise hits both alike
+            runs["livestack ring (Cython nogil)"].append(common.percentiles(ring_pingpong(args.messages, cpu_a, cpu_b) / 2))
+            runs["minimal C ring (floor)"].append(common.percentiles(c_pingpong(exe, args.messages, cpu_a, cpu_b) / 2))
+    lat = {k: {q: float(np.median([r[q] for r in v])) for q in v[0]} for k, v in runs.items()}
+    ratio = lat["livestack ring (Cython nogil)"]["p50_ns"] / lat["minimal C ring (floor)"]["p50_ns"]
+    print(f"One-way latency, ping-pong of 64-byte records between processes pinned to CPUs {cpu_a} and {cpu_b},"
+          f" {args.messages:,} messages x {args.repeat} runs (median of per-run percentiles):")
+    print(common.table([[k, f"{v['p50_ns']:.0f}", f"{v['p99_ns']:.0f}", f"{v['p99_9_ns']:.0f}"] for k, v in lat.items()],
+                       ["path", "p50 ns", "p99 ns", "p99.9 ns"]))
+    print(f"ratio p50 livestack / floor = {ratio:.2f}\n")
+
+    tput = {}
+    for mode in ("python single write", "python batched write (1024)", "C single write", "C batched write (1024)"):
+        n = args.records // 10 if mode == "python single write" else args.records
+        rates = [throughput(mode, n, cpu_a, cpu_b) for _ in range(3)]
+        tput[mode] = float(np.median(rates))
+    print(f"Throughput, producer on CPU {cpu_a} -> 64-byte records -> C drain consumer on CPU {cpu_b} (median of 3):")
+    print(common.table([[k, f"{v / 1e6:.1f}"] for k, v in tput.items()], ["producer", "M records/s"]))
+    path = common.write_result("ring", {"latency_one_way": lat, "latency_ratio_p50": ratio,
+                                        "throughput_records_per_s": tput, "messages": args.messages,
+                                        "repeat": args.repeat})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
