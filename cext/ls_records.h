@@ -146,6 +146,10 @@
 #define LS_RISK_LIMIT_CANCEL_RATE 8  /* cancels per second (token bucket refill) */
 #define LS_RISK_LIMIT_TRADABLE 9  /* 1 = tradable, 0 = not */
 #define LS_RISK_LIMIT_MAX_IN_FLIGHT 10  /* max orders pending venue ack (throttle) */
+#define LS_RISK_LIMIT_PRICE_BAND_BPS 11  /* price band in basis points around the reference (0 = off) */
+#define LS_RISK_LIMIT_SUBMIT_BURST 12  /* submit token bucket capacity */
+#define LS_RISK_LIMIT_CANCEL_BURST 13  /* cancel token bucket capacity */
+#define LS_RISK_LIMIT_MAX_LOSS_HALT 14  /* daily loss at which trading goes HALTED (REDUCING starts at MAX_LOSS) */
 
 /* Anomaly: ANOMALY.code */
 #define LS_ANOMALY_NONE 0  /* none */
@@ -157,6 +161,8 @@
 #define LS_ANOMALY_BAD_RECORD 6  /* record with an unknown kind or version */
 #define LS_ANOMALY_RECORDS_FULL 7  /* records ring full: trading halted */
 #define LS_ANOMALY_CROSSED_BOOK 8  /* book crossed after an update */
+#define LS_ANOMALY_STRATEGY_ERROR 9  /* a Python strategy raised; its intents of that call are dropped */
+#define LS_ANOMALY_INTENTS_OVERFLOW 10  /* the strategy appended more intents than the buffer holds */
 
 /* common header of every record */
 typedef struct ls_hdr {

@@ -114,6 +114,10 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RISK_LIMIT_CANCEL_RATE
     enum: LS_RISK_LIMIT_TRADABLE
     enum: LS_RISK_LIMIT_MAX_IN_FLIGHT
+    enum: LS_RISK_LIMIT_PRICE_BAND_BPS
+    enum: LS_RISK_LIMIT_SUBMIT_BURST
+    enum: LS_RISK_LIMIT_CANCEL_BURST
+    enum: LS_RISK_LIMIT_MAX_LOSS_HALT
     enum: LS_ANOMALY_NONE
     enum: LS_ANOMALY_UNKNOWN_ORDER
     enum: LS_ANOMALY_DUPLICATE_EXEC
@@ -123,6 +127,8 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_ANOMALY_BAD_RECORD
     enum: LS_ANOMALY_RECORDS_FULL
     enum: LS_ANOMALY_CROSSED_BOOK
+    enum: LS_ANOMALY_STRATEGY_ERROR
+    enum: LS_ANOMALY_INTENTS_OVERFLOW
     enum: LS_MD_LEVEL_SIZE
     enum: LS_MD_LEVEL_VERSION
     enum: LS_MD_TRADE_SIZE

@@ -232,6 +232,10 @@ ENUMS = (
         ("CANCEL_RATE", 8, "cancels per second (token bucket refill)"),
         ("TRADABLE", 9, "1 = tradable, 0 = not"),
         ("MAX_IN_FLIGHT", 10, "max orders pending venue ack (throttle)"),
+        ("PRICE_BAND_BPS", 11, "price band in basis points around the reference (0 = off)"),
+        ("SUBMIT_BURST", 12, "submit token bucket capacity"),
+        ("CANCEL_BURST", 13, "cancel token bucket capacity"),
+        ("MAX_LOSS_HALT", 14, "daily loss at which trading goes HALTED (REDUCING starts at MAX_LOSS)"),
     )),
     Enum("Anomaly", "ANOMALY.code", (
         ("NONE", 0, "none"),
@@ -243,6 +247,8 @@ ENUMS = (
         ("BAD_RECORD", 6, "record with an unknown kind or version"),
         ("RECORDS_FULL", 7, "records ring full: trading halted"),
         ("CROSSED_BOOK", 8, "book crossed after an update"),
+        ("STRATEGY_ERROR", 9, "a Python strategy raised; its intents of that call are dropped"),
+        ("INTENTS_OVERFLOW", 10, "the strategy appended more intents than the buffer holds"),
     )),
 )
 
