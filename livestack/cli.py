@@ -9,7 +9,7 @@ import sys
 import livestack
 
 
-def _cmd_run(args) -> int:
+def _cmd_demo(args) -> int:
     from livestack.ipc.demo import main as demo
 
     return demo(seconds=args.seconds)
@@ -20,11 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"livestack {livestack.__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the stack (until the live loop lands: a two-process ring demo)",
-                         conflict_handler="resolve")
-    run.add_argument("config", nargs="?", help="TOML config (default: embedded simulated venue)")
-    run.add_argument("--seconds", type=float, default=3.0, help="demo duration")
-    run.set_defaults(func=_cmd_run)
+    demo = sub.add_parser("ring-demo", help="two-process shared-memory ring demo (prints the rate)")
+    demo.add_argument("--seconds", type=float, default=3.0, help="demo duration")
+    demo.set_defaults(func=_cmd_demo)
 
     shm = sub.add_parser("shm", help="list or clean up shared-memory segments")
     shm.add_argument("action", choices=["list", "clean"])
@@ -42,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-#: Modules that add subcommands (``run`` is replaced by livestack.node.cli once it exists).
+#: Modules that add subcommands.
 PLUGINS = (
     "livestack.node.cli",        # run
     "livestack.backtest.cli",    # backtest

@@ -1,0 +1,1 @@
+"""Node assembly: configuration, the supervisor that creates shared memory and runs the processes."""

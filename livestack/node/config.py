@@ -1,0 +1,193 @@
+"""The stack's TOML configuration: defaults, loading and validation with clear errors.
+
+Every key is declared here with its type and default; an unknown key, a wrong type or an
+impossible value (a CPU that does not exist, a capacity that is not a power of two) is an error
+that names the key. With no file, ``DEFAULTS`` is the embedded default: the simulated market and
+exchange with the example market maker, no network and no files.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from typing import Any
+
+from livestack.config import Instrument
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown, of the wrong type or out of range."""
+
+
+DEFAULTS: dict[str, Any] = {
+    "session": {
+        "name": "default",
+        "records_dir": "records",      # HDF5 session files go to <records_dir>/<date>/<session>.h5
+        "duration_s": 0.0,             # 0: run until Ctrl-C / SIGTERM
+        "status_interval_s": 1.0,      # one-line status print period (0: quiet)
+    },
+    "cpu": {                            # CPU affinity of each process (-1: leave unpinned)
+        "harness": -1,                  # default: the last CPU
+        "feed": -1,
+        "venue": -1,
+        "writer": -1,
+        "control": -1,
+        "monitor": -1,
+    },
+    "harness": {
+        "timer_interval_ms": 100.0,     # idle timer tick (journaled input)
+        "sched_fifo": False,            # try SCHED_FIFO (warns when not permitted)
+        "mlockall": False,              # try mlockall (warns when not permitted)
+        "batch": 64,                    # max records taken from one ring before polling the next
+        "drain_timeout_s": 2.0,         # at stop: wait this long for venue answers to cancels
+        "cancel_on_stop": True,
+    },
+    "rings": {
+        "md_capacity": 1 << 16,
+        "orders_capacity": 1 << 12,
+        "exec_capacity": 1 << 12,
+        "cmd_capacity": 1 << 8,
+        "reply_capacity": 1 << 8,
+        "events_capacity": 1 << 14,
+        "records_capacity": 1 << 21,    # 256 MiB of 128-byte slots: minutes of journal at peak rate
+    },
+    "instruments": [
+        {"id": 1, "symbol": "SIM", "venue": "sim", "price_decimals": 2, "qty_decimals": 3, "tick": 1, "lot": 1},
+    ],
+    "feed": {
+        "kind": "sim",                  # sim: market produced by the simulated venue | binance | replay
+        "options": {},
+    },
+    "venue": {
+        "kind": "sim",                  # sim | fix
+        "options": {},
+    },
+    "strategy": {
+        "name": "mm_cy",
+        "params": {},
+    },
+    "risk": {},
+    "writer": {
+        "enabled": True,
+        "flush_interval_ms": 100.0,
+    },
+    "control": {
+        "enabled": True,
+        "endpoint": "",                 # default ipc://<session dir>/control.sock
+        "pub_endpoint": "",
+    },
+    "telemetry": {
+        "metrics_port": 0,              # 0: no Prometheus exporter
+    },
+}
+
+_FREE_FORM = {("feed", "options"), ("venue", "options"), ("strategy", "params"), ("risk",)}
+_INSTRUMENT_KEYS = {"id": int, "symbol": str, "venue": str, "price_decimals": int, "qty_decimals": int,
+                    "tick": int, "lot": int}
+
+
+def _merge(path: tuple, base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        where = ".".join(path + (key,))
+        if key not in base:
+            raise ConfigError(f"config: unknown key '{where}' (known: {', '.join(sorted(base))})")
+        default = base[key]
+        if path + (key,) in _FREE_FORM:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config: '{where}' must be a table")
+            out[key] = copy.deepcopy(value)
+        elif isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config: '{where}' must be a table, got {type(value).__name__}")
+            out[key] = _merge(path + (key,), default, value)
+        elif key == "instruments":
+            out[key] = value
+        else:
+            want = type(default)
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not want:
+                raise ConfigError(f"config: '{where}' must be {want.__name__}, got {type(value).__name__} {value!r}")
+            out[key] = value
+    return out
+
+
+def _check_pow2(cfg, section, key):
+    v = cfg[section][key]
+    if v < 2 or v & (v - 1):
+        raise ConfigError(f"config: '{section}.{key}' must be a power of two >= 2, got {v}")
+
+
+def validate(raw: dict | None) -> dict:
+    """Merge ``raw`` over the defaults and validate; returns the full configuration."""
+    if raw is None:
+        raw = {}
+    if "risk" not in raw:
+        raw = dict(raw, risk={})
+    cfg = _merge((), DEFAULTS, raw)
+    ncpu = os.cpu_count() or 1
+    if cfg["cpu"]["harness"] == -1:
+        cfg["cpu"]["harness"] = ncpu - 1
+    for proc, cpu in cfg["cpu"].items():
+        if cpu != -1 and not (0 <= cpu < ncpu):
+            raise ConfigError(f"config: 'cpu.{proc}' = {cpu}: this machine has CPUs 0..{ncpu - 1}")
+    for key in cfg["rings"]:
+        _check_pow2(cfg, "rings", key)
+    if cfg["harness"]["timer_interval_ms"] <= 0:
+        raise ConfigError("config: 'harness.timer_interval_ms' must be > 0")
+    if cfg["harness"]["batch"] < 1:
+        raise ConfigError("config: 'harness.batch' must be >= 1")
+    if cfg["feed"]["kind"] not in ("sim", "binance", "replay"):
+        raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim, binance or replay")
+    if cfg["venue"]["kind"] not in ("sim", "fix"):
+        raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
+    if cfg["feed"]["kind"] == "sim" and cfg["venue"]["kind"] != "sim":
+        raise ConfigError("config: 'feed.kind' = 'sim' means the simulated venue produces the market; "
+                          "with venue.kind = 'fix' choose feed.kind = 'binance' or 'replay'")
+    instruments(cfg)  # validates
+    return cfg
+
+
+def instruments(cfg: dict) -> list[Instrument]:
+    """The configured instruments as Instrument objects (validated: types, unique ids and symbols)."""
+    items = cfg["instruments"]
+    if not isinstance(items, list) or not items:
+        raise ConfigError("config: 'instruments' must be a non-empty array of tables")
+    out, ids, symbols = [], set(), set()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ConfigError(f"config: 'instruments[{i}]' must be a table")
+        for key, value in item.items():
+            if key not in _INSTRUMENT_KEYS:
+                raise ConfigError(f"config: unknown key 'instruments[{i}].{key}' (known: {', '.join(_INSTRUMENT_KEYS)})")
+            if type(value) is not _INSTRUMENT_KEYS[key]:
+                raise ConfigError(f"config: 'instruments[{i}].{key}' must be {_INSTRUMENT_KEYS[key].__name__}")
+        for key in ("id", "symbol"):
+            if key not in item:
+                raise ConfigError(f"config: 'instruments[{i}]' needs '{key}'")
+        try:
+            inst = Instrument(**item)
+        except ValueError as e:
+            raise ConfigError(f"config: 'instruments[{i}]': {e}") from None
+        if inst.id in ids or inst.symbol in symbols:
+            raise ConfigError(f"config: 'instruments[{i}]': duplicate id or symbol {inst.id}/{inst.symbol}")
+        ids.add(inst.id)
+        symbols.add(inst.symbol)
+        out.append(inst)
+    return out
+
+
+def load(path: str | None) -> dict:
+    """Load and validate a TOML file (None: the embedded default)."""
+    if path is None:
+        return validate({})
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config: file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config: {path} is not valid TOML: {e}") from None
+    return validate(raw)
