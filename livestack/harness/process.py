@@ -1,0 +1,79 @@
+"""The harness process: pin, optionally SCHED_FIFO + mlockall, attach the session's rings, build the
+core and strategy from config, and run the loop until SIGTERM/SIGINT.
+
+Everything here runs before or after the loop; the loop itself (``loop.pyx``) does no I/O.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+from livestack.ipc import Ring
+from livestack.node import config as cfgmod
+
+MCL_CURRENT, MCL_FUTURE = 1, 2
+
+
+def warn(msg: str) -> None:
+    print(f"harness: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def realtime_setup(cpu: int, sched_fifo: bool, mlockall: bool) -> dict:
+    """Pin to ``cpu``; try SCHED_FIFO and mlockall when asked. Returns what took effect."""
+    got = {"cpu": None, "sched_fifo": False, "mlockall": False}
+    if cpu >= 0:
+        os.sched_setaffinity(0, {cpu})
+        got["cpu"] = cpu
+    if sched_fifo:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            got["sched_fifo"] = True
+        except PermissionError:
+            warn("SCHED_FIFO not permitted (needs CAP_SYS_NICE or an rtprio limit); running SCHED_OTHER")
+    if mlockall:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
+            warn(f"mlockall failed: {os.strerror(ctypes.get_errno())} (raise the memlock limit: ulimit -l)")
+        else:
+            got["mlockall"] = True
+    return got
+
+
+def build_core(cfg: dict):
+    """The Core and strategy the config asks for (also used by replay)."""
+    from livestack import strategies
+    from livestack.core import Core
+
+    strategy = strategies.get(cfg["strategy"]["name"], cfg["strategy"]["params"])
+    return Core(cfgmod.instruments(cfg), cfg["risk"], strategy, cfg["strategy"]["params"])
+
+
+def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None) -> None:
+    """Entry point of the harness process (spawned by the supervisor).
+
+    ``rings`` maps role -> segment name: ``md`` (list), ``exec``, ``cmd``, ``orders``, ``records``,
+    ``reply``, ``events``.
+    """
+    from livestack.harness import loop
+
+    loop.install_signal_handlers()
+    h = cfg["harness"]
+    realtime_setup(cfg["cpu"]["harness"], h["sched_fifo"], h["mlockall"])
+    core = build_core(cfg)
+    attach = lambda name: Ring.attach(name, timeout=10.0)  # noqa: E731
+    telemetry = None
+    if telemetry_name:
+        from livestack.telemetry.block import TelemetryBlock
+
+        telemetry = TelemetryBlock.attach(telemetry_name)
+    harness = loop.Harness(
+        core, [attach(n) for n in rings["md"]], attach(rings["exec"]), attach(rings["cmd"]),
+        attach(rings["orders"]), attach(rings["records"]), attach(rings["reply"]), attach(rings["events"]),
+        timer_interval_ns=int(h["timer_interval_ms"] * 1e6), batch=h["batch"], telemetry=telemetry)
+    harness.run(cfg["session"]["duration_s"], h["drain_timeout_s"], h["cancel_on_stop"])
+    c = harness.counters()
+    print(f"harness: stopped after {c['inputs']:,} inputs (md {c['md']:,}, exec {c['execs']:,}, "
+          f"cmd {c['cmds']:,}, timers {c['timers']:,}), {c['orders_sent']:,} orders, "
+          f"{c['records_out']:,} records", flush=True)

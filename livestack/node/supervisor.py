@@ -1,0 +1,289 @@
+"""The supervisor behind ``livestack run``: creates a session's shared memory, spawns and pins the
+processes, watches their health, prints a one-line status, and shuts down in order.
+
+    start:  remove leftovers of crashed sessions → create rings → writer → harness → venue/feed → control
+    run:    every status interval print a line; react to a dead process:
+              harness  → the venue sees it gone and cancels its resting orders (cancel-on-disconnect);
+                         the supervisor then stops the session (nothing can trade without the harness)
+              feed     → restarted with backoff; it resyncs its book from a fresh snapshot
+              venue    → restarted with backoff (orders in flight stay in flight: see README)
+              writer   → restarted; it resumes from the records ring's persisted position
+              control  → restarted
+    stop:   SIGTERM the harness (it stops taking market data, cancels on stop, drains, exits) →
+            stop venue/feed/control → the writer drains the records ring to the file → unlink shm
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+from livestack.ipc import Ring, shm
+from livestack.node import config as cfgmod
+from livestack.schema import RecordKind
+
+
+def _child(target, cpu: int, args: tuple, kwargs: dict) -> None:
+    """Runs in the spawned child: pin, ignore Ctrl-C (the supervisor orchestrates), run."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if cpu >= 0:
+        os.sched_setaffinity(0, {cpu})
+    target(*args, **kwargs)
+
+
+@dataclass
+class Managed:
+    name: str
+    target: object
+    cpu: int
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    restart: bool = True
+    proc: object = None
+    restarts: int = 0
+    next_restart: float = 0.0
+
+
+class Supervisor:
+    """One live session. ``start()``, then ``run()`` (blocks) or ``poll()`` from a test, then ``stop()``."""
+
+    def __init__(self, cfg: dict, *, session: str | None = None, out=sys.stdout):
+        self.cfg = cfg
+        self.session = session or shm.new_session_id()
+        self.out = out
+        self.ctx = mp.get_context("spawn")
+        self.stop_event = self.ctx.Event()
+        self.rings: dict = {}
+        self.owned: list[Ring] = []
+        self.procs: dict[str, Managed] = {}
+        self.instruments = cfgmod.instruments(cfg)
+        self.session_dir = os.path.join(cfg["session"]["records_dir"], _dt.date.today().isoformat())
+        self.records_path = os.path.join(self.session_dir, f"{self.session}.h5")
+        self.started_at = 0.0
+        self._last = None
+        self.stopping = False
+        self.events: list[str] = []
+
+    # ------------------------------------------------------------------------------------------
+    def _ring(self, role: str, name: str, capacity: int, slot: int, kind: int = 0) -> str:
+        full = shm.segment_name(self.session, name)
+        self.owned.append(Ring.create(full, capacity, slot, kind))
+        return full
+
+    def _say(self, msg: str) -> None:
+        self.events.append(msg)
+        print(f"livestack: {msg}", file=self.out, flush=True)
+
+    def start(self) -> None:
+        removed = shm.remove_stale()
+        if removed:
+            self._say(f"removed {len(removed)} shared-memory segments left by a crashed session")
+        cfg, rc = self.cfg, self.cfg["rings"]
+        feed_kind, venue_kind = cfg["feed"]["kind"], cfg["venue"]["kind"]
+        venue = venue_kind
+        feed = "sim" if feed_kind == "sim" else feed_kind
+        r = self.rings
+        r["md"] = [self._ring("md", f"md.{feed}", rc["md_capacity"], 64)]
+        r["orders"] = self._ring("orders", f"orders.{venue}", rc["orders_capacity"], 64, RecordKind.ORDER_CMD)
+        r["exec"] = self._ring("exec", f"exec.{venue}", rc["exec_capacity"], 128, RecordKind.EXEC)
+        r["cmd"] = self._ring("cmd", "cmd", rc["cmd_capacity"], 128, RecordKind.CONTROL_CMD)
+        r["reply"] = self._ring("reply", "reply", rc["reply_capacity"], 128, RecordKind.CONTROL_REPLY)
+        r["events"] = self._ring("events", "events", rc["events_capacity"], 128)
+        r["records"] = self._ring("records", "records", rc["records_capacity"], 128)
+        self.telemetry_name = self._create_telemetry()
+        self.started_at = time.time()
+        os.makedirs(self.session_dir, exist_ok=True)
+
+        cpu = cfg["cpu"]
+        if cfg["writer"]["enabled"]:
+            from livestack.records import writer
+
+            attrs = {"session": self.session, "config": cfg, "cpu": cpu,
+                     "instruments": [i.__dict__ for i in self.instruments]}
+            self._add("writer", writer.run_process, cpu["writer"],
+                      (r["records"], self.records_path, attrs, {"flush_interval_ms": cfg["writer"]["flush_interval_ms"]},
+                       self.stop_event))
+        from livestack.harness import process as harness
+
+        self._add("harness", harness.run_process, cpu["harness"], (r, cfg, self.telemetry_name), restart=False)
+        self._spawn(self.procs["harness"])
+        harness_pid = self.procs["harness"].proc.pid
+        vopts = dict(cfg["venue"]["options"], harness_pid=harness_pid)
+        if venue_kind == "sim":
+            from livestack.venues import sim
+
+            self._add("venue", sim.run_process, cpu["venue"],
+                      (r["orders"], r["exec"], self.instruments, vopts, self.stop_event),
+                      {"md_ring": r["md"][0] if feed_kind == "sim" else None})
+        else:
+            from livestack.venues import fix
+
+            self._add("venue", fix.run_process, cpu["venue"],
+                      (r["orders"], r["exec"], self.instruments, vopts, self.stop_event))
+        if feed_kind == "binance":
+            from livestack.feeds import binance_ws
+
+            self._add("feed", binance_ws.run_process, cpu["feed"],
+                      (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
+        elif feed_kind == "replay":
+            from livestack.feeds import capture
+
+            self._add("feed", capture.run_process, cpu["feed"],
+                      (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
+        if cfg["control"]["enabled"]:
+            self._start_control()
+        for m in self.procs.values():
+            if m.proc is None:
+                self._spawn(m)
+        self._say(f"session {self.session} started: " + ", ".join(
+            f"{m.name} pid {m.proc.pid}" + (f" cpu {m.cpu}" if m.cpu >= 0 else "") for m in self.procs.values()))
+
+    def _create_telemetry(self):
+        try:
+            from livestack.telemetry.block import TelemetryBlock
+        except ImportError:
+            return None
+        name = shm.segment_name(self.session, "telemetry")
+        self.telemetry = TelemetryBlock.create(name)
+        return name
+
+    def _start_control(self):
+        try:
+            from livestack.control import server
+        except ImportError:
+            self._say("control surface not available in this build")
+            return
+        opts = dict(self.cfg["control"])
+        if not opts.get("endpoint"):
+            opts["endpoint"] = f"ipc://{os.path.abspath(self.session_dir)}/{self.session}.control.sock"
+        self.control_endpoint = opts["endpoint"]
+        self._add("control", server.run_process, self.cfg["cpu"]["control"],
+                  (self.rings["cmd"], self.rings["reply"], self.rings["events"], self.telemetry_name, opts,
+                   self.stop_event))
+
+    def _add(self, name, target, cpu, args, kwargs=None, restart=True):
+        self.procs[name] = Managed(name, target, cpu, args, kwargs or {}, restart)
+
+    def _spawn(self, m: Managed) -> None:
+        m.proc = self.ctx.Process(target=_child, args=(m.target, m.cpu, m.args, m.kwargs), name=f"livestack-{m.name}")
+        m.proc.start()
+
+    # ------------------------------------------------------------------------------------------
+    def poll(self) -> bool:
+        """One health check; returns False when the session must end (harness gone)."""
+        now = time.monotonic()
+        for m in self.procs.values():
+            if m.proc.is_alive() or self.stopping:
+                continue
+            if m.name == "harness":
+                self._say(f"harness exited (code {m.proc.exitcode}); venues cancel on disconnect; stopping session")
+                return False
+            if m.next_restart == 0.0:
+                delay = min(0.5 * 2 ** m.restarts, 10.0)
+                m.next_restart = now + delay
+                self._say(f"{m.name} exited (code {m.proc.exitcode}); restarting in {delay:.1f}s")
+            elif now >= m.next_restart:
+                m.restarts += 1
+                m.next_restart = 0.0
+                if m.name == "venue":  # the venue needs the current harness pid for cancel-on-disconnect
+                    m.args[3]["harness_pid"] = self.procs["harness"].proc.pid
+                self._spawn(m)
+                self._say(f"{m.name} restarted (pid {m.proc.pid}, restart #{m.restarts})")
+        return True
+
+    def status(self) -> dict:
+        """Counters for the status line, from ring positions (and the telemetry block when present)."""
+        r = {}
+        md = self.owned[0]
+        orders, execs, records = (self._owned(self.rings[k]) for k in ("orders", "exec", "records"))
+        r["md"] = md.head
+        r["orders"] = orders.tail
+        r["exec"] = execs.head
+        r["records"] = records.tail
+        r["records_written"] = records.head
+        if getattr(self, "telemetry", None) is not None:
+            try:
+                snap = self.telemetry.snapshot()
+                r.update(telemetry=snap)
+            except Exception:  # noqa: BLE001 - a torn or partial block must not kill the supervisor
+                pass
+        return r
+
+    def _owned(self, name):
+        for ring in self.owned:
+            if ring.name == name:
+                return ring
+        raise KeyError(name)
+
+    def status_line(self) -> str:
+        s = self.status()
+        now = time.monotonic()
+        last = self._last or (now - 1e-9, s)
+        dt = now - last[0]
+        rate = (s["md"] + s["exec"] - last[1]["md"] - last[1]["exec"]) / dt if dt > 0 else 0.0
+        self._last = (now, s)
+        t = s.get("telemetry") or {}
+        extra = ""
+        if t:
+            extra = (f" fills {t.get('fills', 0):,} pnl {t.get('pnl', '?')} state {t.get('trading_state', '?')}")
+        return (f"[{time.time() - self.started_at:6.1f}s] events/s {rate:10,.0f}  md {s['md']:,}  "
+                f"orders {s['orders']:,}  exec {s['exec']:,}  records {s['records']:,} "
+                f"(written {s['records_written']:,}){extra}")
+
+    def run(self) -> int:
+        """Block until Ctrl-C, SIGTERM, the configured duration, or the harness ends."""
+        interrupted = []
+        signal.signal(signal.SIGTERM, lambda *_: interrupted.append(1))
+        duration = self.cfg["session"]["duration_s"]
+        every = self.cfg["session"]["status_interval_s"]
+        next_status = time.monotonic() + every if every > 0 else float("inf")
+        end = time.monotonic() + duration if duration > 0 else float("inf")
+        try:
+            while not interrupted and time.monotonic() < end:
+                if not self.poll():
+                    break
+                if time.monotonic() >= next_status:
+                    print(self.status_line(), file=self.out, flush=True)
+                    next_status += every
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            pass
+        return self.stop()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Orderly shutdown; returns 0 when every process ended by itself."""
+        if self.stopping:
+            return 0
+        self.stopping = True
+        rc = 0
+        h = self.procs.get("harness")
+        if h and h.proc.is_alive():
+            os.kill(h.proc.pid, signal.SIGTERM)
+            h.proc.join(timeout=timeout)
+        self.stop_event.set()
+        order = ["feed", "venue", "control", "writer"]
+        for name in order:
+            m = self.procs.get(name)
+            if m and m.proc.is_alive():
+                m.proc.join(timeout=timeout)
+        for m in self.procs.values():
+            if m.proc.is_alive():
+                self._say(f"{m.name} did not stop within {timeout}s; killing it")
+                m.proc.kill()
+                m.proc.join(timeout=5)
+                rc = 1
+        self._say(f"session {self.session} stopped; records in {self.records_path}")
+        if getattr(self, "telemetry", None) is not None:
+            try:
+                self.telemetry.close()
+            except Exception:  # noqa: BLE001
+                pass
+        for ring in self.owned:
+            ring.close()
+        shm.remove_session(self.session)
+        return rc
