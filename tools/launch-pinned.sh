@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Production launch of livestack on a tuned host: checks what makes latency unpredictable, prints
+# what is off, then starts `livestack run` with the harness on an isolated CPU.
+#
+#   tools/launch-pinned.sh [--harness-cpu N] [--other-cpus LIST] [--strict] [CONFIG.toml] [-- extra args]
+#
+# Checks (each prints OK or WARN with the fix):
+#   - isolated CPUs (isolcpus= / nohz_full= / rcu_nocbs= on the kernel command line) include the harness CPU
+#   - CPU frequency governor of the harness CPU is "performance"
+#   - transparent huge pages are not "always" (khugepaged compaction stalls)
+#   - memlock limit allows mlockall (ulimit -l unlimited)
+#   - SCHED_FIFO is permitted (rtprio limit or CAP_SYS_NICE)
+#   - irqbalance is not running (it moves interrupts onto the isolated CPU)
+# --strict turns any WARN into a refusal to start.
+set -u
+
+harness_cpu=""
+other_cpus=""
+strict=0
+config=""
+extra=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --harness-cpu) harness_cpu="$2"; shift 2 ;;
+        --other-cpus) other_cpus="$2"; shift 2 ;;
+        --strict) strict=1; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --) shift; extra=("$@"); break ;;
+        *) config="$1"; shift ;;
+    esac
+done
+
+ncpu=$(nproc --all)
+cmdline=$(cat /proc/cmdline 2>/dev/null || echo "")
+isolated=$(cat /sys/devices/system/cpu/isolated 2>/dev/null || echo "")
+[ -z "$harness_cpu" ] && harness_cpu=$((ncpu - 1))
+if [ -z "$other_cpus" ]; then
+    other_cpus=$(seq -s, 0 $((ncpu - 1)) | tr ',' '\n' | grep -vx "$harness_cpu" | paste -sd, -)
+    [ -z "$other_cpus" ] && other_cpus="$harness_cpu"
+fi
+warns=0
+ok()   { printf '  OK    %s\n' "$*"; }
+warn() { printf '  WARN  %s\n' "$*"; warns=$((warns + 1)); }
+
+in_list() {  # in_list CPU "0-3,7"
+    local cpu=$1 part
+    IFS=, read -ra parts <<< "$2"
+    for part in "${parts[@]}"; do
+        if [[ "$part" == *-* ]]; then
+            [ "$cpu" -ge "${part%-*}" ] && [ "$cpu" -le "${part#*-}" ] && return 0
+        elif [ -n "$part" ] && [ "$cpu" -eq "$part" ]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+echo "livestack launch: harness on CPU $harness_cpu, other processes on CPUs $other_cpus ($ncpu CPUs)"
+if [ "$harness_cpu" -ge "$ncpu" ] || [ "$harness_cpu" -lt 0 ]; then
+    echo "  ERROR harness CPU $harness_cpu does not exist (CPUs 0..$((ncpu - 1)))"; exit 2
+fi
+if [ -n "$isolated" ] && in_list "$harness_cpu" "$isolated"; then
+    ok "CPU $harness_cpu is isolated (isolated: $isolated)"
+else
+    warn "CPU $harness_cpu is not isolated: boot with isolcpus=$harness_cpu nohz_full=$harness_cpu rcu_nocbs=$harness_cpu"
+fi
+if echo "$cmdline" | grep -q "nohz_full="; then ok "nohz_full set ($(echo "$cmdline" | grep -o 'nohz_full=[^ ]*'))"
+else warn "nohz_full not set: the scheduler tick interrupts the harness every 1-4 ms"; fi
+gov_file=/sys/devices/system/cpu/cpu$harness_cpu/cpufreq/scaling_governor
+if [ -r "$gov_file" ]; then
+    gov=$(cat "$gov_file")
+    [ "$gov" = performance ] && ok "governor performance" || warn "governor is $gov: echo performance > $gov_file"
+else
+    warn "no cpufreq governor visible (virtual machine?): frequency scaling unknown"
+fi
+thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo "unknown")
+case "$thp" in
+    *"[always]"*) warn "transparent huge pages 'always': echo madvise > /sys/kernel/mm/transparent_hugepage/enabled" ;;
+    unknown) warn "transparent huge pages state unknown" ;;
+    *) ok "transparent huge pages: $thp" ;;
+esac
+memlock=$(ulimit -l)
+[ "$memlock" = unlimited ] && ok "memlock unlimited" || warn "memlock limit $memlock KiB: ulimit -l unlimited (or limits.conf memlock) for mlockall"
+rtprio=$(ulimit -r 2>/dev/null || echo 0)
+if [ "$(id -u)" = 0 ] || [ "$rtprio" != 0 ]; then ok "SCHED_FIFO permitted (uid $(id -u), rtprio $rtprio)"
+else warn "SCHED_FIFO not permitted: ulimit -r 1 (limits.conf rtprio) or CAP_SYS_NICE"; fi
+if pgrep -x irqbalance >/dev/null 2>&1; then warn "irqbalance is running: stop it and pin IRQs away from CPU $harness_cpu"
+else ok "irqbalance not running"; fi
+
+if [ "$warns" -gt 0 ] && [ "$strict" = 1 ]; then
+    echo "$warns check(s) failed and --strict was given: not starting"; exit 1
+fi
+[ "$warns" -gt 0 ] && echo "$warns check(s) off: starting anyway (use --strict to refuse)"
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin="$here/.venv/bin/livestack"
+[ -x "$bin" ] || bin=livestack
+overrides=$(mktemp --suffix=.toml)
+trap 'rm -f "$overrides"' EXIT
+first_other=${other_cpus%%,*}
+{
+    [ -n "$config" ] && cat "$config"
+    if ! { [ -n "$config" ] && grep -q '^\[cpu\]' "$config"; }; then
+        printf '\n[cpu]\nharness = %s\nfeed = %s\nvenue = %s\nwriter = %s\ncontrol = %s\nmonitor = %s\n' \
+            "$harness_cpu" "$first_other" "$first_other" "$first_other" "$first_other" "$first_other"
+    fi
+    if ! { [ -n "$config" ] && grep -q '^\[harness\]' "$config"; }; then
+        printf '\n[harness]\nsched_fifo = true\nmlockall = true\n'
+    fi
+} > "$overrides"
+echo "starting: taskset -c $other_cpus $bin run $overrides ${extra[*]:-}"
+exec taskset -c "$other_cpus,$harness_cpu" "$bin" run "$overrides" "${extra[@]}"
