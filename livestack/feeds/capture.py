@@ -1,0 +1,166 @@
+"""Recorded Binance captures: decode to MD records, or replay them straight into a ring (no network).
+
+Capture format (``../shared/data/binance/*.gz``): gzip text, one message a line,
+``<local receive ns> <json>``. Lines are combined-stream envelopes
+(``{"stream": ..., "data": ...}``) except the REST depth snapshot (``{"lastUpdateId": ...}``),
+which appears where the recorder received it, after a few diffs. Both go through the same
+:class:`~livestack.feeds.binance.BinanceDecoder` and BookSync the live feed uses.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import numpy as np
+
+from livestack.config import Instrument
+from livestack.feeds.binance import BinanceDecoder, Counters, MdBuffer
+from livestack.schema import SLOT64, FeedStatus, RecordFlag
+
+REPLAYED = int(RecordFlag.REPLAYED)
+
+
+def read_capture(path) -> list[tuple[int, bytes]]:
+    """All lines of a capture as ``(receive ns, message bytes)``; snapshot lines included."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    out = []
+    with opener(path, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\r\n")
+            if not line:
+                continue
+            sp = line.find(b" ")
+            if sp <= 0:
+                out.append((out[-1][0] if out else 0, line))  # no timestamp: keep it, it is malformed
+                continue
+            try:
+                ts = int(line[:sp])
+            except ValueError:
+                ts = out[-1][0] if out else 0
+            out.append((ts, line[sp + 1:]))
+    return out
+
+
+def is_snapshot(msg: bytes) -> bool:
+    """A REST depth snapshot line (not a combined-stream envelope)."""
+    return msg[:40].lstrip().startswith(b'{"lastUpdateId"')
+
+
+def _decoder(instrument: Instrument, market: str, counters: Counters | None):
+    return BinanceDecoder([instrument], market, MdBuffer(1 << 16), counters or Counters())
+
+
+def decode_capture(path, instrument: Instrument, market: str = "usdm", *, counters: Counters | None = None,
+                   connected: bool = True, replayed: bool = True) -> np.ndarray:
+    """Decode a whole capture into 64-byte MD records (dtype ``livestack.schema.SLOT64``).
+
+    Every kind is there, in stream order: ``MD_STATUS(CONNECTED)`` first (``connected``), then
+    trades and BBOs as they come, the snapshot (``SNAPSHOT_BEGIN`` / levels flagged ``SNAPSHOT`` /
+    ``SNAPSHOT_END``) when the BookSync has a straddling diff, buffered and later diffs as
+    ``MD_LEVEL`` (last of each message flagged ``LAST_IN_MSG``). ``seq`` is 1..N; ``flags`` has
+    ``REPLAYED`` when ``replayed``. Decode a record's body with
+    ``arr.view(livestack.schema.DTYPE_BY_KIND[kind])`` on the rows of that kind.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Capture file (gzip or plain).
+    instrument : Instrument
+        Decimals and id of the records (e.g. ``livestack.config.BTCUSDT_USDM``).
+    market : {"usdm", "spot"}
+        Selects the continuity rule (``pu`` chain vs ``U``/``u``).
+    counters : Counters, optional
+        Filled with what was seen (messages, malformed by reason, gaps, snapshots ...).
+    """
+    lines = read_capture(path)
+    dec = _decoder(instrument, market, counters)
+    out = dec.out
+    if connected and lines:
+        dec.status_all(lines[0][0], FeedStatus.CONNECTED)
+    sym = instrument.symbol
+    for ts, msg in lines:
+        if is_snapshot(msg):
+            dec.on_snapshot(sym, msg, ts)
+        else:
+            dec.on_message(msg, ts)
+    recs = np.array(out.view(), dtype=SLOT64, copy=True)
+    recs["seq"] = np.arange(1, len(recs) + 1, dtype=np.uint64)
+    if replayed:
+        recs["flags"] |= REPLAYED
+    return recs
+
+
+def replay_into_ring(path, ring, instrument: Instrument, market: str = "usdm", pace: str = "max", *,
+                     speed: float = 1.0, stop=None, counters: Counters | None = None,
+                     timeout: float = 10.0, first_seq: int = 1) -> int:
+    """Decode a capture and write its records into ``ring`` (a 64-byte md ring); returns records written.
+
+    ``pace="max"`` writes as fast as the consumer takes them; ``pace="recorded"`` reproduces the
+    recorded inter-arrival times (divided by ``speed``), each message's records written when its
+    receive time comes. Never drops: when the ring is full it waits with ``Backoff("backoff")``
+    for the consumer (replay is research, not live: nothing is lost), giving up with
+    ``TimeoutError`` after ``timeout`` seconds without progress. ``stop`` (an Event) ends early.
+    Records carry flag ``REPLAYED`` and ``seq`` from ``first_seq``.
+    """
+    from livestack.ipc import Backoff
+
+    if pace not in ("max", "recorded"):
+        raise ValueError(f"pace {pace!r}: expected 'max' or 'recorded'")
+    lines = read_capture(path)
+    dec = _decoder(instrument, market, counters)
+    out = dec.out
+    backoff = Backoff("backoff")
+    seq = first_seq
+    written = 0
+    sym = instrument.symbol
+
+    def flush() -> None:
+        nonlocal seq, written
+        recs = out.view()
+        n = len(recs)
+        if not n:
+            return
+        recs["seq"] = np.arange(seq, seq + n, dtype=np.uint64)
+        recs["flags"] |= REPLAYED
+        k = 0
+        deadline = time.monotonic() + timeout
+        backoff.reset()
+        while k < n:
+            got = ring.write_batch(recs[k:])
+            if got:
+                k += got
+                deadline = time.monotonic() + timeout
+                backoff.reset()
+                continue
+            if stop is not None and stop.is_set():
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replay into {ring.name}: ring full for {timeout} s")
+            backoff.idle()
+        seq += k
+        written += k
+        out.clear()
+
+    if lines:
+        dec.status_all(lines[0][0], FeedStatus.CONNECTED)
+    t0_rec = lines[0][0] if lines else 0
+    t0_wall = time.perf_counter_ns()
+    batch_lines = 256 if pace == "max" else 1
+    for i, (ts, msg) in enumerate(lines):
+        if stop is not None and (i & 255) == 0 and stop.is_set():
+            break
+        if pace == "recorded":
+            due = t0_wall + int((ts - t0_rec) / speed)
+            now = time.perf_counter_ns()
+            if due > now:
+                flush()
+                time.sleep((due - now) / 1e9)
+        if is_snapshot(msg):
+            dec.on_snapshot(sym, msg, ts)
+        else:
+            dec.on_message(msg, ts)
+        if (i + 1) % batch_lines == 0:
+            flush()
+    flush()
+    return written
