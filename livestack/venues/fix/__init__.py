@@ -1,0 +1,73 @@
+"""FIX 4.4 venue: order entry to any FIX venue, with a complete initiator session layer.
+
+::
+
+    orders.<venue> ──ORDER_CMD──▶ FixAdapter.submit ──NewOrderSingle/Cancel/Replace──▶ TCP ──▶ venue
+    exec.<venue>  ◀──EXEC──────── FixAdapter.poll  ◀──ExecutionReport/CancelReject──── TCP ◀──
+
+Modules: ``codec`` (Cython: framing, checksum, parse, encode, ExecutionReport -> EXEC in C),
+``session`` (FIX session protocol: logon, heartbeats, sequence numbers persisted per session,
+resend/gap-fill both ways, logout, reconnect with backoff), ``adapter`` (``FixAdapter``: the
+VenueAdapter of ``livestack.venues.base``). The process loop is the generic one of
+``livestack.venues.process`` (exec ring full: wait with ``Backoff("backoff")``, never drop).
+
+Entry point (docs/CONTRACTS.md)::
+
+    livestack.venues.fix.run_process(orders_ring, exec_ring, instruments, options, stop, md_ring=None)
+
+``instruments``: ``livestack.config.Instrument`` list; ``Instrument.symbol`` is the FIX Symbol (55)
+and ``price_decimals``/``qty_decimals`` convert Price/OrderQty/LastPx/... exactly.
+
+``options`` (``[venue.options]`` in the ``livestack run`` config when ``venue.kind = "fix"``):
+
+====================  ===============  ====================================================
+key                   default          meaning
+====================  ===============  ====================================================
+host                  "127.0.0.1"      venue host
+port                  9878             venue port
+sender_comp_id        "LIVESTACK"      SenderCompID (49) of our messages
+target_comp_id        "EXCHANGE"       TargetCompID (56) of our messages
+begin_string          "FIX.4.4"        BeginString (8)
+heartbeat_s           30               HeartBtInt (108) we propose and keep
+username, password    None             Logon Username (553) / Password (554), sent if set
+store_dir             "fix-store"      directory of the sequence-number store (per session:
+                                       ``<BeginString>-<Sender>-<Target>.seqnums`` / ``.sent``)
+store_fsync           False            fsync the store on every change
+reset_on_logon        False            Logon with ResetSeqNumFlag=Y (both sides start at 1)
+reconnect_min_s       0.5              first reconnect delay; doubles on each failure ...
+reconnect_max_s       10.0             ... up to this; back to min after a Logon
+logon_timeout_s       5.0              no Logon answer in this time: disconnect, retry
+logout_timeout_s      2.0              bound on waiting for the Logout answer at stop
+connect_timeout_s     5.0              TCP connect timeout
+stale_order_s         5.0              a command waiting for the session longer than this is
+                                       rejected locally (EXEC REJECTED, reason 3002)
+test_request_factor   1.2              TestRequest after heartbeat_s * this of silence
+harness_pid, batch,   (process loop)   see ``livestack.venues.process.run_loop``
+counters, ...
+====================  ===============  ====================================================
+"""
+
+from __future__ import annotations
+
+
+def run_process(orders_ring: str, exec_ring: str, instruments, options: dict, stop, md_ring: str | None = None):
+    """Venue process entry: run a :class:`FixAdapter` over the orders/exec rings until ``stop``
+    is set, SIGTERM arrives or the harness dies. ``md_ring`` is unused (FIX order entry carries no
+    market data). Returns the loop's counters."""
+    import logging
+
+    from livestack.venues.fix.adapter import FixAdapter
+    from livestack.venues.process import run_adapter_process
+
+    logging.basicConfig(level=logging.getLevelName(str(options.get("log_level", "INFO")).upper()),
+                        format="%(asctime)s fix %(levelname)s %(message)s")
+    adapter = FixAdapter(instruments, options)
+    return run_adapter_process(adapter, orders_ring, exec_ring, options, stop)
+
+
+def __getattr__(name):
+    if name == "FixAdapter":
+        from livestack.venues.fix.adapter import FixAdapter
+
+        return FixAdapter
+    raise AttributeError(name)

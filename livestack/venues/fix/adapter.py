@@ -1,0 +1,353 @@
+"""FixAdapter: ORDER_CMD records -> FIX 4.4 order messages, FIX execution messages -> EXEC records.
+
+=====================  =====================================================================
+ORDER_CMD              FIX
+=====================  =====================================================================
+NEW                    NewOrderSingle (D): ClOrdID = client_order_id, Symbol from the
+                       instrument, Side, OrderQty/Price as exact decimals (Instrument decimals),
+                       OrdType 2 limit / 1 market, TimeInForce 1 GTC / 3 IOC; POST_ONLY = GTC +
+                       ExecInst 6 (participate, don't initiate)
+CANCEL                 OrderCancelRequest (F): OrigClOrdID = client_order_id, ClOrdID =
+                       ``<client_order_id>-C<MsgSeqNum>`` (unique, and its digits still name
+                       the order), OrderID when known
+REPLACE                OrderCancelReplaceRequest (G): ClOrdID = client_order_id (the new id),
+                       OrigClOrdID = orig_client_order_id
+=====================  =====================================================================
+
+Inbound: ExecutionReport / OrderCancelReject through ``codec.ExecDecoder`` (its docstring has the
+ExecType/OrdStatus table); BusinessMessageReject and session Reject of one of our order messages
+become REJECTED (NEW) or CANCEL_REJECTED (CANCEL/REPLACE) for that order.
+
+``EXEC.reason``: the venue's OrdRejReason (103) / CxlRejReason (102); ``1000 + SessionRejectReason``
+for a session Reject, ``2000 + BusinessRejectReason`` for a BusinessMessageReject; local reasons:
+
+* 3001 ``NOT_DELIVERED`` -- the venue asked for the message again (ResendRequest) and we gap-filled
+  over it instead of sending a stale order late: it never reached the venue.
+* 3002 ``STALE`` -- the command waited for the session to come up longer than ``stale_order_s``.
+* 3003 ``UNKNOWN_INSTRUMENT`` -- not one of the configured instruments.
+* 3004 ``UNKNOWN_ORDER`` -- cancel/replace of an order this adapter does not know and whose side the
+  command does not say.
+
+Commands that arrive while the session is down wait (in order) and go out after the next Logon,
+unless older than ``stale_order_s``: never dropped silently, never sent stale.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+
+import numpy as np
+
+from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, Side, TimeInForce
+from livestack.venues.base import VenueAdapter
+from livestack.venues.fix import codec
+from livestack.venues.fix import session as session_mod
+from livestack.venues.fix.session import FixSession, SessionApp, SessionOptions
+
+log = logging.getLogger("livestack.venues.fix")
+
+NOT_DELIVERED = 3001
+STALE = 3002
+UNKNOWN_INSTRUMENT = 3003
+UNKNOWN_ORDER = 3004
+SESSION_REJECT_BASE = 1000
+BUSINESS_REJECT_BASE = 2000
+
+_EXEC = DTYPES["EXEC"]
+_TERMINAL = {int(ExecType.FILLED), int(ExecType.CANCELED), int(ExecType.REJECTED), int(ExecType.EXPIRED)}
+
+
+class _Order:
+    __slots__ = ("instrument", "side", "price", "qty", "ord_type", "tif", "order_id")
+
+    def __init__(self, instrument, side, price, qty, ord_type, tif):
+        self.instrument = instrument
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.ord_type = ord_type
+        self.tif = tif
+        self.order_id = None
+
+
+class FixAdapter(VenueAdapter, SessionApp):
+    """A FIX 4.4 venue (see the package docstring for ``options``)."""
+
+    name = "fix"
+
+    def __init__(self, instruments, options: dict | None = None, wall_clock=time.time_ns):
+        options = dict(options or {})
+        self.opt = SessionOptions(options)
+        self.stale_order_s = float(options.get("stale_order_s", 5.0))
+        self.instruments = {int(i.id): i for i in instruments}
+        self._symbols = {i.id: i.symbol.encode() for i in instruments}
+        self.decoder = codec.ExecDecoder()
+        for i in instruments:
+            self.decoder.add_instrument(i.symbol, i.id, i.price_decimals, i.qty_decimals)
+        self.session = FixSession(self.opt, self)
+        self.enc = self.session.enc
+        self.wall = wall_clock
+        self.orders: dict[int, _Order] = {}
+        self.pending: collections.deque = collections.deque()  # (mono time, ORDER_CMD record copy)
+        self.events: collections.deque = collections.deque()   # EXEC records (np.void) not yet polled
+        self._row = np.zeros(1, dtype=_EXEC)
+        self.stats = collections.Counter()
+
+    # --- VenueAdapter ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.session.start()
+        self.session.poll()
+
+    def submit(self, cmds: np.ndarray) -> None:
+        for i in range(len(cmds)):
+            cmd = cmds[i].copy()
+            if self.session.active and not self.pending:
+                self._send(cmd)
+            else:
+                self.pending.append((time.monotonic(), cmd))
+        if self.pending and self.session.active:
+            self._flush_pending()
+
+    def poll(self, out: np.ndarray, now_ns: int) -> int:
+        self.session.poll()
+        if self.pending:
+            self._expire_pending()
+            if self.session.active:
+                self._flush_pending()
+        n = 0
+        cap = len(out)
+        ev = self.events
+        while ev and n < cap:
+            out[n] = ev.popleft()
+            n += 1
+        return n
+
+    def on_harness_lost(self) -> None:
+        """Cancel every order we believe is live (cancel-on-disconnect)."""
+        cmd = np.zeros(1, dtype=DTYPES["ORDER_CMD"])[0]
+        for oid, o in list(self.orders.items()):
+            cmd["kind"] = 6
+            cmd["instrument"] = o.instrument
+            cmd["client_order_id"] = oid
+            cmd["cmd"] = int(OrderCmdType.CANCEL)
+            cmd["side"] = o.side
+            cmd["qty"] = o.qty
+            if self.session.active:
+                self._send(cmd.copy())
+            else:
+                self.pending.append((time.monotonic(), cmd.copy()))
+
+    def stop(self) -> None:
+        self.session.stop(self.opt.logout_timeout_s)
+
+    # --- outbound -------------------------------------------------------------------------------
+    def _expire_pending(self) -> None:
+        now = time.monotonic()
+        while self.pending and now - self.pending[0][0] > self.stale_order_s:
+            _, cmd = self.pending.popleft()
+            log.warning("fix: order command for %d stale while the session was down: rejected locally",
+                        int(cmd["client_order_id"]))
+            self._local_reject(cmd, STALE)
+
+    def _flush_pending(self) -> None:
+        self._expire_pending()
+        while self.pending and self.session.active:
+            _, cmd = self.pending.popleft()
+            self._send(cmd)
+
+    def _send(self, cmd) -> None:
+        kind = int(cmd["cmd"])
+        inst_id = int(cmd["instrument"])
+        inst = self.instruments.get(inst_id)
+        cid = int(cmd["client_order_id"])
+        if inst is None:
+            self._local_reject(cmd, UNKNOWN_INSTRUMENT)
+            return
+        sym = self._symbols[inst_id]
+        side = int(cmd["side"])
+        enc = self.enc
+        if kind == OrderCmdType.NEW:
+            o = _Order(inst_id, side, int(cmd["price"]), int(cmd["qty"]), int(cmd["ord_type"]) or int(OrdType.LIMIT),
+                       int(cmd["tif"]) or int(TimeInForce.GTC))
+            self.orders[cid] = o
+            clid = str(cid).encode()
+            self.session.send_app(
+                lambda seq, now: enc.new_order_single(seq, now, clid, sym, side, o.ord_type, o.tif, o.price,
+                                                      inst.price_decimals, o.qty, inst.qty_decimals),
+                "D", str(cid), "", inst_id, side)
+        elif kind == OrderCmdType.CANCEL:
+            o = self.orders.get(cid)
+            if o is None and side not in (Side.BUY, Side.SELL):
+                self._local_reject(cmd, UNKNOWN_ORDER)
+                return
+            if o is not None:
+                side = o.side
+            qty = o.qty if o is not None else int(cmd["qty"])
+            oid = o.order_id if o is not None else None
+            orig = str(cid).encode()
+            self.session.send_app(
+                lambda seq, now: enc.order_cancel_request(seq, now, b"%d-C%d" % (cid, seq), orig, sym, side, qty,
+                                                          inst.qty_decimals, oid),
+                "F", str(cid), str(cid), inst_id, side)
+        elif kind == OrderCmdType.REPLACE:
+            orig_id = int(cmd["orig_client_order_id"])
+            old = self.orders.get(orig_id)
+            if old is None and side not in (Side.BUY, Side.SELL):
+                self._local_reject(cmd, UNKNOWN_ORDER)
+                return
+            if old is not None:
+                side = old.side
+            o = _Order(inst_id, side, int(cmd["price"]), int(cmd["qty"]),
+                       int(cmd["ord_type"]) or (old.ord_type if old else int(OrdType.LIMIT)),
+                       int(cmd["tif"]) or (old.tif if old else int(TimeInForce.GTC)))
+            o.order_id = old.order_id if old is not None else None
+            self.orders[cid] = o
+            clid, origb, oid = str(cid).encode(), str(orig_id).encode(), o.order_id
+            self.session.send_app(
+                lambda seq, now: enc.order_cancel_replace_request(seq, now, clid, origb, sym, side, o.ord_type, o.tif,
+                                                                  o.price, inst.price_decimals, o.qty,
+                                                                  inst.qty_decimals, oid),
+                "G", str(cid), str(orig_id), inst_id, side)
+        else:
+            self._local_reject(cmd, UNKNOWN_ORDER)
+
+    # --- events ---------------------------------------------------------------------------------
+    def _event(self, exec_type, client_order_id, instrument, side, reason=0, orig=0):
+        r = np.zeros(1, dtype=_EXEC)[0]
+        r["kind"] = 5
+        r["version"] = 1
+        r["ts"] = self.wall()
+        r["ts_event"] = r["ts"]
+        r["instrument"] = instrument
+        r["client_order_id"] = client_order_id
+        r["orig_client_order_id"] = orig
+        r["exec_type"] = int(exec_type)
+        r["side"] = side
+        r["reason"] = reason
+        o = self.orders.get(client_order_id)
+        if o is not None:
+            r["price"] = o.price
+            r["qty"] = o.qty
+            if o.order_id:
+                r["venue_order_id"] = codec.fix_id(o.order_id)
+        self.events.append(r)
+        self.stats["events"] += 1
+        if int(exec_type) in _TERMINAL:
+            self.orders.pop(client_order_id, None)
+
+    def _local_reject(self, cmd, reason: int) -> None:
+        kind = int(cmd["cmd"])
+        cid = int(cmd["client_order_id"])
+        if kind == OrderCmdType.NEW:
+            self._event(ExecType.REJECTED, cid, int(cmd["instrument"]), int(cmd["side"]), reason)
+        elif kind == OrderCmdType.REPLACE:
+            self._event(ExecType.CANCEL_REJECTED, cid, int(cmd["instrument"]), int(cmd["side"]), reason,
+                        int(cmd["orig_client_order_id"]))
+            self.orders.pop(cid, None)
+        else:
+            self._event(ExecType.CANCEL_REJECTED, cid, int(cmd["instrument"]), int(cmd["side"]), reason)
+
+    def _journal_reject(self, info, reason: int) -> None:
+        msg_type, clid, orig, instrument, side = info
+        cid = codec.fix_id(clid.encode())
+        if msg_type == "D":
+            self._event(ExecType.REJECTED, cid, instrument, side, reason)
+        elif msg_type == "G":
+            self._event(ExecType.CANCEL_REJECTED, cid, instrument, side, reason, codec.fix_id(orig.encode()))
+            self.orders.pop(cid, None)
+        elif msg_type == "F":
+            self._event(ExecType.CANCEL_REJECTED, cid, instrument, side, reason)
+
+    # --- SessionApp -----------------------------------------------------------------------------
+    def on_logon(self, session) -> None:
+        self._flush_pending()
+
+    def on_not_delivered(self, session, seq, info) -> None:
+        log.warning("fix: order message %d (%s %s) gap-filled, not delivered", seq, info[0], info[1])
+        self._journal_reject(info, NOT_DELIVERED)
+
+    def on_session_reject(self, session, ref_seq, info, msg) -> None:
+        if info is None:
+            return
+        try:
+            reason = msg.get_int(373, 99)
+        except ValueError:
+            reason = 99
+        self._journal_reject(info, SESSION_REJECT_BASE + min(reason, 999))
+
+    def on_app_message(self, session, msg):
+        mt = msg.msg_type
+        if mt == b"8" or mt == b"9":
+            return self._on_exec(msg)
+        if mt == b"j":
+            self.stats["business_rejects"] += 1
+            try:
+                ref = msg.get_int(45)
+                reason = msg.get_int(380, 0)
+            except ValueError:
+                return (session_mod.INCORRECT_DATA_FORMAT, 45, "RefSeqNum/BusinessRejectReason")
+            info = session.store.sent.get(ref) if ref is not None else None
+            if info is None and msg.get(379):
+                cid = codec.fix_id(msg.get(379))
+                o = self.orders.get(cid)
+                if o is not None:
+                    info = ("D" if msg.get(372) == b"D" else msg.get_str(372, "F"), str(cid), "-", o.instrument, o.side)
+            if info is not None:
+                self._journal_reject(info, BUSINESS_REJECT_BASE + min(reason, 999))
+            return None
+        return "unsupported"
+
+    def _on_exec(self, msg):
+        row = self._row
+        rc, tag = self.decoder.decode(msg, row, 0)
+        if rc == codec.SKIPPED:
+            self._learn_order_id(msg)
+            return None
+        if rc == codec.MISSING_FIELD:
+            return (session_mod.REQUIRED_TAG_MISSING, tag, "Required tag missing")
+        if rc == codec.BAD_VALUE:
+            return (session_mod.INCORRECT_DATA_FORMAT, tag or None, "Incorrect data format for value")
+        if rc == codec.UNKNOWN_SYMBOL:
+            return (session_mod.VALUE_INCORRECT, 55, "Unknown Symbol")
+        if rc != codec.DECODED:
+            return "unsupported"
+        r = row[0].copy()
+        r["ts"] = self.wall()
+        cid = int(r["client_order_id"])
+        et = int(r["exec_type"])
+        o = self.orders.get(cid)
+        if et == ExecType.REPLACED:
+            old = self.orders.pop(int(r["orig_client_order_id"]), None)
+            if o is None and old is not None:
+                o = self.orders[cid] = old
+        if o is not None:
+            if not r["instrument"]:
+                r["instrument"] = o.instrument
+            if not r["side"]:
+                r["side"] = o.side
+            if msg.has(37) and et != ExecType.CANCEL_REJECTED:
+                o.order_id = msg.get(37)
+            if msg.has(44):
+                o.price = int(r["price"])
+            else:
+                r["price"] = o.price
+            if msg.has(38):
+                o.qty = int(r["qty"])
+            else:
+                r["qty"] = o.qty
+        self.events.append(r)
+        self.stats["events"] += 1
+        if et in _TERMINAL or (et == ExecType.CANCEL_REJECTED and r["orig_client_order_id"]):
+            # a rejected replace: the new id never lived (the original order stays as it was)
+            self.orders.pop(cid, None)
+        return None
+
+    def _learn_order_id(self, msg) -> None:
+        cid = msg.get(11)
+        if cid is not None:
+            o = self.orders.get(codec.fix_id(cid))
+            if o is not None and msg.has(37):
+                o.order_id = msg.get(37)
+

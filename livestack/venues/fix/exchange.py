@@ -1,0 +1,299 @@
+"""A small FIX 4.4 test exchange on real QuickFIX (``quickfix-py``), for tests and benchmarks.
+
+Named as what it is: a stand-in venue, not part of the trading path. It runs a QuickFIX
+``SocketAcceptor`` on 127.0.0.1 with data-dictionary validation on (QuickFIX's own ``FIX44.xml``),
+so every message our initiator sends is checked by an independent FIX engine, and it answers
+orders like a simple exchange:
+
+* NewOrderSingle: ExecutionReport New (150=0), or Rejected (150=8) for an unknown symbol
+  (103=1) or a non-positive quantity (103=13). IOC orders fill completely at their limit price
+  right after the ack (150=F, 39=2).
+* OrderCancelRequest: Canceled (150=4) for a live order, else OrderCancelReject (434=1, 102=1).
+* OrderCancelReplaceRequest: Replaced (150=5) with the new price/quantity, else
+  OrderCancelReject (434=2, 102=1).
+* :meth:`TestExchange.fill` sends a (partial) fill of a resting order -- also while our initiator
+  is disconnected: QuickFIX stores it and resends it on our ResendRequest.
+
+Also used by the tests: :meth:`session` (the QuickFIX ``Session``, e.g. to move its sequence
+numbers), :attr:`received` (every application message the acceptor accepted), :attr:`admin_in`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _data_dictionary() -> str:
+    import quickfix  # noqa: F401
+
+    import sys
+
+    cands = [os.path.join(sys.prefix, "share", "quickfix", "FIX44.xml")]
+    for c in cands:
+        if os.path.exists(c):
+            return c
+    raise FileNotFoundError("FIX44.xml data dictionary of quickfix-py not found")
+
+
+class _Order:
+    def __init__(self, cl_ord_id, order_id, symbol, side, qty, price, tif):
+        self.cl_ord_id = cl_ord_id
+        self.order_id = order_id
+        self.symbol = symbol
+        self.side = side
+        self.qty = qty
+        self.price = price
+        self.tif = tif
+        self.cum = 0.0
+        self.live = True
+
+
+def _fmt(x: float) -> str:
+    s = repr(float(x))
+    return s[:-2] if s.endswith(".0") else s
+
+
+class TestExchange:
+    """QuickFIX acceptor + exchange logic. Use as a context manager; ``stop()`` always cleans up."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, store_dir: str, port: int | None = None, symbols=("BTCUSDT",),
+                 sender_comp_id="EXCHANGE", target_comp_id="LIVESTACK", heartbeat_s: int = 30,
+                 auto_ack: bool = True):
+        import quickfix as fix
+
+        self.fix = fix
+        self.port = port or free_port()
+        self.symbols = set(symbols)
+        self.store_dir = store_dir
+        self.sender = sender_comp_id
+        self.target = target_comp_id
+        self.auto_ack = auto_ack
+        self.orders: dict[str, _Order] = {}
+        self.received: list[tuple[str, dict]] = []
+        self.admin_in: list[str] = []
+        self.logons = 0
+        self.logouts = 0
+        self.lock = threading.RLock()
+        self._ids = itertools.count(1)
+        os.makedirs(store_dir, exist_ok=True)
+        cfg = os.path.join(store_dir, "acceptor.cfg")
+        with open(cfg, "w") as f:
+            f.write(f"""[DEFAULT]
+ConnectionType=acceptor
+SocketAcceptPort={self.port}
+SocketAcceptHost=127.0.0.1
+SocketReuseAddress=Y
+StartTime=00:00:00
+EndTime=00:00:00
+FileStorePath={os.path.join(store_dir, 'store')}
+FileLogPath={os.path.join(store_dir, 'log')}
+UseDataDictionary=Y
+DataDictionary={_data_dictionary()}
+ValidateUserDefinedFields=Y
+ValidateFieldsOutOfOrder=Y
+ValidateFieldsHaveValues=Y
+CheckLatency=N
+ResetOnLogon=N
+ResetOnLogout=N
+ResetOnDisconnect=N
+PersistMessages=Y
+
+[SESSION]
+BeginString=FIX.4.4
+SenderCompID={sender_comp_id}
+TargetCompID={target_comp_id}
+HeartBtInt={heartbeat_s}
+""")
+        self.settings = fix.SessionSettings(cfg)
+        self.app = _make_app(self)
+        self.store_factory = fix.FileStoreFactory(self.settings)
+        self.log_factory = fix.FileLogFactory(self.settings)
+        self.acceptor = fix.SocketAcceptor(self.app, self.store_factory, self.settings, self.log_factory)
+        self.session_id = fix.SessionID("FIX.4.4", sender_comp_id, target_comp_id)
+        self._started = False
+
+    # --- lifetime -----------------------------------------------------------------------------
+    def start(self) -> "TestExchange":
+        self.acceptor.start()
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        if self._started:
+            self._started = False
+            try:
+                self.acceptor.stop(True)
+            except Exception:
+                pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def session(self):
+        return self.fix.Session.lookupSession(self.session_id)
+
+    def logged_on(self) -> bool:
+        s = self.session()
+        return bool(s and s.isLoggedOn())
+
+    def wait(self, cond, timeout: float = 10.0, poll=None) -> bool:
+        """Wait (bounded) for ``cond()``; ``poll()`` is called meanwhile (drive the initiator)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if poll is not None:
+                poll()
+            with self.lock:
+                if cond():
+                    return True
+            time.sleep(0.002)
+        with self.lock:
+            return bool(cond())
+
+    # --- exchange behaviour -------------------------------------------------------------------
+    def _er(self, o: _Order, exec_type: str, ord_status: str, cl_ord_id=None, orig=None, last_qty=0.0,
+            last_px=0.0, reason=None, text=None):
+        fix = self.fix
+        m = fix.Message()
+        h = m.getHeader()
+        h.setField(fix.BeginString("FIX.4.4"))
+        h.setField(fix.MsgType("8"))
+        m.setField(fix.OrderID(o.order_id))
+        m.setField(fix.ClOrdID(cl_ord_id or o.cl_ord_id))
+        if orig:
+            m.setField(fix.OrigClOrdID(orig))
+        m.setField(fix.ExecID(f"E{next(self._ids)}"))
+        m.setField(fix.ExecType(exec_type))
+        m.setField(fix.OrdStatus(ord_status))
+        if reason is not None:
+            m.setField(fix.OrdRejReason(reason))
+        m.setField(fix.Symbol(o.symbol))
+        m.setField(fix.Side(o.side))
+        m.setField(fix.StringField(38, _fmt(o.qty)))
+        if o.price:
+            m.setField(fix.StringField(44, _fmt(o.price)))
+        if last_qty:
+            m.setField(fix.StringField(32, _fmt(last_qty)))
+            m.setField(fix.StringField(31, _fmt(last_px)))
+        leaves = 0.0 if not o.live else max(o.qty - o.cum, 0.0)
+        m.setField(fix.StringField(151, _fmt(leaves)))
+        m.setField(fix.StringField(14, _fmt(o.cum)))
+        m.setField(fix.StringField(6, _fmt(last_px if last_px else 0.0)))
+        m.setField(fix.TransactTime())
+        if text:
+            m.setField(fix.Text(text))
+        fix.Session.sendToTarget(m, self.session_id)
+
+    def _cxl_reject(self, cl_ord_id, orig, response_to: str, order_id="NONE", status="8"):
+        fix = self.fix
+        m = fix.Message()
+        h = m.getHeader()
+        h.setField(fix.BeginString("FIX.4.4"))
+        h.setField(fix.MsgType("9"))
+        m.setField(fix.OrderID(order_id))
+        m.setField(fix.ClOrdID(cl_ord_id))
+        m.setField(fix.OrigClOrdID(orig))
+        m.setField(fix.OrdStatus(status))
+        m.setField(fix.CxlRejResponseTo(response_to))
+        m.setField(fix.CxlRejReason(1))
+        fix.Session.sendToTarget(m, self.session_id)
+
+    def fill(self, cl_ord_id: str, qty: float, px: float | None = None) -> None:
+        """Fill ``qty`` of a resting order (partial unless it completes it)."""
+        with self.lock:
+            o = self.orders[cl_ord_id]
+            qty = min(qty, o.qty - o.cum)
+            o.cum += qty
+            done = o.cum >= o.qty - 1e-12
+            if done:
+                o.live = False
+            self._er(o, "F", "2" if done else "1", last_qty=qty, last_px=px if px is not None else o.price)
+
+    def on_app(self, msg) -> None:
+        fix = self.fix
+        mt = msg.getHeader().getField(35)
+        fields = {}
+        for tag in (11, 41, 37, 55, 54, 38, 44, 40, 59, 18):
+            if msg.isSetField(tag):
+                fields[tag] = msg.getField(tag)
+        with self.lock:
+            self.received.append((mt, fields))
+            if mt == "D":
+                o = _Order(fields[11], f"O{next(self._ids)}", fields[55], fields[54], float(fields.get(38, "0")),
+                           float(fields.get(44, "0")), fields.get(59, "1"))
+                if o.symbol not in self.symbols or o.qty <= 0:
+                    o.live = False
+                    self._er(o, "8", "8", reason=1 if o.symbol not in self.symbols else 13, text="rejected")
+                    return
+                self.orders[o.cl_ord_id] = o
+                if self.auto_ack:
+                    self._er(o, "0", "0")
+                if o.tif == "3":
+                    o.cum = o.qty
+                    o.live = False
+                    self._er(o, "F", "2", last_qty=o.qty, last_px=o.price)
+            elif mt == "F":
+                o = self.orders.get(fields[41])
+                if o is None or not o.live:
+                    self._cxl_reject(fields[11], fields[41], "1", o.order_id if o else "NONE",
+                                     "2" if o is not None else "8")
+                    return
+                o.live = False
+                self._er(o, "4", "4", cl_ord_id=fields[11], orig=fields[41])
+            elif mt == "G":
+                o = self.orders.get(fields[41])
+                if o is None or not o.live:
+                    self._cxl_reject(fields[11], fields[41], "2", o.order_id if o else "NONE",
+                                     "2" if o is not None else "8")
+                    return
+                del self.orders[fields[41]]
+                o.cl_ord_id = fields[11]
+                o.qty = float(fields.get(38, o.qty))
+                o.price = float(fields.get(44, o.price))
+                self.orders[o.cl_ord_id] = o
+                self._er(o, "5", "1" if o.cum else "0", cl_ord_id=fields[11], orig=fields[41])
+
+
+def _make_app(ex: TestExchange):
+    import quickfix as fix
+
+    class _App(fix.Application):
+        def onCreate(self, sid):
+            pass
+
+        def onLogon(self, sid):
+            with ex.lock:
+                ex.logons += 1
+
+        def onLogout(self, sid):
+            with ex.lock:
+                ex.logouts += 1
+
+        def toAdmin(self, msg, sid):
+            pass
+
+        def fromAdmin(self, msg, sid):
+            with ex.lock:
+                ex.admin_in.append(msg.getHeader().getField(35))
+
+        def toApp(self, msg, sid):
+            pass
+
+        def fromApp(self, msg, sid):
+            ex.on_app(msg)
+
+    return _App()
