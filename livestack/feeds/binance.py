@@ -97,7 +97,8 @@ COUNTER_NAMES = (
     "disconnects",         # connections lost
     "overflows",           # ring-full events (a batch or part of it dropped)
     "overflow_records",    # records dropped because the ring was full
-    "pings",               # keepalive pings answered / sent
+    "pings",               # keepalive pings sent and answered
+    "snapshot_errors",     # REST snapshot requests that failed (network, HTTP status)
 )
 MALFORMED_REASONS = ("json", "field", "decimal", "levels", "stream", "snapshot")
 

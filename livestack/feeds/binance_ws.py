@@ -1,0 +1,319 @@
+"""The Binance feed process: websocket combined stream + REST snapshot -> BookSync -> md ring.
+
+::
+
+    Binance (or replay_server)                 feed process (asyncio, one thread)
+    wss .../stream?streams=s@depth@0ms/...  ─▶ recv(bytes) ─▶ BinanceDecoder ─▶ MdBuffer ─▶ write_batch ─▶ md.<feed>
+    GET .../depth?symbol=S&limit=1000       ─▶ on_snapshot ─┘   (BookSync per symbol)     (seq stamped here)
+                                               watchdog: stale -> MD_STATUS(STALE), reconnect
+                                               keepalive: ping every ping_interval_s
+
+Entry point (docs/CONTRACTS.md): ``run_process(ring_name, instruments, options, stop)``.
+
+Options (all optional)
+----------------------
+``market``            "spot" | "usdm"; default from ``Instrument.venue`` ("binance-usdm" -> usdm)
+``ws_url``            combined-stream base URL (default Binance's; ``?streams=`` is appended)
+``rest_url``          depth snapshot URL (default Binance's; ``?symbol=&limit=`` appended)
+``depth_speed``       "100ms" (spot default), "0ms" (usdm default), "" (1 s)
+``snapshot_limit``    levels asked of the REST snapshot (1000)
+``stale_ms``          no message for this long -> MD_STATUS(STALE) and reconnect (5000)
+``ping_interval_s``   client keepalive ping period (10); ``ping_timeout_s`` (10)
+``reconnect_min_s`` / ``reconnect_max_s``  exponential reconnect backoff bounds (0.1 / 5.0)
+``snapshot_retry_s``  minimum time between snapshot requests for one symbol (0.25, doubling to 5)
+``counters``          a ``multiprocessing.Array('q', len(binance.COUNTER_NAMES))`` the process
+                      keeps current (names and order: ``livestack.feeds.binance.COUNTER_NAMES``)
+``attach_timeout_s``  how long to wait for the ring to appear (5)
+
+Records: see ``livestack.feeds.binance``. On every connect ``MD_STATUS(CONNECTED)``; on a lost
+connection ``MD_STATUS(DISCONNECTED)``; on a stale stream ``MD_STATUS(STALE, detail=silence ns)``
+then a reconnect; the book is valid again after the next ``SNAPSHOT_END``.
+
+Full ring: the records that do not fit are dropped and counted (``overflows``,
+``overflow_records``), every instrument gets ``MD_STATUS(GAP, detail=-1)`` at the head of the
+next batch and resyncs from a fresh snapshot (ARCHITECTURE.md, full-ring policy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+import numpy as np
+
+from livestack.feeds.binance import (
+    COUNTER_NAMES, DEFAULT_URLS, BinanceDecoder, Counters, MdBuffer,
+)
+from livestack.schema import FeedStatus
+
+log = logging.getLogger("livestack.feeds.binance")
+
+DEFAULTS = {
+    "snapshot_limit": 1000,
+    "stale_ms": 5000,
+    "ping_interval_s": 10.0,
+    "ping_timeout_s": 10.0,
+    "reconnect_min_s": 0.1,
+    "reconnect_max_s": 5.0,
+    "snapshot_retry_s": 0.25,
+    "snapshot_retry_max_s": 5.0,
+    "attach_timeout_s": 5.0,
+    "max_buffered": 10_000,
+}
+
+
+def market_of(instruments, options) -> str:
+    if options.get("market"):
+        return options["market"]
+    venues = {i.venue for i in instruments}
+    if len(venues) != 1:
+        raise ValueError(f"binance feed: instruments of several venues {sorted(venues)}; give options['market']")
+    v = venues.pop()
+    return "usdm" if "usdm" in v or "futures" in v else "spot"
+
+
+class BinanceFeed:
+    """One combined-stream connection's worth of instruments, written to one md ring."""
+
+    def __init__(self, ring, instruments, options: dict, stop=None):
+        self.ring = ring
+        self.opts = {**DEFAULTS, **options}
+        self.market = market_of(instruments, self.opts)
+        urls = DEFAULT_URLS[self.market]
+        self.ws_url = self.opts.get("ws_url") or urls["ws"]
+        self.rest_url = self.opts.get("rest_url") or urls["rest"]
+        shared = self.opts.get("counters")
+        buf = None
+        if shared is not None:
+            buf = shared.get_obj() if hasattr(shared, "get_obj") else shared
+        self.c = Counters(buf)
+        self.out = MdBuffer(8192)
+        self.dec = BinanceDecoder(instruments, self.market, self.out, self.c,
+                                  depth_speed=self.opts.get("depth_speed"),
+                                  max_buffered=int(self.opts["max_buffered"]))
+        self.stop = stop
+        self.seq = 1
+        self._stopping = False
+        self._last_msg = time.monotonic()
+        self._ws = None
+        self._fetching: set[str] = set()
+        self._next_fetch: dict[str, float] = {}
+        self._fetch_delay: dict[str, float] = {}
+        self._http = None
+        self._gap_pending = False
+
+    # -- ring -------------------------------------------------------------------------------
+    def flush(self) -> int:
+        """Stamp ``seq`` and write the buffered records; on a full ring, count, mark GAP, resync."""
+        out = self.out
+        n = out.n
+        if n == 0:
+            return 0
+        recs = out.view()
+        recs["seq"] = np.arange(self.seq, self.seq + n, dtype=np.uint64)
+        k = self.ring.write_batch(recs)
+        self.seq += k
+        out.clear()
+        if k < n:
+            self.c.add("overflows")
+            self.c.add("overflow_records", n - k)
+            # the book the consumer holds is now missing updates: GAP and resync every instrument
+            self.dec.reset_all(time.time_ns(), FeedStatus.GAP, -1)
+        return k
+
+    # -- snapshots --------------------------------------------------------------------------
+    def _maybe_fetch(self) -> None:
+        now = time.monotonic()
+        for sym in self.dec.needing_snapshot():
+            if sym in self._fetching or now < self._next_fetch.get(sym, 0.0):
+                continue
+            self._fetching.add(sym)
+            asyncio.ensure_future(self._fetch(sym))
+
+    async def _fetch(self, sym: str) -> None:
+        import aiohttp
+
+        delay = self._fetch_delay.get(sym, float(self.opts["snapshot_retry_s"]))
+        try:
+            if self._http is None:
+                self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            params = {"symbol": sym, "limit": str(self.opts["snapshot_limit"])}
+            async with self._http.get(self.rest_url, params=params) as resp:
+                body = await resp.read()
+                ts = time.time_ns()
+                if resp.status != 200:
+                    raise RuntimeError(f"HTTP {resp.status}: {body[:200]!r}")
+            self.dec.on_snapshot(sym, body, ts)
+            self.flush()
+            sync = self.dec.syncs[sym.lower()]
+            if sync.synced:
+                self._fetch_delay[sym] = float(self.opts["snapshot_retry_s"])
+                delay = 0.0
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # network or HTTP error: retry later
+            self.c.add("snapshot_errors")
+            log.warning("binance %s: snapshot %s?symbol=%s failed: %s", self.market, self.rest_url, sym, e)
+        finally:
+            self._fetching.discard(sym)
+            if delay:
+                self._next_fetch[sym] = time.monotonic() + delay
+                self._fetch_delay[sym] = min(delay * 2, float(self.opts["snapshot_retry_max_s"]))
+
+    # -- connection -------------------------------------------------------------------------
+    def url(self) -> str:
+        return f"{self.ws_url}?streams={'/'.join(self.dec.streams())}"
+
+    async def _session(self) -> bool:
+        """One websocket session; returns True if it received anything."""
+        from websockets.asyncio.client import connect
+
+        got = False
+        async with connect(self.url(), ping_interval=None, compression=None, proxy=None,
+                           max_size=1 << 24, max_queue=4096, open_timeout=10, close_timeout=2) as ws:
+            self._ws = ws
+            self.c.add("connects")
+            now = time.time_ns()
+            self._last_msg = time.monotonic()
+            self.dec.reset_all(now)
+            self.dec.status_all(now, FeedStatus.CONNECTED)
+            self.flush()
+            dec = self.dec
+            recv = ws.recv
+            try:
+                while not self._stopping:
+                    msg = await recv(decode=False)
+                    ts = time.time_ns()
+                    self._last_msg = time.monotonic()
+                    got = True
+                    dec.on_message(msg, ts)
+                    self.flush()
+                    for s in dec.syncs.values():
+                        if not s.synced:
+                            self._maybe_fetch()
+                            break
+            finally:
+                self._ws = None
+        return got
+
+    async def _watchdog(self) -> None:
+        stale_s = float(self.opts["stale_ms"]) / 1000.0
+        tick = min(stale_s / 4, 0.25)
+        ping_every = float(self.opts["ping_interval_s"])
+        ping_timeout = float(self.opts["ping_timeout_s"])
+        last_ping = time.monotonic()
+        while not self._stopping:
+            await asyncio.sleep(tick)
+            if self.stop is not None and self.stop.is_set():
+                self._stopping = True
+                if self._ws is not None:
+                    await self._ws.close()
+                return
+            ws = self._ws
+            if ws is None:
+                continue
+            now = time.monotonic()
+            silence = now - self._last_msg
+            if silence > stale_s:
+                self.c.add("stale")
+                log.warning("binance %s: no message for %.1f s: stale, reconnecting", self.market, silence)
+                self.dec.reset_all(time.time_ns(), FeedStatus.STALE, int(silence * 1e9))
+                self.flush()
+                self._last_msg = now
+                asyncio.ensure_future(ws.close(code=1000, reason="stale"))
+                continue
+            if ping_every and now - last_ping >= ping_every:
+                last_ping = now
+                asyncio.ensure_future(self._ping(ws, ping_timeout))
+
+    async def _ping(self, ws, timeout: float) -> None:
+        try:
+            waiter = await ws.ping()
+            await asyncio.wait_for(waiter, timeout)
+            self.c.add("pings")
+        except asyncio.TimeoutError:
+            log.warning("binance %s: no pong in %.1f s, reconnecting", self.market, timeout)
+            await ws.close(code=1000, reason="pong timeout")
+        except Exception:
+            pass
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        dog = asyncio.ensure_future(self._watchdog())
+        delay = float(self.opts["reconnect_min_s"])
+        first = True
+        try:
+            while not self._stopping:
+                if not first:
+                    self.c.add("reconnects")
+                first = False
+                try:
+                    got = await self._session()
+                    if got:
+                        delay = float(self.opts["reconnect_min_s"])
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    if not self._stopping:
+                        log.warning("binance %s: connection to %s: %s", self.market, self.ws_url, e)
+                if self._stopping:
+                    break
+                self.c.add("disconnects")
+                self.dec.reset_all(time.time_ns(), FeedStatus.DISCONNECTED)
+                self.flush()
+                await self._sleep(delay)
+                delay = min(delay * 2, float(self.opts["reconnect_max_s"]))
+        finally:
+            dog.cancel()
+            for t in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+                t.cancel()
+            if self._http is not None:
+                await self._http.close()
+            self.dec.reset_all(time.time_ns(), FeedStatus.DISCONNECTED)
+            self.flush()
+
+    async def _sleep(self, s: float) -> None:
+        end = time.monotonic() + s
+        while not self._stopping and time.monotonic() < end:
+            await asyncio.sleep(min(0.05, end - time.monotonic()))
+
+    def _on_sigterm(self) -> None:
+        self._stopping = True
+        if self._ws is not None:
+            asyncio.ensure_future(self._ws.close())
+
+
+def run_process(ring_name: str, instruments, options: dict, stop) -> None:
+    """Feed process entry point (``spawn``): attach the md ring and run until ``stop`` or SIGTERM.
+
+    Parameters
+    ----------
+    ring_name : str
+        The md ring's segment name (created by the supervisor, 64-byte slots).
+    instruments : list of Instrument
+        All of one market (spot or USD-M); their ids go in the records.
+    options : dict
+        See the module docstring.
+    stop : multiprocessing.Event
+    """
+    from livestack.ipc import Ring
+
+    opts = {**DEFAULTS, **(options or {})}
+    logging.basicConfig(level=opts.get("log_level", logging.WARNING),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    ring = Ring.attach(ring_name, slot_size=64, timeout=float(opts["attach_timeout_s"]))
+    feed = BinanceFeed(ring, list(instruments), opts, stop)
+    try:
+        asyncio.run(feed.run())
+    finally:
+        log.info("binance %s feed stopped: %s", feed.market, feed.c)
+        ring.close()
+
+
+__all__ = ["run_process", "BinanceFeed", "COUNTER_NAMES", "DEFAULTS", "market_of"]
