@@ -105,6 +105,7 @@ DEFAULTS = {
     "md_latency_ns": 20_000,      # venue -> stack market data, fixed part
     "md_jitter_ns": 5_000,        # market data jitter
     "md_chunk": 512,              # model events drawn per service call (max)
+    "start_ns": None,             # simulated time of the start (pace=False only); None = wall clock now
 }
 
 
@@ -209,6 +210,8 @@ class SimExchange(VenueAdapter):
         self.pace = bool(opts["pace"])
         self.source = None
         self._t0 = time.time_ns()
+        if opts["start_ns"] is not None and not self.pace:
+            self._t0 = int(opts["start_ns"])
         self._mono0 = time.monotonic_ns()
         self._md_out: list[np.ndarray] = []
         self.stats = collections.Counter()
