@@ -206,4 +206,9 @@ static inline int ls_ctx_push_intent(ls_strategy_ctx_t *ctx, int64_t type, int64
  * (Python's // floors) so every flavour decides identically. */
 static inline int64_t ls_tdiv(int64_t a, int64_t b) { return a / b; }
 
+/* a * b / c with a 128-bit intermediate, truncating toward zero (cost-basis arithmetic). */
+static inline int64_t ls_muldiv(int64_t a, int64_t b, int64_t c) {
+    return (int64_t)(((__int128)a * (__int128)b) / (__int128)c);
+}
+
 #endif

@@ -1,0 +1,1647 @@
+# cython: language_level=3
+"""The Core Runtime: one pass per input record, no I/O, no clock, no randomness, no floats.
+
+::
+
+    input slot ──▶ intake ──▶ state derivation ──▶ strategy ──▶ risk ──▶ execution control ──▶ dispatch
+    (MD_*, EXEC,    (kind)     book / top / last     (intents     (named     (trading state, kill     out_orders
+     CONTROL_CMD,              trade / health /      in the ctx   checks,    latch, duplicates,       (ORDER_CMD)
+     TIMER)                    orders / positions    block)       DENIAL)    throttle, lifecycle)     out_records
+
+Everything the strategy can see lives in one int64 block (``cext/ls_core.h``); the core's own state
+*is* that block, so a strategy call copies nothing. The harness calls :meth:`Core.process` (nogil)
+per input and drains ``out_orders`` / ``out_records``; tests, backtest and replay call
+:meth:`Core.process_array`, which runs the very same ``process``.
+
+Time inside the core is the ``ts`` of the input being processed (token buckets refill on it).
+The same input sequence gives bit-identical outputs.
+"""
+
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memset, memcpy, memmove
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MAX
+
+import numpy as np
+cimport numpy as cnp
+
+from livestack.schema.records cimport *
+from livestack.core.ctx cimport *
+from livestack.core.strategy cimport Strategy, CfuncStrategy, PyStrategy, FLAVOUR_CYTHON, FLAVOUR_CFUNC, FLAVOUR_PYTHON
+
+from livestack.config import Instrument
+from livestack.schema import DTYPES, SLOT128, parse_fixed, DenyReason, Anomaly, RiskLimit
+
+cnp.import_array()
+
+# ------------------------------------------------------------------------------------------------
+# Order lifecycle: an explicit table over every (OrderState, ExecType) pair.
+# ------------------------------------------------------------------------------------------------
+
+cdef enum Action:
+    A_ILLEGAL = 0        # ANOMALY ILLEGAL_TRANSITION, nothing changes
+    A_ACCEPT = 1         # PENDING_NEW -> ACCEPTED
+    A_ACK_KEEP = 2       # late ack while a cancel/replace is pending: record the venue id, keep the state
+    A_REJECT = 3         # the new order was rejected -> REJECTED
+    A_FILL = 4           # apply the fill once per exec_id -> PARTIALLY_FILLED / FILLED (pending states kept)
+    A_CANCELED = 5       # -> CANCELED (solicited or not)
+    A_CANCEL_REJECT = 6  # cancel/replace refused -> back to the state before the request
+    A_REPLACED = 7       # -> old id REPLACED, the order lives on under the new id
+    A_EXPIRED = 8        # -> EXPIRED
+    A_FILL_TERMINAL = 9  # fill on a terminal order: applied to the position once, ANOMALY FILL_AFTER_TERMINAL
+
+cdef uint8_t TRANSITIONS[11][9]
+
+# Rows: OrderState 0..10. Columns: ExecType 1..8 (column 0 unused).
+#               ACCEPTED    REJECTED  PART_FILLED      FILLED           CANCELED    CANCEL_REJ       REPLACED    EXPIRED
+_TABLE = {
+    0:  (A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),           # NONE
+    1:  (A_ACCEPT, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),                 # PENDING_NEW
+    2:  (A_ILLEGAL, A_ILLEGAL, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),               # ACCEPTED
+    3:  (A_ILLEGAL, A_ILLEGAL, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),               # PARTIALLY_FILLED
+    4:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # FILLED
+    5:  (A_ACK_KEEP, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_CANCEL_REJECT, A_ILLEGAL, A_EXPIRED),         # PENDING_CANCEL
+    6:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # CANCELED
+    7:  (A_ACK_KEEP, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_CANCEL_REJECT, A_REPLACED, A_EXPIRED),        # PENDING_REPLACE
+    8:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # REPLACED
+    9:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # REJECTED
+    10: (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # EXPIRED
+}
+for _st, _row in _TABLE.items():
+    TRANSITIONS[_st][0] = A_ILLEGAL
+    for _k, _a in enumerate(_row):
+        TRANSITIONS[_st][_k + 1] = _a
+
+ACTION_NAMES = {A_ILLEGAL: "ILLEGAL", A_ACCEPT: "ACCEPT", A_ACK_KEEP: "ACK_KEEP", A_REJECT: "REJECT",
+                A_FILL: "FILL", A_CANCELED: "CANCELED", A_CANCEL_REJECT: "CANCEL_REJECT",
+                A_REPLACED: "REPLACED", A_EXPIRED: "EXPIRED", A_FILL_TERMINAL: "FILL_TERMINAL"}
+
+
+def transition_table():
+    """``{(OrderState, ExecType): action name}`` for every pair: the lifecycle as data."""
+    return {(s, e): ACTION_NAMES[TRANSITIONS[s][e]] for s in range(11) for e in range(1, 9)}
+
+
+cdef inline bint _is_live(int64_t st) noexcept nogil:
+    return st == LS_ORDER_STATE_PENDING_NEW or st == LS_ORDER_STATE_ACCEPTED or \
+        st == LS_ORDER_STATE_PARTIALLY_FILLED or st == LS_ORDER_STATE_PENDING_CANCEL or \
+        st == LS_ORDER_STATE_PENDING_REPLACE
+
+cdef inline bint _is_pending(int64_t st) noexcept nogil:
+    return st == LS_ORDER_STATE_PENDING_NEW or st == LS_ORDER_STATE_PENDING_CANCEL or \
+        st == LS_ORDER_STATE_PENDING_REPLACE
+
+cdef inline int64_t _abs(int64_t x) noexcept nogil:
+    return -x if x < 0 else x
+
+# ------------------------------------------------------------------------------------------------
+# Risk configuration (plain Python, validated at construction)
+# ------------------------------------------------------------------------------------------------
+
+#: per-instrument limit keys: (RiskLimit value, unit). Values are ints in raw fixed-point units or
+#: decimal strings in the instrument's units ("0.5" BTC, "100000.00" USDT). 0 = check off where noted.
+RISK_KEYS = {
+    "max_order_qty": (LS_RISK_LIMIT_MAX_ORDER_QTY, "qty"),        # required
+    "max_notional": (LS_RISK_LIMIT_MAX_NOTIONAL, "price"),        # price units (price*qty/qty_scale); 0 = off
+    "max_position": (LS_RISK_LIMIT_MAX_POSITION, "qty"),          # required; |position + open orders' worst case|
+    "max_open_orders": (LS_RISK_LIMIT_MAX_OPEN_ORDERS, "count"),  # default: live_cap
+    "price_band_ticks": (LS_RISK_LIMIT_PRICE_BAND_TICKS, "count"),  # 0 = off
+    "price_band_bps": (LS_RISK_LIMIT_PRICE_BAND_BPS, "count"),    # 0 = off
+    "submit_rate": (LS_RISK_LIMIT_SUBMIT_RATE, "count"),          # NEW+REPLACE per second; 0 = off
+    "submit_burst": (LS_RISK_LIMIT_SUBMIT_BURST, "count"),        # bucket size; default = max(1, submit_rate)
+    "cancel_rate": (LS_RISK_LIMIT_CANCEL_RATE, "count"),          # strategy cancels per second; 0 = off
+    "cancel_burst": (LS_RISK_LIMIT_CANCEL_BURST, "count"),
+    "tradable": (LS_RISK_LIMIT_TRADABLE, "bool"),                 # default true
+    "max_in_flight": (LS_RISK_LIMIT_MAX_IN_FLIGHT, "count"),      # orders awaiting a venue answer; 0 = off
+}
+#: account-wide keys (top level only): price units x qty units (the PnL scale); 0 = off.
+GLOBAL_RISK_KEYS = {"max_loss": LS_RISK_LIMIT_MAX_LOSS, "max_loss_halt": LS_RISK_LIMIT_MAX_LOSS_HALT}
+REQUIRED_RISK_KEYS = ("max_order_qty", "max_position")
+
+
+def _risk_value(key, value, unit, inst):
+    if isinstance(value, bool):
+        if unit == "bool":
+            return int(value)
+        raise ValueError(f"risk key {key!r}: expected a number, got {value!r}")
+    if isinstance(value, str):
+        if unit == "qty":
+            return parse_fixed(value, inst.qty_decimals)
+        if unit == "price":
+            return parse_fixed(value, inst.price_decimals)
+        raise ValueError(f"risk key {key!r}: expected an integer, got {value!r}")
+    if not isinstance(value, int):
+        raise ValueError(f"risk key {key!r}: expected an integer or a decimal string, got {value!r}")
+    if value < 0:
+        raise ValueError(f"risk key {key!r}: must not be negative, got {value}")
+    if unit == "bool" and value not in (0, 1):
+        raise ValueError(f"risk key {key!r}: expected true/false, got {value!r}")
+    return int(value)
+
+
+def parse_risk(risk, instruments, live_cap):
+    """Validate a risk dict; return (per-instrument {RiskLimit: value} list, max_loss, max_loss_halt).
+
+    ``risk`` = global defaults (keys of ``RISK_KEYS`` and ``GLOBAL_RISK_KEYS``) plus an optional
+    ``"symbols": {SYMBOL: {per-instrument overrides}}``. Raises ``ValueError`` naming the key.
+    """
+    if not isinstance(risk, dict):
+        raise ValueError("risk must be a dict")
+    symbols = risk.get("symbols", {})
+    if not isinstance(symbols, dict):
+        raise ValueError("risk key 'symbols': expected a table of SYMBOL -> limits")
+    for k in risk:
+        if k != "symbols" and k not in RISK_KEYS and k not in GLOBAL_RISK_KEYS:
+            raise ValueError(f"unknown risk key {k!r} (known: {sorted(RISK_KEYS) + sorted(GLOBAL_RISK_KEYS)})")
+    known_symbols = {i.symbol for i in instruments}
+    for sym, over in symbols.items():
+        if sym not in known_symbols:
+            raise ValueError(f"risk key 'symbols.{sym}': no such instrument")
+        if not isinstance(over, dict):
+            raise ValueError(f"risk key 'symbols.{sym}': expected a table")
+        for k in over:
+            if k not in RISK_KEYS:
+                raise ValueError(f"unknown risk key 'symbols.{sym}.{k}'")
+    out = []
+    for inst in instruments:
+        merged = {k: v for k, v in risk.items() if k in RISK_KEYS}
+        merged.update(symbols.get(inst.symbol, {}))
+        for k in REQUIRED_RISK_KEYS:
+            if k not in merged:
+                raise ValueError(f"risk key {k!r} missing for {inst.symbol} (required)")
+        lim = {}
+        for k, (idx, unit) in RISK_KEYS.items():
+            if k in merged:
+                lim[idx] = _risk_value(k, merged[k], unit, inst)
+        lim.setdefault(LS_RISK_LIMIT_MAX_OPEN_ORDERS, live_cap)
+        lim.setdefault(LS_RISK_LIMIT_TRADABLE, 1)
+        if lim[LS_RISK_LIMIT_MAX_OPEN_ORDERS] > live_cap:
+            raise ValueError(f"risk key 'max_open_orders' for {inst.symbol}: {lim[LS_RISK_LIMIT_MAX_OPEN_ORDERS]} "
+                             f"above the core's live_cap {live_cap}")
+        for rate, burst in ((LS_RISK_LIMIT_SUBMIT_RATE, LS_RISK_LIMIT_SUBMIT_BURST),
+                            (LS_RISK_LIMIT_CANCEL_RATE, LS_RISK_LIMIT_CANCEL_BURST)):
+            if lim.get(burst, 0) == 0:
+                lim[burst] = max(1, lim.get(rate, 0))
+        out.append(lim)
+    inst0 = instruments[0]
+    max_loss = _risk_value("max_loss", risk.get("max_loss", 0), "count", inst0)
+    halt = _risk_value("max_loss_halt", risk.get("max_loss_halt", 0), "count", inst0)
+    if halt == 0:
+        halt = 2 * max_loss
+    if max_loss and halt < max_loss:
+        raise ValueError("risk key 'max_loss_halt': must be >= max_loss")
+    return out, max_loss, halt
+
+
+DENY_NAMES = {int(v): v.name for v in DenyReason}
+ANOMALY_NAMES = {int(v): v.name for v in Anomaly}
+
+cdef int64_t TOKEN = 1000000000    # one token in bucket units (rate tokens/s refill rate units per ns)
+
+
+cdef class Core:
+    """The Core Runtime.
+
+    Parameters
+    ----------
+    instruments : list[Instrument]
+        Tradable instruments; strategies address them by index in this order.
+    risk : dict
+        Risk limits (see :func:`parse_risk` and ``RISK_KEYS``): global defaults, optional
+        ``symbols`` overrides, ``max_loss`` / ``max_loss_halt`` account-wide.
+    strategy : Strategy, numba cfunc, Python object with ``on_event(ctx)``, or None
+        ``None`` runs state derivation, risk and control only.
+    params : dict, optional
+        Strategy parameters overriding the strategy's defaults (names from ``param_names``).
+    max_orders : int
+        Order table slots (live + recently terminal); sizes the output buffers for a kill.
+    book_depth : int
+        Levels kept per side of each L2 book.
+    live_cap : int
+        Live orders per instrument the context lists (upper bound of ``max_open_orders``).
+    max_intents : int
+        Intents a strategy may append per call.
+    active : bool
+        Start with the session started and trading ACTIVE (else HALTED until SESSION_START).
+    """
+
+    def __cinit__(self):
+        self.w = NULL
+        self.out_orders = NULL
+        self.out_records = NULL
+
+    def __init__(self, instruments, risk, strategy=None, params=None, *, int max_orders=4096,
+                 int book_depth=32, int live_cap=64, int max_intents=64, bint active=True):
+        instruments = list(instruments)
+        if not instruments:
+            raise ValueError("instruments: at least one instrument is needed")
+        ids = set()
+        for inst in instruments:
+            if not isinstance(inst, Instrument):
+                raise ValueError(f"instruments: expected Instrument, got {inst!r}")
+            if inst.id in ids:
+                raise ValueError(f"instruments: duplicate id {inst.id}")
+            ids.add(inst.id)
+        if max_orders < 1 or max_orders > (1 << 22):
+            raise ValueError("max_orders: must be 1..4194304")
+        if book_depth < 1 or book_depth > 100000:
+            raise ValueError("book_depth: must be 1..100000")
+        if live_cap < 1 or live_cap > 65536:
+            raise ValueError("live_cap: must be 1..65536")
+        if max_intents < 1 or max_intents > 65536:
+            raise ValueError("max_intents: must be 1..65536")
+        lims, max_loss, halt = parse_risk(risk, instruments, live_cap)
+
+        # strategy
+        if strategy is None:
+            self.strategy = None
+            self.flavour = 0
+        elif isinstance(strategy, Strategy):
+            self.strategy = strategy
+        elif hasattr(strategy, "address") and hasattr(strategy, "native_name"):
+            self.strategy = CfuncStrategy(strategy, name=getattr(strategy, "__name__", "cfunc"))
+        elif callable(getattr(strategy, "on_event", None)):
+            self.strategy = PyStrategy(strategy, name=type(strategy).__name__,
+                                       param_names=getattr(strategy, "param_names", ()),
+                                       param_defaults=getattr(strategy, "param_defaults", ()))
+        else:
+            raise ValueError(f"strategy: expected a Strategy, a numba cfunc or an object with on_event, got {strategy!r}")
+        pnames = tuple(self.strategy.param_names) if self.strategy is not None else ()
+        pvals = list(self.strategy.param_defaults) if self.strategy is not None else []
+        for k, v in (params or {}).items():
+            if k not in pnames:
+                raise ValueError(f"param {k!r}: strategy {self.strategy.name if self.strategy else None!r} "
+                                 f"has no such parameter (known: {list(pnames)})")
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"param {k!r}: expected an integer, got {v!r}")
+            pvals[pnames.index(k)] = int(v)
+
+        self._instruments = instruments
+        self._risk = dict(risk)
+        self.n_inst = len(instruments)
+        self.depth = book_depth
+        self.max_orders = max_orders
+        self.live_cap = live_cap
+        self.max_intents = max_intents
+        self.n_params = len(pnames)
+        self.max_loss = max_loss
+        self.max_loss_halt = halt
+
+        # ---- the context block ----
+        cdef int64_t inst_stride = LS_INST_FIXED_WORDS + live_cap + 4 * book_depth
+        cdef int64_t inst_off = LS_CTX_HDR_WORDS
+        cdef int64_t ord_off = inst_off + self.n_inst * inst_stride
+        cdef int64_t param_off = ord_off + max_orders * LS_ORD_WORDS
+        cdef int64_t intent_off = param_off + max(1, self.n_params)
+        cdef int64_t guser_off = intent_off + max_intents * LS_INTENT_WORDS
+        cdef int64_t n_guser = 256
+        self.n_words = guser_off + n_guser
+        self._view = np.zeros(self.n_words, dtype=np.int64)
+        self.w = <int64_t *>cnp.PyArray_DATA(self._view)
+        w = self.w
+        w[LS_CTX_WORDS] = self.n_words
+        w[LS_CTX_EV_INST] = -1
+        w[LS_CTX_EV_ORDER_SLOT] = -1
+        w[LS_CTX_N_INST] = self.n_inst
+        w[LS_CTX_DEPTH] = book_depth
+        w[LS_CTX_INST_OFF] = inst_off
+        w[LS_CTX_INST_STRIDE] = inst_stride
+        w[LS_CTX_LIVE_CAP] = live_cap
+        w[LS_CTX_INST_LIVE_OFF] = LS_INST_FIXED_WORDS
+        w[LS_CTX_INST_BIDPX_OFF] = LS_INST_FIXED_WORDS + live_cap
+        w[LS_CTX_INST_BIDQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + book_depth
+        w[LS_CTX_INST_ASKPX_OFF] = LS_INST_FIXED_WORDS + live_cap + 2 * book_depth
+        w[LS_CTX_INST_ASKQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + 3 * book_depth
+        w[LS_CTX_ORD_OFF] = ord_off
+        w[LS_CTX_MAX_ORDERS] = max_orders
+        w[LS_CTX_PARAM_OFF] = param_off
+        w[LS_CTX_N_PARAMS] = self.n_params
+        w[LS_CTX_INTENT_OFF] = intent_off
+        w[LS_CTX_MAX_INTENTS] = max_intents
+        w[LS_CTX_GUSER_OFF] = guser_off
+        w[LS_CTX_N_GUSER] = n_guser
+        for k in range(self.n_params):
+            w[param_off + k] = pvals[k]
+
+        self.inst_ids = <uint32_t *>PyMem_Malloc(self.n_inst * sizeof(uint32_t))
+        self.qty_scale = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
+        self.limits = <int64_t *>PyMem_Malloc(self.n_inst * CORE_N_LIMITS * sizeof(int64_t))
+        self.sub_tokens = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
+        self.sub_ts = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
+        self.can_tokens = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
+        self.can_ts = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
+        self.crossed = <uint8_t *>PyMem_Malloc(self.n_inst)
+        cdef int64_t *I
+        for k, inst in enumerate(instruments):
+            self.inst_ids[k] = inst.id
+            self.qty_scale[k] = 10 ** inst.qty_decimals
+            I = ls_ctx_inst(w, k)
+            I[LS_INST_ID] = inst.id
+            I[LS_INST_TICK] = inst.tick
+            I[LS_INST_LOT] = inst.lot
+            I[LS_INST_QTY_SCALE] = 10 ** inst.qty_decimals
+            for j in range(CORE_N_LIMITS):
+                self.limits[k * CORE_N_LIMITS + j] = lims[k].get(j, 0)
+            self.crossed[k] = 0
+            self._refill_full(k)
+
+        # order id -> slot hash: open addressing, at most 2 keys per slot (id + pending replace id)
+        cdef uint64_t hcap = 16
+        while hcap < <uint64_t>(4 * max_orders):
+            hcap <<= 1
+        self.h_mask = hcap - 1
+        self.h_keys = <int64_t *>PyMem_Malloc(hcap * sizeof(int64_t))
+        self.h_vals = <int64_t *>PyMem_Malloc(hcap * sizeof(int64_t))
+        memset(self.h_keys, 0, hcap * sizeof(int64_t))
+        self.free_slots = <int64_t *>PyMem_Malloc(max_orders * sizeof(int64_t))
+        self.grave = <int64_t *>PyMem_Malloc(max_orders * sizeof(int64_t))
+        for k in range(max_orders):
+            self.free_slots[k] = max_orders - 1 - k
+        self.n_free = max_orders
+        self.grave_head = 0
+        self.grave_n = 0
+
+        # outputs: room for the worst case of one input (+1 scratch slot each)
+        self.cap_out_orders = max_orders + max_intents
+        self.cap_out_records = 2 * max_orders + 6 * max_intents + 16
+        self.out_orders = <uint8_t *>PyMem_Malloc((self.cap_out_orders + 1) * 64)
+        self.out_records = <uint8_t *>PyMem_Malloc((self.cap_out_records + 1) * 128)
+        if self.out_orders == NULL or self.out_records == NULL or self.h_vals == NULL:
+            raise MemoryError()
+        self.n_out_orders = 0
+        self.n_out_records = 0
+        self.orders_budget = INT64_MAX
+
+        self.session_active = 1 if active else 0
+        self.trading_state = LS_TRADING_STATE_ACTIVE if active else LS_TRADING_STATE_HALTED
+        self.kill_latched = 0
+        self.reducing_cause = LS_DENY_REASON_REDUCE_ONLY
+        self.pnl_total = 0
+        self.next_id = 1
+        w[LS_CTX_NEXT_ORDER_ID] = 1
+        w[LS_CTX_TRADING_STATE] = self.trading_state
+        self.open_orders = 0
+        memset(self.c_deny, 0, sizeof(self.c_deny))
+        memset(self.c_anomaly, 0, sizeof(self.c_anomaly))
+
+        if self.strategy is not None:
+            self.flavour = self.strategy.flavour
+            self.strat_fn = self.strategy.fn
+            self.strategy.bind(self.w, self._view)
+
+    def __dealloc__(self):
+        PyMem_Free(self.inst_ids)
+        PyMem_Free(self.qty_scale)
+        PyMem_Free(self.limits)
+        PyMem_Free(self.sub_tokens)
+        PyMem_Free(self.sub_ts)
+        PyMem_Free(self.can_tokens)
+        PyMem_Free(self.can_ts)
+        PyMem_Free(self.crossed)
+        PyMem_Free(self.h_keys)
+        PyMem_Free(self.h_vals)
+        PyMem_Free(self.free_slots)
+        PyMem_Free(self.grave)
+        PyMem_Free(self.out_orders)
+        PyMem_Free(self.out_records)
+
+    # ============================================================================================
+    # small helpers
+    # ============================================================================================
+
+    cdef int64_t _inst_index(self, uint32_t inst_id) noexcept nogil:
+        cdef int64_t k
+        for k in range(self.n_inst):
+            if self.inst_ids[k] == inst_id:
+                return k
+        return -1
+
+    cdef int64_t *_lim(self, int64_t i) noexcept nogil:
+        return self.limits + i * CORE_N_LIMITS
+
+    cdef void _refill_full(self, int64_t i) noexcept nogil:
+        cdef int64_t *L = self._lim(i)
+        self.sub_tokens[i] = L[LS_RISK_LIMIT_SUBMIT_BURST] * TOKEN
+        self.can_tokens[i] = L[LS_RISK_LIMIT_CANCEL_BURST] * TOKEN
+        self.sub_ts[i] = 0
+        self.can_ts[i] = 0
+
+    cdef uint8_t *_rec(self, uint16_t kind, uint8_t version, uint32_t inst) noexcept nogil:
+        cdef uint8_t *p
+        if self.n_out_records < self.cap_out_records:
+            p = self.out_records + self.n_out_records * 128
+            self.n_out_records += 1
+        else:
+            self.c_out_overflow += 1
+            p = self.out_records + self.cap_out_records * 128  # scratch slot
+        memset(p, 0, 128)
+        cdef ls_hdr_t *h = <ls_hdr_t *>p
+        h.kind = kind
+        h.version = version
+        h.instrument = inst
+        h.ts = self.now
+        return p
+
+    cdef ls_order_cmd_t *_cmd(self, uint32_t inst) noexcept nogil:
+        cdef uint8_t *p
+        if self.n_out_orders < self.cap_out_orders:
+            p = self.out_orders + self.n_out_orders * 64
+            self.n_out_orders += 1
+        else:
+            self.c_out_overflow += 1
+            p = self.out_orders + self.cap_out_orders * 64
+        memset(p, 0, 64)
+        cdef ls_order_cmd_t *c = <ls_order_cmd_t *>p
+        c.kind = LS_RECORD_KIND_ORDER_CMD
+        c.version = LS_ORDER_CMD_VERSION
+        c.instrument = inst
+        c.ts = self.now
+        self.c_orders_sent += 1
+        return c
+
+    cdef void _anomaly(self, uint16_t code, uint32_t inst, int64_t coid, int64_t detail, int64_t state,
+                       int64_t exec_type) noexcept nogil:
+        cdef ls_anomaly_t *a = <ls_anomaly_t *>self._rec(LS_RECORD_KIND_ANOMALY, LS_ANOMALY_VERSION, inst)
+        a.hseq = self.hseq
+        a.client_order_id = coid
+        a.detail = detail
+        a.code = code
+        a.state = <uint8_t>state
+        a.exec_type = <uint8_t>exec_type
+        self.c_anomalies += 1
+        if code < CORE_N_ANOMALY:
+            self.c_anomaly[code] += 1
+
+    cdef int _deny(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
+                   int64_t qty, int64_t coid) noexcept nogil:
+        cdef uint32_t inst = self.inst_ids[i] if 0 <= i < self.n_inst else 0
+        cdef ls_denial_t *d = <ls_denial_t *>self._rec(LS_RECORD_KIND_DENIAL, LS_DENIAL_VERSION, inst)
+        d.client_order_id = coid
+        d.price = price
+        d.qty = qty
+        d.reason = reason
+        d.side = <uint8_t>side
+        d.intent = <uint8_t>intent
+        self.c_denials += 1
+        if reason < CORE_N_DENY:
+            self.c_deny[reason] += 1
+        return reason
+
+    cdef void _order_state(self, int64_t *o, int64_t prev, int64_t exec_type) noexcept nogil:
+        cdef ls_order_state_t *r = <ls_order_state_t *>self._rec(
+            LS_RECORD_KIND_ORDER_STATE, LS_ORDER_STATE_VERSION, self.inst_ids[o[LS_ORD_INST]])
+        r.hseq = self.hseq
+        r.client_order_id = o[LS_ORD_ID]
+        r.venue_order_id = o[LS_ORD_VENUE_ID]
+        r.price = o[LS_ORD_PRICE]
+        r.qty = o[LS_ORD_QTY]
+        r.cum_qty = o[LS_ORD_CUM_QTY]
+        r.state = <uint8_t>o[LS_ORD_STATE]
+        r.prev_state = <uint8_t>prev
+        r.side = <uint8_t>o[LS_ORD_SIDE]
+        r.exec_type = <uint8_t>exec_type
+
+    cdef void _set_trading(self, int state, int cause) noexcept nogil:
+        """Change the trading state; a TRADING_STATE record for every change of (state, latch)."""
+        cdef int prev = self.trading_state
+        self.trading_state = state
+        self.w[LS_CTX_TRADING_STATE] = state
+        self.w[LS_CTX_KILL_LATCHED] = self.kill_latched
+        cdef ls_trading_state_t *r = <ls_trading_state_t *>self._rec(
+            LS_RECORD_KIND_TRADING_STATE, LS_TRADING_STATE_VERSION, 0)
+        r.hseq = self.hseq
+        r.state = <uint8_t>state
+        r.prev_state = <uint8_t>prev
+        r.kill_latched = <uint8_t>self.kill_latched
+        r.cause = <uint8_t>cause
+
+    # ---- client_order_id -> slot (open addressing, backward-shift deletion) --------------------
+
+    cdef uint64_t _hash(self, int64_t key) noexcept nogil:
+        return ((<uint64_t>key * <uint64_t>11400714819323198485ULL) >> 24) & self.h_mask
+
+    cdef int64_t _lookup(self, int64_t key) noexcept nogil:
+        if key <= 0:
+            return -1
+        cdef uint64_t i = self._hash(key)
+        while self.h_keys[i] != 0:
+            if self.h_keys[i] == key:
+                return self.h_vals[i]
+            i = (i + 1) & self.h_mask
+        return -1
+
+    cdef void _hput(self, int64_t key, int64_t slot) noexcept nogil:
+        cdef uint64_t i = self._hash(key)
+        while self.h_keys[i] != 0 and self.h_keys[i] != key:
+            i = (i + 1) & self.h_mask
+        self.h_keys[i] = key
+        self.h_vals[i] = slot
+
+    cdef void _hdel(self, int64_t key) noexcept nogil:
+        if key <= 0:
+            return
+        cdef uint64_t i = self._hash(key), j, k
+        while self.h_keys[i] != key:
+            if self.h_keys[i] == 0:
+                return
+            i = (i + 1) & self.h_mask
+        j = i
+        while True:
+            j = (j + 1) & self.h_mask
+            if self.h_keys[j] == 0:
+                break
+            k = self._hash(self.h_keys[j])
+            if (i <= j and i < k <= j) or (i > j and (i < k or k <= j)):
+                continue
+            self.h_keys[i] = self.h_keys[j]
+            self.h_vals[i] = self.h_vals[j]
+            i = j
+        self.h_keys[i] = 0
+
+    # ---- order slots ------------------------------------------------------------------------
+
+    cdef int64_t _alloc_slot(self) noexcept nogil:
+        cdef int64_t s
+        cdef int64_t *o
+        if self.n_free > 0:
+            self.n_free -= 1
+            s = self.free_slots[self.n_free]
+        elif self.grave_n > 0:
+            s = self.grave[self.grave_head]
+            self.grave_head = (self.grave_head + 1) % self.max_orders
+            self.grave_n -= 1
+            o = ls_ctx_order(self.w, s)
+            self._hdel(o[LS_ORD_ID])
+        else:
+            return -1
+        memset(ls_ctx_order(self.w, s), 0, LS_ORD_WORDS * sizeof(int64_t))
+        return s
+
+    cdef int64_t *_live_list(self, int64_t i) noexcept nogil:
+        return ls_ctx_inst(self.w, i) + LS_INST_FIXED_WORDS
+
+    cdef void _set_state(self, int64_t s, int64_t new, int64_t exec_type) noexcept nogil:
+        """Move order slot s to state new; keep in-flight/open counts and live lists; record it."""
+        cdef int64_t *o = ls_ctx_order(self.w, s)
+        cdef int64_t prev = o[LS_ORD_STATE], k, n
+        cdef int64_t i = o[LS_ORD_INST]
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        cdef int64_t *L
+        I[LS_INST_IN_FLIGHT] += (<int64_t>_is_pending(new)) - (<int64_t>_is_pending(prev))
+        o[LS_ORD_STATE] = new
+        if _is_live(prev) and not _is_live(new):
+            if o[LS_ORD_SIDE] == LS_SIDE_BUY:
+                I[LS_INST_OPEN_BUY_QTY] -= o[LS_ORD_LEAVES]
+            else:
+                I[LS_INST_OPEN_SELL_QTY] -= o[LS_ORD_LEAVES]
+            o[LS_ORD_LEAVES] = 0
+            L = self._live_list(i)
+            n = I[LS_INST_N_LIVE]
+            for k in range(n):
+                if L[k] == s:
+                    memmove(L + k, L + k + 1, (n - k - 1) * sizeof(int64_t))
+                    break
+            I[LS_INST_N_LIVE] = n - 1
+            self.open_orders -= 1
+            if o[LS_ORD_PENDING_ID] != 0:
+                self._hdel(o[LS_ORD_PENDING_ID])
+                o[LS_ORD_PENDING_ID] = 0
+            self.grave[(self.grave_head + self.grave_n) % self.max_orders] = s
+            self.grave_n += 1
+        self._order_state(o, prev, exec_type)
+
+    # ============================================================================================
+    # state derivation: book, marks, positions
+    # ============================================================================================
+
+    cdef void _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil:
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        cdef int64_t D = self.depth
+        cdef bint bid = side == LS_SIDE_BUY
+        cdef int64_t *P = I + (self.w[LS_CTX_INST_BIDPX_OFF] if bid else self.w[LS_CTX_INST_ASKPX_OFF])
+        cdef int64_t *Q = P + D
+        cdef int64_t nidx = LS_INST_N_BIDS if bid else LS_INST_N_ASKS
+        cdef int64_t n = I[nidx], lo = 0, hi = n, mid, keep
+        # first index whose price is not better than px (bids descending, asks ascending)
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if (P[mid] > px) if bid else (P[mid] < px):
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < n and P[lo] == px:
+            if qty > 0:
+                Q[lo] = qty
+            else:
+                memmove(P + lo, P + lo + 1, (n - lo - 1) * sizeof(int64_t))
+                memmove(Q + lo, Q + lo + 1, (n - lo - 1) * sizeof(int64_t))
+                n -= 1
+        elif qty > 0:
+            if lo >= D:
+                return  # beyond the depth we keep
+            keep = n if n < D else D - 1
+            memmove(P + lo + 1, P + lo, (keep - lo) * sizeof(int64_t))
+            memmove(Q + lo + 1, Q + lo, (keep - lo) * sizeof(int64_t))
+            P[lo] = px
+            Q[lo] = qty
+            n = keep + 1
+        else:
+            return
+        I[nidx] = n
+        if lo == 0:
+            if bid:
+                I[LS_INST_BID_PX] = P[0] if n > 0 else 0
+                I[LS_INST_BID_QTY] = Q[0] if n > 0 else 0
+            else:
+                I[LS_INST_ASK_PX] = P[0] if n > 0 else 0
+                I[LS_INST_ASK_QTY] = Q[0] if n > 0 else 0
+
+    cdef void _book_clear(self, int64_t i) noexcept nogil:
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        I[LS_INST_N_BIDS] = 0
+        I[LS_INST_N_ASKS] = 0
+        I[LS_INST_BID_PX] = 0
+        I[LS_INST_BID_QTY] = 0
+        I[LS_INST_ASK_PX] = 0
+        I[LS_INST_ASK_QTY] = 0
+        self.crossed[i] = 0
+
+    cdef int64_t _reference(self, int64_t *I) noexcept nogil:
+        """Mid of the book when both sides exist, else the last trade, else 0."""
+        if I[LS_INST_BID_PX] > 0 and I[LS_INST_ASK_PX] > 0:
+            return (I[LS_INST_BID_PX] + I[LS_INST_ASK_PX]) // 2
+        return I[LS_INST_LAST_PX]
+
+    cdef void _mark(self, int64_t i) noexcept nogil:
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        if I[LS_INST_POSITION] == 0 and I[LS_INST_UNREALIZED] == 0:
+            return
+        cdef int64_t m = self._reference(I)
+        if m <= 0:
+            return
+        cdef int64_t u = I[LS_INST_POSITION] * m - I[LS_INST_COST]
+        self.pnl_total += u - I[LS_INST_UNREALIZED]
+        I[LS_INST_UNREALIZED] = u
+        self._check_loss()
+
+    cdef void _check_loss(self) noexcept nogil:
+        if self.max_loss <= 0:
+            return
+        cdef int64_t loss = -self.pnl_total
+        if self.max_loss_halt > 0 and loss >= self.max_loss_halt:
+            if self.trading_state != LS_TRADING_STATE_HALTED:
+                self._set_trading(LS_TRADING_STATE_HALTED, 2)
+        elif loss >= self.max_loss and self.trading_state == LS_TRADING_STATE_ACTIVE:
+            self.reducing_cause = LS_DENY_REASON_MAX_LOSS
+            self._set_trading(LS_TRADING_STATE_REDUCING, 2)
+
+    cdef void _apply_position(self, int64_t i, int64_t side, int64_t px, int64_t q) noexcept nogil:
+        """Average-cost accounting: cost is the signed cost of the open position; closing removes
+        cost * closed / |position| (128-bit, truncated toward zero) and realizes the difference."""
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        cdef int64_t pos = I[LS_INST_POSITION], cost = I[LS_INST_COST]
+        cdef int64_t sq = q if side == LS_SIDE_BUY else -q
+        cdef int64_t close, removed, sgn, rest, realized = 0
+        if pos == 0 or (pos > 0) == (sq > 0):
+            pos += sq
+            cost += sq * px
+        else:
+            close = q if q < _abs(pos) else _abs(pos)
+            sgn = 1 if pos > 0 else -1
+            removed = ls_muldiv(cost, close, _abs(pos))
+            realized = sgn * close * px - removed
+            cost -= removed
+            pos -= sgn * close
+            rest = q - close
+            if rest > 0:
+                pos = -sgn * rest
+                cost = -sgn * rest * px
+        I[LS_INST_POSITION] = pos
+        I[LS_INST_COST] = cost
+        I[LS_INST_REALIZED] += realized
+        self.pnl_total += realized
+        # re-mark at the reference (or the fill price when there is none)
+        cdef int64_t m = self._reference(I)
+        if m <= 0:
+            m = px
+        cdef int64_t u = pos * m - cost
+        self.pnl_total += u - I[LS_INST_UNREALIZED]
+        I[LS_INST_UNREALIZED] = u
+
+    cdef void _position_rec(self, int64_t i) noexcept nogil:
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        cdef ls_position_t *r = <ls_position_t *>self._rec(LS_RECORD_KIND_POSITION, LS_POSITION_VERSION,
+                                                           self.inst_ids[i])
+        r.net_qty = I[LS_INST_POSITION]
+        r.cost = I[LS_INST_COST]
+        r.realized_pnl = I[LS_INST_REALIZED]
+        r.unrealized_pnl = I[LS_INST_UNREALIZED]
+
+    # ============================================================================================
+    # strategy evaluation and intents
+    # ============================================================================================
+
+    cdef void _run_strategy(self) noexcept nogil:
+        if self.flavour == 0:
+            return
+        cdef int64_t *w = self.w
+        cdef int64_t n, k
+        w[LS_CTX_N_INTENTS] = 0
+        self.c_strategy_calls += 1
+        if self.flavour == FLAVOUR_CFUNC:
+            self.strat_fn(<void *>w)
+        else:
+            self.strategy.on_event(w)
+        n = w[LS_CTX_N_INTENTS]
+        w[LS_CTX_N_INTENTS] = 0
+        if n < 0:
+            self._anomaly(LS_ANOMALY_STRATEGY_ERROR, 0, 0, 0, 0, 0)
+            return
+        if n > self.max_intents:
+            self._anomaly(LS_ANOMALY_INTENTS_OVERFLOW, 0, 0, n, 0, 0)
+            n = self.max_intents
+        for k in range(n):
+            self._intent(w + w[LS_CTX_INTENT_OFF] + k * LS_INTENT_WORDS)
+
+    cdef void _intent(self, int64_t *p) noexcept nogil:
+        self.c_intents += 1
+        cdef int64_t t = p[LS_INTENT_TYPE]
+        if t == LS_ORDER_CMD_TYPE_NEW:
+            self._new(p[LS_INTENT_INST], p[LS_INTENT_SIDE], p[LS_INTENT_PRICE], p[LS_INTENT_QTY],
+                      p[LS_INTENT_TIF], p[LS_INTENT_ORD_TYPE])
+        elif t == LS_ORDER_CMD_TYPE_CANCEL:
+            self._cancel(p[LS_INTENT_ORDER_ID], 0)
+        elif t == LS_ORDER_CMD_TYPE_REPLACE:
+            self._replace(p[LS_INTENT_ORDER_ID], p[LS_INTENT_PRICE], p[LS_INTENT_QTY])
+        else:
+            self._anomaly(LS_ANOMALY_BAD_RECORD, 0, 0, t, 0, 0)
+
+    cdef bint _blocked(self) noexcept nogil:
+        return self.trading_state == LS_TRADING_STATE_HALTED or self.kill_latched or not self.session_active
+
+    cdef bint _bucket(self, int64_t *tokens, int64_t *ts, int64_t rate, int64_t burst, bint consume) noexcept nogil:
+        """Token bucket on event time: rate tokens per second, burst tokens deep. 0 rate = off."""
+        if rate <= 0:
+            return True
+        cdef int64_t cap = burst * TOKEN
+        cdef int64_t dt = self.now - ts[0]
+        cdef int64_t level
+        if dt < 0:
+            dt = 0
+        if dt >= cap // rate + 1:
+            level = cap
+        else:
+            level = tokens[0] + dt * rate
+            if level > cap:
+                level = cap
+        tokens[0] = level
+        ts[0] = self.now
+        if level < TOKEN:
+            return False
+        if consume:
+            tokens[0] = level - TOKEN
+        return True
+
+    cdef int _check_order(self, int64_t i, int64_t side, int64_t px, int64_t qty, int64_t self_slot,
+                          int64_t add_buy, int64_t add_sell) noexcept nogil:
+        """Checks shared by NEW and REPLACE; returns a DenyReason (0 = pass). add_* is the change of
+        open quantity the order would cause on each side (worst case)."""
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        cdef int64_t *L = self._lim(i)
+        cdef int64_t tick = I[LS_INST_TICK], lot = I[LS_INST_LOT]
+        cdef int64_t ref, band, pos, k, s, n
+        cdef int64_t *o
+        if px <= 0 or px % tick != 0:
+            return LS_DENY_REASON_BAD_PRICE
+        if qty <= 0 or qty % lot != 0:
+            return LS_DENY_REASON_BAD_QTY
+        if not I[LS_INST_HEALTHY]:
+            return LS_DENY_REASON_FEED_UNHEALTHY
+        if qty > L[LS_RISK_LIMIT_MAX_ORDER_QTY]:
+            return LS_DENY_REASON_MAX_ORDER_QTY
+        if L[LS_RISK_LIMIT_MAX_NOTIONAL] > 0 and ls_muldiv(px, qty, self.qty_scale[i]) > L[LS_RISK_LIMIT_MAX_NOTIONAL]:
+            return LS_DENY_REASON_MAX_NOTIONAL
+        if L[LS_RISK_LIMIT_PRICE_BAND_TICKS] > 0 or L[LS_RISK_LIMIT_PRICE_BAND_BPS] > 0:
+            ref = self._reference(I)
+            if ref <= 0:
+                return LS_DENY_REASON_NO_REFERENCE
+            if L[LS_RISK_LIMIT_PRICE_BAND_TICKS] > 0 and _abs(px - ref) > L[LS_RISK_LIMIT_PRICE_BAND_TICKS] * tick:
+                return LS_DENY_REASON_PRICE_BAND
+            if L[LS_RISK_LIMIT_PRICE_BAND_BPS] > 0 and _abs(px - ref) * 10000 > L[LS_RISK_LIMIT_PRICE_BAND_BPS] * ref:
+                return LS_DENY_REASON_PRICE_BAND
+        pos = I[LS_INST_POSITION]
+        if self.trading_state == LS_TRADING_STATE_REDUCING:
+            if side == LS_SIDE_BUY:
+                if not (pos < 0 and I[LS_INST_OPEN_BUY_QTY] + add_buy <= -pos):
+                    return self.reducing_cause
+            else:
+                if not (pos > 0 and I[LS_INST_OPEN_SELL_QTY] + add_sell <= pos):
+                    return self.reducing_cause
+        if pos + I[LS_INST_OPEN_BUY_QTY] + add_buy > L[LS_RISK_LIMIT_MAX_POSITION] or \
+                I[LS_INST_OPEN_SELL_QTY] + add_sell - pos > L[LS_RISK_LIMIT_MAX_POSITION]:
+            return LS_DENY_REASON_MAX_POSITION
+        # self-cross: would this order trade against one of our own resting orders?
+        n = I[LS_INST_N_LIVE]
+        for k in range(n):
+            s = self._live_list(i)[k]
+            if s == self_slot:
+                continue
+            o = ls_ctx_order(self.w, s)
+            if o[LS_ORD_SIDE] == side:
+                continue
+            if side == LS_SIDE_BUY:
+                if o[LS_ORD_PRICE] <= px or (o[LS_ORD_PENDING_ID] != 0 and o[LS_ORD_PENDING_PRICE] <= px):
+                    return LS_DENY_REASON_SELF_CROSS
+            else:
+                if o[LS_ORD_PRICE] >= px or (o[LS_ORD_PENDING_ID] != 0 and o[LS_ORD_PENDING_PRICE] >= px):
+                    return LS_DENY_REASON_SELF_CROSS
+        return 0
+
+    cdef int _new(self, int64_t i, int64_t side, int64_t px, int64_t qty, int64_t tif, int64_t ord_type) noexcept nogil:
+        cdef int64_t coid = self.next_id
+        cdef int64_t intent = LS_ORDER_CMD_TYPE_NEW
+        cdef int r, k
+        cdef int64_t *I
+        cdef int64_t *L
+        cdef int64_t *o
+        cdef int64_t s
+        if self._blocked():
+            return self._deny(LS_DENY_REASON_HALTED, i, intent, side, px, qty, coid)
+        if i < 0 or i >= self.n_inst or self._lim(i)[LS_RISK_LIMIT_TRADABLE] == 0:
+            return self._deny(LS_DENY_REASON_UNKNOWN_INSTRUMENT, i, intent, side, px, qty, coid)
+        if side != LS_SIDE_BUY and side != LS_SIDE_SELL:
+            return self._deny(LS_DENY_REASON_BAD_QTY, i, intent, side, px, qty, coid)
+        if ord_type != 0 and ord_type != LS_ORD_TYPE_LIMIT:
+            return self._deny(LS_DENY_REASON_BAD_PRICE, i, intent, side, px, qty, coid)  # limit orders only
+        if tif == 0:
+            tif = LS_TIME_IN_FORCE_GTC
+        if tif < LS_TIME_IN_FORCE_GTC or tif > LS_TIME_IN_FORCE_POST_ONLY:
+            return self._deny(LS_DENY_REASON_BAD_PRICE, i, intent, side, px, qty, coid)
+        r = self._check_order(i, side, px, qty, -1, qty if side == LS_SIDE_BUY else 0,
+                              qty if side == LS_SIDE_SELL else 0)
+        if r:
+            return self._deny(r, i, intent, side, px, qty, coid)
+        I = ls_ctx_inst(self.w, i)
+        L = self._lim(i)
+        if I[LS_INST_N_LIVE] >= L[LS_RISK_LIMIT_MAX_OPEN_ORDERS] or I[LS_INST_N_LIVE] >= self.live_cap:
+            return self._deny(LS_DENY_REASON_MAX_OPEN_ORDERS, i, intent, side, px, qty, coid)
+        for k in range(I[LS_INST_N_LIVE]):
+            o = ls_ctx_order(self.w, self._live_list(i)[k])
+            if o[LS_ORD_STATE] == LS_ORDER_STATE_PENDING_NEW and o[LS_ORD_SIDE] == side and \
+                    o[LS_ORD_PRICE] == px and o[LS_ORD_QTY] == qty:
+                return self._deny(LS_DENY_REASON_DUPLICATE, i, intent, side, px, qty, coid)
+        if L[LS_RISK_LIMIT_MAX_IN_FLIGHT] > 0 and I[LS_INST_IN_FLIGHT] >= L[LS_RISK_LIMIT_MAX_IN_FLIGHT]:
+            return self._deny(LS_DENY_REASON_THROTTLE, i, intent, side, px, qty, coid)
+        if not self._bucket(&self.sub_tokens[i], &self.sub_ts[i], L[LS_RISK_LIMIT_SUBMIT_RATE],
+                            L[LS_RISK_LIMIT_SUBMIT_BURST], 0):
+            return self._deny(LS_DENY_REASON_SUBMIT_RATE, i, intent, side, px, qty, coid)
+        if self.n_free == 0 and self.grave_n == 0:
+            return self._deny(LS_DENY_REASON_ORDER_TABLE_FULL, i, intent, side, px, qty, coid)
+        if <int64_t>self.n_out_orders >= self.orders_budget:
+            return self._deny(LS_DENY_REASON_BACKPRESSURE, i, intent, side, px, qty, coid)
+        # ---- dispatch ----
+        self._bucket(&self.sub_tokens[i], &self.sub_ts[i], L[LS_RISK_LIMIT_SUBMIT_RATE],
+                     L[LS_RISK_LIMIT_SUBMIT_BURST], 1)
+        s = self._alloc_slot()
+        self.next_id += 1
+        self.w[LS_CTX_NEXT_ORDER_ID] = self.next_id
+        o = ls_ctx_order(self.w, s)
+        o[LS_ORD_ID] = coid
+        o[LS_ORD_INST] = i
+        o[LS_ORD_SIDE] = side
+        o[LS_ORD_STATE] = LS_ORDER_STATE_PENDING_NEW
+        o[LS_ORD_PRICE] = px
+        o[LS_ORD_QTY] = qty
+        o[LS_ORD_LEAVES] = qty
+        o[LS_ORD_TIF] = tif
+        o[LS_ORD_ORD_TYPE] = LS_ORD_TYPE_LIMIT
+        o[LS_ORD_PRE_STATE] = LS_ORDER_STATE_PENDING_NEW
+        o[LS_ORD_TS_SENT] = self.now
+        self._hput(coid, s)
+        self._live_list(i)[I[LS_INST_N_LIVE]] = s
+        I[LS_INST_N_LIVE] += 1
+        I[LS_INST_IN_FLIGHT] += 1
+        if side == LS_SIDE_BUY:
+            I[LS_INST_OPEN_BUY_QTY] += qty
+        else:
+            I[LS_INST_OPEN_SELL_QTY] += qty
+        self.open_orders += 1
+        cdef ls_order_cmd_t *c = self._cmd(self.inst_ids[i])
+        c.client_order_id = coid
+        c.price = px
+        c.qty = qty
+        c.cmd = LS_ORDER_CMD_TYPE_NEW
+        c.side = <uint8_t>side
+        c.tif = <uint8_t>tif
+        c.ord_type = LS_ORD_TYPE_LIMIT
+        self.c_news += 1
+        self._order_state(o, LS_ORDER_STATE_NONE, 0)
+        return 0
+
+    cdef int _cancel(self, int64_t coid, bint operator) noexcept nogil:
+        """Cancel a live order. operator=1 (kill, cancel-all, session stop) skips the cancel rate."""
+        cdef int64_t s = self._lookup(coid)
+        cdef int64_t *o
+        cdef int64_t i, st
+        cdef int64_t intent = LS_ORDER_CMD_TYPE_CANCEL
+        if s < 0:
+            return self._deny(LS_DENY_REASON_UNKNOWN_ORDER, -1, intent, 0, 0, 0, coid)
+        o = ls_ctx_order(self.w, s)
+        i = o[LS_ORD_INST]
+        st = o[LS_ORD_STATE]
+        if not _is_live(st) or o[LS_ORD_ID] != coid:
+            return self._deny(LS_DENY_REASON_UNKNOWN_ORDER, i, intent, o[LS_ORD_SIDE], o[LS_ORD_PRICE], o[LS_ORD_QTY], coid)
+        if st == LS_ORDER_STATE_PENDING_CANCEL or st == LS_ORDER_STATE_PENDING_REPLACE:
+            return self._deny(LS_DENY_REASON_DUPLICATE, i, intent, o[LS_ORD_SIDE], o[LS_ORD_PRICE], o[LS_ORD_QTY], coid)
+        cdef int64_t *L = self._lim(i)
+        if not operator and not self._bucket(&self.can_tokens[i], &self.can_ts[i], L[LS_RISK_LIMIT_CANCEL_RATE],
+                                             L[LS_RISK_LIMIT_CANCEL_BURST], 0):
+            return self._deny(LS_DENY_REASON_CANCEL_RATE, i, intent, o[LS_ORD_SIDE], o[LS_ORD_PRICE], o[LS_ORD_QTY], coid)
+        if <int64_t>self.n_out_orders >= self.orders_budget:
+            return self._deny(LS_DENY_REASON_BACKPRESSURE, i, intent, o[LS_ORD_SIDE], o[LS_ORD_PRICE], o[LS_ORD_QTY], coid)
+        if not operator:
+            self._bucket(&self.can_tokens[i], &self.can_ts[i], L[LS_RISK_LIMIT_CANCEL_RATE],
+                         L[LS_RISK_LIMIT_CANCEL_BURST], 1)
+        o[LS_ORD_PRE_STATE] = st
+        o[LS_ORD_TS_SENT] = self.now
+        cdef ls_order_cmd_t *c = self._cmd(self.inst_ids[i])
+        c.client_order_id = coid
+        c.price = o[LS_ORD_PRICE]
+        c.qty = o[LS_ORD_QTY]
+        c.cmd = LS_ORDER_CMD_TYPE_CANCEL
+        c.side = <uint8_t>o[LS_ORD_SIDE]
+        c.tif = <uint8_t>o[LS_ORD_TIF]
+        c.ord_type = <uint8_t>o[LS_ORD_ORD_TYPE]
+        self.c_cancels += 1
+        self._set_state(s, LS_ORDER_STATE_PENDING_CANCEL, 0)
+        return 0
+
+    cdef int _replace(self, int64_t coid, int64_t px, int64_t qty) noexcept nogil:
+        cdef int64_t s = self._lookup(coid)
+        cdef int64_t intent = LS_ORDER_CMD_TYPE_REPLACE
+        cdef int64_t *o
+        cdef int64_t *I
+        cdef int64_t *L
+        cdef int64_t i, st, side, new_leaves, add, new_id
+        cdef int r
+        if s < 0:
+            return self._deny(LS_DENY_REASON_UNKNOWN_ORDER, -1, intent, 0, px, qty, coid)
+        o = ls_ctx_order(self.w, s)
+        i = o[LS_ORD_INST]
+        st = o[LS_ORD_STATE]
+        side = o[LS_ORD_SIDE]
+        if not _is_live(st) or o[LS_ORD_ID] != coid:
+            return self._deny(LS_DENY_REASON_UNKNOWN_ORDER, i, intent, side, px, qty, coid)
+        if self._blocked():
+            return self._deny(LS_DENY_REASON_HALTED, i, intent, side, px, qty, coid)
+        if self._lim(i)[LS_RISK_LIMIT_TRADABLE] == 0:
+            return self._deny(LS_DENY_REASON_UNKNOWN_INSTRUMENT, i, intent, side, px, qty, coid)
+        if _is_pending(st):
+            return self._deny(LS_DENY_REASON_DUPLICATE, i, intent, side, px, qty, coid)
+        if qty <= o[LS_ORD_CUM_QTY]:
+            return self._deny(LS_DENY_REASON_BAD_QTY, i, intent, side, px, qty, coid)
+        new_leaves = qty - o[LS_ORD_CUM_QTY]
+        add = new_leaves - o[LS_ORD_LEAVES]
+        if add < 0:
+            add = 0  # until the venue confirms, the old (larger) leaves stay the worst case
+        r = self._check_order(i, side, px, qty, s, add if side == LS_SIDE_BUY else 0,
+                              add if side == LS_SIDE_SELL else 0)
+        if r:
+            return self._deny(r, i, intent, side, px, qty, coid)
+        I = ls_ctx_inst(self.w, i)
+        L = self._lim(i)
+        if L[LS_RISK_LIMIT_MAX_IN_FLIGHT] > 0 and I[LS_INST_IN_FLIGHT] >= L[LS_RISK_LIMIT_MAX_IN_FLIGHT]:
+            return self._deny(LS_DENY_REASON_THROTTLE, i, intent, side, px, qty, coid)
+        if not self._bucket(&self.sub_tokens[i], &self.sub_ts[i], L[LS_RISK_LIMIT_SUBMIT_RATE],
+                            L[LS_RISK_LIMIT_SUBMIT_BURST], 0):
+            return self._deny(LS_DENY_REASON_SUBMIT_RATE, i, intent, side, px, qty, coid)
+        if <int64_t>self.n_out_orders >= self.orders_budget:
+            return self._deny(LS_DENY_REASON_BACKPRESSURE, i, intent, side, px, qty, coid)
+        self._bucket(&self.sub_tokens[i], &self.sub_ts[i], L[LS_RISK_LIMIT_SUBMIT_RATE],
+                     L[LS_RISK_LIMIT_SUBMIT_BURST], 1)
+        new_id = self.next_id
+        self.next_id += 1
+        self.w[LS_CTX_NEXT_ORDER_ID] = self.next_id
+        o[LS_ORD_PENDING_ID] = new_id
+        o[LS_ORD_PENDING_PRICE] = px
+        o[LS_ORD_PENDING_QTY] = qty
+        o[LS_ORD_PRE_STATE] = st
+        o[LS_ORD_TS_SENT] = self.now
+        self._hput(new_id, s)
+        cdef ls_order_cmd_t *c = self._cmd(self.inst_ids[i])
+        c.client_order_id = new_id
+        c.orig_client_order_id = coid
+        c.price = px
+        c.qty = qty
+        c.cmd = LS_ORDER_CMD_TYPE_REPLACE
+        c.side = <uint8_t>side
+        c.tif = <uint8_t>o[LS_ORD_TIF]
+        c.ord_type = <uint8_t>o[LS_ORD_ORD_TYPE]
+        self.c_replaces += 1
+        self._set_state(s, LS_ORDER_STATE_PENDING_REPLACE, 0)
+        return 0
+
+    cdef int64_t _cancel_all(self, int64_t only) noexcept nogil:
+        """Cancel every live order (of instrument index only, or all when -1); returns how many
+        CancelOrder commands went out. Orders already pending cancel are skipped."""
+        cdef int64_t i, k, n, sent = 0
+        cdef int64_t *o
+        cdef int64_t *I
+        for i in range(self.n_inst):
+            if only >= 0 and i != only:
+                continue
+            I = ls_ctx_inst(self.w, i)
+            n = I[LS_INST_N_LIVE]
+            for k in range(n):  # cancels keep orders live: the list does not move under us
+                o = ls_ctx_order(self.w, self._live_list(i)[k])
+                if o[LS_ORD_STATE] == LS_ORDER_STATE_PENDING_CANCEL:
+                    continue
+                if o[LS_ORD_STATE] == LS_ORDER_STATE_PENDING_REPLACE:
+                    # cancel the order under its current id; the pending replace is abandoned
+                    self._hdel(o[LS_ORD_PENDING_ID])
+                    o[LS_ORD_PENDING_ID] = 0
+                    self._set_state(self._live_list(i)[k], o[LS_ORD_PRE_STATE], 0)
+                if self._cancel(o[LS_ORD_ID], 1) == 0:
+                    sent += 1
+        return sent
+
+    # ============================================================================================
+    # execution events
+    # ============================================================================================
+
+    cdef bint _apply_fill(self, int64_t s, const ls_exec_t *e) noexcept nogil:
+        """Apply a fill once per exec_id. Returns 1 when applied."""
+        cdef int64_t *o = ls_ctx_order(self.w, s)
+        cdef int64_t i = o[LS_ORD_INST], k, dec
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        cdef int64_t q = e.last_qty, px = e.last_px
+        cdef uint32_t inst = self.inst_ids[i]
+        if q <= 0 or px <= 0:
+            self._anomaly(LS_ANOMALY_BAD_RECORD, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
+            return 0
+        if e.exec_id != 0:
+            for k in range(LS_ORD_EXEC_RING):
+                if o[LS_ORD_EXEC_IDS + k] == e.exec_id:
+                    self._anomaly(LS_ANOMALY_DUPLICATE_EXEC, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
+                    return 0
+            o[LS_ORD_EXEC_IDS + (o[LS_ORD_EXEC_POS] % LS_ORD_EXEC_RING)] = e.exec_id
+            o[LS_ORD_EXEC_POS] += 1
+        if o[LS_ORD_CUM_QTY] + q > o[LS_ORD_QTY]:
+            self._anomaly(LS_ANOMALY_OVERFILL, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
+        o[LS_ORD_CUM_QTY] += q
+        if _is_live(o[LS_ORD_STATE]):
+            dec = q if q < o[LS_ORD_LEAVES] else o[LS_ORD_LEAVES]
+            o[LS_ORD_LEAVES] -= dec
+            if o[LS_ORD_SIDE] == LS_SIDE_BUY:
+                I[LS_INST_OPEN_BUY_QTY] -= dec
+            else:
+                I[LS_INST_OPEN_SELL_QTY] -= dec
+        if o[LS_ORD_VENUE_ID] == 0:
+            o[LS_ORD_VENUE_ID] = e.venue_order_id
+        self._apply_position(i, o[LS_ORD_SIDE], px, q)
+        self.c_fills += 1
+        cdef ls_fill_t *f = <ls_fill_t *>self._rec(LS_RECORD_KIND_FILL, LS_FILL_VERSION, inst)
+        f.hseq = self.hseq
+        f.ts_event = e.ts_event
+        f.client_order_id = o[LS_ORD_ID]
+        f.venue_order_id = o[LS_ORD_VENUE_ID]
+        f.exec_id = e.exec_id
+        f.price = px
+        f.qty = q
+        f.position = I[LS_INST_POSITION]
+        f.realized_pnl = I[LS_INST_REALIZED]
+        f.side = <uint8_t>o[LS_ORD_SIDE]
+        self._position_rec(i)
+        return 1
+
+    cdef void _on_exec(self, const ls_exec_t *e) noexcept nogil:
+        cdef int64_t *w = self.w
+        cdef int64_t s = self._lookup(e.client_order_id)
+        cdef int64_t *o
+        cdef int64_t *I
+        cdef int64_t st, et = e.exec_type, new, i, old_id, new_leaves
+        cdef int act
+        if s < 0 and e.orig_client_order_id != 0:
+            s = self._lookup(e.orig_client_order_id)
+        w[LS_CTX_EV_INST] = self._inst_index(e.instrument)
+        w[LS_CTX_EV_SIDE] = e.side
+        w[LS_CTX_EV_PRICE] = e.last_px
+        w[LS_CTX_EV_QTY] = e.last_qty
+        w[LS_CTX_EV_STATUS] = et
+        w[LS_CTX_EV_ORDER_ID] = e.client_order_id
+        w[LS_CTX_EV_ORDER_SLOT] = s
+        if s < 0:
+            self.c_unknown_order_execs += 1
+            self._anomaly(LS_ANOMALY_UNKNOWN_ORDER, e.instrument, e.client_order_id, e.exec_id, 0, et)
+            self._run_strategy()
+            return
+        o = ls_ctx_order(w, s)
+        i = o[LS_ORD_INST]
+        w[LS_CTX_EV_INST] = i
+        I = ls_ctx_inst(w, i)
+        st = o[LS_ORD_STATE]
+        act = TRANSITIONS[st][et] if 1 <= et <= 8 else A_ILLEGAL
+        if act == A_ILLEGAL:
+            self._anomaly(LS_ANOMALY_ILLEGAL_TRANSITION, self.inst_ids[i], o[LS_ORD_ID], e.exec_id, st, et)
+        elif act == A_ACCEPT:
+            o[LS_ORD_VENUE_ID] = e.venue_order_id
+            self._set_state(s, LS_ORDER_STATE_ACCEPTED, et)
+        elif act == A_ACK_KEEP:
+            o[LS_ORD_VENUE_ID] = e.venue_order_id
+            if o[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW:
+                o[LS_ORD_PRE_STATE] = LS_ORDER_STATE_ACCEPTED
+            self._order_state(o, st, et)
+        elif act == A_REJECT:
+            if st == LS_ORDER_STATE_PENDING_NEW or o[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW:
+                self._set_state(s, LS_ORDER_STATE_REJECTED, et)
+            else:
+                self._anomaly(LS_ANOMALY_ILLEGAL_TRANSITION, self.inst_ids[i], o[LS_ORD_ID], e.exec_id, st, et)
+        elif act == A_FILL:
+            if self._apply_fill(s, e):
+                if et == LS_EXEC_TYPE_FILLED or o[LS_ORD_CUM_QTY] >= o[LS_ORD_QTY]:
+                    new = LS_ORDER_STATE_FILLED
+                elif st == LS_ORDER_STATE_PENDING_CANCEL or st == LS_ORDER_STATE_PENDING_REPLACE:
+                    new = st
+                    if o[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW or o[LS_ORD_PRE_STATE] == LS_ORDER_STATE_ACCEPTED:
+                        o[LS_ORD_PRE_STATE] = LS_ORDER_STATE_PARTIALLY_FILLED
+                else:
+                    new = LS_ORDER_STATE_PARTIALLY_FILLED
+                self._set_state(s, new, et)
+                self._check_loss()
+        elif act == A_FILL_TERMINAL:
+            if self._apply_fill(s, e):
+                self._anomaly(LS_ANOMALY_FILL_AFTER_TERMINAL, self.inst_ids[i], o[LS_ORD_ID], e.exec_id, st, et)
+                self._check_loss()
+        elif act == A_CANCELED:
+            self._set_state(s, LS_ORDER_STATE_CANCELED, et)
+        elif act == A_CANCEL_REJECT:
+            if st == LS_ORDER_STATE_PENDING_REPLACE:
+                self._hdel(o[LS_ORD_PENDING_ID])
+                o[LS_ORD_PENDING_ID] = 0
+            self._set_state(s, o[LS_ORD_PRE_STATE], et)
+        elif act == A_REPLACED:
+            old_id = o[LS_ORD_ID]
+            o[LS_ORD_STATE] = LS_ORDER_STATE_REPLACED
+            self._order_state(o, st, et)          # the old id ends REPLACED
+            self._hdel(old_id)
+            o[LS_ORD_ID] = o[LS_ORD_PENDING_ID]
+            o[LS_ORD_PENDING_ID] = 0
+            o[LS_ORD_PRICE] = o[LS_ORD_PENDING_PRICE]
+            o[LS_ORD_QTY] = o[LS_ORD_PENDING_QTY]
+            if e.venue_order_id != 0:
+                o[LS_ORD_VENUE_ID] = e.venue_order_id
+            new_leaves = o[LS_ORD_QTY] - o[LS_ORD_CUM_QTY]
+            if new_leaves < 0:
+                new_leaves = 0
+            if o[LS_ORD_SIDE] == LS_SIDE_BUY:
+                I[LS_INST_OPEN_BUY_QTY] += new_leaves - o[LS_ORD_LEAVES]
+            else:
+                I[LS_INST_OPEN_SELL_QTY] += new_leaves - o[LS_ORD_LEAVES]
+            o[LS_ORD_LEAVES] = new_leaves
+            o[LS_ORD_STATE] = st                  # back to PENDING_REPLACE so _set_state sees the exit
+            self._set_state(s, LS_ORDER_STATE_PARTIALLY_FILLED if o[LS_ORD_CUM_QTY] > 0
+                            else LS_ORDER_STATE_ACCEPTED, et)
+            w[LS_CTX_EV_ORDER_ID] = o[LS_ORD_ID]
+        elif act == A_EXPIRED:
+            self._set_state(s, LS_ORDER_STATE_EXPIRED, et)
+        self._run_strategy()
+
+    # ============================================================================================
+    # control commands: exactly one CONTROL_REPLY each
+    # ============================================================================================
+
+    cdef void _on_control(self, const ls_control_cmd_t *c) noexcept nogil:
+        cdef int err = LS_CONTROL_ERROR_NONE
+        cdef int64_t v0 = 0, i = -1, k, lim, val
+        cdef uint16_t cmd = c.cmd
+        if cmd == LS_CONTROL_CMD_TYPE_STATUS:
+            v0 = self.open_orders
+        elif cmd == LS_CONTROL_CMD_TYPE_SESSION_START:
+            if self.kill_latched:
+                err = LS_CONTROL_ERROR_NOT_ALLOWED
+            else:
+                self.session_active = 1
+                self.reducing_cause = LS_DENY_REASON_REDUCE_ONLY
+                self._set_trading(LS_TRADING_STATE_ACTIVE, 1)
+        elif cmd == LS_CONTROL_CMD_TYPE_SESSION_STOP:
+            v0 = self._cancel_all(-1)
+            self.session_active = 0
+            self._set_trading(LS_TRADING_STATE_HALTED, 4)
+        elif cmd == LS_CONTROL_CMD_TYPE_TRADING_ENABLE:
+            if self.kill_latched or not self.session_active:
+                err = LS_CONTROL_ERROR_NOT_ALLOWED
+            else:
+                self.reducing_cause = LS_DENY_REASON_REDUCE_ONLY
+                self._set_trading(LS_TRADING_STATE_ACTIVE, 1)
+        elif cmd == LS_CONTROL_CMD_TYPE_TRADING_DISABLE:
+            self._set_trading(LS_TRADING_STATE_HALTED, 1)
+        elif cmd == LS_CONTROL_CMD_TYPE_REDUCE_ONLY:
+            if self.kill_latched or not self.session_active:
+                err = LS_CONTROL_ERROR_NOT_ALLOWED
+            else:
+                self.reducing_cause = LS_DENY_REASON_REDUCE_ONLY
+                self._set_trading(LS_TRADING_STATE_REDUCING, 1)
+        elif cmd == LS_CONTROL_CMD_TYPE_KILL:
+            self.kill_latched = 1
+            v0 = self._cancel_all(-1)
+            self._set_trading(LS_TRADING_STATE_HALTED, 1)
+        elif cmd == LS_CONTROL_CMD_TYPE_KILL_RESET:
+            if not self.kill_latched:
+                err = LS_CONTROL_ERROR_NOT_ALLOWED
+            else:
+                self.kill_latched = 0
+                self._set_trading(LS_TRADING_STATE_HALTED, 1)
+        elif cmd == LS_CONTROL_CMD_TYPE_CANCEL_ALL:
+            if c.instrument != 0:
+                i = self._inst_index(c.instrument)
+                if i < 0:
+                    err = LS_CONTROL_ERROR_UNKNOWN_INSTRUMENT
+            if err == 0:
+                v0 = self._cancel_all(i)
+        elif cmd == LS_CONTROL_CMD_TYPE_SET_LIMIT:
+            lim = c.arg0
+            val = c.arg1
+            if c.instrument != 0:
+                i = self._inst_index(c.instrument)
+            if c.instrument != 0 and i < 0:
+                err = LS_CONTROL_ERROR_UNKNOWN_INSTRUMENT
+            elif lim < 1 or lim > LS_RISK_LIMIT_MAX_LOSS_HALT or val < 0:
+                err = LS_CONTROL_ERROR_BAD_ARGUMENT
+            elif lim == LS_RISK_LIMIT_TRADABLE and val > 1:
+                err = LS_CONTROL_ERROR_BAD_ARGUMENT
+            elif lim == LS_RISK_LIMIT_MAX_OPEN_ORDERS and val > self.live_cap:
+                err = LS_CONTROL_ERROR_BAD_ARGUMENT
+            elif (lim == LS_RISK_LIMIT_SUBMIT_BURST or lim == LS_RISK_LIMIT_CANCEL_BURST) and val < 1:
+                err = LS_CONTROL_ERROR_BAD_ARGUMENT
+            elif lim == LS_RISK_LIMIT_MAX_LOSS:
+                if self.max_loss_halt > 0 and val > self.max_loss_halt:
+                    err = LS_CONTROL_ERROR_BAD_ARGUMENT
+                else:
+                    self.max_loss = val
+            elif lim == LS_RISK_LIMIT_MAX_LOSS_HALT:
+                if val > 0 and val < self.max_loss:
+                    err = LS_CONTROL_ERROR_BAD_ARGUMENT
+                else:
+                    self.max_loss_halt = val
+            else:
+                for k in range(self.n_inst):
+                    if i < 0 or k == i:
+                        self._lim(k)[lim] = val
+                        if lim == LS_RISK_LIMIT_SUBMIT_BURST and self.sub_tokens[k] > val * TOKEN:
+                            self.sub_tokens[k] = val * TOKEN
+                        if lim == LS_RISK_LIMIT_CANCEL_BURST and self.can_tokens[k] > val * TOKEN:
+                            self.can_tokens[k] = val * TOKEN
+            if err == 0:
+                v0 = val
+                self._check_loss()
+        elif cmd == LS_CONTROL_CMD_TYPE_SET_PARAM:
+            if c.arg0 < 0 or c.arg0 >= self.n_params:
+                err = LS_CONTROL_ERROR_BAD_ARGUMENT
+            else:
+                self.w[self.w[LS_CTX_PARAM_OFF] + c.arg0] = c.arg1
+                v0 = c.arg1
+        else:
+            err = LS_CONTROL_ERROR_UNKNOWN_COMMAND
+        cdef ls_control_reply_t *r = <ls_control_reply_t *>self._rec(
+            LS_RECORD_KIND_CONTROL_REPLY, LS_CONTROL_REPLY_VERSION, c.instrument)
+        r.request_id = c.request_id
+        r.hseq = self.hseq
+        r.value0 = v0
+        r.value1 = self.trading_state | (self.kill_latched << 8) | (self.session_active << 9)
+        r.cmd = cmd
+        r.status = LS_CONTROL_STATUS_OK if err == 0 else LS_CONTROL_STATUS_ERROR
+        r.error = <uint8_t>err
+
+    # ============================================================================================
+    # the per-input entry point
+    # ============================================================================================
+
+    cdef void clear_outputs(self) noexcept nogil:
+        self.n_out_orders = 0
+        self.n_out_records = 0
+
+    cdef void records_overflow(self, uint64_t hseq) noexcept nogil:
+        """The harness could not write records: trading goes HALTED (cause 3), recorded."""
+        self.hseq = hseq
+        self._anomaly(LS_ANOMALY_RECORDS_FULL, 0, 0, 0, 0, 0)
+        if self.trading_state != LS_TRADING_STATE_HALTED:
+            self._set_trading(LS_TRADING_STATE_HALTED, 3)
+
+    cdef int process(self, const uint8_t *rec, uint64_t hseq) noexcept nogil:
+        """Process one input slot; outputs are appended to out_orders / out_records.
+
+        Returns 0, or -1 for a record the core does not take (recorded as ANOMALY BAD_RECORD).
+        """
+        cdef const ls_hdr_t *h = <const ls_hdr_t *>rec
+        cdef int64_t *w = self.w
+        cdef int64_t i
+        cdef int64_t *I
+        cdef uint16_t kind = h.kind
+        cdef const ls_md_level_t *lv
+        cdef const ls_md_trade_t *tr
+        cdef const ls_md_bbo_t *bb
+        cdef const ls_md_status_t *st
+        self.now = h.ts
+        self.hseq = hseq
+        self.c_events += 1
+        w[LS_CTX_TS] = h.ts
+        w[LS_CTX_HSEQ] = <int64_t>hseq
+        w[LS_CTX_EV_KIND] = kind
+        w[LS_CTX_EV_FLAGS] = h.flags
+        w[LS_CTX_EV_ORDER_ID] = 0
+        w[LS_CTX_EV_ORDER_SLOT] = -1
+        if kind == LS_RECORD_KIND_MD_LEVEL:
+            self.c_md += 1
+            lv = <const ls_md_level_t *>rec
+            i = self._inst_index(h.instrument)
+            if i < 0:
+                return 0
+            if lv.qty < 0 or (lv.side != LS_SIDE_BUY and lv.side != LS_SIDE_SELL):
+                self._anomaly(LS_ANOMALY_BAD_RECORD, h.instrument, 0, kind, 0, 0)
+            else:
+                self._book_set(i, lv.side, lv.price, lv.qty)
+            if (h.flags & LS_RECORD_FLAG_LAST_IN_MSG) and not (h.flags & LS_RECORD_FLAG_SNAPSHOT):
+                I = ls_ctx_inst(w, i)
+                if I[LS_INST_N_BIDS] > 0 and I[LS_INST_N_ASKS] > 0 and I[LS_INST_BID_PX] >= I[LS_INST_ASK_PX]:
+                    if not self.crossed[i]:
+                        self.crossed[i] = 1
+                        self._anomaly(LS_ANOMALY_CROSSED_BOOK, h.instrument, 0, I[LS_INST_BID_PX], 0, 0)
+                else:
+                    self.crossed[i] = 0
+                self._mark(i)
+                w[LS_CTX_EV_INST] = i
+                w[LS_CTX_EV_SIDE] = lv.side
+                w[LS_CTX_EV_PRICE] = lv.price
+                w[LS_CTX_EV_QTY] = lv.qty
+                w[LS_CTX_EV_STATUS] = 0
+                self._run_strategy()
+        elif kind == LS_RECORD_KIND_MD_TRADE:
+            self.c_md += 1
+            tr = <const ls_md_trade_t *>rec
+            i = self._inst_index(h.instrument)
+            if i < 0:
+                return 0
+            I = ls_ctx_inst(w, i)
+            I[LS_INST_LAST_PX] = tr.price
+            I[LS_INST_LAST_QTY] = tr.qty
+            I[LS_INST_LAST_SIDE] = tr.side
+            I[LS_INST_LAST_TS] = h.ts
+            self._mark(i)
+            w[LS_CTX_EV_INST] = i
+            w[LS_CTX_EV_SIDE] = tr.side
+            w[LS_CTX_EV_PRICE] = tr.price
+            w[LS_CTX_EV_QTY] = tr.qty
+            w[LS_CTX_EV_STATUS] = 0
+            self._run_strategy()
+        elif kind == LS_RECORD_KIND_MD_BBO:
+            self.c_md += 1
+            bb = <const ls_md_bbo_t *>rec
+            i = self._inst_index(h.instrument)
+            if i < 0:
+                return 0
+            I = ls_ctx_inst(w, i)
+            I[LS_INST_BBO_BID_PX] = bb.bid_px
+            I[LS_INST_BBO_BID_QTY] = bb.bid_qty
+            I[LS_INST_BBO_ASK_PX] = bb.ask_px
+            I[LS_INST_BBO_ASK_QTY] = bb.ask_qty
+            w[LS_CTX_EV_INST] = i
+            w[LS_CTX_EV_SIDE] = 0
+            w[LS_CTX_EV_PRICE] = 0
+            w[LS_CTX_EV_QTY] = 0
+            w[LS_CTX_EV_STATUS] = 0
+            self._run_strategy()
+        elif kind == LS_RECORD_KIND_MD_STATUS:
+            self.c_md += 1
+            st = <const ls_md_status_t *>rec
+            i = self._inst_index(h.instrument)
+            if i < 0:
+                return 0
+            I = ls_ctx_inst(w, i)
+            if st.status == LS_FEED_STATUS_SNAPSHOT_BEGIN:
+                self._book_clear(i)
+                I[LS_INST_HEALTHY] = 0
+            elif st.status == LS_FEED_STATUS_SNAPSHOT_END:
+                I[LS_INST_HEALTHY] = 1
+            elif st.status == LS_FEED_STATUS_GAP or st.status == LS_FEED_STATUS_STALE or \
+                    st.status == LS_FEED_STATUS_DISCONNECTED or st.status == LS_FEED_STATUS_CONNECTED:
+                I[LS_INST_HEALTHY] = 0
+            else:
+                self._anomaly(LS_ANOMALY_BAD_RECORD, h.instrument, 0, st.status, 0, 0)
+                return -1
+            w[LS_CTX_EV_INST] = i
+            w[LS_CTX_EV_SIDE] = 0
+            w[LS_CTX_EV_PRICE] = 0
+            w[LS_CTX_EV_QTY] = 0
+            w[LS_CTX_EV_STATUS] = st.status
+            self._run_strategy()
+        elif kind == LS_RECORD_KIND_EXEC:
+            self.c_exec += 1
+            self._on_exec(<const ls_exec_t *>rec)
+        elif kind == LS_RECORD_KIND_CONTROL_CMD:
+            self.c_control += 1
+            self._on_control(<const ls_control_cmd_t *>rec)
+        elif kind == LS_RECORD_KIND_TIMER:
+            self.c_timer += 1
+            w[LS_CTX_EV_INST] = -1
+            w[LS_CTX_EV_SIDE] = 0
+            w[LS_CTX_EV_PRICE] = 0
+            w[LS_CTX_EV_QTY] = 0
+            w[LS_CTX_EV_STATUS] = 0
+            self._run_strategy()
+        else:
+            self.c_bad_records += 1
+            self._anomaly(LS_ANOMALY_BAD_RECORD, h.instrument, 0, kind, 0, 0)
+            return -1
+        return 0
+
+    # ============================================================================================
+    # Python API (tests, backtest, replay, control queries)
+    # ============================================================================================
+
+    def process_array(self, inputs, uint64_t hseq0=1):
+        """Run every input through :meth:`process` (the same code the harness calls).
+
+        Parameters
+        ----------
+        inputs : numpy.ndarray
+            Records in 128-byte slots (``SLOT128``; 64-byte kinds in the first 64 bytes) or a
+            64-byte-slot array of market-data records.
+        hseq0 : int
+            Harness sequence of the first input (the k-th gets ``hseq0 + k``).
+
+        Returns
+        -------
+        (orders, records) : ``ORDER_CMD`` array and ``SLOT128`` array of every output, in order.
+        """
+        arr = np.ascontiguousarray(inputs)
+        cdef Py_ssize_t size = arr.dtype.itemsize
+        if size != 64 and size != 128:
+            raise ValueError(f"inputs: slots of 64 or 128 bytes expected, got {size}")
+        cdef const uint8_t *src = <const uint8_t *>cnp.PyArray_DATA(arr)
+        cdef Py_ssize_t n = arr.shape[0], k
+        cdef uint64_t no = 0, nr = 0, cap_o = 1024, cap_r = 4096
+        cdef uint8_t *acc_o = <uint8_t *>malloc(cap_o * 64)
+        cdef uint8_t *acc_r = <uint8_t *>malloc(cap_r * 128)
+        cdef uint8_t *tmp
+        cdef bint oom = 0
+        if acc_o == NULL or acc_r == NULL:
+            free(acc_o)
+            free(acc_r)
+            raise MemoryError()
+        with nogil:
+            for k in range(n):
+                self.clear_outputs()
+                self.process(src + k * size, hseq0 + k)
+                if no + self.n_out_orders > cap_o:
+                    while no + self.n_out_orders > cap_o:
+                        cap_o *= 2
+                    tmp = <uint8_t *>realloc(acc_o, cap_o * 64)
+                    if tmp == NULL:
+                        oom = 1
+                        break
+                    acc_o = tmp
+                if nr + self.n_out_records > cap_r:
+                    while nr + self.n_out_records > cap_r:
+                        cap_r *= 2
+                    tmp = <uint8_t *>realloc(acc_r, cap_r * 128)
+                    if tmp == NULL:
+                        oom = 1
+                        break
+                    acc_r = tmp
+                memcpy(acc_o + no * 64, self.out_orders, self.n_out_orders * 64)
+                memcpy(acc_r + nr * 128, self.out_records, self.n_out_records * 128)
+                no += self.n_out_orders
+                nr += self.n_out_records
+            self.clear_outputs()
+        if oom:
+            free(acc_o)
+            free(acc_r)
+            raise MemoryError()
+        orders = np.empty(no, dtype=DTYPES["ORDER_CMD"])
+        records = np.empty(nr, dtype=SLOT128)
+        if no:
+            memcpy(cnp.PyArray_DATA(orders), acc_o, no * 64)
+        if nr:
+            memcpy(cnp.PyArray_DATA(records), acc_r, nr * 128)
+        free(acc_o)
+        free(acc_r)
+        return orders, records
+
+    def run_count(self, inputs, uint64_t hseq0=1):
+        """Process every input and discard the outputs (as a harness that drains them would);
+        returns (orders, records) counts. For benchmarks: no Python and no copies per event."""
+        arr = np.ascontiguousarray(inputs)
+        cdef Py_ssize_t size = arr.dtype.itemsize
+        if size != 64 and size != 128:
+            raise ValueError(f"inputs: slots of 64 or 128 bytes expected, got {size}")
+        cdef const uint8_t *src = <const uint8_t *>cnp.PyArray_DATA(arr)
+        cdef Py_ssize_t n = arr.shape[0], k
+        cdef uint64_t no = 0, nr = 0
+        with nogil:
+            for k in range(n):
+                self.clear_outputs()
+                self.process(src + k * size, hseq0 + k)
+                no += self.n_out_orders
+                nr += self.n_out_records
+            self.clear_outputs()
+        return int(no), int(nr)
+
+    def counters(self):
+        """Per-stage counters as a dict (denials and anomalies by name, non-zero only)."""
+        return {
+            "events": self.c_events, "md_events": self.c_md, "exec_events": self.c_exec,
+            "control_events": self.c_control, "timer_events": self.c_timer,
+            "bad_records": self.c_bad_records, "strategy_calls": self.c_strategy_calls,
+            "intents": self.c_intents, "orders_sent": self.c_orders_sent, "new_orders": self.c_news,
+            "cancels": self.c_cancels, "replaces": self.c_replaces, "fills": self.c_fills,
+            "denials": self.c_denials, "anomalies": self.c_anomalies,
+            "unknown_order_execs": self.c_unknown_order_execs, "output_overflow": self.c_out_overflow,
+            "open_orders": self.open_orders,
+            "denials_by_reason": {DENY_NAMES.get(k, str(k)): self.c_deny[k] for k in range(CORE_N_DENY) if self.c_deny[k]},
+            "anomalies_by_code": {ANOMALY_NAMES.get(k, str(k)): self.c_anomaly[k] for k in range(CORE_N_ANOMALY) if self.c_anomaly[k]},
+        }
+
+    def _index(self, instrument_id):
+        cdef int64_t i = self._inst_index(instrument_id)
+        if i < 0:
+            raise KeyError(f"unknown instrument {instrument_id}")
+        return i
+
+    def book(self, instrument_id):
+        """(bids, asks) as int64 arrays of shape (n, 2): price, qty; best first."""
+        cdef int64_t i = self._index(instrument_id)
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        base = self.w[LS_CTX_INST_OFF] + i * self.w[LS_CTX_INST_STRIDE]
+        D = self.depth
+        v = self._view
+        nb, na = I[LS_INST_N_BIDS], I[LS_INST_N_ASKS]
+        bp = base + self.w[LS_CTX_INST_BIDPX_OFF]
+        ap = base + self.w[LS_CTX_INST_ASKPX_OFF]
+        bids = np.stack([v[bp:bp + nb], v[bp + D:bp + D + nb]], axis=1).copy()
+        asks = np.stack([v[ap:ap + na], v[ap + D:ap + D + na]], axis=1).copy()
+        return bids, asks
+
+    def instrument_state(self, instrument_id):
+        """The instrument block's fixed fields as a dict (top of book, last trade, position ...)."""
+        from livestack.core import ctx as C
+        cdef int64_t i = self._index(instrument_id)
+        base = self.w[LS_CTX_INST_OFF] + i * self.w[LS_CTX_INST_STRIDE]
+        return {name[5:].lower(): int(self._view[base + getattr(C, name)])
+                for name in C.NAMES if name.startswith("INST_") and name not in ("INST_FIXED_WORDS", "INST_USER_WORDS", "INST_USER")}
+
+    def position(self, instrument_id):
+        s = self.instrument_state(instrument_id)
+        return {"net_qty": s["position"], "cost": s["cost"], "realized_pnl": s["realized"],
+                "unrealized_pnl": s["unrealized"]}
+
+    def order(self, client_order_id):
+        """The order slot of a client_order_id (live or recently terminal) as a dict, or None."""
+        from livestack.core import ctx as C
+        cdef int64_t s = self._lookup(client_order_id)
+        if s < 0:
+            return None
+        base = self.w[LS_CTX_ORD_OFF] + s * LS_ORD_WORDS
+        d = {name[4:].lower(): int(self._view[base + getattr(C, name)])
+             for name in C.NAMES if name.startswith("ORD_") and name not in ("ORD_WORDS", "ORD_EXEC_RING", "ORD_EXEC_IDS")}
+        d["slot"] = s
+        return d
+
+    def live_orders(self, instrument_id=None):
+        """Live orders (creation order per instrument) as dicts."""
+        out = []
+        for i in range(self.n_inst):
+            if instrument_id is not None and self.inst_ids[i] != instrument_id:
+                continue
+            I = ls_ctx_inst(self.w, i)
+            for k in range(I[LS_INST_N_LIVE]):
+                s = self._live_list(i)[k]
+                out.append(self.order(ls_ctx_order(self.w, s)[LS_ORD_ID]))
+        return out
+
+    def risk_limits(self, instrument_id):
+        """Current per-instrument limits by lower-case RiskLimit name (plus account-wide loss limits)."""
+        cdef int64_t i = self._index(instrument_id)
+        d = {RiskLimit(k).name.lower(): self._lim(i)[k] for k in range(1, CORE_N_LIMITS)
+             if k in RiskLimit._value2member_map_ and k not in (LS_RISK_LIMIT_MAX_LOSS, LS_RISK_LIMIT_MAX_LOSS_HALT)}
+        d["max_loss"] = self.max_loss
+        d["max_loss_halt"] = self.max_loss_halt
+        return d
+
+    def params(self):
+        off = self.w[LS_CTX_PARAM_OFF]
+        names = self.strategy.param_names if self.strategy is not None else ()
+        return {n: int(self._view[off + k]) for k, n in enumerate(names)}
+
+    @property
+    def ctx(self):
+        """The context block as a numpy int64 array (live view: do not write)."""
+        return self._view
+
+    @property
+    def instruments(self):
+        return list(self._instruments)
+
+    @property
+    def output_capacity(self):
+        """(ORDER_CMD slots, record slots) one input can produce at most."""
+        return int(self.cap_out_orders), int(self.cap_out_records)
