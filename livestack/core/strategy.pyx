@@ -43,6 +43,13 @@ cdef class Strategy:
     cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view):
         pass
 
+    def set_defaults(self, values):
+        """Replace the parameter defaults (same length as ``param_names``, ints)."""
+        values = tuple(int(v) for v in values)
+        if len(values) != len(self.param_names):
+            raise ValueError(f"strategy {self.name!r}: {len(self.param_names)} parameters, got {len(values)} values")
+        self.param_defaults = values
+
     def __repr__(self):
         return f"<{type(self).__name__} {self.name} flavour={self.flavour}>"
 

@@ -1,0 +1,4 @@
+from livestack.core.strategy cimport Strategy
+
+cdef class Taker(Strategy):
+    pass
