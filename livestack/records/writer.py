@@ -1,0 +1,490 @@
+"""The Execution Record Writer: the records ring → one HDF5 file per session.
+
+::
+
+    harness ──records ring (128-byte slots, seq 1,2,3… over every kind)──▶ writer process
+                                                                             │ view(n): zero copy
+                                                                             ▼
+             route by header: flags & JOURNAL → /journal (SLOT128, the consumed inputs)
+                              else kind       → /order_state /fill /order_cmd /position /denial …
+                                                 (the schema dtype of the kind; 64-byte kinds as 64)
+                                                                             │ H5Dset_extent + H5Dwrite
+                                                                             ▼ of a hyperslab per dataset
+                             every flush_interval_ms (and at a wrap / high water): H5Fflush,
+                             THEN ring.release(everything flushed)
+
+Loss rules (why the code is shaped like this):
+
+* **Released only after flushed.** The ring's consumer position lives in shared memory. The writer
+  views records without releasing them, writes them, flushes the file, and only then releases.
+  A writer killed at any point leaves every unflushed record in the ring.
+* **Restart: no gap, no duplicate.** On start the writer reopens the file for append and reads the
+  last header ``seq`` of every dataset. Each dataset receives its records in seq order, so a
+  record of seq ``s`` for dataset ``D`` is already in the file iff ``s <= last_seq[D]``; those are
+  skipped (counted), the rest appended. This holds even if a crash landed between two datasets'
+  metadata flushes.
+* **Holes are loud.** The record stream's seq is contiguous from 1. A hole (or a step back outside
+  the restart catch-up) increments a counter and is printed to stderr; the records around it are
+  still written, never dropped.
+* **Readable after any crash.** The file is written in SWMR mode (``libver='latest'``), whose
+  ordered metadata flushes keep the file consistent for readers at every instant. A killed SWMR
+  writer leaves the superblock's "open for write" flags set; the restarted writer clears them
+  (``h5util.clear_status_flags``, the ``h5clear -s`` of the HDF5 tools) after taking the
+  ``<file>.lock`` flock that proves no other writer has the file.
+
+The harness is never slowed by the writer: the writer only ever releases ring slots. The writer
+never busy-spins (``Backoff("backoff")``): it shares a core with everything but the harness.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+import h5py
+import numpy as np
+
+import livestack
+from livestack.records import h5util
+from livestack.schema import DTYPES, SLOT128, RecordFlag, spec
+
+#: dataset name → (record kind or 0, numpy dtype). Kind 0 marks the journal; -1 unknown kinds.
+JOURNAL = "journal"
+UNKNOWN = "unknown"
+DATASETS: dict[str, tuple[int, np.dtype]] = {JOURNAL: (0, SLOT128)}
+DATASETS.update({r.name.lower(): (r.kind, DTYPES[r.name]) for r in spec.RECORDS})
+DATASETS[UNKNOWN] = (-1, SLOT128)
+#: routing key → dataset name; key 0 is the journal, 1..255 the record kinds, 256 anything unknown
+_KEY_UNKNOWN = 256
+_KEY_TO_NAME = {0: JOURNAL, _KEY_UNKNOWN: UNKNOWN}
+_KEY_TO_NAME.update({r.kind: r.name.lower() for r in spec.RECORDS})
+_KNOWN = np.zeros(_KEY_UNKNOWN + 1, dtype=bool)
+for _r in spec.RECORDS:
+    _KNOWN[_r.kind] = True
+
+_JOURNAL_BIT = int(RecordFlag.JOURNAL)
+
+DEFAULT_OPTIONS = {
+    "flush_interval_ms": 100.0,   # flush + release at least this often while records arrive
+    "batch": 65536,               # most records taken from the ring in one pass
+    "chunk_records": 4096,        # HDF5 chunk length (rows) of the per-kind datasets
+    "journal_chunk_records": 8192,  # HDF5 chunk length of /journal
+    "high_water": 0.25,           # flush early when this fraction of the ring is written-unreleased
+    "attach_timeout_s": 10.0,     # wait this long for the records ring to appear
+    "status_interval_s": 0.0,     # > 0: print the counters to stderr this often
+    "quiet": False,               # no stderr lines except holes and errors
+}
+
+
+def default_path(session: str, records_dir: str = "records", date: _dt.date | None = None) -> str:
+    """``<records_dir>/<YYYY-MM-DD>/<session>.h5`` (local date, as the supervisor uses)."""
+    day = (date or _dt.date.today()).isoformat()
+    return os.path.join(records_dir, day, f"{session}.h5")
+
+
+class WriterLocked(RuntimeError):
+    """Another live writer holds the file's lock."""
+
+
+def _jsonable(v):
+    if hasattr(v, "__dataclass_fields__"):
+        return {k: getattr(v, k) for k in v.__dataclass_fields__}
+    if isinstance(v, (set, tuple)):
+        return list(v)
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def _dumps(v) -> str:
+    return json.dumps(v, default=_jsonable, sort_keys=True)
+
+
+def _now_iso(ns: int) -> str:
+    return _dt.datetime.fromtimestamp(ns / 1e9, _dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+class RecordWriter:
+    """Appends record slots to a session file; usable in-process (tests, replay, benchmarks).
+
+    Parameters
+    ----------
+    path : str
+        The session file. Created (with its directory) when missing, else opened for append.
+    attrs : dict, optional
+        Session attributes: ``session``, ``config`` (dict), ``cpu``, ``instruments`` (list of
+        ``Instrument`` or dicts with id, symbol, price_decimals, qty_decimals), anything else
+        (stored as JSON when not a plain str/int/float). Only applied when the file is created.
+    options : dict, optional
+        See ``DEFAULT_OPTIONS``.
+
+    Use :meth:`write` for arrays of 128-byte slots (SLOT128), :meth:`flush` to make them durable
+    and visible to SWMR readers, :meth:`close` at the end (stamps the stop time).
+    """
+
+    def __init__(self, path: str, attrs: dict | None = None, options: dict | None = None):
+        self.options = dict(DEFAULT_OPTIONS, **(options or {}))
+        self.path = os.path.abspath(path)
+        self.counters = {
+            "records_in": 0,          # slots handed to write()
+            "records_written": 0,     # rows appended to datasets (journal + kinds)
+            "duplicates_skipped": 0,  # already in the file (restart catch-up)
+            "holes": 0,               # seq holes seen
+            "missing_records": 0,     # seqs missing across those holes
+            "seq_regressions": 0,     # seq stepped back outside the restart catch-up
+            "unknown_kind": 0,        # slots of a kind the schema does not know (kept in /unknown)
+            "flushes": 0,
+            "writer_starts": 0,
+        }
+        d = os.path.dirname(self.path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        self._lock_fd = self._lock()
+        try:
+            self._open(attrs or {})
+        except BaseException:
+            self._unlock(remove=False)
+            raise
+
+    # ------------------------------------------------------------------------------------------
+    def _lock(self) -> int:
+        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise WriterLocked(f"{self.path}: another writer holds {self.path}.lock") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+
+    def _unlock(self, remove: bool) -> None:
+        if self._lock_fd is None:
+            return
+        if remove:
+            try:
+                os.unlink(self.path + ".lock")
+            except FileNotFoundError:
+                pass
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
+    def _open(self, attrs: dict) -> None:
+        o = self.options
+        kw = dict(libver="latest", rdcc_nbytes=8 << 20, rdcc_nslots=1009)
+        now = time.time_ns()
+        self.created = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        if self.created:
+            f = h5py.File(self.path, "w", **kw)
+            self._stamp_new(f, attrs, now)
+        else:
+            old = h5util.status_flags(self.path)
+            if old:
+                h5util.clear_status_flags(self.path)
+                self._say(f"{self.path}: previous writer did not close the file (flags {old:#x}); "
+                          "cleared them and resuming")
+            f = h5py.File(self.path, "r+", **kw)
+            f.attrs["stop_time_ns"] = np.int64(0)
+            f.attrs["stop_time"] = ""
+        self.file = f
+        f.attrs["writer_starts"] = np.int64(int(f.attrs.get("writer_starts", 0)) + 1)
+        f.attrs["writer_pid"] = np.int64(os.getpid())
+        f.attrs["writer_last_start_ns"] = np.int64(now)
+        self.counters["writer_starts"] = int(f.attrs["writer_starts"])
+        # one dataset per kind (also kinds added to the schema since the file was created)
+        for name, (kind, dt) in DATASETS.items():
+            if name not in f:
+                chunk = o["journal_chunk_records"] if kind <= 0 else o["chunk_records"]
+                ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(int(chunk),))
+                ds.attrs["kind"] = np.int64(kind)
+                ds.attrs["record"] = (spec.RECORDS_BY_KIND[kind].name if kind > 0 else name.upper())
+                ds.attrs["layout_version"] = np.int64(spec.RECORDS_BY_KIND[kind].version if kind > 0 else 0)
+            elif f[name].dtype != dt:
+                raise ValueError(f"{self.path}: dataset /{name} has dtype {f[name].dtype}, this build writes {dt}")
+        self._ds = {name: f[name] for name in DATASETS}
+        self._dsid = {name: ds.id for name, ds in self._ds.items()}
+        self._mtype = {name: ds.id.get_type() for name, ds in self._ds.items()}
+        self.size = {name: int(ds.shape[0]) for name, ds in self._ds.items()}
+        self.last_seq = {name: (int(ds[-1]["seq"]) if self.size[name] else 0) for name, ds in self._ds.items()}
+        #: highest seq in the file when this writer started: records at or below it are catch-up
+        self.resume_seq = max(self.last_seq.values())
+        self.next_seq = self.resume_seq + 1
+        f.flush()
+        f.swmr_mode = True
+        if not self.created and self.resume_seq:
+            self._say(f"{self.path}: resuming after seq {self.resume_seq:,} "
+                      f"({sum(self.size.values()):,} rows in the file)")
+
+    def _stamp_new(self, f: h5py.File, attrs: dict, now: int) -> None:
+        a = f.attrs
+        a["livestack_version"] = livestack.__version__
+        a["schema_version"] = np.int64(spec.SCHEMA_VERSION)
+        a["h5py_version"] = h5py.version.version
+        a["hdf5_version"] = h5py.version.hdf5_version
+        a["host"] = socket.gethostname()
+        a["session"] = str(attrs.get("session", os.path.splitext(os.path.basename(self.path))[0]))
+        a["config"] = _dumps(attrs.get("config", {}))
+        a["cpu"] = _dumps(attrs.get("cpu", {}))
+        a["instruments"] = _dumps(attrs.get("instruments", []))
+        a["start_time_ns"] = np.int64(attrs.get("start_time_ns", now))
+        a["start_time"] = _now_iso(int(a["start_time_ns"]))
+        a["stop_time_ns"] = np.int64(0)
+        a["stop_time"] = ""
+        a["writer_starts"] = np.int64(0)
+        for k, v in attrs.items():
+            if k in ("session", "config", "cpu", "instruments", "start_time_ns"):
+                continue
+            if isinstance(v, (str, bool, int, float, np.integer, np.floating)):
+                a[k] = v
+            else:
+                a[k] = _dumps(v)
+
+    def _say(self, msg: str, loud: bool = False) -> None:
+        if loud or not self.options["quiet"]:
+            print(f"livestack writer: {msg}", file=sys.stderr, flush=True)
+
+    # ------------------------------------------------------------------------------------------
+    def write(self, slots: np.ndarray) -> int:
+        """Route and append ``slots`` (SLOT128 array or (n, 128) uint8) in ring order.
+
+        Returns the number of rows appended (slots minus duplicates skipped). Not durable until
+        :meth:`flush`.
+        """
+        n = len(slots)
+        if n == 0:
+            return 0
+        if slots.dtype == np.uint8:
+            raw = slots.reshape(n, 128)
+            rec = raw.view(SLOT128).reshape(n)
+        else:
+            if slots.dtype.itemsize != 128:
+                raise ValueError(f"writer: slots of {slots.dtype.itemsize} bytes, expected 128")
+            rec = slots
+            raw = slots.view(np.uint8).reshape(n, 128)
+        self.counters["records_in"] += n
+        self._check_seq(rec["seq"])
+        kinds = rec["kind"]
+        key = kinds.astype(np.int32)
+        if not _KNOWN[np.minimum(key, _KEY_UNKNOWN)].all():
+            unknown = ~_KNOWN[np.minimum(key, _KEY_UNKNOWN)]
+            self.counters["unknown_kind"] += int(unknown.sum())
+            self._say(f"{int(unknown.sum())} records of unknown kind {sorted(set(kinds[unknown].tolist()))} "
+                      "kept in /unknown", loud=True)
+            key[unknown] = _KEY_UNKNOWN
+        key[(rec["flags"] & _JOURNAL_BIT) != 0] = 0
+        first = int(key[0])
+        if (key == first).all():  # one destination: no gather needed
+            return self._append(first, raw, rec)
+        order = np.argsort(key, kind="stable")
+        counts = np.bincount(key, minlength=_KEY_UNKNOWN + 1)
+        graw = raw[order]
+        grec = graw.view(SLOT128).reshape(n)
+        written = 0
+        start = 0
+        for k in np.flatnonzero(counts):
+            c = int(counts[k])
+            written += self._append(int(k), graw[start:start + c], grec[start:start + c])
+            start += c
+        return written
+
+    def _append(self, key: int, raw: np.ndarray, rec: np.ndarray) -> int:
+        name = _KEY_TO_NAME[key]
+        last = self.last_seq[name]
+        seqs = rec["seq"]
+        if int(seqs[0]) <= last:  # restart catch-up: some of these are already in the file
+            keep = seqs > last
+            skipped = len(seqs) - int(keep.sum())
+            self.counters["duplicates_skipped"] += skipped
+            raw, rec = raw[keep], rec[keep]
+            if len(rec) == 0:
+                return 0
+        k = len(rec)
+        if key == 0 or key == _KEY_UNKNOWN:
+            rows = rec if rec.flags.c_contiguous else np.ascontiguousarray(rec)
+        else:
+            dt = DATASETS[name][1]
+            if dt.itemsize == 128:
+                rows = (raw if raw.flags.c_contiguous else np.ascontiguousarray(raw)).view(dt).reshape(k)
+            else:
+                rows = np.ascontiguousarray(raw[:, :dt.itemsize]).view(dt).reshape(k)
+        dsid = self._dsid[name]
+        n0 = self.size[name]
+        dsid.set_extent((n0 + k,))
+        fspace = dsid.get_space()
+        fspace.select_hyperslab((n0,), (k,))
+        mspace = h5py.h5s.create_simple((k,))
+        dsid.write(mspace, fspace, rows, mtype=self._mtype[name])
+        self.size[name] = n0 + k
+        self.last_seq[name] = int(rec["seq"][-1])
+        self.counters["records_written"] += k
+        return k
+
+    def _check_seq(self, seqs: np.ndarray) -> None:
+        nxt = self.next_seq
+        s0 = int(seqs[0])
+        # records at or below resume_seq are expected only while catching up after a restart
+        catching_up = nxt == self.resume_seq + 1
+        if s0 > nxt:
+            self._hole(nxt, s0 - 1)
+        elif s0 < nxt and not (catching_up and s0 <= self.resume_seq):
+            self._regress(nxt - 1, s0)
+        if len(seqs) > 1:
+            steps = np.diff(seqs.view(np.int64))
+            for b in np.flatnonzero(steps != 1):
+                a, c = int(seqs[b]), int(seqs[b + 1])
+                if c > a + 1:
+                    if c - 1 >= max(nxt, a + 1):
+                        self._hole(max(a + 1, nxt), c - 1)
+                elif not (catching_up and c <= self.resume_seq):
+                    self._regress(a, c)
+        self.next_seq = max(nxt, int(seqs.max()) + 1)
+
+    def _hole(self, lo: int, hi: int) -> None:
+        self.counters["holes"] += 1
+        self.counters["missing_records"] += hi - lo + 1
+        self._say(f"SEQ HOLE in the records stream: seq {lo:,}..{hi:,} ({hi - lo + 1:,} records) never "
+                  f"reached the writer ({self.path})", loud=True)
+
+    def _regress(self, a: int, c: int) -> None:
+        self.counters["seq_regressions"] += 1
+        self._say(f"SEQ STEPPED BACK in the records stream: {a:,} then {c:,} ({self.path})", loud=True)
+
+    # ------------------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Make everything written durable (in the OS) and visible to SWMR readers."""
+        self.file.flush()
+        self.counters["flushes"] += 1
+
+    def close(self, stop_time_ns: int | None = None) -> None:
+        """Flush, stamp the stop time and counters, close the file, drop the lock."""
+        if self.file is None:
+            return
+        now = stop_time_ns or time.time_ns()
+        a = self.file.attrs
+        a["stop_time_ns"] = np.int64(now)
+        a["stop_time"] = _now_iso(now)
+        a["writer_counters"] = _dumps(self.counters)
+        self.file.flush()
+        self.file.close()
+        self.file = None
+        self._unlock(remove=True)
+
+    def abandon(self) -> None:
+        """Close without stamping a stop time (an error path)."""
+        if self.file is not None:
+            try:
+                self.file.close()
+            finally:
+                self.file = None
+        self._unlock(remove=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class RingWriter:
+    """Drives a :class:`RecordWriter` from a records ring: view → write → flush → release.
+
+    ``step()`` does one pass and returns how many records it took; ``lag()`` gives the writer lag.
+    """
+
+    def __init__(self, ring, writer: RecordWriter, options: dict | None = None):
+        if ring.slot_size != 128:
+            raise ValueError(f"writer: ring {ring.name} has {ring.slot_size}-byte slots, expected 128")
+        self.ring = ring
+        self.writer = writer
+        o = dict(DEFAULT_OPTIONS, **(options or {}))
+        self.batch = int(o["batch"])
+        self.flush_interval = float(o["flush_interval_ms"]) / 1e3
+        self.high_water = max(1, int(ring.capacity * float(o["high_water"])))
+        self.pending = 0  # written to the file, not yet flushed and released
+        self.next_flush = time.monotonic() + self.flush_interval
+
+    def step(self) -> int:
+        ring = self.ring
+        v = ring.view(self.pending + self.batch)
+        new = v[self.pending:]
+        k = len(new)
+        if k:
+            self.writer.write(new)
+            self.pending += k
+        del v, new
+        now = time.monotonic()
+        if self.pending and (now >= self.next_flush or self.pending >= self.high_water
+                             or (k == 0 and ring.size() > self.pending)):  # blocked at the wrap
+            self.flush_release()
+        return k
+
+    def flush_release(self) -> None:
+        if self.pending:
+            self.writer.flush()
+            self.ring.release(self.pending)
+            self.pending = 0
+        self.next_flush = time.monotonic() + self.flush_interval
+
+    def drain(self) -> int:
+        """Write everything committed to the ring now; flush and release. Returns records taken."""
+        total = 0
+        while True:
+            k = self.step()
+            total += k
+            if k == 0 and self.ring.size() <= self.pending:
+                break
+        self.flush_release()
+        return total
+
+    def lag(self) -> dict:
+        """Records in the ring not yet released (written-unflushed included) and the age of the oldest."""
+        n = self.ring.size()
+        age = 0
+        if n:
+            p = self.ring.peek()
+            if p is not None:
+                age = max(0, time.time_ns() - int(p["ts"][0]))
+        return {"lag_records": int(n), "lag_ns": int(age)}
+
+
+def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) -> None:
+    """Writer process entry point (see docs/CONTRACTS.md).
+
+    Attaches the records ring, opens (or resumes) ``path`` and writes until SIGTERM or ``stop``
+    is set; then drains what the ring holds, flushes, stamps the stop time and exits.
+    """
+    from livestack.ipc import Ring
+    from livestack.ipc.wait import Backoff
+
+    o = dict(DEFAULT_OPTIONS, **(options or {}))
+    term = []
+    signal.signal(signal.SIGTERM, lambda *_: term.append(1))
+    ring = Ring.attach(records_ring, slot_size=128, timeout=float(o["attach_timeout_s"]))
+    writer = RecordWriter(path, attrs, o)
+    rw = RingWriter(ring, writer, o)
+    backoff = Backoff("backoff")
+    status_every = float(o["status_interval_s"])
+    next_status = time.monotonic() + status_every if status_every > 0 else float("inf")
+    try:
+        while not term and not (stop is not None and stop.is_set()):
+            if rw.step():
+                backoff.reset()
+            else:
+                backoff.idle()
+            if time.monotonic() >= next_status:
+                c = dict(writer.counters, **rw.lag())
+                print("livestack writer: " + " ".join(f"{k}={v}" for k, v in c.items()), file=sys.stderr, flush=True)
+                next_status += status_every
+        rw.drain()
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+    finally:
+        ring.close()
