@@ -24,12 +24,15 @@ Options (all optional)
 ``counters``          a ``multiprocessing.Array('q', len(binance.COUNTER_NAMES))`` the process
                       keeps current (names and order: ``livestack.feeds.binance.COUNTER_NAMES``)
 ``attach_timeout_s``  how long to wait for the ring to appear (5)
+``overflow_wait_ms``  how long a write waits for the consumer to free slots, reset by progress (20)
 
 Records: see ``livestack.feeds.binance``. On every connect ``MD_STATUS(CONNECTED)``; on a lost
 connection ``MD_STATUS(DISCONNECTED)``; on a stale stream ``MD_STATUS(STALE, detail=silence ns)``
 then a reconnect; the book is valid again after the next ``SNAPSHOT_END``.
 
-Full ring: the records that do not fit are dropped and counted (``overflows``,
+Full ring: a batch that does not fit is written in pieces as the consumer frees slots (waiting
+with ``Backoff("backoff")``, never spinning); when the consumer frees none for
+``overflow_wait_ms``, the records that do not fit are dropped and counted (``overflows``,
 ``overflow_records``), every instrument gets ``MD_STATUS(GAP, detail=-1)`` at the head of the
 next batch and resyncs from a fresh snapshot (ARCHITECTURE.md, full-ring policy).
 """
@@ -46,6 +49,7 @@ import numpy as np
 from livestack.feeds.binance import (
     COUNTER_NAMES, DEFAULT_URLS, BinanceDecoder, Counters, MdBuffer,
 )
+from livestack.ipc.wait import Backoff
 from livestack.schema import FeedStatus
 
 log = logging.getLogger("livestack.feeds.binance")
@@ -61,6 +65,7 @@ DEFAULTS = {
     "snapshot_retry_max_s": 5.0,
     "attach_timeout_s": 5.0,
     "max_buffered": 10_000,
+    "overflow_wait_ms": 20.0,
 }
 
 
@@ -102,7 +107,8 @@ class BinanceFeed:
         self._next_fetch: dict[str, float] = {}
         self._fetch_delay: dict[str, float] = {}
         self._http = None
-        self._gap_pending = False
+        self._overflow_wait = float(self.opts["overflow_wait_ms"]) / 1000.0
+        self._backoff = Backoff("backoff")
 
     # -- ring -------------------------------------------------------------------------------
     def flush(self) -> int:
@@ -113,7 +119,12 @@ class BinanceFeed:
             return 0
         recs = out.view()
         recs["seq"] = np.arange(self.seq, self.seq + n, dtype=np.uint64)
-        k = self.ring.write_batch(recs)
+        ring = self.ring
+        k = ring.write_batch(recs)
+        # a batch larger than the free space (a snapshot is thousands of levels) goes in pieces
+        # while the consumer makes room; only when it makes none for overflow_wait does it drop
+        while k < n and ring.wait_writable(self._overflow_wait, 1, self._backoff):
+            k += ring.write_batch(recs[k:])
         self.seq += k
         out.clear()
         if k < n:

@@ -164,3 +164,42 @@ def replay_into_ring(path, ring, instrument: Instrument, market: str = "usdm", p
             flush()
     flush()
     return written
+
+
+def book_from_records(recs: np.ndarray):
+    """Reference consumer: apply MD records to an L2 book as the core would.
+
+    ``SNAPSHOT_BEGIN`` clears, ``MD_LEVEL`` sets (qty 0 deletes), ``SNAPSHOT_END`` makes the book
+    valid, ``GAP``/``STALE``/``DISCONNECTED`` make it invalid. Returns ``(bids, asks, valid)`` with
+    ``{price: qty}`` dicts in fixed point. A plain loop, for tests and research, not the hot path.
+    """
+    from livestack.schema import DTYPE_BY_KIND, RecordKind, Side
+
+    bids: dict[int, int] = {}
+    asks: dict[int, int] = {}
+    valid = False
+    lv = np.ascontiguousarray(recs).view(DTYPE_BY_KIND[RecordKind.MD_LEVEL])
+    st = np.ascontiguousarray(recs).view(DTYPE_BY_KIND[RecordKind.MD_STATUS])
+    kinds = recs["kind"].tolist()
+    prices, qtys, sides = lv["price"].tolist(), lv["qty"].tolist(), lv["side"].tolist()
+    status = st["status"].tolist()
+    begin, end = int(FeedStatus.SNAPSHOT_BEGIN), int(FeedStatus.SNAPSHOT_END)
+    bad = (int(FeedStatus.GAP), int(FeedStatus.STALE), int(FeedStatus.DISCONNECTED))
+    K_LEVEL, K_STATUS, BUY = int(RecordKind.MD_LEVEL), int(RecordKind.MD_STATUS), int(Side.BUY)
+    for i, k in enumerate(kinds):
+        if k == K_LEVEL:
+            book = bids if sides[i] == BUY else asks
+            if qtys[i] == 0:
+                book.pop(prices[i], None)
+            else:
+                book[prices[i]] = qtys[i]
+        elif k == K_STATUS:
+            s = status[i]
+            if s == begin:
+                bids.clear()
+                asks.clear()
+            elif s == end:
+                valid = True
+            elif s in bad:
+                valid = False
+    return bids, asks, valid
