@@ -82,7 +82,7 @@ class TestExchange:
         self.auto_ack = auto_ack
         self.orders: dict[str, _Order] = {}
         self.received: list[tuple[str, dict]] = []
-        self.admin_in: list[str] = []
+        self.admin_in: list[tuple[str, str]] = []  # (MsgType, message) of admin messages received
         self.logons = 0
         self.logouts = 0
         self.lock = threading.RLock()
@@ -288,7 +288,7 @@ def _make_app(ex: TestExchange):
 
         def fromAdmin(self, msg, sid):
             with ex.lock:
-                ex.admin_in.append(msg.getHeader().getField(35))
+                ex.admin_in.append((msg.getHeader().getField(35), msg.toString()))
 
         def toApp(self, msg, sid):
             pass
@@ -297,3 +297,142 @@ def _make_app(ex: TestExchange):
             ex.on_app(msg)
 
     return _App()
+
+
+class ExchangeProcess:
+    """:class:`TestExchange` in a process of its own (``spawn``), driven over a pipe.
+
+    QuickFIX calls Python from its own threads; keeping it out of the test (or benchmark) process
+    keeps our initiator's timing and the interpreter free of it, like a real venue on the other
+    end of a socket. The same API as ``TestExchange`` for what tests use: ``port``, ``fill``,
+    ``received``, ``admin_in``, ``logons``, ``logouts``, ``logged_on()``, ``wait()``, plus
+    ``expected_nums()`` -> (next MsgSeqNum it sends, next MsgSeqNum it expects from us) and
+    ``set_next_sender(n)``. ``stop()`` is bounded and kills the process if it must.
+    """
+
+    __test__ = False
+
+    def __init__(self, store_dir: str, timeout: float = 30.0, **kwargs):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, store_dir, kwargs), daemon=True,
+                                name="fix-test-exchange")
+        self.proc.start()
+        child.close()
+        if not self._conn.poll(timeout):
+            self.stop()
+            raise RuntimeError("test exchange process did not start")
+        kind, value = self._conn.recv()
+        if kind != "ready":
+            self.stop()
+            raise RuntimeError(f"test exchange failed to start: {value}")
+        self.port = value
+
+    def call(self, name: str, *args, timeout: float = 10.0):
+        self._conn.send((name, args))
+        if not self._conn.poll(timeout):
+            raise TimeoutError(f"test exchange: no answer to {name}")
+        kind, value = self._conn.recv()
+        if kind == "err":
+            raise RuntimeError(f"test exchange: {name}: {value}")
+        return value
+
+    def fill(self, cl_ord_id: str, qty: float, px: float | None = None) -> None:
+        self.call("fill", cl_ord_id, qty, px)
+
+    @property
+    def received(self):
+        return self.call("get", "received")
+
+    @property
+    def admin_in(self):
+        return self.call("get", "admin_in")
+
+    @property
+    def logons(self):
+        return self.call("get", "logons")
+
+    @property
+    def logouts(self):
+        return self.call("get", "logouts")
+
+    def logged_on(self) -> bool:
+        return self.call("logged_on")
+
+    def expected_nums(self) -> tuple[int, int]:
+        return self.call("expected_nums")
+
+    def set_next_sender(self, n: int) -> None:
+        self.call("set_next_sender", n)
+
+    def wait(self, cond, timeout: float = 10.0, poll=None) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if poll is not None:
+                poll()
+            if cond():
+                return True
+            time.sleep(0.002)
+        return bool(cond())
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            if self.proc.is_alive():
+                self.call("stop", timeout=10)
+        except Exception:
+            pass
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        self._conn.close()
+        self.proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _serve(conn, store_dir, kwargs) -> None:
+    try:
+        ex = TestExchange(store_dir, **kwargs).start()
+    except Exception as e:  # report, don't hang the parent
+        conn.send(("err", repr(e)))
+        return
+    conn.send(("ready", ex.port))
+    while True:
+        try:
+            if not conn.poll(1.0):
+                continue
+            name, args = conn.recv()
+        except (EOFError, OSError):
+            break
+        try:
+            if name == "stop":
+                time.sleep(0.2)  # let QuickFIX finish callbacks in flight (logout) before stopping
+                ex.stop()
+                conn.send(("ok", None))
+                break
+            elif name == "get":
+                with ex.lock:
+                    value = getattr(ex, args[0])
+                    value = list(value) if isinstance(value, list) else value
+            elif name == "expected_nums":
+                s = ex.session()
+                value = (s.getExpectedSenderNum(), s.getExpectedTargetNum())
+            elif name == "set_next_sender":
+                ex.session().setNextSenderMsgSeqNum(args[0])
+                value = None
+            else:
+                value = getattr(ex, name)(*args)
+            conn.send(("ok", value))
+        except Exception as e:
+            conn.send(("err", repr(e)))
+    conn.close()
+    os._exit(0)  # skip interpreter teardown under QuickFIX's threads
