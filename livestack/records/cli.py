@@ -1,0 +1,156 @@
+"""``livestack records summary FILE`` (and ``livestack replay FILE`` when the core is built)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def summarize(path: str) -> dict:
+    """The summary of a session file as a plain dict (what ``records summary --json`` prints)."""
+    from livestack.records.reader import open_session
+
+    with open_session(path) as s:
+        a = s.attrs
+        out: dict = {
+            "file": path,
+            "session": a.get("session", ""),
+            "host": a.get("host", ""),
+            "livestack_version": a.get("livestack_version", ""),
+            "schema_version": a.get("schema_version", 0),
+            "start_time": a.get("start_time", ""),
+            "stop_time": a.get("stop_time", "") or "(none: live, or the writer did not close the file)",
+            "writer_starts": a.get("writer_starts", 0),
+        }
+        out["seq"] = s.seq_report()
+        counts = s.counts()
+        out["counts"] = {k: v for k, v in counts.items() if v}
+        ts_lo, ts_hi = None, None
+        for k in s.datasets():
+            ds = s.file[k]
+            if ds.shape[0]:
+                lo, hi = int(ds[0]["ts"]), int(ds[-1]["ts"])
+                ts_lo = lo if ts_lo is None else min(ts_lo, lo)
+                ts_hi = hi if ts_hi is None else max(ts_hi, hi)
+        if ts_lo is not None:
+            import pandas as pd
+
+            out["first_record"] = str(pd.Timestamp(ts_lo, unit="ns", tz="UTC"))
+            out["last_record"] = str(pd.Timestamp(ts_hi, unit="ns", tz="UTC"))
+            out["span_s"] = (ts_hi - ts_lo) / 1e9
+        fills = {}
+        if counts.get("fill"):
+            f = s["fill"]
+            for sym, g in f.groupby("symbol", sort=True):
+                buy = g[g.side == "BUY"]
+                sell = g[g.side == "SELL"]
+                fills[sym] = {
+                    "fills": int(len(g)),
+                    "buy_qty": float(buy.qty.sum()), "sell_qty": float(sell.qty.sum()),
+                    "notional": float((g.price * g.qty).sum()),
+                    "position": float(g.position.iloc[-1]),
+                    "realized_pnl": float(g.realized_pnl.iloc[-1]),
+                }
+        out["fills"] = fills
+        pnl = {}
+        if counts.get("position"):
+            p = s["position"]
+            for sym, g in p.groupby("symbol", sort=True):
+                last = g.iloc[-1]
+                pnl[sym] = {"net_qty": float(last.net_qty), "realized_pnl": float(last.realized_pnl),
+                            "unrealized_pnl": float(last.unrealized_pnl),
+                            "total_pnl": float(last.realized_pnl + last.unrealized_pnl)}
+        else:
+            for sym, fi in fills.items():
+                pnl[sym] = {"net_qty": fi["position"], "realized_pnl": fi["realized_pnl"]}
+        out["pnl"] = pnl
+        out["denials"] = ({str(k): int(v) for k, v in s["denial"].reason.value_counts().items()}
+                          if counts.get("denial") else {})
+        out["anomalies"] = ({str(k): int(v) for k, v in s["anomaly"].code.value_counts().items()}
+                            if counts.get("anomaly") else {})
+        if counts.get("trading_state"):
+            t = s["trading_state"]
+            out["trading_state"] = {"transitions": int(len(t)), "final": str(t.state.iloc[-1]),
+                                    "kill_latched": bool(t.kill_latched.iloc[-1])}
+        if isinstance(a.get("writer_counters"), dict):
+            out["writer_counters"] = a["writer_counters"]
+    return out
+
+
+def _table(rows: list[list], head: list[str]) -> str:
+    cells = [head] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join("  " + ln for ln in lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.8f}".rstrip("0").rstrip(".") if v != int(v) else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def print_summary(d: dict, out=sys.stdout) -> None:
+    w = lambda s="": print(s, file=out)  # noqa: E731
+    w(f"session {d['session']}  ({d['file']})")
+    w(f"  host {d['host']}  livestack {d['livestack_version']}  schema v{d['schema_version']}  "
+      f"writer starts {d['writer_starts']}")
+    w(f"  started {d['start_time']}   stopped {d['stop_time']}")
+    if "first_record" in d:
+        w(f"  records from {d['first_record']} to {d['last_record']} ({d['span_s']:.3f} s)")
+    q = d["seq"]
+    verdict = "contiguous, nothing lost" if q["contiguous"] else (
+        f"NOT CONTIGUOUS: {q['missing']:,} missing, {q['duplicates']:,} duplicated")
+    w(f"  record seq {q['first']:,}..{q['last']:,}: {q['records']:,} records, {verdict}")
+    w()
+    w("records per kind")
+    w(_table([[k, v] for k, v in d["counts"].items()], ["kind", "records"]))
+    if d["fills"]:
+        w()
+        w("fills")
+        w(_table([[s, f["fills"], f["buy_qty"], f["sell_qty"], f["notional"], f["position"]]
+                  for s, f in d["fills"].items()], ["instrument", "fills", "bought", "sold", "notional", "position"]))
+    if d["pnl"]:
+        w()
+        w("PnL per instrument")
+        rows = [[s, p.get("net_qty", 0.0), p.get("realized_pnl", 0.0), p.get("unrealized_pnl", 0.0),
+                 p.get("total_pnl", p.get("realized_pnl", 0.0))] for s, p in d["pnl"].items()]
+        w(_table(rows, ["instrument", "position", "realized", "unrealized", "total"]))
+    w()
+    w("denials by reason" + ("" if d["denials"] else ": none"))
+    if d["denials"]:
+        w(_table([[k, v] for k, v in d["denials"].items()], ["reason", "count"]))
+    w("anomalies" + ("" if d["anomalies"] else ": none"))
+    if d["anomalies"]:
+        w(_table([[k, v] for k, v in d["anomalies"].items()], ["code", "count"]))
+    if "trading_state" in d:
+        t = d["trading_state"]
+        w(f"trading state: {t['transitions']} transitions, final {t['final']}"
+          + (" (kill latched)" if t["kill_latched"] else ""))
+
+
+def _cmd_summary(args) -> int:
+    d = summarize(args.file)
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+    else:
+        print_summary(d)
+    return 0 if d["seq"]["contiguous"] or d["seq"]["records"] == 0 else 1
+
+
+def register(subparsers) -> None:
+    rec = subparsers.add_parser("records", help="inspect session record files (HDF5)")
+    rsub = rec.add_subparsers(dest="records_command", metavar="ACTION")
+    summ = rsub.add_parser("summary", help="counts per kind, fills, PnL, denials, anomalies, session times")
+    summ.add_argument("file", help="session file (.h5)")
+    summ.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    summ.set_defaults(func=_cmd_summary)
+    rec.set_defaults(func=lambda a: (rec.print_help(), 2)[1])
+    try:
+        from livestack.records import replay
+    except ImportError:
+        return
+    replay.register(subparsers)

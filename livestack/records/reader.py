@@ -1,0 +1,249 @@
+"""Reading session files: pandas DataFrames with enum names and human prices, following a live file.
+
+    >>> s = open_session("records/2026-11-24/1234-abcdef.h5")
+    >>> s["fill"][["time", "symbol", "side", "price", "qty", "realized_pnl"]]
+    >>> s["journal"]            # every consumed input: header fields, kind by name
+    >>> s["journal_exec"]       # the journaled execution events, decoded
+    >>> s.refresh()             # a live (SWMR) file: see what the writer appended since
+
+Fields are converted by the unit the schema declares for them (``spec.py``): ``enum X`` → the
+member name, ``price units`` → price / 10**price_decimals of the row's instrument, ``qty units`` →
+qty / 10**qty_decimals, ``price units x qty units`` → / 10**(price_decimals + qty_decimals).
+The instruments come from the file's ``instruments`` attribute. ``ts`` and ``ts_event`` stay int64
+ns; a ``time`` column (UTC datetime) is added from ``ts``. Padding fields are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from livestack.schema import DTYPES, ENUMS, spec
+
+JOURNAL = "journal"
+_JSON_ATTRS = ("config", "cpu", "instruments", "writer_counters")
+
+
+def _units(rec: spec.Record) -> dict[str, str]:
+    return {f.name: f.unit for f in spec.record_fields(rec)}
+
+
+def decode_slots(slots: np.ndarray, kind: int) -> np.ndarray:
+    """View 128-byte slots (SLOT128) of one kind as that kind's record dtype (copies)."""
+    dt = DTYPES[spec.RECORDS_BY_KIND[kind].name]
+    raw = np.ascontiguousarray(slots).view(np.uint8).reshape(len(slots), -1)
+    return np.ascontiguousarray(raw[:, :dt.itemsize]).view(dt).reshape(len(slots))
+
+
+def _enum_names(values: np.ndarray, enum_name: str) -> np.ndarray:
+    """Member names (object array); a value the enum does not know reads ``?<value>``."""
+    e = ENUMS.get(enum_name)
+    if e is None:
+        return values
+    names = {m.value: m.name for m in e}
+    uniq, inverse = np.unique(values, return_inverse=True)
+    lut = np.array([names.get(u, f"?{u}") for u in uniq.tolist()], dtype=object)
+    return lut[inverse.reshape(-1)]
+
+
+def _flag_names(values: np.ndarray) -> list[str]:
+    members = [(m.value, m.name) for m in ENUMS["RecordFlag"]]
+    cache: dict[int, str] = {}
+    out = []
+    for v in values.tolist():
+        s = cache.get(v)
+        if s is None:
+            s = cache[v] = "|".join(n for b, n in members if v & b)
+        out.append(s)
+    return out
+
+
+def to_frame(arr: np.ndarray, rec: spec.Record | None, instruments: dict[int, dict]) -> pd.DataFrame:
+    """A DataFrame of records ``arr`` with enums as names and fixed point as human decimals.
+
+    ``rec`` None means header-only slots (the journal): kind is decoded, the body is dropped.
+    """
+    units = _units(rec) if rec is not None else {f.name: f.unit for f in spec.HEADER}
+    inst = arr["instrument"].astype(np.int64)
+    ids = np.unique(inst)
+    pdec = np.zeros(len(arr), dtype=np.int64)
+    qdec = np.zeros(len(arr), dtype=np.int64)
+    sym = np.empty(len(arr), dtype=object)
+    for i in ids.tolist():
+        m = inst == i
+        info = instruments.get(i)
+        if info is None:
+            sym[m] = "" if i == 0 else f"#{i}"
+            pdec[m], qdec[m] = 0, 0
+        else:
+            sym[m] = info.get("symbol", f"#{i}")
+            pdec[m], qdec[m] = int(info.get("price_decimals", 0)), int(info.get("qty_decimals", 0))
+    cols: dict[str, object] = {}
+    cols["time"] = pd.to_datetime(arr["ts"].astype(np.int64), unit="ns", utc=True)
+    for name in arr.dtype.names:
+        if name.startswith("_") or name == "body":
+            continue
+        unit = units.get(name, "")
+        v = arr[name]
+        if name == "kind":
+            cols[name] = _enum_names(v.astype(np.int64), "RecordKind")
+        elif name == "flags":
+            cols[name] = _flag_names(v)
+        elif unit.startswith("enum "):
+            cols[name] = _enum_names(v.astype(np.int64), unit.split()[1])
+        elif unit == "price units":
+            cols[name] = v.astype(np.float64) / 10.0 ** pdec
+        elif unit == "qty units":
+            cols[name] = v.astype(np.float64) / 10.0 ** qdec
+        elif unit == "price units x qty units":
+            cols[name] = v.astype(np.float64) / 10.0 ** (pdec + qdec)
+        elif unit == "bool":
+            cols[name] = v.astype(bool)
+        else:
+            cols[name] = v
+        if name == "instrument":
+            cols["symbol"] = sym
+    return pd.DataFrame(cols)
+
+
+class Session(Mapping):
+    """The DataFrames of one session file, one per record kind, loaded on first use.
+
+    Keys: every dataset (``fill``, ``order_state``, ``order_cmd``, ``journal`` …) and
+    ``journal_<kind>`` for each input kind present in the journal (``journal_md_level`` …).
+    ``attrs`` holds the file attributes (JSON ones decoded), ``instruments`` id → dict.
+    """
+
+    def __init__(self, path: str, swmr: bool = True):
+        self.path = path
+        try:
+            self.file = h5py.File(path, "r", libver="latest", swmr=swmr)
+        except OSError:
+            if not swmr:
+                raise
+            self.file = h5py.File(path, "r", libver="latest", swmr=True)
+        self._cache: dict[str, pd.DataFrame] = {}
+        self._load_attrs()
+
+    def _load_attrs(self) -> None:
+        a = {}
+        for k, v in self.file.attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode()
+            if isinstance(v, np.generic):
+                v = v.item()
+            if k in _JSON_ATTRS and isinstance(v, str) and v:
+                try:
+                    v = json.loads(v)
+                except ValueError:
+                    pass
+            a[k] = v
+        self.attrs = a
+        insts = a.get("instruments") or []
+        self.instruments = {int(i["id"]): i for i in insts if isinstance(i, dict) and "id" in i}
+
+    # --- raw access -------------------------------------------------------------------------
+    def datasets(self) -> list[str]:
+        return [k for k in self.file.keys() if isinstance(self.file[k], h5py.Dataset)]
+
+    def raw(self, name: str) -> np.ndarray:
+        """The dataset ``name`` as a numpy structured array (schema dtype)."""
+        return self.file[name][()]
+
+    def journal_kinds(self) -> list[str]:
+        if JOURNAL not in self.file or self.file[JOURNAL].shape[0] == 0:
+            return []
+        kinds = np.unique(self.file[JOURNAL]["kind"])
+        return [spec.RECORDS_BY_KIND[k].name.lower() for k in kinds.tolist() if k in spec.RECORDS_BY_KIND]
+
+    def journal_raw(self, kind: str | int) -> np.ndarray:
+        """Journaled inputs of one kind, decoded to that kind's dtype."""
+        k = kind if isinstance(kind, int) else spec.RECORDS_BY_NAME[kind.upper()].kind
+        j = self.file[JOURNAL][()]
+        return decode_slots(j[j["kind"] == k], k)
+
+    # --- Mapping ----------------------------------------------------------------------------
+    def keys(self):
+        return self.datasets() + [f"journal_{k}" for k in self.journal_kinds()]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self):
+        return len(self.keys())
+
+    def __contains__(self, key):
+        return key in self.keys()
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        df = self._cache.get(key)
+        if df is not None:
+            return df
+        if key.startswith("journal_"):
+            name = key[len("journal_"):].upper()
+            if name not in spec.RECORDS_BY_NAME:
+                raise KeyError(key)
+            df = to_frame(self.journal_raw(name), spec.RECORDS_BY_NAME[name], self.instruments)
+        elif key in self.file:
+            arr = self.raw(key)
+            kind = int(self.file[key].attrs.get("kind", 0))
+            rec = spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None
+            df = to_frame(arr, rec, self.instruments)
+        else:
+            raise KeyError(key)
+        self._cache[key] = df
+        return df
+
+    def counts(self) -> dict[str, int]:
+        """Rows per dataset, and per journaled input kind."""
+        out = {k: int(self.file[k].shape[0]) for k in self.datasets()}
+        if out.get(JOURNAL):
+            kinds, n = np.unique(self.file[JOURNAL]["kind"], return_counts=True)
+            for k, c in zip(kinds.tolist(), n.tolist()):
+                name = spec.RECORDS_BY_KIND[k].name.lower() if k in spec.RECORDS_BY_KIND else f"kind{k}"
+                out[f"journal_{name}"] = int(c)
+        return out
+
+    def seq_report(self) -> dict:
+        """Contiguity of the record-stream seq over every dataset: the proof nothing was lost."""
+        seqs = [self.file[k]["seq"] for k in self.datasets() if self.file[k].shape[0]]
+        if not seqs:
+            return {"records": 0, "first": 0, "last": 0, "missing": 0, "duplicates": 0, "contiguous": True}
+        s = np.sort(np.concatenate(seqs))
+        d = np.diff(s.astype(np.int64))
+        dups = int((d == 0).sum())
+        missing = int(s[-1] - s[0] + 1) - (len(s) - dups)
+        return {"records": int(len(s)), "first": int(s[0]), "last": int(s[-1]), "missing": missing,
+                "duplicates": dups, "contiguous": missing == 0 and dups == 0 and int(s[0]) == 1}
+
+    def refresh(self) -> None:
+        """Pick up what a live writer appended (SWMR) and forget cached frames."""
+        for k in self.datasets():
+            self.file[k].refresh()
+        self._cache.clear()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<Session {self.path} " + " ".join(f"{k}={n}" for k, n in self.counts().items() if n) + ">"
+
+
+def open_session(path: str, swmr: bool = True) -> Session:
+    """Open a session file (complete, live, or left by a crashed writer) for reading.
+
+    Returns a :class:`Session`: a mapping of record kind → pandas DataFrame with enum names and
+    human prices and sizes. SWMR read mode by default, so a file being written can be followed
+    with :meth:`Session.refresh`.
+    """
+    return Session(path, swmr=swmr)
