@@ -90,6 +90,8 @@ class FixAdapter(VenueAdapter, SessionApp):
         self.enc = self.session.enc
         self.wall = wall_clock
         self.orders: dict[int, _Order] = {}
+        # orders that reached a terminal state: instrument/side for late events (cancel rejects ...)
+        self._done: collections.OrderedDict[int, tuple[int, int]] = collections.OrderedDict()
         self.pending: collections.deque = collections.deque()  # (mono time, ORDER_CMD record copy)
         self.events: collections.deque = collections.deque()   # EXEC records (np.void) not yet polled
         self._row = np.zeros(1, dtype=_EXEC)
@@ -235,7 +237,7 @@ class FixAdapter(VenueAdapter, SessionApp):
         self.events.append(r)
         self.stats["events"] += 1
         if int(exec_type) in _TERMINAL:
-            self.orders.pop(client_order_id, None)
+            self._retire(client_order_id)
 
     def _local_reject(self, cmd, reason: int) -> None:
         kind = int(cmd["cmd"])
@@ -322,6 +324,10 @@ class FixAdapter(VenueAdapter, SessionApp):
             old = self.orders.pop(int(r["orig_client_order_id"]), None)
             if o is None and old is not None:
                 o = self.orders[cid] = old
+        if o is None and cid in self._done and not r["instrument"]:
+            r["instrument"], side = self._done[cid]
+            if not r["side"]:
+                r["side"] = side
         if o is not None:
             if not r["instrument"]:
                 r["instrument"] = o.instrument
@@ -339,10 +345,19 @@ class FixAdapter(VenueAdapter, SessionApp):
                 r["qty"] = o.qty
         self.events.append(r)
         self.stats["events"] += 1
-        if et in _TERMINAL or (et == ExecType.CANCEL_REJECTED and r["orig_client_order_id"]):
+        if et in _TERMINAL:
+            self._retire(cid)
+        elif et == ExecType.CANCEL_REJECTED and r["orig_client_order_id"]:
             # a rejected replace: the new id never lived (the original order stays as it was)
             self.orders.pop(cid, None)
         return None
+
+    def _retire(self, cid: int) -> None:
+        o = self.orders.pop(cid, None)
+        if o is not None:
+            self._done[cid] = (o.instrument, o.side)
+            if len(self._done) > 100_000:
+                self._done.popitem(last=False)
 
     def _learn_order_id(self, msg) -> None:
         cid = msg.get(11)
