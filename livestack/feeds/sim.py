@@ -184,8 +184,9 @@ class ModelParams:
         return p
 
 
-class MarketModel:
-    """Seeded order-flow model of one instrument; see the module docstring.
+class PyMarketModel:
+    """Seeded order-flow model of one instrument, pure Python (the reference implementation of
+    the compiled ``livestack.feeds._sim.ModelCore``; both give the same records, byte for byte).
 
     Parameters
     ----------
@@ -208,6 +209,7 @@ class MarketModel:
         self._g: list[float] = []
         self._e: list[float] = []
         self.t_ns = int(t0_ns)
+        self._next_t = -1
         self._mean_gap_ns = 1e9 / p.events_per_s
         self.tick = instrument.tick
         self.lot = instrument.lot
@@ -286,9 +288,12 @@ class MarketModel:
         pl = pm + p.p_limit
         n = 0
         while n < n_events:
-            nt = t_ns + int(self._expo() * gap) + 1
+            if self._next_t < 0:  # the next event's time is drawn once, whatever the chunking
+                self._next_t = t_ns + int(self._expo() * gap) + 1
+            nt = self._next_t
             if until_ns is not None and nt > until_ns:
                 break
+            self._next_t = -1
             t_ns = nt
             self.t_ns = t_ns
             n += 1
@@ -445,8 +450,8 @@ class MarketModel:
     def _prune(self, cols, t_ns) -> None:
         """Delete levels more than 3 x ``levels`` ticks from their side's best price."""
         far = 3 * self.params.levels
-        dead_b = [px for px in self.bids if self.best_bid - px > far]
-        dead_a = [px for px in self.asks if px - self.best_ask > far]
+        dead_b = sorted((px for px in self.bids if self.best_bid - px > far), reverse=True)
+        dead_a = sorted(px for px in self.asks if px - self.best_ask > far)
         if not dead_b and not dead_a:
             return
         self.update_id += 1
@@ -457,6 +462,73 @@ class MarketModel:
         dead = [(True, px) for px in dead_b] + [(False, px) for px in dead_a]
         for i, (buy, px) in enumerate(dead):
             self._level(cols, t_ns, buy, px, 0, i == len(dead) - 1)
+
+
+class CyMarketModel:
+    """The compiled model (``livestack.feeds._sim.ModelCore``) behind the same interface as
+    :class:`PyMarketModel`: ``generate``, ``snapshot``, ``book``, ``top``, ``events``, ``t_ns``."""
+
+    def __init__(self, instrument: Instrument, seed: int = 1, params=None, t0_ns: int = 0):
+        from livestack.feeds import _sim
+
+        self.instrument = instrument
+        self.params = params if isinstance(params, ModelParams) else ModelParams.from_options(params)
+        self._core = _sim.ModelCore(instrument, seed, self.params, int(t0_ns), MD_OVERLAY)
+
+    events = property(lambda self: self._core.events)
+    t_ns = property(lambda self: self._core.t_ns)
+    update_id = property(lambda self: self._core.update_id)
+    fair = property(lambda self: self._core.fair)
+
+    @property
+    def snapshot_sent(self) -> bool:
+        return self._core.snapshot_sent
+
+    def top(self) -> tuple[int, int, int, int]:
+        return self._core.top()
+
+    def book(self):
+        return self._core.book()
+
+    def snapshot(self, ts: int | None = None) -> np.ndarray:
+        bids, asks = self._core.book()
+        self._core.snapshot_sent = True
+        return snapshot_records(self.instrument.id, bids, asks, self.t_ns if ts is None else ts, self.update_id)
+
+    def generate(self, n_events: int, until_ns: int | None = None) -> np.ndarray:
+        head = None if self._core.snapshot_sent else self.snapshot()
+        out = self._core.generate(n_events, until_ns)
+        return out if head is None else np.concatenate([head, out])
+
+
+def compiled_available() -> bool:
+    try:
+        from livestack.feeds import _sim  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def MarketModel(instrument: Instrument, seed: int = 1, params=None, t0_ns: int = 0, impl: str = "auto"):
+    """The order-flow model of one instrument: compiled when the extension is built
+    (``impl="auto"`` or ``"cy"``), else (or with ``impl="py"``) the pure-Python reference.
+
+    Parameters
+    ----------
+    instrument : Instrument
+        Prices in ticks of ``instrument.tick``, sizes in lots of ``instrument.lot``.
+    seed : int
+        The same seed gives the same records (whichever implementation).
+    params : ModelParams or dict, optional
+        See :class:`ModelParams`.
+    t0_ns : int
+        Simulated time before the first event.
+    """
+    if impl not in ("auto", "cy", "py"):
+        raise ValueError(f"simulated market: impl {impl!r}: expected auto, cy or py")
+    if impl == "py" or (impl == "auto" and not compiled_available()):
+        return PyMarketModel(instrument, seed, params, t0_ns)
+    return CyMarketModel(instrument, seed, params, t0_ns)
 
 
 class MultiModel:

@@ -11,6 +11,13 @@ from livestack.ipc import Ring, segment_name
 from livestack.schema import DTYPE_BY_KIND, FeedStatus, RecordFlag, RecordKind, Side
 
 INST = Instrument(1, "SIM")
+#: every test runs against the compiled model and the pure-Python reference
+IMPLS = ["py"] + (["cy"] if sim.compiled_available() else [])
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request):
+    return request.param
 LAST = int(RecordFlag.LAST_IN_MSG)
 SNAP = int(RecordFlag.SNAPSHOT)
 
@@ -33,24 +40,45 @@ def replay_book(recs):
             yield i, bids, asks
 
 
-def test_same_seed_gives_identical_records_and_other_seeds_differ():
-    a = sim.MarketModel(INST, seed=42).generate(5000)
-    b = sim.MarketModel(INST, seed=42).generate(5000)
-    c = sim.MarketModel(INST, seed=43).generate(5000)
+def test_same_seed_gives_identical_records_and_other_seeds_differ(impl):
+    a = sim.MarketModel(INST, seed=42, impl=impl).generate(5000)
+    b = sim.MarketModel(INST, seed=42, impl=impl).generate(5000)
+    c = sim.MarketModel(INST, seed=43, impl=impl).generate(5000)
     assert a.tobytes() == b.tobytes()
     assert a.tobytes() != c.tobytes()
 
 
-def test_generation_in_chunks_equals_generation_in_one_call():
-    m1 = sim.MarketModel(INST, seed=5)
+def test_generation_in_chunks_equals_generation_in_one_call(impl):
+    m1 = sim.MarketModel(INST, seed=5, impl=impl, t0_ns=0)
     whole = m1.generate(3000)
-    m2 = sim.MarketModel(INST, seed=5)
+    m2 = sim.MarketModel(INST, seed=5, impl=impl, t0_ns=0)
     parts = np.concatenate([m2.generate(1000) for _ in range(3)])
     assert whole.tobytes() == parts.tobytes()
+    # chunked by time (as the paced venue draws it): the same stream too
+    m3 = sim.MarketModel(INST, seed=5, impl=impl, t0_ns=0)
+    by_time = []
+    t = 0
+    while m3.events < 3000:
+        t += 1_000_000
+        by_time.append(m3.generate(3000 - m3.events, until_ns=t))
+    assert whole.tobytes() == np.concatenate(by_time).tobytes()
 
 
-def test_stream_starts_with_a_snapshot():
-    recs = sim.MarketModel(INST, seed=1).generate(10)
+@pytest.mark.skipif(not sim.compiled_available(), reason="livestack.feeds._sim not built")
+@pytest.mark.parametrize("seed,tick,lot", [(1, 1, 1), (2, 5, 10), (3, 10, 1)])
+def test_compiled_model_gives_the_reference_records_byte_for_byte(seed, tick, lot):
+    inst = Instrument(3, "X", tick=tick, lot=lot)
+    params = {"levels": 12}
+    py = sim.MarketModel(inst, seed, params, 10**18, impl="py")
+    cy = sim.MarketModel(inst, seed, params, 10**18, impl="cy")
+    for n in (1, 10, 5000, 20_000):
+        a, b = py.generate(n), cy.generate(n)
+        assert a.tobytes() == b.tobytes()
+    assert py.book() == cy.book() and py.top() == cy.top() and py.events == cy.events
+
+
+def test_stream_starts_with_a_snapshot(impl):
+    recs = sim.MarketModel(INST, seed=1, impl=impl).generate(10)
     assert recs["kind"][0] == RecordKind.MD_STATUS and recs["c"][0] == FeedStatus.SNAPSHOT_BEGIN
     end = int(np.nonzero((recs["kind"] == RecordKind.MD_STATUS) & (recs["c"] == FeedStatus.SNAPSHOT_END))[0][0])
     levels = recs[1:end]
@@ -64,8 +92,8 @@ def test_stream_starts_with_a_snapshot():
     assert not (recs["flags"][end + 1:] & SNAP).any()
 
 
-def test_records_are_valid_schema_records():
-    recs = sim.MarketModel(INST, seed=3).generate(2000)
+def test_records_are_valid_schema_records(impl):
+    recs = sim.MarketModel(INST, seed=3, impl=impl).generate(2000)
     for kind in (RecordKind.MD_LEVEL, RecordKind.MD_TRADE, RecordKind.MD_BBO, RecordKind.MD_STATUS):
         rows = recs[recs["kind"] == kind]
         assert len(rows), kind
@@ -80,9 +108,9 @@ def test_records_are_valid_schema_records():
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_book_is_never_crossed_spread_at_least_one_tick_and_levels_on_tick(seed):
+def test_book_is_never_crossed_spread_at_least_one_tick_and_levels_on_tick(seed, impl):
     inst = Instrument(7, "SIM7", tick=5, lot=10)
-    m = sim.MarketModel(inst, seed=seed)
+    m = sim.MarketModel(inst, seed=seed, impl=impl)
     recs = m.generate(40_000)
     assert (recs["a"][recs["kind"] == RecordKind.MD_LEVEL] % 5 == 0).all()
     assert (recs["b"][recs["kind"] == RecordKind.MD_LEVEL] % 10 == 0).all()
@@ -115,8 +143,8 @@ def replay_book_last(recs):
     return last
 
 
-def test_every_depth_update_ends_with_last_in_msg_and_trades_are_messages():
-    recs = sim.MarketModel(INST, seed=9).generate(5000)
+def test_every_depth_update_ends_with_last_in_msg_and_trades_are_messages(impl):
+    recs = sim.MarketModel(INST, seed=9, impl=impl).generate(5000)
     assert recs["flags"][-1] & LAST
     tr = recs["kind"] == RecordKind.MD_TRADE
     assert (recs["flags"][tr] & LAST).all()
@@ -127,12 +155,12 @@ def test_every_depth_update_ends_with_last_in_msg_and_trades_are_messages():
     assert (recs["c"][lv + 1] == recs["c"][lv]).all()  # same update_id
 
 
-def test_event_rate_is_configurable_in_simulated_time():
-    m = sim.MarketModel(INST, seed=1, params={"events_per_s": 50_000.0}, t0_ns=10**18)
+def test_event_rate_is_configurable_in_simulated_time(impl):
+    m = sim.MarketModel(INST, seed=1, params={"events_per_s": 50_000.0}, t0_ns=10**18, impl=impl)
     m.generate(20_000)
     elapsed = m.t_ns - 10**18
     assert abs(20_000 / (elapsed / 1e9) / 50_000 - 1) < 0.05
-    m2 = sim.MarketModel(INST, seed=1, t0_ns=0)
+    m2 = sim.MarketModel(INST, seed=1, t0_ns=0, impl=impl)
     r = m2.generate(10**9, until_ns=10_000_000)  # 10 ms at 10k/s: ~100 events
     assert 50 < m2.events < 200 and r["ts_event"].max() <= 10_000_000
 
