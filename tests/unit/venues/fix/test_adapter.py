@@ -1,0 +1,151 @@
+"""FixAdapter against a scripted venue: rejects at every level become execution events, malformed
+execution reports are rejected the FIX way, and no order command is ever lost silently."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from livestack.config import Instrument
+from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, Side, TimeInForce
+from livestack.venues.fix import adapter as fa
+from livestack.venues.fix.adapter import FixAdapter
+
+from .peer import Peer
+
+BTC = Instrument(1, "BTCUSDT", "fix", price_decimals=2, qty_decimals=3)
+
+
+@pytest.fixture
+def peer():
+    p = Peer()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def ad(tmp_path, peer):
+    a = FixAdapter([BTC], dict(port=peer.port, sender_comp_id="LIVESTACK", target_comp_id="EXCHANGE",
+                               store_dir=str(tmp_path / "store"), reconnect_min_s=0.05))
+    a.out = np.zeros(16, DTYPES["EXEC"])
+    a.got = []
+    yield a
+    a.session._disconnect("teardown")
+    a.session.store.close()
+
+
+def pump(a):
+    n = a.poll(a.out, 0)
+    a.got.extend(a.out[:n].copy())
+
+
+def wait_events(a, peer, n):
+    peer._until(lambda: (pump(a), len(a.got) >= n)[1], None, 5)
+    assert len(a.got) >= n, a.got
+    return a.got[n - 1]
+
+
+def cmd(a, kind, cid, price=100, qty=1000, side=Side.BUY, orig=0, instrument=1):
+    c = np.zeros(1, DTYPES["ORDER_CMD"])
+    c["kind"], c["instrument"], c["client_order_id"], c["orig_client_order_id"] = 6, instrument, cid, orig
+    c["price"], c["qty"], c["cmd"], c["side"] = price, qty, kind, side
+    c["tif"], c["ord_type"] = TimeInForce.GTC, OrdType.LIMIT
+    a.submit(c)
+
+
+def logon(a, peer):
+    a.start()
+    peer.logon(a.session)
+
+
+def test_commands_wait_for_the_logon_then_go_out_in_order(ad, peer):
+    cmd(ad, OrderCmdType.NEW, 1)
+    cmd(ad, OrderCmdType.NEW, 2)
+    assert len(ad.pending) == 2
+    logon(ad, peer)
+    d1, d2 = peer.expect(ad.session, b"D"), peer.expect(ad.session, b"D")
+    assert (d1.get(11), d2.get(11)) == (b"1", b"2") and not ad.pending
+
+
+def test_session_reject_of_an_order_is_a_rejected_event(ad, peer):
+    logon(ad, peer)
+    cmd(ad, OrderCmdType.NEW, 5)
+    d = peer.expect(ad.session, b"D")
+    peer.send(b"3", [(45, d.get_int(34)), (371, 44), (373, 5)])
+    e = wait_events(ad, peer, 1)
+    assert (e["exec_type"], e["client_order_id"], e["reason"], e["instrument"]) == (
+        ExecType.REJECTED, 5, fa.SESSION_REJECT_BASE + 5, 1)
+
+
+def test_business_message_reject_of_a_cancel_is_a_cancel_rejected_event(ad, peer):
+    logon(ad, peer)
+    cmd(ad, OrderCmdType.CANCEL, 6)
+    f = peer.expect(ad.session, b"F")
+    peer.send(b"j", [(45, f.get_int(34)), (372, "F"), (380, 4)])
+    e = wait_events(ad, peer, 1)
+    assert (e["exec_type"], e["client_order_id"], e["reason"]) == (ExecType.CANCEL_REJECTED, 6, fa.BUSINESS_REJECT_BASE + 4)
+
+
+@pytest.mark.parametrize("change,tag,reason", [
+    ({17: None}, 17, 1),                # ExecID missing: required tag missing
+    ({44: "100.001"}, 44, 6),           # not exact at 2 decimals: incorrect data format
+    ({55: "ETHUSDT"}, 55, 5),           # not our symbol: value incorrect
+])
+def test_malformed_execution_report_is_rejected_and_makes_no_event(ad, peer, change, tag, reason):
+    logon(ad, peer)
+    fields = {37: "O1", 11: "9", 17: "E1", 150: "0", 39: "0", 55: "BTCUSDT", 54: "1", 38: "1", 44: "1.00",
+              151: "1", 14: "0", 6: "0"}
+    fields.update(change)
+    peer.send(b"8", [(t, v) for t, v in fields.items() if v is not None])
+    rj = peer.expect(ad.session, b"3")
+    assert (rj.get_int(371), rj.get_int(373), rj.get(372)) == (tag, reason, b"8")
+    pump(ad)
+    assert ad.got == [] and ad.session.active and ad.session.next_in == 3
+
+
+def test_unknown_instrument_and_unknown_order_are_rejected_locally(ad, peer):
+    logon(ad, peer)
+    cmd(ad, OrderCmdType.NEW, 7, instrument=9)
+    cmd(ad, OrderCmdType.REPLACE, 8, orig=77, side=Side.NONE)
+    a, b = wait_events(ad, peer, 2), ad.got[0]
+    assert (b["exec_type"], b["client_order_id"], b["reason"]) == (ExecType.REJECTED, 7, fa.UNKNOWN_INSTRUMENT)
+    assert (a["exec_type"], a["client_order_id"], a["orig_client_order_id"], a["reason"]) == (
+        ExecType.CANCEL_REJECTED, 8, 77, fa.UNKNOWN_ORDER)
+    assert peer.nothing_of(ad.session, b"D") and peer.nothing_of(ad.session, b"G")
+
+
+def test_gap_filled_cancel_is_reported_not_delivered(ad, peer):
+    logon(ad, peer)
+    cmd(ad, OrderCmdType.NEW, 10)
+    cmd(ad, OrderCmdType.CANCEL, 10)
+    peer.expect(ad.session, b"D")
+    f = peer.expect(ad.session, b"F")
+    peer.send(b"2", [(7, f.get_int(34)), (16, 0)])
+    e = wait_events(ad, peer, 1)
+    assert (e["exec_type"], e["client_order_id"], e["reason"]) == (ExecType.CANCEL_REJECTED, 10, fa.NOT_DELIVERED)
+    assert peer.expect(ad.session, b"4").get(123) == b"Y"
+
+
+def test_pending_new_report_teaches_the_order_id_used_by_the_cancel(ad, peer):
+    logon(ad, peer)
+    cmd(ad, OrderCmdType.NEW, 11)
+    peer.expect(ad.session, b"D")
+    peer.send(b"8", [(37, "VENUE-77"), (11, "11"), (17, "E1"), (150, "A"), (39, "A"), (55, "BTCUSDT"), (54, "1"),
+                     (151, "1"), (14, "0"), (6, "0")])
+    peer._until(lambda: ad.session.next_in == 3, ad.session, 5)
+    pump(ad)
+    assert ad.got == []
+    cmd(ad, OrderCmdType.CANCEL, 11)
+    f = peer.expect(ad.session, b"F")
+    assert (f.get(37), f.get(41), f.get(11)) == (b"VENUE-77", b"11", b"11-C%d" % f.get_int(34))
+
+
+def test_harness_loss_cancels_every_live_order(ad, peer):
+    logon(ad, peer)
+    for cid in (20, 21):
+        cmd(ad, OrderCmdType.NEW, cid, side=Side.SELL)
+    peer.expect(ad.session, b"D")
+    peer.expect(ad.session, b"D")
+    ad.on_harness_lost()
+    c1, c2 = peer.expect(ad.session, b"F"), peer.expect(ad.session, b"F")
+    assert {c1.get(41), c2.get(41)} == {b"20", b"21"} and c1.get(54) == b"2"
