@@ -19,7 +19,7 @@ cdef class Core:
     cdef uint8_t *out_records         # 128-byte slots (64-byte kinds in the first 64 bytes)
     cdef uint64_t n_out_records
     cdef uint64_t cap_out_records     # worst case of one input
-    cdef int64_t orders_budget        # ORDER_CMDs the order ring takes; beyond it: BACKPRESSURE
+    cdef public int64_t orders_budget # ORDER_CMDs the order ring takes; beyond it: BACKPRESSURE
 
     # ---- counters (monotonic; read by the harness into the telemetry block) -------------------
     cdef uint64_t c_events

@@ -1422,6 +1422,7 @@ cdef class Core:
                 I[LS_INST_HEALTHY] = 0
             elif st.status == LS_FEED_STATUS_SNAPSHOT_END:
                 I[LS_INST_HEALTHY] = 1
+                self._mark(i)
             elif st.status == LS_FEED_STATUS_GAP or st.status == LS_FEED_STATUS_STALE or \
                     st.status == LS_FEED_STATUS_DISCONNECTED or st.status == LS_FEED_STATUS_CONNECTED:
                 I[LS_INST_HEALTHY] = 0
