@@ -8,6 +8,11 @@ Measures, on this machine:
   capture apply  SimExchange.on_market over the decoded real USD-M capture (if the data is present)
   matching       SimExchange.submit + poll: ORDER_CMD in -> EXEC out, a new/replace/cancel mix
                  against the model book, zero latency
+  process        the sim venue process (livestack.venues.sim.run_process, pace=False) publishing
+                 the model into a real shm md ring that this process drains, for --seconds:
+                 md records/s delivered through the ring, nothing dropped
+
+      [venue process: model -> matching book -> md ring] ==shm 64B slots==> [this process: read]
 
 Prints a table and writes bench/results/sim.json.
 
@@ -144,9 +149,55 @@ def bench_matching(n):
     return {"commands": u, "seconds": s, "commands_per_s": r, "exec_events": run.events}
 
 
+def bench_process(seconds):
+    import multiprocessing as mp
+
+    from livestack.ipc import Ring, new_session_id, remove_session, segment_name
+    from livestack.schema import RecordKind
+    from livestack.venues import process as vp
+
+    ctx = mp.get_context("spawn")
+    session = new_session_id()
+    names = {k: segment_name(session, n) for k, n in (("orders", "orders.sim"), ("exec", "exec.sim"), ("md", "md.sim"))}
+    rings = [Ring.create(names["orders"], 1 << 10, 64, RecordKind.ORDER_CMD),
+             Ring.create(names["exec"], 1 << 10, 128, RecordKind.EXEC),
+             Ring.create(names["md"], 1 << 16, 64)]
+    stop = ctx.Event()
+    counters = ctx.Array("q", len(vp.COUNTERS))
+    p = ctx.Process(target=sim.run_process, args=(names["orders"], names["exec"], [INST],
+                                                  {"pace": False, "counters": counters, "md_chunk": 1024}, stop),
+                    kwargs={"md_ring": names["md"]})
+    p.start()
+    buf = np.zeros(8192, dtype=fsim.MD_OVERLAY)
+    got = 0
+    try:
+        while rings[2].read(buf) == 0 and p.is_alive():  # wait for the first records
+            time.sleep(0.001)
+        t = time.perf_counter()
+        end = t + seconds
+        while time.perf_counter() < end:
+            n = rings[2].read(buf)
+            if n:
+                got += n
+            else:
+                time.sleep(0.0001)
+        dt = time.perf_counter() - t
+    finally:
+        stop.set()
+        p.join(20)
+        if p.is_alive():
+            p.kill()
+        c = vp.VenueCounters(counters).as_dict()
+        for r in rings:
+            r.close()
+        remove_session(session)
+    return {"records": got, "seconds": dt, "records_per_s": got / dt, "md_overflow": c["md_overflow"]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--seconds", type=float, default=3.0, help="duration of the process measurement")
     args = ap.parse_args(argv)
     res = {
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
@@ -156,6 +207,8 @@ def main(argv=None) -> int:
         "venue_model_resting": bench_venue_model(args.events, 100),
         "capture_apply": bench_capture(),
         "matching": bench_matching(args.events // 2),
+        "process": bench_process(args.seconds),
+        "model_impl": type(fsim.MarketModel(INST)).__name__,
     }
     print(f"bench_sim: simulated market and exchange, one process, best of 3, Python {res['machine']['python']}, "
           f"{res['machine']['cores']} cores")
@@ -172,10 +225,13 @@ def main(argv=None) -> int:
         rows.append(("venue: USD-M capture records applied", c["records"], c["seconds"], c["records_per_s"]))
     m = res["matching"]
     rows.append(("matching: commands in -> EXEC out (new/repl/cxl)", m["commands"], m["seconds"], m["commands_per_s"]))
+    pr = res["process"]
+    rows.append(("process: md records through the shm ring", pr["records"], pr["seconds"], pr["records_per_s"]))
     for name, u, s, r in rows:
         print(f"{name:<48}{u:>12,}{s:>10.3f}{r:>14,.0f}")
     print(f"model: {res['model']['records_per_event']:.2f} MD records per event; matching: "
-          f"{m['exec_events'] / m['commands']:.2f} EXEC records per command")
+          f"{m['exec_events'] / m['commands']:.2f} EXEC records per command; model implementation "
+          f"{res['model_impl']}; process run dropped {pr['md_overflow']} md records")
     out = ROOT / "bench" / "results" / "sim.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

@@ -335,13 +335,13 @@ class SimExchange(VenueAdapter):
         q = self.out
         if not q:
             return 0
-        n = 0
         cap = len(out)
-        while n < len(q) and n < cap and q[n][5] <= now_ns:
-            n += 1
+        rows = []
+        while q and q[0][5] <= now_ns and len(rows) < cap:
+            rows.append(q.popleft())
+        n = len(rows)
         if not n:
             return 0
-        rows = [q.popleft() for _ in range(n)]
         out.view(EXEC_OVERLAY)[:n] = np.array(rows, dtype=EXEC_OVERLAY)
         return n
 
@@ -383,33 +383,46 @@ class SimExchange(VenueAdapter):
         books = self.books
         pending = self.pending
         K_LEVEL, K_TRADE, K_STATUS = fsim.K_LEVEL, fsim.K_TRADE, fsim.K_STATUS
+        market_ts = self.market_ts
+        cur_inst, b = None, None
         for i in range(len(kinds)):
             t = tse[i]
             if pending and pending[0].arrival < t:
+                self.market_ts = market_ts
                 self.advance(t - 1)
-            if t > self.market_ts:
-                self.market_ts = t
+            if t > market_ts:
+                market_ts = t
             k = kinds[i]
-            b = books.get(insts[i])
+            if insts[i] != cur_inst:
+                cur_inst = insts[i]
+                b = books.get(cur_inst)
             if b is None:
                 continue
             if k == K_LEVEL:
-                self._level(b, D[i], A[i], B[i], t)
+                # the public book; our queues only when we rest or took liquidity (the slow path)
+                side, px, qty = D[i], A[i], B[i]
+                book = b.bids if side == BUY else b.asks
+                old = book.get(px, 0)
+                if qty:
+                    book[px] = qty
+                elif old:
+                    del book[px]
+                if b.taken or b.ours_bid or b.ours_ask:
+                    self.market_ts = market_ts
+                    self._level(b, side, px, old, qty, t)
             elif k == K_TRADE:
-                self._trade(b, D[i], A[i], B[i], t)
+                if b.ours_bid or b.ours_ask:
+                    self.market_ts = market_ts
+                    self._trade(b, D[i], A[i], B[i], t)
             elif k == K_STATUS and (C[i] & 0xFF) == _SNAP_BEGIN:
                 b.bids.clear()
                 b.asks.clear()
                 b.traded.clear()
                 b.taken.clear()
+        self.market_ts = market_ts
 
-    def _level(self, b: _Book, side: int, px: int, qty: int, t: int) -> None:
-        book = b.bids if side == BUY else b.asks
-        old = book.get(px, 0)
-        if qty:
-            book[px] = qty
-        elif old:
-            del book[px]
+    def _level(self, b: _Book, side: int, px: int, old: int, qty: int, t: int) -> None:
+        """Our side of a public level change ``old`` -> ``qty`` (the book is already updated)."""
         key = (side, px)
         if b.taken and key in b.taken:
             tk = b.taken[key]
