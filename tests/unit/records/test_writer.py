@@ -1,0 +1,305 @@
+"""RecordWriter and RingWriter in one process: layout, routing, attributes, restart, holes."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import h5py
+import numpy as np
+import pytest
+
+import livestack
+from livestack.ipc import Ring, segment_name
+from livestack.records import h5util, writer as wmod
+from livestack.records.writer import RecordWriter, RingWriter, WriterLocked
+from livestack.schema import DTYPES, SLOT128, RecordFlag, RecordKind, new, spec
+
+ATTRS = {"session": "unit-1", "config": {"writer": {"flush_interval_ms": 100.0}, "x": [1, 2]},
+         "cpu": {"harness": 1, "writer": 0},
+         "instruments": [{"id": 1, "symbol": "AAA", "price_decimals": 2, "qty_decimals": 3}]}
+
+
+def slot(name: str, seq: int, journal: bool = False, **fields) -> np.ndarray:
+    """One record of kind ``name`` in a 128-byte slot, as the harness puts it on the records ring."""
+    r = new(name, 1, instrument=1, seq=seq, ts=1_000 * seq, **fields)
+    if journal:
+        r["flags"] |= int(RecordFlag.JOURNAL)
+    out = np.zeros(1, SLOT128)
+    out.view(np.uint8)[:r.dtype.itemsize] = r.view(np.uint8)
+    return out
+
+
+def slots(names, first_seq=1, journal=False) -> np.ndarray:
+    return np.concatenate([slot(n, first_seq + i, journal) for i, n in enumerate(names)])
+
+
+def all_seqs(path):
+    with h5py.File(path, "r", libver="latest", swmr=True) as f:
+        return np.sort(np.concatenate([f[k]["seq"][()] for k in f]))
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "d" / "s.h5")
+
+
+def test_every_kind_has_a_dataset_with_exactly_the_schema_dtype(path):
+    RecordWriter(path, ATTRS).close()
+    with h5py.File(path, "r") as f:
+        for rec in spec.RECORDS:
+            ds = f[rec.name.lower()]
+            assert ds.dtype == DTYPES[rec.name]
+            assert ds.dtype.itemsize == rec.size
+            assert {n: ds.dtype.fields[n][1] for n in ds.dtype.names} == \
+                   {f.name: off for f, off in spec.layout(rec)}
+            assert ds.maxshape == (None,) and ds.chunks is not None
+            assert int(ds.attrs["kind"]) == rec.kind and ds.attrs["record"] == rec.name
+        assert f["journal"].dtype == SLOT128
+        assert set(f.keys()) == {r.name.lower() for r in spec.RECORDS} | {"journal", "unknown"}
+
+
+def test_records_are_routed_by_kind_with_their_bytes_intact(path):
+    names = [r.name for r in spec.RECORDS]
+    s = slots(names)
+    s["body"] = np.arange(104, dtype=np.uint8)  # distinct body bytes
+    raw = s.view(np.uint8).reshape(len(s), 128)
+    with RecordWriter(path, ATTRS) as w:
+        assert w.write(s) == len(names)
+    with h5py.File(path, "r") as f:
+        for i, rec in enumerate(spec.RECORDS):
+            ds = f[rec.name.lower()][()]
+            assert len(ds) == 1 and int(ds["seq"][0]) == i + 1
+            assert ds.view(np.uint8).tobytes() == raw[i, :rec.size].tobytes()
+        assert len(f["journal"]) == 0
+
+
+def test_journal_flag_sends_inputs_to_the_journal_as_whole_slots(path):
+    s = np.concatenate([slot("EXEC", 1, True), slot("FILL", 2), slot("MD_LEVEL", 3, True, price=7),
+                        slot("ORDER_CMD", 4), slot("CONTROL_CMD", 5, True), slot("TIMER", 6, True)])
+    with RecordWriter(path, ATTRS) as w:
+        w.write(s)
+    with h5py.File(path, "r") as f:
+        j = f["journal"][()]
+        assert j["seq"].tolist() == [1, 3, 5, 6]
+        assert j["kind"].tolist() == [RecordKind.EXEC, RecordKind.MD_LEVEL, RecordKind.CONTROL_CMD, RecordKind.TIMER]
+        assert (j["flags"] & int(RecordFlag.JOURNAL)).all()
+        assert j.tobytes() == s[[0, 2, 4, 5]].tobytes()
+        assert f["fill"]["seq"].tolist() == [2] and f["order_cmd"]["seq"].tolist() == [4]
+        assert len(f["exec"]) == 0 and len(f["md_level"]) == 0
+
+
+def test_attributes_carry_config_versions_host_cpu_instruments_and_times(path):
+    with RecordWriter(path, ATTRS, {"quiet": True}) as w:
+        w.write(slots(["FILL"]))
+    with h5py.File(path, "r") as f:
+        a = f.attrs
+        assert json.loads(a["config"]) == ATTRS["config"]
+        assert json.loads(a["cpu"]) == ATTRS["cpu"]
+        assert json.loads(a["instruments"]) == ATTRS["instruments"]
+        assert int(a["schema_version"]) == spec.SCHEMA_VERSION
+        assert a["livestack_version"] == livestack.__version__
+        assert a["host"] and a["session"] == "unit-1"
+        assert 0 < int(a["start_time_ns"]) <= int(a["stop_time_ns"])
+        assert a["start_time"] and a["stop_time"]
+        assert int(a["writer_starts"]) == 1
+        assert json.loads(a["writer_counters"])["records_written"] == 1
+
+
+def test_instrument_dataclasses_are_stored_as_dicts(path):
+    from livestack.config import Instrument
+
+    RecordWriter(path, {"instruments": [Instrument(3, "X", price_decimals=4)]}).close()
+    with h5py.File(path, "r") as f:
+        (inst,) = json.loads(f.attrs["instruments"])
+        assert inst["id"] == 3 and inst["symbol"] == "X" and inst["price_decimals"] == 4
+
+
+def test_reopen_appends_and_keeps_the_session_start(path):
+    with RecordWriter(path, ATTRS) as w:
+        w.write(slots(["FILL", "ORDER_STATE"] * 50, 1))
+    with h5py.File(path, "r") as f:
+        start = int(f.attrs["start_time_ns"])
+    with RecordWriter(path, {"session": "other"}, {"quiet": True}) as w:
+        assert w.resume_seq == 100
+        w.write(slots(["FILL", "ORDER_STATE"] * 50, 101))
+    assert all_seqs(path).tolist() == list(range(1, 201))
+    with h5py.File(path, "r") as f:
+        assert int(f.attrs["start_time_ns"]) == start and f.attrs["session"] == "unit-1"
+        assert int(f.attrs["writer_starts"]) == 2
+
+
+def test_restart_skips_records_already_in_the_file_and_writes_the_rest(path):
+    kinds = ["FILL", "ORDER_STATE", "EXEC"]
+    w = RecordWriter(path, ATTRS)
+    w.write(np.concatenate([slot(kinds[i % 3], i + 1, journal=kinds[i % 3] == "EXEC") for i in range(100)]))
+    w.flush()
+    w.abandon()  # as if killed after a flush; the ring still holds 61..100 and more
+    w = RecordWriter(path, ATTRS, {"quiet": True})
+    w.write(np.concatenate([slot(kinds[i % 3], i + 1, journal=kinds[i % 3] == "EXEC") for i in range(60, 150)]))
+    assert w.counters["duplicates_skipped"] == 40 and w.counters["holes"] == 0
+    assert w.counters["seq_regressions"] == 0
+    w.close()
+    assert all_seqs(path).tolist() == list(range(1, 151))
+
+
+def test_restart_after_a_partial_flush_fills_each_dataset_from_its_own_last_seq(path):
+    # dataset fill reached seq 9 but order_state only seq 4 (a crash between two datasets' flushes)
+    w = RecordWriter(path, ATTRS)
+    w.write(slots(["FILL", "ORDER_STATE"] * 2, 1))  # 1..4
+    w.write(np.concatenate([slot("FILL", s) for s in (5, 7, 9)]))
+    w.flush()
+    w.abandon()
+    w = RecordWriter(path, ATTRS, {"quiet": True})
+    w.write(slots(["FILL", "ORDER_STATE"] * 5, 1))  # ring redelivers 1..10
+    w.close()
+    with h5py.File(path, "r") as f:
+        assert f["fill"]["seq"].tolist() == [1, 3, 5, 7, 9]
+        assert f["order_state"]["seq"].tolist() == [2, 4, 6, 8, 10]
+
+
+def test_a_seq_hole_is_reported_loudly_and_nothing_is_dropped(path, capfd):
+    with RecordWriter(path, ATTRS, {"quiet": True}) as w:
+        w.write(slots(["FILL"] * 10, 1))
+        w.write(slots(["FILL"] * 6, 15))  # 11..14 never arrived
+        w.write(np.concatenate([slot("FILL", 21), slot("FILL", 23)]))  # 22 missing inside a batch
+        assert w.counters["holes"] == 2 and w.counters["missing_records"] == 5
+    err = capfd.readouterr().err
+    assert "SEQ HOLE" in err and "11..14" in err and "22..22" in err
+    assert all_seqs(path).tolist() == list(range(1, 11)) + list(range(15, 22)) + [23]
+
+
+def test_a_fresh_file_whose_first_record_is_not_seq_1_reports_a_hole(path, capfd):
+    with RecordWriter(path, ATTRS, {"quiet": True}) as w:
+        w.write(slots(["FILL"] * 3, 5))
+        assert w.counters["holes"] == 1 and w.counters["missing_records"] == 4
+    assert "1..4" in capfd.readouterr().err
+
+
+def test_a_seq_stepping_back_outside_a_restart_is_reported(path, capfd):
+    with RecordWriter(path, ATTRS, {"quiet": True}) as w:
+        w.write(slots(["FILL"] * 10, 1))
+        w.write(slots(["ORDER_STATE"] * 2, 5))
+        assert w.counters["seq_regressions"] == 1
+    assert "STEPPED BACK" in capfd.readouterr().err
+
+
+def test_unknown_kinds_are_kept_in_their_own_dataset(path, capfd):
+    s = slots(["FILL"] * 3)
+    s["kind"][1] = 999
+    with RecordWriter(path, ATTRS, {"quiet": True}) as w:
+        w.write(s)
+        assert w.counters["unknown_kind"] == 1
+    with h5py.File(path, "r") as f:
+        assert f["unknown"]["seq"].tolist() == [2] and f["fill"]["seq"].tolist() == [1, 3]
+    assert "unknown kind" in capfd.readouterr().err
+
+
+def test_a_second_writer_on_the_same_file_is_refused(path):
+    w = RecordWriter(path, ATTRS)
+    with pytest.raises(WriterLocked):
+        RecordWriter(path, ATTRS)
+    w.close()
+    RecordWriter(path, ATTRS, {"quiet": True}).close()
+
+
+def test_lookup3_matches_the_reference_vectors():
+    assert h5util.lookup3(b"") == 0xDEADBEEF
+    assert h5util.lookup3(b"", 0xDEADBEEF) == 0xBD5B7DDE
+    assert h5util.lookup3(b"Four score and seven years ago") == 0x17770551
+    assert h5util.lookup3(b"Four score and seven years ago", 1) == 0xCD628161
+
+
+def test_status_flags_of_an_unclosed_swmr_file_are_cleared(path):
+    w = RecordWriter(path, ATTRS)
+    w.write(slots(["FILL"] * 3))
+    w.flush()
+    assert h5util.status_flags(path) == 0x05  # open for write + SWMR write
+    # a non-SWMR open by another process would be refused now; clearing makes the file plain again
+    w.file.close()  # releases the HDF5 handle but (unlike a crash) also clears the flags ...
+    assert h5util.status_flags(path) == 0
+    w._unlock(remove=True)
+    raw = bytearray(open(path, "rb").read())  # ... so set them back by hand as a crash leaves them
+    length = 12 + 4 * raw[9]
+    raw[11] = 0x05
+    raw[length:length + 4] = h5util.lookup3(bytes(raw[:length])).to_bytes(4, "little")
+    open(path, "wb").write(bytes(raw))
+    with pytest.raises(OSError, match="already open for write"):
+        h5py.File(path, "r")
+    assert h5util.clear_status_flags(path) == 0x05
+    with h5py.File(path, "r") as f:
+        assert f["fill"]["seq"].tolist() == [1, 2, 3]
+
+
+def test_default_path_is_records_date_session():
+    import datetime as dt
+
+    assert wmod.default_path("123-abc", "recs", dt.date(2026, 1, 2)) == "recs/2026-01-02/123-abc.h5"
+
+
+# ----------------------------------------------------------------------------------------------
+# RingWriter over a real (in-process) shared-memory ring
+
+
+@pytest.fixture
+def ring(session):
+    r = Ring.create(segment_name(session, "records"), 16, 128)
+    yield r
+    r.close()
+
+
+def test_records_are_released_only_after_they_are_flushed(ring, path):
+    ring.write_batch(slots(["FILL"] * 10))
+    w = RecordWriter(path, ATTRS)
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "high_water": 1.0})
+    assert rw.step() == 10
+    assert ring.head == 0 and rw.pending == 10  # written, not flushed: still owned by the ring
+    assert rw.step() == 0 and ring.head == 0
+    rw.flush_release()
+    assert ring.head == 10 and rw.pending == 0
+    w.close()
+
+
+def test_ring_writer_follows_the_ring_across_wraps(ring, path):
+    w = RecordWriter(path, ATTRS)
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "high_water": 1.0})
+    seq = 1
+    for _ in range(7):
+        batch = slots(["FILL", "ORDER_STATE", "EXEC"] * 3, seq)[:9]
+        batch["flags"][2::3] = int(RecordFlag.JOURNAL)
+        assert ring.write_batch(batch) == 9
+        seq += 9
+        rw.drain()
+    assert ring.head == ring.tail == 63
+    w.close()
+    assert all_seqs(path).tolist() == list(range(1, 64))
+
+
+def test_lag_reports_unreleased_records_and_the_age_of_the_oldest(ring, path):
+    w = RecordWriter(path, ATTRS)
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "high_water": 1.0})
+    assert rw.lag() == {"lag_records": 0, "lag_ns": 0}
+    ring.write_batch(slots(["FILL"] * 4))  # ts = 1000*seq ns since the epoch: very old
+    rw.step()
+    lag = rw.lag()
+    assert lag["lag_records"] == 4 and lag["lag_ns"] > 10**18
+    rw.flush_release()
+    assert rw.lag()["lag_records"] == 0
+    w.close()
+
+
+def test_run_process_drains_the_ring_and_stamps_the_stop_time(ring, path):
+    import signal
+
+    ring.write_batch(slots(["FILL", "DENIAL"] * 4))
+    stop = threading.Event()
+    stop.set()  # already asked to stop: it must still write everything the ring holds
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        wmod.run_process(ring.name, path, ATTRS, {"quiet": True}, stop)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert ring.head == 8
+    assert all_seqs(path).tolist() == list(range(1, 9))
+    with h5py.File(path, "r") as f:
+        assert int(f.attrs["stop_time_ns"]) > 0
