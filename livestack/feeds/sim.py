@@ -540,8 +540,12 @@ class MultiModel:
     def generate(self, n_events: int, until_ns: int | None = None) -> np.ndarray:
         if len(self.models) == 1:
             return self.models[0].generate(n_events, until_ns)
-        # each instrument draws its share up to a common horizon, then a stable merge by ts
-        parts = [m.generate(max(1, n_events // len(self.models)), until_ns) for m in self.models]
+        # every instrument draws up to one common horizon (about n_events in all), so that the
+        # merged stream stays in time order across calls; then a stable merge by ts
+        if until_ns is None:
+            rate = sum(m.params.events_per_s for m in self.models)
+            until_ns = max(m.t_ns for m in self.models) + int(n_events / rate * 1e9) + 1
+        parts = [m.generate(1 << 40, until_ns) for m in self.models]
         out = np.concatenate(parts)
         return out[np.argsort(out["ts_event"], kind="stable")]
 
@@ -582,9 +586,11 @@ def run_process(ring_name: str, instruments: list[Instrument], options: dict, st
                 break
             if pace:
                 recs = mm.generate(4096, t0 + time.monotonic_ns() - mono0)
-            else:
+            elif ring.free() >= 8192:  # as fast as the consumer takes it: never overflow on purpose
                 recs = mm.generate(1024)
-            if len(recs):
+            else:
+                recs = None
+            if recs is not None and len(recs):
                 pub.publish(recs)
                 backoff.reset()
             else:

@@ -317,3 +317,21 @@ def test_model_market_with_the_same_seed_and_commands_gives_identical_executions
 def test_unknown_venue_option_is_an_error():
     with pytest.raises(ValueError, match="unknown option"):
         sim.SimExchange([INST], {"latency": 5})
+
+
+def test_two_instruments_share_one_time_ordered_market_and_match_separately():
+    i2 = Instrument(2, "SIM2", tick=5, lot=2)
+    ex = sim.SimExchange([INST, i2], {"market": "model", "pace": False, "start_ns": 10**18, "md_chunk": 300})
+    recs = []
+    for _ in range(20):
+        ex.service(0)
+        recs.append(ex.take_md())
+    md = np.concatenate(recs)
+    assert set(md["instrument"].tolist()) == {1, 2}
+    assert (np.diff(md["ts"]) >= 0).all() and (np.diff(md["ts_event"]) >= 0).all()
+    b2 = ex.books[2]
+    evs = send(ex, cmd(1, 1, side=BUY, price=max(b2.asks), qty=4, inst=2, tif=TimeInForce.IOC, ts=ex.market_ts),
+               cmd(1, 2, side=BUY, price=max(b2.asks), qty=3, inst=2, ts=ex.market_ts))
+    one = [k for c, k in kinds(evs) if c == 1]
+    assert one[0] == E.ACCEPTED and one[-1] == E.FILLED  # 4 = two lots of 2: fills against the asks
+    assert [k for c, k in kinds(evs) if c == 2] == [E.REJECTED]  # 3 is not a multiple of the lot 2
