@@ -1,0 +1,121 @@
+"""open_session decoding (enum names, human prices) and ``livestack records summary``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from livestack.cli import main as cli_main
+from livestack.records import open_session
+from livestack.records.writer import RecordWriter
+from livestack.schema import SLOT128, RecordFlag, new
+
+INSTRUMENTS = [{"id": 1, "symbol": "BTCUSDT", "price_decimals": 2, "qty_decimals": 5},
+               {"id": 2, "symbol": "ETHUSDT", "price_decimals": 3, "qty_decimals": 1}]
+
+
+def slot(name, seq, journal=False, instrument=1, **fields):
+    r = new(name, 1, instrument=instrument, seq=seq, ts=1_700_000_000_000_000_000 + seq, **fields)
+    if journal:
+        r["flags"] |= int(RecordFlag.JOURNAL)
+    out = np.zeros(1, SLOT128)
+    out.view(np.uint8)[:r.dtype.itemsize] = r.view(np.uint8)
+    return out
+
+
+@pytest.fixture
+def path(tmp_path):
+    p = str(tmp_path / "s.h5")
+    recs = [
+        slot("MD_LEVEL", 1, True, price=6183763, qty=150000, side=1),
+        slot("EXEC", 2, True, exec_type=4, side=1, last_px=6183763, last_qty=50000, client_order_id=7),
+        slot("ORDER_CMD", 3, cmd=1, side=2, price=6183800, qty=100000, tif=3, ord_type=1),
+        slot("ORDER_STATE", 4, state=4, prev_state=2, side=1, price=6183763, qty=50000, exec_type=4),
+        slot("FILL", 5, side=1, price=6183763, qty=50000, position=50000, realized_pnl=0, client_order_id=7),
+        slot("POSITION", 6, net_qty=50000, cost=6183763 * 50000, realized_pnl=0, unrealized_pnl=1250 * 10**7),
+        slot("FILL", 7, instrument=2, side=2, price=2000123, qty=30, position=-30, realized_pnl=-12345 * 10),
+        slot("DENIAL", 8, reason=6, side=1, intent=1, price=6183700, qty=100000),
+        slot("DENIAL", 9, reason=6, side=1, intent=1),
+        slot("DENIAL", 10, reason=15, side=2, intent=1),
+        slot("ANOMALY", 11, code=2, state=4, exec_type=4),
+        slot("TRADING_STATE", 12, instrument=0, state=2, prev_state=0, kill_latched=1, cause=1),
+        slot("CONTROL_CMD", 13, True, instrument=0, cmd=7, request_id=99),
+        slot("CONTROL_REPLY", 14, instrument=0, cmd=7, status=0, request_id=99, hseq=3),
+        slot("MD_LEVEL", 15, True, instrument=9, price=123, qty=4, side=2),
+    ]
+    with RecordWriter(p, {"session": "r1", "instruments": INSTRUMENTS}, {"quiet": True}) as w:
+        w.write(np.concatenate(recs))
+    return p
+
+
+def test_open_session_decodes_enums_and_human_prices(path):
+    with open_session(path) as s:
+        fill = s["fill"]
+        assert fill.symbol.tolist() == ["BTCUSDT", "ETHUSDT"]
+        assert fill.side.tolist() == ["BUY", "SELL"]
+        assert fill.kind.tolist() == ["FILL", "FILL"]
+        assert fill.price.tolist() == [61837.63, 2000.123]
+        assert fill.qty.tolist() == [0.5, 3.0]
+        assert fill.realized_pnl.tolist()[1] == pytest.approx(-123450 / 10**4)
+        assert str(fill.time.dtype).startswith("datetime64[ns")
+        assert not any(c.startswith("_") for c in fill.columns)
+        os_ = s["order_state"].iloc[0]
+        assert (os_.state, os_.prev_state, os_.exec_type) == ("FILLED", "ACCEPTED", "FILLED")
+        cmd = s["order_cmd"].iloc[0]
+        assert (cmd.cmd, cmd.side, cmd.tif, cmd.ord_type, cmd.price) == ("NEW", "SELL", "POST_ONLY", "LIMIT", 61838.0)
+        assert s["denial"].reason.tolist() == ["MAX_POSITION", "MAX_POSITION", "HALTED"]
+        assert s["anomaly"].code.tolist() == ["DUPLICATE_EXEC"]
+        ts = s["trading_state"].iloc[0]
+        assert (ts.state, ts.prev_state, bool(ts.kill_latched), ts.symbol) == ("HALTED", "ACTIVE", True, "")
+        pos = s["position"].iloc[0]
+        assert pos.unrealized_pnl == pytest.approx(1250.0)
+        assert s["control_reply"].status.tolist() == ["OK"]
+
+
+def test_journal_is_decoded_by_kind(path):
+    with open_session(path) as s:
+        j = s["journal"]
+        assert j.kind.tolist() == ["MD_LEVEL", "EXEC", "CONTROL_CMD", "MD_LEVEL"]
+        assert set(j["flags"]) == {"JOURNAL"}  # (DataFrame.flags is pandas own)
+        assert {"journal_md_level", "journal_exec", "journal_control_cmd"} <= set(s.keys())
+        ex = s["journal_exec"].iloc[0]
+        assert (ex.exec_type, ex.side, ex.last_px, ex.last_qty) == ("FILLED", "BUY", 61837.63, 0.5)
+        md = s["journal_md_level"]
+        assert md.price.tolist() == [61837.63, 123.0]  # instrument 9 is unknown: raw units
+        assert md.symbol.tolist() == ["BTCUSDT", "#9"]
+        assert s["journal_control_cmd"].cmd.tolist() == ["KILL"]
+        assert s.counts()["journal_md_level"] == 2
+
+
+def test_open_session_reads_attributes_and_instruments(path):
+    with open_session(path) as s:
+        assert s.attrs["session"] == "r1"
+        assert s.instruments[2]["symbol"] == "ETHUSDT"
+        assert s.seq_report() == {"records": 15, "first": 1, "last": 15, "missing": 0, "duplicates": 0,
+                                  "contiguous": True}
+
+
+def test_seq_report_names_missing_and_duplicated_records(tmp_path):
+    p = str(tmp_path / "h.h5")
+    with RecordWriter(p, {}, {"quiet": True}) as w:
+        w.write(np.concatenate([slot("FILL", s) for s in (1, 2, 5)]))
+    with open_session(p) as s:
+        rep = s.seq_report()
+        assert rep["missing"] == 2 and not rep["contiguous"]
+
+
+def test_records_summary_prints_counts_fills_pnl_denials(path, capsys):
+    assert cli_main(["records", "summary", path]) == 0
+    out = capsys.readouterr().out
+    for want in ("session r1", "contiguous, nothing lost", "fill", "BTCUSDT", "ETHUSDT", "MAX_POSITION",
+                 "HALTED", "DUPLICATE_EXEC", "PnL per instrument", "final HALTED (kill latched)", "journal_exec"):
+        assert want in out, want
+    assert cli_main(["records", "summary", "--json", path]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["counts"]["fill"] == 2 and d["counts"]["journal"] == 4
+    assert d["denials"] == {"MAX_POSITION": 2, "HALTED": 1}
+    assert d["fills"]["BTCUSDT"]["buy_qty"] == 0.5 and d["fills"]["ETHUSDT"]["sell_qty"] == 3.0
+    assert d["pnl"]["BTCUSDT"]["unrealized_pnl"] == pytest.approx(1250.0)
+    assert d["seq"]["contiguous"] is True
