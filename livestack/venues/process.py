@@ -152,7 +152,9 @@ def run_loop(adapter, orders: Ring, execs: Ring, options: dict | None = None, st
         Attached ``orders.<venue>`` (ORDER_CMD) and ``exec.<venue>`` (EXEC) rings.
     options : dict
         ``harness_pid`` (None), ``harness_check_s`` (0.05), ``batch`` (256 commands / events
-        per call), ``lost_flush_s`` (1.0: bound on flushing events after harness loss / stop).
+        per call), ``lost_flush_s`` (1.0: bound on flushing events after harness loss / stop),
+        ``idle_spins`` (100), ``idle_yields`` (10), ``idle_max_sleep_ns`` (1_000_000): the idle
+        backoff (spin, then sched_yield, then doubling sleeps from 1 us up to the cap).
     stop : multiprocessing.Event, optional
     counters : VenueCounters, optional
     should_stop : callable, optional
@@ -167,7 +169,9 @@ def run_loop(adapter, orders: Ring, execs: Ring, options: dict | None = None, st
     flush_s = float(options.get("lost_flush_s", 1.0))
     clock = getattr(adapter, "now_ns", None) or time.time_ns
     service = getattr(adapter, "service", None)
-    backoff = Backoff("backoff")
+    backoff = Backoff("backoff", spins=int(options.get("idle_spins", 100)),
+                      yields=int(options.get("idle_yields", 10)),
+                      max_sleep_ns=int(options.get("idle_max_sleep_ns", 1_000_000)))
     state = {"seq": 0, "pend": 0, "off": 0}  # exec seq; records in exec_buf[off:pend] unwritten
     cmd_ok = orders.record_kind in (0, int(RecordKind.ORDER_CMD))
     if not cmd_ok:

@@ -408,8 +408,14 @@ class SimExchange(VenueAdapter):
                 elif old:
                     del book[px]
                 if b.taken or b.ours_bid or b.ours_ask:
-                    self.market_ts = market_ts
-                    self._level(b, side, px, old, qty, t)
+                    # only a level where we rest, where we took liquidity, or one that crosses us
+                    if (px in (b.ours_bid if side == BUY else b.ours_ask)
+                            or (b.taken and (side, px) in b.taken)
+                            or (qty > old and (
+                                (side == SELL and b.best_ours_bid is not None and px <= b.best_ours_bid)
+                                or (side == BUY and b.best_ours_ask is not None and px >= b.best_ours_ask)))):
+                        self.market_ts = market_ts
+                        self._level(b, side, px, old, qty, t)
             elif k == K_TRADE:
                 if b.ours_bid or b.ours_ask:
                     self.market_ts = market_ts
@@ -743,7 +749,7 @@ class CaptureSource:
 
 #: Options read by :func:`run_process` / the process loop besides ``DEFAULTS``.
 _PROCESS_OPTIONS = {"harness_pid", "harness_check_s", "batch", "lost_flush_s", "counters",
-                    "attach_timeout_s", "seconds"}
+                    "attach_timeout_s", "seconds", "idle_spins", "idle_yields", "idle_max_sleep_ns"}
 
 
 class _SimVenue:
@@ -804,9 +810,10 @@ def run_process(orders_ring: str, exec_ring: str, instruments: list[Instrument],
     records into ``exec_ring``, until ``stop`` is set, SIGTERM, or the harness (``harness_pid``)
     dies -- then its resting orders are canceled (cancel-on-disconnect) and it stops.
 
-    Options: ``DEFAULTS`` of this module plus the loop's (``livestack.venues.process``):
+    Options: ``DEFAULTS`` of this module plus the loop's (``livestack.venues.process.run_loop``):
     ``harness_pid``, ``harness_check_s``, ``batch``, ``lost_flush_s``, ``counters``,
-    ``attach_timeout_s``, and ``seconds`` (run time limit, None = until stopped).
+    ``idle_spins``, ``idle_yields``, ``idle_max_sleep_ns``, ``attach_timeout_s`` (10), and
+    ``seconds`` (run time limit, None = until stopped).
     Returns the final counters (a dict).
     """
     from livestack.ipc import Ring
