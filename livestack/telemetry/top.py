@@ -1,0 +1,166 @@
+"""``livestack top``: a live terminal dashboard over the shared-memory telemetry block (rich).
+
+Reads snapshots lock-free at ``--interval`` and shows: trading state and kill latch, per-stage
+latency quantiles, input and order rates, orders by status and denials by reason, positions and
+PnL, ring fill levels and process health. ``--once`` renders a single frame (two snapshots
+``--interval`` apart, so rates are real) and exits.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from livestack.telemetry.snapshot import rates
+
+_STATE_STYLE = {"ACTIVE": "bold green", "REDUCING": "bold yellow", "HALTED": "bold red"}
+
+
+def fmt_ns(ns) -> str:
+    if ns is None:
+        return "-"
+    if ns < 1_000:
+        return f"{ns:.0f} ns"
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.1f} µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.2f} ms"
+    return f"{ns / 1e9:.2f} s"
+
+
+def fmt_rate(r) -> str:
+    if r is None:
+        return "-"
+    if r >= 1e6:
+        return f"{r / 1e6:.2f}M/s"
+    if r >= 1e3:
+        return f"{r / 1e3:.1f}k/s"
+    return f"{r:.0f}/s"
+
+
+def _fixed(v: int, decimals: int) -> str:
+    if decimals <= 0:
+        return str(v)
+    s = f"{abs(v):0{decimals + 1}d}"
+    return ("-" if v < 0 else "") + s[:-decimals] + "." + s[-decimals:]
+
+
+def _bar(ratio: float, width: int = 20) -> Text:
+    n = max(0, min(width, round(ratio * width)))
+    style = "green" if ratio < 0.5 else "yellow" if ratio < 0.9 else "red"
+    return Text("█" * n + "·" * (width - n), style=style)
+
+
+def render(snap: dict, prev: dict | None = None, width: int = 200):
+    """One dashboard frame (a rich renderable) from a snapshot and, for rates, the previous one.
+
+    Tables sit two abreast on a terminal at least 150 columns wide, one under another otherwise.
+    """
+    g = snap["gauges"]
+    c = snap["counters"]
+    r = rates(prev, snap)
+    state = snap["trading_state"]
+    head = Text()
+    head.append("livestack top  ", style="bold")
+    head.append(f"{snap['name']}  ")
+    head.append(f" {state} ", style=_STATE_STYLE.get(state, "bold") + " reverse")
+    if g["kill_latched"]:
+        head.append("  KILL LATCHED", style="bold red blink")
+    head.append(f"  session {'active' if g['session_active'] else 'stopped'}")
+    head.append(f"  hseq {g['hseq']:,}  config v{g['config_version']}  open orders {g['open_orders']}")
+
+    lat = Table(title="latency by stage", title_justify="left", expand=False)
+    for col in ("stage", "count", "p50", "p90", "p99", "p99.9", "max", "mean"):
+        lat.add_column(col, justify="right" if col != "stage" else "left", no_wrap=True)
+    for name, h in snap["histograms"].items():
+        lat.add_row(name, f"{h['count']:,}", fmt_ns(h["p50_ns"]), fmt_ns(h["p90_ns"]), fmt_ns(h["p99_ns"]),
+                    fmt_ns(h["p999_ns"]), fmt_ns(h["max_ns"]), fmt_ns(h["mean_ns"]))
+
+    thr = Table(title="throughput", title_justify="left")
+    thr.add_column("counter", no_wrap=True)
+    thr.add_column("total", justify="right")
+    thr.add_column("rate", justify="right")
+    for name in ("events", "md_events", "exec_events", "control_events", "timer_events", "orders_new",
+                 "orders_cancel", "orders_replace", "fills", "denials", "anomalies", "records",
+                 "feed_gaps", "ring_overflows", "events_dropped", "errors"):
+        style = "red" if name in ("anomalies", "feed_gaps", "ring_overflows", "events_dropped", "errors") and c[name] else None
+        thr.add_row(name, f"{c[name]:,}", fmt_rate(r.get(name)) if r else "-", style=style)
+
+    codes = Table(title="orders by status, denials", title_justify="left")
+    codes.add_column("what", no_wrap=True)
+    codes.add_column("count", justify="right")
+    for k, v in snap["order_states"].items():
+        if v and k != "NONE":
+            codes.add_row(f"order {k.lower()}", f"{v:,}")
+    for k, v in snap["denials"].items():
+        if v and k != "NONE":
+            codes.add_row(f"denied {k.lower()}", f"{v:,}", style="yellow")
+    for k, v in snap["anomalies"].items():
+        if v and k != "NONE":
+            codes.add_row(f"anomaly {k.lower()}", f"{v:,}", style="red")
+
+    pos = Table(title="positions and PnL", title_justify="left")
+    for col in ("instrument", "net qty", "avg price", "mark", "realized", "unrealized"):
+        pos.add_column(col, justify="right" if col != "instrument" else "left")
+    for p in snap["positions"]:
+        pd, qd = p["price_decimals"], p["qty_decimals"]
+        avg = _fixed(round(p["cost"] / p["net_qty"]), pd) if p["net_qty"] else "-"
+        scale = 10 ** (pd + qd)
+        pos.add_row(p["symbol"] or str(p["instrument"]), _fixed(p["net_qty"], qd), avg, _fixed(p["mark_price"], pd),
+                    f"{p['realized_pnl'] / scale:,.2f}", f"{p['unrealized_pnl'] / scale:,.2f}",
+                    style="red" if p["realized_pnl"] + p["unrealized_pnl"] < 0 else None)
+
+    rings = Table(title="rings", title_justify="left")
+    for col in ("ring", "fill", "capacity", "level", "full"):
+        rings.add_column(col, justify="right" if col not in ("ring", "level") else "left")
+    for x in snap["rings"]:
+        rings.add_row(x["name"], f"{x['fill']:,}", f"{x['capacity']:,}", _bar(x["fill_ratio"]), f"{x['overflows']:,}",
+                      style="red" if x["overflows"] else None)
+    rings.add_row("writer lag", f"{g['writer_lag_records']:,}", "", "", "")
+
+    procs = Table(title="processes", title_justify="left")
+    for col in ("process", "pid", "health", "heartbeat", "errors", "lag"):
+        procs.add_column(col, justify="right" if col not in ("process", "health") else "left")
+    for p in snap["processes"]:
+        health = Text("ok", style="green") if p["alive"] else Text("DEAD" if not p["running"] else "STALE", style="bold red")
+        procs.add_row(p["name"], str(p["pid"]), health, f"{p['heartbeat_age_s']:.1f} s ago", f"{p['errors']:,}",
+                      fmt_ns(p["lag_ns"]) if p["lag_ns"] else "-")
+
+    pairs = ((lat, thr), (pos, codes), (rings, procs))
+    if width < 150:
+        return Group(head, Text(""), *(t for pair in pairs for t in pair))
+    rows = []
+    for a, b in pairs:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_row(a, b)
+        rows.append(grid)
+    return Group(head, Text(""), *rows)
+
+
+def run(block, interval: float = 1.0, once: bool = False, console: Console | None = None,
+        max_frames: int | None = None) -> int:
+    """Show the dashboard until Ctrl-C (or one frame with ``once``)."""
+    console = console or Console()
+    prev = block.snapshot()
+    if once:
+        time.sleep(interval)
+        console.print(render(block.snapshot(), prev, console.width))
+        return 0
+    from rich.live import Live
+
+    frames = 0
+    try:
+        with Live(render(prev, None, console.width), console=console, refresh_per_second=max(1, int(1 / max(interval, 0.05))),
+                  screen=False) as live:
+            while max_frames is None or frames < max_frames:
+                time.sleep(interval)
+                cur = block.snapshot()
+                live.update(render(cur, prev, console.width))
+                prev = cur
+                frames += 1
+    except KeyboardInterrupt:
+        pass
+    return 0
