@@ -15,7 +15,8 @@ fair value pulls toward), so the mid drifts with it and the spread reopens and r
 always keeps at least one level; levels that drift far from the top are pruned.
 
 Every event becomes the records a venue would send for it, 64-byte slots in one numpy array per
-call (dtype ``SLOT64``; view a slot through ``DTYPE_BY_KIND[kind]``)::
+call (dtype ``MD_OVERLAY`` below: header fields plus four generic int64 words; view rows of one
+kind through ``DTYPE_BY_KIND[kind]`` for the named fields)::
 
     first call:   MD_STATUS(SNAPSHOT_BEGIN)  MD_LEVEL*(SNAPSHOT)  MD_STATUS(SNAPSHOT_END, LAST_IN_MSG)
     limit/cancel: MD_LEVEL(LAST_IN_MSG)                        [MD_BBO(LAST_IN_MSG) if the top moved]
@@ -27,8 +28,9 @@ simulated time; the consumer of the records (the simulated venue) restamps ``ts`
 market-data latency and ``seq`` with its ring sequence.
 
 The same seed gives the same records, bit for bit (numpy PCG64 draws, integer book arithmetic).
-Speed: pure Python over Python ints (the numpy arrays are built once per call from columns);
-``bench/bench_sim.py`` measures it.
+Two implementations give the same records byte for byte: the compiled ``livestack.feeds._sim``
+(used when built) and the pure-Python reference :class:`PyMarketModel`; :func:`MarketModel` picks.
+``bench/bench_sim.py`` measures both paths' consumers.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livestack.config import Instrument
-from livestack.schema import DTYPES, SLOT64, FeedStatus, RecordFlag, RecordKind, Side, spec
+from livestack.schema import DTYPES, FeedStatus, RecordFlag, RecordKind, Side, spec
 
 # One 64-byte overlay for every market-data kind: the header, then ts_event, then four int64
 # words whose meaning depends on ``kind``:

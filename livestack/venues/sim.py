@@ -299,10 +299,10 @@ class SimExchange(VenueAdapter):
 
     # --- VenueAdapter ---------------------------------------------------------------------
     def start(self) -> None:
-        pass
+        """Nothing to connect: the exchange is in this process."""
 
     def stop(self) -> None:
-        pass
+        """Nothing to disconnect; resting orders are simply forgotten with the process."""
 
     def submit(self, cmds: np.ndarray) -> None:
         """Queue ORDER_CMD records; each is processed at ``ts + order latency + jitter``."""
@@ -735,8 +735,6 @@ class CaptureSource:
         t = self.rel[self.pos:end] + self.t0
         out["ts"] = t
         out["ts_event"] = t
-        if self.loops and len(out) and self.pos == 0:
-            pass
         self.pos = end
         if len(out):
             self.t_ns = int(t[-1])

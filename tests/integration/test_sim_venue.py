@@ -19,7 +19,6 @@ import signal
 import time
 
 import numpy as np
-import pytest
 
 from livestack.config import Instrument
 from livestack.feeds import sim as fsim
