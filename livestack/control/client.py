@@ -93,6 +93,10 @@ class ControlClient:
                 self._mon = s.get_monitor_socket(_HANDSHAKE_FAIL)
             s.connect(self.endpoint)
             self._sock = s
+            self._poller = zmq.Poller()
+            self._poller.register(s, zmq.POLLIN)
+            if self._mon is not None:
+                self._poller.register(self._mon, zmq.POLLIN)
         return self._sock
 
     def _reset(self) -> None:
@@ -135,10 +139,7 @@ class ControlClient:
         except zmq.Again:
             self._reset()
             raise ControlTimeout(f"cannot send to {self.endpoint}: no connection (is the stack running?)") from None
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        if self._mon is not None:
-            poller.register(self._mon, zmq.POLLIN)
+        poller = self._poller
         while True:
             left = deadline - time.monotonic()
             if left <= 0:

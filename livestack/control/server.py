@@ -44,6 +44,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+import struct
+
 import numpy as np
 import zmq
 
@@ -51,6 +53,20 @@ from livestack.control import protocol as P
 from livestack.ipc import Backoff, Ring
 from livestack.schema import DTYPES, DTYPE_BY_KIND, SLOT128, ControlCmdType, ControlStatus, TradingState, spec
 from livestack.schema.fixedpoint import format_fixed
+
+#: CONTROL_CMD / CONTROL_REPLY as struct layouts (the schema's field order; checked against the
+#: numpy dtypes in tests/unit/control/test_protocol.py)
+_CMD = struct.Struct("<HBBIQqQqqqH70x")
+_REPLY = struct.Struct("<HBBIQqQQqqHBB68x")
+_REPLY_FIELDS = ("kind", "version", "flags", "instrument", "seq", "ts", "request_id", "hseq", "value0", "value1",
+                 "cmd", "status", "error")
+_CMD_KIND = spec.RECORDS_BY_NAME["CONTROL_CMD"].kind
+_CMD_VERSION = spec.RECORDS_BY_NAME["CONTROL_CMD"].version
+
+
+def _reply_dict(raw: bytes, offset: int) -> dict:
+    return dict(zip(_REPLY_FIELDS, _REPLY.unpack_from(raw, offset)))
+
 
 DEFAULT_TIMEOUT_MS = 2000
 IDLE_POLL_MS = 20  # nothing in flight: block on ZeroMQ this long, then look at the events ring
@@ -140,7 +156,6 @@ class ControlServer:
         self._rid = time.time_ns()  # harness request ids: unique across restarts of this process
         self.pending: dict[int, Pending] = {}
         self._late: set[int] = set()
-        self._cmd_rec = np.zeros(1, dtype=DTYPES["CONTROL_CMD"])
         self._reply_buf = np.zeros(64, dtype=DTYPES["CONTROL_REPLY"])
         self._events_buf = np.zeros(256, dtype=SLOT128)
         self.backoff = Backoff("backoff", spins=50, yields=20, min_sleep_ns=2000, max_sleep_ns=200_000)
@@ -353,7 +368,7 @@ class ControlServer:
 
     def _submit(self, envelope, rid, name, args) -> None:
         """Validate, then write the CONTROL_CMD record(s) to the cmd ring; the reply comes later."""
-        insts = self.instruments()
+        insts = self.instruments() if name in ("cancel-all", "set-limit", "config") else None
         updates: list[tuple] = []  # (cmd, instrument, arg0, arg1, update)
         version = 0
         if name == "cancel-all":
@@ -379,20 +394,10 @@ class ControlServer:
             raise P.RequestError("unavailable", f"command ring full ({self.cmd.size()} commands unread): "
                                  "the harness is not consuming commands")
         pend = Pending(envelope, rid, name, args, time.monotonic() + self.timeout_s, version=version)
-        rec = self._cmd_rec
         for cmd, inst, a0, a1, upd in updates:
             self._rid += 1
-            rec[0] = 0
-            rec["kind"] = spec.RECORDS_BY_NAME["CONTROL_CMD"].kind
-            rec["version"] = spec.RECORDS_BY_NAME["CONTROL_CMD"].version
-            rec["instrument"] = inst
-            rec["seq"] = self.cmd.tail + 1
-            rec["ts"] = time.time_ns()
-            rec["request_id"] = self._rid
-            rec["cmd"] = int(cmd)
-            rec["arg0"] = a0
-            rec["arg1"] = a1
-            rec["arg2"] = version
+            rec = _CMD.pack(_CMD_KIND, _CMD_VERSION, 0, inst, self.cmd.tail + 1, time.time_ns(), self._rid,
+                            a0, a1, version, int(cmd))
             if self.cmd.write(rec) != 0:  # cannot happen after the free() check (single producer)
                 raise P.RequestError("unavailable", "command ring full")
             pend.rids[self._rid] = upd
@@ -408,9 +413,12 @@ class ControlServer:
 
     def _drain_replies(self) -> bool:
         n = self.reply.read(self._reply_buf)
+        if n == 0:
+            return False
+        raw = self._reply_buf[:n].tobytes()
         for i in range(n):
-            r = self._reply_buf[i]
-            rid = int(r["request_id"])
+            r = _reply_dict(raw, i * 128)
+            rid = r["request_id"]
             pend = self.pending.pop(rid, None)
             if pend is None:
                 if rid in self._late:
@@ -418,7 +426,7 @@ class ControlServer:
                     self._publish("control", {"late": True, "request_id": rid, "hseq": int(r["hseq"]),
                                               "ok": int(r["status"]) == ControlStatus.OK})
                 continue
-            pend.replies[rid] = r.copy()
+            pend.replies[rid] = r
             if len(pend.replies) == len(pend.rids):
                 self._complete(pend)
         return n > 0

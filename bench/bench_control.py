@@ -1,0 +1,150 @@
+"""Control round trip: ``ControlClient`` → ROUTER → cmd ring → harness → reply ring → ROUTER → client.
+
+Topology (three processes; the harness is the STAND-IN from tests/unit/control/fake_harness.py,
+which answers the cmd ring the way the core's control handler does, busy-spinning like the real
+pinned harness)::
+
+    this process                control process                     stand-in harness (spins)
+    ControlClient ──ipc/tcp──▶  ROUTER ──CONTROL_CMD──▶ cmd ring ──▶ read, apply, reply
+    (DEALER, poll)  ◀─────────  ROUTER ◀─CONTROL_REPLY─ reply ring ◀─┘
+
+Measured per request, in the client: wall time from ``send`` to the matching reply parsed
+(``time.perf_counter_ns``). ``status`` goes through the harness; ``orders`` is answered by the
+control process from the telemetry block (no harness hop), for comparison. Target (issue 5):
+harness round trip p99 <= 500 µs.
+
+    .venv/bin/python bench/bench_control.py [--n 5000] [--transport ipc|tcp] [--no-pin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import machine, percentiles, pin, table, write_result  # noqa: E402
+
+TARGET_P99_NS = 500_000
+
+
+def _pinned(target, cpu, *args):
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    target(*args)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=5000, help="measured requests per command")
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--transport", choices=("ipc", "tcp"), default="ipc")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin (default: harness on the last CPU, the rest on CPU 0)")
+    args = ap.parse_args(argv)
+
+    from livestack.control.client import ControlClient
+    from livestack.control.server import run_process
+    from livestack.ipc import Ring, segment_name, shm
+    from livestack.schema import RecordKind
+    from livestack.telemetry.block import TelemetryBlock
+    from tests.unit.control.fake_harness import run_fake_harness
+
+    ncpu = os.cpu_count() or 1
+    cpus = (None, None) if args.no_pin or ncpu < 2 else (ncpu - 1, 0)
+    ctx = mp.get_context("spawn")
+    session = shm.new_session_id()
+    names = {n: segment_name(session, n) for n in ("cmd", "reply", "events", "telemetry")}
+    rings = [Ring.create(names["cmd"], 256, 128, RecordKind.CONTROL_CMD),
+             Ring.create(names["reply"], 256, 128, RecordKind.CONTROL_REPLY),
+             Ring.create(names["events"], 4096, 128, 0)]
+    tel = TelemetryBlock.create(names["telemetry"])
+    tmp = tempfile.mkdtemp(prefix="lsbench-")
+    if args.transport == "ipc":
+        endpoint = f"ipc://{tmp}/control.sock"
+    else:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    stop = ctx.Event()
+    procs = [
+        ctx.Process(target=_pinned, daemon=True, args=(run_fake_harness, cpus[0], names["cmd"], names["reply"],
+                                                       names["events"], names["telemetry"], stop,
+                                                       {"wait": "spin", "open_orders": 10})),
+        ctx.Process(target=_pinned, daemon=True, args=(run_process, cpus[1], names["cmd"], names["reply"],
+                                                       names["events"], names["telemetry"],
+                                                       {"endpoint": endpoint, "session_dir": tmp,
+                                                        "timeout_ms": 5000}, stop)),
+    ]
+    results = {}
+    try:
+        for p in procs:
+            p.start()
+        pin(cpus[1])
+        client = ControlClient(endpoint, timeout=10)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.request("status", timeout=1.0)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+        for cmd in ("status", "orders"):
+            samples = np.empty(args.n, dtype=np.int64)
+            for i in range(args.warmup + args.n):
+                t0 = time.perf_counter_ns()
+                r = client.request(cmd)
+                dt = time.perf_counter_ns() - t0
+                if not r.get("ok"):
+                    raise RuntimeError(f"{cmd}: {r}")
+                if i >= args.warmup:
+                    samples[i - args.warmup] = dt
+            results[cmd] = percentiles(samples)
+        client.close()
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        tel.close()
+        tel.unlink()
+        for r in rings:
+            r.close()
+            r.unlink()
+
+    m = machine()
+    print(f"control round trip: ControlClient -> ROUTER ({args.transport}) -> cmd ring -> harness STAND-IN "
+          f"(spinning{', pinned to CPU %d' % cpus[0] if cpus[0] is not None else ''}) -> reply ring -> client")
+    print(f"machine: {m['cpu']}, {m['cores']} CPUs; {args.n} requests per command after {args.warmup} warm-up")
+    rows = []
+    for cmd, what in (("status", "through the harness (cmd/reply rings)"), ("orders", "telemetry block only")):
+        r = results[cmd]
+        rows.append([cmd, what, f"{r['p50_ns'] / 1e3:.1f}", f"{r['p90_ns'] / 1e3:.1f}", f"{r['p99_ns'] / 1e3:.1f}",
+                     f"{r['p99_9_ns'] / 1e3:.1f}", f"{r['max_ns'] / 1e3:.1f}"])
+    print(table(rows, ["command", "path", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"]))
+    ok = results["status"]["p99_ns"] <= TARGET_P99_NS
+    print(f"target p99 <= {TARGET_P99_NS / 1e3:.0f} µs through the harness: {'met' if ok else 'NOT met'}")
+    path = write_result("control", {
+        "what": "control request round trip measured in the client (send to reply parsed)",
+        "topology": f"ControlClient -> ROUTER ({args.transport}) -> cmd ring -> harness stand-in (spin) -> reply ring",
+        "transport": args.transport, "pinned": cpus[0] is not None, "n": args.n, "warmup": args.warmup,
+        "results": results, "target_p99_ns": TARGET_P99_NS, "target_met": ok})
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
