@@ -104,7 +104,8 @@ DEFAULTS = {
     "response_jitter_ns": None,   # None = order_jitter_ns
     "md_latency_ns": 20_000,      # venue -> stack market data, fixed part
     "md_jitter_ns": 5_000,        # market data jitter
-    "md_chunk": 512,              # model events drawn per service call (max)
+    "md_chunk": 256,              # model events drawn per service call (max)
+    "md_lead": 1024,              # pace=False: draw more only while the md ring holds <= this many unread records
     "start_ns": None,             # simulated time of the start (pace=False only); None = wall clock now
 }
 
@@ -246,9 +247,15 @@ class SimExchange(VenueAdapter):
             return max(self.market_ts, self._last_arrival, self._last_deliver)
         return max(self.market_ts, self._t0)
 
-    def service(self, now_ns: int, room: int | None = None) -> int:
-        """Draw the market up to ``now_ns`` (paced) or up to ``md_chunk`` events (not paced, and
-        only when ``room`` -- free md slots -- allows), apply it; returns records drawn."""
+    def service(self, now_ns: int, room: int | None = None, unread: int | None = None) -> int:
+        """Draw the market up to ``now_ns`` (paced) or ``md_chunk`` events (not paced) and apply
+        it; returns the records drawn.
+
+        Not paced, the market runs only as far ahead of its consumer as ``md_lead`` allows: it
+        draws when the md ring holds at most ``md_lead`` unread records (``unread``) and has room
+        for the chunk (``room``, free slots). The lead is simulated time the harness has not seen
+        yet; a command it sends is matched no earlier than the market time the venue has reached.
+        """
         if self.source is None:
             return 0
         chunk = int(self.options["md_chunk"])
@@ -256,6 +263,8 @@ class SimExchange(VenueAdapter):
             recs = self.source.generate(chunk, now_ns)
         else:
             if room is not None and room < 8 * chunk:
+                return 0
+            if unread is not None and unread > int(self.options["md_lead"]):
                 return 0
             recs = self.source.generate(chunk)
         if not len(recs):
@@ -782,8 +791,11 @@ class _SimVenue:
 
     def service(self, now_ns: int) -> int:
         ex = self.ex
-        room = self.ring.free() if self.ring is not None else None
-        n = ex.service(now_ns, room)
+        if self.ring is not None:
+            unread = self.ring.size()
+            n = ex.service(now_ns, self.ring.capacity - unread, unread)
+        else:
+            n = ex.service(now_ns)
         if self.pub is None:
             ex._md_out = []
             return n
