@@ -521,6 +521,12 @@ class FixSession:
             return
         mt = msg.msg_type
         if self.state == LOGON_SENT:
+            if mt == b"5":  # refused (credentials, sequence numbers ...): say why, retry with backoff
+                self.stats["logouts_in"] += 1
+                text = msg.get_str(58, "")
+                log.error("fix %s: logon refused: %s", self.opt.session_id, text)
+                self._disconnect(f"logon refused: {text}")
+                return
             if mt != b"A":
                 self._disconnect(f"first message is 35={mt.decode('latin-1')}, not a Logon")
                 return

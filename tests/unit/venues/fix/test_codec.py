@@ -351,3 +351,10 @@ def test_we_decode_what_quickfix_encodes():
     r = out[0]
     assert (r["exec_type"], r["side"], r["last_px"], r["last_qty"], r["leaves_qty"]) == (
         ExecType.PARTIALLY_FILLED, Side.SELL, 6183750, 250, 1750)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 1023, 1024, 1025, 4099, 100_000])
+def test_checksum_is_the_byte_sum_mod_256_at_any_length(n):
+    data = bytes((i * 131 + 7) % 256 for i in range(n))
+    assert codec.checksum(data) == sum(data) % 256
+    assert codec.checksum(b"\xff" * n) == (255 * n) % 256

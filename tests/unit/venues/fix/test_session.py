@@ -202,6 +202,18 @@ def test_first_message_must_be_a_logon(make, peer):
     assert peer.closed(s) and s.state == DISCONNECTED and "not a Logon" in s.last_disconnect_reason
 
 
+def test_refused_logon_is_reported_and_retried(make, peer):
+    s, _ = make()
+    peer.accept(s)
+    peer.expect(s, b"A")
+    peer.send(b"5", [(58, "bad password")])
+    peer.drop()
+    peer._until(lambda: s.state == DISCONNECTED, s, 5)
+    assert s.last_disconnect_reason == "logon refused: bad password"
+    peer.accept(s)                                          # retried after the backoff
+    peer.expect(s, b"A")
+
+
 def test_logon_with_a_higher_seqnum_is_accepted_then_the_gap_requested(make, peer):
     s, _ = make()
     peer.accept(s)
