@@ -15,6 +15,12 @@ cdef class MdBuffer:
                                 int qty_decimals, uint8_t flags) except -3
     cpdef void add_trade(self, uint32_t instrument, int64_t ts, int64_t ts_event, int64_t price,
                          int64_t qty, int64_t trade_id, uint8_t side, uint8_t flags) except *
+    cpdef int add_trade_raw(self, uint32_t instrument, int64_t ts, int64_t ts_event, object raw_price,
+                            object raw_qty, int64_t trade_id, uint8_t side, int price_decimals,
+                            int qty_decimals, uint8_t flags) except -3
+    cpdef int add_bbo_raw(self, uint32_t instrument, int64_t ts, int64_t ts_event, object raw_bid_px,
+                          object raw_bid_qty, object raw_ask_px, object raw_ask_qty, int price_decimals,
+                          int qty_decimals, uint8_t flags) except -3
     cpdef void add_bbo(self, uint32_t instrument, int64_t ts, int64_t ts_event, int64_t bid_px,
                        int64_t bid_qty, int64_t ask_px, int64_t ask_qty, uint8_t flags) except *
     cpdef void add_status(self, uint32_t instrument, int64_t ts, int64_t ts_event, uint8_t status,

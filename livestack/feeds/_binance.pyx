@@ -60,6 +60,23 @@ cdef inline Py_ssize_t _string(const unsigned char *p, Py_ssize_t i, Py_ssize_t 
     return i + 1
 
 
+cdef int _raw_fixed(object raw, int decimals, int64_t *out) except -3:
+    """A raw JSON string value (``"61800.30"``, quotes included) to fixed point.
+
+    0 on success, -1 when ``raw`` is not a plain JSON string, -2 when it is not an exact decimal.
+    """
+    cdef const unsigned char[::1] buf = raw
+    cdef Py_ssize_t n = buf.shape[0], i
+    if n < 2 or buf[0] != 34 or buf[n - 1] != 34:
+        return -1
+    for i in range(1, n - 1):
+        if buf[i] == 92 or buf[i] == 34:
+            return -1
+    if ls_parse_fixed(<const char *>&buf[1], n - 2, decimals, out) != 0:
+        return -2
+    return 0
+
+
 cdef class MdBuffer:
     """Growable array of 64-byte MD slots (``livestack.schema.SLOT64``) filled in place.
 
@@ -189,6 +206,42 @@ cdef class MdBuffer:
         rec.trade_id = trade_id
         rec.side = side
         self.n += 1
+
+    cpdef int add_trade_raw(self, uint32_t instrument, int64_t ts, int64_t ts_event, object raw_price,
+                            object raw_qty, int64_t trade_id, uint8_t side, int price_decimals,
+                            int qty_decimals, uint8_t flags) except -3:
+        """Append one MD_TRADE from raw JSON strings; 0, or -1 (not strings) / -2 (bad decimal, or
+        price/qty not positive) and nothing added."""
+        cdef int64_t px = 0, qty = 0
+        cdef int rc = _raw_fixed(raw_price, price_decimals, &px)
+        if rc == 0:
+            rc = _raw_fixed(raw_qty, qty_decimals, &qty)
+        if rc != 0:
+            return rc
+        if px <= 0 or qty <= 0:
+            return LEVELS_DECIMAL
+        self.add_trade(instrument, ts, ts_event, px, qty, trade_id, side, flags)
+        return 0
+
+    cpdef int add_bbo_raw(self, uint32_t instrument, int64_t ts, int64_t ts_event, object raw_bid_px,
+                          object raw_bid_qty, object raw_ask_px, object raw_ask_qty, int price_decimals,
+                          int qty_decimals, uint8_t flags) except -3:
+        """Append one MD_BBO from raw JSON strings; 0, or -1 / -2 as :meth:`add_trade_raw`
+        (values must be >= 0) and nothing added."""
+        cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
+        cdef int rc = _raw_fixed(raw_bid_px, price_decimals, &bp)
+        if rc == 0:
+            rc = _raw_fixed(raw_bid_qty, qty_decimals, &bq)
+        if rc == 0:
+            rc = _raw_fixed(raw_ask_px, price_decimals, &ap)
+        if rc == 0:
+            rc = _raw_fixed(raw_ask_qty, qty_decimals, &aq)
+        if rc != 0:
+            return rc
+        if bp < 0 or bq < 0 or ap < 0 or aq < 0:
+            return LEVELS_DECIMAL
+        self.add_bbo(instrument, ts, ts_event, bp, bq, ap, aq, flags)
+        return 0
 
     cpdef void add_bbo(self, uint32_t instrument, int64_t ts, int64_t ts_event, int64_t bid_px,
                        int64_t bid_qty, int64_t ask_px, int64_t ask_qty, uint8_t flags) except *:

@@ -52,7 +52,7 @@ import numpy as np
 
 from livestack.config import Instrument
 from livestack.feeds._binance import LEVELS_DECIMAL, LEVELS_SYNTAX, MdBuffer  # noqa: F401
-from livestack.schema import FeedStatus, FixedPointError, RecordFlag, Side, parse_fixed
+from livestack.schema import FeedStatus, RecordFlag, Side
 
 MARKETS = ("spot", "usdm")
 
@@ -104,95 +104,100 @@ MALFORMED_REASONS = ("json", "field", "decimal", "levels", "stream", "snapshot")
 
 
 class Counters:
-    """Named int64 counters over one array (``values``), optionally backed by shared memory.
+    """The decoder's and feed's counters: plain int attributes, named by ``COUNTER_NAMES``.
 
-    ``Counters(buffer=mp_array.get_obj())`` makes a supervisor-visible view of a
-    ``multiprocessing.Array('q', len(COUNTER_NAMES))``; attribute access reads and writes the
-    slot of that name (``c.gaps += 1``).
+    Increments on the hot path are attribute adds (tens of ns; a numpy or shared-memory slot
+    update costs several times that). :meth:`publish` copies them into a shared array
+    (``multiprocessing.Array('q', len(COUNTER_NAMES))``) that a supervisor reads with
+    :class:`SharedCounters`; the feed process publishes every ``publish_ms`` and at exit.
     """
 
-    __slots__ = ("values", "_index")
+    __slots__ = COUNTER_NAMES
 
-    def __init__(self, buffer=None):
-        if buffer is None:
-            vals = np.zeros(len(COUNTER_NAMES), dtype=np.int64)
-        else:
-            vals = np.frombuffer(buffer, dtype=np.int64, count=len(COUNTER_NAMES))
-        object.__setattr__(self, "values", vals)
-        object.__setattr__(self, "_index", {n: i for i, n in enumerate(COUNTER_NAMES)})
-
-    def __getattr__(self, name):
-        try:
-            return int(self.values[self._index[name]])
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name, value):
-        try:
-            self.values[self._index[name]] = value
-        except KeyError:
-            raise AttributeError(name) from None
+    def __init__(self):
+        for n in COUNTER_NAMES:
+            setattr(self, n, 0)
 
     def add(self, name: str, k: int = 1) -> None:
-        self.values[self._index[name]] += k
+        setattr(self, name, getattr(self, name) + k)
 
     @property
     def malformed(self) -> int:
-        return sum(self.as_dict()[f"malformed_{r}"] for r in MALFORMED_REASONS)
+        return sum(getattr(self, f"malformed_{r}") for r in MALFORMED_REASONS)
+
+    def as_dict(self) -> dict[str, int]:
+        return {n: getattr(self, n) for n in COUNTER_NAMES}
+
+    def publish(self, buffer) -> None:
+        """Copy every counter into ``buffer`` (int64 slots in ``COUNTER_NAMES`` order)."""
+        np.frombuffer(buffer, dtype=np.int64, count=len(COUNTER_NAMES))[:] = [getattr(self, n) for n in COUNTER_NAMES]
+
+    def __repr__(self):
+        return f"Counters({ {k: v for k, v in self.as_dict().items() if v} })"
+
+
+class SharedCounters:
+    """Read side of published counters: ``SharedCounters(mp_array.get_obj()).gaps``."""
+
+    def __init__(self, buffer):
+        self.values = np.frombuffer(buffer, dtype=np.int64, count=len(COUNTER_NAMES))
+
+    def __getattr__(self, name):
+        try:
+            return int(self.values[COUNTER_NAMES.index(name)])
+        except ValueError:
+            raise AttributeError(name) from None
+
+    @property
+    def malformed(self) -> int:
+        d = self.as_dict()
+        return sum(d[f"malformed_{r}"] for r in MALFORMED_REASONS)
 
     def as_dict(self) -> dict[str, int]:
         return {n: int(v) for n, v in zip(COUNTER_NAMES, self.values)}
 
     def __repr__(self):
-        return f"Counters({ {k: v for k, v in self.as_dict().items() if v} })"
+        return f"SharedCounters({ {k: v for k, v in self.as_dict().items() if v} })"
 
 
 # ---------------------------------------------------------------------------------------------
 # Wire messages (msgspec: validated while decoded; level arrays stay raw JSON for the C parser)
 # ---------------------------------------------------------------------------------------------
 
-class Envelope(msgspec.Struct):
+_NO = msgspec.Raw()
+
+
+class Data(msgspec.Struct, gc=False):
+    """The ``data`` of any stream message: one decode for every kind (absent fields keep their
+    default; each kind checks its required ones). Strings and level arrays stay raw JSON
+    (``msgspec.Raw``, validated JSON) for the C converters."""
+
+    e: str = ""
+    E: int = -1
+    T: int = -1
+    U: int = -1
+    u: int = -1
+    pu: int | None = None
+    t: int = -1
+    m: bool | None = None
+    b: msgspec.Raw = _NO
+    a: msgspec.Raw = _NO
+    B: msgspec.Raw = _NO
+    A: msgspec.Raw = _NO
+    p: msgspec.Raw = _NO
+    q: msgspec.Raw = _NO
+
+
+class Message(msgspec.Struct, gc=False):
+    """A combined-stream envelope: ``{"stream": "btcusdt@trade", "data": {...}}``."""
+
     stream: str
-    data: msgspec.Raw
+    data: Data
 
 
-class DepthUpdateSpot(msgspec.Struct):
-    E: int
-    U: int
-    u: int
-    b: msgspec.Raw
-    a: msgspec.Raw
+class Snapshot(msgspec.Struct, gc=False):
+    """REST depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``)."""
 
-
-class DepthUpdateUsdm(msgspec.Struct):
-    E: int
-    U: int
-    u: int
-    pu: int
-    b: msgspec.Raw
-    a: msgspec.Raw
-    T: int = 0
-
-
-class Trade(msgspec.Struct):
-    T: int
-    t: int
-    p: str
-    q: str
-    m: bool
-
-
-class BookTicker(msgspec.Struct):
-    b: str
-    B: str
-    a: str
-    A: str
-    u: int = 0
-    E: int = 0
-    T: int = 0
-
-
-class Snapshot(msgspec.Struct):
     lastUpdateId: int
     bids: msgspec.Raw
     asks: msgspec.Raw
@@ -200,10 +205,7 @@ class Snapshot(msgspec.Struct):
     T: int = 0
 
 
-_ENVELOPE = msgspec.json.Decoder(Envelope)
-_DEPTH = {"spot": msgspec.json.Decoder(DepthUpdateSpot), "usdm": msgspec.json.Decoder(DepthUpdateUsdm)}
-_TRADE = msgspec.json.Decoder(Trade)
-_BOOK_TICKER = msgspec.json.Decoder(BookTicker)
+_MESSAGE = msgspec.json.Decoder(Message)
 _SNAPSHOT = msgspec.json.Decoder(Snapshot)
 
 
@@ -211,14 +213,6 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, msgspec.ValidationError):
         return "field"
     return "json"
-
-
-class Malformed(Exception):
-    """Raised inside the decoder to abandon a message; carries the counter reason."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,8 +347,7 @@ class BookSync:
                 return
         out = self.out
         inst = self.instrument
-        t = d.T if self.futures and d.T else d.E
-        tev = t * _NS_PER_MS
+        tev = (d.T if self.futures and d.T > 0 else d.E) * _NS_PER_MS
         start = out.n
         nb = out.add_levels(d.b, BUY, inst.id, ts, tev, d.u, inst.price_decimals, inst.qty_decimals, 0)
         na = out.add_levels(d.a, SELL, inst.id, ts, tev, d.u, inst.price_decimals, inst.qty_decimals, 0) if nb >= 0 else nb
@@ -383,7 +376,7 @@ class BookSync:
 # BinanceDecoder: routes combined-stream messages of one market to per-instrument BookSyncs
 # ---------------------------------------------------------------------------------------------
 
-_DEPTH_KIND, _TRADE_KIND, _BBO_KIND = 1, 2, 3
+_DEPTH_KIND, _TRADE_KIND, _BBO_KIND = 1, 2, 3  # noqa: E305
 _STREAM_KINDS = {"depth": _DEPTH_KIND, "trade": _TRADE_KIND, "bookTicker": _BBO_KIND}
 
 
@@ -417,7 +410,6 @@ class BinanceDecoder:
             if key in self.syncs:
                 raise ValueError(f"instrument {inst.symbol} given twice")
             self.syncs[key] = BookSync(inst, market, self.out, self.c, max_buffered)
-        self._depth = _DEPTH[market]
         self._routes: dict[str, tuple[int, BookSync] | None] = {}
         #: the last few malformed messages: (reason, receive ns, first 200 bytes)
         self.malformed_samples: collections.deque = collections.deque(maxlen=samples)
@@ -445,6 +437,7 @@ class BinanceDecoder:
 
     # -- input ------------------------------------------------------------------------------
     def malformed(self, reason: str, ts: int, msg) -> None:
+        """Count a malformed input by reason and keep a sample of it."""
         self.c.add("malformed_" + reason)
         self.malformed_samples.append((reason, ts, bytes(msg[:200])))
 
@@ -453,44 +446,48 @@ class BinanceDecoder:
         out = self.out
         n0 = out.n
         c = self.c
-        c.add("messages")
+        c.messages += 1
         try:
-            env = _ENVELOPE.decode(msg)
-            route = self._route(env.stream)
-            if route is None:
-                raise Malformed("stream", env.stream)
-            kind, sync = route
-            inst = sync.instrument
-            if kind == _DEPTH_KIND:
-                sync.on_diff(self._depth.decode(env.data), ts)
-            elif kind == _TRADE_KIND:
-                t = _TRADE.decode(env.data)
-                px = parse_fixed(t.p, inst.price_decimals)
-                qty = parse_fixed(t.q, inst.qty_decimals)
-                if px <= 0 or qty <= 0:
-                    raise Malformed("decimal", "trade price/qty not positive")
-                out.add_trade(inst.id, ts, t.T * _NS_PER_MS, px, qty, t.t, SELL if t.m else BUY, LAST)
-            else:
-                b = _BOOK_TICKER.decode(env.data)
-                bp = parse_fixed(b.b, inst.price_decimals)
-                bq = parse_fixed(b.B, inst.qty_decimals)
-                ap = parse_fixed(b.a, inst.price_decimals)
-                aq = parse_fixed(b.A, inst.qty_decimals)
-                if bp < 0 or bq < 0 or ap < 0 or aq < 0:
-                    raise Malformed("decimal", "negative bookTicker value")
-                t = b.T or b.E
-                out.add_bbo(inst.id, ts, t * _NS_PER_MS if t else ts, bp, bq, ap, aq, LAST)
-        except Malformed as e:
-            out.truncate(n0)
-            self.malformed(e.reason, ts, msg)
-        except FixedPointError:
-            out.truncate(n0)
-            self.malformed("decimal", ts, msg)
+            env = _MESSAGE.decode(msg)
         except msgspec.DecodeError as e:
-            out.truncate(n0)
             self.malformed(_reason(e), ts, msg)
+            return 0
+        route = self._routes.get(env.stream, False)
+        if route is False:
+            route = self._route(env.stream)
+        if route is None:
+            self.malformed("stream", ts, msg)
+            return 0
+        kind, sync = route
+        d = env.data
+        if kind == _DEPTH_KIND:
+            if d.U < 0 or d.u < 0 or d.E < 0 or not d.b or not d.a or (sync.futures and d.pu is None):
+                self.malformed("field", ts, msg)
+                return 0
+            sync.on_diff(d, ts)
+        elif kind == _TRADE_KIND:
+            if d.T < 0 or d.t < 0 or d.m is None or not d.p or not d.q:
+                self.malformed("field", ts, msg)
+                return 0
+            inst = sync.instrument
+            rc = out.add_trade_raw(inst.id, ts, d.T * _NS_PER_MS, d.p, d.q, d.t, SELL if d.m else BUY,
+                                   inst.price_decimals, inst.qty_decimals, LAST)
+            if rc:
+                self.malformed("field" if rc == -1 else "decimal", ts, msg)
+                return 0
+        else:
+            if not d.b or not d.B or not d.a or not d.A:
+                self.malformed("field", ts, msg)
+                return 0
+            inst = sync.instrument
+            t = d.T if d.T > 0 else d.E
+            rc = out.add_bbo_raw(inst.id, ts, t * _NS_PER_MS if t > 0 else ts, d.b, d.B, d.a, d.A,
+                                 inst.price_decimals, inst.qty_decimals, LAST)
+            if rc:
+                self.malformed("field" if rc == -1 else "decimal", ts, msg)
+                return 0
         k = out.n - n0
-        c.add("records", k)
+        c.records += k
         return k
 
     def on_snapshot(self, symbol: str, body, ts: int) -> int:

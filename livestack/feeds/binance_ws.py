@@ -22,7 +22,9 @@ Options (all optional)
 ``reconnect_min_s`` / ``reconnect_max_s``  exponential reconnect backoff bounds (0.1 / 5.0)
 ``snapshot_retry_s``  minimum time between snapshot requests for one symbol (0.25, doubling to 5)
 ``counters``          a ``multiprocessing.Array('q', len(binance.COUNTER_NAMES))`` the process
-                      keeps current (names and order: ``livestack.feeds.binance.COUNTER_NAMES``)
+                      copies its counters into every ``publish_ms`` (50) and at exit; read it with
+                      ``livestack.feeds.binance.SharedCounters(array.get_obj())`` (names and order:
+                      ``livestack.feeds.binance.COUNTER_NAMES``)
 ``attach_timeout_s``  how long to wait for the ring to appear (5)
 ``overflow_wait_ms``  how long a write waits for the consumer to free slots, reset by progress (20)
 
@@ -66,6 +68,7 @@ DEFAULTS = {
     "attach_timeout_s": 5.0,
     "max_buffered": 10_000,
     "overflow_wait_ms": 20.0,
+    "publish_ms": 50.0,
 }
 
 
@@ -90,10 +93,10 @@ class BinanceFeed:
         self.ws_url = self.opts.get("ws_url") or urls["ws"]
         self.rest_url = self.opts.get("rest_url") or urls["rest"]
         shared = self.opts.get("counters")
-        buf = None
+        self._shared = None
         if shared is not None:
-            buf = shared.get_obj() if hasattr(shared, "get_obj") else shared
-        self.c = Counters(buf)
+            self._shared = shared.get_obj() if hasattr(shared, "get_obj") else shared
+        self.c = Counters()
         self.out = MdBuffer(8192)
         self.dec = BinanceDecoder(instruments, self.market, self.out, self.c,
                                   depth_speed=self.opts.get("depth_speed"),
@@ -107,8 +110,14 @@ class BinanceFeed:
         self._next_fetch: dict[str, float] = {}
         self._fetch_delay: dict[str, float] = {}
         self._http = None
+        self._overflowing = False
         self._overflow_wait = float(self.opts["overflow_wait_ms"]) / 1000.0
         self._backoff = Backoff("backoff")
+
+    def publish(self) -> None:
+        """Copy the counters into the shared array the supervisor reads (if one was given)."""
+        if self._shared is not None:
+            self.c.publish(self._shared)
 
     # -- ring -------------------------------------------------------------------------------
     def flush(self) -> int:
@@ -122,16 +131,23 @@ class BinanceFeed:
         ring = self.ring
         k = ring.write_batch(recs)
         # a batch larger than the free space (a snapshot is thousands of levels) goes in pieces
-        # while the consumer makes room; only when it makes none for overflow_wait does it drop
-        while k < n and ring.wait_writable(self._overflow_wait, 1, self._backoff):
-            k += ring.write_batch(recs[k:])
+        # while the consumer makes room; only when it makes none for overflow_wait does it drop.
+        # Once overflowing, a batch waits only if the consumer is taking records again (k > 0):
+        # against a stalled consumer the loop must go on reading the socket, answering pings.
+        if k < n and (k > 0 or not self._overflowing):
+            while k < n and ring.wait_writable(self._overflow_wait, 1, self._backoff):
+                k += ring.write_batch(recs[k:])
         self.seq += k
         out.clear()
         if k < n:
-            self.c.add("overflows")
-            self.c.add("overflow_records", n - k)
+            self._overflowing = True
+            self.c.overflows += 1
+            self.c.overflow_records += n - k
             # the book the consumer holds is now missing updates: GAP and resync every instrument
             self.dec.reset_all(time.time_ns(), FeedStatus.GAP, -1)
+            self.publish()
+        else:
+            self._overflowing = False
         return k
 
     # -- snapshots --------------------------------------------------------------------------
@@ -193,8 +209,15 @@ class BinanceFeed:
             self.flush()
             dec = self.dec
             recv = ws.recv
+            sleep = asyncio.sleep
+            k = 0
             try:
                 while not self._stopping:
+                    k += 1
+                    if (k & 31) == 0:
+                        # recv() does not suspend while frames are queued: give the watchdog,
+                        # pings and snapshot requests their turn
+                        await sleep(0)
                     msg = await recv(decode=False)
                     ts = time.time_ns()
                     self._last_msg = time.monotonic()
@@ -211,12 +234,17 @@ class BinanceFeed:
 
     async def _watchdog(self) -> None:
         stale_s = float(self.opts["stale_ms"]) / 1000.0
-        tick = min(stale_s / 4, 0.25)
+        tick = min(stale_s / 4, 0.25, float(self.opts["publish_ms"]) / 1000.0)
         ping_every = float(self.opts["ping_interval_s"])
         ping_timeout = float(self.opts["ping_timeout_s"])
         last_ping = time.monotonic()
+        last_publish = 0.0
+        publish_s = float(self.opts["publish_ms"]) / 1000.0
         while not self._stopping:
             await asyncio.sleep(tick)
+            if time.monotonic() - last_publish >= publish_s:
+                last_publish = time.monotonic()
+                self.publish()
             if self.stop is not None and self.stop.is_set():
                 self._stopping = True
                 if self._ws is not None:
@@ -288,6 +316,7 @@ class BinanceFeed:
                 await self._http.close()
             self.dec.reset_all(time.time_ns(), FeedStatus.DISCONNECTED)
             self.flush()
+            self.publish()
 
     async def _sleep(self, s: float) -> None:
         end = time.monotonic() + s

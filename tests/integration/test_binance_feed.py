@@ -24,7 +24,7 @@ import pytest
 
 from livestack.config import BTCUSDT_SPOT, BTCUSDT_USDM
 from livestack.feeds import binance_ws
-from livestack.feeds.binance import COUNTER_NAMES, Counters
+from livestack.feeds.binance import COUNTER_NAMES, SharedCounters
 from livestack.feeds.capture import book_from_records
 from livestack.feeds.replay_server import ReplayServer
 from livestack.ipc import Backoff, Ring, segment_name
@@ -69,7 +69,7 @@ def run_feed(datadir, session, procs, market="usdm", faults=(), capacity=1 << 16
     server = ReplayServer(path, market, "max", faults=faults).start_in_thread()
     stop = ctx.Event()
     shared = ctx.Array("q", len(COUNTER_NAMES))
-    counters = Counters(shared.get_obj())
+    counters = SharedCounters(shared.get_obj())
     # the venue book holds every level ever touched (>1000): ask the stand-in for all of them so the
     # rebuilt book can be compared exactly (Binance itself caps the snapshot at 1000 / 5000 levels)
     options.setdefault("snapshot_limit", 1_000_000)

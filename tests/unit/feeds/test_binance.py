@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from livestack.config import Instrument
-from livestack.feeds.binance import COUNTER_NAMES, BinanceDecoder, Counters, MdBuffer
+from livestack.feeds.binance import COUNTER_NAMES, BinanceDecoder, Counters, MdBuffer, SharedCounters
 from livestack.schema import DTYPE_BY_KIND, SLOT64, FeedStatus, RecordFlag, RecordKind, Side
 
 SPOT = Instrument(7, "BTCUSDT", "binance", price_decimals=2, qty_decimals=8)
@@ -336,10 +336,13 @@ def test_md_buffer_grows_and_keeps_records():
     assert body(recs, RecordKind.MD_TRADE)["trade_id"][0] == 7
 
 
-def test_counters_can_live_in_a_shared_array():
+def test_counters_publish_into_a_shared_array_a_supervisor_reads():
     arr = mp.get_context("spawn").Array("q", len(COUNTER_NAMES))
-    c = Counters(arr.get_obj())
+    c = Counters()
     c.add("gaps")
-    c.add("records", 5)
+    c.records += 5
+    c.malformed_json += 2
+    c.publish(arr.get_obj())
     assert arr[COUNTER_NAMES.index("gaps")] == 1 and arr[COUNTER_NAMES.index("records")] == 5
-    assert Counters(arr.get_obj()).records == 5
+    view = SharedCounters(arr.get_obj())
+    assert view.records == 5 and view.malformed == 2 and view.as_dict() == c.as_dict()
