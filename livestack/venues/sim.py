@@ -775,6 +775,15 @@ class _SimVenue:
         self.ex.start()
 
     def stop(self):
+        """Tell the md consumer the market is gone (MD_STATUS DISCONNECTED per instrument, if
+        the ring has room), then stop the exchange."""
+        if self.pub is not None:
+            ts = max(self.ex.now_ns(), self.pub._last_ts)
+            recs = np.concatenate([fsim.status_records(i, [FeedStatus.DISCONNECTED], ts)
+                                   for i in self.ex.instruments])
+            if self.ring.free() >= len(recs):
+                self.pub.publish(recs)
+                self.c.set("md_records", self.pub.published)
         self.ex.stop()
 
     def submit(self, cmds):
