@@ -1,0 +1,135 @@
+"""Core Runtime throughput and per-event latency on the real Binance USD-M capture.
+
+What is measured (one process, one thread, the capture decoded to records beforehand; decoding
+is not timed)::
+
+    decoded USD-M records (532,667 MD_LEVEL/TRADE/BBO/STATUS)
+         │
+         ├─ A. core only:  for each record: Core.process(rec); clear_outputs()      (Core.run_count)
+         │     = the harness's per-event work without the rings; orders are sent but no venue
+         │       answers, so quotes stay in flight (little order churn).
+         │
+         ├─ B. backtest:   A + execution events from the in-process simulated venue fed back
+         │     before the next record (acks, fills, cancels, replaces: real order churn)
+         │
+         └─ C. latency:    A with CLOCK_MONOTONIC read around every process() call, into a
+               1-ns histogram (livestack.backtest.timing); the cost of the clock pair is measured
+               on an empty interval and shown, not subtracted.
+
+Each throughput figure is the best of --repeat runs (the machine is shared; the median is in the
+JSON). Strategies: no strategy, numba market maker (cfunc via C function pointer), Cython market
+maker (vtable call), Python market maker (GIL taken per call), and the two takers.
+
+    .venv/bin/python bench/bench_core.py [--data PATH] [--repeat 5] [--no-python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import machine, table, write_result  # noqa: E402
+
+from livestack import strategies  # noqa: E402
+from livestack.backtest import DEFAULT_RISK  # noqa: E402
+from livestack.backtest.sim import run as backtest_run  # noqa: E402
+from livestack.backtest.timing import measure  # noqa: E402
+from livestack.config import BTCUSDT_USDM  # noqa: E402
+from livestack.core import Core  # noqa: E402
+
+TARGET = 10_000_000
+
+
+def _pct(hist, q):
+    c = np.cumsum(hist)
+    return int(np.searchsorted(c, q / 100.0 * c[len(c) - 1]))
+
+
+def _core(name):
+    return Core([BTCUSDT_USDM], DEFAULT_RISK, strategies.get(name))
+
+
+def _best(fn, repeat):
+    rates = []
+    info = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        n, info = fn()
+        dt = time.perf_counter() - t0
+        rates.append(n / dt)
+    return max(rates), statistics.median(rates), info
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "binance" / "usdm-btcusdt-20240808.gz"))
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-python", action="store_true", help="skip the (slow) Python market maker")
+    args = ap.parse_args(argv)
+
+    from livestack.feeds.capture import decode_capture
+
+    t0 = time.perf_counter()
+    md = decode_capture(args.data, BTCUSDT_USDM, "usdm")
+    decode_s = time.perf_counter() - t0
+    names = ["none", "mm_numba", "mm_cy"] + ([] if args.no_python else ["mm_py"]) + ["taker_numba", "taker_cy"]
+    for n in names:  # compile numba kernels before timing
+        strategies.get(n)
+
+    rows, results = [], {}
+    for name in names:
+        rep = 1 if name.endswith("_py") else args.repeat
+
+        def core_only():
+            c = _core(name)
+            c.run_count(md)
+            return len(md), c.counters()
+
+        def backtest():
+            c = _core(name)
+            out = backtest_run(c, md, collect=False)
+            return out["inputs"], c.counters()
+
+        a_best, a_med, a_cnt = _best(core_only, rep)
+        b_best, b_med, b_cnt = _best(backtest, rep)
+        hist, over = measure(_core(name), md)
+        lat = {"p50_ns": _pct(hist, 50), "p99_ns": _pct(hist, 99), "p99_9_ns": _pct(hist, 99.9),
+               "max_ns_capped": int(np.nonzero(hist)[0].max()), "clock_pair_p50_ns": _pct(over, 50)}
+        results[name] = {
+            "core_only_events_per_s": a_best, "core_only_events_per_s_median": a_med,
+            "core_only_strategy_calls": a_cnt["strategy_calls"], "core_only_orders": a_cnt["orders_sent"],
+            "backtest_events_per_s": b_best, "backtest_events_per_s_median": b_med,
+            "backtest_orders": b_cnt["orders_sent"], "backtest_fills": b_cnt["fills"],
+            "latency": lat,
+        }
+        rows.append([name, f"{a_best / 1e6:.1f}M", f"{b_best / 1e6:.1f}M", f"{b_cnt['orders_sent']:,}",
+                     f"{b_cnt['fills']:,}", lat["p50_ns"], lat["p99_ns"], lat["p99_9_ns"], lat["clock_pair_p50_ns"]])
+
+    m = machine()
+    print(f"Core Runtime on {args.data}")
+    print(f"  {len(md):,} decoded records (decode {decode_s:.2f} s, not timed); best of {args.repeat} runs "
+          f"(Python MM: 1); one thread on {m['cpu']} ({m['cores']} cores, shared), {m['when']}")
+    print(table(rows, ["strategy", "core ev/s", "backtest ev/s", "orders", "fills", "p50 ns", "p99 ns",
+                       "p99.9 ns", "clock ns"]))
+    print("  core ev/s: process()+clear_outputs() per record, no venue answers; backtest ev/s: + simulated")
+    print("  venue execution events fed back (counted as events); latency: one process() call, clock pair included.")
+    best_compiled = max(results[n]["core_only_events_per_s"] for n in ("mm_numba", "mm_cy"))
+    print(f"  target >= {TARGET / 1e6:.0f}M events/s with a compiled strategy: "
+          f"{'met' if best_compiled >= TARGET else 'NOT met'} ({best_compiled / 1e6:.1f}M)")
+    path = write_result("core", {"data": args.data, "records": len(md), "decode_s": decode_s,
+                                 "repeat": args.repeat, "target_events_per_s": TARGET, "results": results})
+    print(f"  wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
