@@ -1,0 +1,215 @@
+"""``livestack replay FILE [--verify]``: run a session's journal through the Core Runtime again.
+
+::
+
+    /journal (consumed inputs, SLOT128, seq order) ──JOURNAL flag cleared──▶ Core(config of the file)
+                                                                              .process_array(inputs, hseq0=1)
+                                                                                 │            │
+                                     recorded /order_cmd (seq order) ◀─compare─ orders      records ─compare─▶ recorded
+                                                                                                       outputs of every
+                                                                                                       other kind, merged
+                                                                                                       by seq
+
+The core is built exactly as the harness builds it (``livestack.harness.process.build_core``) from
+the ``config`` attribute the supervisor stored in the file. The harness stamps its input sequence
+``hseq`` 1, 2, 3 … on the inputs in the order it journals them, so replay uses ``hseq0=1``.
+
+Comparison is byte for byte over each record's own size, except the header ``seq`` (the harness
+overwrites it with the record-stream sequence on the way to the ring). ``--verify`` reports the
+first divergence: which stream, which record, which input caused it, which fields differ.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from livestack.schema import DTYPES, SLOT128, RecordFlag, spec
+
+_SEQ = slice(8, 16)
+_SIZE_BY_KIND = np.zeros(1 << 16, dtype=np.int64)
+for _r in spec.RECORDS:
+    _SIZE_BY_KIND[_r.kind] = _r.size
+
+
+class ReplayError(RuntimeError):
+    """The file cannot be replayed (no config, no journal, core not available)."""
+
+
+@dataclass
+class ReplayResult:
+    inputs: int = 0
+    orders: int = 0
+    records: int = 0
+    recorded_orders: int = 0
+    recorded_records: int = 0
+    verified: bool | None = None
+    divergence: dict | None = None
+    replayed_kinds: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _recorded_outputs(f) -> tuple[np.ndarray, np.ndarray]:
+    """(ORDER_CMD rows, every other output as SLOT128 rows), each in record-stream seq order."""
+    orders = f["order_cmd"][()] if "order_cmd" in f else np.zeros(0, DTYPES["ORDER_CMD"])
+    parts = []
+    for rec in spec.RECORDS:
+        name = rec.name.lower()
+        if name == "order_cmd" or name not in f or f[name].shape[0] == 0:
+            continue
+        rows = f[name][()]
+        slots = np.zeros(len(rows), SLOT128)
+        slots.view(np.uint8).reshape(len(rows), 128)[:, :rec.size] = rows.view(np.uint8).reshape(len(rows), rec.size)
+        parts.append(slots)
+    recs = np.concatenate(parts) if parts else np.zeros(0, SLOT128)
+    recs = recs[np.argsort(recs["seq"], kind="stable")]
+    return orders, recs
+
+
+def _first_mismatch(rec: np.ndarray, rep: np.ndarray, sizes: np.ndarray) -> int | None:
+    """Index of the first row whose bytes differ (own size, header seq excluded), or None."""
+    n = min(len(rec), len(rep))
+    width = rec.dtype.itemsize
+    a = rec[:n].view(np.uint8).reshape(n, width)
+    b = rep[:n].view(np.uint8).reshape(n, width)
+    cols = np.arange(width)
+    step = 1 << 16
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        diff = a[lo:hi] != b[lo:hi]
+        diff[:, _SEQ] = False
+        diff &= cols[None, :] < sizes[lo:hi, None]
+        bad = np.flatnonzero(diff.any(axis=1))
+        if len(bad):
+            return lo + int(bad[0])
+    return None if len(rec) == len(rep) else n
+
+
+def _fields(row, kind: int) -> dict | None:
+    rec = spec.RECORDS_BY_KIND.get(kind)
+    if row is None or rec is None:
+        return None
+    r = np.frombuffer(row.tobytes()[:rec.size], dtype=DTYPES[rec.name])[0]
+    return {n: r[n].tolist() for n in r.dtype.names if n != "seq" and not n.startswith("_")}
+
+
+def _kind_name(kind: int):
+    return spec.RECORDS_BY_KIND[kind].name if kind in spec.RECORDS_BY_KIND else kind
+
+
+def _describe(row_rec, row_rep, kind_rec: int | None, kind_rep: int | None) -> dict:
+    """What differs between the recorded and the replayed record (either may be missing)."""
+    a = _fields(row_rec, kind_rec) if kind_rec is not None else None
+    b = _fields(row_rep, kind_rep) if kind_rep is not None else None
+    out = {"kind": _kind_name(kind_rec) if kind_rec is not None else None,
+           "replayed_kind": _kind_name(kind_rep) if kind_rep is not None else None}
+    if a is not None and b is not None and kind_rec == kind_rep:
+        out["fields"] = {k: {"recorded": a[k], "replayed": b[k]} for k in a if a[k] != b[k]}
+    else:
+        out["recorded"], out["replayed"] = a, b
+    return out
+
+
+def replay(path: str, verify: bool = False) -> ReplayResult:
+    """Run the journal of session file ``path`` through a fresh Core; optionally verify outputs."""
+    from livestack.records.reader import open_session
+
+    with open_session(path) as s:
+        cfg = s.attrs.get("config")
+        if not isinstance(cfg, dict) or "strategy" not in cfg:
+            raise ReplayError(f"{path}: no session config in the file (attribute 'config'); cannot replay")
+        if "journal" not in s.file or s.file["journal"].shape[0] == 0:
+            raise ReplayError(f"{path}: empty journal; nothing to replay")
+        journal = s.file["journal"][()]
+        rec_orders, rec_records = _recorded_outputs(s.file) if verify else (None, None)
+    try:
+        from livestack.harness.process import build_core
+    except ImportError as e:  # pragma: no cover - core not built
+        raise ReplayError(f"the Core Runtime is not available in this build: {e}") from e
+    core = build_core(cfg)
+    inputs = journal.copy()
+    inputs["flags"] &= np.uint8(0xFF & ~int(RecordFlag.JOURNAL))
+    orders, records = core.process_array(inputs, 1)
+    res = ReplayResult(inputs=len(inputs), orders=len(orders), records=len(records))
+    kinds, counts = np.unique(records["kind"], return_counts=True)
+    res.replayed_kinds = {(spec.RECORDS_BY_KIND[k].name if k in spec.RECORDS_BY_KIND else str(k)): int(c)
+                          for k, c in zip(kinds.tolist(), counts.tolist())}
+    if not verify:
+        return res
+    res.recorded_orders, res.recorded_records = len(rec_orders), len(rec_records)
+    jseq = journal["seq"].astype(np.int64)
+    found = []
+    for stream, rec, rep in (("orders", rec_orders, orders), ("records", rec_records, records)):
+        if stream == "orders":
+            sizes = np.full(max(len(rec), len(rep)), 64)
+        else:
+            sizes = _SIZE_BY_KIND[rec["kind"]] if len(rec) else np.zeros(0, np.int64)
+            if len(rep) > len(rec):  # replay produced more: compare its own sizes past the end
+                sizes = np.concatenate([sizes, _SIZE_BY_KIND[rep["kind"][len(rec):]]])
+        i = _first_mismatch(rec, rep, sizes)
+        if i is None:
+            continue
+        row_rec = rec[i] if i < len(rec) else None
+        row_rep = rep[i] if i < len(rep) else None
+        okind = int(spec.RECORDS_BY_NAME["ORDER_CMD"].kind)
+        kind_rec = None if row_rec is None else (int(row_rec["kind"]) if stream == "records" else okind)
+        kind_rep = None if row_rep is None else (int(row_rep["kind"]) if stream == "records" else okind)
+        d = {"stream": stream, "index": i, "recorded_total": len(rec), "replayed_total": len(rep)}
+        if row_rec is not None:
+            seq = int(row_rec["seq"])
+            k = int(np.searchsorted(jseq, seq) - 1)
+            d["recorded_seq"] = seq
+            if k >= 0:
+                d["after_input"] = {"hseq": k + 1, "journal_seq": int(jseq[k]),
+                                    "kind": spec.RECORDS_BY_KIND[int(journal["kind"][k])].name
+                                    if int(journal["kind"][k]) in spec.RECORDS_BY_KIND else int(journal["kind"][k])}
+        d.update(_describe(row_rec, row_rep, kind_rec, kind_rep))
+        found.append(d)
+    res.verified = not found
+    if found:  # the earliest in the record stream is the first divergence
+        res.divergence = min(found, key=lambda d: d.get("recorded_seq", 1 << 63))
+    return res
+
+
+def _cmd_replay(args) -> int:
+    try:
+        r = replay(args.file, verify=args.verify)
+    except ReplayError as e:
+        print(f"livestack replay: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(r.as_dict(), indent=2, default=str))
+    else:
+        print(f"replayed {r.inputs:,} journaled inputs of {args.file}: {r.orders:,} orders, {r.records:,} records")
+        if r.verified is True:
+            print(f"verify: OK — {r.orders:,} orders and {r.records:,} records bit-identical to the recording")
+        elif r.verified is False:
+            d = r.divergence
+            print(f"verify: DIVERGED in the {d['stream']} stream at #{d['index']:,} "
+                  f"(recorded {d['recorded_total']:,}, replayed {d['replayed_total']:,})")
+            if "recorded_seq" in d:
+                print(f"  recorded seq {d['recorded_seq']:,}, kind {d['kind']}; replayed kind {d['replayed_kind']}")
+            if "after_input" in d:
+                a = d["after_input"]
+                print(f"  caused by input hseq {a['hseq']:,} (journal seq {a['journal_seq']:,}, {a['kind']})")
+            for name, v in (d.get("fields") or {}).items():
+                print(f"  {name}: recorded {v['recorded']}  replayed {v['replayed']}")
+            for which in ("recorded", "replayed"):
+                if d.get(which) is not None:
+                    print(f"  {which}: " + ", ".join(f"{k}={v}" for k, v in d[which].items()))
+                elif which in d:
+                    print(f"  {which}: (none: the stream ended)")
+    return 0 if r.verified in (True, None) else 1
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("replay", help="re-run a session's journal through the core (--verify: bit-identical)")
+    p.add_argument("file", help="session file (.h5)")
+    p.add_argument("--verify", action="store_true", help="compare dispatches and records with the recording")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_replay)
