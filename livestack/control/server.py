@@ -80,6 +80,16 @@ for _rec in spec.RECORDS:
             _ENUM_OF[(_rec.name, _f.name)] = _f.unit.split()[1]
 
 
+def set_timer_slack_ns(ns: int) -> bool:
+    """Shrink this thread's timer slack (default 50 µs) so short sleeps end on time (Linux; best effort)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(29, ns, 0, 0, 0) == 0  # PR_SET_TIMERSLACK
+    except (OSError, AttributeError):
+        return False
+
+
 def default_session_dir(session: str | None = None) -> str:
     base = os.path.join(tempfile.gettempdir(), f"livestack-{os.getuid()}")
     return os.path.join(base, session) if session else base
@@ -158,7 +168,10 @@ class ControlServer:
         self._late: set[int] = set()
         self._reply_buf = np.zeros(64, dtype=DTYPES["CONTROL_REPLY"])
         self._events_buf = np.zeros(256, dtype=SLOT128)
-        self.backoff = Backoff("backoff", spins=50, yields=20, min_sleep_ns=2000, max_sleep_ns=200_000)
+        # waiting for a reply: a few pauses, then short sleeps. No sched_yield: on a loaded machine a
+        # yield can cost a whole time slice, while a sleeper is woken promptly by the scheduler.
+        self.backoff = Backoff("backoff", spins=20, yields=0, min_sleep_ns=5000, max_sleep_ns=50_000)
+        set_timer_slack_ns(1000)
         self.ctx = zmq.Context.instance() if opts.get("shared_context") else zmq.Context()
         self.router = self.pub = self.zap = None
         self.endpoint = self.pub_endpoint = None

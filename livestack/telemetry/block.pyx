@@ -120,7 +120,7 @@ cdef class TelemetryBlock:
         self.name = name
         self.owner = True
         cdef unsigned char[::1] view = self._mm
-        self.tel = <ls_telemetry_t *>&view[0]
+        self.tel = <ls_tel_block_t *>&view[0]
         ls_tel_init(self.tel, _spec.SCHEMA_VERSION, os.getpid(), time.time_ns())
         return self
 
@@ -139,7 +139,7 @@ cdef class TelemetryBlock:
                 self._shm, self._mm = _shm.attach_segment(name)
                 if len(self._mm) >= LS_TEL_HEADER_SIZE:
                     view = self._mm
-                    self.tel = <ls_telemetry_t *>&view[0]
+                    self.tel = <ls_tel_block_t *>&view[0]
                     if __atomic_magic(self.tel) == LS_TEL_MAGIC:
                         break
                     self.tel = NULL
@@ -177,7 +177,7 @@ cdef class TelemetryBlock:
 
     @property
     def address(self):
-        """Address of the mapped ``ls_telemetry_t`` (for C code in another extension)."""
+        """Address of the mapped ``ls_tel_block_t`` (for C code in another extension)."""
         self._check()
         return <size_t>self.tel
 
@@ -354,6 +354,7 @@ cdef class TelemetryBlock:
         """Registered instruments' positions (each entry one consistent seqlock read)."""
         self._check()
         cdef ls_tel_position_t p
+        cdef int i
         out = []
         for i in range(LS_TEL_MAX_INSTRUMENTS):
             _read_position(self, i, &p)
@@ -370,6 +371,7 @@ cdef class TelemetryBlock:
         """Open orders (entries with a state other than NONE), each one consistent seqlock read."""
         self._check()
         cdef ls_tel_order_t o
+        cdef int i
         out = []
         for i in range(LS_TEL_MAX_ORDERS):
             if __load_u64(&self.tel.orders[i].seq) == 0:
@@ -389,6 +391,7 @@ cdef class TelemetryBlock:
         now = time.time_ns() if now_ns is None else now_ns
         out = []
         cdef ls_tel_proc_t *p
+        cdef int i
         for i in range(LS_TEL_MAX_PROCS):
             p = &self.tel.procs[i]
             pid = __load_i64(&p.pid)
@@ -408,6 +411,7 @@ cdef class TelemetryBlock:
         self._check()
         out = []
         cdef ls_tel_ring_t *r
+        cdef int i
         for i in range(LS_TEL_MAX_RINGS):
             r = &self.tel.rings[i]
             cap = __load_u64_acquire(&r.capacity)
@@ -502,6 +506,7 @@ cdef int _read_order(TelemetryBlock b, uint32_t slot, ls_tel_order_t *out) excep
 
 cdef dict _codes(uint64_t *arr, enum):
     out = {}
+    cdef int i
     for i in range(LS_TEL_MAX_CODES):
         v = __load_u64(&arr[i])
         if v or i in enum._value2member_map_:
@@ -516,13 +521,13 @@ def _check_proc(int slot):
 
 cdef extern from *:
     """
-    static inline uint64_t __ls_tel_magic(const ls_telemetry_t *t) { return __atomic_load_n(&t->magic, __ATOMIC_ACQUIRE); }
+    static inline uint64_t __ls_tel_magic(const ls_tel_block_t *t) { return __atomic_load_n(&t->magic, __ATOMIC_ACQUIRE); }
     static inline uint64_t __ls_load_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
     static inline int64_t __ls_load_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
     static inline uint64_t __ls_load_u64_acquire(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
     static inline int64_t __ls_load_i64_acquire(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
     """
-    uint64_t __atomic_magic "__ls_tel_magic"(const ls_telemetry_t *t) nogil
+    uint64_t __atomic_magic "__ls_tel_magic"(const ls_tel_block_t *t) nogil
     uint64_t __load_u64 "__ls_load_u64"(const uint64_t *p) nogil
     int64_t __load_i64 "__ls_load_i64"(const int64_t *p) nogil
     uint64_t __load_u64_acquire "__ls_load_u64_acquire"(const uint64_t *p) nogil
@@ -538,7 +543,7 @@ def _stress_write(TelemetryBlock blk, uint64_t iterations, uint32_t order_slots=
     A reader that ever sees an entry break its pattern has seen a torn read.
     """
     blk._check()
-    cdef ls_telemetry_t *t = blk.tel
+    cdef ls_tel_block_t *t = blk.tel
     cdef uint64_t k
     cdef int64_t v
     ls_tel_instrument_register(t, 0, 7, b"STRESS", 2, 3)

@@ -190,7 +190,11 @@ def run_fake_harness(cmd_ring: str, reply_ring: str, events_ring: str | None, te
     tel = TelemetryBlock.attach(telemetry, timeout=10) if telemetry else None
     slot = tel.register_process("harness") if tel is not None else -1
     fake = FakeHarness(opts.get("instruments", (1,)), opts.get("n_params", 3), opts.get("open_orders", 0), tel)
-    wait = Backoff(opts.get("wait", "backoff"), max_sleep_ns=int(opts.get("max_sleep_ns", 200_000)))
+    from livestack.control.server import set_timer_slack_ns
+
+    set_timer_slack_ns(1000)
+    wait = Backoff(opts.get("wait", "backoff"), spins=20, yields=0, min_sleep_ns=5000,
+                   max_sleep_ns=int(opts.get("max_sleep_ns", 200_000)))
     buf = np.zeros(16, dtype=DTYPES["CONTROL_CMD"])
     next_hb = 0.0
     checks = 0
