@@ -68,3 +68,22 @@ def test_real_book_is_never_crossed_after_consistent_updates(usdm):
     assert c["anomalies"] == 0 and c["md_events"] == len(usdm)
     bids, asks = core.book(BTCUSDT_USDM.id)
     assert bids[0, 0] < asks[0, 0]
+
+
+def test_real_book_top_matches_the_feed_reference_book(usdm):
+    """The core's truncated L2 book agrees with the feed package's full reference book at the top
+    (and everywhere it has levels) after the whole capture."""
+    from livestack.core import Core
+    from livestack.feeds.capture import book_from_records
+    ref_bids, ref_asks, valid = book_from_records(usdm)
+    assert valid
+    depth = 200
+    core = Core([BTCUSDT_USDM], DEFAULT_RISK, None, book_depth=depth)
+    core.run_count(usdm)
+    bids, asks = core.book(BTCUSDT_USDM.id)
+    rb = sorted(ref_bids.items(), reverse=True)
+    ra = sorted(ref_asks.items())
+    assert [tuple(x) for x in bids[:20]] == rb[:20]
+    assert [tuple(x) for x in asks[:20]] == ra[:20]
+    assert all(ref_bids.get(int(p)) == int(q) for p, q in bids)
+    assert all(ref_asks.get(int(p)) == int(q) for p, q in asks)
