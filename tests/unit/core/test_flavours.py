@@ -101,3 +101,17 @@ def test_every_context_word_index_of_the_header_is_exported():
     # values are sequential within each enum block as the header says
     assert ctx.CTX_WORDS == 0 and ctx.INST_ID == 0 and ctx.ORD_ID == 0 and ctx.INTENT_TYPE == 0
     assert ctx.ORD_WORDS == ctx.ORD_EXEC_IDS + ctx.ORD_EXEC_RING
+
+
+def test_chunked_processing_equals_one_pass_and_64_byte_slots_equal_128():
+    md = _synthetic(800)
+    whole = Core([INST], RISK, strategies.get("mm_cy"))
+    o1, r1 = whole.process_array(md)
+    parts = Core([INST], RISK, strategies.get("mm_cy"))
+    outs = [parts.process_array(md[k:k + 97], hseq0=1 + k) for k in range(0, len(md), 97)]
+    assert np.concatenate([o for o, _ in outs]).tobytes() == o1.tobytes()
+    assert np.concatenate([r for _, r in outs]).tobytes() == r1.tobytes()
+    from livestack.schema import SLOT64
+    md64 = np.ascontiguousarray(md.view(np.uint8).reshape(len(md), 128)[:, :64]).view(SLOT64).reshape(len(md))
+    o2, r2 = Core([INST], RISK, strategies.get("mm_cy")).process_array(md64)
+    assert o2.tobytes() == o1.tobytes() and r2.tobytes() == r1.tobytes()
