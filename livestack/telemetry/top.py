@@ -73,11 +73,16 @@ def render(snap: dict, prev: dict | None = None, width: int = 200):
     head.append(f"  hseq {g['hseq']:,}  config v{g['config_version']}  open orders {g['open_orders']}")
 
     lat = Table(title="latency by stage", title_justify="left", expand=False)
-    for col in ("stage", "count", "p50", "p90", "p99", "p99.9", "max", "mean"):
+    cols = ("stage", "count", "p50", "p90", "p99", "p99.9", "max", "mean")
+    if width < 100:  # narrow terminal: the columns that matter most
+        cols = ("stage", "count", "p50", "p99", "max")
+    for col in cols:
         lat.add_column(col, justify="right" if col != "stage" else "left", no_wrap=True)
     for name, h in snap["histograms"].items():
-        lat.add_row(name, f"{h['count']:,}", fmt_ns(h["p50_ns"]), fmt_ns(h["p90_ns"]), fmt_ns(h["p99_ns"]),
-                    fmt_ns(h["p999_ns"]), fmt_ns(h["max_ns"]), fmt_ns(h["mean_ns"]))
+        cells = {"stage": name, "count": f"{h['count']:,}", "p50": fmt_ns(h["p50_ns"]), "p90": fmt_ns(h["p90_ns"]),
+                 "p99": fmt_ns(h["p99_ns"]), "p99.9": fmt_ns(h["p999_ns"]), "max": fmt_ns(h["max_ns"]),
+                 "mean": fmt_ns(h["mean_ns"])}
+        lat.add_row(*(cells[c] for c in cols))
 
     thr = Table(title="throughput", title_justify="left")
     thr.add_column("counter", no_wrap=True)

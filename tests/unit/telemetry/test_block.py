@@ -138,3 +138,17 @@ def test_attach_refuses_a_segment_that_is_not_a_telemetry_block(session):
 def test_histogram_overflow_bucket_reports_the_max():
     assert tb.BUCKET_UPPER_NS[-1] == math.inf
     assert tb.quantile([0] * (tb.N_BUCKETS - 1) + [3], 0.5, max_ns=20_000_000_000) == 20_000_000_000
+
+
+def test_a_dead_process_and_a_stale_heartbeat_show_as_unhealthy(blk):
+    import time
+
+    dead = blk.register_process("crashed", pid=2**22 + 12345)  # no such pid (above pid_max default)
+    stale = blk.register_process("stuck")
+    blk.heartbeat(stale, now_ns=time.time_ns() - int(60e9))
+    procs = {p["name"]: p for p in blk.processes()}
+    assert procs["crashed"]["running"] is False and procs["crashed"]["alive"] is False
+    assert procs["stuck"]["running"] is True and procs["stuck"]["alive"] is False
+    assert procs["stuck"]["heartbeat_age_s"] > 50
+    blk.unregister_process(dead)
+    blk.unregister_process(stale)
