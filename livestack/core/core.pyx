@@ -1547,6 +1547,16 @@ cdef class Core:
             self.clear_outputs()
         return int(no), int(nr)
 
+    def signal_records_overflow(self, uint64_t hseq):
+        """Python entry of :meth:`records_overflow` (tests, replay); returns the outputs."""
+        self.clear_outputs()
+        self.records_overflow(hseq)
+        records = np.empty(self.n_out_records, dtype=SLOT128)
+        if self.n_out_records:
+            memcpy(cnp.PyArray_DATA(records), self.out_records, self.n_out_records * 128)
+        self.clear_outputs()
+        return records
+
     def counters(self):
         """Per-stage counters as a dict (denials and anomalies by name, non-zero only)."""
         return {

@@ -188,3 +188,25 @@ def test_outputs_fit_the_preallocated_worst_case():
     o, r = d.control(C.KILL)
     assert len(o) == 64 and d.core.counters()["output_overflow"] == 0
     assert d.core.output_capacity[0] >= 64
+
+
+def test_kill_while_a_replace_is_pending_cancels_under_the_current_id():
+    d = Driver()
+    d.new(BUY, 99990, 5)
+    d.exec(ExecType.ACCEPTED, 1)
+    d.replace(1, 99980, 5)
+    o, r = d.control(C.KILL)
+    assert len(o) == 1 and o[0]["cmd"] == OrderCmdType.CANCEL and o[0]["client_order_id"] == 1
+    # the venue had already replaced it: surprising, recorded, not fatal
+    o, r = d.exec(ExecType.REPLACED, 2, orig=1)
+    assert len(R.decode(r, "ANOMALY")) == 1
+    d.exec(ExecType.CANCELED, 1)
+    assert d.core.counters()["open_orders"] == 0
+
+
+def test_records_ring_overflow_halts_trading():
+    d = Driver()
+    r = d.core.signal_records_overflow(d.hseq)
+    ts = R.decode(r, "TRADING_STATE")
+    assert ts["state"][0] == TradingState.HALTED and ts["cause"][0] == 3
+    assert d.core.counters()["anomalies_by_code"] == {"RECORDS_FULL": 1}
