@@ -219,7 +219,7 @@ typedef struct ls_tel_ring {
     char name[LS_TEL_NAME_LENGTH];
 } ls_tel_ring_t;
 
-typedef struct ls_telemetry {
+typedef struct ls_tel_block {
     /* @0: header, immutable after ls_tel_init */
     uint64_t magic;
     uint32_t layout_version;
@@ -241,21 +241,21 @@ typedef struct ls_telemetry {
     ls_tel_order_t orders[LS_TEL_MAX_ORDERS];
     ls_tel_proc_t procs[LS_TEL_MAX_PROCS];
     ls_tel_ring_t rings[LS_TEL_MAX_RINGS];
-} ls_telemetry_t;
+} ls_tel_block_t;
 
-_Static_assert(offsetof(ls_telemetry_t, counters) == LS_TEL_HEADER_SIZE, "telemetry header size");
+_Static_assert(offsetof(ls_tel_block_t, counters) == LS_TEL_HEADER_SIZE, "telemetry header size");
 _Static_assert(sizeof(ls_tel_hist_t) % LS_CACHE_LINE == 0, "histogram size");
 _Static_assert(sizeof(ls_tel_position_t) == 128, "position entry size");
 _Static_assert(sizeof(ls_tel_order_t) == 64, "order entry size");
 _Static_assert(sizeof(ls_tel_proc_t) == 128, "process slot size");
 _Static_assert(sizeof(ls_tel_ring_t) == 64, "ring entry size");
-_Static_assert(offsetof(ls_telemetry_t, hists) % LS_CACHE_LINE == 0, "histograms aligned");
-_Static_assert(offsetof(ls_telemetry_t, positions) % LS_CACHE_LINE == 0, "positions aligned");
-_Static_assert(offsetof(ls_telemetry_t, orders) % LS_CACHE_LINE == 0, "orders aligned");
-_Static_assert(offsetof(ls_telemetry_t, procs) % LS_CACHE_LINE == 0, "procs aligned");
-_Static_assert(offsetof(ls_telemetry_t, rings) % LS_CACHE_LINE == 0, "rings aligned");
+_Static_assert(offsetof(ls_tel_block_t, hists) % LS_CACHE_LINE == 0, "histograms aligned");
+_Static_assert(offsetof(ls_tel_block_t, positions) % LS_CACHE_LINE == 0, "positions aligned");
+_Static_assert(offsetof(ls_tel_block_t, orders) % LS_CACHE_LINE == 0, "orders aligned");
+_Static_assert(offsetof(ls_tel_block_t, procs) % LS_CACHE_LINE == 0, "procs aligned");
+_Static_assert(offsetof(ls_tel_block_t, rings) % LS_CACHE_LINE == 0, "rings aligned");
 
-static inline size_t ls_tel_segment_size(void) { return sizeof(ls_telemetry_t); }
+static inline size_t ls_tel_segment_size(void) { return sizeof(ls_tel_block_t); }
 
 /* Relaxed atomic access to a field of the block. Single writer per field, so a plain load + store
  * (no locked read-modify-write) is enough for counters. */
@@ -286,10 +286,10 @@ static inline int ls_tel_seq_read_ok(const uint64_t *seq, uint64_t s) {
 
 /* Initialise a zeroed mapping; the magic is stored last with release semantics so an attacher
  * that load-acquires it sees a fully initialised header. */
-static inline void ls_tel_init(ls_telemetry_t *t, uint32_t schema_version, int64_t pid, int64_t now_ns) {
+static inline void ls_tel_init(ls_tel_block_t *t, uint32_t schema_version, int64_t pid, int64_t now_ns) {
     t->layout_version = LS_TEL_LAYOUT_VERSION;
     t->schema_version = schema_version;
-    t->size = sizeof(ls_telemetry_t);
+    t->size = sizeof(ls_tel_block_t);
     t->creator_pid = pid;
     t->created_ns = now_ns;
     t->n_counters = LS_TEL_N_COUNTERS;
@@ -347,31 +347,31 @@ static inline int64_t ls_tel_bucket_upper(uint32_t i) {
 /* ==== writer API: the harness (single writer) ============================================== */
 
 /* counter += n */
-static inline void ls_tel_add(ls_telemetry_t *t, int counter, uint64_t n) {
+static inline void ls_tel_add(ls_tel_block_t *t, int counter, uint64_t n) {
     uint64_t *p = &t->counters[counter];
     LS_TEL_STORE(p, LS_TEL_LOAD(p) + n);
 }
 
 /* gauge = v */
-static inline void ls_tel_set(ls_telemetry_t *t, int gauge, int64_t v) {
+static inline void ls_tel_set(ls_tel_block_t *t, int gauge, int64_t v) {
     LS_TEL_STORE(&t->gauges[gauge], v);
 }
 
 /* One order entered OrderState `state` (orders by status). */
-static inline void ls_tel_order_state_count(ls_telemetry_t *t, uint32_t state) {
+static inline void ls_tel_order_state_count(ls_tel_block_t *t, uint32_t state) {
     uint64_t *p = &t->order_states[state < LS_TEL_MAX_CODES ? state : LS_TEL_MAX_CODES - 1];
     LS_TEL_STORE(p, LS_TEL_LOAD(p) + 1);
 }
 
 /* One intent denied with DenyReason `reason` (also counts LS_TEL_C_DENIALS). */
-static inline void ls_tel_denial(ls_telemetry_t *t, uint32_t reason) {
+static inline void ls_tel_denial(ls_tel_block_t *t, uint32_t reason) {
     uint64_t *p = &t->denials[reason < LS_TEL_MAX_CODES ? reason : LS_TEL_MAX_CODES - 1];
     LS_TEL_STORE(p, LS_TEL_LOAD(p) + 1);
     ls_tel_add(t, LS_TEL_C_DENIALS, 1);
 }
 
 /* One anomaly with Anomaly `code` (also counts LS_TEL_C_ANOMALIES). */
-static inline void ls_tel_anomaly(ls_telemetry_t *t, uint32_t code) {
+static inline void ls_tel_anomaly(ls_tel_block_t *t, uint32_t code) {
     uint64_t *p = &t->anomalies[code < LS_TEL_MAX_CODES ? code : LS_TEL_MAX_CODES - 1];
     LS_TEL_STORE(p, LS_TEL_LOAD(p) + 1);
     ls_tel_add(t, LS_TEL_C_ANOMALIES, 1);
@@ -379,7 +379,7 @@ static inline void ls_tel_anomaly(ls_telemetry_t *t, uint32_t code) {
 
 /* Record one latency sample of histogram `hist` (LS_TEL_H_*), in ns. Bucket first, then count, so
  * a reader summing buckets never sees fewer samples than `count` minus one. */
-static inline void ls_tel_record(ls_telemetry_t *t, int hist, int64_t ns) {
+static inline void ls_tel_record(ls_tel_block_t *t, int hist, int64_t ns) {
     ls_tel_hist_t *h = &t->hists[hist];
     uint64_t *b = &h->buckets[ls_tel_bucket_index(ns)];
     uint64_t v = ns > 0 ? (uint64_t)ns : 0;
@@ -391,7 +391,7 @@ static inline void ls_tel_record(ls_telemetry_t *t, int hist, int64_t ns) {
 }
 
 /* Register instrument `instrument` in position slot `slot` (at start, before any position update). */
-static inline void ls_tel_instrument_register(ls_telemetry_t *t, uint32_t slot, uint32_t instrument,
+static inline void ls_tel_instrument_register(ls_tel_block_t *t, uint32_t slot, uint32_t instrument,
                                               const char *symbol, uint8_t price_decimals, uint8_t qty_decimals) {
     ls_tel_position_t *e = &t->positions[slot];
     ls_tel_seq_write_begin(&e->seq);
@@ -404,7 +404,7 @@ static inline void ls_tel_instrument_register(ls_telemetry_t *t, uint32_t slot, 
 }
 
 /* Position of the instrument in `slot` after a fill or a mark change. */
-static inline void ls_tel_position_set(ls_telemetry_t *t, uint32_t slot, int64_t net_qty, int64_t cost,
+static inline void ls_tel_position_set(ls_tel_block_t *t, uint32_t slot, int64_t net_qty, int64_t cost,
                                        int64_t realized_pnl, int64_t unrealized_pnl, int64_t mark_price,
                                        int64_t ts) {
     ls_tel_position_t *e = &t->positions[slot];
@@ -420,7 +420,7 @@ static inline void ls_tel_position_set(ls_telemetry_t *t, uint32_t slot, int64_t
 
 /* Open-order snapshot: the harness mirrors its order table slot by slot (slot = its own table
  * index, < LS_TEL_MAX_ORDERS). A terminal order is removed with ls_tel_order_clear. */
-static inline void ls_tel_order_set(ls_telemetry_t *t, uint32_t slot, uint32_t instrument, int64_t client_order_id,
+static inline void ls_tel_order_set(ls_tel_block_t *t, uint32_t slot, uint32_t instrument, int64_t client_order_id,
                                     int64_t venue_order_id, uint8_t side, uint8_t state, int64_t price,
                                     int64_t qty, int64_t cum_qty, int64_t ts) {
     if (LS_UNLIKELY(slot >= LS_TEL_MAX_ORDERS))
@@ -439,7 +439,7 @@ static inline void ls_tel_order_set(ls_telemetry_t *t, uint32_t slot, uint32_t i
     ls_tel_seq_write_end(&e->seq);
 }
 
-static inline void ls_tel_order_clear(ls_telemetry_t *t, uint32_t slot) {
+static inline void ls_tel_order_clear(ls_tel_block_t *t, uint32_t slot) {
     if (LS_UNLIKELY(slot >= LS_TEL_MAX_ORDERS))
         return;
     ls_tel_order_t *e = &t->orders[slot];
@@ -449,7 +449,7 @@ static inline void ls_tel_order_clear(ls_telemetry_t *t, uint32_t slot) {
 }
 
 /* Register ring `name` in ring slot `slot` (at start). */
-static inline void ls_tel_ring_register(ls_telemetry_t *t, uint32_t slot, const char *name, uint64_t capacity) {
+static inline void ls_tel_ring_register(ls_tel_block_t *t, uint32_t slot, const char *name, uint64_t capacity) {
     ls_tel_ring_t *e = &t->rings[slot];
     memset(e->name, 0, LS_TEL_NAME_LENGTH);
     strncpy(e->name, name, LS_TEL_NAME_LENGTH - 1);
@@ -458,12 +458,12 @@ static inline void ls_tel_ring_register(ls_telemetry_t *t, uint32_t slot, const 
 }
 
 /* Ring fill level (records written, not yet consumed) as the harness last saw it. */
-static inline void ls_tel_ring_fill(ls_telemetry_t *t, uint32_t slot, uint64_t fill) {
+static inline void ls_tel_ring_fill(ls_tel_block_t *t, uint32_t slot, uint64_t fill) {
     LS_TEL_STORE(&t->rings[slot].fill, fill);
 }
 
 /* A write to ring `slot` found it full (also counts LS_TEL_C_RING_OVERFLOWS). */
-static inline void ls_tel_ring_overflow(ls_telemetry_t *t, uint32_t slot, uint64_t n) {
+static inline void ls_tel_ring_overflow(ls_tel_block_t *t, uint32_t slot, uint64_t n) {
     uint64_t *p = &t->rings[slot].overflows;
     LS_TEL_STORE(p, LS_TEL_LOAD(p) + n);
     ls_tel_add(t, LS_TEL_C_RING_OVERFLOWS, n);
@@ -473,7 +473,7 @@ static inline void ls_tel_ring_overflow(ls_telemetry_t *t, uint32_t slot, uint64
 
 /* Claim a free slot for process `pid` (compare-and-swap, safe against concurrent registrations).
  * Returns the slot or -1 when the table is full. A process registering again gets its old slot. */
-static inline int ls_tel_proc_register(ls_telemetry_t *t, int64_t pid, const char *name, int64_t now_ns) {
+static inline int ls_tel_proc_register(ls_tel_block_t *t, int64_t pid, const char *name, int64_t now_ns) {
     for (int i = 0; i < LS_TEL_MAX_PROCS; i++) {
         ls_tel_proc_t *p = &t->procs[i];
         int64_t expected = 0;
@@ -492,28 +492,28 @@ static inline int ls_tel_proc_register(ls_telemetry_t *t, int64_t pid, const cha
     return -1;
 }
 
-static inline void ls_tel_proc_heartbeat(ls_telemetry_t *t, int slot, int64_t now_ns) {
+static inline void ls_tel_proc_heartbeat(ls_tel_block_t *t, int slot, int64_t now_ns) {
     __atomic_store_n(&t->procs[slot].heartbeat_ns, now_ns, __ATOMIC_RELEASE);
 }
 
-static inline void ls_tel_proc_error(ls_telemetry_t *t, int slot, uint64_t n) {
+static inline void ls_tel_proc_error(ls_tel_block_t *t, int slot, uint64_t n) {
     uint64_t *p = &t->procs[slot].errors;
     LS_TEL_STORE(p, LS_TEL_LOAD(p) + n);
 }
 
-static inline void ls_tel_proc_lag(ls_telemetry_t *t, int slot, int64_t lag_ns) {
+static inline void ls_tel_proc_lag(ls_tel_block_t *t, int slot, int64_t lag_ns) {
     LS_TEL_STORE(&t->procs[slot].lag_ns, lag_ns);
 }
 
 /* Give the slot back (orderly exit). A crashed process's slot stays: readers see its pid dead. */
-static inline void ls_tel_proc_unregister(ls_telemetry_t *t, int slot) {
+static inline void ls_tel_proc_unregister(ls_tel_block_t *t, int slot) {
     __atomic_store_n(&t->procs[slot].pid, (int64_t)0, __ATOMIC_RELEASE);
 }
 
 /* ==== reader API ============================================================================ */
 
 /* Copy a position entry consistently (seqlock). 0 on success, -1 after `tries` torn reads. */
-static inline int ls_tel_position_read(const ls_telemetry_t *t, uint32_t slot, ls_tel_position_t *out, int tries) {
+static inline int ls_tel_position_read(const ls_tel_block_t *t, uint32_t slot, ls_tel_position_t *out, int tries) {
     const ls_tel_position_t *e = &t->positions[slot];
     for (int i = 0; i < tries; i++) {
         uint64_t s = ls_tel_seq_read_begin(&e->seq);
@@ -542,7 +542,7 @@ static inline int ls_tel_position_read(const ls_telemetry_t *t, uint32_t slot, l
 }
 
 /* Copy an order entry consistently (seqlock). 0 on success, -1 after `tries` torn reads. */
-static inline int ls_tel_order_read(const ls_telemetry_t *t, uint32_t slot, ls_tel_order_t *out, int tries) {
+static inline int ls_tel_order_read(const ls_tel_block_t *t, uint32_t slot, ls_tel_order_t *out, int tries) {
     const ls_tel_order_t *e = &t->orders[slot];
     for (int i = 0; i < tries; i++) {
         uint64_t s = ls_tel_seq_read_begin(&e->seq);
@@ -568,7 +568,7 @@ static inline int ls_tel_order_read(const ls_telemetry_t *t, uint32_t slot, ls_t
 }
 
 /* Copy a histogram (per-field atomic loads; see the header comment). */
-static inline void ls_tel_hist_read(const ls_telemetry_t *t, int hist, ls_tel_hist_t *out) {
+static inline void ls_tel_hist_read(const ls_tel_block_t *t, int hist, ls_tel_hist_t *out) {
     const ls_tel_hist_t *h = &t->hists[hist];
     out->count = LS_TEL_LOAD(&h->count);
     out->sum_ns = LS_TEL_LOAD(&h->sum_ns);

@@ -3,9 +3,9 @@
 #
 # Harness usage (Cython):
 #
-#     from livestack.telemetry.block cimport TelemetryBlock, ls_telemetry_t, ls_tel_add, LS_TEL_C_EVENTS
+#     from livestack.telemetry.block cimport TelemetryBlock, ls_tel_block_t, ls_tel_add, LS_TEL_C_EVENTS
 #     blk = TelemetryBlock.attach(segment_name(session, "telemetry"))
-#     cdef ls_telemetry_t *tel = blk.tel          # valid while blk is alive
+#     cdef ls_tel_block_t *tel = blk.tel          # valid while blk is alive
 #     with nogil:
 #         ls_tel_add(tel, LS_TEL_C_EVENTS, 1)
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
@@ -111,7 +111,7 @@ cdef extern from "ls_telemetry.h" nogil:
         uint64_t fill
         uint64_t overflows
         char name[32]
-    ctypedef struct ls_telemetry_t:
+    ctypedef struct ls_tel_block_t:
         uint64_t magic
         uint32_t layout_version
         uint32_t schema_version
@@ -132,7 +132,7 @@ cdef extern from "ls_telemetry.h" nogil:
         ls_tel_ring_t rings[32]
 
     size_t ls_tel_segment_size()
-    void ls_tel_init(ls_telemetry_t *t, uint32_t schema_version, int64_t pid, int64_t now_ns)
+    void ls_tel_init(ls_tel_block_t *t, uint32_t schema_version, int64_t pid, int64_t now_ns)
     const char *ls_tel_counter_name(int i)
     const char *ls_tel_counter_doc(int i)
     const char *ls_tel_gauge_name(int i)
@@ -143,37 +143,37 @@ cdef extern from "ls_telemetry.h" nogil:
     int64_t ls_tel_bucket_upper(uint32_t i)
 
     # writer (harness)
-    void ls_tel_add(ls_telemetry_t *t, int counter, uint64_t n)
-    void ls_tel_set(ls_telemetry_t *t, int gauge, int64_t v)
-    void ls_tel_order_state_count(ls_telemetry_t *t, uint32_t state)
-    void ls_tel_denial(ls_telemetry_t *t, uint32_t reason)
-    void ls_tel_anomaly(ls_telemetry_t *t, uint32_t code)
-    void ls_tel_record(ls_telemetry_t *t, int hist, int64_t ns)
-    void ls_tel_instrument_register(ls_telemetry_t *t, uint32_t slot, uint32_t instrument, const char *symbol,
+    void ls_tel_add(ls_tel_block_t *t, int counter, uint64_t n)
+    void ls_tel_set(ls_tel_block_t *t, int gauge, int64_t v)
+    void ls_tel_order_state_count(ls_tel_block_t *t, uint32_t state)
+    void ls_tel_denial(ls_tel_block_t *t, uint32_t reason)
+    void ls_tel_anomaly(ls_tel_block_t *t, uint32_t code)
+    void ls_tel_record(ls_tel_block_t *t, int hist, int64_t ns)
+    void ls_tel_instrument_register(ls_tel_block_t *t, uint32_t slot, uint32_t instrument, const char *symbol,
                                     uint8_t price_decimals, uint8_t qty_decimals)
-    void ls_tel_position_set(ls_telemetry_t *t, uint32_t slot, int64_t net_qty, int64_t cost,
+    void ls_tel_position_set(ls_tel_block_t *t, uint32_t slot, int64_t net_qty, int64_t cost,
                              int64_t realized_pnl, int64_t unrealized_pnl, int64_t mark_price, int64_t ts)
-    void ls_tel_order_set(ls_telemetry_t *t, uint32_t slot, uint32_t instrument, int64_t client_order_id,
+    void ls_tel_order_set(ls_tel_block_t *t, uint32_t slot, uint32_t instrument, int64_t client_order_id,
                           int64_t venue_order_id, uint8_t side, uint8_t state, int64_t price, int64_t qty,
                           int64_t cum_qty, int64_t ts)
-    void ls_tel_order_clear(ls_telemetry_t *t, uint32_t slot)
-    void ls_tel_ring_register(ls_telemetry_t *t, uint32_t slot, const char *name, uint64_t capacity)
-    void ls_tel_ring_fill(ls_telemetry_t *t, uint32_t slot, uint64_t fill)
-    void ls_tel_ring_overflow(ls_telemetry_t *t, uint32_t slot, uint64_t n)
+    void ls_tel_order_clear(ls_tel_block_t *t, uint32_t slot)
+    void ls_tel_ring_register(ls_tel_block_t *t, uint32_t slot, const char *name, uint64_t capacity)
+    void ls_tel_ring_fill(ls_tel_block_t *t, uint32_t slot, uint64_t fill)
+    void ls_tel_ring_overflow(ls_tel_block_t *t, uint32_t slot, uint64_t n)
     # process slots (each process its own)
-    int ls_tel_proc_register(ls_telemetry_t *t, int64_t pid, const char *name, int64_t now_ns)
-    void ls_tel_proc_heartbeat(ls_telemetry_t *t, int slot, int64_t now_ns)
-    void ls_tel_proc_error(ls_telemetry_t *t, int slot, uint64_t n)
-    void ls_tel_proc_lag(ls_telemetry_t *t, int slot, int64_t lag_ns)
-    void ls_tel_proc_unregister(ls_telemetry_t *t, int slot)
+    int ls_tel_proc_register(ls_tel_block_t *t, int64_t pid, const char *name, int64_t now_ns)
+    void ls_tel_proc_heartbeat(ls_tel_block_t *t, int slot, int64_t now_ns)
+    void ls_tel_proc_error(ls_tel_block_t *t, int slot, uint64_t n)
+    void ls_tel_proc_lag(ls_tel_block_t *t, int slot, int64_t lag_ns)
+    void ls_tel_proc_unregister(ls_tel_block_t *t, int slot)
     # reader
-    int ls_tel_position_read(const ls_telemetry_t *t, uint32_t slot, ls_tel_position_t *out, int tries)
-    int ls_tel_order_read(const ls_telemetry_t *t, uint32_t slot, ls_tel_order_t *out, int tries)
-    void ls_tel_hist_read(const ls_telemetry_t *t, int hist, ls_tel_hist_t *out)
+    int ls_tel_position_read(const ls_tel_block_t *t, uint32_t slot, ls_tel_position_t *out, int tries)
+    int ls_tel_order_read(const ls_tel_block_t *t, uint32_t slot, ls_tel_order_t *out, int tries)
+    void ls_tel_hist_read(const ls_tel_block_t *t, int hist, ls_tel_hist_t *out)
 
 
 cdef class TelemetryBlock:
-    cdef ls_telemetry_t *tel
+    cdef ls_tel_block_t *tel
     cdef object _shm
     cdef object _mm
     cdef readonly str name
