@@ -60,16 +60,24 @@ def test_livestack_run_trades_through_the_fix_venue(tmp_path, datadir):
         sup = Supervisor(cfg, out=io.StringIO())
         sup.start()
         _wait(ex.logged_on, 30, "the FIX venue to log on")
-        _wait(lambda: sup.poll() and len([m for m in ex.received if m[0] == "D"]) >= 3, 60,
-              "orders from the market maker at the exchange")
-        _wait(lambda: sup.poll() and sup.status()["exec"] >= 3, 30, "execution events back in the harness")
+        # the market maker quotes (NewOrderSingle) and requotes (replace / cancel)
+        _wait(lambda: sup.poll() and len(ex.received) >= 6, 60, "orders from the market maker at the exchange")
+        _wait(lambda: sup.poll() and sup.status()["exec"] >= 6, 30, "execution events back in the harness")
         got = ex.received
         assert all(m[1][55] == "BTCUSDT" for m in got)
+        kinds = {m[0] for m in got}
+        assert "D" in kinds and kinds & {"F", "G"}, kinds
         assert not [m for m in ex.admin_in if m[0] == "3"], "QuickFIX rejected one of our messages"
+        records_path = sup.records_path
         rc = sup.stop(timeout=30)
         sup = None
         assert rc == 0
         _wait(lambda: ex.logouts >= 1, 10, "the venue's logout")
+        from livestack.records import open_session
+
+        rec = open_session(records_path)
+        states = set(rec["order_state"]["state"])
+        assert "ACCEPTED" in states and states & {"REPLACED", "CANCELED"}, states
     finally:
         if sup is not None:
             sup.stop(timeout=30)
