@@ -42,6 +42,8 @@ connect_timeout_s     5.0              TCP connect timeout
 stale_order_s         5.0              a command waiting for the session longer than this is
                                        rejected locally (EXEC REJECTED, reason 3002)
 test_request_factor   1.2              TestRequest after heartbeat_s * this of silence
+max_body              1048576          largest BodyLength accepted (bigger: resynchronise)
+log_level             "INFO"           logging level of the venue process
 harness_pid, batch,   (process loop)   see ``livestack.venues.process.run_loop``
 counters, ...
 ====================  ===============  ====================================================

@@ -182,6 +182,8 @@ class FixAdapter(VenueAdapter, SessionApp):
         elif kind == OrderCmdType.CANCEL:
             o = self.orders.get(cid)
             if o is None and side not in (Side.BUY, Side.SELL):
+                side = self._side_from_journal(cid)
+            if o is None and side not in (Side.BUY, Side.SELL):
                 self._local_reject(cmd, UNKNOWN_ORDER)
                 return
             if o is not None:
@@ -196,6 +198,8 @@ class FixAdapter(VenueAdapter, SessionApp):
         elif kind == OrderCmdType.REPLACE:
             orig_id = int(cmd["orig_client_order_id"])
             old = self.orders.get(orig_id)
+            if old is None and side not in (Side.BUY, Side.SELL):
+                side = self._side_from_journal(orig_id)
             if old is None and side not in (Side.BUY, Side.SELL):
                 self._local_reject(cmd, UNKNOWN_ORDER)
                 return
@@ -214,6 +218,15 @@ class FixAdapter(VenueAdapter, SessionApp):
                 "G", str(cid), str(orig_id), inst_id, side)
         else:
             self._local_reject(cmd, UNKNOWN_ORDER)
+
+    def _side_from_journal(self, cid: int) -> int:
+        """Side of an order this adapter does not track (e.g. sent before a venue-process restart),
+        from the store's journal of sent order messages; 0 when not there."""
+        key = str(cid)
+        for info in reversed(list(self.session.store.sent.values())):
+            if info[0] in ("D", "G") and info[1] == key:
+                return int(info[4])
+        return 0
 
     # --- events ---------------------------------------------------------------------------------
     def _event(self, exec_type, client_order_id, instrument, side, reason=0, orig=0):

@@ -25,6 +25,9 @@ MsgSeqNum > expected                           ResendRequest(expected, 0) once; 
 MsgSeqNum < expected, PossDupFlag=Y            ignored (duplicate); Reject(373=1) if
                                                OrigSendingTime is missing
 MsgSeqNum < expected, no PossDupFlag           Logout("MsgSeqNum too low ...") + disconnect
+resent (PossDupFlag=Y) in sequence             processed; Reject(373=1) without OrigSendingTime,
+                                               Reject(373=10) + Logout if OrigSendingTime is
+                                               later than SendingTime
 first message not a Logon                      disconnect
 SequenceReset-GapFill                          expected := NewSeqNo; Reject(373=5) if it would
                                                move backwards
@@ -68,6 +71,7 @@ REQUIRED_TAG_MISSING = 1
 VALUE_INCORRECT = 5
 INCORRECT_DATA_FORMAT = 6
 COMPID_PROBLEM = 9
+SENDING_TIME_ACCURACY = 10
 INVALID_MSGTYPE = 11
 
 
@@ -600,6 +604,8 @@ class FixSession:
             self.stats["seq_too_low"] += 1
             self._logout_disconnect(f"MsgSeqNum too low, expecting {expected} but received {seq}")
             return
+        if msg.get(43) == b"Y" and not self._poss_dup_ok(msg, seq, mt):
+            return
         self._process(msg, seq, mt)
         # the gap may now be closed: process what waited behind it, in order
         while self.sock is not None:
@@ -612,6 +618,27 @@ class FixSession:
             self._process(m, nxt, m.msg_type)
         if self._resend_until and self.store.next_in > self._resend_until:
             self._resend_until = 0
+
+    def _poss_dup_ok(self, msg: codec.FixMessage, seq: int, mt: bytes) -> bool:
+        """A resent message (PossDupFlag=Y) in sequence: OrigSendingTime must be there (else Reject
+        373=1, number consumed) and not later than SendingTime (else Reject 373=10, Logout)."""
+        orig, sent = msg.get(122), msg.get(52)
+        if orig is None:
+            self.store.set_next_in(seq + 1)
+            self._reject(seq, REQUIRED_TAG_MISSING, 122, mt, "OrigSendingTime missing")
+            return False
+        try:
+            bad = sent is not None and codec.parse_time(orig) > codec.parse_time(sent)
+        except ValueError:
+            self.store.set_next_in(seq + 1)
+            self._reject(seq, INCORRECT_DATA_FORMAT, 122, mt, "OrigSendingTime malformed")
+            return False
+        if bad:
+            self.store.set_next_in(seq + 1)
+            self._reject(seq, SENDING_TIME_ACCURACY, 122, mt, "OrigSendingTime later than SendingTime")
+            self._logout_disconnect("OrigSendingTime later than SendingTime")
+            return False
+        return True
 
     def _sequence_reset(self, msg: codec.FixMessage, seq: int, expected: int) -> None:
         self.stats["seq_resets_in"] += 1

@@ -149,3 +149,27 @@ def test_harness_loss_cancels_every_live_order(ad, peer):
     ad.on_harness_lost()
     c1, c2 = peer.expect(ad.session, b"F"), peer.expect(ad.session, b"F")
     assert {c1.get(41), c2.get(41)} == {b"20", b"21"} and c1.get(54) == b"2"
+
+
+def test_cancel_after_a_venue_process_restart_finds_the_side_in_the_journal(tmp_path, peer):
+    opts = dict(port=peer.port, sender_comp_id="LIVESTACK", target_comp_id="EXCHANGE",
+                store_dir=str(tmp_path / "store"), reconnect_min_s=0.05)
+    a = FixAdapter([BTC], opts)
+    a.start()
+    peer.logon(a.session)
+    cmd(a, OrderCmdType.NEW, 30, side=Side.SELL)
+    peer.expect(a.session, b"D")
+    a.session._disconnect("killed")
+    a.session.store.close()
+    peer.drop()
+    b = FixAdapter([BTC], opts)                             # the restarted process: no order table
+    b.out, b.got = np.zeros(4, DTYPES["EXEC"]), []
+    try:
+        b.start()
+        peer.logon(b.session)
+        cmd(b, OrderCmdType.CANCEL, 30, side=Side.NONE)
+        f = peer.expect(b.session, b"F")
+        assert (f.get(41), f.get(54)) == (b"30", b"2")
+    finally:
+        b.session._disconnect("teardown")
+        b.session.store.close()

@@ -130,6 +130,16 @@ def test_possdup_below_expected_is_ignored_and_without_orig_sending_time_rejecte
     assert (rj.get_int(45), rj.get_int(371), rj.get_int(373)) == (2, 122, 1) and s.active
 
 
+def test_resent_message_with_orig_sending_time_after_sending_time_is_rejected_and_logged_out(make, peer):
+    s, app = make()
+    peer.logon(s)
+    peer.send(b"8", [(58, "x")], poss_dup=True, orig_sending_ns=NOW + 10**9)  # seq 2, "sent" later
+    rj = peer.expect(s, b"3")
+    assert (rj.get_int(45), rj.get_int(371), rj.get_int(373)) == (2, 122, 10)
+    peer.expect(s, b"5")
+    assert peer.closed(s) and app.app_msgs == []
+
+
 def test_sequence_reset_reset_moves_expected_forward_and_never_back(make, peer):
     s, _ = make()
     peer.logon(s)
