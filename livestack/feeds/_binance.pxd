@@ -3,6 +3,10 @@
 # of Binance price-level arrays ([["price","qty"], ...]) straight into MD_LEVEL records.
 from libc.stdint cimport uint8_t, uint32_t, int64_t
 
+cimport cython
+
+
+@cython.final
 cdef class MdBuffer:
     cdef readonly object arr
     cdef uint8_t *base
@@ -15,6 +19,9 @@ cdef class MdBuffer:
                                 int qty_decimals, uint8_t flags) except -3
     cpdef void add_trade(self, uint32_t instrument, int64_t ts, int64_t ts_event, int64_t price,
                          int64_t qty, int64_t trade_id, uint8_t side, uint8_t flags) except *
+    cdef Py_ssize_t _levels(self, const unsigned char *p, Py_ssize_t n, uint8_t side,
+                            uint32_t instrument, int64_t ts, int64_t ts_event, int64_t update_id,
+                            int price_decimals, int qty_decimals, uint8_t flags) except -3
     cpdef int add_trade_raw(self, uint32_t instrument, int64_t ts, int64_t ts_event, object raw_price,
                             object raw_qty, int64_t trade_id, uint8_t side, int price_decimals,
                             int qty_decimals, uint8_t flags) except -3

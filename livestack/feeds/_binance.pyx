@@ -10,8 +10,10 @@ straight into an ``ls_md_level_t`` slot. No Python object per level.
 Record layout: ``livestack/schema/spec.py`` (MD_LEVEL, MD_TRADE, MD_BBO, MD_STATUS, 64 bytes).
 """
 
+cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
-from libc.string cimport memset
+from libc.string cimport memcmp, memset
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 import numpy as np
 
@@ -64,19 +66,29 @@ cdef int _raw_fixed(object raw, int decimals, int64_t *out) except -3:
     """A raw JSON string value (``"61800.30"``, quotes included) to fixed point.
 
     0 on success, -1 when ``raw`` is not a plain JSON string, -2 when it is not an exact decimal.
+    (A bare Py_buffer, not a typed memoryview: acquiring a memoryview costs ~10x more.)
     """
-    cdef const unsigned char[::1] buf = raw
-    cdef Py_ssize_t n = buf.shape[0], i
-    if n < 2 or buf[0] != 34 or buf[n - 1] != 34:
-        return -1
-    for i in range(1, n - 1):
-        if buf[i] == 92 or buf[i] == 34:
+    cdef Py_buffer view
+    cdef const unsigned char *p
+    cdef Py_ssize_t n, i
+    cdef int rc = 0
+    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
+    try:
+        p = <const unsigned char *>view.buf
+        n = view.len
+        if n < 2 or p[0] != 34 or p[n - 1] != 34:
             return -1
-    if ls_parse_fixed(<const char *>&buf[1], n - 2, decimals, out) != 0:
-        return -2
-    return 0
+        for i in range(1, n - 1):
+            if p[i] == 92 or p[i] == 34:
+                return -1
+        if ls_parse_fixed(<const char *>(p + 1), n - 2, decimals, out) != 0:
+            return -2
+        return 0
+    finally:
+        PyBuffer_Release(&view)
 
 
+@cython.final
 cdef class MdBuffer:
     """Growable array of 64-byte MD slots (``livestack.schema.SLOT64``) filled in place.
 
@@ -117,9 +129,17 @@ cdef class MdBuffer:
         non-negative decimal at the instrument's scale (price must be > 0). On error nothing is
         added.
         """
-        cdef const unsigned char[::1] buf = raw
-        cdef Py_ssize_t n = buf.shape[0]
-        cdef const unsigned char *p
+        cdef Py_buffer view
+        PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
+        try:
+            return self._levels(<const unsigned char *>view.buf, view.len, side, instrument, ts,
+                                ts_event, update_id, price_decimals, qty_decimals, flags)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef Py_ssize_t _levels(self, const unsigned char *p, Py_ssize_t n, uint8_t side,
+                            uint32_t instrument, int64_t ts, int64_t ts_event, int64_t update_id,
+                            int price_decimals, int qty_decimals, uint8_t flags) except -3:
         cdef Py_ssize_t i, s0 = 0, s1 = 0, e0, e1, start_n = self.n, count = 0
         cdef int64_t price, qty
         cdef ls_md_level_t *rec
@@ -127,7 +147,6 @@ cdef class MdBuffer:
             return LEVELS_SYNTAX
         # the shortest level `["1","0"]` plus separator is 10 bytes
         self._reserve(n // 9 + 2)
-        p = &buf[0]
         i = _ws(p, 0, n)
         if i >= n or p[i] != 91:  # [
             return LEVELS_SYNTAX
@@ -303,3 +322,488 @@ cdef class MdBuffer:
 
     def __len__(self):
         return self.n
+
+
+# ------------------------------------------------------------------------------------------------
+# Message scanner: one pass over a combined-stream message, strict JSON, no Python object per field
+# ------------------------------------------------------------------------------------------------
+#
+# Grammar checked: RFC 8259 JSON (objects, arrays, strings with escapes, numbers, literals), depth
+# <= 64, nothing but whitespace after the top value. Field types are checked against what Binance
+# sends; a message that is valid JSON but has a missing or mistyped field is a FIELD error, one that
+# is not JSON is a JSON error. Non-ASCII bytes inside strings are not UTF-8-validated (no string
+# other than the stream name and decimals is used, and those must be ASCII to match / parse).
+
+#: FastDecoder.decode results
+cdef enum:
+    C_DONE = 0          # a trade / bookTicker record was written (flag LAST_IN_MSG)
+    C_DEPTH = 1         # a depth diff: see .diff and .slot
+    C_ERR_JSON = -1
+    C_ERR_FIELD = -2
+    C_ERR_DECIMAL = -3
+    C_ERR_STREAM = -4
+    C_KIND_DEPTH = 1
+    C_KIND_TRADE = 2
+    C_KIND_BBO = 3
+
+DONE, DEPTH = C_DONE, C_DEPTH
+ERR_JSON, ERR_FIELD, ERR_DECIMAL, ERR_STREAM = C_ERR_JSON, C_ERR_FIELD, C_ERR_DECIMAL, C_ERR_STREAM
+KIND_DEPTH, KIND_TRADE, KIND_BBO = C_KIND_DEPTH, C_KIND_TRADE, C_KIND_BBO
+
+cdef enum:
+    MAX_DEPTH = 64
+    F_E = 1
+    F_T = 2
+    F_U = 4
+    F_u = 8
+    F_pu = 16
+    F_t = 32
+    F_m = 64
+
+
+cdef struct Span:
+    Py_ssize_t start
+    Py_ssize_t end
+
+
+cdef struct Fields:
+    int64_t E, T, U, u, pu, t
+    int have
+    int m
+    int type_err
+    Span b, a, B, A, p, q
+
+
+cdef inline bint _digit(unsigned char c) noexcept nogil:
+    return 48 <= c <= 57
+
+
+cdef inline bint _hex(unsigned char c) noexcept nogil:
+    return _digit(c) or (97 <= c <= 102) or (65 <= c <= 70)
+
+
+cdef Py_ssize_t _skip_str(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, bint *plain) noexcept nogil:
+    """At p[i] == '"': index after the closing quote, or -1. ``plain``: no escapes inside."""
+    cdef unsigned char c
+    plain[0] = True
+    i += 1
+    while i < n:
+        c = p[i]
+        if c == 34:
+            return i + 1
+        if c < 32:
+            return -1
+        if c == 92:
+            plain[0] = False
+            i += 1
+            if i >= n:
+                return -1
+            c = p[i]
+            if c == 117:  # \uXXXX
+                if i + 4 >= n or not (_hex(p[i + 1]) and _hex(p[i + 2]) and _hex(p[i + 3]) and _hex(p[i + 4])):
+                    return -1
+                i += 4
+            elif not (c == 34 or c == 92 or c == 47 or c == 98 or c == 102 or c == 110 or c == 114 or c == 116):
+                return -1
+        i += 1
+    return -1
+
+
+cdef Py_ssize_t _skip_num(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, bint *integer) noexcept nogil:
+    """A JSON number at p[i]: index after it or -1; ``integer``: no fraction or exponent."""
+    integer[0] = True
+    if i < n and p[i] == 45:
+        i += 1
+    if i >= n:
+        return -1
+    if p[i] == 48:
+        i += 1
+    elif _digit(p[i]):
+        while i < n and _digit(p[i]):
+            i += 1
+    else:
+        return -1
+    if i < n and p[i] == 46:
+        integer[0] = False
+        i += 1
+        if i >= n or not _digit(p[i]):
+            return -1
+        while i < n and _digit(p[i]):
+            i += 1
+    if i < n and (p[i] == 101 or p[i] == 69):
+        integer[0] = False
+        i += 1
+        if i < n and (p[i] == 43 or p[i] == 45):
+            i += 1
+        if i >= n or not _digit(p[i]):
+            return -1
+        while i < n and _digit(p[i]):
+            i += 1
+    return i
+
+
+cdef inline Py_ssize_t _lit(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, const char *word, Py_ssize_t k) noexcept nogil:
+    cdef Py_ssize_t j
+    if i + k > n:
+        return -1
+    for j in range(k):
+        if p[i + j] != <unsigned char>word[j]:
+            return -1
+    return i + k
+
+
+cdef Py_ssize_t _skip_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, int depth) noexcept nogil:
+    """Validate and skip any JSON value at p[i] (no leading whitespace); index after it or -1."""
+    cdef unsigned char c
+    cdef bint flag
+    if i >= n or depth > MAX_DEPTH:
+        return -1
+    c = p[i]
+    if c == 34:
+        return _skip_str(p, i, n, &flag)
+    if c == 123:  # {
+        i = _ws(p, i + 1, n)
+        if i < n and p[i] == 125:
+            return i + 1
+        while True:
+            if i >= n or p[i] != 34:
+                return -1
+            i = _skip_str(p, i, n, &flag)
+            if i < 0:
+                return -1
+            i = _ws(p, i, n)
+            if i >= n or p[i] != 58:
+                return -1
+            i = _skip_value(p, _ws(p, i + 1, n), n, depth + 1)
+            if i < 0:
+                return -1
+            i = _ws(p, i, n)
+            if i < n and p[i] == 44:
+                i = _ws(p, i + 1, n)
+                continue
+            if i < n and p[i] == 125:
+                return i + 1
+            return -1
+    if c == 91:  # [
+        i = _ws(p, i + 1, n)
+        if i < n and p[i] == 93:
+            return i + 1
+        while True:
+            i = _skip_value(p, i, n, depth + 1)
+            if i < 0:
+                return -1
+            i = _ws(p, i, n)
+            if i < n and p[i] == 44:
+                i = _ws(p, i + 1, n)
+                continue
+            if i < n and p[i] == 93:
+                return i + 1
+            return -1
+    if c == 116:
+        return _lit(p, i, n, b"true", 4)
+    if c == 102:
+        return _lit(p, i, n, b"false", 5)
+    if c == 110:
+        return _lit(p, i, n, b"null", 4)
+    if c == 45 or _digit(c):
+        return _skip_num(p, i, n, &flag)
+    return -1
+
+
+cdef Py_ssize_t _int_field(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, int64_t *out,
+                           Fields *f, int bit) noexcept nogil:
+    """An integer field value: parsed into ``out``; any other valid value marks a type error."""
+    cdef Py_ssize_t j
+    cdef bint integer
+    cdef uint64_t v = 0
+    cdef bint neg = False
+    if i < n and (p[i] == 45 or _digit(p[i])):
+        j = _skip_num(p, i, n, &integer)
+        if j < 0:
+            return -1
+        if not integer:
+            f.type_err = 1
+            return j
+        if p[i] == 45:
+            neg = True
+            i += 1
+        while i < j:
+            if v > <uint64_t>922337203685477580:  # would overflow int64 on the next digit
+                f.type_err = 1
+                return j
+            v = v * 10 + (p[i] - 48)
+            i += 1
+        if v > <uint64_t>9223372036854775807:
+            f.type_err = 1
+            return j
+        out[0] = -<int64_t>v if neg else <int64_t>v
+        f.have |= bit
+        return j
+    j = _skip_value(p, i, n, 1)
+    if j >= 0:
+        f.type_err = 1
+    return j
+
+
+cdef Py_ssize_t _raw_field(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Span *out) noexcept nogil:
+    cdef Py_ssize_t j = _skip_value(p, i, n, 1)
+    if j >= 0:
+        out.start = i
+        out.end = j
+    return j
+
+
+cdef Py_ssize_t _data(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Fields *f) noexcept nogil:
+    """The ``data`` object at p[i] == '{': fields into ``f``; index after it or -1."""
+    cdef Py_ssize_t k0, k1, klen
+    cdef bint plain
+    cdef unsigned char c0, c1
+    i = _ws(p, i + 1, n)
+    if i < n and p[i] == 125:
+        return i + 1
+    while True:
+        if i >= n or p[i] != 34:
+            return -1
+        k0 = i + 1
+        i = _skip_str(p, i, n, &plain)
+        if i < 0:
+            return -1
+        k1 = i - 1
+        klen = k1 - k0
+        i = _ws(p, i, n)
+        if i >= n or p[i] != 58:
+            return -1
+        i = _ws(p, i + 1, n)
+        c0 = p[k0] if klen > 0 else 0
+        c1 = p[k0 + 1] if klen > 1 else 0
+        if not plain or klen > 2 or klen == 0:
+            i = _skip_value(p, i, n, 1)
+        elif klen == 2:
+            if c0 == 112 and c1 == 117:  # pu
+                i = _int_field(p, i, n, &f.pu, f, F_pu)
+            else:
+                i = _skip_value(p, i, n, 1)
+        elif c0 == 69:   # E
+            i = _int_field(p, i, n, &f.E, f, F_E)
+        elif c0 == 84:   # T
+            i = _int_field(p, i, n, &f.T, f, F_T)
+        elif c0 == 85:   # U
+            i = _int_field(p, i, n, &f.U, f, F_U)
+        elif c0 == 117:  # u
+            i = _int_field(p, i, n, &f.u, f, F_u)
+        elif c0 == 116:  # t
+            i = _int_field(p, i, n, &f.t, f, F_t)
+        elif c0 == 109:  # m
+            if i < n and p[i] == 116 and _lit(p, i, n, b"true", 4) > 0:
+                f.m = 1
+                i += 4
+            elif i < n and p[i] == 102 and _lit(p, i, n, b"false", 5) > 0:
+                f.m = 0
+                i += 5
+            else:
+                i = _skip_value(p, i, n, 1)
+                f.type_err = 1
+        elif c0 == 98:   # b
+            i = _raw_field(p, i, n, &f.b)
+        elif c0 == 97:   # a
+            i = _raw_field(p, i, n, &f.a)
+        elif c0 == 66:   # B
+            i = _raw_field(p, i, n, &f.B)
+        elif c0 == 65:   # A
+            i = _raw_field(p, i, n, &f.A)
+        elif c0 == 112:  # p
+            i = _raw_field(p, i, n, &f.p)
+        elif c0 == 113:  # q
+            i = _raw_field(p, i, n, &f.q)
+        else:
+            i = _skip_value(p, i, n, 1)
+        if i < 0:
+            return -1
+        i = _ws(p, i, n)
+        if i < n and p[i] == 44:
+            i = _ws(p, i + 1, n)
+            continue
+        if i < n and p[i] == 125:
+            return i + 1
+        return -1
+
+
+cdef inline bint _ms_ok(int64_t v) noexcept nogil:
+    """A venue time in ms that converts to int64 ns."""
+    return 0 <= v <= 9223372036853LL
+
+
+cdef inline int _str_fixed(const unsigned char *p, Span s, int decimals, int64_t *out) noexcept nogil:
+    """A field span holding a JSON string decimal: 0, -2 (not a plain string), -3 (bad decimal)."""
+    cdef Py_ssize_t i
+    if s.start < 0 or s.end - s.start < 2 or p[s.start] != 34:
+        return C_ERR_FIELD
+    for i in range(s.start + 1, s.end - 1):
+        if p[i] == 92:
+            return C_ERR_FIELD
+    if ls_parse_fixed(<const char *>(p + s.start + 1), s.end - s.start - 2, decimals, out) != 0:
+        return C_ERR_DECIMAL
+    return 0
+
+
+cdef class Diff:
+    """A depth diff as the BookSync needs it (level arrays kept as raw JSON bytes)."""
+    cdef public int64_t E, T, U, u, pu
+    cdef public object b, a
+
+    def __repr__(self):
+        return f"Diff(U={self.U}, u={self.u}, pu={self.pu}, E={self.E})"
+
+
+@cython.final
+cdef class FastDecoder:
+    """Scans combined-stream messages; writes trade / bookTicker records itself, hands depth diffs back.
+
+    ``routes``: ``{stream name: (kind, slot, instrument id, price decimals, qty decimals, futures)}``.
+    :meth:`decode` returns DONE, DEPTH (then :attr:`diff` and :attr:`slot` are set) or an ERR_*.
+    """
+    cdef MdBuffer out
+    cdef dict routes
+    cdef public Diff diff
+    cdef public int slot
+
+    def __init__(self, MdBuffer out, dict routes):
+        self.out = out
+        self.routes = {k.encode() if isinstance(k, str) else k: v for k, v in routes.items()}
+        self.diff = None
+        self.slot = -1
+
+    cpdef int decode(self, object msg, int64_t ts) except -100:
+        cdef Py_buffer view
+        PyObject_GetBuffer(msg, &view, PyBUF_SIMPLE)
+        try:
+            return self._decode(msg, <const unsigned char *>view.buf, view.len, ts)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef int _decode(self, object msg, const unsigned char *p, Py_ssize_t n, int64_t ts) except -100:
+        cdef Fields f
+        cdef Py_ssize_t i, k0, k1, s0 = -1, s1 = -1
+        cdef bint plain, have_data = False, bad = False
+        cdef int kind, slot, pd, qd, rc
+        cdef uint32_t inst
+        cdef int64_t px = 0, qty = 0, bp = 0, bq = 0, ap = 0, aq = 0, tev
+        memset(&f, 0, sizeof(Fields))
+        f.m = -1
+        f.b.start = f.a.start = f.B.start = f.A.start = f.p.start = f.q.start = -1
+        i = _ws(p, 0, n)
+        if i >= n:
+            return C_ERR_JSON
+        if p[i] != 123:
+            i = _skip_value(p, i, n, 0)
+            if i < 0 or _ws(p, i, n) != n:
+                return C_ERR_JSON
+            return C_ERR_FIELD
+        i = _ws(p, i + 1, n)
+        if i < n and p[i] == 125:
+            i += 1
+        else:
+            while True:
+                if i >= n or p[i] != 34:
+                    return C_ERR_JSON
+                k0 = i + 1
+                i = _skip_str(p, i, n, &plain)
+                if i < 0:
+                    return C_ERR_JSON
+                k1 = i - 1
+                i = _ws(p, i, n)
+                if i >= n or p[i] != 58:
+                    return C_ERR_JSON
+                i = _ws(p, i + 1, n)
+                if plain and k1 - k0 == 6 and memcmp(p + k0, b"stream", 6) == 0:
+                    if i < n and p[i] == 34:
+                        s0 = i + 1
+                        i = _skip_str(p, i, n, &plain)
+                        s1 = i - 1
+                        if not plain:
+                            bad = True
+                    else:
+                        i = _skip_value(p, i, n, 1)
+                        bad = True
+                elif plain and k1 - k0 == 4 and memcmp(p + k0, b"data", 4) == 0:
+                    if i < n and p[i] == 123:
+                        i = _data(p, i, n, &f)
+                        have_data = True
+                    else:
+                        i = _skip_value(p, i, n, 1)
+                        bad = True
+                else:
+                    i = _skip_value(p, i, n, 1)
+                if i < 0:
+                    return C_ERR_JSON
+                i = _ws(p, i, n)
+                if i < n and p[i] == 44:
+                    i = _ws(p, i + 1, n)
+                    continue
+                if i < n and p[i] == 125:
+                    i += 1
+                    break
+                return C_ERR_JSON
+        if _ws(p, i, n) != n:
+            return C_ERR_JSON
+        if bad or f.type_err or s0 < 0 or not have_data:
+            return C_ERR_FIELD
+        route = self.routes.get((<const char *>p + s0)[:s1 - s0])
+        if route is None:
+            return C_ERR_STREAM
+        kind, slot, inst, pd, qd, futures = route
+        out = self.out
+        if kind == C_KIND_TRADE:
+            if (f.have & (F_T | F_t)) != (F_T | F_t) or f.m < 0 or not _ms_ok(f.T):
+                return C_ERR_FIELD
+            rc = _str_fixed(p, f.p, pd, &px)
+            if rc == 0:
+                rc = _str_fixed(p, f.q, qd, &qty)
+            if rc != 0:
+                return rc
+            if px <= 0 or qty <= 0:
+                return C_ERR_DECIMAL
+            out.add_trade(inst, ts, f.T * 1000000, px, qty, f.t, 2 if f.m else 1, 1)
+            return C_DONE
+        if kind == C_KIND_BBO:
+            rc = _str_fixed(p, f.b, pd, &bp)
+            if rc == 0:
+                rc = _str_fixed(p, f.B, qd, &bq)
+            if rc == 0:
+                rc = _str_fixed(p, f.a, pd, &ap)
+            if rc == 0:
+                rc = _str_fixed(p, f.A, qd, &aq)
+            if rc != 0:
+                return rc
+            if bp < 0 or bq < 0 or ap < 0 or aq < 0:
+                return C_ERR_DECIMAL
+            if ((f.have & F_T) and not _ms_ok(f.T)) or ((f.have & F_E) and not _ms_ok(f.E)):
+                return C_ERR_FIELD
+            if (f.have & F_T) and f.T > 0:
+                tev = f.T * 1000000
+            elif (f.have & F_E) and f.E > 0:
+                tev = f.E * 1000000
+            else:
+                tev = ts
+            out.add_bbo(inst, ts, tev, bp, bq, ap, aq, 1)
+            return C_DONE
+        # depth
+        if (f.have & (F_E | F_U | F_u)) != (F_E | F_U | F_u) or f.b.start < 0 or f.a.start < 0:
+            return C_ERR_FIELD
+        if not _ms_ok(f.E) or ((f.have & F_T) and not _ms_ok(f.T)):
+            return C_ERR_FIELD
+        if p[f.b.start] != 91 or p[f.a.start] != 91:
+            return C_ERR_FIELD
+        if futures and not (f.have & F_pu):
+            return C_ERR_FIELD
+        d = Diff.__new__(Diff)
+        d.E = f.E
+        d.T = f.T if (f.have & F_T) else 0
+        d.U = f.U
+        d.u = f.u
+        d.pu = f.pu if (f.have & F_pu) else -1
+        d.b = (<const char *>p + f.b.start)[:f.b.end - f.b.start]
+        d.a = (<const char *>p + f.a.start)[:f.a.end - f.a.start]
+        self.diff = d
+        self.slot = slot
+        return C_DEPTH

@@ -51,7 +51,10 @@ import msgspec
 import numpy as np
 
 from livestack.config import Instrument
-from livestack.feeds._binance import LEVELS_DECIMAL, LEVELS_SYNTAX, MdBuffer  # noqa: F401
+from livestack.feeds._binance import (  # noqa: F401
+    DEPTH, DONE, ERR_DECIMAL, ERR_FIELD, ERR_JSON, ERR_STREAM, KIND_BBO, KIND_DEPTH, KIND_TRADE,
+    LEVELS_DECIMAL, LEVELS_SYNTAX, Diff, FastDecoder, MdBuffer,
+)
 from livestack.schema import FeedStatus, RecordFlag, Side
 
 MARKETS = ("spot", "usdm")
@@ -161,39 +164,9 @@ class SharedCounters:
 
 
 # ---------------------------------------------------------------------------------------------
-# Wire messages (msgspec: validated while decoded; level arrays stay raw JSON for the C parser)
+# REST snapshot (msgspec: validated while decoded; level arrays stay raw JSON for the C parser).
+# Stream messages are scanned by _binance.FastDecoder.
 # ---------------------------------------------------------------------------------------------
-
-_NO = msgspec.Raw()
-
-
-class Data(msgspec.Struct, gc=False):
-    """The ``data`` of any stream message: one decode for every kind (absent fields keep their
-    default; each kind checks its required ones). Strings and level arrays stay raw JSON
-    (``msgspec.Raw``, validated JSON) for the C converters."""
-
-    e: str = ""
-    E: int = -1
-    T: int = -1
-    U: int = -1
-    u: int = -1
-    pu: int | None = None
-    t: int = -1
-    m: bool | None = None
-    b: msgspec.Raw = _NO
-    a: msgspec.Raw = _NO
-    B: msgspec.Raw = _NO
-    A: msgspec.Raw = _NO
-    p: msgspec.Raw = _NO
-    q: msgspec.Raw = _NO
-
-
-class Message(msgspec.Struct, gc=False):
-    """A combined-stream envelope: ``{"stream": "btcusdt@trade", "data": {...}}``."""
-
-    stream: str
-    data: Data
-
 
 class Snapshot(msgspec.Struct, gc=False):
     """REST depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``)."""
@@ -205,14 +178,7 @@ class Snapshot(msgspec.Struct, gc=False):
     T: int = 0
 
 
-_MESSAGE = msgspec.json.Decoder(Message)
 _SNAPSHOT = msgspec.json.Decoder(Snapshot)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, msgspec.ValidationError):
-        return "field"
-    return "json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,8 +342,9 @@ class BookSync:
 # BinanceDecoder: routes combined-stream messages of one market to per-instrument BookSyncs
 # ---------------------------------------------------------------------------------------------
 
-_DEPTH_KIND, _TRADE_KIND, _BBO_KIND = 1, 2, 3  # noqa: E305
-_STREAM_KINDS = {"depth": _DEPTH_KIND, "trade": _TRADE_KIND, "bookTicker": _BBO_KIND}
+_ERR_REASON = {ERR_JSON: "json", ERR_FIELD: "field", ERR_DECIMAL: "decimal", ERR_STREAM: "stream"}
+#: depth stream names accepted for a symbol (whatever the subscribed update speed)
+_DEPTH_SUFFIXES = ("depth", "depth@0ms", "depth@100ms", "depth@250ms", "depth@500ms", "depth@1000ms")
 
 
 class BinanceDecoder:
@@ -410,7 +377,16 @@ class BinanceDecoder:
             if key in self.syncs:
                 raise ValueError(f"instrument {inst.symbol} given twice")
             self.syncs[key] = BookSync(inst, market, self.out, self.c, max_buffered)
-        self._routes: dict[str, tuple[int, BookSync] | None] = {}
+        self._slots = list(self.syncs.values())
+        routes = {}
+        for slot, (sym, sync) in enumerate(self.syncs.items()):
+            inst = sync.instrument
+            args = (slot, inst.id, inst.price_decimals, inst.qty_decimals, market == "usdm")
+            for suffix in _DEPTH_SUFFIXES:
+                routes[f"{sym}@{suffix}"] = (KIND_DEPTH, *args)
+            routes[f"{sym}@trade"] = (KIND_TRADE, *args)
+            routes[f"{sym}@bookTicker"] = (KIND_BBO, *args)
+        self._fast = FastDecoder(self.out, routes)
         #: the last few malformed messages: (reason, receive ns, first 200 bytes)
         self.malformed_samples: collections.deque = collections.deque(maxlen=samples)
 
@@ -423,17 +399,177 @@ class BinanceDecoder:
             out += [f"{sym}@{depth}", f"{sym}@trade", f"{sym}@bookTicker"]
         return out
 
-    def _route(self, stream: str):
-        r = self._routes.get(stream, False)
-        if r is not False:
-            return r
-        parts = stream.split("@")
-        sync = self.syncs.get(parts[0])
-        kind = _STREAM_KINDS.get(parts[1]) if len(parts) > 1 else None
-        r = (kind, sync) if sync is not None and kind is not None else None
-        if len(self._routes) < 1024:
-            self._routes[stream] = r
-        return r
+    # -- input ------------------------------------------------------------------------------
+    def on_diff(self, d, ts: int) -> None:
+        if self.synced:
+            self._apply(d, ts, ts)
+            return
+        self.buffered.append((d, ts))
+        if len(self.buffered) > self.max_buffered:
+            self.buffered.popleft()
+            self.c.add("buffer_dropped")
+        if self.pending is not None:
+            self._try_sync()
+
+    def on_snapshot(self, snap: Snapshot, ts: int) -> None:
+        if self.synced:
+            return  # a late answer to a request that is no longer needed
+        self.pending = (snap, ts)
+        self._try_sync()
+
+    # -- procedure --------------------------------------------------------------------------
+    def _try_sync(self) -> None:
+        snap, sts = self.pending
+        L = snap.lastUpdateId
+        buf = self.buffered
+        futures = self.futures
+        # drop what the snapshot already contains
+        while buf and (buf[0][0].u < L if futures else buf[0][0].u <= L):
+            buf.popleft()
+            self.c.add("diffs_dropped_stale")
+        if not buf:
+            return  # keep the snapshot, wait for the straddling diff
+        d = buf[0][0]
+        if not ((d.U <= L <= d.u) if futures else (d.U <= L + 1 <= d.u)):
+            # first remaining diff starts after the snapshot: the snapshot is too old
+            self.pending = None
+            self.c.add("snapshot_refetch")
+            return
+        if not self._emit_snapshot(snap, sts):
+            self.pending = None
+            return
+        self.pending = None
+        self.synced = True
+        self.last_u = L
+        self._first = True
+        self.resync_count += 1
+        self.c.add("snapshots")
+        while buf and self.synced:
+            d, dts = buf.popleft()
+            self._apply(d, dts if dts > sts else sts, dts)
+
+    def _emit_snapshot(self, snap: Snapshot, ts: int) -> bool:
+        out = self.out
+        inst = self.instrument
+        start = out.n
+        L = snap.lastUpdateId
+        t = snap.T or snap.E
+        tev = t * _NS_PER_MS if t else ts
+        out.add_status(inst.id, ts, tev, FeedStatus.SNAPSHOT_BEGIN, L, 0, SNAP)
+        nb = out.add_levels(snap.bids, BUY, inst.id, ts, tev, L, inst.price_decimals, inst.qty_decimals, SNAP)
+        na = out.add_levels(snap.asks, SELL, inst.id, ts, tev, L, inst.price_decimals, inst.qty_decimals, SNAP) if nb >= 0 else nb
+        if nb < 0 or na < 0:
+            out.truncate(start)
+            self.c.add("malformed_snapshot")
+            return False
+        out.add_status(inst.id, ts, tev, FeedStatus.SNAPSHOT_END, L, nb + na, SNAP | LAST)
+        return True
+
+    def _apply(self, d, ts: int, recv_ts: int) -> None:
+        last = self.last_u
+        if self._first:
+            self._first = False
+        elif self.futures:
+            if d.pu != last:
+                if d.u <= last:
+                    self.c.add("diffs_dropped_old")
+                    return
+                self._gap(d, recv_ts, last)
+                return
+        else:
+            if d.u <= last:
+                self.c.add("diffs_dropped_old")
+                return
+            if d.U > last + 1:
+                self._gap(d, recv_ts, last + 1)
+                return
+        out = self.out
+        inst = self.instrument
+        tev = (d.T if self.futures and d.T > 0 else d.E) * _NS_PER_MS
+        start = out.n
+        nb = out.add_levels(d.b, BUY, inst.id, ts, tev, d.u, inst.price_decimals, inst.qty_decimals, 0)
+        na = out.add_levels(d.a, SELL, inst.id, ts, tev, d.u, inst.price_decimals, inst.qty_decimals, 0) if nb >= 0 else nb
+        if nb < 0 or na < 0:
+            out.truncate(start)
+            self.c.add("malformed_levels" if min(nb, na) == LEVELS_SYNTAX else "malformed_decimal")
+            # the chain needs this diff and it cannot be applied: the book is no longer exact
+            self._gap(None, recv_ts, last + (0 if self.futures else 1))
+            return
+        if nb + na:
+            out.flag_last(LAST)
+        self.last_u = d.u
+
+    def _gap(self, d, ts: int, expected: int) -> None:
+        self.out.add_status(self.instrument.id, ts, ts, FeedStatus.GAP, self.last_u, expected, LAST)
+        self.c.add("gaps")
+        self.synced = False
+        self.pending = None
+        self.buffered.clear()
+        self._first = False
+        if d is not None:
+            self.buffered.append((d, ts))
+
+
+# ---------------------------------------------------------------------------------------------
+# BinanceDecoder: routes combined-stream messages of one market to per-instrument BookSyncs
+# ---------------------------------------------------------------------------------------------
+
+_ERR_REASON = {ERR_JSON: "json", ERR_FIELD: "field", ERR_DECIMAL: "decimal", ERR_STREAM: "stream"}
+#: depth stream names accepted for a symbol (whatever the subscribed update speed)
+_DEPTH_SUFFIXES = ("depth", "depth@0ms", "depth@100ms", "depth@250ms", "depth@500ms", "depth@1000ms")
+
+
+class BinanceDecoder:
+    """Decoder of one combined-stream connection (one market, one or more instruments).
+
+    Parameters
+    ----------
+    instruments : list of Instrument
+        Their ``symbol`` (e.g. ``"BTCUSDT"``) selects the streams; ``id`` goes in every record.
+    market : {"spot", "usdm"}
+    out : MdBuffer, optional
+        Where records go (``out.take()`` hands them out as a SLOT64 array view).
+    counters : Counters, optional
+    depth_speed : str, optional
+        Depth stream suffix (``"100ms"``, ``"0ms"``, ``""`` for the 1 s stream).
+    """
+
+    def __init__(self, instruments, market: str, out: MdBuffer | None = None,
+                 counters: Counters | None = None, depth_speed: str | None = None,
+                 max_buffered: int = 10_000, samples: int = 16):
+        if market not in MARKETS:
+            raise ValueError(f"market {market!r}: expected one of {MARKETS}")
+        self.market = market
+        self.out = out if out is not None else MdBuffer()
+        self.c = counters if counters is not None else Counters()
+        self.depth_speed = DEFAULT_DEPTH_SPEED[market] if depth_speed is None else depth_speed
+        self.syncs: dict[str, BookSync] = {}
+        for inst in instruments:
+            key = inst.symbol.lower()
+            if key in self.syncs:
+                raise ValueError(f"instrument {inst.symbol} given twice")
+            self.syncs[key] = BookSync(inst, market, self.out, self.c, max_buffered)
+        self._slots = list(self.syncs.values())
+        routes = {}
+        for slot, (sym, sync) in enumerate(self.syncs.items()):
+            inst = sync.instrument
+            args = (slot, inst.id, inst.price_decimals, inst.qty_decimals, market == "usdm")
+            for suffix in _DEPTH_SUFFIXES:
+                routes[f"{sym}@{suffix}"] = (KIND_DEPTH, *args)
+            routes[f"{sym}@trade"] = (KIND_TRADE, *args)
+            routes[f"{sym}@bookTicker"] = (KIND_BBO, *args)
+        self._fast = FastDecoder(self.out, routes)
+        #: the last few malformed messages: (reason, receive ns, first 200 bytes)
+        self.malformed_samples: collections.deque = collections.deque(maxlen=samples)
+
+    # -- subscription -----------------------------------------------------------------------
+    def streams(self) -> list[str]:
+        """Combined-stream names to subscribe to: depth diffs, trades and bookTicker per symbol."""
+        depth = "depth" + (f"@{self.depth_speed}" if self.depth_speed else "")
+        out = []
+        for sym in self.syncs:
+            out += [f"{sym}@{depth}", f"{sym}@trade", f"{sym}@bookTicker"]
+        return out
 
     # -- input ------------------------------------------------------------------------------
     def malformed(self, reason: str, ts: int, msg) -> None:
@@ -442,50 +578,24 @@ class BinanceDecoder:
         self.malformed_samples.append((reason, ts, bytes(msg[:200])))
 
     def on_message(self, msg, ts: int) -> int:
-        """Decode one combined-stream message received at ``ts`` (ns); returns records added."""
+        """Decode one combined-stream message (bytes) received at ``ts`` (ns); returns records added.
+
+        The message is scanned once in C (``FastDecoder``: strict JSON, field types checked);
+        trades and bookTickers become records right there, depth diffs go to their BookSync.
+        """
         out = self.out
         n0 = out.n
         c = self.c
         c.messages += 1
-        try:
-            env = _MESSAGE.decode(msg)
-        except msgspec.DecodeError as e:
-            self.malformed(_reason(e), ts, msg)
+        if type(msg) is str:
+            msg = msg.encode()
+        fast = self._fast
+        rc = fast.decode(msg, ts)
+        if rc == DEPTH:
+            self._slots[fast.slot].on_diff(fast.diff, ts)
+        elif rc != DONE:
+            self.malformed(_ERR_REASON[rc], ts, msg)
             return 0
-        route = self._routes.get(env.stream, False)
-        if route is False:
-            route = self._route(env.stream)
-        if route is None:
-            self.malformed("stream", ts, msg)
-            return 0
-        kind, sync = route
-        d = env.data
-        if kind == _DEPTH_KIND:
-            if d.U < 0 or d.u < 0 or d.E < 0 or not d.b or not d.a or (sync.futures and d.pu is None):
-                self.malformed("field", ts, msg)
-                return 0
-            sync.on_diff(d, ts)
-        elif kind == _TRADE_KIND:
-            if d.T < 0 or d.t < 0 or d.m is None or not d.p or not d.q:
-                self.malformed("field", ts, msg)
-                return 0
-            inst = sync.instrument
-            rc = out.add_trade_raw(inst.id, ts, d.T * _NS_PER_MS, d.p, d.q, d.t, SELL if d.m else BUY,
-                                   inst.price_decimals, inst.qty_decimals, LAST)
-            if rc:
-                self.malformed("field" if rc == -1 else "decimal", ts, msg)
-                return 0
-        else:
-            if not d.b or not d.B or not d.a or not d.A:
-                self.malformed("field", ts, msg)
-                return 0
-            inst = sync.instrument
-            t = d.T if d.T > 0 else d.E
-            rc = out.add_bbo_raw(inst.id, ts, t * _NS_PER_MS if t > 0 else ts, d.b, d.B, d.a, d.A,
-                                 inst.price_decimals, inst.qty_decimals, LAST)
-            if rc:
-                self.malformed("field" if rc == -1 else "decimal", ts, msg)
-                return 0
         k = out.n - n0
         c.records += k
         return k

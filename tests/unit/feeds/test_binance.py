@@ -273,7 +273,7 @@ BAD_LEVELS = [
     ("levels", '[["100.00","1","x"]]'),
     ("levels", '[[100.00,"1"]]'),
     ("levels", '[["100.00","1"]'.replace("]", "]") + ',["1"]]'),
-    ("levels", '{"100.00":"1"}'),
+    ("field", '{"100.00":"1"}'),  # not an array: rejected at decode like a mistyped field
     ("levels", '[["10\\u0030.00","1"]]'),
     ("decimal", '[["100.001","1"]]'),
     ("decimal", '[["abc","1"]]'),
@@ -292,7 +292,7 @@ def test_malformed_levels_never_reach_the_book_and_break_the_chain(reason, level
     recs = d.out.take()
     assert (recs["kind"] != RecordKind.MD_LEVEL).all()  # not even the good bid got out
     assert d.c.as_dict()[f"malformed_{reason}"] == 1
-    if reason == "json":
+    if reason in ("json", "field"):
         assert statuses(recs) == [] and d.syncs["btcusdt"].synced
         d.on_message(diff(104, 105), 6)
         assert statuses(d.out.take()) == [FeedStatus.GAP]
