@@ -428,17 +428,24 @@ cdef class TelemetryBlock:
         now = time.time_ns()
         gauges = self.gauges()
         ts = gauges["trading_state"]
+        counters = self.counters()
+        denials = self.denials()
+        anomalies = self.anomalies()
+        # the per-code tables are the source of truth for these totals (whatever else bumped the
+        # plain counters, e.g. a caller that also did ls_tel_add(DENIALS) next to ls_tel_denial)
+        counters["denials"] = sum(denials.values())
+        counters["anomalies"] = sum(anomalies.values())
         return {
             "name": self.name,
             "ts_ns": now,
             "created_ns": self.tel.created_ns,
             "creator_pid": self.tel.creator_pid,
-            "counters": self.counters(),
+            "counters": counters,
             "gauges": gauges,
             "trading_state": _enum_name(TradingState, ts),
             "order_states": self.order_states(),
-            "denials": self.denials(),
-            "anomalies": self.anomalies(),
+            "denials": denials,
+            "anomalies": anomalies,
             "histograms": self.histograms(),
             "positions": self.positions(),
             "orders": self.orders(),

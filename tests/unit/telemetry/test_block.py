@@ -152,3 +152,12 @@ def test_a_dead_process_and_a_stale_heartbeat_show_as_unhealthy(blk):
     assert procs["stuck"]["heartbeat_age_s"] > 50
     blk.unregister_process(dead)
     blk.unregister_process(stale)
+
+
+def test_denial_and_anomaly_totals_come_from_the_per_code_tables(blk):
+    blk.add("denials")  # a caller that also bumps the plain counter must not double the total
+    blk.denial(DenyReason.HALTED)
+    blk.add("anomalies")
+    blk.anomaly(Anomaly.BAD_RECORD)
+    s = blk.snapshot()
+    assert s["counters"]["denials"] == 1 and s["counters"]["anomalies"] == 1
