@@ -61,6 +61,7 @@ ERRORS = ("malformed", "unknown_command", "bad_arguments", "not_allowed", "unkno
 #: ControlError (CONTROL_REPLY.error) -> protocol error code
 HARNESS_ERRORS = {1: "unknown_command", 2: "bad_arguments", 3: "not_allowed", 4: "unknown_instrument"}
 MAX_REQUEST_BYTES = 64 * 1024
+IPC_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 
 
 class RequestError(Exception):
@@ -366,6 +367,9 @@ def check_bind(endpoint: str, curve: bool) -> None:
     """Refuse a non-local endpoint without CURVE keys (ValueError with the reason)."""
     if not (endpoint.startswith("ipc://") or endpoint.startswith("tcp://") or endpoint.startswith("inproc://")):
         raise ValueError(f"control endpoint {endpoint!r}: expected ipc://PATH or tcp://HOST:PORT")
+    if endpoint.startswith("ipc://") and len(os.fsencode(os.path.abspath(endpoint[6:]))) > IPC_PATH_MAX:
+        raise ValueError(f"control endpoint {endpoint}: a unix socket path is limited to {IPC_PATH_MAX} bytes; "
+                         "use a shorter session directory or tcp://127.0.0.1:PORT")
     if not curve and not is_local_endpoint(endpoint):
         raise ValueError(
             f"refusing to bind the control surface to {endpoint}: it is not loopback or ipc, and no CURVE keys "

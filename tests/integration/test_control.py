@@ -296,3 +296,25 @@ def test_binding_a_non_loopback_address_without_curve_is_refused(session):
     finally:
         for r in rings:
             r.close()
+
+
+def test_concurrent_clients_each_get_their_own_replies(stack):
+    import threading
+
+    errors = []
+
+    def worker(k):
+        try:
+            with ControlClient(stack.endpoint, timeout=10) as c:
+                for _ in range(30):
+                    r = c.request("status" if k % 2 else "orders")
+                    assert r["ok"] and r["cmd"] == ("status" if k % 2 else "orders")
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in threads)

@@ -112,3 +112,8 @@ def test_records_decode_to_json_with_enum_names():
                  "state": "HALTED", "prev_state": "ACTIVE", "kill_latched": 1, "cause": 0}
     assert S.decode_state_bits(2 | 1 << 8 | 1 << 9) == {"trading_state": "HALTED", "kill_latched": True,
                                                         "session_active": True}
+
+
+def test_an_ipc_path_too_long_for_a_unix_socket_is_refused_clearly():
+    with pytest.raises(ValueError, match="limited to 107 bytes"):
+        P.check_bind("ipc:///tmp/" + "d" * 120 + "/control.sock", curve=False)
