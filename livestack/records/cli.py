@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 
@@ -87,6 +88,8 @@ def _table(rows: list[list], head: list[str]) -> str:
 
 def _fmt(v) -> str:
     if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
         return f"{v:,.8f}".rstrip("0").rstrip(".") if v != int(v) else f"{v:,.0f}"
     if isinstance(v, int):
         return f"{v:,}"

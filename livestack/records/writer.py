@@ -176,36 +176,48 @@ class RecordWriter:
         self._lock_fd = None
 
     def _open(self, attrs: dict) -> None:
+        """Create (atomically) or reopen the file, and hold it open in SWMR-write mode.
+
+        Creation happens in ``<file>.tmp`` that is renamed into place once complete, so a writer
+        killed while creating leaves no half-made session file. An existing file is opened
+        straight in SWMR-write mode (never in plain write mode, whose metadata writes are not
+        crash-ordered) after its stale status flags, if any, are cleared.
+        """
         o = self.options
-        kw = dict(libver="latest", rdcc_nbytes=8 << 20, rdcc_nslots=1009)
         now = time.time_ns()
-        self.created = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        self.created = not os.path.exists(self.path)
         if self.created:
-            f = h5py.File(self.path, "w", **kw)
-            self._stamp_new(f, attrs, now)
+            tmp = self.path + ".tmp"
+            with h5py.File(tmp, "w", libver="latest") as f:
+                self._stamp_new(f, attrs, now)
+                self._create_datasets(f)
+            os.replace(tmp, self.path)
         else:
             old = h5util.status_flags(self.path)
             if old:
                 h5util.clear_status_flags(self.path)
                 self._say(f"{self.path}: previous writer did not close the file (flags {old:#x}); "
                           "cleared them and resuming")
-            f = h5py.File(self.path, "r+", **kw)
+            with h5py.File(self.path, "r", libver="latest") as f:
+                missing = [n for n in DATASETS if n not in f]
+            if missing:  # kinds added to the schema since the file was made (additive change)
+                with h5py.File(self.path, "r+", libver="latest") as f:
+                    self._create_datasets(f)
+        fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+        fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+        fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+        fapl.set_cache(0, 1009, 8 << 20, 0.75)
+        fid = h5py.h5f.open(self.path.encode(), h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE, fapl=fapl)
+        f = self.file = h5py.File(fid)
+        if not self.created:
             f.attrs["stop_time_ns"] = np.int64(0)
             f.attrs["stop_time"] = ""
-        self.file = f
         f.attrs["writer_starts"] = np.int64(int(f.attrs.get("writer_starts", 0)) + 1)
         f.attrs["writer_pid"] = np.int64(os.getpid())
         f.attrs["writer_last_start_ns"] = np.int64(now)
         self.counters["writer_starts"] = int(f.attrs["writer_starts"])
-        # one dataset per kind (also kinds added to the schema since the file was created)
-        for name, (kind, dt) in DATASETS.items():
-            if name not in f:
-                chunk = o["journal_chunk_records"] if kind <= 0 else o["chunk_records"]
-                ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(int(chunk),))
-                ds.attrs["kind"] = np.int64(kind)
-                ds.attrs["record"] = (spec.RECORDS_BY_KIND[kind].name if kind > 0 else name.upper())
-                ds.attrs["layout_version"] = np.int64(spec.RECORDS_BY_KIND[kind].version if kind > 0 else 0)
-            elif f[name].dtype != dt:
+        for name, (_, dt) in DATASETS.items():
+            if f[name].dtype != dt:
                 raise ValueError(f"{self.path}: dataset /{name} has dtype {f[name].dtype}, this build writes {dt}")
         self._ds = {name: f[name] for name in DATASETS}
         self._dsid = {name: ds.id for name, ds in self._ds.items()}
@@ -216,10 +228,21 @@ class RecordWriter:
         self.resume_seq = max(self.last_seq.values())
         self.next_seq = self.resume_seq + 1
         f.flush()
-        f.swmr_mode = True
         if not self.created and self.resume_seq:
             self._say(f"{self.path}: resuming after seq {self.resume_seq:,} "
                       f"({sum(self.size.values()):,} rows in the file)")
+
+    def _create_datasets(self, f: h5py.File) -> None:
+        """One chunked, extendable dataset per record kind (+ journal, unknown), schema dtypes."""
+        o = self.options
+        for name, (kind, dt) in DATASETS.items():
+            if name in f:
+                continue
+            chunk = o["journal_chunk_records"] if kind <= 0 else o["chunk_records"]
+            ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(int(chunk),))
+            ds.attrs["kind"] = np.int64(kind)
+            ds.attrs["record"] = spec.RECORDS_BY_KIND[kind].name if kind > 0 else name.upper()
+            ds.attrs["layout_version"] = np.int64(spec.RECORDS_BY_KIND[kind].version if kind > 0 else 0)
 
     def _stamp_new(self, f: h5py.File, attrs: dict, now: int) -> None:
         a = f.attrs

@@ -77,6 +77,13 @@ def test_a_live_session_file_is_contiguous_and_decodes(session_file):
 
 
 def test_records_summary_of_a_live_session(session_file, capsys):
+    import math
+
+    from livestack.records.cli import summarize
+
+    d = summarize(session_file)
+    numbers = [v for part in ("fills", "pnl") for inst in d[part].values() for v in inst.values()]
+    assert all(math.isfinite(v) for v in numbers), d
     assert cli_main(["records", "summary", session_file]) == 0
     out = capsys.readouterr().out
     assert "contiguous, nothing lost" in out and "journal_md_" in out
