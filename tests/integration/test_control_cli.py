@@ -52,3 +52,28 @@ def test_ctl_times_out_on_a_dead_stack(tmp_path, capsys):
 def test_ctl_keygen_writes_a_certificate_pair(tmp_path, capsys):
     rc, out, _ = ctl(capsys, "keygen", str(tmp_path / "keys"), "--name", "ops")
     assert rc == 0 and (tmp_path / "keys" / "ops.key").exists() and (tmp_path / "keys" / "ops.key_secret").exists()
+
+
+def test_ctl_events_prints_published_state_changes(stack, capsys):
+    import threading
+    import time
+
+    from livestack.control.client import ControlClient
+
+    rc = {}
+    t = threading.Thread(target=lambda: rc.setdefault("rc", cli.main(
+        ["ctl", "events", "--endpoint", stack.endpoint, "--topic", "trading_state", "--count", "1",
+         "--seconds", "20", "--json"])))
+    t.start()
+    time.sleep(1.0)  # slow joiner
+    with ControlClient(stack.endpoint, timeout=5) as c:
+        deadline = time.monotonic() + 15
+        while t.is_alive() and time.monotonic() < deadline:  # toggle until the subscriber has seen one
+            c.session_start()
+            c.disable()
+            t.join(0.5)
+    t.join(20)
+    out = capsys.readouterr().out
+    assert rc.get("rc") == 0
+    ev = orjson.loads(out.strip().splitlines()[-1])
+    assert ev["topic"] == "trading_state" and ev["state"] in ("ACTIVE", "HALTED")
