@@ -1,7 +1,7 @@
 """Execution Record Writer benchmarks: sustained records/s from the records ring into HDF5 with zero
 loss, against the per-record high-level h5py append the writer avoids.
 
-    topology (sustained):  producer process ──records ring (128-byte slots)──▶ writer process ──▶ file.h5
+    topology (sustained):  producer process ──records ring (128-byte slots)──▶ writer process ──▶ .h5
                            (mixed kinds, 45% journaled   (shm, 2^20 slots)    (run_process: view →
                             inputs, seq 1..N)                                   route → H5Dwrite →
                                                                                 flush → release)

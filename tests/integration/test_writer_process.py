@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from livestack.ipc import Ring, segment_name
-from livestack.schema import SLOT128, RecordFlag, RecordKind, spec
+from livestack.schema import RecordFlag, RecordKind, spec
 
 pytestmark = pytest.mark.slow
 
