@@ -17,7 +17,7 @@ cdef class Strategy:
     cdef readonly tuple param_defaults
     cdef ls_strategy_fn fn        # FLAVOUR_CFUNC only
     cdef void on_event(self, ls_strategy_ctx_t *ctx) noexcept nogil
-    cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view)
+    cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view) except *
 
 
 cdef class CfuncStrategy(Strategy):

@@ -41,7 +41,7 @@ cdef class Strategy:
     cdef void on_event(self, ls_strategy_ctx_t *ctx) noexcept nogil:
         pass
 
-    cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view):
+    cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view) except *:
         pass
 
     def set_defaults(self, values):
@@ -83,7 +83,7 @@ cdef class PyStrategy(Strategy):
         self.errors = 0
         self.last_error = None
 
-    cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view):
+    cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view) except *:
         self.view = ctx_view
         bind = getattr(self.impl, "bind", None)
         if bind is not None:
