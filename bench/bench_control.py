@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     ap.add_argument("--harness-wait", choices=("spin", "backoff"), default="backoff",
                     help="how the stand-in harness waits for commands: spin (like the pinned harness) or "
                          "backoff (spin, yield, sleep: fairer on a shared machine)")
+    ap.add_argument("--reply-spins", type=int, default=20,
+                    help="control process: CPU pauses before sleeping while a reply is awaited")
     args = ap.parse_args(argv)
 
     from livestack.control.client import ControlClient
@@ -88,7 +90,8 @@ def main(argv=None) -> int:
         ctx.Process(target=_pinned, daemon=True, args=(run_process, cpus[1], names["cmd"], names["reply"],
                                                        names["events"], names["telemetry"],
                                                        {"endpoint": endpoint, "session_dir": tmp,
-                                                        "timeout_ms": 5000}, stop)),
+                                                        "timeout_ms": 5000, "reply_spins": args.reply_spins},
+                                                       stop)),
     ]
     results = {}
     try:

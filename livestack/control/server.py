@@ -32,6 +32,7 @@ Options (``run_process(..., options, stop)``; the ``control`` config table plus 
                            ``strategy.<name>``); else resolved from ``strategy`` ({name, params})
                            through ``livestack.strategies.get``; else only ``strategy.params.<index>``
 ``attach_timeout_s``       wait this long for the rings and telemetry block to exist (default 10)
+``reply_spins``            CPU pauses before the first sleep while a reply is awaited (default 20)
 =========================  ======================================================================
 """
 
@@ -170,7 +171,8 @@ class ControlServer:
         self._events_buf = np.zeros(256, dtype=SLOT128)
         # waiting for a reply: a few pauses, then short sleeps. No sched_yield: on a loaded machine a
         # yield can cost a whole time slice, while a sleeper is woken promptly by the scheduler.
-        self.backoff = Backoff("backoff", spins=20, yields=0, min_sleep_ns=5000, max_sleep_ns=50_000)
+        self.backoff = Backoff("backoff", spins=int(opts.get("reply_spins", 20)), yields=0, min_sleep_ns=5000,
+                               max_sleep_ns=50_000)
         set_timer_slack_ns(1000)
         self.ctx = zmq.Context.instance() if opts.get("shared_context") else zmq.Context()
         self.router = self.pub = self.zap = None
