@@ -25,8 +25,9 @@ for a session Reject, ``2000 + BusinessRejectReason`` for a BusinessMessageRejec
   over it instead of sending a stale order late: it never reached the venue.
 * 3002 ``STALE`` -- the command waited for the session to come up longer than ``stale_order_s``.
 * 3003 ``UNKNOWN_INSTRUMENT`` -- not one of the configured instruments.
-* 3004 ``UNKNOWN_ORDER`` -- cancel/replace of an order this adapter does not know and whose side the
-  command does not say.
+* 3004 ``UNKNOWN_ORDER`` -- cancel/replace of an order this adapter does not know (nor its journal
+  of sent orders) and whose side the command does not say.
+* 3005 ``BAD_COMMAND`` -- a NEW without a side, or an unknown command.
 
 Commands that arrive while the session is down wait (in order) and go out after the next Logon,
 unless older than ``stale_order_s``: never dropped silently, never sent stale.
@@ -52,6 +53,7 @@ NOT_DELIVERED = 3001
 STALE = 3002
 UNKNOWN_INSTRUMENT = 3003
 UNKNOWN_ORDER = 3004
+BAD_COMMAND = 3005
 SESSION_REJECT_BASE = 1000
 BUSINESS_REJECT_BASE = 2000
 
@@ -171,6 +173,9 @@ class FixAdapter(VenueAdapter, SessionApp):
         side = int(cmd["side"])
         enc = self.enc
         if kind == OrderCmdType.NEW:
+            if side not in (Side.BUY, Side.SELL):
+                self._local_reject(cmd, BAD_COMMAND)
+                return
             o = _Order(inst_id, side, int(cmd["price"]), int(cmd["qty"]), int(cmd["ord_type"]) or int(OrdType.LIMIT),
                        int(cmd["tif"]) or int(TimeInForce.GTC))
             self.orders[cid] = o
@@ -217,7 +222,7 @@ class FixAdapter(VenueAdapter, SessionApp):
                                                                   inst.qty_decimals, oid),
                 "G", str(cid), str(orig_id), inst_id, side)
         else:
-            self._local_reject(cmd, UNKNOWN_ORDER)
+            self._local_reject(cmd, BAD_COMMAND)
 
     def _side_from_journal(self, cid: int) -> int:
         """Side of an order this adapter does not track (e.g. sent before a venue-process restart),

@@ -252,7 +252,7 @@ class FixSession:
             "garbage", "too_long", "heartbeats_in", "heartbeats_out", "test_requests_in", "test_requests_out",
             "resend_requests_in", "resend_requests_out", "gap_fills_in", "gap_fills_out", "seq_resets_in",
             "rejects_in", "rejects_out", "logouts_in", "logouts_out", "poss_dup_ignored", "seq_too_low",
-            "queued", "not_delivered")}
+            "queued", "not_delivered", "errors")}
 
     # --- public ---------------------------------------------------------------------------------
     @property
@@ -464,7 +464,13 @@ class FixSession:
                 continue
             n += 1
             self.stats["msgs_in"] += 1
-            self._on_message(msg)
+            try:
+                self._on_message(msg)
+            except Exception:  # a bug here must not take the venue process down: drop the line
+                self.stats["errors"] += 1
+                log.exception("fix %s: failed on inbound %r", self.opt.session_id, msg)
+                if self.sock is not None:
+                    self._disconnect("internal error on an inbound message")
         return n
 
     # --- timers ---------------------------------------------------------------------------------

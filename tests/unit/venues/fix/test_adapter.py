@@ -173,3 +173,11 @@ def test_cancel_after_a_venue_process_restart_finds_the_side_in_the_journal(tmp_
     finally:
         b.session._disconnect("teardown")
         b.session.store.close()
+
+
+def test_new_without_a_side_is_rejected_locally(ad, peer):
+    logon(ad, peer)
+    cmd(ad, OrderCmdType.NEW, 40, side=Side.NONE)
+    e = wait_events(ad, peer, 1)
+    assert (e["exec_type"], e["client_order_id"], e["reason"]) == (ExecType.REJECTED, 40, fa.BAD_COMMAND)
+    assert peer.nothing_of(ad.session, b"D")

@@ -358,3 +358,40 @@ def test_checksum_is_the_byte_sum_mod_256_at_any_length(n):
     data = bytes((i * 131 + 7) % 256 for i in range(n))
     assert codec.checksum(data) == sum(data) % 256
     assert codec.checksum(b"\xff" * n) == (255 * n) % 256
+
+
+def test_mutated_streams_never_crash_the_framer_parser_or_decoder():
+    import random
+
+    rng = random.Random(1234)
+    e = codec.Encoder("FIX.4.4", "EXCHANGE", "LIVESTACK")
+    good = b"".join([er({150: "F", 39: "1", 31: "1.5", 32: "0.5", 151: "1.5", 14: "0.5"}), e.heartbeat(2, NOW),
+                     e.test_request(3, NOW, "x"), er()])
+    d = decoder()
+    out = np.zeros(4, DTYPES["EXEC"])
+    for _ in range(3000):
+        b = bytearray(good)
+        for _ in range(rng.randint(1, 6)):
+            op = rng.random()
+            i = rng.randrange(len(b))
+            if op < 0.5:
+                b[i] = rng.choice(b"0123456789=\x01X8|")
+            elif op < 0.75:
+                del b[i:i + rng.randint(1, 8)]
+            else:
+                b[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        f = codec.Framer()
+        pos = 0
+        while pos < len(b):
+            k = rng.randint(1, 64)
+            f.feed(bytes(b[pos:pos + k]))
+            pos += k
+            for status, raw in f:
+                if status != codec.OK:
+                    continue
+                try:
+                    m = codec.parse_message(raw)
+                except codec.FixParseError:
+                    continue
+                d.decode(m, out, 0)
+        d.decode_stream(bytes(b), out)

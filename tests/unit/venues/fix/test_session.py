@@ -372,3 +372,29 @@ def test_reset_on_logon_starts_both_sides_at_one(make, peer):
     peer.send(b"A", [(98, 0), (108, 30), (141, "Y")])
     peer._until(lambda: s2.active, s2, 5)
     assert s2.active and (s2.next_out, s2.next_in) == (2, 2)
+
+
+def test_mutated_inbound_messages_never_raise_inside_the_session(make, peer):
+    import random
+
+    rng = random.Random(99)
+    s, app = make()
+    peer.logon(s)
+    relogons = 0
+    for _ in range(150):
+        raw = bytearray(peer.build(rng.choice([b"0", b"8", b"1", b"2", b"4", b"3"]),
+                                   [(112, "t"), (58, "x"), (7, 1), (16, 0), (36, 5), (45, 1), (11, "1")]))
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(raw))
+            raw[i] = rng.choice(b"0123456789=\x01AY")
+        peer.send_raw(bytes(raw))
+        peer._until(lambda: False, s, 0.01)
+        if s.state == DISCONNECTED or peer.eof:
+            peer.drop()
+            s._disconnect("again")
+            s._next_connect = 0
+            peer.seq = s.next_in
+            peer.logon(s)
+            relogons += 1
+    assert s.stats["errors"] == 0
+    assert s.active or s.state == DISCONNECTED
