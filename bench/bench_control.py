@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--harness-wait", choices=("spin", "backoff"), default="backoff",
                     help="how the stand-in harness waits for commands: spin (like the pinned harness) or "
                          "backoff (spin, yield, sleep: fairer on a shared machine)")
+    ap.add_argument("--harness-cpu", type=int, help="CPU of the stand-in harness (default: the last CPU)")
     ap.add_argument("--reply-spins", type=int, default=20,
                     help="control process: CPU pauses before sleeping while a reply is awaited")
     args = ap.parse_args(argv)
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
     from tests.unit.control.fake_harness import run_fake_harness
 
     ncpu = os.cpu_count() or 1
-    cpus = (None, None) if args.no_pin or ncpu < 2 else (ncpu - 1, 0)
+    cpus = (None, None) if args.no_pin or ncpu < 2 else (ncpu - 1 if args.harness_cpu is None else args.harness_cpu, 0)
     ctx = mp.get_context("spawn")
     session = shm.new_session_id()
     names = {n: segment_name(session, n) for n in ("cmd", "reply", "events", "telemetry")}
