@@ -123,8 +123,9 @@ class Session(Mapping):
         try:
             self.file = h5py.File(path, "r", libver="latest", swmr=swmr)
         except OSError:
-            if not swmr:
+            if swmr:
                 raise
+            # a plain open is refused while a writer has the file (or after one crashed): SWMR read works
             self.file = h5py.File(path, "r", libver="latest", swmr=True)
         self._cache: dict[str, pd.DataFrame] = {}
         self._load_attrs()

@@ -119,3 +119,31 @@ def test_records_summary_prints_counts_fills_pnl_denials(path, capsys):
     assert d["fills"]["BTCUSDT"]["buy_qty"] == 0.5 and d["fills"]["ETHUSDT"]["sell_qty"] == 3.0
     assert d["pnl"]["BTCUSDT"]["unrealized_pnl"] == pytest.approx(1250.0)
     assert d["seq"]["contiguous"] is True
+
+
+def test_open_session_reads_a_file_a_writer_still_has_open(tmp_path):
+    p = str(tmp_path / "live.h5")
+    w = RecordWriter(p, {"instruments": INSTRUMENTS}, {"quiet": True})
+    w.write(np.concatenate([slot("FILL", 1, side=1, price=100, qty=100000)]))
+    w.flush()
+    try:
+        # (same process: HDF5 shares the open file; another process sees the same through SWMR)
+        import h5py
+
+        w.file.close()  # what a reader in another process meets: flags set by a live writer
+        with open(p, "r+b") as fh:  # put the flags back as a live (or crashed) SWMR writer leaves them
+            from livestack.records import h5util
+
+            raw = bytearray(fh.read(48))
+            length = 12 + 4 * raw[9]
+            raw[11] = 0x05
+            raw[length:length + 4] = h5util.lookup3(bytes(raw[:length])).to_bytes(4, "little")
+            fh.seek(0)
+            fh.write(bytes(raw))
+        with pytest.raises(OSError):
+            h5py.File(p, "r")
+        for swmr in (True, False):
+            with open_session(p, swmr=swmr) as s:
+                assert s["fill"].qty.tolist() == [1.0]
+    finally:
+        w._unlock(remove=True)
