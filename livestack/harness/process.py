@@ -47,7 +47,7 @@ def build_core(cfg: dict):
     from livestack.core import Core
 
     strategy = strategies.get(cfg["strategy"]["name"], cfg["strategy"]["params"])
-    return Core(cfgmod.instruments(cfg), cfg["risk"], strategy, cfg["strategy"]["params"])
+    return Core(cfgmod.instruments(cfg), cfg["risk"], strategy)
 
 
 def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None) -> None:

@@ -67,7 +67,18 @@ DEFAULTS: dict[str, Any] = {
         "name": "mm_cy",
         "params": {},
     },
-    "risk": {},
+    # Pre-trade risk limits (livestack.core.RISK_KEYS): per-instrument keys at the top level apply to
+    # every instrument, [risk.symbols.SYMBOL] overrides one. Ints are raw fixed-point units, strings
+    # are decimals in the instrument's units. A [risk] table in a file is merged over these.
+    "risk": {
+        "max_order_qty": 100,
+        "max_position": 200,
+        "max_open_orders": 16,
+        "price_band_ticks": 50,
+        "submit_rate": 200,
+        "cancel_rate": 200,
+        "max_in_flight": 32,
+    },
     "writer": {
         "enabled": True,
         "flush_interval_ms": 100.0,
@@ -97,7 +108,7 @@ def _merge(path: tuple, base: dict, over: dict) -> dict:
         if path + (key,) in _FREE_FORM:
             if not isinstance(value, dict):
                 raise ConfigError(f"config: '{where}' must be a table")
-            out[key] = copy.deepcopy(value)
+            out[key] = {**default, **copy.deepcopy(value)} if key == "risk" else copy.deepcopy(value)
         elif isinstance(default, dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"config: '{where}' must be a table, got {type(value).__name__}")
@@ -124,8 +135,6 @@ def validate(raw: dict | None) -> dict:
     """Merge ``raw`` over the defaults and validate; returns the full configuration."""
     if raw is None:
         raw = {}
-    if "risk" not in raw:
-        raw = dict(raw, risk={})
     cfg = _merge((), DEFAULTS, raw)
     ncpu = os.cpu_count() or 1
     if cfg["cpu"]["harness"] == -1:
@@ -146,7 +155,16 @@ def validate(raw: dict | None) -> dict:
     if cfg["feed"]["kind"] == "sim" and cfg["venue"]["kind"] != "sim":
         raise ConfigError("config: 'feed.kind' = 'sim' means the simulated venue produces the market; "
                           "with venue.kind = 'fix' choose feed.kind = 'binance' or 'replay'")
-    instruments(cfg)  # validates
+    insts = instruments(cfg)  # validates
+    try:
+        from livestack.core import parse_risk
+    except ImportError:  # core not built: checked again when the harness builds the core
+        parse_risk = None
+    if parse_risk is not None:
+        try:
+            parse_risk(cfg["risk"], insts, 64)
+        except ValueError as e:
+            raise ConfigError(f"config: [risk]: {e}") from None
     return cfg
 
 

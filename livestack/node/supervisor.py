@@ -230,10 +230,21 @@ class Supervisor:
         t = s.get("telemetry") or {}
         extra = ""
         if t:
-            extra = (f" fills {t.get('fills', 0):,} pnl {t.get('pnl', '?')} state {t.get('trading_state', '?')}")
+            c = t.get("counters", {})
+            pnl = "  ".join(self._position_text(p) for p in t.get("positions", []))
+            extra = f"  fills {c.get('fills', 0):,}  {pnl}  {t.get('trading_state', '?')}"
         return (f"[{time.time() - self.started_at:6.1f}s] events/s {rate:10,.0f}  md {s['md']:,}  "
                 f"orders {s['orders']:,}  exec {s['exec']:,}  records {s['records']:,} "
                 f"(written {s['records_written']:,}){extra}")
+
+    @staticmethod
+    def _position_text(p: dict) -> str:
+        from livestack.schema import format_fixed
+
+        qd, pd = p.get("qty_decimals", 0), p.get("price_decimals", 0)
+        pnl = p.get("realized_pnl", 0) + p.get("unrealized_pnl", 0)  # price units x qty units
+        return (f"{p.get('symbol', '?')} pos {format_fixed(p.get('net_qty', 0), qd)} "
+                f"pnl {format_fixed(pnl, pd + qd)}")
 
     def run(self) -> int:
         """Block until Ctrl-C, SIGTERM, the configured duration, or the harness ends."""

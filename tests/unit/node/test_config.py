@@ -49,3 +49,10 @@ def test_missing_file_and_bad_toml_are_clear_errors(tmp_path):
     bad.write_text("[harness\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(str(bad))
+
+
+def test_risk_tables_merge_over_the_defaults_and_are_validated():
+    cfg = validate({"risk": {"max_position": 7}})
+    assert cfg["risk"]["max_position"] == 7 and cfg["risk"]["max_order_qty"] == 100
+    with pytest.raises(ConfigError, match=r"\[risk\]: unknown risk key 'max_leverage'"):
+        validate({"risk": {"max_leverage": 3}})

@@ -1,0 +1,68 @@
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from livestack.ipc.ring cimport ls_ring_t
+from livestack.core.core cimport Core
+from livestack.telemetry.block cimport ls_tel_block_t
+
+cdef enum:
+    MAX_MD_RINGS = 8
+
+cdef enum HarnessState:
+    HS_STARTING = 0
+    HS_RUNNING = 1
+    HS_DRAINING = 2
+    HS_STOPPED = 3
+
+cdef struct harness_counters_t:
+    uint64_t inputs
+    uint64_t md
+    uint64_t execs
+    uint64_t cmds
+    uint64_t timers
+    uint64_t orders_sent
+    uint64_t records_out
+    uint64_t records_backpressure
+    uint64_t events_dropped
+    uint64_t replies_dropped
+    uint64_t orders_ring_full
+    uint64_t loops
+
+
+cdef class Harness:
+    cdef readonly Core core
+    cdef object _rings
+    cdef object telemetry
+    cdef ls_tel_block_t *tel
+    cdef int tel_proc
+    cdef uint32_t inst_ids[64]
+    cdef int n_inst
+    cdef int64_t rtt_coid[4096]
+    cdef int64_t rtt_ts[4096]
+    cdef int64_t next_gauge_ns
+    cdef ls_ring_t *md[8]
+    cdef int n_md
+    cdef ls_ring_t *exec_ring
+    cdef ls_ring_t *cmd_ring
+    cdef ls_ring_t *orders_ring
+    cdef ls_ring_t *records_ring
+    cdef ls_ring_t *reply_ring
+    cdef ls_ring_t *events_ring
+    cdef readonly uint64_t hseq
+    cdef readonly uint64_t rseq
+    cdef int64_t timer_interval_ns
+    cdef int64_t next_timer_ns
+    cdef uint64_t batch
+    cdef readonly uint64_t records_reserve
+    cdef readonly int state
+    cdef bint take_md
+    cdef bint halted_for_records
+    cdef harness_counters_t c
+    cdef uint8_t scratch[128]
+
+    cdef int poll_once(self) noexcept nogil
+    cdef void consume(self, ls_ring_t *ring, const uint8_t *rec, int source) noexcept nogil
+    cdef void inject(self, const uint8_t *rec) noexcept nogil
+    cdef void emit_outputs(self, const uint8_t *rec, int64_t t_in) noexcept nogil
+    cdef void journal(self, const uint8_t *rec, uint32_t slot_size) noexcept nogil
+    cdef void tally(self, const uint8_t *rec, int source, int64_t t_in, int64_t t_core0, int64_t t_core1) noexcept nogil
+    cdef void gauges(self, int64_t now) noexcept nogil
+    cdef void _tally_record(self, const uint8_t *slot, int64_t now) noexcept nogil

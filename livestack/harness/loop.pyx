@@ -1,0 +1,498 @@
+# cython: language_level=3
+"""The Runtime Execution Harness loop: busy-polls the input rings in a fixed order, journals every
+consumed input, runs the Core Runtime on it, and writes orders, records, replies and events.
+
+Per input (the whole path is nogil, allocation-free and does no I/O):
+
+    input ring ──peek──▶ hseq += 1 ──▶ journal copy ──▶ records ring (flag JOURNAL, seq = ++rseq)
+                                   └─▶ core.process(rec, hseq) ──▶ ORDER_CMD ──▶ orders ring (+ records)
+                                                                └─▶ records ──▶ records ring (seq = ++rseq)
+                                                                     CONTROL_REPLY ──▶ reply ring
+                                                                     FILL/TRADING_STATE/ANOMALY/ORDER_STATE ──▶ events ring
+    release input
+
+Poll order per pass: execution events, control commands, then each market-data ring, at most
+``batch`` records from each. Timer ticks are injected when due (they are inputs like any other:
+journaled, stamped). The interleaving is whatever the rings held; the journal records it, so a
+replay of the journal is bit-identical.
+
+Failure policy (ARCHITECTURE.md): the records ring must never drop. Before consuming an input the
+harness checks it has room for the journal entry and the core's worst-case outputs; if not, it
+consumes nothing (inputs stay in their rings), counts it, and once there is room for it injects a
+TRADING_DISABLE command so trading goes HALTED. The orders ring never fills mid-dispatch: the core
+is told its free space (``orders_budget``) and denies intents beyond it with BACKPRESSURE.
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memcpy, memset
+from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME, CLOCK_MONOTONIC
+
+from livestack.ipc.ring cimport (Ring, ls_ring_t, ls_ring_peek, ls_ring_release, ls_ring_write,
+                                 ls_ring_free, ls_ring_claim, ls_ring_commit, ls_ring_slot, ls_cpu_relax)
+from livestack.core.core cimport Core
+from livestack.schema.records cimport *
+from livestack.telemetry.block cimport *
+
+cdef extern from *:
+    """
+    #include <signal.h>
+    #include <string.h>
+    static volatile sig_atomic_t ls_harness_stop_requested = 0;
+    static void ls_harness_on_signal(int sig) { (void)sig; ls_harness_stop_requested = 1; }
+    static void ls_harness_install_signals(void) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = ls_harness_on_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+    }
+    """
+    volatile int ls_harness_stop_requested
+    void ls_harness_install_signals() nogil
+
+cdef enum:
+    SOURCE_MD = 1
+    SOURCE_EXEC = 2
+    SOURCE_CMD = 3
+    SOURCE_TIMER = 4
+STATES = {HS_STARTING: "starting", HS_RUNNING: "running", HS_DRAINING: "draining", HS_STOPPED: "stopped"}
+
+cdef inline int64_t realtime_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return ts.tv_sec * 1000000000 + ts.tv_nsec
+
+DEF RTT_MASK = 4095       # venue round-trip table: client_order_id & RTT_MASK -> dispatch time
+DEF GAUGE_PERIOD_NS = 1000000  # ring fill levels, gauges and heartbeat: once a millisecond
+
+
+def install_signal_handlers():
+    """SIGTERM/SIGINT set a C flag the nogil loop polls (a Python handler would never run there)."""
+    ls_harness_install_signals()
+
+
+def stop_requested():
+    return bool(ls_harness_stop_requested)
+
+
+def request_stop():
+    global ls_harness_stop_requested
+    ls_harness_stop_requested = 1
+
+
+cdef class Harness:
+    """Runs one Core over a session's rings. Build it in the harness process; call :meth:`run`.
+
+    Parameters
+    ----------
+    core : livestack.core.Core
+    md_rings : list of Ring            market data in (one per feed), 64-byte slots
+    exec_ring, cmd_ring : Ring         execution events (128), control commands (128) in
+    orders_ring : Ring                 ORDER_CMD out (64)
+    records_ring : Ring                journal + every core output out (128), to the writer
+    reply_ring, events_ring : Ring     CONTROL_REPLY out; FILL/TRADING_STATE/ANOMALY/ORDER_STATE out (lossy)
+    timer_interval_ns : int            timer tick period
+    batch : int                        max records taken from one ring before polling the next
+    records_reserve : int              free records slots required before consuming an input
+    """
+
+    def __init__(self, Core core, list md_rings, Ring exec_ring, Ring cmd_ring, Ring orders_ring,
+                 Ring records_ring, Ring reply_ring=None, Ring events_ring=None, *,
+                 int64_t timer_interval_ns=100_000_000, uint64_t batch=64, uint64_t records_reserve=0,
+                 telemetry=None):
+        if not md_rings or len(md_rings) > MAX_MD_RINGS:
+            raise ValueError(f"harness: 1..{MAX_MD_RINGS} market-data rings, got {len(md_rings)}")
+        if timer_interval_ns <= 0 or batch < 1:
+            raise ValueError("harness: timer_interval_ns > 0 and batch >= 1")
+        self.core = core
+        self._rings = [md_rings, exec_ring, cmd_ring, orders_ring, records_ring, reply_ring, events_ring]
+        self.n_md = len(md_rings)
+        cdef Ring r
+        for i, r in enumerate(md_rings):
+            if r.slot_size != 64:
+                raise ValueError(f"harness: market-data ring {r.name} must have 64-byte slots")
+            self.md[i] = r.ring
+        for r, size, what in ((exec_ring, 128, "exec"), (cmd_ring, 128, "cmd"), (orders_ring, 64, "orders"),
+                              (records_ring, 128, "records")):
+            if r.slot_size != size:
+                raise ValueError(f"harness: {what} ring {r.name} must have {size}-byte slots")
+        self.exec_ring = exec_ring.ring
+        self.cmd_ring = cmd_ring.ring
+        self.orders_ring = orders_ring.ring
+        self.records_ring = records_ring.ring
+        self.reply_ring = (<Ring>reply_ring).ring if reply_ring is not None else NULL
+        self.events_ring = (<Ring>events_ring).ring if events_ring is not None else NULL
+        self.timer_interval_ns = timer_interval_ns
+        self.next_timer_ns = 0
+        self.batch = batch
+        self.records_reserve = records_reserve or (1 + core.cap_out_records + core.cap_out_orders)
+        if self.records_reserve >= records_ring.capacity:
+            raise ValueError(f"harness: records ring {records_ring.name} ({records_ring.capacity} slots) is smaller "
+                             f"than the worst case of one input ({self.records_reserve})")
+        self.hseq = 0
+        self.rseq = 0
+        self.state = HS_STARTING
+        self.take_md = True
+        self.halted_for_records = False
+        memset(&self.c, 0, sizeof(self.c))
+        memset(self.rtt_coid, 0, sizeof(self.rtt_coid))
+        self.telemetry = telemetry
+        self.tel = NULL
+        self.tel_proc = -1
+        self.next_gauge_ns = 0
+        self.n_inst = 0
+        if telemetry is not None:
+            self._attach_telemetry(telemetry, md_rings, exec_ring, cmd_ring, orders_ring, records_ring,
+                                   reply_ring, events_ring)
+
+    def _attach_telemetry(self, TelemetryBlock telemetry, md_rings, *rings):
+        import os
+        self.tel = telemetry.tel
+        cdef Ring r
+        slot = 0
+        for r in list(md_rings) + [x for x in rings if x is not None]:
+            ls_tel_ring_register(self.tel, slot, r.name.split(".", 2)[2].encode()[:31], r.capacity)
+            slot += 1
+        for i, inst in enumerate(self.core._instruments[:64]):
+            ls_tel_instrument_register(self.tel, i, inst.id, inst.symbol.encode()[:31], inst.price_decimals,
+                                       inst.qty_decimals)
+            self.inst_ids[i] = inst.id
+            self.n_inst = i + 1
+        ls_tel_set(self.tel, LS_TEL_G_INSTRUMENTS, self.n_inst)
+        self.tel_proc = ls_tel_proc_register(self.tel, os.getpid(), b"harness", realtime_ns())
+
+    # ---------------------------------------------------------------------------------------
+    cdef void journal(self, const uint8_t *rec, uint32_t slot_size) noexcept nogil:
+        cdef uint64_t pos
+        ls_ring_claim(self.records_ring, 1, &pos)  # room guaranteed by the reserve check
+        cdef uint8_t *slot = ls_ring_slot(self.records_ring, pos)
+        memcpy(slot, rec, slot_size)
+        if slot_size < 128:
+            memset(slot + slot_size, 0, 128 - slot_size)
+        cdef ls_hdr_t *h = <ls_hdr_t *>slot
+        h.flags = h.flags | LS_RECORD_FLAG_JOURNAL
+        self.rseq += 1
+        h.seq = self.rseq
+        ls_ring_commit(self.records_ring, 1)
+
+    cdef void emit_outputs(self, const uint8_t *rec, int64_t t_in) noexcept nogil:
+        cdef uint64_t i, pos
+        cdef uint8_t *slot
+        cdef const uint8_t *o
+        cdef ls_hdr_t *h
+        cdef uint16_t kind
+        # dispatches: orders ring (room promised by orders_budget) and a copy on the records ring
+        cdef ls_tel_block_t *tel = self.tel
+        cdef const ls_order_cmd_t *oc
+        cdef int64_t now = 0
+        cdef uint64_t j
+        if tel != NULL and (self.core.n_out_orders or self.core.n_out_records):
+            now = realtime_ns()
+        for i in range(self.core.n_out_orders):
+            o = self.core.out_orders + i * 64
+            # the records-ring copy first: it gets the record-stream seq, and the venue sees the
+            # same 64 bytes (so a dispatch can be matched to its record by seq)
+            ls_ring_claim(self.records_ring, 1, &pos)
+            slot = ls_ring_slot(self.records_ring, pos)
+            memcpy(slot, o, 64)
+            memset(slot + 64, 0, 64)
+            self.rseq += 1
+            (<ls_hdr_t *>slot).seq = self.rseq
+            if ls_ring_write(self.orders_ring, slot) != 0:
+                self.c.orders_ring_full += 1  # cannot happen unless the budget was wrong
+            ls_ring_commit(self.records_ring, 1)
+            self.c.orders_sent += 1
+            if tel != NULL:
+                oc = <const ls_order_cmd_t *>o
+                if oc.cmd == LS_ORDER_CMD_TYPE_NEW:
+                    ls_tel_add(tel, LS_TEL_C_ORDERS_NEW, 1)
+                elif oc.cmd == LS_ORDER_CMD_TYPE_CANCEL:
+                    ls_tel_add(tel, LS_TEL_C_ORDERS_CANCEL, 1)
+                else:
+                    ls_tel_add(tel, LS_TEL_C_ORDERS_REPLACE, 1)
+                self.rtt_coid[oc.client_order_id & RTT_MASK] = oc.client_order_id
+                self.rtt_ts[oc.client_order_id & RTT_MASK] = now
+                if t_in and i == 0:
+                    # tick-to-trade inside the stack: input's receive stamp -> order in the ring
+                    ls_tel_record(tel, LS_TEL_H_TICK_TO_TRADE, now - (<const ls_hdr_t *>rec).ts)
+        for i in range(self.core.n_out_records):
+            o = self.core.out_records + i * 128
+            ls_ring_claim(self.records_ring, 1, &pos)
+            slot = ls_ring_slot(self.records_ring, pos)
+            memcpy(slot, o, 128)
+            h = <ls_hdr_t *>slot
+            self.rseq += 1
+            h.seq = self.rseq
+            ls_ring_commit(self.records_ring, 1)
+            kind = h.kind
+            if tel != NULL:
+                self._tally_record(slot, now)
+            if kind == LS_RECORD_KIND_CONTROL_REPLY:
+                if self.reply_ring == NULL or ls_ring_write(self.reply_ring, slot) != 0:
+                    self.c.replies_dropped += 1
+            elif (kind == LS_RECORD_KIND_FILL or kind == LS_RECORD_KIND_TRADING_STATE
+                  or kind == LS_RECORD_KIND_ANOMALY or kind == LS_RECORD_KIND_ORDER_STATE):
+                if self.events_ring != NULL and ls_ring_write(self.events_ring, slot) != 0:
+                    self.c.events_dropped += 1
+        self.c.records_out += self.core.n_out_orders + self.core.n_out_records
+        if tel != NULL:
+            ls_tel_add(tel, LS_TEL_C_RECORDS, 1 + self.core.n_out_orders + self.core.n_out_records)
+        self.core.clear_outputs()
+
+    cdef void _tally_record(self, const uint8_t *slot, int64_t now) noexcept nogil:
+        cdef ls_tel_block_t *tel = self.tel
+        cdef const ls_hdr_t *h = <const ls_hdr_t *>slot
+        cdef const ls_order_state_t *os_
+        cdef const ls_position_t *p
+        cdef int k
+        cdef uint16_t kind = h.kind
+        if kind == LS_RECORD_KIND_FILL:
+            ls_tel_add(tel, LS_TEL_C_FILLS, 1)
+        elif kind == LS_RECORD_KIND_DENIAL:
+            ls_tel_add(tel, LS_TEL_C_DENIALS, 1)
+            ls_tel_denial(tel, (<const ls_denial_t *>slot).reason)
+        elif kind == LS_RECORD_KIND_ANOMALY:
+            ls_tel_add(tel, LS_TEL_C_ANOMALIES, 1)
+            ls_tel_anomaly(tel, (<const ls_anomaly_t *>slot).code)
+        elif kind == LS_RECORD_KIND_ORDER_STATE:
+            os_ = <const ls_order_state_t *>slot
+            ls_tel_order_state_count(tel, os_.state)
+            k = <int>(os_.client_order_id & (LS_TEL_MAX_ORDERS - 1))
+            if (os_.state == LS_ORDER_STATE_FILLED or os_.state == LS_ORDER_STATE_CANCELED
+                    or os_.state == LS_ORDER_STATE_REJECTED or os_.state == LS_ORDER_STATE_EXPIRED
+                    or os_.state == LS_ORDER_STATE_REPLACED):
+                ls_tel_order_clear(tel, k)
+            else:
+                ls_tel_order_set(tel, k, h.instrument, os_.client_order_id, os_.venue_order_id, os_.side,
+                                 os_.state, os_.price, os_.qty, os_.cum_qty, h.ts)
+            if os_.exec_type != 0 and self.rtt_coid[os_.client_order_id & RTT_MASK] == os_.client_order_id:
+                # first venue answer to a dispatch of ours: venue round trip
+                ls_tel_record(tel, LS_TEL_H_VENUE_RTT, now - self.rtt_ts[os_.client_order_id & RTT_MASK])
+                self.rtt_coid[os_.client_order_id & RTT_MASK] = 0
+        elif kind == LS_RECORD_KIND_POSITION:
+            p = <const ls_position_t *>slot
+            for k in range(self.n_inst):
+                if self.inst_ids[k] == h.instrument:
+                    ls_tel_position_set(tel, k, p.net_qty, p.cost, p.realized_pnl, p.unrealized_pnl, 0, h.ts)
+                    break
+
+    cdef void tally(self, const uint8_t *rec, int source, int64_t t_in, int64_t t_core0,
+                    int64_t t_core1) noexcept nogil:
+        cdef ls_tel_block_t *tel = self.tel
+        cdef const ls_hdr_t *h = <const ls_hdr_t *>rec
+        cdef const ls_md_status_t *st
+        ls_tel_add(tel, LS_TEL_C_EVENTS, 1)
+        ls_tel_record(tel, LS_TEL_H_CORE, t_core1 - t_core0)
+        if t_in:
+            ls_tel_record(tel, LS_TEL_H_RING_WAIT, t_in - h.ts)
+        if source == SOURCE_MD:
+            ls_tel_add(tel, LS_TEL_C_MD_EVENTS, 1)
+            if h.kind == LS_RECORD_KIND_MD_STATUS:
+                st = <const ls_md_status_t *>rec
+                if st.status == LS_FEED_STATUS_GAP:
+                    ls_tel_add(tel, LS_TEL_C_FEED_GAPS, 1)
+                elif st.status == LS_FEED_STATUS_STALE:
+                    ls_tel_add(tel, LS_TEL_C_FEED_STALE, 1)
+                elif st.status == LS_FEED_STATUS_DISCONNECTED:
+                    ls_tel_add(tel, LS_TEL_C_FEED_DISCONNECTS, 1)
+        elif source == SOURCE_EXEC:
+            ls_tel_add(tel, LS_TEL_C_EXEC_EVENTS, 1)
+        elif source == SOURCE_CMD:
+            ls_tel_add(tel, LS_TEL_C_CONTROL_EVENTS, 1)
+        else:
+            ls_tel_add(tel, LS_TEL_C_TIMER_EVENTS, 1)
+
+    cdef void gauges(self, int64_t now) noexcept nogil:
+        """Once a millisecond: gauges, ring fill levels, heartbeat."""
+        cdef ls_tel_block_t *tel = self.tel
+        cdef int i, slot = 0
+        cdef ls_ring_t *others[6]
+        if tel == NULL:
+            return
+        ls_tel_set(tel, LS_TEL_G_HSEQ, <int64_t>self.hseq)
+        ls_tel_set(tel, LS_TEL_G_TRADING_STATE, self.core.trading_state)
+        ls_tel_set(tel, LS_TEL_G_KILL_LATCHED, self.core.kill_latched)
+        ls_tel_set(tel, LS_TEL_G_SESSION_ACTIVE, self.core.session_active)
+        ls_tel_set(tel, LS_TEL_G_OPEN_ORDERS, self.core.open_orders)
+        ls_tel_set(tel, LS_TEL_G_WRITER_LAG_RECORDS,
+                   <int64_t>(self.records_ring.tail - self.records_ring.head))
+        for i in range(self.n_md):
+            ls_tel_ring_fill(tel, slot, self.md[i].tail - self.md[i].head)
+            slot += 1
+        others[0] = self.exec_ring
+        others[1] = self.cmd_ring
+        others[2] = self.orders_ring
+        others[3] = self.records_ring
+        others[4] = self.reply_ring
+        others[5] = self.events_ring
+        for i in range(6):
+            if others[i] != NULL:
+                ls_tel_ring_fill(tel, slot, others[i].tail - others[i].head)
+                slot += 1
+        if self.tel_proc >= 0:
+            ls_tel_proc_heartbeat(tel, self.tel_proc, now)
+
+    cdef void consume(self, ls_ring_t *ring, const uint8_t *rec, int source) noexcept nogil:
+        """Journal, process and emit one input that sits in ``ring`` (released here)."""
+        cdef int64_t t_in = realtime_ns(), t0, t1
+        self.hseq += 1
+        self.journal(rec, ring.slot_size)
+        self.core.orders_budget = <int64_t>ls_ring_free(self.orders_ring, self.orders_ring.capacity)
+        t0 = realtime_ns()
+        self.core.process(rec, self.hseq)
+        t1 = realtime_ns()
+        ls_ring_release(ring, 1)
+        if self.tel != NULL:
+            self.tally(rec, source, t_in, t0, t1)
+        self.emit_outputs(rec, t_in)
+        self.c.inputs += 1
+
+    cdef void inject(self, const uint8_t *rec) noexcept nogil:
+        """Process a record the harness made itself (timer tick, halt on records backpressure)."""
+        cdef int64_t t0, t1
+        self.hseq += 1
+        self.journal(rec, 128)
+        self.core.orders_budget = <int64_t>ls_ring_free(self.orders_ring, self.orders_ring.capacity)
+        t0 = realtime_ns()
+        self.core.process(rec, self.hseq)
+        t1 = realtime_ns()
+        if self.tel != NULL:
+            self.tally(rec, SOURCE_TIMER, 0, t0, t1)
+        self.emit_outputs(rec, 0)
+        self.c.inputs += 1
+
+    cdef int poll_once(self) noexcept nogil:
+        """One pass over every input ring; returns the number of inputs consumed."""
+        cdef int done = 0
+        cdef uint64_t k
+        cdef int i
+        cdef const uint8_t *p
+        cdef int64_t now
+        cdef ls_timer_t *t
+        cdef ls_control_cmd_t *cc
+        self.c.loops += 1
+        if ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve:
+            self.c.records_backpressure += 1
+            self.halted_for_records = True
+            return 0
+        if self.halted_for_records:
+            # first pass with room again after a backpressure episode: the core halts trading and
+            # records it (ANOMALY RECORDS_FULL + TRADING_STATE HALTED, cause 3); an operator must
+            # re-enable trading. Inputs waited in their rings meanwhile: nothing was dropped.
+            self.halted_for_records = False
+            self.core.records_overflow(self.hseq)
+            self.emit_outputs(NULL, 0)
+            done += 1
+        # 1. execution events
+        k = 0
+        while k < self.batch:
+            p = ls_ring_peek(self.exec_ring)
+            if p == NULL:
+                break
+            if ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve:
+                self.halted_for_records = True
+                return done
+            self.consume(self.exec_ring, p, SOURCE_EXEC)
+            self.c.execs += 1
+            k += 1
+        done += k
+        # 2. control commands
+        k = 0
+        while k < self.batch:
+            p = ls_ring_peek(self.cmd_ring)
+            if p == NULL:
+                break
+            if ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve:
+                self.halted_for_records = True
+                return done
+            self.consume(self.cmd_ring, p, SOURCE_CMD)
+            self.c.cmds += 1
+            k += 1
+        done += k
+        # 3. market data
+        if self.take_md:
+            for i in range(self.n_md):
+                k = 0
+                while k < self.batch:
+                    p = ls_ring_peek(self.md[i])
+                    if p == NULL:
+                        break
+                    if ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve:
+                        self.halted_for_records = True
+                        return done
+                    self.consume(self.md[i], p, SOURCE_MD)
+                    self.c.md += 1
+                    k += 1
+                done += k
+        # 4. timer tick when due; gauges once a millisecond
+        now = realtime_ns()
+        if now >= self.next_gauge_ns:
+            self.gauges(now)
+            self.next_gauge_ns = now + GAUGE_PERIOD_NS
+        if now >= self.next_timer_ns:
+            if self.next_timer_ns != 0:
+                memset(self.scratch, 0, 128)
+                t = <ls_timer_t *>self.scratch
+                t.kind = LS_RECORD_KIND_TIMER
+                t.version = LS_TIMER_VERSION
+                t.ts = now
+                t.interval = self.timer_interval_ns
+                self.inject(self.scratch)
+                self.c.timers += 1
+                done += 1
+            self.next_timer_ns = now + self.timer_interval_ns
+        return done
+
+    # ---------------------------------------------------------------------------------------
+    def run(self, double duration_s=0.0, double drain_timeout_s=2.0, bint cancel_on_stop=True):
+        """Busy-poll until SIGTERM/SIGINT (or ``duration_s``), then drain and stop.
+
+        Draining: market data is no longer taken; with ``cancel_on_stop`` a SESSION_STOP command
+        is injected (the core cancels every open order and halts); execution events and control
+        commands keep being processed until the venue has answered or ``drain_timeout_s`` passes.
+        """
+        global ls_harness_stop_requested
+        cdef int64_t deadline = realtime_ns() + <int64_t>(duration_s * 1e9) if duration_s > 0 else 0
+        self.state = HS_RUNNING
+        with nogil:
+            while not ls_harness_stop_requested:
+                if self.poll_once() == 0:
+                    ls_cpu_relax()
+                    if deadline and realtime_ns() >= deadline:
+                        break
+        self.drain(drain_timeout_s, cancel_on_stop)
+
+    def drain(self, double timeout_s=2.0, bint cancel_on_stop=True):
+        cdef ls_control_cmd_t *cc
+        self.state = HS_DRAINING
+        self.take_md = False
+        if cancel_on_stop:
+            memset(self.scratch, 0, 128)
+            cc = <ls_control_cmd_t *>self.scratch
+            cc.kind = LS_RECORD_KIND_CONTROL_CMD
+            cc.version = LS_CONTROL_CMD_VERSION
+            cc.ts = realtime_ns()
+            cc.cmd = LS_CONTROL_CMD_TYPE_SESSION_STOP
+            with nogil:
+                while ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve:
+                    ls_cpu_relax()
+                self.inject(self.scratch)
+        cdef int64_t deadline = realtime_ns() + <int64_t>(timeout_s * 1e9)
+        while realtime_ns() < deadline:
+            with nogil:
+                self.poll_once()
+            if self.core.open_orders == 0:
+                break
+        self.state = HS_STOPPED
+
+    def step(self):
+        """One poll pass (for tests and single-threaded drivers); returns inputs consumed."""
+        self.state = HS_RUNNING
+        with nogil:
+            n = self.poll_once()
+        return n
+
+    def counters(self):
+        d = dict(self.c)
+        d.update(hseq=self.hseq, rseq=self.rseq, state=STATES[self.state])
+        return d
