@@ -162,6 +162,9 @@ class FixAdapter(VenueAdapter, SessionApp):
             self._send(cmd)
 
     def _send(self, cmd) -> None:
+        if not self.session.active:  # never lose a command: it waits for the next Logon
+            self.pending.append((time.monotonic(), cmd))
+            return
         kind = int(cmd["cmd"])
         inst_id = int(cmd["instrument"])
         inst = self.instruments.get(inst_id)

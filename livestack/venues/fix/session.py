@@ -64,6 +64,9 @@ log = logging.getLogger("livestack.venues.fix")
 
 DISCONNECTED, CONNECTING, LOGON_SENT, ACTIVE, LOGOUT_SENT = "DISCONNECTED", "CONNECTING", "LOGON_SENT", "ACTIVE", "LOGOUT_SENT"
 
+#: messages held behind an unfilled gap before the session gives up (logout, reconnect, resend)
+MAX_QUEUED = 100_000
+
 ADMIN_TYPES = {b"0", b"1", b"2", b"3", b"4", b"5", b"A"}
 
 # SessionRejectReason (373)
@@ -599,6 +602,9 @@ class FixSession:
                 self._on_resend_request(msg, seq)
             self._queue[seq] = msg
             self.stats["queued"] += 1
+            if len(self._queue) > MAX_QUEUED:
+                self._logout_disconnect(f"gap at {expected} not filled after {MAX_QUEUED} messages")
+                return
             self._request_resend(expected, seq)
             return
         if seq < expected:
