@@ -1302,6 +1302,19 @@ cdef class Core:
                 v0 = c.arg1
         else:
             err = LS_CONTROL_ERROR_UNKNOWN_COMMAND
+        cdef ls_telemetry_t *t
+        if cmd == LS_CONTROL_CMD_TYPE_STATUS or cmd == LS_CONTROL_CMD_TYPE_SESSION_STOP:
+            # a counters snapshot in the record stream (on demand and at the end of a session)
+            t = <ls_telemetry_t *>self._rec(LS_RECORD_KIND_TELEMETRY, LS_TELEMETRY_VERSION, 0)
+            t.hseq = self.hseq
+            t.events = self.c_events
+            t.md_events = self.c_md
+            t.exec_events = self.c_exec
+            t.orders_sent = self.c_orders_sent
+            t.fills = self.c_fills
+            t.denials = self.c_denials
+            t.anomalies = self.c_anomalies
+            t.open_orders = <uint64_t>self.open_orders
         cdef ls_control_reply_t *r = <ls_control_reply_t *>self._rec(
             LS_RECORD_KIND_CONTROL_REPLY, LS_CONTROL_REPLY_VERSION, c.instrument)
         r.request_id = c.request_id

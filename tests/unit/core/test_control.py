@@ -38,8 +38,12 @@ def test_every_command_gets_exactly_one_reply(cmd):
 def test_status_reports_open_orders_and_state():
     d = Driver()
     d.new(BUY, 99990, 1)
-    rep = _reply(d.control(C.STATUS)[1])
+    o, r = d.control(C.STATUS)
+    rep = _reply(r)
     assert rep["status"] == ControlStatus.OK and rep["value0"] == 1 and rep["value1"] & 0xFF == TradingState.ACTIVE
+    tel = R.decode(r, "TELEMETRY")
+    assert len(tel) == 1 and tel["open_orders"][0] == 1 and tel["orders_sent"][0] == 1
+    assert tel["events"][0] == d.core.counters()["events"] and tel["hseq"][0] == rep["hseq"]
 
 
 def test_kill_cancels_every_open_order_and_latches_until_reset():
