@@ -227,6 +227,9 @@ class ControlServer:
         if curve:
             if opts.get("curve_authorized_keys") is not None:
                 self.authorized = P.authorized_keys(opts["curve_authorized_keys"])
+            else:
+                print("control: warning: CURVE without curve_authorized_keys: any client that knows the server's "
+                      "public key is accepted (traffic is still encrypted)", file=sys.stderr, flush=True)
             self.zap = self.ctx.socket(zmq.REP)
             self.zap.linger = 0
             self.zap.bind(ZAP_ENDPOINT)
