@@ -260,6 +260,9 @@ class RecordWriter:
         a["stop_time_ns"] = np.int64(0)
         a["stop_time"] = ""
         a["writer_starts"] = np.int64(0)
+        a["writer_counters"] = ""  # (every attribute exists before SWMR mode: later writes only overwrite)
+        a["writer_pid"] = np.int64(0)
+        a["writer_last_start_ns"] = np.int64(0)
         for k, v in attrs.items():
             if k in ("session", "config", "cpu", "instruments", "start_time_ns"):
                 continue
