@@ -11,6 +11,9 @@
                    (own process, data dictionary validation on) --ExecutionReport New--> adapter
                    poll returns the ACCEPTED EXEC. One order in flight; the initiator waits in
                    select() on its socket (no spinning). Both processes share this machine's cores.
+    ring-trip:     the same through the stack's path: ORDER_CMD into the orders shm ring (this
+                   process) --> FIX venue process (run_process, Backoff("backoff") idle) --> QuickFIX
+                   --> EXEC out of the exec ring (this process waits with Backoff("backoff")).
 
     python bench/bench_fix.py [--messages 200000] [--round-trips 2000] [--no-rt]
 
@@ -143,6 +146,60 @@ def bench_round_trip(count: int) -> dict:
     return {"round_trips": count, "warmup": 200, "session_rejects": rejects, **common.percentiles(lat)}
 
 
+def bench_ring_trip(count: int) -> dict:
+    import multiprocessing as mp
+
+    from livestack.ipc import Backoff, Ring, new_session_id, remove_session, segment_name
+    from livestack.schema import RecordKind
+    from livestack.venues import fix
+    from livestack.venues.fix.exchange import ExchangeProcess
+
+    tmp = tempfile.mkdtemp(prefix="bench-fix-")
+    sid = new_session_id()
+    ex = ExchangeProcess(os.path.join(tmp, "exchange"))
+    ctx = mp.get_context("spawn")
+    orders = Ring.create(segment_name(sid, "orders.fix"), 1024, 64, RecordKind.ORDER_CMD)
+    execs = Ring.create(segment_name(sid, "exec.fix"), 1024, 128, RecordKind.EXEC)
+    stop = ctx.Event()
+    opts = dict(port=ex.port, sender_comp_id="LIVESTACK", target_comp_id="EXCHANGE",
+                store_dir=os.path.join(tmp, "initiator"), heartbeat_s=30, log_level="WARNING")
+    p = ctx.Process(target=fix.run_process, args=(orders.name, execs.name, [BTC], opts, stop), daemon=True)
+    p.start()
+    try:
+        assert ex.wait(ex.logged_on, 30), "venue process did not log on"
+        cmd = np.zeros(1, DTYPES["ORDER_CMD"])
+        cmd["kind"], cmd["instrument"], cmd["cmd"], cmd["side"] = 6, 1, OrderCmdType.NEW, Side.BUY
+        cmd["tif"], cmd["ord_type"], cmd["price"], cmd["qty"] = TimeInForce.GTC, OrdType.LIMIT, 6183763, 1000
+        out = np.zeros(4, DTYPES["EXEC"])
+        lat = np.zeros(count, dtype=np.int64)
+        b = Backoff("backoff")
+        warm = 200
+        for i in range(count + warm):
+            cmd["client_order_id"] = 1000 + i
+            t0 = time.perf_counter_ns()
+            assert orders.write(cmd) == 0
+            deadline = time.monotonic() + 5
+            b.reset()
+            while not execs.read(out, 1):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no ack for order {1000 + i}")
+                b.idle()
+            t1 = time.perf_counter_ns()
+            assert out[0]["client_order_id"] == 1000 + i
+            if i >= warm:
+                lat[i - warm] = t1 - t0
+    finally:
+        stop.set()
+        p.join(20)
+        if p.is_alive():
+            p.kill()
+        ex.stop()
+        orders.close()
+        execs.close()
+        remove_session(sid)
+    return {"round_trips": count, "warmup": 200, **common.percentiles(lat)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=200_000)
@@ -167,6 +224,10 @@ def main() -> None:
         result["round_trip"] = rt
         rows.append(["round-trip", "NEW -> QuickFIX (loopback, own process) -> ACCEPTED",
                      f"p50 {rt['p50_ns'] / 1e3:.0f} us", f"p99 {rt['p99_ns'] / 1e3:.0f} us"])
+        rr = bench_ring_trip(a.round_trips)
+        result["ring_trip"] = rr
+        rows.append(["ring-trip", "orders ring -> venue process -> QuickFIX -> exec ring",
+                     f"p50 {rr['p50_ns'] / 1e3:.0f} us", f"p99 {rr['p99_ns'] / 1e3:.0f} us"])
     m = common.machine()
     print(f"FIX benchmarks on {m['cpu']} ({m['cores']} cores), Python {m['python']}; "
           f"{c['messages']} ExecutionReports of {c['avg_message_bytes']:.0f} bytes, best of {a.repeat}")
