@@ -12,7 +12,7 @@ import multiprocessing as mp
 from livestack.ipc import segment_name
 from livestack.telemetry.block import TelemetryBlock
 
-ITERATIONS = 3_000_000
+ITERATIONS = 20_000_000  # ~0.2 s of writes: long enough to overlap a reader on a busy machine
 
 
 def _writer(name, iterations, ready, go):
