@@ -1,7 +1,8 @@
 # The contract of the market-data record buffer the Binance decoder fills: a growable array of
 # 64-byte MD slots (dtype livestack.schema.SLOT64) written in place from C, plus the strict parser
 # of Binance price-level arrays ([["price","qty"], ...]) straight into MD_LEVEL records.
-from libc.stdint cimport uint8_t, uint32_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from livestack.ipc.ring cimport Ring
 
 cimport cython
 
@@ -32,5 +33,6 @@ cdef class MdBuffer:
                        int64_t bid_qty, int64_t ask_px, int64_t ask_qty, uint8_t flags) except *
     cpdef void add_status(self, uint32_t instrument, int64_t ts, int64_t ts_event, uint8_t status,
                           int64_t update_id, int64_t detail, uint8_t flags) except *
+    cpdef Py_ssize_t write_to(self, Ring ring, uint64_t first_seq, Py_ssize_t start=*) except -1
     cpdef void flag_last(self, uint8_t flags) noexcept
     cpdef void truncate(self, Py_ssize_t n) noexcept

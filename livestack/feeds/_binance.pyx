@@ -17,6 +17,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 import numpy as np
 
+from livestack.ipc.ring cimport Ring, ls_ring_write_batch
 from livestack.schema.records cimport (
     ls_md_level_t, ls_md_trade_t, ls_md_bbo_t, ls_md_status_t,
     LS_RECORD_KIND_MD_LEVEL, LS_RECORD_KIND_MD_TRADE, LS_RECORD_KIND_MD_BBO, LS_RECORD_KIND_MD_STATUS,
@@ -306,6 +307,23 @@ cdef class MdBuffer:
         """Forget records from index ``n`` on (roll back a message that turned out malformed)."""
         if 0 <= n < self.n:
             self.n = n
+
+    cpdef Py_ssize_t write_to(self, Ring ring, uint64_t first_seq, Py_ssize_t start=0) except -1:
+        """Stamp ``seq`` (``first_seq``, +1 ...) on records ``start:n`` and write the prefix that
+        fits into ``ring`` (64-byte slots); returns how many were written. No numpy on this path."""
+        cdef Py_ssize_t i
+        cdef uint64_t k
+        if ring.ring == NULL:
+            raise ValueError("write_to: ring is closed")
+        if ring.ring.slot_size != SLOT:
+            raise ValueError(f"write_to: ring {ring.name} has {ring.ring.slot_size}-byte slots, MD records are 64")
+        if start >= self.n:
+            return 0
+        for i in range(start, self.n):
+            (<uint64_t *>(self.base + i * SLOT + 8))[0] = first_seq + <uint64_t>(i - start)
+        with nogil:
+            k = ls_ring_write_batch(ring.ring, self.base + start * SLOT, <uint64_t>(self.n - start))
+        return <Py_ssize_t>k
 
     def view(self):
         """``arr[:n]``: the records added so far (a view, valid until the next add)."""

@@ -46,7 +46,6 @@ import logging
 import signal
 import time
 
-import numpy as np
 
 from livestack.feeds.binance import (
     COUNTER_NAMES, DEFAULT_URLS, BinanceDecoder, Counters, MdBuffer,
@@ -126,17 +125,15 @@ class BinanceFeed:
         n = out.n
         if n == 0:
             return 0
-        recs = out.view()
-        recs["seq"] = np.arange(self.seq, self.seq + n, dtype=np.uint64)
         ring = self.ring
-        k = ring.write_batch(recs)
+        k = out.write_to(ring, self.seq, 0)
         # a batch larger than the free space (a snapshot is thousands of levels) goes in pieces
         # while the consumer makes room; only when it makes none for overflow_wait does it drop.
         # Once overflowing, a batch waits only if the consumer is taking records again (k > 0):
         # against a stalled consumer the loop must go on reading the socket, answering pings.
         if k < n and (k > 0 or not self._overflowing):
             while k < n and ring.wait_writable(self._overflow_wait, 1, self._backoff):
-                k += ring.write_batch(recs[k:])
+                k += out.write_to(ring, self.seq + k, k)
         self.seq += k
         out.clear()
         if k < n:

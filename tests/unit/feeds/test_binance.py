@@ -346,3 +346,20 @@ def test_counters_publish_into_a_shared_array_a_supervisor_reads():
     assert arr[COUNTER_NAMES.index("gaps")] == 1 and arr[COUNTER_NAMES.index("records")] == 5
     view = SharedCounters(arr.get_obj())
     assert view.records == 5 and view.malformed == 2 and view.as_dict() == c.as_dict()
+
+
+def test_md_buffer_writes_the_prefix_that_fits_into_a_ring_stamping_seq(session):
+    from livestack.ipc import Ring, segment_name
+
+    b = MdBuffer(16)
+    for i in range(10):
+        b.add_trade(3, i, i, 100 + i, 1, i, Side.BUY, LAST)
+    with Ring.create(segment_name(session, "md.t"), 8, 64) as ring:
+        assert b.write_to(ring, 41) == 8          # ring holds 8
+        assert b.write_to(ring, 49, 8) == 0       # full: nothing more
+        got = np.zeros(8, dtype=ring.dtype)
+        assert ring.read(got) == 8
+        assert list(got["seq"]) == list(range(41, 49))
+        assert b.write_to(ring, 49, 8) == 2
+        assert ring.read(got) == 2 and list(got["seq"][:2]) == [49, 50]
+        assert list(body(got[:2], RecordKind.MD_TRADE)["trade_id"]) == [8, 9]
