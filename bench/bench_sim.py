@@ -10,9 +10,10 @@ Measures, on this machine:
                  against the model book, zero latency
   process        the sim venue process (livestack.venues.sim.run_process, pace=False) publishing
                  the model into a real shm md ring that this process drains, for --seconds:
-                 md records/s delivered through the ring, nothing dropped
+                 md records/s delivered through the ring, nothing dropped (default md_chunk/md_lead)
 
-      [venue process: model -> matching book -> md ring] ==shm 64B slots==> [this process: read]
+      [venue process: model -> matching book -> md ring] ==shm 64B slots==> [this process: read,
+                                                                             100 us sleeps when empty]
 
 Prints a table and writes bench/results/sim.json.
 
@@ -165,7 +166,7 @@ def bench_process(seconds):
     stop = ctx.Event()
     counters = ctx.Array("q", len(vp.COUNTERS))
     p = ctx.Process(target=sim.run_process, args=(names["orders"], names["exec"], [INST],
-                                                  {"pace": False, "counters": counters, "md_chunk": 1024}, stop),
+                                                  {"pace": False, "counters": counters}, stop),
                     kwargs={"md_ring": names["md"]})
     p.start()
     buf = np.zeros(8192, dtype=fsim.MD_OVERLAY)

@@ -104,8 +104,10 @@ DEFAULTS = {
     "response_jitter_ns": None,   # None = order_jitter_ns
     "md_latency_ns": 20_000,      # venue -> stack market data, fixed part
     "md_jitter_ns": 5_000,        # market data jitter
-    "md_chunk": 256,              # model events drawn per service call (max)
-    "md_lead": 1024,              # pace=False: draw more only while the md ring holds <= this many unread records
+    "md_chunk": 512,              # model events drawn per service call (max)
+    "md_lead": 8192,              # pace=False: draw more only while the md ring holds <= this many unread
+                                  # records (lower: commands matched closer to the harness's market time;
+                                  # higher: more throughput)
     "start_ns": None,             # simulated time of the start (pace=False only); None = wall clock now
 }
 
