@@ -166,9 +166,10 @@ def test_closed_connection_reconnects_and_resyncs(datadir, session, procs):
 
 def test_silent_stream_is_reported_stale_then_recovers(datadir, session, procs):
     run = run_feed(datadir, session, procs, "usdm", faults=["silence@30000:1.5"], stale_ms=300,
-                   reconnect_min_s=0.05)
+                   reconnect_min_s=0.05, ping_interval_s=0.1)
     c = run.counters
     assert c["stale"] >= 1
+    assert c["pings"] >= 1  # keepalive pings were answered (the server's socket stays responsive)
     st = run.statuses()
     assert FeedStatus.STALE in st
     i = st.index(FeedStatus.STALE)
@@ -212,3 +213,48 @@ def test_full_ring_counts_the_overflow_marks_a_gap_and_resyncs(datadir, session,
     assert (gap[gap["status"] == FeedStatus.GAP]["detail"] == -1).all()  # -1: overflow, not a venue gap
     check_ring_stream(run)
     check_book_matches_venue(run)
+
+
+def test_sigterm_stops_the_feed_cleanly_with_a_final_disconnected(datadir, session, procs):
+    import os
+    import signal
+
+    path = datadir / CAPTURES["usdm"]
+    if not path.exists():
+        pytest.skip(f"{path} missing")
+    ctx = mp.get_context("spawn")
+    name = segment_name(session, "md.binance")
+    ring = Ring.create(name, 1 << 16, 64)
+    server = ReplayServer(path, "usdm", "recorded", speed=1.0).start_in_thread()  # a live-paced venue
+    shared = ctx.Array("q", len(COUNTER_NAMES))
+    counters = SharedCounters(shared.get_obj())
+    stop = ctx.Event()  # never set: SIGTERM is what stops it (kept referenced for the child)
+    p = ctx.Process(target=binance_ws.run_process, daemon=True,
+                    args=(name, [USDM], server.feed_options(counters=shared), stop))
+    procs.append(p)
+    chunks, buf = [], np.zeros(4096, dtype=ring.dtype)
+    try:
+        p.start()
+        deadline = time.monotonic() + TIMEOUT
+        b = Backoff("backoff")
+        while counters.snapshots < 1:
+            assert time.monotonic() < deadline and p.is_alive(), counters
+            k = ring.read(buf)
+            if k:
+                chunks.append(buf[:k].copy())
+            else:
+                b.idle()
+        os.kill(p.pid, signal.SIGTERM)
+        p.join(10)
+        assert p.exitcode == 0
+        while (k := ring.read(buf)):
+            chunks.append(buf[:k].copy())
+    finally:
+        server.stop_thread()
+        ring.close()
+        ring.unlink()
+    recs = np.concatenate(chunks)
+    st = np.ascontiguousarray(recs[recs["kind"] == RecordKind.MD_STATUS]).view(DTYPE_BY_KIND[RecordKind.MD_STATUS])
+    assert list(st["status"][:3]) == [FeedStatus.CONNECTED, FeedStatus.SNAPSHOT_BEGIN, FeedStatus.SNAPSHOT_END]
+    assert st["status"][-1] == FeedStatus.DISCONNECTED and recs["kind"][-1] == RecordKind.MD_STATUS
+    assert np.array_equal(recs["seq"], np.arange(1, len(recs) + 1))
