@@ -15,9 +15,10 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 
 cnp.import_array()
 
-DEF WINDOW = 65536
-DEF WINDOW_MASK = 65535
-DEF BLOCK = 8192
+cdef enum:
+    WINDOW = 65536  # ticks of the circular book window
+    WINDOW_MASK = 65535
+    BLOCK = 8192  # random draws per refill (as PyMarketModel._BLOCK)
 
 cdef enum:
     K_LEVEL = 1
