@@ -615,6 +615,7 @@ class SimExchange(VenueAdapter):
             lst.remove(o)
             if not lst:
                 del ours[o.price]
+                b.traded.pop((o.side, o.price), None)  # only kept while we rest there
             b.refresh_best()
 
     def _remove(self, o: _Order) -> None:
