@@ -6,9 +6,13 @@ runs the very same functions in the interpreter on a numpy view of the block. Th
 (``mm.pyx``, ``taker.pyx``) follows the same rules line by line; tests prove the outputs match.
 
 Only integer arithmetic; ``tdiv`` truncates toward zero like C (Python's ``//`` floors).
+``register_jitable`` leaves each function a plain Python function when called from Python and
+lets numba compile it when called from jitted code.
 """
 
 from __future__ import annotations
+
+from numba.extending import register_jitable
 
 from livestack.core import ctx as C
 from livestack.schema.dtypes import (OrdType, OrderCmdType, OrderState, RecordKind, Side,
@@ -74,11 +78,13 @@ TAKER_PARAM_NAMES = ("decay_permille", "threshold", "take_qty", "max_position", 
 TAKER_PARAM_DEFAULTS = (50, 500, 10, 50, 1000000000)
 
 
+@register_jitable
 def tdiv(a, b):
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b > 0) else -q
 
 
+@register_jitable
 def push(w, typ, inst, side, price, qty, oid, tif, ord_type):
     n = w[CTX_N_INTENTS]
     if n >= w[CTX_MAX_INTENTS]:
@@ -95,6 +101,7 @@ def push(w, typ, inst, side, price, qty, oid, tif, ord_type):
     w[CTX_N_INTENTS] = n + 1
 
 
+@register_jitable
 def mm_manage(w, i, slot, want, target, side, qty, requote):
     if slot < 0:
         if want:
@@ -117,6 +124,7 @@ def mm_manage(w, i, slot, want, target, side, qty, requote):
             push(w, REPLACE, i, side, target, qty, w[o + ORD_ID], 0, 0)
 
 
+@register_jitable
 def mm_body(w):
     """Market maker (rules: ``livestack/strategies/mm.pyx``)."""
     i = w[CTX_EV_INST]
@@ -179,6 +187,7 @@ def mm_body(w):
     mm_manage(w, i, ask_slot, want_ask, ask_t, SELL, qty_a, requote * tick)
 
 
+@register_jitable
 def taker_body(w):
     """Trade-flow imbalance taker (rules: ``livestack/strategies/taker.pyx``)."""
     if w[CTX_EV_KIND] != MD_TRADE:
