@@ -96,7 +96,8 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def print_summary(d: dict, out=sys.stdout) -> None:
+def print_summary(d: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up per call (a default bound at import goes stale under capture)
     w = lambda s="": print(s, file=out)  # noqa: E731
     w(f"session {d['session']}  ({d['file']})")
     w(f"  host {d['host']}  livestack {d['livestack_version']}  schema v{d['schema_version']}  "

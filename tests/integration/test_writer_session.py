@@ -42,9 +42,11 @@ def session_file(tmp_path_factory):
         sup.start()
         t0 = time.monotonic()
         killed = False
-        while time.monotonic() - t0 < 9.0:
+        while time.monotonic() - t0 < 9.0 or sup.procs["writer"].restarts < 1:
+            assert time.monotonic() - t0 < 60, f"the writer was not killed and restarted: {sup.events}"
             assert sup.poll(), "harness died"
-            if not killed and time.monotonic() - t0 > 4.0:
+            # kill once the writer has flushed and released records (a file with data exists)
+            if not killed and time.monotonic() - t0 > 4.0 and sup.status()["records_written"] > 0:
                 os.kill(sup.procs["writer"].proc.pid, signal.SIGKILL)  # the supervisor restarts it
                 killed = True
             time.sleep(0.05)
