@@ -55,7 +55,8 @@ def setup(tmp_path, session, procs):
         rings.extend([orders, execs])
         stop = mp.get_context("spawn").Event()
         options = dict(port=ex.port, sender_comp_id="LIVESTACK", target_comp_id="EXCHANGE",
-                       store_dir=str(tmp_path / "initiator"), heartbeat_s=30, reconnect_min_s=0.05, **opts)
+                       store_dir=str(tmp_path / "initiator"), heartbeat_s=30, reconnect_min_s=0.05)
+        options.update(opts)
         p = mp.get_context("spawn").Process(target=fix.run_process,
                                             args=(orders.name, execs.name, [BTC], options, stop), daemon=True)
         p.start()
@@ -95,12 +96,15 @@ def test_orders_ring_to_quickfix_to_exec_ring(setup):
 
 def test_a_full_exec_ring_makes_the_venue_wait_and_nothing_is_lost(setup):
     ex, start = setup
-    orders, execs, stop, p = start(exec_capacity=4)
+    orders, execs, stop, p = start(exec_capacity=4, heartbeat_s=1)
     n = 20
     orders.write_batch(_cmds([(OrderCmdType.NEW, 100 + i, 100, 1000, Side.BUY, TimeInForce.IOC) for i in range(n)]))
     assert ex.wait(lambda: len(ex.received) == n, 20)
-    time.sleep(0.3)                                                      # the venue now sits on a full ring
+    hb_before = len([t for t, _ in ex.admin_in if t == "0"])
+    time.sleep(2.5)                                  # the venue sits on a full ring for 2.5 heartbeats
     assert execs.size() == 4
+    # ... and its session stayed alive meanwhile: heartbeats went out, no logout
+    assert len([t for t, _ in ex.admin_in if t == "0"]) >= hb_before + 2 and ex.logged_on() and ex.logouts == 0
     got = _read_until(execs, 2 * n)
     assert len(got) == 2 * n
     assert [int(e["seq"]) for e in got] == list(range(1, 2 * n + 1))

@@ -114,6 +114,17 @@ class FixAdapter(VenueAdapter, SessionApp):
         if self.pending and self.session.active:
             self._flush_pending()
 
+    def service(self, now_ns: int) -> int:
+        """Session I/O and timers, called by the venue process loop every iteration -- also while
+        the exec ring is full and ``poll`` is not called -- so heartbeats keep going and the
+        session stays up (events wait in order in ``events``). Returns messages handled."""
+        n = self.session.poll()
+        if self.pending:
+            self._expire_pending()
+            if self.session.active:
+                self._flush_pending()
+        return n
+
     def poll(self, out: np.ndarray, now_ns: int) -> int:
         self.session.poll()
         if self.pending:
