@@ -12,8 +12,8 @@ appends intents. Three ways to write one, the same semantics for each:
    Wrap it in :class:`CfuncStrategy`; the core calls ``cfunc.address`` as a C function pointer,
    with no Python in between.
 3. **Python**: any object with ``on_event(ctx)`` where ``ctx`` is a ``numpy.int64`` view of the
-   same block (word indices in :mod:`livestack.core.ctx`; helpers such as ``push`` in
-   :mod:`livestack.strategies.kernels`). Wrapped in
+   same block (named accessors: ``livestack.strategies.pyctx.Ctx``; raw word indices:
+   :mod:`livestack.core.ctx`). Wrapped in
    :class:`PyStrategy`; the core takes the GIL for each call. An exception is caught, counted
    (``ANOMALY STRATEGY_ERROR``) and the intents of that call are dropped.
 

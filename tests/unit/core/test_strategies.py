@@ -92,3 +92,35 @@ def test_taker_crosses_the_spread_on_trade_flow_imbalance():
     r.feed(R.exec_(1, 0, int(ExecType.FILLED), int(o[0]["client_order_id"]), last_px=100010, last_qty=5, exec_id=1))
     o, _ = r.feed([R.md_trade(1, 0, Side.SELL, 100000, 60), R.md_trade(1, 0, Side.SELL, 100000, 60)])
     assert len(o) == 1 and o[0]["side"] == Side.SELL and o[0]["price"] == 100000
+
+
+def test_plain_python_strategy_with_named_accessors():
+    from livestack.schema import RecordKind
+    from livestack.strategies.pyctx import Ctx
+
+    class JoinBid:
+        param_names = ("size",)
+        param_defaults = (7,)
+
+        def on_event(self, w):
+            ctx = Ctx(w)
+            i = ctx.ev_inst
+            if i < 0 or ctx.kind != RecordKind.MD_TRADE:
+                return
+            mine = ctx.live_orders(i)
+            book = ctx.inst(i)
+            if not mine:
+                ctx.new(i, Side.BUY, book.bid_px, ctx.param(0))
+            elif mine[0].price != book.bid_px:
+                ctx.replace(mine[0].id, book.bid_px, mine[0].qty)
+            assert ctx.bids(i)[0] == (book.bid_px, book.bid_qty)
+
+    core = Core([INST], RISK, JoinBid())
+    recs = R.snapshot(1, 1, *BOOK) + [R.md_trade(1, 2, Side.SELL, 100000, 1)]
+    o, r = core.process_array(R.slots(recs))
+    assert len(o) == 1 and o[0]["price"] == 100000 and o[0]["qty"] == 7
+    recs = [R.exec_(1, 3, int(ExecType.ACCEPTED), 1), R.md_level(1, 3, Side.BUY, 100000, 0),
+            R.md_trade(1, 4, Side.SELL, 99990, 1)]
+    o, r = core.process_array(R.slots(recs), hseq0=10)
+    assert len(o) == 1 and o[0]["cmd"] == OrderCmdType.REPLACE and o[0]["price"] == 99990
+    assert core.counters()["anomalies"] == 0
