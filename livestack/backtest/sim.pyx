@@ -147,6 +147,8 @@ cdef class SimVenue:
                 tmp.live = 0
                 self._ev(&tmp, LS_EXEC_TYPE_EXPIRED)
             if tmp.live:
+                if self.n >= self.cap:
+                    self._compact()
                 self.orders[self.n] = tmp
                 self.n += 1
         elif c.cmd == LS_ORDER_CMD_TYPE_CANCEL:
@@ -160,6 +162,7 @@ cdef class SimVenue:
             else:
                 o.live = 0
                 self._ev(o, LS_EXEC_TYPE_CANCELED)
+                self._compact()
         elif c.cmd == LS_ORDER_CMD_TYPE_REPLACE:
             o = self._find(c.orig_client_order_id)
             if o == NULL or c.qty <= o.cum:
