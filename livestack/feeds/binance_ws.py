@@ -239,6 +239,8 @@ class BinanceFeed:
         publish_s = float(self.opts["publish_ms"]) / 1000.0
         while not self._stopping:
             await asyncio.sleep(tick)
+            if self.out.n:
+                self.flush()  # records left behind by an overflow (GAP) when no message follows
             if time.monotonic() - last_publish >= publish_s:
                 last_publish = time.monotonic()
                 self.publish()
