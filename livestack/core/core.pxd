@@ -38,6 +38,7 @@ cdef class Core:
     cdef uint64_t c_denials
     cdef uint64_t c_anomalies
     cdef uint64_t c_unknown_order_execs
+    cdef uint64_t c_late_events          # cancel/replace rejects of orders that had already ended
     cdef uint64_t c_out_overflow
     cdef uint64_t c_deny[CORE_N_DENY]
     cdef uint64_t c_anomaly[CORE_N_ANOMALY]

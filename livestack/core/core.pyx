@@ -49,6 +49,8 @@ cdef enum Action:
     A_REPLACED = 7       # -> old id REPLACED, the order lives on under the new id
     A_EXPIRED = 8        # -> EXPIRED
     A_FILL_TERMINAL = 9  # fill on a terminal order: applied to the position once, ANOMALY FILL_AFTER_TERMINAL
+    A_LATE = 10          # cancel/replace refused because the order already ended (it filled or was canceled
+                         # first): the expected race, counted as a late event, nothing changes, no anomaly
 
 cdef uint8_t TRANSITIONS[11][9]
 
@@ -59,13 +61,13 @@ _TABLE = {
     1:  (A_ACCEPT, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),                 # PENDING_NEW
     2:  (A_ILLEGAL, A_ILLEGAL, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),               # ACCEPTED
     3:  (A_ILLEGAL, A_ILLEGAL, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),               # PARTIALLY_FILLED
-    4:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # FILLED
+    4:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_LATE, A_ILLEGAL, A_ILLEGAL),     # FILLED
     5:  (A_ACK_KEEP, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_CANCEL_REJECT, A_ILLEGAL, A_EXPIRED),         # PENDING_CANCEL
-    6:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # CANCELED
+    6:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_LATE, A_ILLEGAL, A_ILLEGAL),     # CANCELED
     7:  (A_ACK_KEEP, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_CANCEL_REJECT, A_REPLACED, A_EXPIRED),        # PENDING_REPLACE
     8:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # REPLACED
     9:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # REJECTED
-    10: (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # EXPIRED
+    10: (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_LATE, A_ILLEGAL, A_ILLEGAL),     # EXPIRED
 }
 for _st, _row in _TABLE.items():
     TRANSITIONS[_st][0] = A_ILLEGAL
@@ -74,7 +76,7 @@ for _st, _row in _TABLE.items():
 
 ACTION_NAMES = {A_ILLEGAL: "ILLEGAL", A_ACCEPT: "ACCEPT", A_ACK_KEEP: "ACK_KEEP", A_REJECT: "REJECT",
                 A_FILL: "FILL", A_CANCELED: "CANCELED", A_CANCEL_REJECT: "CANCEL_REJECT",
-                A_REPLACED: "REPLACED", A_EXPIRED: "EXPIRED", A_FILL_TERMINAL: "FILL_TERMINAL"}
+                A_REPLACED: "REPLACED", A_EXPIRED: "EXPIRED", A_FILL_TERMINAL: "FILL_TERMINAL", A_LATE: "LATE"}
 
 
 def transition_table():
@@ -1143,6 +1145,8 @@ cdef class Core:
         act = TRANSITIONS[st][et] if 1 <= et <= 8 else A_ILLEGAL
         if act == A_ILLEGAL:
             self._anomaly(LS_ANOMALY_ILLEGAL_TRANSITION, self.inst_ids[i], o[LS_ORD_ID], e.exec_id, st, et)
+        elif act == A_LATE:
+            self.c_late_events += 1
         elif act == A_ACCEPT:
             o[LS_ORD_VENUE_ID] = e.venue_order_id
             self._set_state(s, LS_ORDER_STATE_ACCEPTED, et)
@@ -1579,7 +1583,7 @@ cdef class Core:
             "intents": self.c_intents, "orders_sent": self.c_orders_sent, "new_orders": self.c_news,
             "cancels": self.c_cancels, "replaces": self.c_replaces, "fills": self.c_fills,
             "denials": self.c_denials, "anomalies": self.c_anomalies,
-            "unknown_order_execs": self.c_unknown_order_execs, "output_overflow": self.c_out_overflow,
+            "unknown_order_execs": self.c_unknown_order_execs, "late_events": self.c_late_events, "output_overflow": self.c_out_overflow,
             "open_orders": self.open_orders,
             "denials_by_reason": {DENY_NAMES.get(k, str(k)): self.c_deny[k] for k in range(CORE_N_DENY) if self.c_deny[k]},
             "anomalies_by_code": {ANOMALY_NAMES.get(k, str(k)): self.c_anomaly[k] for k in range(CORE_N_ANOMALY) if self.c_anomaly[k]},

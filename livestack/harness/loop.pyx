@@ -249,10 +249,8 @@ cdef class Harness:
         if kind == LS_RECORD_KIND_FILL:
             ls_tel_add(tel, LS_TEL_C_FILLS, 1)
         elif kind == LS_RECORD_KIND_DENIAL:
-            ls_tel_add(tel, LS_TEL_C_DENIALS, 1)
             ls_tel_denial(tel, (<const ls_denial_t *>slot).reason)
         elif kind == LS_RECORD_KIND_ANOMALY:
-            ls_tel_add(tel, LS_TEL_C_ANOMALIES, 1)
             ls_tel_anomaly(tel, (<const ls_anomaly_t *>slot).code)
         elif kind == LS_RECORD_KIND_ORDER_STATE:
             os_ = <const ls_order_state_t *>slot
@@ -363,6 +361,8 @@ cdef class Harness:
 
     cdef int poll_once(self) noexcept nogil:
         """One pass over every input ring; returns the number of inputs consumed."""
+        if self.tel != NULL:
+            ls_tel_add(self.tel, LS_TEL_C_LOOPS, 1)
         cdef int done = 0
         cdef uint64_t k
         cdef int i

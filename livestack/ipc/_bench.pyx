@@ -4,7 +4,7 @@ project's ring, exactly as the harness uses it (the C functions of ls_ring.h via
 
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport uint8_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
@@ -93,3 +93,101 @@ def drain(Ring rx, int64_t total, int64_t batch=4096):
                 ls_cpu_relax()
             done += k
     return now_ns() - t0
+
+
+from livestack.schema.records cimport (ls_md_trade_t, ls_order_cmd_t, ls_exec_t, LS_RECORD_KIND_MD_TRADE,
+                                       LS_MD_TRADE_VERSION, LS_RECORD_KIND_EXEC, LS_EXEC_VERSION,
+                                       LS_EXEC_TYPE_CANCELED, LS_ORDER_CMD_TYPE_NEW, LS_RECORD_FLAG_LAST_IN_MSG)
+from livestack.ipc.ring cimport ls_ring_free, ls_ring_available_fresh
+from posix.time cimport CLOCK_REALTIME
+
+
+cdef inline int64_t wall_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef inline int64_t drain_orders(ls_ring_t *o, ls_ring_t *e, int64_t[::1] lat, int64_t nlat,
+                                 int64_t *k, uint8_t *ex) noexcept nogil:
+    """Read every ORDER_CMD: latency = now - cmd.ts (the md record's intended send time, which
+    the core stamps on what it dispatches); answer each NEW with CANCELED (IOC, unfilled)."""
+    cdef const uint8_t *p = ls_ring_peek(o)
+    cdef const ls_order_cmd_t *c
+    cdef ls_exec_t *x = <ls_exec_t *>ex
+    cdef int64_t got = 0, now
+    while p != NULL:
+        now = wall_ns()
+        c = <const ls_order_cmd_t *>p
+        if k[0] < nlat:
+            lat[k[0]] = now - c.ts
+            k[0] += 1
+        if c.cmd == LS_ORDER_CMD_TYPE_NEW:
+            memset(ex, 0, 128)
+            x.kind = LS_RECORD_KIND_EXEC
+            x.version = LS_EXEC_VERSION
+            x.instrument = c.instrument
+            x.ts = now
+            x.ts_event = now
+            x.client_order_id = c.client_order_id
+            x.venue_order_id = c.client_order_id
+            x.exec_type = LS_EXEC_TYPE_CANCELED
+            x.side = c.side
+            x.price = c.price
+            x.qty = c.qty
+            while ls_ring_write(e, ex) != 0:
+                ls_cpu_relax()
+        ls_ring_release(o, 1)
+        got += 1
+        p = ls_ring_peek(o)
+    return got
+
+
+def t2t_drive(Ring md, Ring orders, Ring execs, Ring records, int64_t n, int64_t period_ns, int64_t[::1] lat,
+              uint32_t instrument, int64_t price):
+    """Feed + venue stand-in for bench_tick_to_trade.py, busy-spinning on its own CPU.
+
+    Writes ``n`` MD_TRADE records at ``period_ns`` spacing (0: as fast as the md ring takes them,
+    waiting when it is full, never dropping). Each record's ``ts`` is its *intended* send time, so
+    a late send shows up as latency (coordinated-omission correction). Meanwhile reads the
+    harness's orders and answers them. Returns (orders read, md ring full waits, ns elapsed).
+    """
+    cdef uint8_t rec[64]
+    cdef uint8_t ex[128]
+    cdef ls_md_trade_t *t = <ls_md_trade_t *>rec
+    cdef int64_t i = 0, k = 0, full = 0, got = 0, t0, due, now
+    cdef int64_t nlat = lat.shape[0]
+    cdef ls_ring_t *rr = records.ring
+    memset(rec, 0, 64)
+    t.kind = LS_RECORD_KIND_MD_TRADE
+    t.version = LS_MD_TRADE_VERSION
+    t.flags = LS_RECORD_FLAG_LAST_IN_MSG
+    t.instrument = instrument
+    t.qty = 1
+    with nogil:
+        t0 = wall_ns()
+        while i < n:
+            due = t0 + i * period_ns
+            now = wall_ns()
+            if period_ns and now < due:
+                got += drain_orders(orders.ring, execs.ring, lat, nlat, &k, ex)
+                continue
+            t.seq = i + 1
+            t.ts = due if period_ns else now
+            t.ts_event = t.ts
+            t.price = price + (i & 65535)   # a distinct price per trade: no duplicate intents
+            t.trade_id = i + 1
+            t.side = 1
+            if ls_ring_write(md.ring, rec) != 0:
+                full += 1
+                got += drain_orders(orders.ring, execs.ring, lat, nlat, &k, ex)
+                continue
+            i += 1
+            got += drain_orders(orders.ring, execs.ring, lat, nlat, &k, ex)
+            if (i & 255) == 0:  # stand-in for the writer: free the records ring
+                ls_ring_release(rr, ls_ring_available_fresh(rr))
+        # the last orders
+        due = wall_ns() + 200000000
+        while wall_ns() < due and got < n:
+            got += drain_orders(orders.ring, execs.ring, lat, nlat, &k, ex)
+    return got, full, wall_ns() - t0

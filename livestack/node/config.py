@@ -56,7 +56,8 @@ DEFAULTS: dict[str, Any] = {
         {"id": 1, "symbol": "SIM", "venue": "sim", "price_decimals": 2, "qty_decimals": 3, "tick": 1, "lot": 1},
     ],
     "feed": {
-        "kind": "sim",                  # sim: market produced by the simulated venue | binance | replay
+        "kind": "sim",                  # sim: the seeded simulated market (published by the simulated venue
+                                        #      itself when venue.kind = "sim") | binance (websocket feed)
         "options": {},
     },
     "venue": {
@@ -148,13 +149,11 @@ def validate(raw: dict | None) -> dict:
         raise ConfigError("config: 'harness.timer_interval_ms' must be > 0")
     if cfg["harness"]["batch"] < 1:
         raise ConfigError("config: 'harness.batch' must be >= 1")
-    if cfg["feed"]["kind"] not in ("sim", "binance", "replay"):
-        raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim, binance or replay")
+    if cfg["feed"]["kind"] not in ("sim", "binance"):
+        raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim or binance "
+                          "(to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')")
     if cfg["venue"]["kind"] not in ("sim", "fix"):
         raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
-    if cfg["feed"]["kind"] == "sim" and cfg["venue"]["kind"] != "sim":
-        raise ConfigError("config: 'feed.kind' = 'sim' means the simulated venue produces the market; "
-                          "with venue.kind = 'fix' choose feed.kind = 'binance' or 'replay'")
     insts = instruments(cfg)  # validates
     try:
         from livestack.core import parse_risk

@@ -130,13 +130,18 @@ class Supervisor:
 
             self._add("feed", binance_ws.run_process, cpu["feed"],
                       (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
-        elif feed_kind == "replay":
-            from livestack.feeds import capture
+        elif feed_kind == "sim" and venue_kind != "sim":
+            from livestack.feeds import sim as simfeed  # the simulated market without the simulated venue
 
-            self._add("feed", capture.run_process, cpu["feed"],
+            self._add("feed", simfeed.run_process, cpu["feed"],
                       (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
         if cfg["control"]["enabled"]:
             self._start_control()
+        if cfg["telemetry"]["metrics_port"] and self.telemetry_name:
+            from livestack.telemetry import exporter
+
+            self._add("monitor", exporter.run_process, cpu["monitor"],
+                      (self.telemetry_name, {"port": cfg["telemetry"]["metrics_port"]}, self.stop_event))
         for m in self.procs.values():
             if m.proc is None:
                 self._spawn(m)
@@ -159,6 +164,8 @@ class Supervisor:
             self._say("control surface not available in this build")
             return
         opts = dict(self.cfg["control"])
+        opts["strategy"] = self.cfg["strategy"]
+        opts["instruments"] = [i.__dict__ for i in self.instruments]
         if not opts.get("endpoint"):
             opts["endpoint"] = f"ipc://{os.path.abspath(self.session_dir)}/{self.session}.control.sock"
         self.control_endpoint = opts["endpoint"]
@@ -277,7 +284,7 @@ class Supervisor:
             os.kill(h.proc.pid, signal.SIGTERM)
             h.proc.join(timeout=timeout)
         self.stop_event.set()
-        order = ["feed", "venue", "control", "writer"]
+        order = ["feed", "venue", "control", "monitor", "writer"]
         for name in order:
             m = self.procs.get(name)
             if m and m.proc.is_alive():

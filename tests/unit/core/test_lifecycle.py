@@ -21,7 +21,10 @@ _LIVE_COMMON = {
     E.CANCEL_REJECTED: (None, A.ILLEGAL_TRANSITION), E.REPLACED: (None, A.ILLEGAL_TRANSITION),
 }
 _TERMINAL = {e: (None, A.ILLEGAL_TRANSITION) for e in E}
-_TERMINAL.update({E.PARTIALLY_FILLED: (None, A.FILL_AFTER_TERMINAL), E.FILLED: (None, A.FILL_AFTER_TERMINAL)})
+_TERMINAL.update({E.PARTIALLY_FILLED: (None, A.FILL_AFTER_TERMINAL), E.FILLED: (None, A.FILL_AFTER_TERMINAL),
+                  # the venue refused a cancel/replace because the order had already ended: a normal
+                  # race (the fill or cancel crossed the request), counted as a late event, no anomaly
+                  E.CANCEL_REJECTED: (None, None)})
 EXPECTED = {
     S.PENDING_NEW: {**_LIVE_COMMON, E.ACCEPTED: (S.ACCEPTED, None), E.REJECTED: (S.REJECTED, None)},
     S.ACCEPTED: {**_LIVE_COMMON, E.ACCEPTED: (None, A.ILLEGAL_TRANSITION), E.REJECTED: (None, A.ILLEGAL_TRANSITION)},
@@ -39,7 +42,7 @@ EXPECTED = {
                         E.REPLACED: (S.ACCEPTED, None), E.EXPIRED: (S.EXPIRED, None)},
     # the old id of a replaced order is gone: the order lives on under its new id
     S.REPLACED: {e: (None, A.UNKNOWN_ORDER) for e in E},
-    S.REJECTED: _TERMINAL,
+    S.REJECTED: {**_TERMINAL, E.CANCEL_REJECTED: (None, A.ILLEGAL_TRANSITION)},  # never live: no cancel to refuse
     S.EXPIRED: _TERMINAL,
     S.NONE: {e: (None, A.UNKNOWN_ORDER) for e in E},
 }
@@ -153,6 +156,19 @@ def test_cancel_reject_returns_to_partially_filled_when_filled_meanwhile():
     d.exec(E.PARTIALLY_FILLED, 1, last_px=99990, last_qty=4)
     d.exec(E.CANCEL_REJECTED, 1)
     assert d.core.order(1)["state"] == S.PARTIALLY_FILLED
+
+
+def test_cancel_reject_after_the_fill_crossed_the_request_is_a_late_event_not_an_anomaly():
+    d = Driver()
+    d.new(BUY, 99990, QTY)
+    d.exec(E.ACCEPTED, 1)
+    d.cancel(1)
+    _, recs = d.exec(E.FILLED, 1, last_px=99990, last_qty=QTY, cum_qty=QTY)
+    assert d.core.order(1)["state"] == S.FILLED
+    _, recs = d.exec(E.CANCEL_REJECTED, 1)
+    assert len(anomalies(recs)) == 0
+    assert d.core.counters()["late_events"] == 1 and d.core.counters()["anomalies"] == 0
+    assert d.core.position(1)["net_qty"] == QTY
 
 
 def test_replace_renames_the_order():

@@ -29,7 +29,7 @@ def test_values_override_defaults_and_ints_widen_to_floats(tmp_path):
     ({"cpu": {"harness": 4096}}, "'cpu.harness' = 4096: this machine has CPUs"),
     ({"rings": {"md_capacity": 1000}}, "power of two"),
     ({"venue": {"kind": "nyse"}}, "venue.kind"),
-    ({"venue": {"kind": "fix"}}, "feed.kind"),
+    ({"feed": {"kind": "replay"}}, "feed.kind"),
     ({"instruments": []}, "non-empty"),
     ({"instruments": [{"id": 1}]}, "needs 'symbol'"),
     ({"instruments": [{"id": 1, "symbol": "A", "tick": "1"}]}, r"instruments\[0\].tick' must be int"),
