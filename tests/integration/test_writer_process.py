@@ -191,13 +191,17 @@ def _kill_restart_run(session, procs, tmp_path, total, fractions, seed):
     prod = ctx.Process(target=produce, args=(ring.name, total, 4096, 0.0))
     procs.append(prod)
     prod.start()
+    released = 0
     for fraction in fractions:
-        _wait_for(lambda: ring.head >= fraction * total or not w.is_alive(), 120, f"writer past {fraction:.0%}")
+        # kill each writer only once it has released records itself: it is mid-stream, not starting up
+        _wait_for(lambda: (ring.head >= fraction * total and ring.head > released) or not w.is_alive(), 120,
+                  f"writer past {fraction:.0%}")
         assert w.is_alive(), f"writer exited early ({w.exitcode})"
         time.sleep(rng.uniform(0.0, 0.05))  # land anywhere: mid-route, mid-write, mid-flush
         os.kill(w.pid, signal.SIGKILL)
         w.join(timeout=10)
-        check_crashed_file(path, ring.head)
+        released = ring.head
+        check_crashed_file(path, released)
         w = _writer(ctx, ring.name, path, stop)
         procs.append(w)
     prod.join(timeout=120)
