@@ -37,10 +37,22 @@ snapshot is requested (:attr:`BookSync.needs_snapshot`). A snapshot older than t
 buffered diff (no straddle) is discarded and another is requested, without declaring the book
 valid in between.
 
-Malformed input (bad JSON, missing or mistyped fields, bad decimals, bad level arrays, unknown
-streams) is counted by reason in :class:`Counters`, kept as a sample in
-:attr:`BinanceDecoder.malformed_samples`, and never reaches the book; a malformed diff that was
-needed for the chain is a gap.
+Decoding
+--------
+A stream message is scanned once, in C (``_binance.FastDecoder``): strict RFC 8259 JSON (checked
+against the standard library's parser by a fuzz test), field types checked, decimal strings
+converted exactly to fixed point (``ls_parse_fixed``), trades and bookTickers written straight
+into the :class:`MdBuffer`; a depth diff comes back as a small ``Diff`` (ids, raw level arrays)
+for its BookSync, whose level arrays are parsed in C into MD_LEVEL slots when applied. REST
+snapshots (rare) go through msgspec. No Python object per level anywhere.
+
+Malformed input is counted by reason in :class:`Counters` (``malformed_json``: not JSON;
+``_field``: a field missing or of the wrong type; ``_decimal``: a price/qty that is not an exact
+decimal at the instrument's scale, or not positive; ``_levels``: a level array that is not
+``[["price","qty"], ...]``; ``_stream``: unknown stream/symbol; ``_snapshot``: a REST body that
+does not decode), kept as a sample in :attr:`BinanceDecoder.malformed_samples`, and never reaches
+the book. A message rejected at decode is simply dropped (if it was a diff, the next diff shows the
+gap); a diff whose levels turn out malformed when applied is a gap right away.
 """
 
 from __future__ import annotations

@@ -237,8 +237,18 @@ class BinanceFeed:
         last_ping = time.monotonic()
         last_publish = 0.0
         publish_s = float(self.opts["publish_ms"]) / 1000.0
+        reported_malformed, last_report = 0, 0.0
         while not self._stopping:
             await asyncio.sleep(tick)
+            m = self.c.malformed
+            if m != reported_malformed and time.monotonic() - last_report >= 5.0:
+                # malformed input is reported, rate-limited, with the latest sample
+                last_report = time.monotonic()
+                sample = self.dec.malformed_samples[-1] if self.dec.malformed_samples else None
+                log.warning("binance %s: %d malformed messages so far (%s); latest: %s", self.market, m,
+                            {k: v for k, v in self.c.as_dict().items() if k.startswith("malformed_") and v},
+                            sample)
+                reported_malformed = m
             if self.out.n:
                 self.flush()  # records left behind by an overflow (GAP) when no message follows
             if time.monotonic() - last_publish >= publish_s:
