@@ -481,10 +481,24 @@ class RingWriter:
 
 
 def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) -> None:
-    """Writer process entry point (see docs/CONTRACTS.md).
+    """Writer process entry point (see docs/CONTRACTS.md); started with ``spawn`` by the supervisor.
 
-    Attaches the records ring, opens (or resumes) ``path`` and writes until SIGTERM or ``stop``
-    is set; then drains what the ring holds, flushes, stamps the stop time and exits.
+    Parameters
+    ----------
+    records_ring : str
+        Segment name of the session's records ring (128-byte slots), created by the supervisor.
+    path : str
+        The session file; created if missing, else resumed (a restart after a crash).
+    attrs : dict
+        Session attributes stored when the file is created: ``session``, ``config``, ``cpu``,
+        ``instruments`` (see :class:`RecordWriter`).
+    options : dict
+        ``DEFAULT_OPTIONS`` keys: ``flush_interval_ms`` (100), ``batch``, ``chunk_records``,
+        ``journal_chunk_records``, ``high_water``, ``attach_timeout_s``, ``status_interval_s``
+        (> 0: counters and lag to stderr), ``quiet``.
+    stop : multiprocessing.Event or None
+        When set (or on SIGTERM) the writer drains what the ring holds, flushes, stamps the stop
+        time and returns.
     """
     from livestack.ipc import Ring
     from livestack.ipc.wait import Backoff
