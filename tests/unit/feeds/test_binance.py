@@ -363,3 +363,21 @@ def test_md_buffer_writes_the_prefix_that_fits_into_a_ring_stamping_seq(session)
         assert b.write_to(ring, 49, 8) == 2
         assert ring.read(got) == 2 and list(got["seq"][:2]) == [49, 50]
         assert list(body(got[:2], RecordKind.MD_TRADE)["trade_id"]) == [8, 9]
+
+
+def test_one_connection_serves_several_symbols_each_with_its_own_book_sync():
+    eth = Instrument(8, "ETHUSDT", "binance", price_decimals=2, qty_decimals=4)
+    d = BinanceDecoder([SPOT, eth], "spot")
+    assert d.streams() == ["btcusdt@depth@100ms", "btcusdt@trade", "btcusdt@bookTicker",
+                           "ethusdt@depth@100ms", "ethusdt@trade", "ethusdt@bookTicker"]
+    d.on_message(trade(True).replace(b"btcusdt@trade", b"ethusdt@trade"), 1)
+    d.on_message(trade(False), 2)
+    tr = body(d.out.take(), RecordKind.MD_TRADE)
+    assert list(tr["instrument"]) == [eth.id, SPOT.id]
+    assert list(tr["qty"]) == [2500, 25_000_000]  # each at its own scale
+    d.on_message(diff(1, 5).replace(b"btcusdt@depth", b"ethusdt@depth"), 3)
+    assert d.needing_snapshot() == ["ETHUSDT"]
+    d.on_snapshot("ETHUSDT", snapshot(3), 4)
+    assert d.syncs["ethusdt"].synced and not d.syncs["btcusdt"].synced
+    st = body(d.out.take(), RecordKind.MD_STATUS)
+    assert (st["instrument"] == eth.id).all()
