@@ -73,6 +73,7 @@ _JOURNAL_BIT = int(RecordFlag.JOURNAL)
 DEFAULT_OPTIONS = {
     "flush_interval_ms": 100.0,   # flush + release at least this often while records arrive
     "batch": 65536,               # most records taken from the ring in one pass
+    "min_write": 4096,            # fewer new records than this wait in the ring until a flush is due
     "chunk_records": 4096,        # HDF5 chunk length (rows) of the per-kind datasets
     "journal_chunk_records": 8192,  # HDF5 chunk length of /journal
     "high_water": 0.25,           # flush early when this fraction of the ring is written-unreleased
@@ -431,23 +432,32 @@ class RingWriter:
         self.writer = writer
         o = dict(DEFAULT_OPTIONS, **(options or {}))
         self.batch = int(o["batch"])
+        self.min_write = max(1, int(o["min_write"]))
         self.flush_interval = float(o["flush_interval_ms"]) / 1e3
         self.high_water = max(1, int(ring.capacity * float(o["high_water"])))
         self.pending = 0  # written to the file, not yet flushed and released
         self.next_flush = time.monotonic() + self.flush_interval
 
-    def step(self) -> int:
+    def step(self, force: bool = False) -> int:
+        """One pass: take up to ``batch`` new records, write them, flush + release when due.
+
+        Records are left in the ring (where they are safe) until at least ``min_write`` have
+        arrived or a flush is due, so a slow trickle costs one HDF5 write per flush interval
+        instead of one per record. ``force`` takes whatever is there (drain).
+        """
         ring = self.ring
         v = ring.view(self.pending + self.batch)
         new = v[self.pending:]
         k = len(new)
-        if k:
+        at_wrap = k == 0 and ring.size() > self.pending  # nothing more is viewable before a release
+        now = time.monotonic()
+        if k and (force or k >= self.min_write or now >= self.next_flush):
             self.writer.write(new)
             self.pending += k
+        else:
+            k = 0
         del v, new
-        now = time.monotonic()
-        if self.pending and (now >= self.next_flush or self.pending >= self.high_water
-                             or (k == 0 and ring.size() > self.pending)):  # blocked at the wrap
+        if self.pending and (now >= self.next_flush or self.pending >= self.high_water or at_wrap):
             self.flush_release()
         return k
 
@@ -462,7 +472,7 @@ class RingWriter:
         """Write everything committed to the ring now; flush and release. Returns records taken."""
         total = 0
         while True:
-            k = self.step()
+            k = self.step(force=True)
             total += k
             if k == 0 and self.ring.size() <= self.pending:
                 break

@@ -251,7 +251,7 @@ def ring(session):
 def test_records_are_released_only_after_they_are_flushed(ring, path):
     ring.write_batch(slots(["FILL"] * 10))
     w = RecordWriter(path, ATTRS)
-    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "high_water": 1.0})
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "high_water": 1.0, "min_write": 1})
     assert rw.step() == 10
     assert ring.head == 0 and rw.pending == 10  # written, not flushed: still owned by the ring
     assert rw.step() == 0 and ring.head == 0
@@ -262,7 +262,7 @@ def test_records_are_released_only_after_they_are_flushed(ring, path):
 
 def test_ring_writer_follows_the_ring_across_wraps(ring, path):
     w = RecordWriter(path, ATTRS)
-    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "high_water": 1.0})
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "high_water": 1.0, "min_write": 1})
     seq = 1
     for _ in range(7):
         batch = slots(["FILL", "ORDER_STATE", "EXEC"] * 3, seq)[:9]
@@ -277,7 +277,7 @@ def test_ring_writer_follows_the_ring_across_wraps(ring, path):
 
 def test_lag_reports_unreleased_records_and_the_age_of_the_oldest(ring, path):
     w = RecordWriter(path, ATTRS)
-    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "high_water": 1.0})
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "high_water": 1.0, "min_write": 1})
     assert rw.lag() == {"lag_records": 0, "lag_ns": 0}
     ring.write_batch(slots(["FILL"] * 4))  # ts = 1000*seq ns since the epoch: very old
     rw.step()
@@ -303,3 +303,18 @@ def test_run_process_drains_the_ring_and_stamps_the_stop_time(ring, path):
     assert all_seqs(path).tolist() == list(range(1, 9))
     with h5py.File(path, "r") as f:
         assert int(f.attrs["stop_time_ns"]) > 0
+
+
+def test_a_trickle_waits_in_the_ring_until_a_flush_is_due(ring, path):
+    w = RecordWriter(path, ATTRS)
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "min_write": 8, "high_water": 1.0})
+    rw.next_flush = float("inf")
+    ring.write_batch(slots(["FILL"] * 3))
+    assert rw.step() == 0 and rw.pending == 0 and ring.head == 0  # left in the ring: safe there
+    ring.write_batch(slots(["FILL"] * 5, 4))
+    assert rw.step() == 8 and rw.pending == 8
+    ring.write_batch(slots(["FILL"] * 2, 9))
+    rw.next_flush = 0.0  # the flush interval has passed: take the trickle, flush, release
+    assert rw.step() == 2 and ring.head == 10 and rw.pending == 0
+    w.close()
+    assert all_seqs(path).tolist() == list(range(1, 11))
