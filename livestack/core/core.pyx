@@ -1059,10 +1059,13 @@ cdef class Core:
                 if o[LS_ORD_STATE] == LS_ORDER_STATE_PENDING_CANCEL:
                     continue
                 if o[LS_ORD_STATE] == LS_ORDER_STATE_PENDING_REPLACE:
-                    # cancel the order under its current id; the pending replace is abandoned
-                    self._hdel(o[LS_ORD_PENDING_ID])
-                    o[LS_ORD_PENDING_ID] = 0
-                    self._set_state(self._live_list(i)[k], o[LS_ORD_PRE_STATE], 0)
+                    # The venue may have replaced it already: a cancel of the old id would then be
+                    # refused, and the order would live on under the new id unseen. Cancel whichever
+                    # id survives as soon as the venue answers the replace (REPLACED or its reject).
+                    if not o[LS_ORD_CANCEL_AFTER]:
+                        o[LS_ORD_CANCEL_AFTER] = 1
+                        sent += 1
+                    continue
                 if self._cancel(o[LS_ORD_ID], 1) == 0:
                     sent += 1
         return sent
@@ -1208,6 +1211,11 @@ cdef class Core:
             w[LS_CTX_EV_ORDER_ID] = o[LS_ORD_ID]
         elif act == A_EXPIRED:
             self._set_state(s, LS_ORDER_STATE_EXPIRED, et)
+        if o[LS_ORD_CANCEL_AFTER] and (act == A_REPLACED or act == A_CANCEL_REJECT):
+            # a kill/cancel-all was waiting for this replace to resolve: cancel the surviving id now
+            o[LS_ORD_CANCEL_AFTER] = 0
+            if _is_live(o[LS_ORD_STATE]):
+                self._cancel(o[LS_ORD_ID], 1)
         self._run_strategy()
 
     # ============================================================================================

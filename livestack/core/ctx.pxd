@@ -83,6 +83,7 @@ cdef extern from "ls_core.h" nogil:
     enum: LS_ORD_PENDING_QTY
     enum: LS_ORD_PRE_STATE
     enum: LS_ORD_TS_SENT
+    enum: LS_ORD_CANCEL_AFTER
     enum: LS_ORD_EXEC_POS
     enum: LS_ORD_EXEC_IDS
     enum: LS_ORD_WORDS

@@ -194,18 +194,35 @@ def test_outputs_fit_the_preallocated_worst_case():
     assert d.core.output_capacity[0] >= 64
 
 
-def test_kill_while_a_replace_is_pending_cancels_under_the_current_id():
+def test_kill_while_a_replace_is_pending_cancels_the_new_id_once_the_venue_replaced_it():
     d = Driver()
     d.new(BUY, 99990, 5)
     d.exec(ExecType.ACCEPTED, 1)
     d.replace(1, 99980, 5)
     o, r = d.control(C.KILL)
+    # a cancel now could name the wrong id: nothing is sent until the replace resolves
+    assert len(o) == 0
+    assert R.decode(r, "CONTROL_REPLY")["value0"][0] == 1  # one order being canceled
+    o, r = d.exec(ExecType.REPLACED, 2, orig=1)  # the venue had already replaced it
+    assert len(R.decode(r, "ANOMALY")) == 0
+    assert len(o) == 1 and o[0]["cmd"] == OrderCmdType.CANCEL and o[0]["client_order_id"] == 2
+    o, r = d.exec(ExecType.PARTIALLY_FILLED, 2, last_px=99980, last_qty=2, cum_qty=2, leaves_qty=3)
+    assert d.core.position(1)["net_qty"] == 2, "a fill on the new id must reach the position"
+    d.exec(ExecType.CANCELED, 2)
+    assert d.core.counters()["open_orders"] == 0 and d.core.counters()["anomalies"] == 0
+
+
+def test_kill_while_a_replace_is_pending_cancels_the_old_id_when_the_venue_refused_the_replace():
+    d = Driver()
+    d.new(BUY, 99990, 5)
+    d.exec(ExecType.ACCEPTED, 1)
+    d.replace(1, 99980, 5)
+    o, _ = d.control(C.KILL)
+    assert len(o) == 0
+    o, r = d.exec(ExecType.CANCEL_REJECTED, 1, orig=1)  # the replace was refused
     assert len(o) == 1 and o[0]["cmd"] == OrderCmdType.CANCEL and o[0]["client_order_id"] == 1
-    # the venue had already replaced it: surprising, recorded, not fatal
-    o, r = d.exec(ExecType.REPLACED, 2, orig=1)
-    assert len(R.decode(r, "ANOMALY")) == 1
     d.exec(ExecType.CANCELED, 1)
-    assert d.core.counters()["open_orders"] == 0
+    assert d.core.counters()["open_orders"] == 0 and d.core.counters()["anomalies"] == 0
 
 
 def test_records_ring_overflow_halts_trading():
