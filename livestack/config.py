@@ -31,6 +31,8 @@ class Instrument:
 
 
 #: Binance BTCUSDT as the captures in ../shared/data quote it: price tick 0.01 (spot) / 0.10 (USD-M),
-#: quantity step 0.00001 (spot) / 0.001 (USD-M). Decimals cover both.
-BTCUSDT_SPOT = Instrument(1, "BTCUSDT", "binance", price_decimals=2, qty_decimals=5, tick=1, lot=1)
+#: order quantity step 0.00001 (spot) / 0.001 (USD-M). Spot book levels far from the touch carry
+#: quantities with 6 decimals (e.g. 25.426189 BTC at 200000.00), so spot sizes keep 8 decimals
+#: (what Binance sends) and orders stay on the 0.00001 lot (lot = 1000 units).
+BTCUSDT_SPOT = Instrument(1, "BTCUSDT", "binance", price_decimals=2, qty_decimals=8, tick=1, lot=1000)
 BTCUSDT_USDM = Instrument(1, "BTCUSDT", "binance-usdm", price_decimals=2, qty_decimals=3, tick=10, lot=1)

@@ -30,7 +30,7 @@ from livestack.feeds.replay_server import ReplayServer
 from livestack.ipc import Backoff, Ring, segment_name
 from livestack.schema import DTYPE_BY_KIND, FeedStatus, RecordKind, parse_fixed
 
-SPOT = dataclasses.replace(BTCUSDT_SPOT, qty_decimals=8)  # see tests/realdata/test_binance_capture.py
+SPOT = BTCUSDT_SPOT  # spot sizes keep 8 decimals: see livestack/config.py
 USDM = BTCUSDT_USDM
 CAPTURES = {"spot": "binance/spot-btcusdt-20240808.gz", "usdm": "binance/usdm-btcusdt-20240808.gz"}
 INSTRUMENTS = {"spot": SPOT, "usdm": USDM}

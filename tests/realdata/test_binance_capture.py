@@ -3,7 +3,6 @@ book rebuilt from the records equals a brute-force book rebuilt from the raw JSO
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 
 import numpy as np
@@ -17,7 +16,7 @@ from livestack.schema import DTYPE_BY_KIND, SLOT64, FeedStatus, RecordFlag, Reco
 
 # Binance spot still carries a few legacy resting orders with 6-decimal quantities far from the
 # touch (e.g. 25.426189 BTC at 200000.00); BTCUSDT_SPOT's 5 qty decimals cannot hold them exactly.
-SPOT = dataclasses.replace(BTCUSDT_SPOT, qty_decimals=8)
+SPOT = BTCUSDT_SPOT  # spot sizes keep 8 decimals: see livestack/config.py
 USDM = BTCUSDT_USDM
 
 CASES = {

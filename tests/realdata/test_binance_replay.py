@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import numpy as np
@@ -12,7 +11,7 @@ from livestack.config import BTCUSDT_SPOT
 from livestack.feeds.capture import decode_capture, replay_into_ring
 from livestack.ipc import Backoff, Ring, segment_name
 
-SPOT = dataclasses.replace(BTCUSDT_SPOT, qty_decimals=8)
+SPOT = BTCUSDT_SPOT  # spot sizes keep 8 decimals: see livestack/config.py
 
 
 @pytest.fixture(scope="module")
