@@ -15,7 +15,7 @@ from livestack.feeds.capture import decode_capture, is_snapshot, read_capture
 from livestack.schema import DTYPE_BY_KIND, SLOT64, FeedStatus, RecordFlag, RecordKind, Side
 
 # Binance spot still carries a few legacy resting orders with 6-decimal quantities far from the
-# touch (e.g. 25.426189 BTC at 200000.00); BTCUSDT_SPOT's 5 qty decimals cannot hold them exactly.
+# touch (e.g. 25.426189 BTC at 200000.00): 5 size decimals cannot hold them exactly, so spot keeps 8.
 SPOT = BTCUSDT_SPOT  # spot sizes keep 8 decimals: see livestack/config.py
 USDM = BTCUSDT_USDM
 
