@@ -167,11 +167,22 @@ class Supervisor:
         opts["strategy"] = self.cfg["strategy"]
         opts["instruments"] = [i.__dict__ for i in self.instruments]
         if not opts.get("endpoint"):
-            opts["endpoint"] = f"ipc://{os.path.abspath(self.session_dir)}/{self.session}.control.sock"
+            opts["endpoint"] = f"ipc://{self._socket_path('control')}"
         self.control_endpoint = opts["endpoint"]
         self._add("control", server.run_process, self.cfg["cpu"]["control"],
                   (self.rings["cmd"], self.rings["reply"], self.rings["events"], self.telemetry_name, opts,
                    self.stop_event))
+
+    def _socket_path(self, what: str) -> str:
+        """``<session dir>/<session>.<what>.sock``, or a private directory under /tmp when that
+        path is too long for a unix socket (108 bytes with the ``.events`` sibling's suffix)."""
+        path = os.path.join(os.path.abspath(self.session_dir), f"{self.session}.{what}.sock")
+        if len(path) + len(".events") <= 100:
+            return path
+        short = os.path.join("/tmp", f"livestack-{os.getuid()}")
+        os.makedirs(short, mode=0o700, exist_ok=True)
+        os.chmod(short, 0o700)
+        return os.path.join(short, f"{self.session}.{what}.sock")
 
     def _add(self, name, target, cpu, args, kwargs=None, restart=True):
         self.procs[name] = Managed(name, target, cpu, args, kwargs or {}, restart)
