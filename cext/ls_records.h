@@ -123,6 +123,7 @@
 #define LS_CONTROL_CMD_TYPE_CANCEL_ALL 9  /* cancel all open orders (instrument 0 = every instrument) */
 #define LS_CONTROL_CMD_TYPE_SET_LIMIT 10  /* set risk limit arg0 of instrument to arg1 */
 #define LS_CONTROL_CMD_TYPE_SET_PARAM 11  /* set strategy parameter arg0 to arg1 (config update) */
+#define LS_CONTROL_CMD_TYPE_RECORDS_HALT 12  /* made by the harness: the records ring was full, halt trading (journaled, so replay agrees) */
 
 /* ControlStatus: CONTROL_REPLY.status */
 #define LS_CONTROL_STATUS_OK 0  /* applied */

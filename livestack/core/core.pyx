@@ -1247,6 +1247,8 @@ cdef class Core:
                 self._set_trading(LS_TRADING_STATE_ACTIVE, 1)
         elif cmd == LS_CONTROL_CMD_TYPE_TRADING_DISABLE:
             self._set_trading(LS_TRADING_STATE_HALTED, 1)
+        elif cmd == LS_CONTROL_CMD_TYPE_RECORDS_HALT:
+            self.records_overflow(self.hseq)
         elif cmd == LS_CONTROL_CMD_TYPE_REDUCE_ONLY:
             if self.kill_latched or not self.session_active:
                 err = LS_CONTROL_ERROR_NOT_ALLOWED

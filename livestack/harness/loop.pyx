@@ -28,7 +28,8 @@ from libc.string cimport memcpy, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME, CLOCK_MONOTONIC
 
 from livestack.ipc.ring cimport (Ring, ls_ring_t, ls_ring_peek, ls_ring_release, ls_ring_write,
-                                 ls_ring_free, ls_ring_claim, ls_ring_commit, ls_ring_slot, ls_cpu_relax)
+                                 ls_ring_free, ls_ring_claim, ls_ring_commit, ls_ring_slot, ls_cpu_relax,
+                                 ls_load_acquire_u64)
 from livestack.core.core cimport Core
 from livestack.schema.records cimport *
 from livestack.telemetry.block cimport *
@@ -312,8 +313,11 @@ cdef class Harness:
         ls_tel_set(tel, LS_TEL_G_KILL_LATCHED, self.core.kill_latched)
         ls_tel_set(tel, LS_TEL_G_SESSION_ACTIVE, self.core.session_active)
         ls_tel_set(tel, LS_TEL_G_OPEN_ORDERS, self.core.open_orders)
-        ls_tel_set(tel, LS_TEL_G_WRITER_LAG_RECORDS,
-                   <int64_t>(self.records_ring.tail - self.records_ring.head))
+        cdef uint64_t rhead = ls_load_acquire_u64(&self.records_ring.head)
+        ls_tel_set(tel, LS_TEL_G_WRITER_LAG_RECORDS, <int64_t>(self.records_ring.tail - rhead))
+        # the oldest record the writer has not released yet: how far behind the file is
+        ls_tel_set(tel, LS_TEL_G_WRITER_LAG_NS, now - (<ls_hdr_t *>ls_ring_slot(self.records_ring, rhead)).ts
+                   if self.records_ring.tail != rhead else 0)
         for i in range(self.n_md):
             ls_tel_ring_fill(tel, slot, self.md[i].tail - self.md[i].head)
             slot += 1
@@ -376,12 +380,18 @@ cdef class Harness:
             self.halted_for_records = True
             return 0
         if self.halted_for_records:
-            # first pass with room again after a backpressure episode: the core halts trading and
-            # records it (ANOMALY RECORDS_FULL + TRADING_STATE HALTED, cause 3); an operator must
-            # re-enable trading. Inputs waited in their rings meanwhile: nothing was dropped.
+            # first pass with room again after a backpressure episode: a journaled RECORDS_HALT
+            # input makes the core halt trading and record it (ANOMALY RECORDS_FULL + TRADING_STATE
+            # HALTED, cause 3); an operator must re-enable trading. Inputs waited in their rings
+            # meanwhile: nothing was dropped, and a replay of the journal sees the same halt.
             self.halted_for_records = False
-            self.core.records_overflow(self.hseq)
-            self.emit_outputs(NULL, 0)
+            memset(self.scratch, 0, 128)
+            cc = <ls_control_cmd_t *>self.scratch
+            cc.kind = LS_RECORD_KIND_CONTROL_CMD
+            cc.version = LS_CONTROL_CMD_VERSION
+            cc.ts = realtime_ns()
+            cc.cmd = LS_CONTROL_CMD_TYPE_RECORDS_HALT
+            self.inject(self.scratch)
             done += 1
         # 1. execution events
         k = 0

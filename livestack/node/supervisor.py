@@ -24,12 +24,23 @@ import time
 from dataclasses import dataclass, field
 
 from livestack.ipc import Ring, shm
+from livestack.ipc.stopflag import StopFlag
 from livestack.node import config as cfgmod
 from livestack.schema import RecordKind
 
 
-def _child(target, cpu: int, args: tuple, kwargs: dict) -> None:
-    """Runs in the spawned child: pin, ignore Ctrl-C (the supervisor orchestrates), run."""
+PR_SET_PDEATHSIG = 1
+
+
+def _child(target, cpu: int, args: tuple, kwargs: dict, parent: int) -> None:
+    """Runs in the spawned child: SIGTERM if the supervisor dies (each process then stops the way
+    it stops on a normal shutdown: the harness cancels on stop, the writer drains), ignore Ctrl-C
+    (the supervisor orchestrates), pin, run."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cpu >= 0:
         os.sched_setaffinity(0, {cpu})
@@ -57,7 +68,7 @@ class Supervisor:
         self.session = session or shm.new_session_id()
         self.out = out
         self.ctx = mp.get_context("spawn")
-        self.stop_event = self.ctx.Event()
+        self.stop_event = StopFlag(self.ctx)  # not mp.Event: a killed child could leave its lock held
         self.rings: dict = {}
         self.owned: list[Ring] = []
         self.procs: dict[str, Managed] = {}
@@ -188,7 +199,8 @@ class Supervisor:
         self.procs[name] = Managed(name, target, cpu, args, kwargs or {}, restart)
 
     def _spawn(self, m: Managed) -> None:
-        m.proc = self.ctx.Process(target=_child, args=(m.target, m.cpu, m.args, m.kwargs), name=f"livestack-{m.name}")
+        m.proc = self.ctx.Process(target=_child, args=(m.target, m.cpu, m.args, m.kwargs, os.getpid()),
+                                  name=f"livestack-{m.name}")
         m.proc.start()
 
     # ------------------------------------------------------------------------------------------

@@ -97,6 +97,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_CONTROL_CMD_TYPE_CANCEL_ALL
     enum: LS_CONTROL_CMD_TYPE_SET_LIMIT
     enum: LS_CONTROL_CMD_TYPE_SET_PARAM
+    enum: LS_CONTROL_CMD_TYPE_RECORDS_HALT
     enum: LS_CONTROL_STATUS_OK
     enum: LS_CONTROL_STATUS_ERROR
     enum: LS_CONTROL_ERROR_NONE

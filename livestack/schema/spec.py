@@ -209,6 +209,7 @@ ENUMS = (
         ("CANCEL_ALL", 9, "cancel all open orders (instrument 0 = every instrument)"),
         ("SET_LIMIT", 10, "set risk limit arg0 of instrument to arg1"),
         ("SET_PARAM", 11, "set strategy parameter arg0 to arg1 (config update)"),
+        ("RECORDS_HALT", 12, "made by the harness: the records ring was full, halt trading (journaled, so replay agrees)"),
     )),
     Enum("ControlStatus", "CONTROL_REPLY.status", (
         ("OK", 0, "applied"),

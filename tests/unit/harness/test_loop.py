@@ -128,6 +128,13 @@ def test_records_ring_without_room_consumes_nothing_then_halts_trading(rig, sess
     assert core.trading_state == TradingState.HALTED
     recs = drain(small)
     assert RecordKind.ANOMALY in set(recs["kind"]) and RecordKind.TRADING_STATE in set(recs["kind"])
+    # the halt is an input like any other: journaled, so a replay of the journal halts too
+    journal = recs[(recs["flags"] & RecordFlag.JOURNAL) != 0]
+    halt = as_kind(journal[journal["kind"] == RecordKind.CONTROL_CMD], "CONTROL_CMD")
+    assert list(halt["cmd"]) == [ControlCmdType.RECORDS_HALT]
+    replayed = Core([INST], RISK, None)
+    _, out = replayed.process_array(journal.copy(), 1)
+    assert TradingState.HALTED in set(as_kind(out[out["kind"] == RecordKind.TRADING_STATE], "TRADING_STATE")["state"])
     small.close()
 
 
