@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from livestack.ipc.stopflag import StopFlag
 from livestack.config import Instrument
 from livestack.feeds import sim as fsim
 from livestack.ipc import Ring, segment_name
@@ -51,7 +52,7 @@ def make_rings(session, md_capacity=1 << 16):
 
 
 def start_venue(procs, names, options, md=True):
-    stop = CTX.Event()
+    stop = StopFlag(CTX)  # not mp.Event: a SIGKILLed reader could leave its lock held
     counters = CTX.Array("q", len(vp.COUNTERS))
     opts = dict(options, counters=counters)
     p = CTX.Process(target=sim.run_process, args=(names["orders"], names["exec"], [INST], opts, stop),

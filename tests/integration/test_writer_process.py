@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 import pytest
 
+from livestack.ipc.stopflag import StopFlag
 from livestack.ipc import Ring, segment_name
 from livestack.schema import RecordFlag, RecordKind, spec
 
@@ -185,7 +186,7 @@ def _kill_restart_run(session, procs, tmp_path, total, fractions, seed):
     ring = Ring.create(segment_name(session, "records"), 1 << 17, 128)
     path = str(tmp_path / "s.h5")
     ctx = mp.get_context("spawn")
-    stop = ctx.Event()
+    stop = StopFlag(ctx)  # not mp.Event: a SIGKILLed reader could leave its lock held
     w = _writer(ctx, ring.name, path, stop)
     procs.append(w)
     prod = ctx.Process(target=produce, args=(ring.name, total, 4096, 0.001))  # at most ~4M records/s
@@ -235,7 +236,7 @@ def test_producer_killed_everything_committed_reaches_the_file(session, procs, t
     ring = Ring.create(segment_name(session, "records"), 1 << 16, 128)
     path = str(tmp_path / "s.h5")
     ctx = mp.get_context("spawn")
-    stop = ctx.Event()
+    stop = StopFlag(ctx)  # not mp.Event: a SIGKILLed reader could leave its lock held
     w = _writer(ctx, ring.name, path, stop)
     procs.append(w)
     prod = ctx.Process(target=produce, args=(ring.name, 10**12, 1000, 0.0))  # "forever"
@@ -259,7 +260,7 @@ def test_swmr_reader_follows_the_file_while_it_is_written(session, procs, tmp_pa
     path = str(tmp_path / "s.h5")
     report = str(tmp_path / "reader.json")
     ctx = mp.get_context("spawn")
-    stop = ctx.Event()
+    stop = StopFlag(ctx)  # not mp.Event: a SIGKILLed reader could leave its lock held
     w = _writer(ctx, ring.name, path, stop, flush_ms=20.0)
     procs.append(w)
     _wait_for(lambda: os.path.exists(path) and not os.path.exists(path + ".tmp"), 30, "file created")
