@@ -61,7 +61,7 @@ cdef class Harness:
     cdef int poll_once(self) noexcept nogil
     cdef void consume(self, ls_ring_t *ring, const uint8_t *rec, int source) noexcept nogil
     cdef void inject(self, const uint8_t *rec) noexcept nogil
-    cdef void emit_outputs(self, const uint8_t *rec, int64_t t_in) noexcept nogil
+    cdef void emit_outputs(self, const uint8_t *rec, int64_t t_in, int64_t now) noexcept nogil
     cdef void journal(self, const uint8_t *rec, uint32_t slot_size) noexcept nogil
     cdef void tally(self, const uint8_t *rec, int source, int64_t t_in, int64_t t_core0, int64_t t_core1) noexcept nogil
     cdef void gauges(self, int64_t now) noexcept nogil
