@@ -151,7 +151,8 @@ def main(argv=None):
         lat, got, full, ns, lost = run_case(0, args.max_events, cpus, every)
         results[f"unpaced, an order per {every} trade(s)"] = {
             "events": args.max_events, "orders": got, "events_per_s": args.max_events / (ns / 1e9),
-            "inputs_per_s": (args.max_events + got) / (ns / 1e9),  # md + one exec answer per order "md_ring_full_waits": full, "lost": lost,
+            # harness inputs: the md events plus one exec answer per order
+            "inputs_per_s": (args.max_events + got) / (ns / 1e9), "md_ring_full_waits": full, "lost": lost,
             **common.percentiles(lat[len(lat) // 10:] if len(lat) > 10 else np.zeros(1, np.int64))}
     print(f"Tick-to-trade, feed+venue stand-in on CPU {cpus[0]} -> harness (telemetry on; numba strategy, one IOC "
           f"order per trade) pinned on CPU {cpus[1]}; median of {args.repeat} runs, first 10% dropped:")
