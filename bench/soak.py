@@ -39,7 +39,7 @@ def main(argv=None):
 
     cfg = config.validate({
         "session": {"records_dir": args.records_dir, "status_interval_s": 0.0},
-        "venue": {"kind": "sim", "options": {"rate": args.rate}},
+        "venue": {"kind": "sim", "options": {"events_per_s": float(args.rate)}},
     })
     sup = Supervisor(cfg, out=io.StringIO())
     sup.start()

@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
         "duration_s": 0.0,             # 0: run until Ctrl-C / SIGTERM
         "status_interval_s": 1.0,      # one-line status print period (0: quiet)
     },
-    "cpu": {                            # CPU affinity of each process (-1: leave unpinned)
+    "cpu": {                            # CPU of each process (-1: any CPU but the harness's)
         "harness": -1,                  # default: the last CPU
         "feed": -1,
         "venue": -1,

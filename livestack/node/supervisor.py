@@ -32,7 +32,7 @@ from livestack.schema import RecordKind
 PR_SET_PDEATHSIG = 1
 
 
-def _child(target, cpu: int, args: tuple, kwargs: dict, parent: int) -> None:
+def _child(target, cpu, args: tuple, kwargs: dict, parent: int) -> None:
     """Runs in the spawned child: SIGTERM if the supervisor dies (each process then stops the way
     it stops on a normal shutdown: the harness cancels on stop, the writer drains), ignore Ctrl-C
     (the supervisor orchestrates), pin, run."""
@@ -42,8 +42,9 @@ def _child(target, cpu: int, args: tuple, kwargs: dict, parent: int) -> None:
     if os.getppid() != parent:  # the supervisor died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if cpu >= 0:
-        os.sched_setaffinity(0, {cpu})
+    cpus = {cpu} if isinstance(cpu, int) and cpu >= 0 else set(cpu or ())
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     target(*args, **kwargs)
 
 
@@ -198,8 +199,16 @@ class Supervisor:
     def _add(self, name, target, cpu, args, kwargs=None, restart=True):
         self.procs[name] = Managed(name, target, cpu, args, kwargs or {}, restart)
 
+    def _affinity(self, m: Managed):
+        """A process's CPU from config, or (cpu = -1) every CPU but the harness's: only the harness
+        busy-spins, and nothing else should ever be scheduled onto its core."""
+        if m.cpu >= 0 or m.name == "harness":
+            return m.cpu
+        others = set(range(os.cpu_count() or 1)) - {self.cfg["cpu"]["harness"]}
+        return sorted(others) or -1
+
     def _spawn(self, m: Managed) -> None:
-        m.proc = self.ctx.Process(target=_child, args=(m.target, m.cpu, m.args, m.kwargs, os.getpid()),
+        m.proc = self.ctx.Process(target=_child, args=(m.target, self._affinity(m), m.args, m.kwargs, os.getpid()),
                                   name=f"livestack-{m.name}")
         m.proc.start()
 

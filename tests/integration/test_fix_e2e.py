@@ -1,7 +1,7 @@
 """The whole stack with the FIX venue: what ``livestack run`` runs (the Supervisor) with
-``venue.kind = "fix"`` against the QuickFIX test exchange, the market maker quoting on the recorded
-Binance USD-M market replayed over the real websocket protocol (``ReplayServer``) -- the simulated
-market cannot be used with a non-simulated venue (the simulated venue is what produces it).
+``venue.kind = "fix"`` against the QuickFIX test exchange, the market maker quoting on either the
+simulated market (``feed.kind = "sim"``: the seeded model as a feed process of its own) or the
+recorded Binance USD-M market replayed over the real websocket protocol (``ReplayServer``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def _wait(pred, timeout, what):
         time.sleep(0.05)
 
 
-def test_livestack_run_trades_through_the_fix_venue(tmp_path, datadir):
+@pytest.mark.parametrize("market", ["sim", "binance-replay"])
+def test_livestack_run_trades_through_the_fix_venue(tmp_path, datadir, market):
     try:
         from livestack.feeds.replay_server import ReplayServer
         from livestack.harness import loop  # noqa: F401
@@ -40,7 +41,7 @@ def test_livestack_run_trades_through_the_fix_venue(tmp_path, datadir):
     if not (datadir / CAPTURE).exists():
         pytest.skip(f"{CAPTURE} missing")
     ex = ExchangeProcess(str(tmp_path / "exchange"))
-    server = ReplayServer(str(datadir / CAPTURE), "usdm", "recorded").start_in_thread()
+    server = ReplayServer(str(datadir / CAPTURE), "usdm", "recorded").start_in_thread() if market != "sim" else None
     sup = None
     try:
         raw = {
@@ -48,7 +49,8 @@ def test_livestack_run_trades_through_the_fix_venue(tmp_path, datadir):
             "control": {"enabled": False},
             "instruments": [{"id": 1, "symbol": "BTCUSDT", "venue": "fix", "price_decimals": 2,
                              "qty_decimals": 3, "tick": 10, "lot": 1}],
-            "feed": {"kind": "binance", "options": server.feed_options(snapshot_limit=1000)},
+            "feed": ({"kind": "sim", "options": {"events_per_s": 5000.0}} if server is None else
+                     {"kind": "binance", "options": server.feed_options(snapshot_limit=1000)}),
             "venue": {"kind": "fix", "options": {
                 "port": ex.port, "sender_comp_id": "LIVESTACK", "target_comp_id": "EXCHANGE",
                 "store_dir": str(tmp_path / "fix-store"), "heartbeat_s": 5, "reconnect_min_s": 0.1}},
@@ -81,5 +83,6 @@ def test_livestack_run_trades_through_the_fix_venue(tmp_path, datadir):
     finally:
         if sup is not None:
             sup.stop(timeout=30)
-        server.stop_thread()
+        if server is not None:
+            server.stop_thread()
         ex.stop()
