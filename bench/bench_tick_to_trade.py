@@ -171,7 +171,7 @@ def main(argv=None):
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(8, 4))
         for rate, v in hists.items():
-            ax.hist(v / 1e3, bins=np.logspace(-1, 3, 120), histtype="step", label=f"{rate:,}/s")
+            ax.hist(v / 1e3, bins=np.logspace(-1, 4, 150), histtype="step", label=f"{rate:,}/s")
         ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlabel("tick-to-trade us"), ax.set_ylabel("orders")
         ax.legend(), ax.set_title("livestack tick-to-trade (CO-corrected)")
         common.RESULTS.mkdir(exist_ok=True)
