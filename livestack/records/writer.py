@@ -207,7 +207,17 @@ class RecordWriter:
         fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
         fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
         fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
-        fapl.set_cache(0, 1009, 8 << 20, 0.75)
+        # Bounded caches so the writer's memory is flat over a long session: appends write whole
+        # batches through hyperslabs, so a couple of chunks per dataset is all the chunk cache
+        # needs (8 MiB x 18 datasets filled slowly and read as growth in a 10-minute soak), and the
+        # metadata cache (chunk index, grows with the file) is capped at 8 MiB instead of 32.
+        fapl.set_cache(0, 521, 2 << 20, 0.75)
+        mdc = fapl.get_mdc_config()
+        mdc.set_initial_size = True
+        mdc.initial_size = 4 << 20
+        mdc.max_size = 8 << 20
+        mdc.min_size = 1 << 20
+        fapl.set_mdc_config(mdc)
         fid = h5py.h5f.open(self.path.encode(), h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE, fapl=fapl)
         f = self.file = h5py.File(fid)
         if not self.created:
