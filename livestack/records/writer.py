@@ -207,15 +207,17 @@ class RecordWriter:
         fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
         fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
         fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
-        # Bounded caches so the writer's memory is flat over a long session: appends write whole
-        # batches through hyperslabs, so a couple of chunks per dataset is all the chunk cache
-        # needs (8 MiB x 18 datasets filled slowly and read as growth in a 10-minute soak), and the
-        # metadata cache (chunk index, grows with the file) is capped at 8 MiB instead of 32.
-        fapl.set_cache(0, 521, 2 << 20, 0.75)
+        # Bounded caches so the writer's memory is flat over a long session. The chunk cache is
+        # set per dataset below to exactly one chunk: appends write whole batches through
+        # hyperslabs, so only the tail chunk is ever revisited. (A shared size per dataset filled
+        # up at each dataset's own rate: a kind written 300 times a second took minutes to fill
+        # 2 MiB, which a soak read as steady growth.) The metadata cache (chunk index, object
+        # headers) is capped at 4 MiB.
+        fapl.set_cache(0, 521, 0, 1.0)
         mdc = fapl.get_mdc_config()
         mdc.set_initial_size = True
-        mdc.initial_size = 4 << 20
-        mdc.max_size = 8 << 20
+        mdc.initial_size = 2 << 20
+        mdc.max_size = 4 << 20
         mdc.min_size = 1 << 20
         fapl.set_mdc_config(mdc)
         fid = h5py.h5f.open(self.path.encode(), h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE, fapl=fapl)
@@ -230,7 +232,7 @@ class RecordWriter:
         for name, (_, dt) in DATASETS.items():
             if f[name].dtype != dt:
                 raise ValueError(f"{self.path}: dataset /{name} has dtype {f[name].dtype}, this build writes {dt}")
-        self._ds = {name: f[name] for name in DATASETS}
+        self._ds = {name: self._open_dataset(name) for name in DATASETS}
         self._dsid = {name: ds.id for name, ds in self._ds.items()}
         self._mtype = {name: ds.id.get_type() for name, ds in self._ds.items()}
         self.size = {name: int(ds.shape[0]) for name, ds in self._ds.items()}
@@ -242,6 +244,15 @@ class RecordWriter:
         if not self.created and self.resume_seq:
             self._say(f"{self.path}: resuming after seq {self.resume_seq:,} "
                       f"({sum(self.size.values()):,} rows in the file)")
+
+    def _open_dataset(self, name: str) -> h5py.Dataset:
+        """Open ``/name`` with a chunk cache of exactly one chunk, evicting written chunks first."""
+        ds = self.file[name]
+        chunk_bytes = int(ds.chunks[0]) * ds.dtype.itemsize
+        del ds  # (HDF5 hands a second open of an open dataset the first one's cache: close it)
+        dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+        dapl.set_chunk_cache(101, chunk_bytes, 1.0)
+        return h5py.Dataset(h5py.h5d.open(self.file.id, name.encode(), dapl=dapl))
 
     def _create_datasets(self, f: h5py.File) -> None:
         """One chunked, extendable dataset per record kind (+ journal, unknown), schema dtypes."""

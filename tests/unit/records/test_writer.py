@@ -59,6 +59,18 @@ def test_every_kind_has_a_dataset_with_exactly_the_schema_dtype(path):
         assert set(f.keys()) == {r.name.lower() for r in spec.RECORDS} | {"journal", "unknown"}
 
 
+def test_each_dataset_caches_exactly_one_chunk_so_memory_is_bounded_from_the_first_write(path):
+    # A cache larger than one chunk fills at each kind's own rate: a rarely written kind took
+    # minutes to fill it, which the soak measured as the writer's memory growing.
+    with RecordWriter(path, ATTRS) as w:
+        for name, ds in w._ds.items():
+            nslots, nbytes, w0 = ds.id.get_access_plist().get_chunk_cache()
+            assert nbytes == ds.chunks[0] * ds.dtype.itemsize, name
+            assert w0 == 1.0, name
+        mdc = w.file.id.get_mdc_config()
+        assert mdc.max_size <= 4 << 20
+
+
 def test_records_are_routed_by_kind_with_their_bytes_intact(path):
     names = [r.name for r in spec.RECORDS]
     s = slots(names)
