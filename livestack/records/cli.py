@@ -6,9 +6,15 @@ import json
 import math
 import sys
 
+import numpy as np
 
-def summarize(path: str) -> dict:
-    """The summary of a session file as a plain dict (what ``records summary --json`` prints)."""
+
+def summarize(path: str, rows: int = 1 << 20) -> dict:
+    """The summary of a session file as a plain dict (what ``records summary --json`` prints).
+
+    Streams: every dataset is read in slices of at most ``rows`` rows, so a session of hundreds
+    of millions of records is summarized in bounded memory (the seq check holds a byte per seq).
+    """
     from livestack.records.reader import open_session
 
     with open_session(path) as s:
@@ -39,43 +45,53 @@ def summarize(path: str) -> dict:
             out["first_record"] = str(pd.Timestamp(ts_lo, unit="ns", tz="UTC"))
             out["last_record"] = str(pd.Timestamp(ts_hi, unit="ns", tz="UTC"))
             out["span_s"] = (ts_hi - ts_lo) / 1e9
-        fills = {}
+        fills: dict[str, dict] = {}
         if counts.get("fill"):
-            f = s["fill"]
-            for sym, g in f.groupby("symbol", sort=True):
-                buy = g[g.side == "BUY"]
-                sell = g[g.side == "SELL"]
-                fills[sym] = {
-                    "fills": int(len(g)),
-                    "buy_qty": float(buy.qty.sum()), "sell_qty": float(sell.qty.sum()),
-                    "notional": float((g.price * g.qty).sum()),
-                    "position": float(g.position.iloc[-1]),
-                    "realized_pnl": float(g.realized_pnl.iloc[-1]),
-                }
-        out["fills"] = fills
-        pnl = {}
+            for f in s.iter_frames("fill", rows):
+                for sym, g in f.groupby("symbol", sort=True):
+                    d = fills.setdefault(sym, {"fills": 0, "buy_qty": 0.0, "sell_qty": 0.0, "notional": 0.0})
+                    d["fills"] += int(len(g))
+                    d["buy_qty"] += float(g.qty[g.side == "BUY"].sum())
+                    d["sell_qty"] += float(g.qty[g.side == "SELL"].sum())
+                    d["notional"] += float((g.price * g.qty).sum())
+                    d["position"] = float(g.position.iloc[-1])
+                    d["realized_pnl"] = float(g.realized_pnl.iloc[-1])
+        out["fills"] = dict(sorted(fills.items()))
+        pnl: dict[str, dict] = {}
         if counts.get("position"):
-            p = s["position"]
-            for sym, g in p.groupby("symbol", sort=True):
-                last = g.iloc[-1]
-                pnl[sym] = {"net_qty": float(last.net_qty), "realized_pnl": float(last.realized_pnl),
-                            "unrealized_pnl": float(last.unrealized_pnl),
-                            "total_pnl": float(last.realized_pnl + last.unrealized_pnl)}
+            for p in s.iter_frames("position", rows):
+                for sym, g in p.groupby("symbol", sort=True):
+                    last = g.iloc[-1]
+                    pnl[sym] = {"net_qty": float(last.net_qty), "realized_pnl": float(last.realized_pnl),
+                                "unrealized_pnl": float(last.unrealized_pnl),
+                                "total_pnl": float(last.realized_pnl + last.unrealized_pnl)}
         else:
             for sym, fi in fills.items():
                 pnl[sym] = {"net_qty": fi["position"], "realized_pnl": fi["realized_pnl"]}
-        out["pnl"] = pnl
-        out["denials"] = ({str(k): int(v) for k, v in s["denial"].reason.value_counts().items()}
-                          if counts.get("denial") else {})
-        out["anomalies"] = ({str(k): int(v) for k, v in s["anomaly"].code.value_counts().items()}
+        out["pnl"] = dict(sorted(pnl.items()))
+        out["denials"] = _enum_counts(s, "denial", "reason", "DenyReason", rows) if counts.get("denial") else {}
+        out["anomalies"] = (_enum_counts(s, "anomaly", "code", "Anomaly", rows)
                             if counts.get("anomaly") else {})
         if counts.get("trading_state"):
-            t = s["trading_state"]
-            out["trading_state"] = {"transitions": int(len(t)), "final": str(t.state.iloc[-1]),
+            n = counts["trading_state"]
+            t = s.tail("trading_state")
+            out["trading_state"] = {"transitions": int(n), "final": str(t.state.iloc[-1]),
                                     "kill_latched": bool(t.kill_latched.iloc[-1])}
         if isinstance(a.get("writer_counters"), dict):
             out["writer_counters"] = a["writer_counters"]
     return out
+
+
+def _enum_counts(s, name: str, field: str, enum_name: str, rows: int) -> dict[str, int]:
+    """Occurrences of each value of an enum field over a whole dataset, most frequent first."""
+    from livestack.schema import ENUMS
+
+    total = np.zeros(1 << 16, dtype=np.int64)
+    for v in s.iter_raw(name, rows, field=field):
+        total += np.bincount(v.astype(np.int64), minlength=1 << 16)[:1 << 16]
+    names = {m.value: m.name for m in ENUMS[enum_name]}
+    found = [(names.get(int(k), f"?{int(k)}"), int(total[k])) for k in np.flatnonzero(total)]
+    return dict(sorted(found, key=lambda kv: (-kv[1], kv[0])))
 
 
 def _table(rows: list[list], head: list[str]) -> str:

@@ -106,6 +106,48 @@ def test_seq_report_names_missing_and_duplicated_records(tmp_path):
         assert rep["missing"] == 2 and not rep["contiguous"]
 
 
+def test_seq_report_streams_in_slices_with_the_same_answer(path):
+    with open_session(path) as s:
+        assert s.seq_report(rows=1) == s.seq_report(rows=3) == s.seq_report()
+
+
+def test_seq_report_counts_duplicates_across_datasets_and_rows_outside_the_span(tmp_path):
+    import h5py
+
+    p = str(tmp_path / "damaged.h5")
+    with RecordWriter(p, {}, {"quiet": True}) as w:
+        w.write(np.concatenate([slot("FILL", s) for s in range(1, 11)] +
+                               [slot("DENIAL", s, reason=6) for s in range(11, 21)]))
+    with h5py.File(p, "r+") as f:  # damage it: a denial carrying a fill's seq, a fill out of order
+        d = f["denial"]
+        row = d[3:4]
+        row["seq"] = 4
+        d[3:4] = row
+        fl = f["fill"]
+        row = fl[0:1]
+        row["seq"] = 99
+        fl[0:1] = row
+    with open_session(p, swmr=False) as s:
+        for rows in (1, 4, 1 << 20):
+            rep = s.seq_report(rows=rows)
+            # present: 99 and 2..10 (fills), 11..13, 4 again, 15..20 (denials): 19 distinct seqs
+            # over 2..99, 4 duplicated; 14 and 21..98 missing
+            assert rep["records"] == 20 and rep["duplicates"] == 1, rep
+            assert (rep["first"], rep["last"]) == (2, 99), rep
+            assert rep["missing"] == (99 - 2 + 1) - 19 and not rep["contiguous"], rep
+
+
+def test_summary_in_slices_of_one_row_equals_the_whole_file_summary(path):
+    from livestack.records.cli import summarize
+
+    whole = summarize(path)
+    sliced = summarize(path, rows=1)
+    assert sliced == whole
+    assert whole["denials"] == {"MAX_POSITION": 2, "HALTED": 1}
+    assert whole["anomalies"] == {"DUPLICATE_EXEC": 1}
+    assert whole["trading_state"] == {"transitions": 1, "final": "HALTED", "kill_latched": True}
+
+
 def test_records_summary_prints_counts_fills_pnl_denials(path, capsys):
     assert cli_main(["records", "summary", path]) == 0
     out = capsys.readouterr().out
