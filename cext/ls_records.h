@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define LS_SCHEMA_VERSION 1
+#define LS_SCHEMA_VERSION 2
 #define LS_HEADER_SIZE 24
 
 /* RecordKind: record kind tags (header.kind) */
@@ -582,9 +582,9 @@ _Static_assert(offsetof(ls_position_t, realized_pnl) == 40, "POSITION.realized_p
 _Static_assert(offsetof(ls_position_t, unrealized_pnl) == 48, "POSITION.unrealized_pnl");
 _Static_assert(offsetof(ls_position_t, _pad) == 56, "POSITION._pad");
 
-/* DENIAL (kind 13, 64 bytes): intent denied */
+/* DENIAL (kind 13, 64 bytes): intent denied (repeats of one reason on an instrument are coalesced) */
 #define LS_DENIAL_SIZE 64
-#define LS_DENIAL_VERSION 1
+#define LS_DENIAL_VERSION 2
 typedef struct ls_denial {
     uint16_t kind;  /* @0 enum RecordKind: record kind tag: which layout follows */
     uint8_t version;  /* @2 : layout version of this kind */
@@ -598,7 +598,8 @@ typedef struct ls_denial {
     uint16_t reason;  /* @48 enum DenyReason: why */
     uint8_t side;  /* @50 enum Side: side */
     uint8_t intent;  /* @51 enum OrderCmdType: intent kind */
-    uint8_t _pad[12];  /* @52 : padding */
+    uint32_t count;  /* @52 count: denials this record stands for: 1 for the first of a run of one reason on the instrument; a run's repeats are counted and written as one record (the last repeat's fields) when the run ends (an order sent on the instrument, another reason, a timer, session stop) */
+    uint8_t _pad[8];  /* @56 : padding */
 } ls_denial_t;
 _Static_assert(sizeof(ls_denial_t) == 64, "DENIAL size");
 _Static_assert(offsetof(ls_denial_t, kind) == 0, "DENIAL.kind");
@@ -613,7 +614,8 @@ _Static_assert(offsetof(ls_denial_t, qty) == 40, "DENIAL.qty");
 _Static_assert(offsetof(ls_denial_t, reason) == 48, "DENIAL.reason");
 _Static_assert(offsetof(ls_denial_t, side) == 50, "DENIAL.side");
 _Static_assert(offsetof(ls_denial_t, intent) == 51, "DENIAL.intent");
-_Static_assert(offsetof(ls_denial_t, _pad) == 52, "DENIAL._pad");
+_Static_assert(offsetof(ls_denial_t, count) == 52, "DENIAL.count");
+_Static_assert(offsetof(ls_denial_t, _pad) == 56, "DENIAL._pad");
 
 /* TRADING_STATE (kind 14, 64 bytes): trading state transition */
 #define LS_TRADING_STATE_SIZE 64

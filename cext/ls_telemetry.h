@@ -363,11 +363,12 @@ static inline void ls_tel_order_state_count(ls_tel_block_t *t, uint32_t state) {
     LS_TEL_STORE(p, LS_TEL_LOAD(p) + 1);
 }
 
-/* One intent denied with DenyReason `reason` (also counts LS_TEL_C_DENIALS). */
-static inline void ls_tel_denial(ls_tel_block_t *t, uint32_t reason) {
+/* `n` intents denied with DenyReason `reason` (also counts LS_TEL_C_DENIALS): a DENIAL record's
+ * `count` (a run's repeats are written as one record). */
+static inline void ls_tel_denial(ls_tel_block_t *t, uint32_t reason, uint64_t n) {
     uint64_t *p = &t->denials[reason < LS_TEL_MAX_CODES ? reason : LS_TEL_MAX_CODES - 1];
-    LS_TEL_STORE(p, LS_TEL_LOAD(p) + 1);
-    ls_tel_add(t, LS_TEL_C_DENIALS, 1);
+    LS_TEL_STORE(p, LS_TEL_LOAD(p) + n);
+    ls_tel_add(t, LS_TEL_C_DENIALS, n);
 }
 
 /* One anomaly with Anomaly `code` (also counts LS_TEL_C_ANOMALIES). */

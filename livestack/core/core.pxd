@@ -61,6 +61,10 @@ cdef class Core:
     cdef int64_t *can_tokens
     cdef int64_t *can_ts
     cdef uint8_t *crossed
+    cdef int64_t *dn_run              # per instrument: DenyReason of the current run of denials, -1 none
+    cdef int64_t *dn_rep              # repeats of that run not yet written (coalesced DENIAL)
+    cdef int64_t *dn_last             # [n_inst][5] the last repeat: coid, price, qty, side, intent
+    cdef int64_t dn_pending           # instruments with dn_rep > 0
     cdef int64_t *h_keys              # client_order_id -> slot, open addressing
     cdef int64_t *h_vals
     cdef uint64_t h_mask
@@ -100,6 +104,11 @@ cdef class Core:
                        int64_t exec_type) noexcept nogil
     cdef int _deny(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
                    int64_t qty, int64_t coid) noexcept nogil
+    cdef void _deny_rec(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
+                        int64_t qty, int64_t coid, int64_t count) noexcept nogil
+    cdef void _deny_flush(self, int64_t i) noexcept nogil
+    cdef void _deny_end(self, int64_t i) noexcept nogil
+    cdef void _deny_flush_all(self) noexcept nogil
     cdef void _order_state(self, int64_t *o, int64_t prev, int64_t exec_type) noexcept nogil
     cdef void _set_trading(self, int state, int cause) noexcept nogil
     cdef uint64_t _hash(self, int64_t key) noexcept nogil

@@ -20,7 +20,7 @@ The same input sequence gives bit-identical outputs.
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset, memcpy, memmove
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MAX
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MAX, UINT32_MAX
 
 import numpy as np
 cimport numpy as cnp
@@ -333,6 +333,10 @@ cdef class Core:
         self.can_tokens = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.can_ts = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.crossed = <uint8_t *>PyMem_Malloc(self.n_inst)
+        self.dn_run = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
+        self.dn_rep = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
+        self.dn_last = <int64_t *>PyMem_Malloc(self.n_inst * 5 * sizeof(int64_t))
+        self.dn_pending = 0
         cdef int64_t *I
         for k, inst in enumerate(instruments):
             self.inst_ids[k] = inst.id
@@ -345,6 +349,8 @@ cdef class Core:
             for j in range(CORE_N_LIMITS):
                 self.limits[k * CORE_N_LIMITS + j] = lims[k].get(j, 0)
             self.crossed[k] = 0
+            self.dn_run[k] = -1
+            self.dn_rep[k] = 0
             self._refill_full(k)
 
         # order id -> slot hash: open addressing, at most 2 keys per slot (id + pending replace id)
@@ -365,7 +371,9 @@ cdef class Core:
 
         # outputs: room for the worst case of one input (+1 scratch slot each)
         self.cap_out_orders = max_orders + max_intents
-        self.cap_out_records = 2 * max_orders + 6 * max_intents + 16
+        # (+ a coalesced DENIAL written ahead of each intent's own records, and one per instrument
+        # when a timer or session stop writes every pending run)
+        self.cap_out_records = 2 * max_orders + 7 * max_intents + self.n_inst + 16
         self.out_orders = <uint8_t *>PyMem_Malloc((self.cap_out_orders + 1) * 64)
         self.out_records = <uint8_t *>PyMem_Malloc((self.cap_out_records + 1) * 128)
         if self.out_orders == NULL or self.out_records == NULL or self.h_vals == NULL:
@@ -400,6 +408,9 @@ cdef class Core:
         PyMem_Free(self.can_tokens)
         PyMem_Free(self.can_ts)
         PyMem_Free(self.crossed)
+        PyMem_Free(self.dn_run)
+        PyMem_Free(self.dn_rep)
+        PyMem_Free(self.dn_last)
         PyMem_Free(self.h_keys)
         PyMem_Free(self.h_vals)
         PyMem_Free(self.free_slots)
@@ -476,6 +487,41 @@ cdef class Core:
 
     cdef int _deny(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
                    int64_t qty, int64_t coid) noexcept nogil:
+        """Deny an intent: count it, and record it unless it repeats the instrument's current run.
+
+        A run is consecutive denials of one reason on one instrument (a strategy re-asking every
+        tick against a rate limit makes millions). Its first denial is recorded at once
+        (count 1); the repeats are counted and written as one DENIAL carrying the last repeat's
+        fields and ``count`` = the repeats, when the run ends (:meth:`_deny_end`: an order sent on
+        the instrument, or a denial for another reason) or at a timer tick or session stop
+        (:meth:`_deny_flush_all`). Every denial is in a ``count``; the counters see each one.
+        """
+        self.c_denials += 1
+        if reason < CORE_N_DENY:
+            self.c_deny[reason] += 1
+        cdef int64_t *L
+        if 0 <= i < self.n_inst:
+            if self.dn_run[i] == reason:
+                if self.dn_rep[i] == 0:
+                    self.dn_pending += 1
+                elif self.dn_rep[i] == <int64_t>UINT32_MAX:  # the count field is u32
+                    self._deny_flush(i)
+                    self.dn_pending += 1
+                L = self.dn_last + 5 * i
+                L[0] = coid
+                L[1] = price
+                L[2] = qty
+                L[3] = side
+                L[4] = intent
+                self.dn_rep[i] += 1
+                return reason
+            self._deny_flush(i)
+            self.dn_run[i] = reason
+        self._deny_rec(reason, i, intent, side, price, qty, coid, 1)
+        return reason
+
+    cdef void _deny_rec(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
+                        int64_t qty, int64_t coid, int64_t count) noexcept nogil:
         cdef uint32_t inst = self.inst_ids[i] if 0 <= i < self.n_inst else 0
         cdef ls_denial_t *d = <ls_denial_t *>self._rec(LS_RECORD_KIND_DENIAL, LS_DENIAL_VERSION, inst)
         d.client_order_id = coid
@@ -484,10 +530,29 @@ cdef class Core:
         d.reason = reason
         d.side = <uint8_t>side
         d.intent = <uint8_t>intent
-        self.c_denials += 1
-        if reason < CORE_N_DENY:
-            self.c_deny[reason] += 1
-        return reason
+        d.count = <uint32_t>count
+
+    cdef void _deny_flush(self, int64_t i) noexcept nogil:
+        """Write instrument i's uncounted repeats as one DENIAL (the run goes on)."""
+        cdef int64_t *L
+        if self.dn_rep[i]:
+            L = self.dn_last + 5 * i
+            self._deny_rec(<uint16_t>self.dn_run[i], i, L[4], L[3], L[1], L[2], L[0], self.dn_rep[i])
+            self.dn_rep[i] = 0
+            self.dn_pending -= 1
+
+    cdef void _deny_end(self, int64_t i) noexcept nogil:
+        """An order goes out on instrument i: its run of denials is over."""
+        if self.dn_run[i] >= 0:
+            self._deny_flush(i)
+            self.dn_run[i] = -1
+
+    cdef void _deny_flush_all(self) noexcept nogil:
+        cdef int64_t i
+        for i in range(self.n_inst):
+            if self.dn_pending == 0:
+                return
+            self._deny_flush(i)
 
     cdef void _order_state(self, int64_t *o, int64_t prev, int64_t exec_type) noexcept nogil:
         cdef ls_order_state_t *r = <ls_order_state_t *>self._rec(
@@ -928,6 +993,7 @@ cdef class Core:
         else:
             I[LS_INST_OPEN_SELL_QTY] += qty
         self.open_orders += 1
+        self._deny_end(i)
         cdef ls_order_cmd_t *c = self._cmd(self.inst_ids[i])
         c.client_order_id = coid
         c.price = px
@@ -966,6 +1032,7 @@ cdef class Core:
                          L[LS_RISK_LIMIT_CANCEL_BURST], 1)
         o[LS_ORD_PRE_STATE] = st
         o[LS_ORD_TS_SENT] = self.now
+        self._deny_end(i)
         cdef ls_order_cmd_t *c = self._cmd(self.inst_ids[i])
         c.client_order_id = coid
         c.price = o[LS_ORD_PRICE]
@@ -1030,6 +1097,7 @@ cdef class Core:
         o[LS_ORD_PRE_STATE] = st
         o[LS_ORD_TS_SENT] = self.now
         self._hput(new_id, s)
+        self._deny_end(i)
         cdef ls_order_cmd_t *c = self._cmd(self.inst_ids[i])
         c.client_order_id = new_id
         c.orig_client_order_id = coid
@@ -1236,6 +1304,7 @@ cdef class Core:
                 self.reducing_cause = LS_DENY_REASON_REDUCE_ONLY
                 self._set_trading(LS_TRADING_STATE_ACTIVE, 1)
         elif cmd == LS_CONTROL_CMD_TYPE_SESSION_STOP:
+            self._deny_flush_all()
             v0 = self._cancel_all(-1)
             self.session_active = 0
             self._set_trading(LS_TRADING_STATE_HALTED, 4)
@@ -1470,6 +1539,8 @@ cdef class Core:
             self._on_control(<const ls_control_cmd_t *>rec)
         elif kind == LS_RECORD_KIND_TIMER:
             self.c_timer += 1
+            if self.dn_pending:
+                self._deny_flush_all()
             w[LS_CTX_EV_INST] = -1
             w[LS_CTX_EV_SIDE] = 0
             w[LS_CTX_EV_PRICE] = 0

@@ -247,7 +247,7 @@ cdef class Harness:
         if kind == LS_RECORD_KIND_FILL:
             ls_tel_add(tel, LS_TEL_C_FILLS, 1)
         elif kind == LS_RECORD_KIND_DENIAL:
-            ls_tel_denial(tel, (<const ls_denial_t *>slot).reason)
+            ls_tel_denial(tel, (<const ls_denial_t *>slot).reason, (<const ls_denial_t *>slot).count)
         elif kind == LS_RECORD_KIND_ANOMALY:
             ls_tel_anomaly(tel, (<const ls_anomaly_t *>slot).code)
         elif kind == LS_RECORD_KIND_ORDER_STATE:

@@ -83,12 +83,21 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
 
 
 def _enum_counts(s, name: str, field: str, enum_name: str, rows: int) -> dict[str, int]:
-    """Occurrences of each value of an enum field over a whole dataset, most frequent first."""
+    """Occurrences of each value of an enum field over a whole dataset, most frequent first.
+
+    A dataset with a ``count`` field (DENIAL v2: a run of repeats written as one record) counts
+    each row ``count`` times.
+    """
     from livestack.schema import ENUMS
 
     total = np.zeros(1 << 16, dtype=np.int64)
-    for v in s.iter_raw(name, rows, field=field):
-        total += np.bincount(v.astype(np.int64), minlength=1 << 16)[:1 << 16]
+    weighted = "count" in (s.file[name].dtype.names or ())
+    for v in s.iter_raw(name, rows, field=field if not weighted else None):
+        if weighted:
+            v, w = v[field], v["count"].astype(np.int64)
+            total += np.bincount(v.astype(np.int64), weights=w, minlength=1 << 16)[:1 << 16].astype(np.int64)
+        else:
+            total += np.bincount(v.astype(np.int64), minlength=1 << 16)[:1 << 16]
     names = {m.value: m.name for m in ENUMS[enum_name]}
     found = [(names.get(int(k), f"?{int(k)}"), int(total[k])) for k in np.flatnonzero(total)]
     return dict(sorted(found, key=lambda kv: (-kv[1], kv[0])))

@@ -369,7 +369,8 @@ cdef extern from "ls_records.h" nogil:
         uint16_t reason
         uint8_t side
         uint8_t intent
-        uint8_t _pad[12]
+        uint32_t count
+        uint8_t _pad[8]
 
     ctypedef struct ls_trading_state_t:
         uint16_t kind

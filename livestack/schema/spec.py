@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 #: Bumped when the layout of any record changes; rings and files carry it and attach refuses a
 #: mismatch.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: DENIAL v2 (count of coalesced repeats)
 
 CACHE_LINE = 64
 
@@ -371,15 +371,19 @@ RECORDS = (
         F("unrealized_pnl", "i64", "price units x qty units", "unrealized PnL at the mark"),
         F("_pad", "u8", "", "padding", 8),
     )),
-    Record(13, "DENIAL", 64, "intent denied", (
+    Record(13, "DENIAL", 64, "intent denied (repeats of one reason on an instrument are coalesced)", (
         F("client_order_id", "i64", "id", "id the order would have had (or the target of a cancel)"),
         F("price", "i64", "price units", "intent price"),
         F("qty", "i64", "qty units", "intent quantity"),
         F("reason", "u16", "enum DenyReason", "why"),
         F("side", "u8", "enum Side", "side"),
         F("intent", "u8", "enum OrderCmdType", "intent kind"),
-        F("_pad", "u8", "", "padding", 12),
-    )),
+        F("count", "u32", "count",
+          "denials this record stands for: 1 for the first of a run of one reason on the instrument; "
+          "a run's repeats are counted and written as one record (the last repeat's fields) when "
+          "the run ends (an order sent on the instrument, another reason, a timer, session stop)"),
+        F("_pad", "u8", "", "padding", 8),
+    ), version=2),
     Record(14, "TRADING_STATE", 64, "trading state transition", (
         F("hseq", "u64", "count", "harness input sequence that caused it"),
         F("state", "u8", "enum TradingState", "new state"),

@@ -146,7 +146,7 @@ cdef extern from "ls_telemetry.h" nogil:
     void ls_tel_add(ls_tel_block_t *t, int counter, uint64_t n)
     void ls_tel_set(ls_tel_block_t *t, int gauge, int64_t v)
     void ls_tel_order_state_count(ls_tel_block_t *t, uint32_t state)
-    void ls_tel_denial(ls_tel_block_t *t, uint32_t reason)
+    void ls_tel_denial(ls_tel_block_t *t, uint32_t reason, uint64_t n)
     void ls_tel_anomaly(ls_tel_block_t *t, uint32_t code)
     void ls_tel_record(ls_tel_block_t *t, int hist, int64_t ns)
     void ls_tel_instrument_register(ls_tel_block_t *t, uint32_t slot, uint32_t instrument, const char *symbol,

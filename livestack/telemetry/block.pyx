@@ -218,10 +218,10 @@ cdef class TelemetryBlock:
         self._check()
         ls_tel_order_state_count(self.tel, state)
 
-    def denial(self, uint32_t reason):
-        """One intent denied with DenyReason ``reason``."""
+    def denial(self, uint32_t reason, uint64_t n=1):
+        """``n`` intents denied with DenyReason ``reason``."""
         self._check()
-        ls_tel_denial(self.tel, reason)
+        ls_tel_denial(self.tel, reason, n)
 
     def anomaly(self, uint32_t code):
         self._check()

@@ -12,11 +12,17 @@ from livestack.schema import ControlCmdType, DenyReason, ExecType, FeedStatus, R
 from tests.unit.core.helpers import BUY, INST, INST2, SELL, Driver, denials, states
 
 
-def _denied(d, out, reason):
+def _denied(d, out, reason, repeat=False):
+    """``repeat``: the denial repeats the instrument's current run of ``reason`` (no order sent
+    since its first), so it is counted now and written (count 1) by the next timer."""
     o, r = out
     assert len(o) == 0, "a denied intent sends nothing"
-    assert denials(r) == [reason]
     assert d.core.counters()["denials_by_reason"][reason.name] >= 1
+    if repeat:
+        assert denials(r) == []
+        r = d.feed(R.timer(d.ts))[1]
+    assert denials(r) == [reason]
+    assert list(R.decode(r, "DENIAL")["count"]) == [1]
 
 
 def test_order_passes_all_checks_and_is_dispatched():
@@ -125,7 +131,7 @@ def test_feed_unhealthy_blocks_new_orders_until_resync():
     d = Driver()
     for status in (FeedStatus.GAP, FeedStatus.STALE, FeedStatus.DISCONNECTED):
         d.feed(R.md_status(1, d.ts, int(status)))
-        _denied(d, d.new(), DenyReason.FEED_UNHEALTHY)
+        _denied(d, d.new(), DenyReason.FEED_UNHEALTHY, repeat=status != FeedStatus.GAP)
         d.feed(R.snapshot(1, d.ts, [(100000, 5)], [(100010, 5)]))
     assert len(d.new()[0]) == 1
 
@@ -183,7 +189,7 @@ def test_reduce_only_allows_only_reducing_orders():
     d.control(ControlCmdType.REDUCE_ONLY)
     assert d.core.trading_state == TradingState.REDUCING
     _denied(d, d.new(BUY, 99980, 1), DenyReason.REDUCE_ONLY)
-    _denied(d, d.new(SELL, 100020, 11), DenyReason.REDUCE_ONLY)  # would flip the position
+    _denied(d, d.new(SELL, 100020, 11), DenyReason.REDUCE_ONLY, repeat=True)  # would flip the position
     assert len(d.new(SELL, 100020, 10)[0]) == 1
 
 

@@ -36,9 +36,9 @@ def path(tmp_path):
         slot("FILL", 5, side=1, price=6183763, qty=50000, position=50000, realized_pnl=0, client_order_id=7),
         slot("POSITION", 6, net_qty=50000, cost=6183763 * 50000, realized_pnl=0, unrealized_pnl=1250 * 10**7),
         slot("FILL", 7, instrument=2, side=2, price=2000123, qty=30, position=-30, realized_pnl=-12345 * 10),
-        slot("DENIAL", 8, reason=6, side=1, intent=1, price=6183700, qty=100000),
-        slot("DENIAL", 9, reason=6, side=1, intent=1),
-        slot("DENIAL", 10, reason=15, side=2, intent=1),
+        slot("DENIAL", 8, reason=6, side=1, intent=1, price=6183700, qty=100000, count=1),
+        slot("DENIAL", 9, reason=6, side=1, intent=1, count=4),  # a run's 4 repeats
+        slot("DENIAL", 10, reason=15, side=2, intent=1, count=1),
         slot("ANOMALY", 11, code=2, state=4, exec_type=4),
         slot("TRADING_STATE", 12, instrument=0, state=2, prev_state=0, kill_latched=1, cause=1),
         slot("CONTROL_CMD", 13, True, instrument=0, cmd=7, request_id=99),
@@ -143,7 +143,7 @@ def test_summary_in_slices_of_one_row_equals_the_whole_file_summary(path):
     whole = summarize(path)
     sliced = summarize(path, rows=1)
     assert sliced == whole
-    assert whole["denials"] == {"MAX_POSITION": 2, "HALTED": 1}
+    assert whole["denials"] == {"MAX_POSITION": 5, "HALTED": 1}
     assert whole["anomalies"] == {"DUPLICATE_EXEC": 1}
     assert whole["trading_state"] == {"transitions": 1, "final": "HALTED", "kill_latched": True}
 
@@ -157,7 +157,7 @@ def test_records_summary_prints_counts_fills_pnl_denials(path, capsys):
     assert cli_main(["records", "summary", "--json", path]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["counts"]["fill"] == 2 and d["counts"]["journal"] == 4
-    assert d["denials"] == {"MAX_POSITION": 2, "HALTED": 1}
+    assert d["denials"] == {"MAX_POSITION": 5, "HALTED": 1}
     assert d["fills"]["BTCUSDT"]["buy_qty"] == 0.5 and d["fills"]["ETHUSDT"]["sell_qty"] == 3.0
     assert d["pnl"]["BTCUSDT"]["unrealized_pnl"] == pytest.approx(1250.0)
     assert d["seq"]["contiguous"] is True
