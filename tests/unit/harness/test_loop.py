@@ -161,6 +161,31 @@ def test_drain_cancels_open_orders_on_stop(rig):
     assert h.counters()["state"] == "stopped"
 
 
+def test_telemetry_and_records_count_every_denial_of_a_coalesced_run(rig, session):
+    from livestack.telemetry.block import TelemetryBlock
+
+    rings, build = rig
+    tel = TelemetryBlock.create(segment_name(session, "telemetry"))
+    try:
+        # the market maker quotes 10 on each side against a 5 position limit: two MAX_POSITION
+        # denials on every market-data event, one run
+        h = build(risk={"max_order_qty": 100_000, "max_position": 5}, telemetry=tel)
+        put(rings["md"], book(1_000) + [I.md_trade(1, 2_000 + k, Side.BUY, 10010, 1) for k in range(30)])
+        while h.step():
+            pass
+        h.drain(timeout_s=0.2, cancel_on_stop=True)  # SESSION_STOP writes the run's pending repeats
+        recs = drain(rings["records"])
+        dn = as_kind(recs[recs["kind"] == RecordKind.DENIAL], "DENIAL")
+        total = h.core.counters()["denials"]
+        assert total >= 60
+        assert len(dn) < total / 10, "a run of one reason is coalesced"
+        assert int(dn["count"].sum()) == total
+        assert tel.snapshot()["counters"]["denials"] == total
+        assert {k: v for k, v in tel.snapshot()["denials"].items() if v} == {"MAX_POSITION": total}
+    finally:
+        tel.close()
+
+
 def test_bad_ring_shapes_are_refused(rig):
     rings, build = rig
     core = Core([INST], RISK, None)
