@@ -72,11 +72,25 @@ def main(argv=None):
         rows.append([n, f"{rss[0]:.1f}", f"{w[0]:.1f}", f"{w[-1]:.1f}", f"{growth[n]:+.1f}",
                      "flat" if growth[n] < args.max_growth_mib else "GROWING"])
     last = samples[-1][2]
+    # "loses nothing": the session file's record stream, checked row by row (streaming)
+    from livestack.records import open_session
+
+    with open_session(sup.records_path) as sess:
+        seq = sess.seq_report()
+        counts = sess.counts()
     print(f"Soak: default stack, simulated market at {args.rate:,} events/s for {args.minutes} min, "
           f"RSS sampled every {args.sample_s}s:")
     print(common.table(rows, ["process", "start MiB", "after warm-up", "end", "growth", "verdict"]))
     print(f"market-data records consumed by the harness: {last['md']:,}; orders {last['orders']:,}; "
           f"records produced {last['records']:,}, written {last['records_written']:,}")
+    tel = (last.get("telemetry") or {}).get("counters", {})
+    overflow = {k: v for k, v in tel.items() if ("overflow" in k or k == "events_dropped") and v}
+    # (the last sample predates the stop: the file must hold at least what was produced by then)
+    lost = not seq["contiguous"] or seq["records"] < last["records"] or bool(overflow)
+    print(f"records file {sup.records_path}: {seq['records']:,} records, seq {seq['first']:,}..{seq['last']:,}, "
+          f"{seq['missing']:,} missing, {seq['duplicates']:,} duplicated; journal {counts.get('journal', 0):,} "
+          f"inputs; ring overflows {overflow or 'none counted'} -> "
+          + ("LOST RECORDS" if lost else "lost nothing"))
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -90,8 +104,12 @@ def main(argv=None):
         print(f"(no plot: {e})")
     common.write_result("soak", {"minutes": args.minutes, "rate": args.rate, "growth_mib": growth,
                                  "rss_mib": {n: [s[1][n] / 2**20 for s in samples] for n in names},
-                                 "t_s": ts.tolist(), "final": {k: v for k, v in last.items() if k != "telemetry"}})
+                                 "t_s": ts.tolist(), "records_file": seq,
+                                 "lost_nothing": not lost, "final": {k: v for k, v in last.items() if k != "telemetry"}})
+
+
+    return 0 if not lost and all(g < args.max_growth_mib for g in growth.values()) else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
