@@ -130,6 +130,7 @@ enum {
     LS_ORD_PRE_STATE,        /* state to return to on CANCEL_REJECTED */
     LS_ORD_TS_SENT,          /* ts of the last command sent for it */
     LS_ORD_CANCEL_AFTER,     /* kill/cancel-all met a pending replace: cancel whichever id survives it */
+    LS_ORD_NEW_POS,          /* orders-ring position of its NewOrder (commands sent before it) */
     LS_ORD_EXEC_POS,         /* next position in the exec-id ring */
     LS_ORD_EXEC_IDS,         /* LS_ORD_EXEC_RING exec ids of applied fills (dedupe) */
     LS_ORD_WORDS = LS_ORD_EXEC_IDS + 8

@@ -54,6 +54,7 @@
 #define LS_EXEC_TYPE_CANCEL_REJECTED 6  /* cancel or replace request rejected */
 #define LS_EXEC_TYPE_REPLACED 7  /* replace accepted: price/qty changed, client_order_id renamed */
 #define LS_EXEC_TYPE_EXPIRED 8  /* order expired (time in force) */
+#define LS_EXEC_TYPE_VENUE_RESET 9  /* the venue process restarted without its order state (client_order_id 0, instrument 0 = all): every order whose NewOrder came before orders-ring position venue_order_id is gone */
 
 /* OrderCmdType: ORDER_CMD.cmd */
 #define LS_ORDER_CMD_TYPE_NEW 1  /* NewOrder */
@@ -164,6 +165,7 @@
 #define LS_ANOMALY_CROSSED_BOOK 8  /* book crossed after an update */
 #define LS_ANOMALY_STRATEGY_ERROR 9  /* a Python strategy raised; its intents of that call are dropped */
 #define LS_ANOMALY_INTENTS_OVERFLOW 10  /* the strategy appended more intents than the buffer holds */
+#define LS_ANOMALY_VENUE_RESET 11  /* a restarted venue lost its orders: detail = how many the core ended CANCELED */
 
 /* common header of every record */
 typedef struct ls_hdr {

@@ -109,6 +109,7 @@ cdef class Core:
     cdef void _deny_flush(self, int64_t i) noexcept nogil
     cdef void _deny_end(self, int64_t i) noexcept nogil
     cdef void _deny_flush_all(self) noexcept nogil
+    cdef void _venue_reset(self, const ls_exec_t *e) noexcept nogil
     cdef void _order_state(self, int64_t *o, int64_t prev, int64_t exec_type) noexcept nogil
     cdef void _set_trading(self, int state, int cause) noexcept nogil
     cdef uint64_t _hash(self, int64_t key) noexcept nogil

@@ -994,6 +994,7 @@ cdef class Core:
             I[LS_INST_OPEN_SELL_QTY] += qty
         self.open_orders += 1
         self._deny_end(i)
+        o[LS_ORD_NEW_POS] = <int64_t>self.c_orders_sent  # (every command goes to the orders ring)
         cdef ls_order_cmd_t *c = self._cmd(self.inst_ids[i])
         c.client_order_id = coid
         c.price = px
@@ -1194,6 +1195,9 @@ cdef class Core:
         cdef int64_t *I
         cdef int64_t st, et = e.exec_type, new, i, old_id, new_leaves
         cdef int act
+        if et == LS_EXEC_TYPE_VENUE_RESET:
+            self._venue_reset(e)
+            return
         if s < 0 and e.orig_client_order_id != 0:
             s = self._lookup(e.orig_client_order_id)
         w[LS_CTX_EV_INST] = self._inst_index(e.instrument)
@@ -1284,6 +1288,45 @@ cdef class Core:
             o[LS_ORD_CANCEL_AFTER] = 0
             if _is_live(o[LS_ORD_STATE]):
                 self._cancel(o[LS_ORD_ID], 1)
+        self._run_strategy()
+
+    cdef void _venue_reset(self, const ls_exec_t *e) noexcept nogil:
+        """A venue process restarted without its order state (the simulated exchange lives in it).
+
+        The commands the previous process took are exactly the orders-ring positions below
+        ``e.venue_order_id`` (the core is the ring's only writer, so an order's NEW_POS is its
+        position). An order whose NewOrder the previous process took is gone: it ends CANCELED
+        (exec type VENUE_RESET), whatever it was waiting for. An order whose NewOrder is still in
+        the ring will be answered by the new process: untouched. Later answers about the dropped
+        orders (cancel rejects for unknown ids) find them terminal and count as late events.
+        """
+        cdef int64_t *w = self.w
+        cdef int64_t cutoff = <int64_t>e.venue_order_id
+        cdef int64_t i, k, s, dropped = 0
+        cdef int64_t *I
+        cdef int64_t *L
+        for i in range(self.n_inst):
+            if e.instrument != 0 and self.inst_ids[i] != e.instrument:
+                continue
+            I = ls_ctx_inst(w, i)
+            L = self._live_list(i)
+            k = 0
+            while k < I[LS_INST_N_LIVE]:
+                s = L[k]
+                if ls_ctx_order(w, s)[LS_ORD_NEW_POS] < cutoff:
+                    self._set_state(s, LS_ORDER_STATE_CANCELED, LS_EXEC_TYPE_VENUE_RESET)  # leaves L
+                    dropped += 1
+                else:
+                    k += 1
+        if dropped:
+            self._anomaly(LS_ANOMALY_VENUE_RESET, e.instrument, 0, dropped, 0, LS_EXEC_TYPE_VENUE_RESET)
+        w[LS_CTX_EV_INST] = -1
+        w[LS_CTX_EV_SIDE] = 0
+        w[LS_CTX_EV_PRICE] = 0
+        w[LS_CTX_EV_QTY] = 0
+        w[LS_CTX_EV_STATUS] = LS_EXEC_TYPE_VENUE_RESET
+        w[LS_CTX_EV_ORDER_ID] = 0
+        w[LS_CTX_EV_ORDER_SLOT] = -1
         self._run_strategy()
 
     # ============================================================================================

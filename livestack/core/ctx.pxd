@@ -84,6 +84,7 @@ cdef extern from "ls_core.h" nogil:
     enum: LS_ORD_PRE_STATE
     enum: LS_ORD_TS_SENT
     enum: LS_ORD_CANCEL_AFTER
+    enum: LS_ORD_NEW_POS
     enum: LS_ORD_EXEC_POS
     enum: LS_ORD_EXEC_IDS
     enum: LS_ORD_WORDS

@@ -42,6 +42,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_EXEC_TYPE_CANCEL_REJECTED
     enum: LS_EXEC_TYPE_REPLACED
     enum: LS_EXEC_TYPE_EXPIRED
+    enum: LS_EXEC_TYPE_VENUE_RESET
     enum: LS_ORDER_CMD_TYPE_NEW
     enum: LS_ORDER_CMD_TYPE_CANCEL
     enum: LS_ORDER_CMD_TYPE_REPLACE
@@ -130,6 +131,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_ANOMALY_CROSSED_BOOK
     enum: LS_ANOMALY_STRATEGY_ERROR
     enum: LS_ANOMALY_INTENTS_OVERFLOW
+    enum: LS_ANOMALY_VENUE_RESET
     enum: LS_MD_LEVEL_SIZE
     enum: LS_MD_LEVEL_VERSION
     enum: LS_MD_TRADE_SIZE

@@ -140,6 +140,9 @@ ENUMS = (
         ("CANCEL_REJECTED", 6, "cancel or replace request rejected"),
         ("REPLACED", 7, "replace accepted: price/qty changed, client_order_id renamed"),
         ("EXPIRED", 8, "order expired (time in force)"),
+        ("VENUE_RESET", 9, "the venue process restarted without its order state (client_order_id 0, "
+                           "instrument 0 = all): every order whose NewOrder came before orders-ring "
+                           "position venue_order_id is gone"),
     )),
     Enum("OrderCmdType", "ORDER_CMD.cmd", (
         ("NEW", 1, "NewOrder"),
@@ -250,6 +253,7 @@ ENUMS = (
         ("CROSSED_BOOK", 8, "book crossed after an update"),
         ("STRATEGY_ERROR", 9, "a Python strategy raised; its intents of that call are dropped"),
         ("INTENTS_OVERFLOW", 10, "the strategy appended more intents than the buffer holds"),
+        ("VENUE_RESET", 11, "a restarted venue lost its orders: detail = how many the core ended CANCELED"),
     )),
 )
 

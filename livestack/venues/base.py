@@ -6,7 +6,8 @@ venue-specific (sockets, sessions, protocol translation); the process loop owns 
 
 Commands out: NEW, CANCEL, REPLACE (``OrderCmdType``). Execution events in: ACCEPTED, REJECTED,
 PARTIALLY_FILLED, FILLED, CANCELED, CANCEL_REJECTED, REPLACED, EXPIRED (``ExecType``), with
-``client_order_id`` (ours) and ``venue_order_id`` (theirs).
+``client_order_id`` (ours) and ``venue_order_id`` (theirs). The process loop itself adds
+VENUE_RESET when an adapter that keeps its orders in-process is restarted (see ``process.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ class VenueAdapter(abc.ABC):
     """One venue connection. Called from a single thread: the venue process loop."""
 
     name: str = "venue"
+
+    #: True when the orders live in this process (the simulated exchange): a restarted process
+    #: has none of them, and the loop tells the core with a VENUE_RESET execution event. False for
+    #: a venue that keeps orders across our reconnects (FIX: the exchange holds them).
+    state_lost_on_restart: bool = False
 
     @abc.abstractmethod
     def start(self) -> None:

@@ -24,6 +24,11 @@ Policies (docs/CONTRACTS.md, ARCHITECTURE.md "Full-ring and failure policy"):
   exec ring (whoever attaches next reads them; bounded by ``lost_flush_s``), then the loop stops.
 * **stop / SIGTERM**: orderly: the records already polled are flushed (bounded by ``lost_flush_s``),
   ``adapter.stop()`` runs, the loop returns.
+* **restart of a venue that keeps orders in-process** (``adapter.state_lost_on_restart``, the
+  simulated exchange): when the orders ring shows commands taken before this process started
+  (consumer position > 0), the first EXEC written is VENUE_RESET with ``venue_order_id`` = that
+  position. The core ends CANCELED every order whose NewOrder the old process took; the commands
+  still in the ring are answered by this process as usual.
 
 Counters (``COUNTERS``) are int64 slots of a :class:`VenueCounters`: by default a private numpy
 array, or -- pass ``options["counters"]`` = ``multiprocessing.Array("q", len(COUNTERS))`` from the
@@ -31,6 +36,7 @@ supervisor -- shared memory the parent reads while the venue runs (``VenueCounte
 ``run_loop`` also returns the final values as a dict.
 
 The ``seq`` of every EXEC record written is stamped here: the exec ring's own sequence 1, 2, 3...
+(continued across a restart of the venue process: it starts after the ring's producer position).
 """
 
 from __future__ import annotations
@@ -42,7 +48,9 @@ import time
 import numpy as np
 
 from livestack.ipc import Backoff, Ring
-from livestack.schema import DTYPES, ExecType, RecordKind
+from livestack.schema import DTYPES, ExecType, RecordKind, spec
+
+_EXEC_VERSION = spec.RECORDS_BY_NAME["EXEC"].version
 
 #: Counter names, in slot order.
 COUNTERS = (
@@ -57,6 +65,7 @@ COUNTERS = (
     "md_records",        # market-data records published (adapters that publish md)
     "md_overflow",       # market-data records dropped on a full md ring
     "md_gaps",           # GAP episodes (each followed by a snapshot)
+    "venue_resets",      # VENUE_RESET events written (a restart of an in-process venue)
 )
 _IDX = {n: i for i, n in enumerate(COUNTERS)}
 
@@ -172,7 +181,7 @@ def run_loop(adapter, orders: Ring, execs: Ring, options: dict | None = None, st
     backoff = Backoff("backoff", spins=int(options.get("idle_spins", 100)),
                       yields=int(options.get("idle_yields", 10)),
                       max_sleep_ns=int(options.get("idle_max_sleep_ns", 1_000_000)))
-    state = {"seq": 0, "pend": 0, "off": 0}  # exec seq; records in exec_buf[off:pend] unwritten
+    state = {"seq": int(execs.tail), "pend": 0, "off": 0}  # exec seq; exec_buf[off:pend] unwritten
     cmd_ok = orders.record_kind in (0, int(RecordKind.ORDER_CMD))
     if not cmd_ok:
         raise ValueError(f"{orders.name}: record kind {orders.record_kind} is not ORDER_CMD")
@@ -217,6 +226,17 @@ def run_loop(adapter, orders: Ring, execs: Ring, options: dict | None = None, st
                 return
 
     adapter.start()
+    taken = int(orders.head)  # consumer position: commands the previous processes took
+    if getattr(adapter, "state_lost_on_restart", False) and taken > 0:
+        r = exec_buf[0]
+        r["kind"], r["version"] = int(RecordKind.EXEC), _EXEC_VERSION
+        r["instrument"], r["client_order_id"] = 0, 0
+        r["exec_type"], r["venue_order_id"] = int(ExecType.VENUE_RESET), taken
+        r["ts"] = clock()
+        state["seq"] += 1
+        r["seq"] = state["seq"]
+        state["pend"], state["off"] = 1, 0
+        c.add("venue_resets")
     lost = False
     try:
         while True:

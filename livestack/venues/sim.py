@@ -161,7 +161,12 @@ class _Cmd:
 
 
 class SimExchange(VenueAdapter):
+    state_lost_on_restart = True
+
     """The simulated exchange (see the module docstring).
+
+    Its book and our orders live in this process: a restarted venue process starts empty
+    (``state_lost_on_restart``), and the core ends the orders the old one had (VENUE_RESET).
 
     Parameters
     ----------
@@ -764,6 +769,8 @@ _PROCESS_OPTIONS = {"harness_pid", "harness_check_s", "batch", "lost_flush_s", "
 
 class _SimVenue:
     """SimExchange + market-data publishing, as one adapter for the generic process loop."""
+
+    state_lost_on_restart = SimExchange.state_lost_on_restart
 
     def __init__(self, ex: SimExchange, md_ring, counters):
         self.ex = ex

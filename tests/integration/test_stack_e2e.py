@@ -81,15 +81,31 @@ def test_default_simulated_stack_trades_and_shuts_down_cleanly(stack):
 
 
 def test_a_killed_feed_venue_is_restarted_and_the_book_resyncs(stack):
+    """The simulated venue's orders die with its process: the restarted one says so (VENUE_RESET),
+    the core ends the orders the old one had, and the market maker trades with the new one."""
     sup = stack({})
-    _run_for(sup, 3)
+    _wait(lambda: sup.poll() and _resting(sup), 30, "the market maker to have resting orders")
     venue = sup.procs["venue"].proc
     os.kill(venue.pid, signal.SIGKILL)
     _wait(lambda: sup.poll() and sup.procs["venue"].restarts >= 1, 30, "venue restart")
     before = sup.status()["md"]
-    _run_for(sup, 3)
+    _wait(lambda: sup.poll() and _tel(sup)["anomalies"].get("VENUE_RESET", 0) >= 1, 30,
+          "the core to end the orders the killed venue had")
+    fills = _tel(sup)["counters"]["fills"]
+    _wait(lambda: sup.poll() and _tel(sup)["counters"]["fills"] > fills, 30, "fills from the restarted venue")
     assert sup.status()["md"] > before, "market data did not resume after the restart"
     assert any("restarted" in e for e in sup.events)
+    sup.stop(timeout=20)
+    rec = _records(sup)
+    an = rec["anomaly"]
+    resets = an[an.code == "VENUE_RESET"]
+    assert len(resets) == 1 and resets.detail.iloc[0] >= 1
+    ended = rec["order_state"][rec["order_state"].exec_type == "VENUE_RESET"]
+    assert len(ended) == resets.detail.iloc[0] and set(ended.state) == {"CANCELED"}
+
+
+def _tel(sup):
+    return sup.status().get("telemetry") or {"anomalies": {}, "counters": {"fills": 0}}
 
 
 def _resting(sup):

@@ -116,6 +116,55 @@ def test_commands_become_exec_records_with_contiguous_seq(rings):
     assert ad.started and ad.stopped
 
 
+class ForgetfulEchoVenue(EchoVenue):
+    """Stand-in like EchoVenue whose orders live in its process (as the simulated exchange's do)."""
+
+    state_lost_on_restart = True
+
+
+@pytest.mark.parametrize("forgetful", [True, False])
+def test_a_restarted_venue_that_lost_its_orders_says_so_first_and_seq_continues(rings, forgetful):
+    orders, execs = rings
+    ad = EchoVenue()
+    stop, th, _ = start_loop(ad, orders, execs)
+    try:
+        send(orders, [1, 2, 3])
+        assert read_execs(execs, 3)["seq"].tolist() == [1, 2, 3]
+    finally:
+        stop.set()
+        th.join(10)
+    send(orders, [4])  # sent while no venue process runs: still in the ring for the next one
+    ad2 = ForgetfulEchoVenue() if forgetful else EchoVenue()
+    stop, th, res = start_loop(ad2, orders, execs)
+    try:
+        got = read_execs(execs, 2 if forgetful else 1)
+    finally:
+        stop.set()
+        th.join(10)
+    if forgetful:
+        reset, rest = got[0], got[1:]
+        assert reset["exec_type"] == ExecType.VENUE_RESET and reset["client_order_id"] == 0
+        assert reset["venue_order_id"] == 3 and reset["instrument"] == 0   # positions 0..2 were taken
+        assert res["counters"]["venue_resets"] == 1
+    else:
+        rest = got
+        assert res["counters"]["venue_resets"] == 0
+    assert rest["client_order_id"].tolist() == [4]
+    assert got["seq"].tolist() == list(range(4, 4 + len(got)))  # the exec ring's own sequence goes on
+
+
+def test_a_first_start_sends_no_reset(rings):
+    orders, execs = rings
+    stop, th, res = start_loop(ForgetfulEchoVenue(), orders, execs)
+    try:
+        send(orders, [1])
+        got = read_execs(execs, 1)
+    finally:
+        stop.set()
+        th.join(10)
+    assert got["exec_type"].tolist() == [ExecType.ACCEPTED] and res["counters"]["venue_resets"] == 0
+
+
 def test_full_exec_ring_makes_the_loop_wait_and_nothing_is_dropped(rings):
     orders, execs = rings  # exec ring of 8 slots
     ad = EchoVenue()
