@@ -83,6 +83,7 @@ DEFAULTS: dict[str, Any] = {
     "writer": {
         "enabled": True,
         "flush_interval_ms": 100.0,
+        "fsync_interval_ms": 1000.0,    # fsync the session file at most this often (0 = never)
     },
     "control": {
         "enabled": True,
@@ -149,6 +150,10 @@ def validate(raw: dict | None) -> dict:
         raise ConfigError("config: 'harness.timer_interval_ms' must be > 0")
     if cfg["harness"]["batch"] < 1:
         raise ConfigError("config: 'harness.batch' must be >= 1")
+    if cfg["writer"]["flush_interval_ms"] <= 0:
+        raise ConfigError("config: 'writer.flush_interval_ms' must be > 0")
+    if cfg["writer"]["fsync_interval_ms"] < 0:
+        raise ConfigError("config: 'writer.fsync_interval_ms' must be >= 0 (0 = never fsync)")
     if cfg["feed"]["kind"] not in ("sim", "binance"):
         raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim or binance "
                           "(to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')")

@@ -26,6 +26,12 @@ Loss rules (why the code is shaped like this):
 * **Holes are loud.** The record stream's seq is contiguous from 1. A hole (or a step back outside
   the restart catch-up) increments a counter and is printed to stderr; the records around it are
   still written, never dropped.
+* **Durable on disk within a second.** A flush (``H5Fflush``) hands the data to the OS, which is
+  all a crash of the writer process needs. Against a crash of the machine (which takes the shm
+  rings with it too) the file is also ``fsync``-ed after a flush at most every
+  ``fsync_interval_ms`` (default 1000) and at close: a host crash loses about that much plus one
+  fsync's duration. The periodic fsync runs in a background thread (``os.fsync`` releases the
+  GIL), so a slow disk never stops the writer draining the ring.
 * **Readable after any crash.** The file is written in SWMR mode (``libver='latest'``), whose
   ordered metadata flushes keep the file consistent for readers at every instant. A killed SWMR
   writer leaves the superblock's "open for write" flags set; the restarted writer clears them
@@ -45,6 +51,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 import h5py
@@ -72,6 +79,7 @@ _JOURNAL_BIT = int(RecordFlag.JOURNAL)
 
 DEFAULT_OPTIONS = {
     "flush_interval_ms": 100.0,   # flush + release at least this often while records arrive
+    "fsync_interval_ms": 1000.0,  # fsync the file at a flush at most this often (0 = never)
     "batch": 65536,               # most records taken from the ring in one pass
     "min_write": 4096,            # fewer new records than this wait in the ring until a flush is due
     "chunk_records": 4096,        # HDF5 chunk length (rows) of the per-kind datasets
@@ -141,8 +149,10 @@ class RecordWriter:
             "seq_regressions": 0,     # seq stepped back outside the restart catch-up
             "unknown_kind": 0,        # slots of a kind the schema does not know (kept in /unknown)
             "flushes": 0,
+            "fsyncs": 0,
             "writer_starts": 0,
         }
+        self._fsync_thread = None
         d = os.path.dirname(self.path)
         if d:
             os.makedirs(d, exist_ok=True)
@@ -406,9 +416,31 @@ class RecordWriter:
 
     # ------------------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Make everything written durable (in the OS) and visible to SWMR readers."""
+        """Make everything written safe from a crash of this process (in the OS) and visible to
+        SWMR readers. :meth:`fsync_async` then puts it on disk."""
         self.file.flush()
         self.counters["flushes"] += 1
+
+    def fsync_async(self) -> bool:
+        """Start putting everything flushed so far on disk in a background thread, unless the
+        previous one is still running; True when started."""
+        t = self._fsync_thread
+        if t is not None and t.is_alive():
+            return False
+        self._fsync_thread = threading.Thread(target=self._fsync, args=(self.file.id.get_vfd_handle(),),
+                                              name="livestack-writer-fsync", daemon=True)
+        self._fsync_thread.start()
+        return True
+
+    def _fsync(self, fd: int) -> None:
+        os.fsync(fd)
+        self.counters["fsyncs"] += 1
+
+    def wait_fsync(self) -> None:
+        """Wait for the background fsync, if one runs."""
+        if self._fsync_thread is not None:
+            self._fsync_thread.join()
+            self._fsync_thread = None
 
     def close(self, stop_time_ns: int | None = None) -> None:
         """Flush, stamp the stop time and counters, close the file, drop the lock."""
@@ -418,8 +450,10 @@ class RecordWriter:
         a = self.file.attrs
         a["stop_time_ns"] = np.int64(now)
         a["stop_time"] = _now_iso(now)
+        self.wait_fsync()
         a["writer_counters"] = _dumps(self.counters)
         self.file.flush()
+        self._fsync(self.file.id.get_vfd_handle())
         self.file.close()
         self.file = None
         self._unlock(remove=True)
@@ -427,6 +461,7 @@ class RecordWriter:
     def abandon(self) -> None:
         """Close without stamping a stop time (an error path)."""
         if self.file is not None:
+            self.wait_fsync()
             try:
                 self.file.close()
             finally:
@@ -458,6 +493,8 @@ class RingWriter:
         self.high_water = max(1, int(ring.capacity * float(o["high_water"])))
         self.pending = 0  # written to the file, not yet flushed and released
         self.next_flush = time.monotonic() + self.flush_interval
+        self.fsync_interval = float(o["fsync_interval_ms"]) / 1e3
+        self.next_fsync = time.monotonic() + self.fsync_interval
 
     def step(self, force: bool = False) -> int:
         """One pass: take up to ``batch`` new records, write them, flush + release when due.
@@ -485,6 +522,9 @@ class RingWriter:
     def flush_release(self) -> None:
         if self.pending:
             self.writer.flush()
+            now = time.monotonic()
+            if self.fsync_interval > 0 and now >= self.next_fsync and self.writer.fsync_async():
+                self.next_fsync = now + self.fsync_interval
             self.ring.release(self.pending)
             self.pending = 0
         self.next_flush = time.monotonic() + self.flush_interval
@@ -524,7 +564,7 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
         Session attributes stored when the file is created: ``session``, ``config``, ``cpu``,
         ``instruments`` (see :class:`RecordWriter`).
     options : dict
-        ``DEFAULT_OPTIONS`` keys: ``flush_interval_ms`` (100), ``batch``, ``chunk_records``,
+        ``DEFAULT_OPTIONS`` keys: ``flush_interval_ms`` (100), ``fsync_interval_ms`` (1000), ``batch``, ``chunk_records``,
         ``journal_chunk_records``, ``high_water``, ``attach_timeout_s``, ``status_interval_s``
         (> 0: counters and lag to stderr), ``quiet``.
     stop : multiprocessing.Event or None

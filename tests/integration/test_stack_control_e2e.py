@@ -64,7 +64,10 @@ def session(tmp_path_factory):
         r["disable"] = c.disable()
         time.sleep(1.0)
         r["enable"] = c.enable()
-        _wait(lambda: tel().get("gauges", {}).get("open_orders", 0) > 0, 30, "quotes again after enable")
+        # (an order the venue has acknowledged, not merely one in flight: the kill must find
+        # something resting to cancel, or its test proves nothing)
+        _wait(lambda: any(o["state"] in ("ACCEPTED", "PARTIALLY_FILLED") for o in tel().get("orders", [])),
+              30, "resting quotes again after enable")
         r["kill"] = c.kill()
         with pytest.raises(CommandError) as e:
             c.enable()

@@ -36,6 +36,8 @@ def test_values_override_defaults_and_ints_widen_to_floats(tmp_path):
     ({"instruments": [{"id": 1, "symbol": "A", "colour": 1}]}, "unknown key 'instruments.0..colour'"),
     ({"instruments": [{"id": 1, "symbol": "A"}, {"id": 1, "symbol": "B"}]}, "duplicate"),
     ({"instruments": [{"id": 0, "symbol": "A"}]}, "id 0 outside"),
+    ({"writer": {"fsync_interval_ms": -1.0}}, "'writer.fsync_interval_ms' must be >= 0"),
+    ({"writer": {"flush_interval_ms": 0.0}}, "'writer.flush_interval_ms' must be > 0"),
 ])
 def test_bad_config_is_a_clear_error_naming_the_key(raw, match):
     with pytest.raises(ConfigError, match=match):

@@ -317,6 +317,72 @@ def test_run_process_drains_the_ring_and_stamps_the_stop_time(ring, path):
         assert int(f.attrs["stop_time_ns"]) > 0
 
 
+def _count_fsyncs(monkeypatch):
+    calls = []
+    real = wmod.os.fsync
+
+    def fsync(fd):
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(wmod.os, "fsync", fsync)
+    return calls
+
+
+def test_flushes_fsync_the_file_at_most_every_fsync_interval_and_at_close(ring, path, monkeypatch):
+    # (the periodic fsync runs in a background thread: wait_fsync joins it)
+    calls = _count_fsyncs(monkeypatch)
+    w = RecordWriter(path, ATTRS)
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "fsync_interval_ms": 1e6, "high_water": 1.0, "min_write": 1})
+    rw.next_fsync = 0.0  # due now: the first flush fsyncs, the next ones (interval not over) do not
+    for k in range(3):
+        ring.write_batch(slots(["FILL"] * 4, first_seq=1 + 4 * k))
+        rw.step()
+        rw.flush_release()
+        w.wait_fsync()
+    assert len(calls) == 1 and w.counters["fsyncs"] == 1 and w.counters["flushes"] == 3
+    w.close()
+    assert len(calls) == 2, "close fsyncs"
+
+
+def test_a_slow_fsync_does_not_stop_the_writer_draining_the_ring(ring, path, monkeypatch):
+    gate = threading.Event()
+    calls = []
+
+    def slow_fsync(fd):
+        calls.append(fd)
+        gate.wait(10)
+
+    monkeypatch.setattr(wmod.os, "fsync", slow_fsync)
+    w = RecordWriter(path, ATTRS)
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "fsync_interval_ms": 1e-3, "high_water": 1.0, "min_write": 1})
+    rw.next_fsync = 0.0
+    try:
+        for k in range(3):
+            ring.write_batch(slots(["FILL"] * 4, first_seq=1 + 4 * k))
+            rw.step()
+            rw.flush_release()
+            assert ring.size() == 0, "flushed records are released while the fsync runs"
+        assert len(calls) == 1, "one fsync at a time"
+    finally:
+        gate.set()
+    w.close()
+    assert len(calls) == 2 and all_seqs(path).tolist() == list(range(1, 13))
+
+
+def test_fsync_interval_0_never_fsyncs_a_flush(ring, path, monkeypatch):
+    calls = _count_fsyncs(monkeypatch)
+    w = RecordWriter(path, ATTRS)
+    rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "fsync_interval_ms": 0, "high_water": 1.0, "min_write": 1})
+    rw.next_fsync = 0.0
+    ring.write_batch(slots(["FILL"] * 4))
+    rw.step()
+    rw.flush_release()
+    w.wait_fsync()
+    assert calls == [] and w.counters["fsyncs"] == 0
+    w.close()
+
+
 def test_a_trickle_waits_in_the_ring_until_a_flush_is_due(ring, path):
     w = RecordWriter(path, ATTRS)
     rw = RingWriter(ring, w, {"flush_interval_ms": 1e6, "min_write": 8, "high_water": 1.0})
