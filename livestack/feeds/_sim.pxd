@@ -1,15 +1,12 @@
 # The compiled core of the simulated market's order-flow model (livestack.feeds.sim): the same
 # algorithm as the pure-Python reference ``PyMarketModel``, record for record, over C arrays.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from livestack.schema.records cimport ls_hdr_t
 
-# One 64-byte market-data slot as the overlay dtype ``livestack.feeds.sim.MD_OVERLAY`` lays it out.
+# One 64-byte market-data slot as the overlay dtype ``livestack.feeds.sim.MD_OVERLAY`` lays it out:
+# the schema's record header, then ts_event and four generic words.
 cdef struct md_rec_t:
-    uint16_t kind
-    uint8_t version
-    uint8_t flags
-    uint32_t instrument
-    uint64_t seq
-    int64_t ts
+    ls_hdr_t h
     int64_t ts_event
     int64_t a
     int64_t b

@@ -193,12 +193,12 @@ cdef class ModelCore:
     cdef void _emit(self, uint16_t kind, uint8_t flags, int64_t t, int64_t a, int64_t b, int64_t c,
                     int64_t d) noexcept:
         cdef md_rec_t *r = &self._rec[self._n]
-        r.kind = kind
-        r.version = 1
-        r.flags = flags
-        r.instrument = self.inst_id
-        r.seq = 0
-        r.ts = t
+        r.h.kind = kind
+        r.h.version = 1
+        r.h.flags = flags
+        r.h.instrument = self.inst_id
+        r.h.seq = 0
+        r.h.ts = t
         r.ts_event = t
         r.a = a
         r.b = b

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livestack.config import Instrument
-from livestack.schema import DTYPES, FeedStatus, RecordFlag, RecordKind, Side, spec
+from livestack.schema import DTYPES, HEADER, FeedStatus, RecordFlag, RecordKind, Side, spec
 
 # One 64-byte overlay for every market-data kind: the header, then ts_event, then four int64
 # words whose meaning depends on ``kind``:
@@ -59,9 +59,9 @@ from livestack.schema import DTYPES, FeedStatus, RecordFlag, RecordKind, Side, s
 # zeroes the padding (little-endian), which is exactly the u8 field plus padding of the spec.
 # ``_check_overlay`` below proves the offsets against the spec at import.
 MD_OVERLAY = np.dtype({
-    "names": ["kind", "version", "flags", "instrument", "seq", "ts", "ts_event", "a", "b", "c", "d"],
-    "formats": ["<u2", "u1", "u1", "<u4", "<u8", "<i8", "<i8", "<i8", "<i8", "<i8", "<i8"],
-    "offsets": [0, 2, 3, 4, 8, 16, 24, 32, 40, 48, 56],
+    "names": list(HEADER.names) + ["ts_event", "a", "b", "c", "d"],
+    "formats": [HEADER.fields[n][0] for n in HEADER.names] + ["<i8"] * 5,
+    "offsets": [HEADER.fields[n][1] for n in HEADER.names] + [HEADER.itemsize + 8 * k for k in range(5)],
     "itemsize": 64,
 })
 
