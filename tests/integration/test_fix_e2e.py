@@ -6,12 +6,13 @@ recorded Binance USD-M market replayed over the real websocket protocol (``Repla
 
 from __future__ import annotations
 
+import functools
 import io
-import time
 
 import pytest
 
 from livestack.ipc import shm
+from tests.waiting import wait_for
 
 pytest.importorskip("quickfix")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -19,12 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 CAPTURE = "binance/usdm-btcusdt-20240808.gz"
 
 
-def _wait(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+_wait = functools.partial(wait_for, poll_s=0.05)
 
 
 @pytest.mark.parametrize("market", ["sim", "binance-replay"])

@@ -5,10 +5,10 @@ intact (checksum), and nothing else. The variant SIGKILLs the consumer mid-strea
 one, which must resume at exactly the position the dead one had released.
 """
 
+import functools
 import multiprocessing as mp
 import os
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -17,18 +17,14 @@ from livestack.ipc import Ring, pyring, segment_name, shm
 from livestack.schema import RecordKind
 
 from tests.integration import ringstress as rs
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 CASES = {"compiled": 10_000_000, "reference": 100_000}
 
 
-def _wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
+_wait_for = functools.partial(wait_for, poll_s=0.01)
 
 
 def _setup(impl, session, capacity):

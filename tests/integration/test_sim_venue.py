@@ -13,6 +13,7 @@ harness-death test, where a spawned stand-in plays it and is SIGKILLed. Allowed 
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
 import signal
@@ -27,17 +28,13 @@ from livestack.ipc import Ring, segment_name
 from livestack.schema import DTYPES, ExecType as E, FeedStatus, RecordKind, Side, TimeInForce, new
 from livestack.venues import process as vp
 from livestack.venues import sim
+from tests.waiting import wait_for
 
 INST = Instrument(1, "SIM")
 CTX = mp.get_context("spawn")
 
 
-def _wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.002)
+_wait_for = functools.partial(wait_for, poll_s=0.002)
 
 
 def make_rings(session, md_capacity=1 << 16):

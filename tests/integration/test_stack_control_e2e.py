@@ -9,6 +9,7 @@ once; the recorded session replays bit-identically, and an altered journal is re
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -25,6 +26,7 @@ from livestack.ipc import shm
 from livestack.node import config
 from livestack.node.supervisor import Supervisor
 from livestack.schema import ControlCmdType as C, ExecType, OrderState as S, RecordFlag, TradingState
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +37,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _wait(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+_wait = functools.partial(wait_for, poll_s=0.05)
 
 
 @pytest.fixture(scope="module")

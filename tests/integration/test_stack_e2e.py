@@ -7,6 +7,7 @@ session (processes joined, segments unlinked) even when an assertion fails.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import signal
@@ -18,16 +19,12 @@ import pytest
 from livestack.ipc import shm
 from livestack.node import config
 from livestack.node.supervisor import Supervisor
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def _wait(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+_wait = functools.partial(wait_for, poll_s=0.05)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from seq), in seq order within each dataset; the writer reports no hole. Nothing
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -26,6 +27,7 @@ import pytest
 from livestack.ipc.stopflag import StopFlag
 from livestack.ipc import Ring, segment_name
 from livestack.schema import RecordFlag, RecordKind, spec
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -162,12 +164,7 @@ def check_crashed_file(path: str, released: int) -> None:
     assert len(seqs) >= released and (seqs[:released] == np.arange(1, released + 1)).all()
 
 
-def _wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.005)
+_wait_for = functools.partial(wait_for, poll_s=0.005)
 
 
 def _writer(ctx, ring_name, path, stop, flush_ms=20.0):

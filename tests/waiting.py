@@ -1,0 +1,14 @@
+"""Bounded waits for tests: every wait has a hard timeout and names what it was waiting for."""
+
+from __future__ import annotations
+
+import time
+
+
+def wait_for(pred, timeout: float, what: str, poll_s: float = 0.01) -> None:
+    """Poll ``pred()`` every ``poll_s`` until it is true; TimeoutError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(poll_s)
