@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define LS_SCHEMA_VERSION 2
+#define LS_SCHEMA_VERSION 3
 #define LS_HEADER_SIZE 24
 
 /* RecordKind: record kind tags (header.kind) */
@@ -300,7 +300,7 @@ _Static_assert(offsetof(ls_md_status_t, _pad) == 49, "MD_STATUS._pad");
 
 /* EXEC (kind 5, 128 bytes): execution event reported by a venue */
 #define LS_EXEC_SIZE 128
-#define LS_EXEC_VERSION 1
+#define LS_EXEC_VERSION 2
 typedef struct ls_exec {
     uint16_t kind;  /* @0 enum RecordKind: record kind tag: which layout follows */
     uint8_t version;  /* @2 : layout version of this kind */
@@ -312,7 +312,7 @@ typedef struct ls_exec {
     int64_t client_order_id;  /* @32 id: our order id (ClOrdID) */
     int64_t orig_client_order_id;  /* @40 id: the id replaced (REPLACED / CANCEL_REJECTED of a replace), else 0 */
     int64_t venue_order_id;  /* @48 id: venue order id (OrderID) */
-    int64_t exec_id;  /* @56 id: venue execution id: a fill is applied once per exec_id */
+    int64_t exec_id;  /* @56 id: low 64 bits of the venue execution id's 128-bit identity (livestack.venues.execid): a fill is applied once per (exec_id, exec_id_hi) */
     int64_t price;  /* @64 price units: order price after this event */
     int64_t qty;  /* @72 qty units: order quantity after this event */
     int64_t last_px;  /* @80 price units: fill price (fills only) */
@@ -322,7 +322,8 @@ typedef struct ls_exec {
     uint8_t exec_type;  /* @112 enum ExecType: what happened */
     uint8_t side;  /* @113 enum Side: order side */
     uint16_t reason;  /* @114 venue code: reject / cancel-reject reason */
-    uint8_t _pad[12];  /* @116 : padding */
+    uint8_t _pad[4];  /* @116 : padding */
+    int64_t exec_id_hi;  /* @120 id: high 64 bits of the venue execution id's 128-bit identity; exec_id = exec_id_hi = 0 means no exec id (not a fill) */
 } ls_exec_t;
 _Static_assert(sizeof(ls_exec_t) == 128, "EXEC size");
 _Static_assert(offsetof(ls_exec_t, kind) == 0, "EXEC.kind");
@@ -346,6 +347,7 @@ _Static_assert(offsetof(ls_exec_t, exec_type) == 112, "EXEC.exec_type");
 _Static_assert(offsetof(ls_exec_t, side) == 113, "EXEC.side");
 _Static_assert(offsetof(ls_exec_t, reason) == 114, "EXEC.reason");
 _Static_assert(offsetof(ls_exec_t, _pad) == 116, "EXEC._pad");
+_Static_assert(offsetof(ls_exec_t, exec_id_hi) == 120, "EXEC.exec_id_hi");
 
 /* ORDER_CMD (kind 6, 64 bytes): order command dispatched to a venue (NewOrder, CancelOrder, ReplaceOrder) */
 #define LS_ORDER_CMD_SIZE 64
@@ -516,7 +518,7 @@ _Static_assert(offsetof(ls_order_state_t, _pad) == 76, "ORDER_STATE._pad");
 
 /* FILL (kind 11, 128 bytes): fill applied once per venue execution id */
 #define LS_FILL_SIZE 128
-#define LS_FILL_VERSION 1
+#define LS_FILL_VERSION 2
 typedef struct ls_fill {
     uint16_t kind;  /* @0 enum RecordKind: record kind tag: which layout follows */
     uint8_t version;  /* @2 : layout version of this kind */
@@ -528,13 +530,15 @@ typedef struct ls_fill {
     int64_t ts_event;  /* @32 ns: venue time of the fill */
     int64_t client_order_id;  /* @40 id: our order id */
     int64_t venue_order_id;  /* @48 id: venue order id */
-    int64_t exec_id;  /* @56 id: venue execution id */
+    int64_t exec_id;  /* @56 id: venue execution id, low 64 bits (EXEC.exec_id) */
     int64_t price;  /* @64 price units: fill price */
     int64_t qty;  /* @72 qty units: fill quantity */
     int64_t position;  /* @80 qty units: net position after the fill */
     int64_t realized_pnl;  /* @88 price units x qty units: realized PnL after the fill (scale: price x qty) */
     uint8_t side;  /* @96 enum Side: side */
-    uint8_t _pad[31];  /* @97 : padding */
+    uint8_t _pad[7];  /* @97 : padding */
+    int64_t exec_id_hi;  /* @104 id: venue execution id, high 64 bits (EXEC.exec_id_hi) */
+    uint8_t _pad2[16];  /* @112 : padding */
 } ls_fill_t;
 _Static_assert(sizeof(ls_fill_t) == 128, "FILL size");
 _Static_assert(offsetof(ls_fill_t, kind) == 0, "FILL.kind");
@@ -554,6 +558,8 @@ _Static_assert(offsetof(ls_fill_t, position) == 80, "FILL.position");
 _Static_assert(offsetof(ls_fill_t, realized_pnl) == 88, "FILL.realized_pnl");
 _Static_assert(offsetof(ls_fill_t, side) == 96, "FILL.side");
 _Static_assert(offsetof(ls_fill_t, _pad) == 97, "FILL._pad");
+_Static_assert(offsetof(ls_fill_t, exec_id_hi) == 104, "FILL.exec_id_hi");
+_Static_assert(offsetof(ls_fill_t, _pad2) == 112, "FILL._pad2");
 
 /* POSITION (kind 12, 64 bytes): position after a change */
 #define LS_POSITION_SIZE 64

@@ -248,7 +248,8 @@ cdef extern from "ls_records.h" nogil:
         uint8_t exec_type
         uint8_t side
         uint16_t reason
-        uint8_t _pad[12]
+        uint8_t _pad[4]
+        int64_t exec_id_hi
 
     ctypedef struct ls_order_cmd_t:
         uint16_t kind
@@ -343,7 +344,9 @@ cdef extern from "ls_records.h" nogil:
         int64_t position
         int64_t realized_pnl
         uint8_t side
-        uint8_t _pad[31]
+        uint8_t _pad[7]
+        int64_t exec_id_hi
+        uint8_t _pad2[16]
 
     ctypedef struct ls_position_t:
         uint16_t kind

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 #: Bumped when the layout of any record changes; rings and files carry it and attach refuses a
 #: mismatch.
-SCHEMA_VERSION = 2  # 2: DENIAL v2 (count of coalesced repeats)
+SCHEMA_VERSION = 3  # 2: DENIAL v2 (count of coalesced repeats); 3: EXEC v2 / FILL v2 (128-bit exec id)
 
 CACHE_LINE = 64
 
@@ -297,7 +297,8 @@ RECORDS = (
         F("client_order_id", "i64", "id", "our order id (ClOrdID)"),
         F("orig_client_order_id", "i64", "id", "the id replaced (REPLACED / CANCEL_REJECTED of a replace), else 0"),
         F("venue_order_id", "i64", "id", "venue order id (OrderID)"),
-        F("exec_id", "i64", "id", "venue execution id: a fill is applied once per exec_id"),
+        F("exec_id", "i64", "id", "low 64 bits of the venue execution id's 128-bit identity "
+                                  "(livestack.venues.execid): a fill is applied once per (exec_id, exec_id_hi)"),
         F("price", "i64", "price units", "order price after this event"),
         F("qty", "i64", "qty units", "order quantity after this event"),
         F("last_px", "i64", "price units", "fill price (fills only)"),
@@ -307,8 +308,10 @@ RECORDS = (
         F("exec_type", "u8", "enum ExecType", "what happened"),
         F("side", "u8", "enum Side", "order side"),
         F("reason", "u16", "venue code", "reject / cancel-reject reason"),
-        F("_pad", "u8", "", "padding", 12),
-    )),
+        F("_pad", "u8", "", "padding", 4),
+        F("exec_id_hi", "i64", "id", "high 64 bits of the venue execution id's 128-bit identity; "
+                                     "exec_id = exec_id_hi = 0 means no exec id (not a fill)"),
+    ), version=2),
     Record(6, "ORDER_CMD", 64, "order command dispatched to a venue (NewOrder, CancelOrder, ReplaceOrder)", (
         F("client_order_id", "i64", "id", "id of the new order (NEW, REPLACE) or of the order to cancel"),
         F("orig_client_order_id", "i64", "id", "order being replaced (REPLACE) else 0"),
@@ -360,14 +363,16 @@ RECORDS = (
         F("ts_event", "i64", "ns", "venue time of the fill"),
         F("client_order_id", "i64", "id", "our order id"),
         F("venue_order_id", "i64", "id", "venue order id"),
-        F("exec_id", "i64", "id", "venue execution id"),
+        F("exec_id", "i64", "id", "venue execution id, low 64 bits (EXEC.exec_id)"),
         F("price", "i64", "price units", "fill price"),
         F("qty", "i64", "qty units", "fill quantity"),
         F("position", "i64", "qty units", "net position after the fill"),
         F("realized_pnl", "i64", "price units x qty units", "realized PnL after the fill (scale: price x qty)"),
         F("side", "u8", "enum Side", "side"),
-        F("_pad", "u8", "", "padding", 31),
-    )),
+        F("_pad", "u8", "", "padding", 7),
+        F("exec_id_hi", "i64", "id", "venue execution id, high 64 bits (EXEC.exec_id_hi)"),
+        F("_pad2", "u8", "", "padding", 16),
+    ), version=2),
     Record(12, "POSITION", 64, "position after a change", (
         F("net_qty", "i64", "qty units", "net position, signed"),
         F("cost", "i64", "price units x qty units", "signed cost basis of the open position (avg price = cost / net_qty)"),
