@@ -107,7 +107,7 @@ def bench_codec(n: int, repeat: int) -> dict:
 
 def bench_round_trip(count: int) -> dict:
     from livestack.venues.fix.adapter import FixAdapter
-    from livestack.venues.fix.exchange import ExchangeProcess
+    from livestack.testing.fix_exchange import ExchangeProcess
 
     tmp = tempfile.mkdtemp(prefix="bench-fix-")
     ex = ExchangeProcess(os.path.join(tmp, "exchange"))
@@ -152,7 +152,7 @@ def bench_ring_trip(count: int) -> dict:
     from livestack.ipc import Backoff, Ring, new_session_id, remove_session, segment_name
     from livestack.schema import RecordKind
     from livestack.venues import fix
-    from livestack.venues.fix.exchange import ExchangeProcess
+    from livestack.testing.fix_exchange import ExchangeProcess
 
     tmp = tempfile.mkdtemp(prefix="bench-fix-")
     sid = new_session_id()

@@ -80,9 +80,46 @@ static inline size_t ls_fix_resync(const char *p, size_t n) {
     return n - keep > 0 ? n - keep : 1;
 }
 
+/* 1 when p[0..n) starts with one whole message: header, BodyLength, trailer and CheckSum all
+ * right (no scanning beyond it). */
+static inline int ls_fix_valid_at(const char *p, size_t n, size_t max_body) {
+    size_t i = 2;
+    if (n < 16 || p[0] != '8' || p[1] != '=')
+        return 0;
+    while (i < n && i < 32 && p[i] != LS_FIX_SOH)
+        i++;
+    if (i >= n || i >= 32 || i == 2 || n < i + 3 || p[i + 1] != '9' || p[i + 2] != '=')
+        return 0;
+    i += 3;
+    size_t len = 0, digits = 0;
+    while (i < n && p[i] >= '0' && p[i] <= '9' && digits < 9) {
+        len = len * 10 + (size_t)(p[i] - '0');
+        i++;
+        digits++;
+    }
+    if (digits == 0 || i >= n || p[i] != LS_FIX_SOH || len == 0 || len > max_body)
+        return 0;
+    size_t end = i + 1 + len;
+    if (n < end + 7 || p[end - 1] != LS_FIX_SOH || p[end] != '1' || p[end + 1] != '0' || p[end + 2] != '=' ||
+        p[end + 6] != LS_FIX_SOH)
+        return 0;
+    int want = 0;
+    for (int k = 3; k < 6; k++) {
+        if (p[end + k] < '0' || p[end + k] > '9')
+            return 0;
+        want = want * 10 + (p[end + k] - '0');
+    }
+    return ls_fix_checksum(p, end) == (unsigned)want;
+}
+
 /* Frame one message at the start of p[0..n). Returns its length (>0), LS_FIX_NEED_MORE, or a
  * negative code with *skip set to the bytes to drop before trying again. *body_off is the offset of
- * "35=" (start of the BodyLength-counted part). */
+ * "35=" (start of the BodyLength-counted part).
+ *
+ * Recovery rule: whatever is wrong (garbage, BodyLength, CheckSum), the bytes dropped end at the
+ * next "8=FIX" found after the start, so a valid message behind a broken one is never lost. The
+ * one trade-off: a message whose body embeds a complete valid FIX message (RawData/XmlData) while
+ * its own tail has not arrived yet is taken for a broken one. */
 static inline ptrdiff_t ls_fix_frame(const char *p, size_t n, size_t max_body, size_t *skip, size_t *body_off) {
     *skip = 0;
     if (n == 0)
@@ -130,19 +167,17 @@ static inline ptrdiff_t ls_fix_frame(const char *p, size_t n, size_t max_body, s
     }
     size_t end = i + len; /* index of "10=" */
     if (n < end + 7) {
-        /* Not all there yet. If a complete message start already sits inside the claimed body,
-         * BodyLength is wrong (too long): resynchronise there rather than wait for bytes that
-         * belong to later messages. */
+        /* Not all there yet. If a complete, checksum-valid message already sits inside the claimed
+         * body, BodyLength is wrong (too long): drop up to that message rather than wait for bytes
+         * that belong to later messages (at the end of a stream they would never come, and a
+         * huge BodyLength would hold every following message back). */
         ptrdiff_t b = ls_fix_find_begin(p, n, i);
         while (b > 0) {
-            /* it must follow a checksum field "SOH10=ddd SOH" */
-            size_t bb = (size_t)b;
-            if (bb >= 8 && p[bb - 8] == LS_FIX_SOH && p[bb - 7] == '1' && p[bb - 6] == '0' && p[bb - 5] == '=' &&
-                p[bb - 1] == LS_FIX_SOH) {
-                *skip = bb;
+            if (ls_fix_valid_at(p + b, n - (size_t)b, max_body)) {
+                *skip = (size_t)b;
                 return LS_FIX_BAD_LENGTH;
             }
-            b = ls_fix_find_begin(p, n, bb + 1);
+            b = ls_fix_find_begin(p, n, (size_t)b + 1);
         }
         return LS_FIX_NEED_MORE;
     }
@@ -154,7 +189,10 @@ static inline ptrdiff_t ls_fix_frame(const char *p, size_t n, size_t max_body, s
     }
     unsigned want = (unsigned)(p[end + 3] - '0') * 100 + (unsigned)(p[end + 4] - '0') * 10 + (unsigned)(p[end + 5] - '0');
     if (ls_fix_checksum(p, end) != want) {
-        *skip = end + 7;
+        /* The trailer is where BodyLength says, the sum is wrong. Drop only up to the next message
+         * start: a BodyLength that is too long can reach exactly onto the next message's trailer,
+         * and skipping the whole claimed frame would swallow that (valid) message. */
+        *skip = ls_fix_resync(p, end + 7);
         return LS_FIX_BAD_CHECKSUM;
     }
     return (ptrdiff_t)(end + 7);
@@ -186,6 +224,66 @@ static inline int ls_fix_next_field(const char *p, size_t n, size_t *pos, int *t
     return 1;
 }
 
+/* A NumInGroup field of FIX 4.2 - 5.0 (standard header NoHops 627 included): the fields after it
+ * may be repeating-group entries, whose tags repeat legitimately. */
+static inline int ls_fix_group_counter(int tag) {
+    switch (tag) {
+    case 73: case 78: case 85: case 124: case 136: case 146: case 199: case 215: case 232: case 267: case 268:
+    case 382: case 384: case 386: case 398: case 420: case 453: case 454: case 457: case 473: case 518: case 539:
+    case 555: case 576: case 578: case 580: case 604: case 627: case 652: case 670: case 683: case 711: case 753:
+    case 768: case 796: case 802: case 804: case 864: case 870: case 897: case 936: case 940: case 958: case 960:
+    case 1016: case 1058: case 1062: case 1116: case 1120: case 1141: case 1166: case 1201: case 1310: case 1312:
+    case 1324: case 1362: case 1387: case 1441: case 1445: case 1473: case 1483:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A single-occurrence standard header field or the trailer's CheckSum: may appear once, anywhere. */
+static inline int ls_fix_header_tag(int tag) {
+    switch (tag) {
+    case 8: case 9: case 35: case 34: case 49: case 56: case 52: case 43: case 97: case 122: case 115: case 128:
+    case 50: case 57: case 142: case 143: case 116: case 144: case 129: case 145: case 90: case 91: case 212:
+    case 213: case 347: case 369: case 370: case 1128: case 1129: case 1156: case 10:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Duplicate-tag check over a message's fields in order (the rule of codec.FixMessage.violation):
+ * a header tag or CheckSum may appear once anywhere; any other tag once before the first NumInGroup
+ * field. Tags above LS_FIX_DUP_BITS outside groups are checked against the last 32 of them. */
+#define LS_FIX_DUP_BITS 2048
+typedef struct {
+    uint64_t seen[LS_FIX_DUP_BITS / 64];
+    int big[32];
+    int n_big;
+    int in_groups;
+} ls_fix_dup_t;
+
+static inline void ls_fix_dup_init(ls_fix_dup_t *d) { memset(d, 0, sizeof *d); }
+
+/* 1 when this occurrence of tag is a duplicate. */
+static inline int ls_fix_dup_add(ls_fix_dup_t *d, int tag) {
+    int check = !d->in_groups || ls_fix_header_tag(tag);
+    int dup = 0;
+    if (tag >= 0 && tag < LS_FIX_DUP_BITS) {
+        uint64_t bit = 1ULL << (tag & 63);
+        dup = check && (d->seen[tag >> 6] & bit) != 0;
+        d->seen[tag >> 6] |= bit;
+    } else if (!d->in_groups) {
+        for (int k = 0; k < d->n_big && k < 32; k++)
+            if (d->big[k] == tag)
+                dup = 1;
+        d->big[d->n_big++ & 31] = tag;
+    }
+    if (ls_fix_group_counter(tag))
+        d->in_groups = 1;
+    return dup;
+}
+
 /* Unsigned decimal int (the whole value must be digits). -1 when malformed or too long. */
 static inline int64_t ls_fix_parse_uint(const char *s, size_t n) {
     if (n == 0 || n > 18)
@@ -199,7 +297,7 @@ static inline int64_t ls_fix_parse_uint(const char *s, size_t n) {
     return v;
 }
 
-/* An identifier (ClOrdID, OrderID, ExecID) as int64: the leading decimal digits when there are any
+/* One of OUR identifiers (ClOrdID, OrigClOrdID) as int64: the leading decimal digits when there are any
  * (our ClOrdIDs are "<id>" and cancel ids "<id>-C<seq>"), otherwise a 63-bit FNV-1a hash of the
  * bytes (venue ids that are not numbers; equal strings give equal ids). 0 for an empty value. */
 static inline int64_t ls_fix_id(const char *s, size_t n) {
@@ -219,6 +317,144 @@ static inline int64_t ls_fix_id(const char *s, size_t n) {
         h *= 1099511628211ULL;
     }
     return (int64_t)(h & 0x7fffffffffffffffULL) | (int64_t)1; /* never 0 */
+}
+
+/* --- Venue id identities --------------------------------------------------------------------
+ *
+ * An ExecID names one execution; two different strings are two fills. Its identity is BLAKE2b-128
+ * (RFC 7693, no key, personalisation "livestack-exec") of the exact bytes, as two int64 words:
+ * the same function as livestack/venues/execid.py's exec_id_words (a test compares them on many
+ * strings). Reference BLAKE2b, unrolled nothing: ~0.3 us for a short id. */
+
+static const uint64_t ls_b2b_iv[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
+    0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL};
+
+static const uint8_t ls_b2b_sigma[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4}, {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13}, {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11}, {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5}, {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3}};
+
+static inline uint64_t ls_b2b_rotr(uint64_t x, unsigned r) { return (x >> r) | (x << (64 - r)); }
+
+static inline uint64_t ls_b2b_load64(const unsigned char *b) {
+    uint64_t v = 0;
+    for (int k = 7; k >= 0; k--)
+        v = (v << 8) | b[k];
+    return v;
+}
+
+#define LS_B2B_G(a, b, c, d, x, y)                                                                                   \
+    do {                                                                                                             \
+        v[a] = v[a] + v[b] + (x);                                                                                    \
+        v[d] = ls_b2b_rotr(v[d] ^ v[a], 32);                                                                         \
+        v[c] = v[c] + v[d];                                                                                          \
+        v[b] = ls_b2b_rotr(v[b] ^ v[c], 24);                                                                         \
+        v[a] = v[a] + v[b] + (y);                                                                                    \
+        v[d] = ls_b2b_rotr(v[d] ^ v[a], 16);                                                                         \
+        v[c] = v[c] + v[d];                                                                                          \
+        v[b] = ls_b2b_rotr(v[b] ^ v[c], 63);                                                                         \
+    } while (0)
+
+static inline void ls_b2b_compress(uint64_t h[8], const unsigned char block[128], uint64_t t, int last) {
+    uint64_t v[16], m[16];
+    for (int k = 0; k < 16; k++)
+        m[k] = ls_b2b_load64(block + 8 * k);
+    for (int k = 0; k < 8; k++) {
+        v[k] = h[k];
+        v[k + 8] = ls_b2b_iv[k];
+    }
+    v[12] ^= t; /* ids are far below 2^64 bytes: the high counter word stays 0 */
+    if (last)
+        v[14] = ~v[14];
+    for (int r = 0; r < 12; r++) {
+        const uint8_t *s = ls_b2b_sigma[r];
+        LS_B2B_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+        LS_B2B_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+        LS_B2B_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+        LS_B2B_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+        LS_B2B_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+        LS_B2B_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+        LS_B2B_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+        LS_B2B_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+    for (int k = 0; k < 8; k++)
+        h[k] ^= v[k] ^ v[k + 8];
+}
+#undef LS_B2B_G
+
+/* BLAKE2b with a 16-byte digest and a personalisation of up to 16 bytes: out[0] = digest bytes
+ * 0..7, out[1] = bytes 8..15, each read little-endian (as int.from_bytes(digest, "little")). */
+static inline void ls_blake2b_128(const char *data, size_t n, const char *person, size_t person_len, uint64_t out[2]) {
+    unsigned char pers[16] = {0};
+    uint64_t h[8];
+    unsigned char block[128];
+    memcpy(pers, person, person_len > 16 ? 16 : person_len);
+    for (int k = 0; k < 8; k++)
+        h[k] = ls_b2b_iv[k];
+    h[0] ^= 0x01010000ULL ^ 16u; /* depth 1, fanout 1, no key, 16-byte digest */
+    h[6] ^= ls_b2b_load64(pers);
+    h[7] ^= ls_b2b_load64(pers + 8);
+    const unsigned char *u = (const unsigned char *)data;
+    uint64_t t = 0;
+    while (n > 128) {
+        t += 128;
+        ls_b2b_compress(h, u, t, 0);
+        u += 128;
+        n -= 128;
+    }
+    memset(block, 0, sizeof block);
+    if (n)
+        memcpy(block, u, n);
+    t += n;
+    ls_b2b_compress(h, block, t, 1);
+    out[0] = h[0];
+    out[1] = h[1];
+}
+
+/* An ExecID's identity (livestack.venues.execid.exec_id_words): 0 on success with lo and hi set;
+ * -1 for an id that is empty (FIX "tag without a value") or holds a control byte (< 0x20 or
+ * 0x7f: FIX String excludes the delimiter, and no venue sends those in an id). */
+static inline int ls_fix_exec_id_words(const char *s, size_t n, int64_t *lo, int64_t *hi) {
+    uint64_t w[2];
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return -1;
+    }
+    ls_blake2b_128(s, n, "livestack-exec", 14, w);
+    if (w[0] == 0 && w[1] == 0)
+        w[0] = 1; /* (0, 0) means "no exec id" */
+    *lo = (int64_t)w[0];
+    *hi = (int64_t)w[1];
+    return 0;
+}
+
+/* A venue OrderID as one int64 that keeps its identity: a canonical decimal number ("1" ..
+ * "999999999999999999", no sign, no leading zero) is itself (readable in the records); any other
+ * id ("O17", "00777", "777-1", "0") is the low 63 bits of its BLAKE2b identity with the sign bit set,
+ * so it can never equal a number's value. -1 for an empty id or one with a control byte; never 0. */
+static inline int ls_fix_order_id_word(const char *s, size_t n, int64_t *out) {
+    int64_t lo, hi;
+    if (n > 0 && n <= 18 && s[0] >= '1' && s[0] <= '9') {
+        int64_t v = 0;
+        size_t i = 0;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            v = v * 10 + (s[i] - '0');
+        if (i == n) {
+            *out = v;
+            return 0;
+        }
+    }
+    if (ls_fix_exec_id_words(s, n, &lo, &hi) != 0)
+        return -1;
+    *out = (int64_t)((uint64_t)lo | 0x8000000000000000ULL);
+    return 0;
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */

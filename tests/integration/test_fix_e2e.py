@@ -32,7 +32,7 @@ def test_livestack_run_trades_through_the_fix_venue(tmp_path, datadir, market):
         from livestack.node.supervisor import Supervisor
     except ImportError as e:  # the live loop of another issue is not there yet
         pytest.skip(f"stack not available: {e}")
-    from livestack.venues.fix.exchange import ExchangeProcess
+    from livestack.testing.fix_exchange import ExchangeProcess
 
     if not (datadir / CAPTURE).exists():
         pytest.skip(f"{CAPTURE} missing")

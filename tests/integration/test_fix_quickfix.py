@@ -1,5 +1,5 @@
 """The FIX adapter against a real FIX engine: a QuickFIX acceptor on 127.0.0.1 with data-dictionary
-validation on, running the small test exchange of ``livestack.venues.fix.exchange``.
+validation on, running the small test exchange of ``livestack.testing.fix_exchange``.
 
 Every wait is bounded; the acceptor is stopped and the stores live in tmp_path, pass or fail.
 """
@@ -15,7 +15,7 @@ from livestack.venues.fix import adapter as fix_adapter
 from livestack.venues.fix.adapter import FixAdapter
 
 quickfix = pytest.importorskip("quickfix")
-from livestack.venues.fix.exchange import ExchangeProcess  # noqa: E402
+from livestack.testing.fix_exchange import ExchangeProcess  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 

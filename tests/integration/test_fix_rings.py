@@ -16,7 +16,7 @@ from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, RecordKind
 from livestack.venues import fix
 
 pytest.importorskip("quickfix")
-from livestack.venues.fix.exchange import ExchangeProcess  # noqa: E402
+from livestack.testing.fix_exchange import ExchangeProcess  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,8 +8,8 @@
 Modules: ``codec`` (Cython: framing, checksum, parse, encode, ExecutionReport -> EXEC in C),
 ``session`` (FIX session protocol: logon, heartbeats, sequence numbers persisted per session,
 resend/gap-fill both ways, logout, reconnect with backoff), ``adapter`` (``FixAdapter``: the
-VenueAdapter of ``livestack.venues.base``; ``exchange``: a QuickFIX test exchange for tests and
-benchmarks only). The process loop is the generic one of ``livestack.venues.process`` (exec ring
+VenueAdapter of ``livestack.venues.base``). The QuickFIX test exchange used by the tests and
+benchmarks is a test stand-in: ``livestack.testing.fix_exchange``. The process loop is the generic one of ``livestack.venues.process`` (exec ring
 full: the events wait, in order, and the loop idles with ``Backoff("backoff")`` -- never dropped);
 ``FixAdapter.service`` keeps the session's I/O and heartbeats going meanwhile.
 

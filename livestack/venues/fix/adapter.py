@@ -15,7 +15,11 @@ REPLACE                OrderCancelReplaceRequest (G): ClOrdID = client_order_id 
 =====================  =====================================================================
 
 Inbound: ExecutionReport / OrderCancelReject through ``codec.ExecDecoder`` (its docstring has the
-ExecType/OrdStatus table); BusinessMessageReject and session Reject of one of our order messages
+ExecType/OrdStatus table and what it refuses). A refused message is never forwarded: the venue gets
+the session Reject (35=3) or BusinessMessageReject (35=j) that ``codec.REJECTS`` names, and
+``stats["exec_refused.<reason>"]`` counts it. Every EXEC carries the ExecID's 128-bit identity
+(``exec_id``/``exec_id_hi``); the adapter keeps the ExecID strings it has seen and refuses (380=1)
+an ExecID whose identity another string already had. BusinessMessageReject and session Reject of one of our order messages
 become REJECTED (NEW) or CANCEL_REJECTED (CANCEL/REPLACE) for that order.
 
 ``EXEC.reason``: the venue's OrdRejReason (103) / CxlRejReason (102); ``1000 + SessionRejectReason``
@@ -41,7 +45,7 @@ import time
 
 import numpy as np
 
-from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, Side, TimeInForce
+from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, Side, TimeInForce, new
 from livestack.venues.base import VenueAdapter
 from livestack.venues.fix import codec
 from livestack.venues.fix import session as session_mod
@@ -98,6 +102,8 @@ class FixAdapter(VenueAdapter, SessionApp):
         self.events: collections.deque = collections.deque()   # EXEC records (np.void) not yet polled
         self._row = np.zeros(1, dtype=_EXEC)
         self.stats = collections.Counter()
+        # ExecID identity -> the exact ExecID bytes first seen with it (collision check)
+        self._exec_ids: dict[tuple[int, int], bytes] = {}
 
     # --- VenueAdapter ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,9 +147,8 @@ class FixAdapter(VenueAdapter, SessionApp):
 
     def on_harness_lost(self) -> None:
         """Cancel every order we believe is live (cancel-on-disconnect)."""
-        cmd = np.zeros(1, dtype=DTYPES["ORDER_CMD"])[0]
+        cmd = new("ORDER_CMD")[0]
         for oid, o in list(self.orders.items()):
-            cmd["kind"] = 6
             cmd["instrument"] = o.instrument
             cmd["client_order_id"] = oid
             cmd["cmd"] = int(OrderCmdType.CANCEL)
@@ -249,9 +254,7 @@ class FixAdapter(VenueAdapter, SessionApp):
 
     # --- events ---------------------------------------------------------------------------------
     def _event(self, exec_type, client_order_id, instrument, side, reason=0, orig=0):
-        r = np.zeros(1, dtype=_EXEC)[0]
-        r["kind"] = 5
-        r["version"] = 1
+        r = new("EXEC")[0]
         r["ts"] = self.wall()
         r["ts_event"] = r["ts"]
         r["instrument"] = instrument
@@ -265,7 +268,7 @@ class FixAdapter(VenueAdapter, SessionApp):
             r["price"] = o.price
             r["qty"] = o.qty
             if o.order_id:
-                r["venue_order_id"] = codec.fix_id(o.order_id)
+                r["venue_order_id"] = codec.order_id_word(o.order_id)
         self.events.append(r)
         self.stats["events"] += 1
         if int(exec_type) in _TERMINAL:
@@ -339,14 +342,17 @@ class FixAdapter(VenueAdapter, SessionApp):
         if rc == codec.SKIPPED:
             self._learn_order_id(msg)
             return None
-        if rc == codec.MISSING_FIELD:
-            return (session_mod.REQUIRED_TAG_MISSING, tag, "Required tag missing")
-        if rc == codec.BAD_VALUE:
-            return (session_mod.INCORRECT_DATA_FORMAT, tag or None, "Incorrect data format for value")
-        if rc == codec.UNKNOWN_SYMBOL:
-            return (session_mod.VALUE_INCORRECT, 55, "Unknown Symbol")
         if rc != codec.DECODED:
-            return "unsupported"
+            return self._refuse(msg, rc, tag)
+        if row[0]["exec_id"] or row[0]["exec_id_hi"]:
+            # two distinct ExecIDs must never share an identity: check against the kept string
+            words = (int(row[0]["exec_id"]), int(row[0]["exec_id_hi"]))
+            raw = msg.get(17)
+            seen = self._exec_ids.setdefault(words, raw)
+            if seen != raw:
+                log.error("fix: ExecIDs %r and %r share the identity %s: refused", seen, raw, words)
+                self.stats["exec_id_collisions"] += 1
+                return session_mod.BusinessReject(session_mod.UNKNOWN_ID, "ExecID identity collision", raw)
         r = row[0].copy()
         r["ts"] = self.wall()
         cid = int(r["client_order_id"])
@@ -383,6 +389,20 @@ class FixAdapter(VenueAdapter, SessionApp):
             # a rejected replace: the new id never lived (the original order stays as it was)
             self.orders.pop(cid, None)
         return None
+
+    def _refuse(self, msg, rc: int, tag: int):
+        """A malformed ExecutionReport / OrderCancelReject: never forwarded; counted per reason and
+        answered as FIX says (``codec.REJECTS``)."""
+        if rc not in codec.REJECTS:
+            return "unsupported"
+        kind, reason, name = codec.REJECTS[rc]
+        self.stats["exec_refused"] += 1
+        self.stats["exec_refused." + name] += 1
+        log.warning("fix: refused 35=%s (%s, tag %s): %r", msg.msg_type.decode("latin-1"), name, tag, msg)
+        if kind == "business":
+            ref = msg.get(17) or msg.get(11)
+            return session_mod.BusinessReject(reason, f"{name} (tag {tag})", ref)
+        return (reason, tag or None, name)
 
     def _retire(self, cid: int) -> None:
         o = self.orders.pop(cid, None)

@@ -69,13 +69,35 @@ MAX_QUEUED = 100_000
 
 ADMIN_TYPES = {b"0", b"1", b"2", b"3", b"4", b"5", b"A"}
 
-# SessionRejectReason (373)
+# SessionRejectReason (373), FIX 4.4
 REQUIRED_TAG_MISSING = 1
+TAG_WITHOUT_VALUE = 4
 VALUE_INCORRECT = 5
 INCORRECT_DATA_FORMAT = 6
 COMPID_PROBLEM = 9
 SENDING_TIME_ACCURACY = 10
 INVALID_MSGTYPE = 11
+TAG_APPEARS_MORE_THAN_ONCE = 13
+
+# BusinessRejectReason (380), FIX 4.4
+UNKNOWN_ID = 1
+UNKNOWN_SECURITY = 2
+UNSUPPORTED_MESSAGE_TYPE = 3
+CONDITIONALLY_REQUIRED_FIELD_MISSING = 5
+
+SESSION_REJECT_NAMES = {1: "required_tag_missing", 4: "tag_without_value", 5: "value_incorrect",
+                        6: "incorrect_data_format", 9: "compid_problem", 10: "sending_time_accuracy",
+                        11: "invalid_msgtype", 13: "tag_appears_more_than_once"}
+BUSINESS_REJECT_NAMES = {1: "unknown_id", 2: "unknown_security", 3: "unsupported_message_type",
+                         5: "conditionally_required_field_missing"}
+
+
+class BusinessReject(tuple):
+    """What ``SessionApp.on_app_message`` returns to answer a BusinessMessageReject (35=j):
+    ``BusinessReject(reason, text, ref_id=None)`` (380=reason, 58=text, 379=ref_id)."""
+
+    def __new__(cls, reason: int, text: str, ref_id=None):
+        return tuple.__new__(cls, (reason, text, ref_id))
 
 
 class FileStore:
@@ -207,9 +229,9 @@ class SessionApp:
         pass
 
     def on_app_message(self, session: "FixSession", msg: codec.FixMessage):
-        """An application message in sequence. Return None when handled, or ``(reason, tag, text)``
-        to answer a session Reject (373=reason, 371=tag), or ``"unsupported"`` for a
-        BusinessMessageReject (unsupported message type)."""
+        """An application message in sequence. Return None when handled, ``(reason, tag, text)``
+        to answer a session Reject (373=reason, 371=tag), a :class:`BusinessReject` for a
+        BusinessMessageReject, or ``"unsupported"`` for BusinessMessageReject 380=3."""
         return None
 
     def on_session_reject(self, session: "FixSession", ref_seq: int, info, msg: codec.FixMessage) -> None:
@@ -256,6 +278,8 @@ class FixSession:
             "resend_requests_in", "resend_requests_out", "gap_fills_in", "gap_fills_out", "seq_resets_in",
             "rejects_in", "rejects_out", "logouts_in", "logouts_out", "poss_dup_ignored", "seq_too_low",
             "queued", "not_delivered", "errors")}
+        #: rejects we sent, per reason: "session.<name>" (35=3) and "business.<name>" (35=j)
+        self.rejects_by_reason: dict[str, int] = {}
 
     # --- public ---------------------------------------------------------------------------------
     @property
@@ -503,8 +527,18 @@ class FixSession:
             self.stats["heartbeats_out"] += 1
 
     # --- inbound --------------------------------------------------------------------------------
-    def _reject(self, ref_seq: int, reason: int, tag=None, msg_type=None, text=None) -> None:
+    def _count_reject(self, key: str) -> None:
         self.stats["rejects_out"] += 1
+        self.rejects_by_reason[key] = self.rejects_by_reason.get(key, 0) + 1
+
+    def _business_reject(self, ref_seq: int, msg_type: bytes, reason: int, text: str, ref_id=None) -> None:
+        self._count_reject("business." + BUSINESS_REJECT_NAMES.get(reason, str(reason)))
+        log.warning("fix %s: BusinessMessageReject of inbound %d: reason %s %s", self.opt.session_id, ref_seq,
+                    reason, text)
+        self._send_admin(lambda s, t: self.enc.business_message_reject(s, t, ref_seq, msg_type, reason, text, ref_id))
+
+    def _reject(self, ref_seq: int, reason: int, tag=None, msg_type=None, text=None) -> None:
+        self._count_reject("session." + SESSION_REJECT_NAMES.get(reason, str(reason)))
         log.warning("fix %s: Reject of inbound %d: reason %s tag %s %s", self.opt.session_id, ref_seq, reason, tag,
                     text or "")
         self._send_admin(lambda s, t: self.enc.reject(s, t, ref_seq, reason, tag, msg_type, text))
@@ -673,6 +707,13 @@ class FixSession:
 
     def _process(self, msg: codec.FixMessage, seq: int, mt: bytes) -> None:
         """A message with seq == expected: consume its number, then act on it."""
+        bad = msg.violation()
+        if bad is not None:  # an empty value or a repeated tag: Reject, number consumed, not acted on
+            self.store.set_next_in(seq + 1)
+            reason, tag = bad
+            self._reject(seq, reason, tag, mt, "Tag specified without a value" if reason == TAG_WITHOUT_VALUE
+                         else "Tag appears more than once")
+            return
         if mt == b"4":  # GapFill
             try:
                 new = msg.get_int(36)
@@ -727,8 +768,9 @@ class FixSession:
                 log.exception("fix %s: application failed on %r", self.opt.session_id, msg)
                 res = (INCORRECT_DATA_FORMAT, None, f"not processed: {e}"[:100])
             if res == "unsupported":
-                self.stats["rejects_out"] += 1
-                self._send_admin(lambda s, t: self.enc.business_message_reject(s, t, seq, mt, 3, "Unsupported Message Type"))
+                self._business_reject(seq, mt, UNSUPPORTED_MESSAGE_TYPE, "Unsupported Message Type")
+            elif isinstance(res, BusinessReject):
+                self._business_reject(seq, mt, res[0], res[1], res[2])
             elif res is not None:
                 reason, tag, text = res
                 self._reject(seq, reason, tag, mt, text)

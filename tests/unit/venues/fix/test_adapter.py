@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from livestack.config import Instrument
-from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, Side, TimeInForce
+from livestack.schema import DTYPES, spec, ExecType, OrderCmdType, OrdType, Side, TimeInForce
 from livestack.venues.fix import adapter as fa
 from livestack.venues.fix.adapter import FixAdapter
 
@@ -88,8 +88,14 @@ def test_business_message_reject_of_a_cancel_is_a_cancel_rejected_event(ad, peer
 
 @pytest.mark.parametrize("change,tag,reason", [
     ({17: None}, 17, 1),                # ExecID missing: required tag missing
+    ({17: ""}, 17, 4),                  # ExecID empty: tag specified without a value
+    ({17: "E\x021"}, 17, 6),            # ExecID with a control byte: incorrect data format
     ({44: "100.001"}, 44, 6),           # not exact at 2 decimals: incorrect data format
-    ({55: "ETHUSDT"}, 55, 5),           # not our symbol: value incorrect
+    ({151: "-1"}, 151, 5),              # negative LeavesQty: value incorrect
+    ({38: "0"}, 38, 5),                 # OrderQty must be > 0
+    ({54: "12"}, 54, 5),                # Side is one character, not its first byte
+    ({150: "Z"}, 150, 5),               # no such ExecType
+    ({39: "Q"}, 39, 5),                 # no such OrdStatus
 ])
 def test_malformed_execution_report_is_rejected_and_makes_no_event(ad, peer, change, tag, reason):
     logon(ad, peer)
@@ -98,9 +104,55 @@ def test_malformed_execution_report_is_rejected_and_makes_no_event(ad, peer, cha
     fields.update(change)
     peer.send(b"8", [(t, v) for t, v in fields.items() if v is not None])
     rj = peer.expect(ad.session, b"3")
-    assert (rj.get_int(371), rj.get_int(373), rj.get(372)) == (tag, reason, b"8")
+    assert (rj.get_int(371), rj.get_int(373), rj.get(372), rj.get_int(45)) == (tag, reason, b"8", 2)
     pump(ad)
     assert ad.got == [] and ad.session.active and ad.session.next_in == 3
+    assert sum(ad.session.rejects_by_reason.values()) == ad.session.stats["rejects_out"] == 1
+
+
+def test_duplicate_tag_is_a_session_reject_not_the_first_value(ad, peer):
+    logon(ad, peer)
+    peer.send(b"8", [(37, "O1"), (11, "9"), (17, "E1"), (150, "F"), (39, "1"), (55, "BTCUSDT"), (54, "1"),
+                     (32, "1"), (31, "1.00"), (32, "5"), (151, "1"), (14, "1"), (6, "1")])
+    rj = peer.expect(ad.session, b"3")
+    assert (rj.get_int(371), rj.get_int(373)) == (32, 13)
+    pump(ad)
+    assert ad.got == [] and ad.session.rejects_by_reason == {"session.tag_appears_more_than_once": 1}
+
+
+@pytest.mark.parametrize("change,drop,reason", [
+    ({55: "ETHUSDT"}, None, 2),         # not our symbol: BusinessMessageReject unknown security
+    ({150: "F", 39: "1"}, 32, 5),       # a trade without LastQty: conditionally required field missing
+])
+def test_business_level_faults_get_a_business_message_reject(ad, peer, change, drop, reason):
+    logon(ad, peer)
+    fields = {37: "O1", 11: "9", 17: "E1", 150: "0", 39: "0", 55: "BTCUSDT", 54: "1", 38: "1", 44: "1.00",
+              32: "1", 31: "1.00", 151: "1", 14: "0", 6: "0"}
+    fields.update(change)
+    fields.pop(drop, None)
+    peer.send(b"8", list(fields.items()))
+    bj = peer.expect(ad.session, b"j")
+    assert (bj.get_int(380), bj.get_int(45), bj.get(372), bj.get(379)) == (reason, 2, b"8", b"E1")
+    pump(ad)
+    assert ad.got == [] and ad.session.active
+
+
+def test_partial_fills_with_exec_ids_sharing_digits_are_two_fills(ad, peer):
+    """"777-1" and "777-2" were both exec id 777 (and "00777" too): the core dropped the second."""
+    from livestack.venues.execid import exec_id_words
+
+    logon(ad, peer)
+    cmd(ad, OrderCmdType.NEW, 9, qty=3000)
+    peer.expect(ad.session, b"D")
+    for k, (x, leaves, cum) in enumerate((("777-1", "2", "1"), ("777-2", "1", "2"), ("00777", "0", "3"))):
+        peer.send(b"8", [(37, "777"), (11, "9"), (17, x), (150, "F"), (39, "1" if k < 2 else "2"), (55, "BTCUSDT"),
+                         (54, "1"), (38, "3"), (44, "1.00"), (32, "1"), (31, "1.00"), (151, leaves), (14, cum),
+                         (6, "1.00")])
+    wait_events(ad, peer, 3)
+    ids = [(int(e["exec_id"]), int(e["exec_id_hi"])) for e in ad.got]
+    assert ids == [exec_id_words(x) for x in ("777-1", "777-2", "00777")] and len(set(ids)) == 3
+    assert [int(e["venue_order_id"]) for e in ad.got] == [777] * 3
+    assert [int(e["version"]) for e in ad.got] == [spec.RECORDS_BY_NAME["EXEC"].version] * 3
 
 
 def test_unknown_instrument_and_unknown_order_are_rejected_locally(ad, peer):

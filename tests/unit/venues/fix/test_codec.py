@@ -12,6 +12,8 @@ import os
 import numpy as np
 import pytest
 
+from livestack.venues.execid import exec_id_words
+
 from livestack.schema import DTYPES, ExecType, OrdType, Side, TimeInForce
 from livestack.venues.fix import codec
 
@@ -233,7 +235,7 @@ def test_time_and_id_helpers():
 ])
 def test_exec_type_and_ord_status_map_to_exec_events(exec_type, ord_status, leaves, want):
     out = np.zeros(1, DTYPES["EXEC"])
-    rc, tag = decoder().decode(er({150: exec_type, 39: ord_status, 151: leaves}), out)
+    rc, tag = decoder().decode(er({150: exec_type, 39: ord_status, 151: leaves, 32: "0.5", 31: "1"}), out)
     assert (rc, tag) == (codec.DECODED, 0)
     assert out[0]["exec_type"] == want and out[0]["kind"] == 5 and out[0]["instrument"] == 1
 
@@ -251,7 +253,8 @@ def test_fill_fields_are_exact_fixed_point():
     r = out[0]
     assert (r["last_px"], r["last_qty"], r["cum_qty"], r["leaves_qty"]) == (6183760, 500, 500, 1500)
     assert (r["price"], r["qty"], r["side"]) == (6183763, 2000, Side.BUY)
-    assert r["client_order_id"] == 42 and r["exec_id"] == 778899 and r["venue_order_id"] == codec.fix_id(b"O1")
+    assert r["client_order_id"] == 42 and r["venue_order_id"] == codec.order_id_word(b"O1") < 0
+    assert (r["exec_id"], r["exec_id_hi"]) == exec_id_words("778899")
     assert r["ts_event"] == NOW
 
 

@@ -1,6 +1,10 @@
-"""A small FIX 4.4 test exchange on real QuickFIX (``quickfix-py``), for tests and benchmarks.
+"""Test stand-in for a FIX venue's order-entry gateway: a small FIX 4.4 exchange on real QuickFIX
+(``quickfix-py``), for tests and benchmarks only -- not part of the trading path.
 
-Named as what it is: a stand-in venue, not part of the trading path. It runs a QuickFIX
+How faithful: the session layer is a real, independent FIX engine (QuickFIX), so logon, sequence
+numbers, resend/gap-fill and message validation are as strict as a real venue's; the "exchange"
+behind it is a toy (no book, no matching between participants: fills happen when a test says so,
+or at once for IOC orders). It runs a QuickFIX
 ``SocketAcceptor`` on 127.0.0.1 with data-dictionary validation on (QuickFIX's own ``FIX44.xml``),
 so every message our initiator sends is checked by an independent FIX engine, and it answers
 orders like a simple exchange:
