@@ -71,11 +71,19 @@ def valid_er(rng: random.Random) -> list[tuple[int, str]]:
 
 
 # (name, reason code, how to plant it): each returns the new field list and the offending tag
+# the tags ExecDecoder reads: a second one is refused wherever it is; any other tag only before the
+# first NumInGroup field (after it, without a data dictionary, it may be a group member)
+_DECODER_TAGS = {11, 41, 37, 17, 150, 39, 54, 55, 44, 38, 31, 32, 14, 151, 60, 103, 102, 434, 6}
+
+
 def _dup(rng, f):
-    i = rng.choice([k for k, (t, _) in enumerate(f) if t not in (382, 375, 337)])
+    groups = [k for k, (g, _) in enumerate(f) if codec.is_group_counter(g)]
+    first_group = groups[0] if groups else len(f)
+    i = rng.choice([k for k, (t, _) in enumerate(f) if t in _DECODER_TAGS or k < first_group])
     t, v = f[i]
+    last = len(f) if t in _DECODER_TAGS else first_group
     f = f[:]
-    f.insert(rng.randint(i + 1, len(f)), (t, rng.choice((v, v + "1", "2"))))
+    f.insert(rng.randint(i + 1, last), (t, rng.choice((v, v + "1", "2"))))
     return f, t
 
 
@@ -101,7 +109,9 @@ def _negative(rng, f):
 
 
 def _order_qty(rng, f):
-    return [(k, rng.choice(("0", "-1", "0.000", "-0.001")) if k == 38 else v) for k, v in f], 38
+    rejected = dict(f)[150] == "8"  # a Rejected report may echo a quantity of 0 (the reason it was rejected)
+    bad = ("-1", "-0.001") if rejected else ("0", "-1", "0.000", "-0.001")
+    return [(k, rng.choice(bad) if k == 38 else v) for k, v in f], 38
 
 
 def _enum(rng, f):
@@ -203,7 +213,6 @@ class Fuzzer:
         return self.enc.encode(b"8", self.seq, T0 + self.seq, fields)
 
     def _fail(self, what: str) -> None:
-        self.c[what] += 1
         if len(self.failures) < 20:
             self.failures.append(what)
 

@@ -98,3 +98,35 @@ def test_first_refresh_reads_as_recorded(log_bytes):
     assert g[0] == [(279, b"0"), (55, b"JA00"), (269, b"x"), (58, b"LIVE"), (273, b"06:30:00.000"), (83, b"1")]
     assert g[1] == [(279, b"0"), (55, b"JA00"), (269, b"3"), (270, b"76.79"), (451, b"1.03"),
                     (273, b"06:30:00.000"), (83, b"1")]
+
+
+def test_strict_checks_find_no_fault_in_real_messages(log_bytes):
+    """Repeating groups (268 NoMDEntries) repeat their member tags: that is no duplicate."""
+    msgs, _, _ = _frame_all([log_bytes])
+    assert [m for m in msgs if codec.parse_message(m).violation() is not None] == []
+
+
+def test_a_broken_message_loses_only_itself(log_bytes):
+    import random
+
+    msgs, _, _ = _frame_all([log_bytes])
+    rng = random.Random(5)
+    stream, intact = [], []
+    for i, m in enumerate(msgs):
+        if i % 7 == 3:  # one byte changed: CheckSum, BodyLength, a delimiter or a value goes wrong
+            b = bytearray(m)
+            k = rng.randrange(len(b))
+            b[k] = (b[k] + rng.randrange(1, 256)) % 256
+            stream.append(bytes(b))
+        else:
+            stream.append(m)
+            intact.append(m)
+    blob = b"".join(stream)
+    chunks, pos = [], 0
+    while pos < len(blob):
+        k = rng.choice((1, 7, 64, 1500, 65536))
+        chunks.append(blob[pos:pos + k])
+        pos += k
+    got, _, _ = _frame_all(chunks)
+    keep = set(intact)
+    assert [m for m in got if m in keep] == intact

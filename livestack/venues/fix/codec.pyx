@@ -825,7 +825,7 @@ cdef class ExecDecoder:
     the fields read here appearing twice (373=13; none of them is a member of an ExecutionReport
     repeating group), a missing required field (373=1), a value that is not a number / timestamp
     / identifier (373=6), an ExecType/OrdStatus/Side/CxlRejResponseTo value outside the table above,
-    OrderQty <= 0, a negative Price/LastPx/AvgPx/LastQty/CumQty/LeavesQty, or a trade with
+    OrderQty <= 0 (< 0 in a Rejected report, which echoes the order), a negative Price/LastPx/AvgPx/LastQty/CumQty/LeavesQty, or a trade with
     LastQty 0 (373=5), a trade without LastQty/LastPx (BusinessMessageReject 380=5, conditionally
     required), a Symbol not configured (380=2, unknown security).
     """
@@ -969,7 +969,9 @@ cdef class ExecDecoder:
         pdec = inst.price_decimals
         qdec = inst.qty_decimals
         rc = _fixed(p, off, ln, S_PRICE, pdec, 0, &e.price, bad_tag)
-        if rc == 0: rc = _fixed(p, off, ln, S_ORDERQTY, qdec, 1, &e.qty, bad_tag)
+        # OrderQty > 0, except in a Rejected report: it echoes the order as sent (e.g. a quantity of 0
+        # is the very reason for the reject, 103=13)
+        if rc == 0: rc = _fixed(p, off, ln, S_ORDERQTY, qdec, 0 if et == b'8' else 1, &e.qty, bad_tag)
         if rc == 0: rc = _fixed(p, off, ln, S_LASTPX, pdec, 0, &e.last_px, bad_tag)
         if rc == 0: rc = _fixed(p, off, ln, S_LASTQTY, qdec, 0, &e.last_qty, bad_tag)
         if rc == 0: rc = _fixed(p, off, ln, S_CUMQTY, qdec, 0, &e.cum_qty, bad_tag)

@@ -127,6 +127,12 @@ def test_malformed_execution_reports_are_refused_with_reason_and_tag(change, cod
     assert decode(er(change))[:2] == (code, tag)
 
 
+def test_a_rejected_report_may_echo_a_zero_order_qty():
+    rc, tag, r = decode(er({150: "8", 39: "8", 38: "0", 103: "13"}))
+    assert (rc, tag, r["qty"], r["reason"]) == (codec.DECODED, 0, 0, 13)
+    assert decode(er({150: "8", 39: "8", 38: "-1"}))[:2] == (codec.VALUE_INCORRECT, 38)
+
+
 def test_a_repeated_tag_is_refused_wherever_it_repeats():
     e = codec.Encoder("FIX.4.4", "EXCHANGE", "LIVESTACK")
     base = [(37, "O1"), (11, "42"), (17, "E1"), (150, "F"), (39, "1"), (55, "BTCUSDT"), (54, "1"), (38, "2"),
