@@ -233,3 +233,27 @@ def test_new_without_a_side_is_rejected_locally(ad, peer):
     e = wait_events(ad, peer, 1)
     assert (e["exec_type"], e["client_order_id"], e["reason"]) == (ExecType.REJECTED, 40, fa.BAD_COMMAND)
     assert peer.nothing_of(ad.session, b"D")
+
+
+def test_events_and_commands_take_kind_and_version_from_the_schema(ad, peer):
+    """Layouts declared once: no record kind or version restated by hand in the adapter."""
+    import inspect
+    import re
+
+    from livestack.schema import RecordKind
+
+    src = inspect.getsource(fa)
+    assert not re.search(r'\[\s*"(kind|version)"\s*\]\s*=\s*\d', src)
+    logon(ad, peer)
+    cmd(ad, OrderCmdType.NEW, 7, instrument=9)               # a local reject: an EXEC built here
+    e = wait_events(ad, peer, 1)
+    assert (int(e["kind"]), int(e["version"])) == (RecordKind.EXEC, spec.RECORDS_BY_NAME["EXEC"].version)
+
+
+def test_the_quickfix_exchange_is_a_test_stand_in_outside_the_product_package():
+    import importlib
+    import importlib.util
+
+    assert importlib.util.find_spec("livestack.venues.fix.exchange") is None
+    fx = importlib.import_module("livestack.testing.fix_exchange")
+    assert "Test stand-in for a FIX venue" in fx.__doc__ and hasattr(fx, "ExchangeProcess")

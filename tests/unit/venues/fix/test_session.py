@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from livestack.venues.fix import codec
-from livestack.venues.fix.session import ACTIVE, DISCONNECTED, FixSession, SessionApp
+from livestack.venues.fix.session import ACTIVE, DISCONNECTED, BusinessReject, FixSession, SessionApp
 
 from .peer import NOW, FakeClock, Peer
 
@@ -258,6 +258,27 @@ def test_unknown_application_message_gets_business_reject_and_app_can_reject(mak
     peer.send(b"8", [(11, "1")])
     rj = peer.expect(s, b"3")
     assert (rj.get_int(45), rj.get_int(371), rj.get_int(373)) == (3, 17, 1) and s.next_in == 4
+
+
+def test_repeated_or_empty_fields_are_rejected_at_the_session_level_and_counted(make, peer):
+    s, app = make()
+    peer.logon(s)
+    peer.send(b"1", [(112, "a"), (112, "b")])            # a TestRequest with two TestReqIDs
+    rj = peer.expect(s, b"3")
+    assert (rj.get_int(45), rj.get_int(371), rj.get_int(373)) == (2, 112, 13)
+    peer.send(b"1", [(112, "")])                         # a TestReqID without a value
+    rj = peer.expect(s, b"3")
+    assert (rj.get_int(45), rj.get_int(371), rj.get_int(373)) == (3, 112, 4)
+    peer.send(b"W", [(262, "x"), (58, "t"), (58, "u")])  # never reaches the application
+    rj = peer.expect(s, b"3")
+    assert (rj.get_int(45), rj.get_int(371), rj.get_int(373)) == (4, 58, 13)
+    assert peer.nothing_of(s, b"0") and app.app_msgs == [] and s.next_in == 5 and s.active
+    assert s.rejects_by_reason == {"session.tag_appears_more_than_once": 2, "session.tag_without_value": 1}
+    app.answer = BusinessReject(2, "Unknown Security", "E1")
+    peer.send(b"8", [(11, "1")])
+    bj = peer.expect(s, b"j")
+    assert (bj.get_int(45), bj.get(372), bj.get(379), bj.get_int(380)) == (5, b"8", b"E1", 2)
+    assert s.rejects_by_reason["business.unknown_security"] == 1
 
 
 def test_counterparty_reject_of_our_order_reaches_the_app(make, peer):
