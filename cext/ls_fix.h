@@ -341,10 +341,16 @@ static const uint8_t ls_b2b_sigma[12][16] = {
 static inline uint64_t ls_b2b_rotr(uint64_t x, unsigned r) { return (x >> r) | (x << (64 - r)); }
 
 static inline uint64_t ls_b2b_load64(const unsigned char *b) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, b, 8);
+    return v;
+#else
     uint64_t v = 0;
     for (int k = 7; k >= 0; k--)
         v = (v << 8) | b[k];
     return v;
+#endif
 }
 
 #define LS_B2B_G(a, b, c, d, x, y)                                                                                   \
@@ -370,6 +376,9 @@ static inline void ls_b2b_compress(uint64_t h[8], const unsigned char block[128]
     v[12] ^= t; /* ids are far below 2^64 bytes: the high counter word stays 0 */
     if (last)
         v[14] = ~v[14];
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 12
+#endif
     for (int r = 0; r < 12; r++) {
         const uint8_t *s = ls_b2b_sigma[r];
         LS_B2B_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
@@ -437,11 +446,16 @@ static inline int ls_fix_exec_id_words(const char *s, size_t n, int64_t *lo, int
 
 /* A venue OrderID as one int64 that keeps its identity: a canonical decimal number ("1" ..
  * "999999999999999999", no sign, no leading zero) is itself (readable in the records); any other
- * id ("O17", "00777", "777-1", "0") is the low 63 bits of its BLAKE2b identity with the sign bit set,
- * so it can never equal a number's value. -1 for an empty id or one with a control byte; never 0. */
+ * id ("O17", "00777", "777-1", "0") is a 63-bit hash of its exact bytes with the sign bit set, so it
+ * can never equal a number's value. -1 for an empty id or one with a control byte; never 0.
+ * The hash is FNV-1a 64 with a splitmix64 finaliser, not BLAKE2b: venue_order_id only names the
+ * order in records (the adapter keeps the OrderID bytes for cancels, and fills are deduplicated on
+ * the ExecID), so a 2^-63 chance of two ids of a session sharing a value costs nothing, and it
+ * keeps the decoder at one BLAKE2b per message. */
 static inline int ls_fix_order_id_word(const char *s, size_t n, int64_t *out) {
-    int64_t lo, hi;
-    if (n > 0 && n <= 18 && s[0] >= '1' && s[0] <= '9') {
+    if (n == 0)
+        return -1;
+    if (n <= 18 && s[0] >= '1' && s[0] <= '9') {
         int64_t v = 0;
         size_t i = 0;
         for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
@@ -451,9 +465,18 @@ static inline int ls_fix_order_id_word(const char *s, size_t n, int64_t *out) {
             return 0;
         }
     }
-    if (ls_fix_exec_id_words(s, n, &lo, &hi) != 0)
-        return -1;
-    *out = (int64_t)((uint64_t)lo | 0x8000000000000000ULL);
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return -1;
+        h = (h ^ c) * 1099511628211ULL;
+    }
+    h ^= (uint64_t)n; /* splitmix64 finaliser: every input bit reaches every output bit */
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    *out = (int64_t)(h | 0x8000000000000000ULL);
     return 0;
 }
 

@@ -660,7 +660,7 @@ def exec_id_words(bytes s):
 
 def order_id_word(bytes s):
     """A venue OrderID as one int64 keeping its identity: a canonical decimal number is itself,
-    anything else a 63-bit BLAKE2b identity with the sign bit set (never 0). ValueError when
+    anything else a 63-bit hash of its exact bytes with the sign bit set (never 0). ValueError when
     empty or holding a control byte."""
     cdef int64_t v = 0
     if ls_fix_order_id_word(PyBytes_AS_STRING(s), PyBytes_GET_SIZE(s), &v) != 0:
@@ -816,7 +816,7 @@ cdef class ExecDecoder:
 
     ids: ``exec_id``/``exec_id_hi`` are the 128-bit identity of the exact ExecID bytes
     (``livestack.venues.execid.exec_id_words``, computed here in C); ``venue_order_id`` is the
-    OrderID when it is a canonical decimal number, else a 63-bit identity with the sign bit set
+    OrderID when it is a canonical decimal number, else a 63-bit hash with the sign bit set
     (:func:`order_id_word`); ClOrdID/OrigClOrdID are ours (:func:`fix_id`). ``ts_event`` from
     TransactTime (60), else SendingTime (52). The header's ``ts``, ``seq`` are left 0 for the caller.
 
