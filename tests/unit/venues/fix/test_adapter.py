@@ -257,3 +257,17 @@ def test_the_quickfix_exchange_is_a_test_stand_in_outside_the_product_package():
     assert importlib.util.find_spec("livestack.venues.fix.exchange") is None
     fx = importlib.import_module("livestack.testing.fix_exchange")
     assert "Test stand-in for a FIX venue" in fx.__doc__ and hasattr(fx, "ExchangeProcess")
+
+
+def test_an_exec_id_whose_identity_another_string_had_is_refused(ad, peer):
+    """A 128-bit collision cannot be made on purpose: plant one in the adapter's kept strings."""
+    from livestack.venues.execid import exec_id_words
+
+    logon(ad, peer)
+    ad._exec_ids[exec_id_words("E9")] = b"some other id"
+    peer.send(b"8", [(37, "O1"), (11, "9"), (17, "E9"), (150, "0"), (39, "0"), (55, "BTCUSDT"), (54, "1"), (38, "1"),
+                     (151, "1"), (14, "0"), (6, "0")])
+    bj = peer.expect(ad.session, b"j")
+    assert (bj.get_int(380), bj.get(379)) == (1, b"E9")
+    pump(ad)
+    assert ad.got == [] and ad.stats["exec_id_collisions"] == 1
