@@ -5,12 +5,14 @@
     orders.<venue> ──ORDER_CMD──▶ FixAdapter.submit ──NewOrderSingle/Cancel/Replace──▶ TCP ──▶ venue
     exec.<venue>  ◀──EXEC──────── FixAdapter.poll  ◀──ExecutionReport/CancelReject──── TCP ◀──
 
-Modules: ``codec`` (Cython: framing, checksum, parse, encode, ExecutionReport -> EXEC in C),
-``session`` (FIX session protocol: logon, heartbeats, sequence numbers persisted per session,
-resend/gap-fill both ways, logout, reconnect with backoff), ``adapter`` (``FixAdapter``: the
-VenueAdapter of ``livestack.venues.base``). The QuickFIX test exchange used by the tests and
-benchmarks is a test stand-in: ``livestack.testing.fix_exchange``. The process loop is the generic one of ``livestack.venues.process`` (exec ring
-full: the events wait, in order, and the loop idles with ``Backoff("backoff")`` -- never dropped);
+Modules: ``codec`` (Cython: framing, checksum, parse, encode), ``decoder`` (ExecutionReport /
+OrderCancelReject -> EXEC in C, strictly: a malformed report is refused with the FIX reject and
+counted, never forwarded; re-exported by ``codec``), ``session`` (FIX session protocol: logon,
+heartbeats, sequence numbers persisted per session, resend/gap-fill both ways, logout, reconnect
+with backoff), ``adapter`` (``FixAdapter``: the VenueAdapter of ``livestack.venues.base``). The
+QuickFIX exchange of the tests and benchmarks is a test stand-in: ``livestack.testing.fix_exchange``.
+The process loop is the generic one of ``livestack.venues.process`` (exec ring full: the events
+wait, in order, and the loop idles with ``Backoff("backoff")`` -- never dropped);
 ``FixAdapter.service`` keeps the session's I/O and heartbeats going meanwhile.
 
 Entry point (docs/CONTRACTS.md)::
