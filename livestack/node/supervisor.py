@@ -137,6 +137,9 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", 
     try:
         target(*args, **kwargs)
     finally:
+        # done: a late SIGTERM (the orphan watch, racing a venue that stopped by itself) must not
+        # turn a clean exit into death by signal (Python resets its handlers while finalizing)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if session and (_ORPHANED or os.getppid() != parent):
             last_one_out(session, alive)
 
