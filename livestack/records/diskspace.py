@@ -20,6 +20,11 @@ At start the writer needs ``min_free_mb`` free (preflight); below it, it starts 
 is created). A STOPPED writer never exits until the session stops, and then exits with
 ``EXIT_DISK_FULL``, which the supervisor does not restart: no restart loop.
 
+A real ENOSPC can still happen (another process fills the disk between a check and a write),
+and HDF5 then cannot even close the file. So the writer also keeps a *reserve*: a file of
+``min_free_mb / 4`` allocated next to the session file (``<file>.reserve``, ``posix_fallocate``)
+that it deletes the moment it stops, which gives the final flush and close room to land.
+
 ``min_free_mb`` = 0 turns the guard off (in-process uses: tests, replay, benchmarks).
 """
 
@@ -98,6 +103,35 @@ class DiskGuard:
 
     def stop(self) -> None:
         self.state = STOPPED
+        self.release_reserve()
+
+    def take_reserve(self, path: str) -> None:
+        """Allocate the reserve (``min_free_mb / 4``) at ``path``; best effort (a filesystem
+        without fallocate just has no reserve)."""
+        if not self.enabled:
+            return
+        self.reserve_path = path
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError:
+            self.reserve_path = None
+            return
+        try:
+            os.posix_fallocate(fd, 0, max(1, self.min_free // 4))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def release_reserve(self) -> None:
+        """Give the reserve back to the filesystem (at a stop, and at close)."""
+        path = getattr(self, "reserve_path", None)
+        if path:
+            self.reserve_path = None
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def batch_bytes(size: int, k: int, chunk_rows: int, itemsize: int) -> int:

@@ -185,6 +185,7 @@ class RecordWriter:
         except BaseException:
             self._unlock(remove=False)
             raise
+        self.disk.take_reserve(self.path + ".reserve")
 
     # ------------------------------------------------------------------------------------------
     def _lock(self) -> int:
@@ -272,6 +273,7 @@ class RecordWriter:
         self._dsid = {name: ds.id for name, ds in self._ds.items()}
         self._mtype = {name: ds.id.get_type() for name, ds in self._ds.items()}
         self.size = {name: int(ds.shape[0]) for name, ds in self._ds.items()}
+        self._flushed_size = dict(self.size)
         self.last_seq = {name: (int(ds[-1]["seq"]) if self.size[name] else 0) for name, ds in self._ds.items()}
         #: highest seq in the file when this writer started: records at or below it are catch-up
         self.resume_seq = max(self.last_seq.values())
@@ -384,6 +386,16 @@ class RecordWriter:
             start += c
         return written
 
+    def rollback(self) -> None:
+        """Undo every append since the last successful :meth:`flush` (after ENOSPC: HDF5 may have
+        dropped chunk data that failed to reach the disk, and rows it added would be flushed as
+        zeros). The file then ends where the last flush left it: a contiguous prefix."""
+        for name, n in self._flushed_size.items():
+            dsid = self._dsid[name]
+            if dsid.get_space().shape[0] != n:
+                dsid.set_extent((n,))
+            self.size[name] = n
+
     def _room(self, rows: dict[int, int]) -> None:
         """Raise DiskFull, writing nothing, when this batch would leave less than the stop floor
         (the batch's new chunks plus metadata slack): the file stays a contiguous prefix."""
@@ -462,6 +474,7 @@ class RecordWriter:
         """Make everything written safe from a crash of this process (in the OS) and visible to
         SWMR readers. :meth:`fsync_async` then puts it on disk."""
         self.file.flush()
+        self._flushed_size = dict(self.size)
         self.counters["flushes"] += 1
 
     def fsync_async(self) -> bool:
@@ -506,10 +519,12 @@ class RecordWriter:
         self._fsync(self.file.id.get_vfd_handle())
         self.file.close()
         self.file = None
+        self.disk.release_reserve()
         self._unlock(remove=True)
 
     def abandon(self) -> None:
         """Close without stamping a stop time (an error path)."""
+        self.disk.release_reserve()
         if self.file is not None:
             self.wait_fsync()
             try:
@@ -628,12 +643,18 @@ class RingWriter:
                + (f"; {exc}" if exc is not None and not isinstance(exc, diskspace.DiskFull) else "")
                + "): closing the file; records from now on are counted, not written", loud=True)
         try:
-            if self.pending:
+            if exc is not None and not isinstance(exc, diskspace.DiskFull):
+                # a real ENOSPC: the file ends at the last successful flush; the records written
+                # since stay in the ring and are counted lost with what follows
+                self.pending = 0
+                w.rollback()
+                w.flush()
+            elif self.pending:
                 w.flush()
                 self.ring.release(self.pending)
                 self.pending = 0
         except Exception:  # noqa: BLE001 - the disk is full: what was not flushed is lost
-            pass
+            self.pending = 0
         self.end = dict(self.end, end_reason="disk_full", records_produced=int(self.ring.tail))
         try:
             w.close(end=self.end)
