@@ -188,6 +188,7 @@ class Supervisor:
         print(f"livestack: {msg}", file=self.out, flush=True)
 
     def start(self) -> None:
+        self._preflight_disk()
         removed = shm.remove_stale()
         if removed:
             self._say(f"removed {len(removed)} shared-memory segments left by a crashed session")
@@ -261,6 +262,20 @@ class Supervisor:
                 self._spawn(m)
         self._say(f"session {self.session} started: " + ", ".join(
             f"{m.name} pid {m.proc.pid}" + (f" cpu {m.cpu}" if m.cpu >= 0 else "") for m in self.procs.values()))
+
+    def _preflight_disk(self) -> None:
+        """Refuse to start a session whose records disk has less than ``writer.min_free_mb``
+        free (the writer checks again whenever it starts, and then watches it)."""
+        from livestack.records import diskspace
+
+        w = self.cfg["writer"]
+        if not w["enabled"] or not w["min_free_mb"]:
+            return
+        os.makedirs(self.session_dir, exist_ok=True)
+        guard = diskspace.DiskGuard(self.session_dir, w["min_free_mb"])
+        if not guard.preflight():
+            raise diskspace.DiskFull(f"records disk too full to start: {self.session_dir} has "
+                                     f"{guard.free / 2**20:.1f} MiB free, writer.min_free_mb = {w['min_free_mb']:g}")
 
     def _create_telemetry(self):
         try:

@@ -149,6 +149,10 @@ def test_sigkilled_supervisor_children_stop_in_order_and_lose_nothing(stack, run
         sent = s["order_cmd"]
         assert set(sent[sent.cmd == "NEW"].client_order_id) <= set(last.index), "an order without its states"
         cancels = int((orders.exec_type == "CANCELED").sum())
+    from livestack.records.replay import replay
+
+    r = replay(path, verify=True)
+    assert r.verified, r.divergence  # the journal replays bit-identical: nothing the harness consumed is missing
     print(f"\nsupervisor SIGKILL run {run}: all {len(exits)} children exited 0 within "
           f"{time.monotonic() - killed_at:.1f} s; records 1..{q['last']:,} contiguous, harness's last "
           f"{end['harness_last_seq']:,}, missing tail {end['missing_tail']}; {len(last)} orders all terminal "

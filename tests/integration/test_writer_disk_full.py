@@ -240,20 +240,68 @@ def test_stack_on_a_filling_disk_halts_trading_records_it_and_stops_cleanly(tmpf
         assert last.isin(["FILLED", "CANCELED", "REJECTED", "EXPIRED", "REPLACED"]).all(), last.value_counts()
         cmds = f["journal_control_cmd"]
         assert list(cmds[cmds.cmd == "DISK_HALT"].arg0)[:2] == [1, 2]
+    from livestack.records.replay import replay
+
+    r = replay(sup.records_path, verify=True)  # DISK_HALT is a journaled input: replay agrees
+    assert r.verified or (r.divergence.get("recorded", 0) is None
+                          and r.divergence["index"] == r.divergence["recorded_total"]), r.divergence
     print(f"\ndisk full: file ends at seq {s['seq']['last']:,} (contiguous), REDUCING then HALTED recorded, "
           f"{len(last)} orders terminal, {lost_live:,}+ records counted lost after the disk filled, "
           f"writer exit {writer.proc.exitcode}, restarts 0, stop rc 0")
 
 
-def test_stack_without_room_at_start_never_trades_and_does_not_restart_the_writer(tmpfs, stack):
+def test_stack_without_room_at_start_refuses_to_start(tmpfs, tmp_path):
+    from livestack.node import config
+    from livestack.node.supervisor import Supervisor
+
     d = tmpfs(8)
-    sup = stack(d, 16.0)  # 8 MiB < min_free_mb: preflight fails
-    _wait(_polling(sup, lambda g: g.get("writer_disk_state") == 3 and g.get("trading_state") == 2), 60,
-          "the harness to halt on the writer's refusal")
-    time.sleep(1.0)
-    assert sup.poll() and sup.procs["writer"].proc.is_alive() and sup.procs["writer"].restarts == 0
-    assert _gauges(sup)["open_orders"] == 0
-    assert sup.stop(timeout=20) == 0, sup.events
-    assert sup.procs["writer"].proc.exitcode == diskspace.EXIT_DISK_FULL
-    assert not os.path.exists(sup.records_path)
-    assert np.all([not e.endswith("restarted") for e in sup.events])
+    cfg = config.validate({"session": {"records_dir": d}, "writer": {"min_free_mb": 16.0}})
+    sup = Supervisor(cfg, out=io.StringIO())
+    with pytest.raises(diskspace.DiskFull, match="records disk too full to start"):
+        sup.start()
+    assert sup.procs == {} and shm.list_segments(sup.session) == []
+    r = subprocess.run([os.path.join(os.path.dirname(os.sys.executable), "livestack"), "run",
+                        str(_toml(tmp_path, d))], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "records disk too full to start" in r.stderr, r.stderr
+
+
+def _toml(tmp_path, records_dir):
+    p = tmp_path / "full.toml"
+    p.write_text(f'[session]\nrecords_dir = "{records_dir}"\n[writer]\nmin_free_mb = 16.0\n')
+    return p
+
+
+def _writer_proc(ring_name, path, stop):
+    from livestack.records import writer
+
+    writer.run_process(ring_name, path, {"session": "s"}, {"min_free_mb": 16.0, "quiet": True}, stop)
+
+
+def test_writer_process_without_room_writes_nothing_drops_and_counts_and_exits_28(tmpfs):
+    """A writer (re)started on a full disk: no file, the ring keeps draining, exit EXIT_DISK_FULL."""
+    import multiprocessing as mp
+
+    from livestack.ipc.stopflag import StopFlag
+
+    d = tmpfs(8)
+    ring = _ring()
+    ctx = mp.get_context("spawn")
+    stop = StopFlag(ctx)
+    p = ctx.Process(target=_writer_proc, args=(ring.name, os.path.join(d, "s.h5"), stop))
+    p.start()
+    try:
+        seq = 1
+        for _ in range(20):
+            wait_for(lambda: ring.free() >= 2048, 30, "the writer to drain the ring")
+            seq = _produce(ring, seq, 2048)
+        wait_for(lambda: ring.size() == 0, 30, "the writer to drain the ring")
+        stop.set()
+        p.join(timeout=30)
+        assert p.exitcode == diskspace.EXIT_DISK_FULL
+        assert not os.path.exists(os.path.join(d, "s.h5"))
+    finally:
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=10)
+        ring.close()
+        shm.unlink_segment(ring.name)
