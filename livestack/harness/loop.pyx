@@ -321,6 +321,8 @@ cdef class Harness:
         if disk > self.disk_level:  # the writer's disk got worse: relay it at the next pass
             self.disk_level = disk
             self.disk_pending = disk
+        elif disk < self.disk_level:  # room again (a restarted writer): react to the next worsening
+            self.disk_level = disk
         ls_tel_set(tel, LS_TEL_G_TRADING_STATE, self.core.trading_state)
         ls_tel_set(tel, LS_TEL_G_KILL_LATCHED, self.core.kill_latched)
         ls_tel_set(tel, LS_TEL_G_SESSION_ACTIVE, self.core.session_active)

@@ -81,24 +81,28 @@ def last_one_out(session: str, fd: int | None) -> bool:
     return True
 
 
-def _wait_gone(pid: int, timeout: float) -> None:
-    """Wait until process ``pid`` has ended (a zombie counts as ended), at most ``timeout`` s."""
+def _pidfd(pid: int) -> int | None:
+    """A pidfd of ``pid`` (opened while it surely is the harness: no pid-reuse race later)."""
+    try:
+        return os.pidfd_open(pid) if pid else None
+    except OSError:
+        return None  # already gone
+
+
+def _wait_gone(fd: int | None, timeout: float) -> None:
+    """Wait until the process of pidfd ``fd`` has ended (a zombie counts), at most ``timeout`` s."""
     import select
 
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return  # already gone
-    try:
+    if fd is not None:
         select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
 
 
 def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu) -> None:
     """Thread in every child: poll ``getppid()``; once the supervisor is gone stop this process
     in order (see the module docstring) by sending it the SIGTERM a normal stop sends."""
     import threading
+
+    harness = _pidfd(harness_pid) if name not in ("harness", "feed") else None
 
     def run():
         if name == "harness":
@@ -113,8 +117,7 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu) -> None
         while os.getppid() == parent:
             time.sleep(ORPHAN_POLL_S)
         _ORPHANED.append(1)
-        if name not in ("harness", "feed") and harness_pid:
-            _wait_gone(harness_pid, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels
+        _wait_gone(harness, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels first
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=run, name="livestack-orphan-watch", daemon=True).start()
