@@ -638,6 +638,10 @@ class RingWriter:
         then the unflushed records count as lost and the file is closed as far as it goes.
         """
         w = self.writer
+        try:
+            w.disk.free = diskspace.free_bytes(w.disk.directory)
+        except OSError:
+            pass
         w.disk.stop()
         w._say(f"{w.path}: records disk full ({w.disk.free / 2**20:.1f} MiB free"
                + (f"; {exc}" if exc is not None and not isinstance(exc, diskspace.DiskFull) else "")
