@@ -81,6 +81,38 @@ def last_one_out(session: str, fd: int | None) -> bool:
     return True
 
 
+def _still_stopping(session: str) -> bool:
+    """True while a process of ``session`` holds its liveness lock (an orphaned session stopping)."""
+    import fcntl
+
+    try:
+        fd = os.open(alive_path(session), os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def remove_stale() -> list[str]:
+    """``shm.remove_stale`` that spares sessions whose supervisor died but whose children are
+    still stopping in order (a restart right after a supervisor crash must not pull their rings)."""
+    dead = {}
+    for name in shm.list_segments():
+        m = shm._SESSION_RE.match(name[1:])
+        if m and not shm._pid_alive(int(m.group(1))):
+            dead.setdefault(name[1:].split(".")[1], []).append(name)
+    removed = []
+    for session, names in dead.items():
+        if not _still_stopping(session):
+            removed += [n for n in names if shm.unlink_segment(n)]
+    return removed
+
+
 def _pidfd(pid: int) -> int | None:
     """A pidfd of ``pid`` (opened while it surely is the harness: no pid-reuse race later)."""
     try:
@@ -192,7 +224,7 @@ class Supervisor:
 
     def start(self) -> None:
         self._preflight_disk()
-        removed = shm.remove_stale()
+        removed = remove_stale()
         if removed:
             self._say(f"removed {len(removed)} shared-memory segments left by a crashed session")
         cfg, rc = self.cfg, self.cfg["rings"]

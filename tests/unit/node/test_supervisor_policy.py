@@ -50,3 +50,20 @@ def test_the_last_process_out_removes_the_sessions_shared_memory():
         assert shm.list_segments(session) == [] and not os.path.exists(alive_path(session))
     finally:
         shm.remove_session(session)
+
+
+def test_a_new_session_spares_an_orphaned_session_that_is_still_stopping():
+    from livestack.node.supervisor import remove_stale
+
+    session = "999999999-abcdef"  # a pid that cannot be alive: the supervisor is dead
+    seg, mm = shm.create_segment(shm.segment_name(session, "records"), 4096)
+    mm.close()
+    try:
+        held = hold_alive(session)  # a child still stopping
+        assert remove_stale() == [] or all(session not in n for n in remove_stale())
+        assert shm.list_segments(session), "pulled the rings from under a stopping session"
+        os.close(held)
+        assert shm.segment_name(session, "records") in remove_stale()
+        assert shm.list_segments(session) == []
+    finally:
+        shm.remove_session(session)
