@@ -262,6 +262,8 @@ class RecordWriter:
         if not self.created:
             f.attrs["stop_time_ns"] = np.int64(0)
             f.attrs["stop_time"] = ""
+            for k, v in _END_ATTRS.items():  # open again: where it ends is not known yet
+                f.attrs[k] = v
         f.attrs["writer_starts"] = np.int64(int(f.attrs.get("writer_starts", 0)) + 1)
         f.attrs["writer_pid"] = np.int64(os.getpid())
         f.attrs["writer_last_start_ns"] = np.int64(now)
