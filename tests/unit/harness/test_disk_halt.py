@@ -64,3 +64,27 @@ def test_disk_low_then_full_goes_reducing_then_cancels_and_halts_and_replays(rig
     finally:
         tel.close()
         shm.unlink_segment(name)
+
+
+def test_stop_with_a_records_ring_nobody_drains_does_not_freeze(rig, session):
+    """A writer gone for good (nobody releases the records ring): the stop gives up waiting for
+    room after the drain timeout instead of spinning until SIGKILLed."""
+    from livestack.ipc import Ring
+
+    rings, _ = rig
+    small = Ring.create(segment_name(session, "small"), 1 << 15, 128)
+    try:
+        core = Core([INST], RISK, None)
+        h = Harness(core, [rings["md"]], rings["exec"], rings["cmd"], rings["orders"], small, rings["reply"],
+                    rings["events"], timer_interval_ns=10**12)
+        filler = np.zeros(small.capacity - 1, dtype=small.dtype)
+        assert small.write_batch(filler) == len(filler)
+        import threading
+
+        t = threading.Thread(target=h.drain, args=(0.2,), daemon=True)
+        t.start()
+        t.join(timeout=60)  # a hard bound on the wait: the old loop spun here forever
+        assert not t.is_alive(), "the stop froze on a full records ring"
+        assert h.counters()["stop_inject_skipped"] == 1 and h.counters()["state"] == "stopped"
+    finally:
+        small.close()
