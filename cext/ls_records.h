@@ -125,6 +125,7 @@
 #define LS_CONTROL_CMD_TYPE_SET_LIMIT 10  /* set risk limit arg0 of instrument to arg1 */
 #define LS_CONTROL_CMD_TYPE_SET_PARAM 11  /* set strategy parameter arg0 to arg1 (config update) */
 #define LS_CONTROL_CMD_TYPE_RECORDS_HALT 12  /* made by the harness: the records ring was full, halt trading (journaled, so replay agrees) */
+#define LS_CONTROL_CMD_TYPE_DISK_HALT 13  /* made by the harness: the record writer reported its disk low (arg0 1: REDUCING) or full (arg0 2 halt, 3 writer stopped: cancel all, HALTED); arg1 = free bytes; journaled */
 
 /* ControlStatus: CONTROL_REPLY.status */
 #define LS_CONTROL_STATUS_OK 0  /* applied */
@@ -166,6 +167,7 @@
 #define LS_ANOMALY_STRATEGY_ERROR 9  /* a Python strategy raised; its intents of that call are dropped */
 #define LS_ANOMALY_INTENTS_OVERFLOW 10  /* the strategy appended more intents than the buffer holds */
 #define LS_ANOMALY_VENUE_RESET 11  /* a restarted venue lost its orders: detail = how many the core ended CANCELED */
+#define LS_ANOMALY_DISK_FULL 12  /* records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped) */
 
 /* common header of every record */
 typedef struct ls_hdr {
@@ -639,7 +641,7 @@ typedef struct ls_trading_state {
     uint8_t state;  /* @32 enum TradingState: new state */
     uint8_t prev_state;  /* @33 enum TradingState: previous state */
     uint8_t kill_latched;  /* @34 bool: kill switch latched */
-    uint8_t cause;  /* @35 : 1 control command, 2 loss limit, 3 records ring full, 4 session stop */
+    uint8_t cause;  /* @35 : 1 control command, 2 loss limit, 3 records ring full, 4 session stop, 5 records disk low/full */
     uint8_t _pad[28];  /* @36 : padding */
 } ls_trading_state_t;
 _Static_assert(sizeof(ls_trading_state_t) == 64, "TRADING_STATE size");

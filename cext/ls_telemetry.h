@@ -2,8 +2,10 @@
  *
  * One POSIX shared-memory segment per session (`ls.<session>.telemetry`), created by the supervisor
  * (TelemetryBlock.create) and written by exactly one process, the harness, through the static
- * inline functions below: no locks, no allocation, no system calls, callable `nogil`. The only
- * exception is the process table: every process writes its own slot (pid, heartbeat, errors, lag).
+ * inline functions below: no locks, no allocation, no system calls, callable `nogil`. The
+ * exceptions: the process table (every process writes its own slot: pid, heartbeat, errors, lag)
+ * and the gauges marked "writer-owned" (the record writer's disk state; the harness only reads
+ * them). Every field still has exactly one writer.
  * Readers (exporter, `livestack top`, the control process) never lock and never write.
  *
  * How readers get consistent values (two disciplines, chosen per section):
@@ -116,7 +118,12 @@
     X(OPEN_ORDERS, "open_orders", "open orders now")                                              \
     X(WRITER_LAG_RECORDS, "writer_lag_records", "records in the records ring not yet persisted")  \
     X(WRITER_LAG_NS, "writer_lag_ns", "age of the oldest unpersisted record (ns), if known")      \
-    X(INSTRUMENTS, "instruments", "instruments configured")
+    X(INSTRUMENTS, "instruments", "instruments configured")                                     \
+    X(RSEQ, "rseq", "record seq of the last record the harness wrote to the records ring")      \
+    X(HARNESS_DONE, "harness_done", "1 once the harness stopped (its last records are in the ring)") \
+    X(WRITER_DISK_STATE, "writer_disk_state", "writer-owned: 0 ok, 1 low (REDUCING), 2 halt, 3 stopped writing") \
+    X(WRITER_FREE_BYTES, "writer_free_bytes", "writer-owned: free bytes on the records filesystem") \
+    X(RECORDS_LOST_DISK_FULL, "records_lost_disk_full", "writer-owned: records discarded after disk full")
 
 #define LS_TEL_HISTS(X)                                                                           \
     X(RING_WAIT, "ring_wait", "input ts_recv to harness pickup")                                  \
@@ -355,6 +362,11 @@ static inline void ls_tel_add(ls_tel_block_t *t, int counter, uint64_t n) {
 /* gauge = v */
 static inline void ls_tel_set(ls_tel_block_t *t, int gauge, int64_t v) {
     LS_TEL_STORE(&t->gauges[gauge], v);
+}
+
+/* gauge, as last stored (the harness reads the writer-owned disk-state gauge this way) */
+static inline int64_t ls_tel_get(const ls_tel_block_t *t, int gauge) {
+    return LS_TEL_LOAD(&t->gauges[gauge]);
 }
 
 /* One order entered OrderState `state` (orders by status). */

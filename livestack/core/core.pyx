@@ -1361,6 +1361,18 @@ cdef class Core:
             self._set_trading(LS_TRADING_STATE_HALTED, 1)
         elif cmd == LS_CONTROL_CMD_TYPE_RECORDS_HALT:
             self.records_overflow(self.hseq)
+        elif cmd == LS_CONTROL_CMD_TYPE_DISK_HALT:
+            # the harness relays the record writer's disk state (journaled, so replay agrees):
+            # low -> REDUCING; halt / writer stopped -> cancel every resting order, HALTED (cause 5)
+            self._anomaly(LS_ANOMALY_DISK_FULL, 0, 0, c.arg0, self.trading_state, 0)
+            if c.arg0 >= 2:
+                self._deny_flush_all()
+                v0 = self._cancel_all(-1)
+                if self.trading_state != LS_TRADING_STATE_HALTED:
+                    self._set_trading(LS_TRADING_STATE_HALTED, 5)
+            elif self.trading_state == LS_TRADING_STATE_ACTIVE:
+                self.reducing_cause = LS_DENY_REASON_REDUCE_ONLY
+                self._set_trading(LS_TRADING_STATE_REDUCING, 5)
         elif cmd == LS_CONTROL_CMD_TYPE_REDUCE_ONLY:
             if self.kill_latched or not self.session_active:
                 err = LS_CONTROL_ERROR_NOT_ALLOWED

@@ -25,6 +25,8 @@ cdef struct harness_counters_t:
     uint64_t replies_dropped
     uint64_t orders_ring_full
     uint64_t loops
+    uint64_t disk_halts
+    uint64_t stop_inject_skipped
 
 
 cdef class Harness:
@@ -55,6 +57,8 @@ cdef class Harness:
     cdef readonly int state
     cdef bint take_md
     cdef bint halted_for_records
+    cdef int64_t disk_level
+    cdef int64_t disk_pending
     cdef harness_counters_t c
     cdef uint8_t scratch[128]
 

@@ -21,6 +21,14 @@ harness checks it has room for the journal entry and the core's worst-case outpu
 consumes nothing (inputs stay in their rings), counts it, and once there is room for it injects a
 TRADING_DISABLE command so trading goes HALTED. The orders ring never fills mid-dispatch: the core
 is told its free space (``orders_budget``) and denies intents beyond it with BACKPRESSURE.
+
+Records disk (issue 12.6): the writer publishes its disk state in the telemetry block
+(``writer_disk_state``: 1 low, 2 halt, 3 stopped writing). The harness reads it with its gauges
+(once a millisecond, a load from shared memory, no I/O) and, at the next pass, injects a journaled
+DISK_HALT control input carrying the level: the core goes REDUCING at 1 and cancels every resting
+order and goes HALTED at 2 or 3, with an ANOMALY DISK_FULL. Records made after the writer stopped
+writing are consumed and counted by the writer (``records_lost_disk_full``), so the harness never
+blocks on a full records ring; it keeps processing venue answers, halted.
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
@@ -135,6 +143,8 @@ cdef class Harness:
         self.state = HS_STARTING
         self.take_md = True
         self.halted_for_records = False
+        self.disk_level = 0
+        self.disk_pending = 0
         memset(&self.c, 0, sizeof(self.c))
         memset(self.rtt_coid, 0, sizeof(self.rtt_coid))
         self.telemetry = telemetry
@@ -306,6 +316,13 @@ cdef class Harness:
         if tel == NULL:
             return
         ls_tel_set(tel, LS_TEL_G_HSEQ, <int64_t>self.hseq)
+        ls_tel_set(tel, LS_TEL_G_RSEQ, <int64_t>self.rseq)
+        cdef int64_t disk = ls_tel_get(tel, LS_TEL_G_WRITER_DISK_STATE)
+        if disk > self.disk_level:  # the writer's disk got worse: relay it at the next pass
+            self.disk_level = disk
+            self.disk_pending = disk
+        elif disk < self.disk_level:  # room again (a restarted writer): react to the next worsening
+            self.disk_level = disk
         ls_tel_set(tel, LS_TEL_G_TRADING_STATE, self.core.trading_state)
         ls_tel_set(tel, LS_TEL_G_KILL_LATCHED, self.core.kill_latched)
         ls_tel_set(tel, LS_TEL_G_SESSION_ACTIVE, self.core.session_active)
@@ -394,6 +411,21 @@ cdef class Harness:
             cc.cmd = LS_CONTROL_CMD_TYPE_RECORDS_HALT
             self.inject(self.scratch)
             done += 1
+        if self.disk_pending:
+            # the record writer's disk is low or full: a journaled DISK_HALT input (arg0 = level,
+            # arg1 = free bytes) makes the core go REDUCING, or cancel all and HALT; replay agrees
+            memset(self.scratch, 0, 128)
+            cc = <ls_control_cmd_t *>self.scratch
+            cc.kind = LS_RECORD_KIND_CONTROL_CMD
+            cc.version = LS_CONTROL_CMD_VERSION
+            cc.ts = realtime_ns()
+            cc.cmd = LS_CONTROL_CMD_TYPE_DISK_HALT
+            cc.arg0 = self.disk_pending
+            cc.arg1 = ls_tel_get(self.tel, LS_TEL_G_WRITER_FREE_BYTES) if self.tel != NULL else 0
+            self.disk_pending = 0
+            self.inject(self.scratch)
+            self.c.disk_halts += 1
+            done += 1
         # 1. execution events
         k = 0
         while k < self.batch:
@@ -475,6 +507,7 @@ cdef class Harness:
 
     def drain(self, double timeout_s=2.0, bint cancel_on_stop=True):
         cdef ls_control_cmd_t *cc
+        cdef int64_t room_deadline
         self.state = HS_DRAINING
         self.take_md = False
         if cancel_on_stop:
@@ -484,10 +517,16 @@ cdef class Harness:
             cc.version = LS_CONTROL_CMD_VERSION
             cc.ts = realtime_ns()
             cc.cmd = LS_CONTROL_CMD_TYPE_SESSION_STOP
+            room_deadline = realtime_ns() + <int64_t>(timeout_s * 1e9)
             with nogil:
-                while ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve:
+                # bounded: a records ring nobody drains (writer gone) must not freeze the stop
+                while (ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve
+                       and realtime_ns() < room_deadline):
                     ls_cpu_relax()
-                self.inject(self.scratch)
+                if ls_ring_free(self.records_ring, self.records_reserve) >= self.records_reserve:
+                    self.inject(self.scratch)
+                else:
+                    self.c.stop_inject_skipped += 1
         cdef int64_t deadline = realtime_ns() + <int64_t>(timeout_s * 1e9)
         while realtime_ns() < deadline:
             with nogil:
@@ -495,6 +534,10 @@ cdef class Harness:
             if self.core.open_orders == 0:
                 break
         self.state = HS_STOPPED
+        if self.tel != NULL:
+            # last gauges: the final record seq, then "done" (the writer stamps them into the file)
+            self.gauges(realtime_ns())
+            ls_tel_set(self.tel, LS_TEL_G_HARNESS_DONE, 1)
 
     def step(self):
         """One poll pass (for tests and single-threaded drivers); returns inputs consumed."""

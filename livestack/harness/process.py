@@ -76,4 +76,6 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None) -> No
     c = harness.counters()
     print(f"harness: stopped after {c['inputs']:,} inputs (md {c['md']:,}, exec {c['execs']:,}, "
           f"cmd {c['cmds']:,}, timers {c['timers']:,}), {c['orders_sent']:,} orders, "
-          f"{c['records_out']:,} records", flush=True)
+          f"{c['records_out']:,} records"
+          + (f"; halted for the records disk ({c['disk_halts']} DISK_HALT inputs)" if c.get("disk_halts") else ""),
+          flush=True)

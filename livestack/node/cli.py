@@ -19,6 +19,13 @@ def _run(args) -> int:
     sup = Supervisor(cfg)
     try:
         sup.start()
+    except OSError as e:
+        if e.errno == 28:  # records disk too full to start (writer.min_free_mb)
+            print(f"livestack: {e.strerror}", file=sys.stderr)
+            sup.stop(timeout=5)
+            return 2
+        sup.stop(timeout=5)
+        raise
     except Exception:
         sup.stop(timeout=5)
         raise

@@ -84,6 +84,8 @@ DEFAULTS: dict[str, Any] = {
         "enabled": True,
         "flush_interval_ms": 100.0,
         "fsync_interval_ms": 1000.0,    # fsync the session file at most this often (0 = never)
+        "min_free_mb": 256.0,           # records disk: needed at start; below it REDUCING, below 1/2 HALTED,
+                                        # below 1/4 the writer closes the file (livestack/records/diskspace.py)
     },
     "control": {
         "enabled": True,
@@ -154,6 +156,8 @@ def validate(raw: dict | None) -> dict:
         raise ConfigError("config: 'writer.flush_interval_ms' must be > 0")
     if cfg["writer"]["fsync_interval_ms"] < 0:
         raise ConfigError("config: 'writer.fsync_interval_ms' must be >= 0 (0 = never fsync)")
+    if cfg["writer"]["min_free_mb"] < 0:
+        raise ConfigError("config: 'writer.min_free_mb' must be >= 0 (0 = no free-space guard)")
     if cfg["feed"]["kind"] not in ("sim", "binance"):
         raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim or binance "
                           "(to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')")

@@ -8,9 +8,19 @@ processes, watches their health, prints a one-line status, and shuts down in ord
               feed     → restarted with backoff; it resyncs its book from a fresh snapshot
               venue    → restarted with backoff (orders in flight stay in flight: see README)
               writer   → restarted; it resumes from the records ring's persisted position
+                         (not when it exited EXIT_DISK_FULL: the disk is full, trading is halted)
               control  → restarted
     stop:   SIGTERM the harness (it stops taking market data, cancels on stop, drains, exits) →
             stop venue/feed/control → the writer drains the records ring to the file → unlink shm
+
+Supervisor death (SIGKILL, OOM): every child polls ``getppid()`` (a parent-death signal would
+fire on the death of the parent *thread* that forked it, not only of the process) and, once
+orphaned, stops in the order a normal stop uses: the feed at once (md off); the harness at once
+(SIGTERM: no more market data, SESSION_STOP cancels resting orders, drain the venue's answers);
+venue, control and monitor once the harness is gone (the venue answers the stop-cancels first);
+the writer once the harness is gone, draining the records ring to the file before it closes it.
+Every process holds a shared flock on ``/dev/shm/ls.<session>.alive``; the last one out (the one
+that can then take it exclusively) unlinks the session's shared memory.
 """
 
 from __future__ import annotations
@@ -26,26 +36,147 @@ from dataclasses import dataclass, field
 from livestack.ipc import Ring, shm
 from livestack.ipc.stopflag import StopFlag
 from livestack.node import config as cfgmod
+from livestack.records.diskspace import EXIT_DISK_FULL
 from livestack.schema import RecordKind
 
 
-PR_SET_PDEATHSIG = 1
+#: how often an orphan check runs, and how long a child waits for the harness before stopping anyway
+ORPHAN_POLL_S = 0.05
+ORPHAN_WAIT_S = 60.0
 
 
-def _child(target, cpu, args: tuple, kwargs: dict, parent: int) -> None:
-    """Runs in the spawned child: SIGTERM if the supervisor dies (each process then stops the way
-    it stops on a normal shutdown: the harness cancels on stop, the writer drains), ignore Ctrl-C
-    (the supervisor orchestrates), pin, run."""
-    import ctypes
+def alive_path(session: str) -> str:
+    """The session's liveness lock file (in /dev/shm, named like its segments, so the session's
+    segment cleanup and ``shm.remove_stale`` remove it too)."""
+    return os.path.join(shm.SHM_DIR, f"{shm.PREFIX}{session}.alive")
 
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the supervisor died before prctl took effect
+
+def hold_alive(session: str) -> int:
+    """Take a shared lock on the session's liveness file; the kernel drops it when we die."""
+    import fcntl
+
+    fd = os.open(alive_path(session), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def last_one_out(session: str, fd: int | None) -> bool:
+    """Drop our shared lock; if no live process of the session holds one any more, unlink the
+    session's shared memory (and the lock file). True when we did."""
+    import fcntl
+
+    if fd is not None:
+        os.close(fd)
+    try:
+        fd = os.open(alive_path(session), os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    shm.remove_session(session)
+    return True
+
+
+def _still_stopping(session: str) -> bool:
+    """True while a process of ``session`` holds its liveness lock (an orphaned session stopping)."""
+    import fcntl
+
+    try:
+        fd = os.open(alive_path(session), os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def remove_stale() -> list[str]:
+    """``shm.remove_stale`` that spares sessions whose supervisor died but whose children are
+    still stopping in order (a restart right after a supervisor crash must not pull their rings)."""
+    dead = {}
+    for name in shm.list_segments():
+        m = shm._SESSION_RE.match(name[1:])
+        if m and not shm._pid_alive(int(m.group(1))):
+            dead.setdefault(name[1:].split(".")[1], []).append(name)
+    removed = []
+    for session, names in dead.items():
+        if not _still_stopping(session):
+            removed += [n for n in names if shm.unlink_segment(n)]
+    return removed
+
+
+def _pidfd(pid: int) -> int | None:
+    """A pidfd of ``pid`` (opened while it surely is the harness: no pid-reuse race later)."""
+    try:
+        return os.pidfd_open(pid) if pid else None
+    except OSError:
+        return None  # already gone
+
+
+def _wait_gone(fd: int | None, timeout: float) -> None:
+    """Wait until the process of pidfd ``fd`` has ended (a zombie counts), at most ``timeout`` s."""
+    import select
+
+    if fd is not None:
+        select.select([fd], [], [], timeout)
+
+
+def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu) -> None:
+    """Thread in every child: poll ``getppid()``; once the supervisor is gone stop this process
+    in order (see the module docstring) by sending it the SIGTERM a normal stop sends."""
+    import threading
+
+    harness = _pidfd(harness_pid) if name not in ("harness", "feed") else None
+
+    def run():
+        if name == "harness":
+            # never compete with the busy-spinning loop (SCHED_FIFO or not) for its core
+            others = set(range(os.cpu_count() or 1)) - set(harness_cpu if isinstance(harness_cpu, (set, list))
+                                                            else [harness_cpu])
+            if others:
+                try:
+                    os.sched_setaffinity(0, others)  # 0 = the calling thread
+                except OSError:
+                    pass
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_POLL_S)
+        _ORPHANED.append(1)
+        _wait_gone(harness, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels first
         os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=run, name="livestack-orphan-watch", daemon=True).start()
+
+
+_ORPHANED: list = []
+
+
+def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", session: str = "",
+           harness_pid: int = 0) -> None:
+    """Runs in the spawned child: stop in order if the supervisor dies (``_watch_parent``),
+    ignore Ctrl-C (the supervisor orchestrates), pin, run; the last process of an orphaned
+    session out removes its shared memory."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    alive = hold_alive(session) if session else None
     cpus = {cpu} if isinstance(cpu, int) and cpu >= 0 else set(cpu or ())
+    _watch_parent(name, parent, harness_pid, cpu)
     if cpus:
         os.sched_setaffinity(0, cpus)
-    target(*args, **kwargs)
+    try:
+        target(*args, **kwargs)
+    finally:
+        # done: a late SIGTERM (the orphan watch, racing a venue that stopped by itself) must not
+        # turn a clean exit into death by signal (Python resets its handlers while finalizing)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if session and (_ORPHANED or os.getppid() != parent):
+            last_one_out(session, alive)
 
 
 @dataclass
@@ -92,7 +223,8 @@ class Supervisor:
         print(f"livestack: {msg}", file=self.out, flush=True)
 
     def start(self) -> None:
-        removed = shm.remove_stale()
+        self._preflight_disk()
+        removed = remove_stale()
         if removed:
             self._say(f"removed {len(removed)} shared-memory segments left by a crashed session")
         cfg, rc = self.cfg, self.cfg["rings"]
@@ -108,6 +240,7 @@ class Supervisor:
         r["events"] = self._ring("events", "events", rc["events_capacity"], 128)
         r["records"] = self._ring("records", "records", rc["records_capacity"], 128)
         self.telemetry_name = self._create_telemetry()
+        self._alive_fd = hold_alive(self.session)
         self.started_at = time.time()
         os.makedirs(self.session_dir, exist_ok=True)
 
@@ -119,13 +252,17 @@ class Supervisor:
                      "instruments": [i.__dict__ for i in self.instruments]}
             self._add("writer", writer.run_process, cpu["writer"],
                       (r["records"], self.records_path, attrs, {"flush_interval_ms": cfg["writer"]["flush_interval_ms"],
-                                                                 "fsync_interval_ms": cfg["writer"]["fsync_interval_ms"]},
+                                                                 "fsync_interval_ms": cfg["writer"]["fsync_interval_ms"],
+                                                                 "min_free_mb": cfg["writer"]["min_free_mb"],
+                                                                 "telemetry": self.telemetry_name},
                        self.stop_event))
         from livestack.harness import process as harness
 
         self._add("harness", harness.run_process, cpu["harness"], (r, cfg, self.telemetry_name), restart=False)
         self._spawn(self.procs["harness"])
         harness_pid = self.procs["harness"].proc.pid
+        if "writer" in self.procs:
+            self.procs["writer"].args[3]["harness_pid"] = harness_pid
         vopts = dict(cfg["venue"]["options"], harness_pid=harness_pid)
         if venue_kind == "sim":
             from livestack.venues import sim
@@ -160,6 +297,20 @@ class Supervisor:
                 self._spawn(m)
         self._say(f"session {self.session} started: " + ", ".join(
             f"{m.name} pid {m.proc.pid}" + (f" cpu {m.cpu}" if m.cpu >= 0 else "") for m in self.procs.values()))
+
+    def _preflight_disk(self) -> None:
+        """Refuse to start a session whose records disk has less than ``writer.min_free_mb``
+        free (the writer checks again whenever it starts, and then watches it)."""
+        from livestack.records import diskspace
+
+        w = self.cfg["writer"]
+        if not w["enabled"] or not w["min_free_mb"]:
+            return
+        os.makedirs(self.session_dir, exist_ok=True)
+        guard = diskspace.DiskGuard(self.session_dir, w["min_free_mb"])
+        if not guard.preflight():
+            raise diskspace.DiskFull(f"records disk too full to start: {self.session_dir} has "
+                                     f"{guard.free / 2**20:.1f} MiB free, writer.min_free_mb = {w['min_free_mb']:g}")
 
     def _create_telemetry(self):
         try:
@@ -209,7 +360,10 @@ class Supervisor:
         return sorted(others) or -1
 
     def _spawn(self, m: Managed) -> None:
-        m.proc = self.ctx.Process(target=_child, args=(m.target, self._affinity(m), m.args, m.kwargs, os.getpid()),
+        h = self.procs.get("harness")
+        harness_pid = h.proc.pid if h is not None and h.proc is not None else 0
+        m.proc = self.ctx.Process(target=_child, args=(m.target, self._affinity(m), m.args, m.kwargs, os.getpid(),
+                                                       m.name, self.session, harness_pid),
                                   name=f"livestack-{m.name}")
         m.proc.start()
 
@@ -223,6 +377,13 @@ class Supervisor:
             if m.name == "harness":
                 self._say(f"harness exited (code {m.proc.exitcode}); venues cancel on disconnect; stopping session")
                 return False
+            if m.name == "writer" and m.proc.exitcode == EXIT_DISK_FULL:
+                if m.restart:
+                    m.restart = False
+                    self._say("writer stopped: the records disk is full (trading halted); not restarting it")
+                continue
+            if not m.restart:
+                continue
             if m.next_restart == 0.0:
                 delay = min(0.5 * 2 ** m.restarts, 10.0)
                 m.next_restart = now + delay
@@ -337,4 +498,7 @@ class Supervisor:
         for ring in self.owned:
             ring.close()
         shm.remove_session(self.session)
+        if getattr(self, "_alive_fd", None) is not None:
+            os.close(self._alive_fd)
+            self._alive_fd = None
         return rc

@@ -30,6 +30,7 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
             "writer_starts": a.get("writer_starts", 0),
         }
         out["seq"] = s.seq_report()
+        out["end"] = s.end_report(out["seq"])
         counts = s.counts()
         out["counts"] = {k: v for k, v in counts.items() if v}
         ts_lo, ts_hi = None, None
@@ -131,9 +132,13 @@ def print_summary(d: dict, out=None) -> None:
     if "first_record" in d:
         w(f"  records from {d['first_record']} to {d['last_record']} ({d['span_s']:.3f} s)")
     q = d["seq"]
+    e = d.get("end") or {}
     verdict = "contiguous, nothing lost" if q["contiguous"] else (
         f"NOT CONTIGUOUS: {q['missing']:,} missing, {q['duplicates']:,} duplicated")
+    if q["contiguous"] and e.get("missing_tail"):
+        verdict = "contiguous up to a MISSING TAIL"
     w(f"  record seq {q['first']:,}..{q['last']:,}: {q['records']:,} records, {verdict}")
+    w("  " + _end_line(q, e))
     w()
     w("records per kind")
     w(_table([[k, v] for k, v in d["counts"].items()], ["kind", "records"]))
@@ -161,13 +166,33 @@ def print_summary(d: dict, out=None) -> None:
           + (" (kill latched)" if t["kill_latched"] else ""))
 
 
+def _end_line(q: dict, e: dict) -> str:
+    """Where the file ends, against where the harness ended (the writer's stamps at close)."""
+    if not e:
+        return "end: unknown"
+    where = f"file ends at record seq {q['last']:,}"
+    if e.get("end_reason") == "disk_full":
+        lost = e.get("records_lost_disk_full", 0)
+        return (f"end: THE RECORDS DISK FILLED: {where}; the writer closed the file there"
+                + (f" (the harness had made {e['harness_last_seq']:,})" if e.get("known") else "")
+                + (f"; {lost:,} later records dropped" if lost else ""))
+    if not e.get("known"):
+        return (f"end: {where}; the writer did not close the file: whether a tail is missing is unknown"
+                if not e.get("closed") else f"end: {where} (this file does not say where the harness ended)")
+    if e.get("missing_tail"):
+        return (f"end: MISSING TAIL: {where}, the harness recorded up to {e['harness_last_seq']:,}: "
+                f"{e['missing_tail']:,} records missing")
+    return f"end: {where}, where the harness ended"
+
+
 def _cmd_summary(args) -> int:
     d = summarize(args.file)
     if args.json:
         print(json.dumps(d, indent=2, default=str))
     else:
         print_summary(d)
-    return 0 if d["seq"]["contiguous"] or d["seq"]["records"] == 0 else 1
+    ok = (d["seq"]["contiguous"] or d["seq"]["records"] == 0) and not d["end"]["missing_tail"]
+    return 0 if ok else 1
 
 
 def register(subparsers) -> None:

@@ -279,6 +279,25 @@ class Session(Mapping):
         return {"records": records, "first": first, "last": last, "missing": missing,
                 "duplicates": dups, "contiguous": missing == 0 and dups == 0 and first == 1}
 
+    def end_report(self, seq: dict | None = None) -> dict:
+        """Where the file ends against where the harness ended: the missing tail, if any.
+
+        The writer stamps at close the harness's last record seq (``harness_last_seq``, from the
+        telemetry block once the harness is done) and the records ring's producer position
+        (``records_produced``); a file whose last seq is below them lost its tail. ``end_reason``
+        is ``disk_full`` when the writer stopped at a full disk. A file the writer never closed
+        (``stop_time`` empty) cannot say: ``known`` is False.
+        """
+        a = self.attrs
+        seq = seq or self.seq_report()
+        expected = int(a.get("harness_last_seq", 0) or 0) or int(a.get("records_produced", 0) or 0)
+        closed = bool(a.get("stop_time"))
+        last = int(seq["last"])
+        return {"closed": closed, "known": expected > 0, "end_reason": str(a.get("end_reason", "") or ""),
+                "file_last_seq": last, "harness_last_seq": expected,
+                "missing_tail": max(0, expected - last) if expected else 0,
+                "records_lost_disk_full": int(a.get("records_lost_disk_full", 0) or 0)}
+
     def refresh(self) -> None:
         """Pick up what a live writer appended (SWMR) and forget cached frames."""
         for k in self.datasets():

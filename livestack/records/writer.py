@@ -32,6 +32,15 @@ Loss rules (why the code is shaped like this):
   ``fsync_interval_ms`` (default 1000) and at close: a host crash loses about that much plus one
   fsync's duration. The periodic fsync runs in a background thread (``os.fsync`` releases the
   GIL), so a slow disk never stops the writer draining the ring.
+* **A full disk is a defined state** (``diskspace.py``): free space is checked before every
+  batch; the writer tells the harness (telemetry ``writer_disk_state``: low → REDUCING, halt →
+  cancel all + HALTED) and, before HDF5 could meet ENOSPC, flushes and closes the file cleanly
+  (``end_reason = "disk_full"``), then consumes and counts what the harness still records
+  (``records_lost_disk_full``) so the harness never blocks; it exits ``EXIT_DISK_FULL`` at stop
+  and is not restarted.
+* **The file says where the harness ended.** At close the writer stamps the harness's last record
+  seq (``harness_last_seq``, from the telemetry block once the harness is done, else the records
+  ring's producer position); ``records summary`` reports a missing tail when the file ends short.
 * **Readable after any crash.** The file is written in SWMR mode (``libver='latest'``), whose
   ordered metadata flushes keep the file consistent for readers at every instant. A killed SWMR
   writer leaves the superblock's "open for write" flags set; the restarted writer clears them
@@ -58,7 +67,7 @@ import h5py
 import numpy as np
 
 import livestack
-from livestack.records import h5util
+from livestack.records import diskspace, h5util
 from livestack.schema import DTYPES, SLOT128, RecordFlag, spec
 
 #: dataset name → (record kind or 0, numpy dtype). Kind 0 marks the journal; -1 unknown kinds.
@@ -88,7 +97,15 @@ DEFAULT_OPTIONS = {
     "attach_timeout_s": 10.0,     # wait this long for the records ring to appear
     "status_interval_s": 0.0,     # > 0: print the counters to stderr this often
     "quiet": False,               # no stderr lines except holes and errors
+    "min_free_mb": 0.0,           # free space needed on the records filesystem (0 = no guard; diskspace.py)
+    "disk_check_interval_ms": 1000.0,  # re-check free space at least this often while idle
+    "final_drain_timeout_s": 10.0,  # at stop: keep draining until the harness is done, at most this long
+    "telemetry": None,            # telemetry segment: disk state for the harness, harness's last seq
+    "harness_pid": 0,             # the harness (stop: drain until it is gone or done)
 }
+#: attributes the writer overwrites at close (created with the file: SWMR cannot add attributes)
+_END_ATTRS = {"end_reason": "", "harness_last_seq": np.int64(0), "records_produced": np.int64(0),
+              "records_lost_disk_full": np.int64(0)}
 
 
 def default_path(session: str, records_dir: str = "records", date: _dt.date | None = None) -> str:
@@ -151,17 +168,24 @@ class RecordWriter:
             "flushes": 0,
             "fsyncs": 0,
             "writer_starts": 0,
+            "records_lost_disk_full": 0,  # taken from the ring after the disk filled, not written
         }
         self._fsync_thread = None
+        self.file = None
         d = os.path.dirname(self.path)
         if d:
             os.makedirs(d, exist_ok=True)
+        self.disk = diskspace.DiskGuard(d or ".", self.options["min_free_mb"])
+        if not self.disk.preflight():
+            raise diskspace.DiskFull(f"{d}: {self.disk.free / 2**20:.1f} MiB free, the writer needs "
+                                     f"min_free_mb = {self.options['min_free_mb']:g}")
         self._lock_fd = self._lock()
         try:
             self._open(attrs or {})
         except BaseException:
             self._unlock(remove=False)
             raise
+        self.disk.take_reserve(self.path + ".reserve")
 
     # ------------------------------------------------------------------------------------------
     def _lock(self) -> int:
@@ -211,9 +235,12 @@ class RecordWriter:
                           "cleared them and resuming")
             with h5py.File(self.path, "r", libver="latest") as f:
                 missing = [n for n in DATASETS if n not in f]
-            if missing:  # kinds added to the schema since the file was made (additive change)
+                missing_attrs = [k for k in _END_ATTRS if k not in f.attrs]
+            if missing or missing_attrs:  # kinds/attributes added since the file was made (additive)
                 with h5py.File(self.path, "r+", libver="latest") as f:
                     self._create_datasets(f)
+                    for k in missing_attrs:
+                        f.attrs[k] = _END_ATTRS[k]
         fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
         fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
         fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
@@ -235,6 +262,8 @@ class RecordWriter:
         if not self.created:
             f.attrs["stop_time_ns"] = np.int64(0)
             f.attrs["stop_time"] = ""
+            for k, v in _END_ATTRS.items():  # open again: where it ends is not known yet
+                f.attrs[k] = v
         f.attrs["writer_starts"] = np.int64(int(f.attrs.get("writer_starts", 0)) + 1)
         f.attrs["writer_pid"] = np.int64(os.getpid())
         f.attrs["writer_last_start_ns"] = np.int64(now)
@@ -246,6 +275,7 @@ class RecordWriter:
         self._dsid = {name: ds.id for name, ds in self._ds.items()}
         self._mtype = {name: ds.id.get_type() for name, ds in self._ds.items()}
         self.size = {name: int(ds.shape[0]) for name, ds in self._ds.items()}
+        self._flushed_size = dict(self.size)
         self.last_seq = {name: (int(ds[-1]["seq"]) if self.size[name] else 0) for name, ds in self._ds.items()}
         #: highest seq in the file when this writer started: records at or below it are catch-up
         self.resume_seq = max(self.last_seq.values())
@@ -295,6 +325,8 @@ class RecordWriter:
         a["writer_counters"] = ""  # (every attribute exists before SWMR mode: later writes only overwrite)
         a["writer_pid"] = np.int64(0)
         a["writer_last_start_ns"] = np.int64(0)
+        for k, v in _END_ATTRS.items():
+            a[k] = v
         for k, v in attrs.items():
             if k in ("session", "config", "cpu", "instruments", "start_time_ns"):
                 continue
@@ -339,9 +371,13 @@ class RecordWriter:
         key[(rec["flags"] & _JOURNAL_BIT) != 0] = 0
         first = int(key[0])
         if (key == first).all():  # one destination: no gather needed
+            if self.disk.enabled:
+                self._room({first: n})
             return self._append(first, raw, rec)
         order = np.argsort(key, kind="stable")
         counts = np.bincount(key, minlength=_KEY_UNKNOWN + 1)
+        if self.disk.enabled:
+            self._room({int(k): int(counts[k]) for k in np.flatnonzero(counts)})
         graw = np.take(raw, order, axis=0)  # ~4x faster than raw[order] here
         grec = graw.view(SLOT128).reshape(n)
         written = 0
@@ -351,6 +387,27 @@ class RecordWriter:
             written += self._append(int(k), graw[start:start + c], grec[start:start + c])
             start += c
         return written
+
+    def rollback(self) -> None:
+        """Undo every append since the last successful :meth:`flush` (after ENOSPC: HDF5 may have
+        dropped chunk data that failed to reach the disk, and rows it added would be flushed as
+        zeros). The file then ends where the last flush left it: a contiguous prefix."""
+        for name, n in self._flushed_size.items():
+            dsid = self._dsid[name]
+            if dsid.get_space().shape[0] != n:
+                dsid.set_extent((n,))
+            self.size[name] = n
+
+    def _room(self, rows: dict[int, int]) -> None:
+        """Raise DiskFull, writing nothing, when this batch would leave less than the stop floor
+        (the batch's new chunks plus metadata slack): the file stays a contiguous prefix."""
+        need = diskspace.METADATA_SLACK
+        for key, k in rows.items():
+            ds = self._ds[_KEY_TO_NAME[key]]
+            need += diskspace.batch_bytes(self.size[_KEY_TO_NAME[key]], k, int(ds.chunks[0]), ds.dtype.itemsize)
+        if self.disk.check(need) == diskspace.STOPPED:
+            raise diskspace.DiskFull(f"{self.path}: {self.disk.free / 2**20:.1f} MiB free, a batch needs "
+                                     f"{need / 2**20:.1f} MiB and the floor is {self.disk.min_free / 4 / 2**20:.1f} MiB")
 
     def _append(self, key: int, raw: np.ndarray, rec: np.ndarray) -> int:
         name = _KEY_TO_NAME[key]
@@ -419,6 +476,7 @@ class RecordWriter:
         """Make everything written safe from a crash of this process (in the OS) and visible to
         SWMR readers. :meth:`fsync_async` then puts it on disk."""
         self.file.flush()
+        self._flushed_size = dict(self.size)
         self.counters["flushes"] += 1
 
     def fsync_async(self) -> bool:
@@ -442,24 +500,33 @@ class RecordWriter:
             self._fsync_thread.join()
             self._fsync_thread = None
 
-    def close(self, stop_time_ns: int | None = None) -> None:
-        """Flush, stamp the stop time and counters, close the file, drop the lock."""
+    def close(self, stop_time_ns: int | None = None, end: dict | None = None) -> None:
+        """Flush, stamp the stop time and counters, close the file, drop the lock.
+
+        ``end``: values for the end attributes (``end_reason``, ``harness_last_seq``,
+        ``records_produced``, ``records_lost_disk_full``).
+        """
         if self.file is None:
             return
         now = stop_time_ns or time.time_ns()
         a = self.file.attrs
         a["stop_time_ns"] = np.int64(now)
         a["stop_time"] = _now_iso(now)
+        for k, v in (end or {}).items():
+            if k in _END_ATTRS and k in a:
+                a[k] = type(_END_ATTRS[k])(v)
         self.wait_fsync()
         a["writer_counters"] = _dumps(self.counters)
         self.file.flush()
         self._fsync(self.file.id.get_vfd_handle())
         self.file.close()
         self.file = None
+        self.disk.release_reserve()
         self._unlock(remove=True)
 
     def abandon(self) -> None:
         """Close without stamping a stop time (an error path)."""
+        self.disk.release_reserve()
         if self.file is not None:
             self.wait_fsync()
             try:
@@ -479,9 +546,12 @@ class RingWriter:
     """Drives a :class:`RecordWriter` from a records ring: view → write → flush → release.
 
     ``step()`` does one pass and returns how many records it took; ``lag()`` gives the writer lag.
+    ``writer`` None (the disk had no room at start) or a full disk makes it *stopped*: it then
+    consumes the ring without writing and counts what it dropped (``lost``), so the harness never
+    blocks on a records ring nobody drains.
     """
 
-    def __init__(self, ring, writer: RecordWriter, options: dict | None = None):
+    def __init__(self, ring, writer: RecordWriter | None, options: dict | None = None):
         if ring.slot_size != 128:
             raise ValueError(f"writer: ring {ring.name} has {ring.slot_size}-byte slots, expected 128")
         self.ring = ring
@@ -495,6 +565,17 @@ class RingWriter:
         self.next_flush = time.monotonic() + self.flush_interval
         self.fsync_interval = float(o["fsync_interval_ms"]) / 1e3
         self.next_fsync = time.monotonic() + self.fsync_interval
+        self.disk_check_interval = float(o["disk_check_interval_ms"]) / 1e3
+        self.next_disk_check = time.monotonic()
+        self.stopped = writer is None  # disk full: nothing more is written
+        self.lost = 0                  # records consumed and dropped while stopped
+        self.end: dict = {}            # end attributes stamped at close
+
+    @property
+    def disk_state(self) -> int:
+        if self.stopped:
+            return diskspace.STOPPED
+        return self.writer.disk.state
 
     def step(self, force: bool = False) -> int:
         """One pass: take up to ``batch`` new records, write them, flush + release when due.
@@ -503,23 +584,44 @@ class RingWriter:
         arrived or a flush is due, so a slow trickle costs one HDF5 write per flush interval
         instead of one per record. ``force`` takes whatever is there (drain).
         """
+        if self.stopped:
+            return self._discard()
         ring = self.ring
+        now = time.monotonic()
+        if now >= self.next_disk_check and self.writer.disk.enabled:
+            self.next_disk_check = now + self.disk_check_interval
+            if self.writer.disk.check() == diskspace.STOPPED:
+                self.disk_stop(None)
+                return 0
         v = ring.view(self.pending + self.batch)
         new = v[self.pending:]
         k = len(new)
         at_wrap = k == 0 and ring.size() > self.pending  # nothing more is viewable before a release
-        now = time.monotonic()
         if k and (force or k >= self.min_write or now >= self.next_flush):
-            self.writer.write(new)
+            try:
+                self.writer.write(new)
+            except Exception as e:  # noqa: BLE001 - only a full disk is handled; anything else re-raised
+                if not diskspace.is_enospc(e):
+                    raise
+                del v, new
+                self.disk_stop(e)
+                return 0
             self.pending += k
         else:
             k = 0
         del v, new
         if self.pending and (now >= self.next_flush or self.pending >= self.high_water or at_wrap):
-            self.flush_release()
+            try:
+                self.flush_release()
+            except Exception as e:  # noqa: BLE001
+                if not diskspace.is_enospc(e):
+                    raise
+                self.disk_stop(e)
         return k
 
     def flush_release(self) -> None:
+        if self.stopped:
+            return
         if self.pending:
             self.writer.flush()
             now = time.monotonic()
@@ -528,6 +630,57 @@ class RingWriter:
             self.ring.release(self.pending)
             self.pending = 0
         self.next_flush = time.monotonic() + self.flush_interval
+
+    def disk_stop(self, exc: BaseException | None) -> None:
+        """The disk is (about to be) full: keep what is flushed, close the file, stop writing.
+
+        After a guard stop (``exc`` None or DiskFull) nothing of the refused batch was written and
+        the file is healthy: the written-unflushed records are flushed and released, the file is
+        closed with ``end_reason = "disk_full"``. After a real ENOSPC from HDF5 the flush may fail:
+        then the unflushed records count as lost and the file is closed as far as it goes.
+        """
+        w = self.writer
+        try:
+            w.disk.free = diskspace.free_bytes(w.disk.directory)
+        except OSError:
+            pass
+        w.disk.stop()
+        w._say(f"{w.path}: records disk full ({w.disk.free / 2**20:.1f} MiB free"
+               + (f"; {exc}" if exc is not None and not isinstance(exc, diskspace.DiskFull) else "")
+               + "): closing the file; records from now on are counted, not written", loud=True)
+        try:
+            if exc is not None and not isinstance(exc, diskspace.DiskFull):
+                # a real ENOSPC: the file ends at the last successful flush; the records written
+                # since stay in the ring and are counted lost with what follows
+                self.pending = 0
+                w.rollback()
+                w.flush()
+            elif self.pending:
+                w.flush()
+                self.ring.release(self.pending)
+                self.pending = 0
+        except Exception:  # noqa: BLE001 - the disk is full: what was not flushed is lost
+            self.pending = 0
+        self.end = dict(self.end, end_reason="disk_full", records_produced=int(self.ring.tail))
+        try:
+            w.close(end=self.end)
+        except Exception as e:  # noqa: BLE001
+            w._say(f"{w.path}: close after disk full failed ({e}); the file ends at its last flush", loud=True)
+            try:
+                w.abandon()
+            except Exception:  # noqa: BLE001
+                pass
+        self.stopped = True
+
+    def _discard(self) -> int:
+        """Stopped: consume everything committed, count it as lost (the harness is HALTED)."""
+        n = self.ring.size()
+        if n:
+            self.ring.release(n)
+            self.lost += n
+            if self.writer is not None:
+                self.writer.counters["records_lost_disk_full"] = self.lost
+        return n
 
     def drain(self) -> int:
         """Write everything committed to the ring now; flush and release. Returns records taken."""
@@ -551,6 +704,39 @@ class RingWriter:
         return {"lag_records": int(n), "lag_ns": int(age)}
 
 
+class _HarnessWatch:
+    """What the writer needs to know about the harness at stop: done (telemetry) or gone (pidfd)."""
+
+    def __init__(self, telemetry, pid: int):
+        self.tel = telemetry
+        self.pidfd = None
+        if pid:
+            try:
+                self.pidfd = os.pidfd_open(pid)
+            except (OSError, AttributeError):  # already gone, or no pidfd on this kernel
+                self.pidfd = None
+
+    def gone(self) -> bool:
+        if self.tel is not None and self.tel.gauge("harness_done"):
+            return True
+        if self.pidfd is None:
+            return self.tel is None  # nothing to wait for
+        import select
+
+        return bool(select.select([self.pidfd], [], [], 0)[0])  # readable once the process ended
+
+    def last_seq(self) -> int:
+        """The harness's last record seq once it is done, else 0 (unknown)."""
+        if self.tel is not None and self.tel.gauge("harness_done"):
+            return int(self.tel.gauge("rseq"))
+        return 0
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
 def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) -> None:
     """Writer process entry point (see docs/CONTRACTS.md); started with ``spawn`` by the supervisor.
 
@@ -566,10 +752,12 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
     options : dict
         ``DEFAULT_OPTIONS`` keys: ``flush_interval_ms`` (100), ``fsync_interval_ms`` (1000), ``batch``, ``chunk_records``,
         ``journal_chunk_records``, ``high_water``, ``attach_timeout_s``, ``status_interval_s``
-        (> 0: counters and lag to stderr), ``quiet``.
+        (> 0: counters and lag to stderr), ``quiet``, ``min_free_mb`` / ``disk_check_interval_ms``
+        (the disk guard), ``telemetry`` (segment name), ``harness_pid``, ``final_drain_timeout_s``.
     stop : multiprocessing.Event or None
-        When set (or on SIGTERM) the writer drains what the ring holds, flushes, stamps the stop
-        time and returns.
+        When set (or on SIGTERM) the writer keeps draining until the harness is done or gone and
+        the ring is empty (at most ``final_drain_timeout_s``), flushes, stamps the stop time and
+        the harness's last record seq, and returns. Exits ``EXIT_DISK_FULL`` if the disk filled.
     """
     from livestack.ipc import Ring
     from livestack.ipc.wait import Backoff
@@ -578,8 +766,36 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
     term = []
     signal.signal(signal.SIGTERM, lambda *_: term.append(1))
     ring = Ring.attach(records_ring, slot_size=128, timeout=float(o["attach_timeout_s"]))
-    writer = RecordWriter(path, attrs, o)
+    tel = None
+    if o["telemetry"]:
+        try:
+            from livestack.telemetry.block import TelemetryBlock
+
+            tel = TelemetryBlock.attach(o["telemetry"], timeout=float(o["attach_timeout_s"]))
+        except Exception as e:  # noqa: BLE001 - telemetry is optional: the file matters
+            print(f"livestack writer: no telemetry block ({e})", file=sys.stderr, flush=True)
+    harness = _HarnessWatch(tel, int(o["harness_pid"] or 0))
+    try:
+        writer = RecordWriter(path, attrs, o)
+    except diskspace.DiskFull as e:
+        print(f"livestack writer: NOT WRITING: {e}; trading is halted, records are counted and dropped",
+              file=sys.stderr, flush=True)
+        writer = None
     rw = RingWriter(ring, writer, o)
+    published = [None]
+
+    def publish() -> None:
+        if tel is None:
+            return
+        state = (rw.disk_state, writer.disk.free if writer is not None else -1, rw.lost)
+        if state != published[0]:
+            published[0] = state
+            tel.set_gauge("writer_free_bytes", state[1])
+            tel.set_gauge("records_lost_disk_full", state[2])
+            tel.set_gauge("writer_disk_state", state[0])  # last: the harness acts on it
+
+    if writer is None and tel is not None:
+        tel.set_gauge("writer_free_bytes", diskspace.free_bytes(os.path.dirname(os.path.abspath(path))))
     backoff = Backoff("backoff")
     status_every = float(o["status_interval_s"])
     next_status = time.monotonic() + status_every if status_every > 0 else float("inf")
@@ -589,14 +805,32 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
                 backoff.reset()
             else:
                 backoff.idle()
+            publish()
             if time.monotonic() >= next_status:
-                c = dict(writer.counters, **rw.lag())
+                c = dict(writer.counters if writer else {}, lost=rw.lost, **rw.lag())
                 print("livestack writer: " + " ".join(f"{k}={v}" for k, v in c.items()), file=sys.stderr, flush=True)
                 next_status += status_every
+        # the writer flushes last: keep draining until the harness has finished and the ring is empty
+        deadline = time.monotonic() + float(o["final_drain_timeout_s"])
+        while time.monotonic() < deadline and not harness.gone():
+            if not rw.step(force=True):
+                time.sleep(0.005)
         rw.drain()
-        writer.close()
+        publish()
+        rw.end.update(harness_last_seq=harness.last_seq(), records_produced=int(ring.tail),
+                      records_lost_disk_full=rw.lost)
+        if writer is not None:
+            writer.counters["records_lost_disk_full"] = rw.lost
+            if writer.file is not None:
+                writer.close(end=rw.end)
+        if rw.lost:
+            print(f"livestack writer: {rw.lost:,} records dropped after the disk filled", file=sys.stderr, flush=True)
     except BaseException:
-        writer.abandon()
+        if writer is not None:
+            writer.abandon()
         raise
     finally:
+        harness.close()
         ring.close()
+    if rw.stopped:
+        sys.exit(diskspace.EXIT_DISK_FULL)

@@ -99,6 +99,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_CONTROL_CMD_TYPE_SET_LIMIT
     enum: LS_CONTROL_CMD_TYPE_SET_PARAM
     enum: LS_CONTROL_CMD_TYPE_RECORDS_HALT
+    enum: LS_CONTROL_CMD_TYPE_DISK_HALT
     enum: LS_CONTROL_STATUS_OK
     enum: LS_CONTROL_STATUS_ERROR
     enum: LS_CONTROL_ERROR_NONE
@@ -132,6 +133,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_ANOMALY_STRATEGY_ERROR
     enum: LS_ANOMALY_INTENTS_OVERFLOW
     enum: LS_ANOMALY_VENUE_RESET
+    enum: LS_ANOMALY_DISK_FULL
     enum: LS_MD_LEVEL_SIZE
     enum: LS_MD_LEVEL_VERSION
     enum: LS_MD_TRADE_SIZE

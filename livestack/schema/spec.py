@@ -213,6 +213,8 @@ ENUMS = (
         ("SET_LIMIT", 10, "set risk limit arg0 of instrument to arg1"),
         ("SET_PARAM", 11, "set strategy parameter arg0 to arg1 (config update)"),
         ("RECORDS_HALT", 12, "made by the harness: the records ring was full, halt trading (journaled, so replay agrees)"),
+        ("DISK_HALT", 13, "made by the harness: the record writer reported its disk low (arg0 1: REDUCING) or "
+                          "full (arg0 2 halt, 3 writer stopped: cancel all, HALTED); arg1 = free bytes; journaled"),
     )),
     Enum("ControlStatus", "CONTROL_REPLY.status", (
         ("OK", 0, "applied"),
@@ -254,6 +256,7 @@ ENUMS = (
         ("STRATEGY_ERROR", 9, "a Python strategy raised; its intents of that call are dropped"),
         ("INTENTS_OVERFLOW", 10, "the strategy appended more intents than the buffer holds"),
         ("VENUE_RESET", 11, "a restarted venue lost its orders: detail = how many the core ended CANCELED"),
+        ("DISK_FULL", 12, "records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped)"),
     )),
 )
 
@@ -398,7 +401,7 @@ RECORDS = (
         F("state", "u8", "enum TradingState", "new state"),
         F("prev_state", "u8", "enum TradingState", "previous state"),
         F("kill_latched", "u8", "bool", "kill switch latched"),
-        F("cause", "u8", "", "1 control command, 2 loss limit, 3 records ring full, 4 session stop"),
+        F("cause", "u8", "", "1 control command, 2 loss limit, 3 records ring full, 4 session stop, 5 records disk low/full"),
         F("_pad", "u8", "", "padding", 28),
     )),
     Record(15, "TELEMETRY", 128, "telemetry snapshot (counters at a point in the record stream)", (

@@ -63,6 +63,11 @@ cdef extern from "ls_telemetry.h" nogil:
         LS_TEL_G_WRITER_LAG_RECORDS
         LS_TEL_G_WRITER_LAG_NS
         LS_TEL_G_INSTRUMENTS
+        LS_TEL_G_RSEQ
+        LS_TEL_G_HARNESS_DONE
+        LS_TEL_G_WRITER_DISK_STATE
+        LS_TEL_G_WRITER_FREE_BYTES
+        LS_TEL_G_RECORDS_LOST_DISK_FULL
         LS_TEL_N_GAUGES
     enum:
         LS_TEL_H_RING_WAIT
@@ -145,6 +150,7 @@ cdef extern from "ls_telemetry.h" nogil:
     # writer (harness)
     void ls_tel_add(ls_tel_block_t *t, int counter, uint64_t n)
     void ls_tel_set(ls_tel_block_t *t, int gauge, int64_t v)
+    int64_t ls_tel_get(const ls_tel_block_t *t, int gauge)
     void ls_tel_order_state_count(ls_tel_block_t *t, uint32_t state)
     void ls_tel_denial(ls_tel_block_t *t, uint32_t reason, uint64_t n)
     void ls_tel_anomaly(ls_tel_block_t *t, uint32_t code)

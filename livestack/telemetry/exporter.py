@@ -56,6 +56,12 @@ _GAUGES = {  # block gauge -> (metric name, help, scale)
     "writer_lag_records": ("livestack_writer_lag_records", "records in the records ring not yet persisted", 1),
     "writer_lag_ns": ("livestack_writer_lag_seconds", "age of the oldest unpersisted record, if known", 1e-9),
     "instruments": ("livestack_instruments", "instruments configured", 1),
+    "rseq": ("livestack_record_sequence", "record seq of the last record the harness wrote", 1),
+    "writer_disk_state": ("livestack_writer_disk_state",
+                          "records disk: 0 ok, 1 low (trading REDUCING), 2 halt (HALTED), 3 writer stopped (full)", 1),
+    "writer_free_bytes": ("livestack_writer_free_bytes", "free bytes on the records filesystem", 1),
+    "records_lost_disk_full": ("livestack_records_lost_disk_full",
+                               "records discarded by the writer after the disk filled (alert when > 0)", 1),
 }
 _LABELLED_COUNTERS = {"denials", "anomalies"}  # exported by label instead
 
