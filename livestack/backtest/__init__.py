@@ -98,6 +98,7 @@ def venue_timeline(md, instruments, venue: dict | None = None):
         ts = np.maximum.accumulate(ts)
     v["ts_event"] = engine_ts
     v["ts"] = ts
+    v["seq"] = np.arange(1, len(v) + 1, dtype=np.uint64)  # as the venue's md publisher stamps them
     return engine, out, engine_ts
 
 

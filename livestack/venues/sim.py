@@ -43,7 +43,7 @@ from livestack.config import Instrument
 from livestack.feeds import sim as fsim
 from livestack.matching import (REASON_BAD_SIDE, REASON_BAD_TYPE, REASON_POST_ONLY_WOULD_CROSS,  # noqa: F401
                                 REASON_QTY_BELOW_FILLED, MatchingEngine)
-from livestack.schema import FeedStatus
+from livestack.schema import DTYPES, FeedStatus
 from livestack.venues.base import VenueAdapter
 
 #: Options of the simulated venue and their defaults (see :func:`run_process`).
@@ -453,6 +453,10 @@ def run_process(orders_ring: str, exec_ring: str, instruments: list[Instrument],
     execs = Ring.attach(exec_ring, slot_size=128, timeout=attach_s)
     md = Ring.attach(md_ring, slot_size=64, timeout=attach_s) if md_ring else None
     counters = vp.VenueCounters(options.get("counters"))
+    if options.get("exec_epoch") is None:
+        # this incarnation's exec_id_hi: every earlier incarnation that wrote an event moved the
+        # exec ring's producer position past the one it started at, so no two writers share it
+        options["exec_epoch"] = int(execs.tail) + 1
     ex = SimExchange(instruments, options)
     venue = _SimVenue(ex, md, counters)
     deadline = None if options.get("seconds") is None else time.monotonic() + float(options["seconds"])
@@ -461,6 +465,21 @@ def run_process(orders_ring: str, exec_ring: str, instruments: list[Instrument],
         return term.flag or (deadline is not None and time.monotonic() > deadline)
 
     try:
+        if ex.options["virtual_time"]:
+            if md is None:
+                raise ValueError("sim venue: virtual_time needs the md ring (the venue publishes the market)")
+            from livestack.venues.virtual import run_virtual_loop
+
+            watch = vp.HarnessWatch(options.get("harness_pid"), float(options.get("harness_check_s", 0.05)))
+            res = run_virtual_loop(venue, orders, execs, md, options, stop, counters, should_stop, watch)
+            if res["lost"]:
+                ex.on_harness_lost()
+                out = np.zeros(1024, dtype=DTYPES["EXEC"])
+                n = ex.poll(out, 2**62)
+                out["seq"][:n] = np.arange(res["exec_seq"] + 1, res["exec_seq"] + 1 + n, dtype=np.uint64)
+                execs.write_batch(out[:n])
+            venue.stop()
+            return counters.as_dict()
         return vp.run_loop(venue, orders, execs, options, stop, counters, should_stop)
     finally:
         orders.close()
