@@ -8,7 +8,8 @@ cdef struct me_level_t:
     int64_t traded     # public quantity traded at this price since the level's last update
 
 cdef struct me_side_t:
-    me_level_t *lv     # best first: bids by descending price, asks by ascending price
+    me_level_t *lv     # best LAST (bids ascending, asks descending): changes near the touch,
+                       # the common case, move few levels
     int64_t n
     int64_t cap
 

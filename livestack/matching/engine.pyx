@@ -10,8 +10,8 @@ Public book
 -----------
 Built from MD_LEVEL records (absolute quantity per price; 0 removes the level) and cleared by an
 MD_STATUS SNAPSHOT_BEGIN; MD_BBO records are ignored (a book is built from depth only). Each side
-is a sorted array of levels, best first. Our orders are not shown in it, and the public flow does
-not react to them.
+is a sorted array of levels, best last (changes near the touch move few levels). Our orders are
+not shown in it, and the public flow does not react to them.
 
 Matching rules (price-time priority)
 ------------------------------------
@@ -206,7 +206,7 @@ cdef class MatchingEngine:
         while lo < hi:
             mid = (lo + hi) >> 1
             p = s.lv[mid].px
-            if (p < px) if is_ask else (p > px):
+            if (p > px) if is_ask else (p < px):
                 lo = mid + 1
             else:
                 hi = mid
@@ -608,14 +608,14 @@ cdef class MatchingEngine:
         cdef me_side_t *opp = &self.insts[ii].book[ASKS if side == LS_SIDE_BUY else BIDS]
         if opp.n == 0:
             return 0
-        return opp.lv[0].px <= price if side == LS_SIDE_BUY else opp.lv[0].px >= price
+        return opp.lv[opp.n - 1].px <= price if side == LS_SIDE_BUY else opp.lv[opp.n - 1].px >= price
 
     cdef int _take(self, me_order_t *o, int64_t t) noexcept nogil:
         """Fill ``o`` (not resting) against the displayed liquidity it crosses, best level first."""
         cdef me_side_t *opp = &self.insts[o.inst].book[ASKS if o.side == LS_SIDE_BUY else BIDS]
         cdef int64_t k, avail, f
         cdef me_level_t *lv
-        for k in range(opp.n):
+        for k in range(opp.n - 1, -1, -1):
             if o.cum >= o.qty:
                 break
             lv = &opp.lv[k]
@@ -885,7 +885,7 @@ cdef class MatchingEngine:
         res = []
         for s in range(2):
             side = []
-            for k in range(self.insts[ii].book[s].n):
+            for k in range(self.insts[ii].book[s].n - 1, -1, -1):
                 side.append((self.insts[ii].book[s].lv[k].px, self.insts[ii].book[s].lv[k].qty))
             res.append(side)
         return res[0], res[1]
