@@ -1,6 +1,6 @@
 """Backtest and simulated venue process give the same fills on the same capture.
 
-The same first ~40k records of the real Binance USD-M capture, the same market-making strategy and
+The same first ~40k records (``LIVESTACK_IDENTITY_RECORDS``) of the real Binance USD-M capture, the same market-making strategy and
 the same latency settings (order 50 us + jitter, md 20 us + jitter, seeded) run twice:
 
 * ``livestack backtest`` in one process (``run_backtest``), and
@@ -32,7 +32,8 @@ from livestack.venues import process as vp
 from livestack.venues import sim
 
 CTX = mp.get_context("spawn")
-LIMIT = 40_000
+#: records of the capture compared (LIVESTACK_IDENTITY_RECORDS=0: the whole capture, ~1 min)
+LIMIT = int(os.environ.get("LIVESTACK_IDENTITY_RECORDS", 40_000)) or 10**9
 LATENCY = {"order_latency_ns": 50_000, "order_jitter_ns": 10_000, "md_latency_ns": 20_000,
            "md_jitter_ns": 5_000, "seed": 7}
 EXEC_FIELDS = [f for f in DTYPES["EXEC"].names if f not in ("seq", "flags") and not f.startswith("_")]
@@ -124,6 +125,7 @@ def test_backtest_and_virtual_time_venue_process_give_identical_fills(capture, s
 
     assert at_end["md_records"] == len(md) and at_end["md_overflow"] == 0
     assert len(bt_fills) >= 30, "the strategy must trade for the comparison to mean something"
+    print(f"compared {len(md):,} md records: {len(bt_execs):,} exec events, {len(bt_fills):,} fills")
     assert _rows(vp_execs, EXEC_FIELDS) == _rows(bt_execs, EXEC_FIELDS)
     assert _rows(vp_fills, FILL_FIELDS) == _rows(bt_fills, FILL_FIELDS)
     assert harness.counters()["inputs"] == bt["inputs"]
