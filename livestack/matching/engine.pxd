@@ -1,17 +1,6 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t, uint64_t
 from livestack.schema.records cimport ls_exec_t, ls_order_cmd_t
-
-cdef struct me_level_t:
-    int64_t px
-    int64_t qty        # displayed public quantity
-    int64_t taken      # displayed quantity our aggressive orders took (shrinks with the level)
-    int64_t traded     # public quantity traded at this price since the level's last update
-
-cdef struct me_side_t:
-    me_level_t *lv     # best LAST (bids ascending, asks descending): changes near the touch,
-                       # the common case, move few levels
-    int64_t n
-    int64_t cap
+from livestack.matching.book cimport me_level_t, me_side_t
 
 cdef struct me_inst_t:
     uint32_t id
@@ -81,8 +70,6 @@ cdef class MatchingEngine:
     # internals
     cdef uint64_t _rand(self) noexcept nogil
     cdef int64_t _inst_index(self, uint32_t id) noexcept nogil
-    cdef int64_t _find_level(self, me_side_t *s, int is_ask, int64_t px, int *found) noexcept nogil
-    cdef me_level_t *_level(self, me_inst_t *I, int side, int64_t px) noexcept nogil
     cdef int _set_level(self, int64_t ii, int side, int64_t px, int64_t qty, int64_t t) noexcept nogil
     cdef int _trade(self, int64_t ii, int aggressor, int64_t px, int64_t qty, int64_t t) noexcept nogil
     cdef int _cross(self, int64_t ii, int our_side, int64_t px, int64_t t) noexcept nogil

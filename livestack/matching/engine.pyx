@@ -1,6 +1,9 @@
 # cython: language_level=3
 """The matching engine: our orders against a replayed public L2 book, with queue position and latency.
 
+The engine composes two models, one file each: the public book (``book.pxd``: sorted level arrays)
+and the queue position of our resting orders (``queue.pxd``: the rule below, in integers).
+
 One engine serves every caller: ``livestack backtest`` (``livestack.backtest.sim`` drives it
 in-process, nogil) and the simulated venue process (``livestack.venues.sim`` wraps it). It reads
 no clock and no global randomness: time is passed in with every call, the latency jitter comes
@@ -66,17 +69,11 @@ import numpy as np
 cimport numpy as cnp
 
 from livestack.schema.records cimport *
+from livestack.matching.book cimport me_level_t, me_side_t, me_side_get, me_side_best, me_side_set
+from livestack.matching.queue cimport me_queue_join, me_queue_level, me_queue_trade
 from livestack.schema import DTYPES, DenyReason
 
 cnp.import_array()
-
-cdef extern from *:
-    """
-    static inline int64_t me_muldiv(int64_t a, int64_t b, int64_t c) {
-        return (int64_t)(((__int128)a * (__int128)b) / (__int128)c);
-    }
-    """
-    int64_t me_muldiv(int64_t a, int64_t b, int64_t c) nogil
 
 # venue-only reject reasons (EXEC.reason), above every DenyReason code
 REASON_POST_ONLY_WOULD_CROSS = 100
@@ -199,25 +196,6 @@ cdef class MatchingEngine:
             if self.insts[k].id == id:
                 return k
         return -1
-
-    cdef int64_t _find_level(self, me_side_t *s, int is_ask, int64_t px, int *found) noexcept nogil:
-        """Index of the level at ``px``, or where it would be inserted (``found`` says which)."""
-        cdef int64_t lo = 0, hi = s.n, mid, p
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            p = s.lv[mid].px
-            if (p > px) if is_ask else (p < px):
-                lo = mid + 1
-            else:
-                hi = mid
-        found[0] = lo < s.n and s.lv[lo].px == px
-        return lo
-
-    cdef me_level_t *_level(self, me_inst_t *I, int side, int64_t px) noexcept nogil:
-        cdef int found
-        cdef me_side_t *s = &I.book[side]
-        cdef int64_t k = self._find_level(s, side == ASKS, px, &found)
-        return &s.lv[k] if found else NULL
 
     cdef void _refresh_ours(self, int64_t ii) noexcept nogil:
         cdef me_inst_t *I = &self.insts[ii]
@@ -350,58 +328,17 @@ cdef class MatchingEngine:
     cdef int _set_level(self, int64_t ii, int side, int64_t px, int64_t qty, int64_t t) noexcept nogil:
         """The public level (``side``, ``px``) becomes ``qty``; our queues and crossings follow."""
         cdef me_inst_t *I = &self.insts[ii]
-        cdef me_side_t *s = &I.book[side]
-        cdef int found
-        cdef int64_t k = self._find_level(s, side == ASKS, px, &found)
-        cdef int64_t old = 0, traded = 0, cancel, j
-        cdef me_level_t *lv
-        cdef me_level_t *tmp
+        cdef int64_t old, traded, j
         cdef me_order_t *o
-        if found:
-            lv = &s.lv[k]
-            old = lv.qty
-            traded = lv.traded
-            lv.traded = 0
-            if qty > 0:
-                lv.qty = qty
-                if lv.taken > 0:
-                    if qty < old:
-                        lv.taken -= old - qty
-                    if lv.taken > qty:
-                        lv.taken = qty
-                    if lv.taken < 0:
-                        lv.taken = 0
-            else:
-                memmove(&s.lv[k], &s.lv[k + 1], (s.n - k - 1) * sizeof(me_level_t))
-                s.n -= 1
-        elif qty > 0:
-            if s.n == s.cap:
-                tmp = <me_level_t *>realloc(s.lv, 2 * s.cap * sizeof(me_level_t))
-                if tmp == NULL:
-                    self.oom = 1
-                    return -1
-                s.lv = tmp
-                s.cap *= 2
-            memmove(&s.lv[k + 1], &s.lv[k], (s.n - k) * sizeof(me_level_t))
-            s.n += 1
-            lv = &s.lv[k]
-            lv.px = px
-            lv.qty = qty
-            lv.taken = 0
-            lv.traded = 0
-        else:
-            return 0
-        # our queue at this price
+        if me_side_set(&I.book[side], side == ASKS, px, qty, &old, &traded) < 0:
+            self.oom = 1
+            return -1
+        # our queue at this price (queue.pxd)
         if I.n_ours[side] and old > 0:
-            cancel = old - qty - traded if qty < old else 0
             for j in range(self.n_orders):
                 o = &self.orders[j]
-                if o.inst != ii or _sx(o.side) != side or o.price != px:
-                    continue
-                if cancel > 0:
-                    o.ahead -= me_muldiv(cancel, o.ahead, old)
-                if o.ahead > qty:
-                    o.ahead = qty
+                if o.inst == ii and _sx(o.side) == side and o.price == px:
+                    o.ahead = me_queue_level(o.ahead, old, qty, traded)
         # public liquidity arriving at or through our resting price on the other side
         if qty > old and I.n_ours[1 - side]:
             if side == ASKS and px <= I.best_ours[BIDS]:
@@ -414,7 +351,7 @@ cdef class MatchingEngine:
         """Public liquidity at ``px`` crosses our resting ``our_side`` orders: they trade with it at
         their prices, better price first, then time, up to the displayed quantity not yet taken."""
         cdef int s = _sx(our_side)
-        cdef me_level_t *lv = self._level(&self.insts[ii], 1 - s, px)
+        cdef me_level_t *lv = me_side_get(&self.insts[ii].book[1 - s], 1 - s == ASKS, px)
         cdef int64_t avail, j, best, f
         cdef me_order_t *o
         if lv == NULL:
@@ -454,7 +391,7 @@ cdef class MatchingEngine:
             s = ASKS
         else:
             return 0
-        lv = self._level(I, s, px)
+        lv = me_side_get(&I.book[s], s == ASKS, px)
         if lv != NULL:
             lv.traded += qty
         if I.n_ours[s] == 0 or _better(s, px, I.best_ours[s]):
@@ -479,8 +416,7 @@ cdef class MatchingEngine:
             if o.inst != ii or _sx(o.side) != s or o.price != px:
                 j += 1
                 continue
-            avail = qty - o.ahead - used
-            o.ahead = o.ahead - qty if o.ahead > qty else 0
+            avail = me_queue_trade(&o.ahead, qty, used)
             if avail > 0:
                 f = o.qty - o.cum
                 if f > avail:
@@ -605,10 +541,10 @@ cdef class MatchingEngine:
         return 0
 
     cdef bint _crosses(self, int64_t ii, int side, int64_t price) noexcept nogil:
-        cdef me_side_t *opp = &self.insts[ii].book[ASKS if side == LS_SIDE_BUY else BIDS]
-        if opp.n == 0:
+        cdef me_level_t *best = me_side_best(&self.insts[ii].book[ASKS if side == LS_SIDE_BUY else BIDS])
+        if best == NULL:
             return 0
-        return opp.lv[opp.n - 1].px <= price if side == LS_SIDE_BUY else opp.lv[opp.n - 1].px >= price
+        return best.px <= price if side == LS_SIDE_BUY else best.px >= price
 
     cdef int _take(self, me_order_t *o, int64_t t) noexcept nogil:
         """Fill ``o`` (not resting) against the displayed liquidity it crosses, best level first."""
@@ -633,8 +569,9 @@ cdef class MatchingEngine:
         return 0
 
     cdef int _rest(self, me_order_t *o) noexcept nogil:
-        cdef me_level_t *lv = self._level(&self.insts[o.inst], _sx(o.side), o.price)
-        o.ahead = lv.qty if lv != NULL else 0
+        cdef int s = _sx(o.side)
+        cdef me_level_t *lv = me_side_get(&self.insts[o.inst].book[s], s == ASKS, o.price)
+        o.ahead = me_queue_join(lv.qty if lv != NULL else 0)
         self.orders[self.n_orders] = o[0]
         self.n_orders += 1
         self._refresh_ours(o.inst)
