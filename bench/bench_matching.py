@@ -6,8 +6,9 @@ Measures, on this machine:
                        records, each matched at once and its EXEC records drained -- the rate of
                        the matching itself. Mix per order: NEW (passive, 1 in 10 an IOC that crosses),
                        REPLACE (new price), CANCEL; against a 1,000-level book per side, with
-                       ``--resting`` other orders of ours resting throughout (they are scanned by
-                       every command: the live table is an array in time priority).
+                       ``--resting`` (and 256) other orders of ours resting throughout (orders are
+                       found by a hash index on client_order_id; our prices per side are kept
+                       sorted, so neither costs a scan of the live orders).
   commands (latency)   MatchingEngine.submit + poll in batches of 4,096: the path the simulated
                        venue process takes (commands queued with the order latency, EXEC records
                        handed out by delivery time).
@@ -158,6 +159,7 @@ def main(argv=None) -> int:
     res = {
         "commands_batch": bench_batch(cmds, 0),
         "commands_batch_resting": bench_batch(cmds, args.resting),
+        "commands_batch_resting_256": bench_batch(cmds, 256),
         "commands_latency_path": bench_latency_path(cmds, args.resting),
         "capture_md": bench_capture(0),
         "capture_md_resting": bench_capture(20),
@@ -167,6 +169,7 @@ def main(argv=None) -> int:
     print(f"{'what':<58}{'units':>12}{'seconds':>10}{'rate/s':>14}")
     rows = [("commands, nogil batch (new/replace/cancel, 0 resting)", res["commands_batch"]),
             (f"commands, nogil batch ({args.resting} resting)", res["commands_batch_resting"]),
+            ("commands, nogil batch (256 resting)", res["commands_batch_resting_256"]),
             (f"commands, submit+poll with latency ({args.resting} resting)", res["commands_latency_path"])]
     if res["capture_md"]:
         rows += [("USD-M capture md records applied (0 resting)", res["capture_md"]),

@@ -7,6 +7,7 @@ cdef struct me_inst_t:
     int64_t tick
     int64_t lot
     me_side_t book[2]  # [0] bids, [1] asks
+    me_side_t ours[2]  # prices of our resting orders per side, best last (qty = how many orders there)
     int64_t n_ours[2]  # our resting orders per side
     int64_t best_ours[2]  # best price among them (valid when n_ours > 0)
 
@@ -21,6 +22,8 @@ cdef struct me_order_t:
     uint8_t side
     uint8_t tif
     uint8_t ord_type
+    int64_t prev       # time priority: the live orders form a list through their slots
+    int64_t next
 
 cdef struct me_pending_t:
     int64_t arrival
@@ -29,9 +32,16 @@ cdef struct me_pending_t:
 cdef class MatchingEngine:
     cdef me_inst_t *insts
     cdef int64_t n_insts
-    cdef me_order_t *orders      # our live resting orders, in time priority
+    cdef me_order_t *orders      # slots of our live resting orders (stable while an order lives)
     cdef int64_t n_orders
     cdef int64_t cap_orders
+    cdef int64_t first_order     # time priority: oldest slot, newest slot (-1: none)
+    cdef int64_t last_order
+    cdef int64_t *free_slots     # stack of unused slots
+    cdef int64_t n_free
+    cdef int64_t *hash_key       # client_order_id -> slot: open addressing, linear probing
+    cdef int64_t *hash_slot      # -1 = empty
+    cdef uint64_t hash_mask
     cdef me_pending_t *pend      # commands in flight to the engine (ring buffer, arrival order)
     cdef int64_t pend_head
     cdef int64_t pend_n
@@ -73,9 +83,12 @@ cdef class MatchingEngine:
     cdef int _set_level(self, int64_t ii, int side, int64_t px, int64_t qty, int64_t t) noexcept nogil
     cdef int _trade(self, int64_t ii, int aggressor, int64_t px, int64_t qty, int64_t t) noexcept nogil
     cdef int _cross(self, int64_t ii, int our_side, int64_t px, int64_t t) noexcept nogil
-    cdef void _refresh_ours(self, int64_t ii) noexcept nogil
+    cdef void _ours_add(self, me_inst_t *I, int s, int64_t px, int64_t delta) noexcept nogil
     cdef int64_t _find_order(self, int64_t coid) noexcept nogil
     cdef void _remove_at(self, int64_t k) noexcept nogil
+    cdef int64_t _link(self, const me_order_t *o) noexcept nogil
+    cdef void _hash_put(self, int64_t coid, int64_t slot) noexcept nogil
+    cdef void _hash_del(self, int64_t coid) noexcept nogil
     cdef int _rest(self, me_order_t *o) noexcept nogil
     cdef bint _crosses(self, int64_t ii, int side, int64_t price) noexcept nogil
     cdef int _take(self, me_order_t *o, int64_t t) noexcept nogil

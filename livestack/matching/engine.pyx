@@ -100,6 +100,12 @@ cdef inline bint _better(int side_index, int64_t a, int64_t b) noexcept nogil:
     return a > b if side_index == BIDS else a < b
 
 
+cdef inline uint64_t _hash(int64_t key) noexcept nogil:
+    cdef uint64_t z = <uint64_t>key * <uint64_t>0x9E3779B97F4A7C15
+    z = (z ^ (z >> 32)) * <uint64_t>0xD6E8FEB86659FD93
+    return z ^ (z >> 32)
+
+
 cdef class MatchingEngine:
     """Price-time matching of our orders against a replayed L2 book (rules: module docstring).
 
@@ -142,14 +148,28 @@ cdef class MatchingEngine:
         self.insts = <me_inst_t *>malloc(self.n_insts * sizeof(me_inst_t))
         self.cap_orders = max_orders
         self.orders = <me_order_t *>malloc(max_orders * sizeof(me_order_t))
+        self.free_slots = <int64_t *>malloc(max_orders * sizeof(int64_t))
+        cdef uint64_t hsize = 16
+        while hsize < <uint64_t>(2 * max_orders):
+            hsize <<= 1
+        self.hash_mask = hsize - 1
+        self.hash_key = <int64_t *>malloc(hsize * sizeof(int64_t))
+        self.hash_slot = <int64_t *>malloc(hsize * sizeof(int64_t))
         self.pend_cap = 1024
         self.pend = <me_pending_t *>malloc(self.pend_cap * sizeof(me_pending_t))
         self.out_cap = 1024
         self.out = <ls_exec_t *>malloc(self.out_cap * sizeof(ls_exec_t))
-        if self.insts == NULL or self.orders == NULL or self.pend == NULL or self.out == NULL:
+        if self.insts == NULL or self.orders == NULL or self.pend == NULL or self.out == NULL \
+                or self.free_slots == NULL or self.hash_key == NULL or self.hash_slot == NULL:
             raise MemoryError()
-        memset(self.insts, 0, self.n_insts * sizeof(me_inst_t))
         cdef int64_t k
+        for k in range(max_orders):
+            self.free_slots[k] = max_orders - 1 - k
+        self.n_free = max_orders
+        for k in range(<int64_t>hsize):
+            self.hash_slot[k] = -1
+        self.first_order = self.last_order = -1
+        memset(self.insts, 0, self.n_insts * sizeof(me_inst_t))
         cdef int s
         for k in range(self.n_insts):
             self.insts[k].id = specs[k][0]
@@ -158,7 +178,9 @@ cdef class MatchingEngine:
             for s in range(2):
                 self.insts[k].book[s].cap = 256
                 self.insts[k].book[s].lv = <me_level_t *>malloc(256 * sizeof(me_level_t))
-                if self.insts[k].book[s].lv == NULL:
+                self.insts[k].ours[s].cap = 16
+                self.insts[k].ours[s].lv = <me_level_t *>malloc(16 * sizeof(me_level_t))
+                if self.insts[k].book[s].lv == NULL or self.insts[k].ours[s].lv == NULL:
                     raise MemoryError()
         self.order_latency_ns = order_latency_ns
         self.order_jitter_ns = order_jitter_ns
@@ -175,8 +197,13 @@ cdef class MatchingEngine:
             for k in range(self.n_insts):
                 free(self.insts[k].book[0].lv)
                 free(self.insts[k].book[1].lv)
+                free(self.insts[k].ours[0].lv)
+                free(self.insts[k].ours[1].lv)
         free(self.insts)
         free(self.orders)
+        free(self.free_slots)
+        free(self.hash_key)
+        free(self.hash_slot)
         free(self.pend)
         free(self.out)
 
@@ -197,34 +224,93 @@ cdef class MatchingEngine:
                 return k
         return -1
 
-    cdef void _refresh_ours(self, int64_t ii) noexcept nogil:
-        cdef me_inst_t *I = &self.insts[ii]
-        cdef int64_t k
-        cdef int s
-        cdef me_order_t *o
-        I.n_ours[0] = I.n_ours[1] = 0
-        for k in range(self.n_orders):
-            o = &self.orders[k]
-            if o.inst != ii:
-                continue
-            s = _sx(o.side)
-            if I.n_ours[s] == 0 or _better(s, o.price, I.best_ours[s]):
-                I.best_ours[s] = o.price
-            I.n_ours[s] += 1
+    cdef void _ours_add(self, me_inst_t *I, int s, int64_t px, int64_t delta) noexcept nogil:
+        """``delta`` orders of ours more (or fewer) at ``px`` on side ``s``; keeps count and best."""
+        cdef me_level_t *lv = me_side_get(&I.ours[s], s == ASKS, px)
+        cdef int64_t old, unused
+        if me_side_set(&I.ours[s], s == ASKS, px, (lv.qty if lv != NULL else 0) + delta, &old, &unused) < 0:
+            self.oom = 1
+        I.n_ours[s] += delta
+        if I.n_ours[s]:
+            I.best_ours[s] = me_side_best(&I.ours[s]).px
 
     cdef int64_t _find_order(self, int64_t coid) noexcept nogil:
-        cdef int64_t k
-        for k in range(self.n_orders):
-            if self.orders[k].coid == coid:
-                return k
+        """Slot of the live order ``coid``, or -1."""
+        cdef uint64_t i = _hash(coid) & self.hash_mask
+        while self.hash_slot[i] >= 0:
+            if self.hash_key[i] == coid:
+                return self.hash_slot[i]
+            i = (i + 1) & self.hash_mask
         return -1
 
+    cdef void _hash_put(self, int64_t coid, int64_t slot) noexcept nogil:
+        """Index ``coid`` (not indexed yet; the table is at most half full)."""
+        cdef uint64_t i = _hash(coid) & self.hash_mask
+        while self.hash_slot[i] >= 0:
+            i = (i + 1) & self.hash_mask
+        self.hash_key[i] = coid
+        self.hash_slot[i] = slot
+
+    cdef void _hash_del(self, int64_t coid) noexcept nogil:
+        """Unindex ``coid``; later entries of its probe run shift back (no tombstones)."""
+        cdef uint64_t m = self.hash_mask
+        cdef uint64_t i = _hash(coid) & m, j, home
+        while self.hash_slot[i] >= 0 and self.hash_key[i] != coid:
+            i = (i + 1) & m
+        if self.hash_slot[i] < 0:
+            return
+        j = i
+        while True:
+            j = (j + 1) & m
+            if self.hash_slot[j] < 0:
+                break
+            home = _hash(self.hash_key[j]) & m
+            # the entry at j may move to the hole at i unless its home lies cyclically in (i, j]
+            if (home > i and home <= j) if i <= j else (home > i or home <= j):
+                continue
+            self.hash_key[i] = self.hash_key[j]
+            self.hash_slot[i] = self.hash_slot[j]
+            i = j
+        self.hash_slot[i] = -1
+
+    cdef int64_t _link(self, const me_order_t *o) noexcept nogil:
+        """Rest a copy of ``o`` as the newest order (caller checked there is a free slot)."""
+        cdef int64_t k = self.free_slots[self.n_free - 1]
+        cdef me_order_t *n = &self.orders[k]
+        cdef me_inst_t *I = &self.insts[o.inst]
+        cdef int s = _sx(o.side)
+        self.n_free -= 1
+        n[0] = o[0]
+        n.prev = self.last_order
+        n.next = -1
+        if self.last_order >= 0:
+            self.orders[self.last_order].next = k
+        else:
+            self.first_order = k
+        self.last_order = k
+        self.n_orders += 1
+        self._hash_put(o.coid, k)
+        self._ours_add(I, s, o.price, 1)
+        return k
+
     cdef void _remove_at(self, int64_t k) noexcept nogil:
-        cdef int64_t ii = self.orders[k].inst
-        if k + 1 < self.n_orders:
-            memmove(&self.orders[k], &self.orders[k + 1], (self.n_orders - k - 1) * sizeof(me_order_t))
+        """Take the order in slot ``k`` off the book (its slot is free again)."""
+        cdef me_order_t *o = &self.orders[k]
+        cdef me_inst_t *I = &self.insts[o.inst]
+        cdef int s = _sx(o.side)
+        if o.prev >= 0:
+            self.orders[o.prev].next = o.next
+        else:
+            self.first_order = o.next
+        if o.next >= 0:
+            self.orders[o.next].prev = o.prev
+        else:
+            self.last_order = o.prev
+        self._hash_del(o.coid)
+        self.free_slots[self.n_free] = k
+        self.n_free += 1
         self.n_orders -= 1
-        self._refresh_ours(ii)
+        self._ours_add(I, s, o.price, -1)
 
     # ------------------------------------------------------------------------------------------
     # events
@@ -300,7 +386,7 @@ cdef class MatchingEngine:
         return e
 
     cdef int _fill(self, me_order_t *o, int64_t k, int64_t px, int64_t f, int64_t t) noexcept nogil:
-        """Fill ``f`` of ``o`` at ``px``; ``k`` = its index in the live table (-1: not resting yet).
+        """Fill ``f`` of ``o`` at ``px``; ``k`` = its slot (-1: not resting yet).
         Returns 1 when the order is done (and removed from the table)."""
         cdef ls_exec_t *e
         cdef me_order_t copy
@@ -334,9 +420,11 @@ cdef class MatchingEngine:
             self.oom = 1
             return -1
         # our queue at this price (queue.pxd)
-        if I.n_ours[side] and old > 0:
-            for j in range(self.n_orders):
+        if I.n_ours[side] and old > 0 and me_side_get(&I.ours[side], side == ASKS, px) != NULL:
+            j = self.first_order
+            while j >= 0:
                 o = &self.orders[j]
+                j = o.next
                 if o.inst == ii and _sx(o.side) == side and o.price == px:
                     o.ahead = me_queue_level(o.ahead, old, qty, traded)
         # public liquidity arriving at or through our resting price on the other side
@@ -359,14 +447,14 @@ cdef class MatchingEngine:
         avail = lv.qty - lv.taken
         while avail > 0:
             best = -1
-            for j in range(self.n_orders):
+            j = self.first_order
+            while j >= 0:
                 o = &self.orders[j]
-                if o.inst != ii or o.side != our_side:
-                    continue
-                if (o.price < px) if our_side == LS_SIDE_BUY else (o.price > px):
-                    continue
-                if best < 0 or _better(s, o.price, self.orders[best].price):
-                    best = j
+                if o.inst == ii and o.side == our_side and \
+                        ((o.price >= px) if our_side == LS_SIDE_BUY else (o.price <= px)):
+                    if best < 0 or _better(s, o.price, self.orders[best].price):
+                        best = j
+                j = o.next
             if best < 0:
                 break
             o = &self.orders[best]
@@ -382,7 +470,7 @@ cdef class MatchingEngine:
         """A public trade of ``qty`` at ``px``; ``aggressor`` SELL hits the bids, BUY lifts the asks."""
         cdef me_inst_t *I = &self.insts[ii]
         cdef int s
-        cdef int64_t j, best, used, avail, f
+        cdef int64_t j, nxt, best, used, avail, f
         cdef me_order_t *o
         cdef me_level_t *lv
         if aggressor == LS_SIDE_SELL:
@@ -399,32 +487,32 @@ cdef class MatchingEngine:
         # through our price: those orders would have been hit first; better price first, then time
         while True:
             best = -1
-            for j in range(self.n_orders):
+            j = self.first_order
+            while j >= 0:
                 o = &self.orders[j]
                 if o.inst == ii and _sx(o.side) == s and _better(s, o.price, px):
                     if best < 0 or _better(s, o.price, self.orders[best].price):
                         best = j
+                j = o.next
             if best < 0:
                 break
             o = &self.orders[best]
             self._fill(o, best, o.price, o.qty - o.cum, t)
         # at our price: the queue ahead first, then ours in time priority
         used = 0
-        j = 0
-        while j < self.n_orders:
+        j = self.first_order
+        while j >= 0:
             o = &self.orders[j]
-            if o.inst != ii or _sx(o.side) != s or o.price != px:
-                j += 1
-                continue
-            avail = me_queue_trade(&o.ahead, qty, used)
-            if avail > 0:
-                f = o.qty - o.cum
-                if f > avail:
-                    f = avail
-                used += f
-                if self._fill(o, j, o.price, f, t):
-                    continue  # removed: the next order moved into slot j
-            j += 1
+            nxt = o.next  # o may be filled and its slot freed below
+            if o.inst == ii and _sx(o.side) == s and o.price == px:
+                avail = me_queue_trade(&o.ahead, qty, used)
+                if avail > 0:
+                    f = o.qty - o.cum
+                    if f > avail:
+                        f = avail
+                    used += f
+                    self._fill(o, j, o.price, f, t)
+            j = nxt
         return 0
 
     cdef int on_md(self, const uint8_t *rec, int64_t t) noexcept nogil:
@@ -572,9 +660,7 @@ cdef class MatchingEngine:
         cdef int s = _sx(o.side)
         cdef me_level_t *lv = me_side_get(&self.insts[o.inst].book[s], s == ASKS, o.price)
         o.ahead = me_queue_join(lv.qty if lv != NULL else 0)
-        self.orders[self.n_orders] = o[0]
-        self.n_orders += 1
-        self._refresh_ours(o.inst)
+        self._link(o)
         return 0
 
     cdef int _new(self, const ls_order_cmd_t *c, int64_t t) noexcept nogil:
@@ -661,16 +747,20 @@ cdef class MatchingEngine:
                     e.side = o.side
             return 0
         keep_place = c.price == o.price and c.qty <= o.qty
-        o.coid = c.client_order_id
-        o.price = c.price
-        o.qty = c.qty
         if keep_place:
+            self._hash_del(o.coid)
+            o.coid = c.client_order_id
+            o.qty = c.qty
+            self._hash_put(o.coid, k)
             e = self._event(LS_EXEC_TYPE_REPLACED, t, o)
             if e != NULL:
                 e.orig_client_order_id = c.orig_client_order_id
             return 0
         moved = o[0]
         self._remove_at(k)
+        moved.coid = c.client_order_id
+        moved.price = c.price
+        moved.qty = c.qty
         e = self._event(LS_EXEC_TYPE_REPLACED, t, &moved)
         if e != NULL:
             e.orig_client_order_id = c.orig_client_order_id
@@ -684,9 +774,9 @@ cdef class MatchingEngine:
         cdef me_order_t o
         self.pend_n = 0
         self.pend_head = 0
-        while self.n_orders:
-            o = self.orders[0]
-            self._remove_at(0)
+        while self.first_order >= 0:
+            o = self.orders[self.first_order]
+            self._remove_at(self.first_order)
             self._event(LS_EXEC_TYPE_CANCELED, now, &o)
         return 0
 
@@ -804,9 +894,12 @@ cdef class MatchingEngine:
     def live_orders(self):
         """Our live resting orders in time priority: a list of dicts."""
         cdef int64_t k
+        cdef me_order_t o
         res = []
-        for k in range(self.n_orders):
+        k = self.first_order
+        while k >= 0:
             o = self.orders[k]
+            k = o.next
             res.append({"coid": o.coid, "voi": o.voi, "inst": int(self.insts[o.inst].id), "side": o.side,
                          "price": o.price, "qty": o.qty, "cum": o.cum, "ahead": o.ahead, "tif": o.tif,
                          "ord_type": o.ord_type})
