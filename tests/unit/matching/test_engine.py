@@ -206,3 +206,40 @@ def test_same_inputs_give_identical_events_and_the_seed_moves_the_jitter():
     a, b, c = run(1), run(1), run(2)
     assert a.tobytes() == b.tobytes() and a.tobytes() != c.tobytes()
     assert (np.diff(a["ts"]) >= 0).all() and len(a) > 200
+
+
+def test_order_index_agrees_with_a_dict_model_through_random_new_cancel_replace():
+    """The live-order table (slots, time-priority list, client_order_id hash index with
+    backward-shift deletion) against an insertion-ordered dict, over colliding ids."""
+    rng = np.random.default_rng(11)
+    cap = 64
+    e = MatchingEngine([INST], max_orders=cap)  # empty book: nothing crosses
+    ref = {}  # coid -> (price, qty), in time priority
+    for step in range(20_000):
+        op = rng.integers(0, 3)
+        coid = int(rng.integers(-150, 150)) * 1_000_003  # many ids, clustered hashes
+        price = int(rng.integers(90, 95))
+        qty = int(rng.integers(1, 6))
+        if op == 0:
+            e.submit(cmd(C.NEW, coid, price=price, qty=qty))
+            if coid not in ref and len(ref) < cap:
+                ref[coid] = (price, qty)
+        elif op == 1:
+            e.submit(cmd(C.CANCEL, coid))
+            ref.pop(coid, None)
+        else:
+            orig = list(ref)[int(rng.integers(0, len(ref)))] if ref and rng.random() < 0.8 else coid
+            e.submit(cmd(C.REPLACE, coid, orig=orig, price=price, qty=qty))
+            if orig in ref and (coid == orig or coid not in ref):
+                old_price, old_qty = ref[orig]
+                if price == old_price and qty <= old_qty:  # keeps its place, renamed
+                    ref = {(coid if k == orig else k): ((price, qty) if k == orig else v) for k, v in ref.items()}
+                else:  # to the back
+                    del ref[orig]
+                    ref[coid] = (price, qty)
+        events(e)
+        if step % 97 == 0:
+            assert [(o["coid"], o["price"], o["qty"]) for o in e.live_orders()] == \
+                [(k, p, q) for k, (p, q) in ref.items()], f"step {step}"
+    assert [(o["coid"], o["price"], o["qty"]) for o in e.live_orders()] == [(k, p, q) for k, (p, q) in ref.items()]
+    assert e.counters()["resting"] == len(ref)
