@@ -1,29 +1,16 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t, uint64_t
 from livestack.schema.records cimport ls_exec_t, ls_order_cmd_t
-from livestack.matching.book cimport me_level_t, me_side_t
+from livestack.matching.book cimport me_level_t, me_side_t, me_ladder_t
+from livestack.matching.orders cimport me_order_t, me_orders_t
 
 cdef struct me_inst_t:
     uint32_t id
     int64_t tick
     int64_t lot
-    me_side_t book[2]  # [0] bids, [1] asks
+    me_ladder_t book[2]  # the public book: [0] bids, [1] asks
     me_side_t ours[2]  # prices of our resting orders per side, best last (qty = how many orders there)
     int64_t n_ours[2]  # our resting orders per side
     int64_t best_ours[2]  # best price among them (valid when n_ours > 0)
-
-cdef struct me_order_t:
-    int64_t coid
-    int64_t voi
-    int64_t price
-    int64_t qty
-    int64_t cum
-    int64_t ahead      # public quantity ahead of us at our price (queue position)
-    int64_t inst       # index into insts
-    uint8_t side
-    uint8_t tif
-    uint8_t ord_type
-    int64_t prev       # time priority: the live orders form a list through their slots
-    int64_t next
 
 cdef struct me_pending_t:
     int64_t arrival
@@ -32,16 +19,7 @@ cdef struct me_pending_t:
 cdef class MatchingEngine:
     cdef me_inst_t *insts
     cdef int64_t n_insts
-    cdef me_order_t *orders      # slots of our live resting orders (stable while an order lives)
-    cdef int64_t n_orders
-    cdef int64_t cap_orders
-    cdef int64_t first_order     # time priority: oldest slot, newest slot (-1: none)
-    cdef int64_t last_order
-    cdef int64_t *free_slots     # stack of unused slots
-    cdef int64_t n_free
-    cdef int64_t *hash_key       # client_order_id -> slot: open addressing, linear probing
-    cdef int64_t *hash_slot      # -1 = empty
-    cdef uint64_t hash_mask
+    cdef me_orders_t live        # our live resting orders (orders.pxd)
     cdef me_pending_t *pend      # commands in flight to the engine (ring buffer, arrival order)
     cdef int64_t pend_head
     cdef int64_t pend_n
@@ -87,8 +65,6 @@ cdef class MatchingEngine:
     cdef int64_t _find_order(self, int64_t coid) noexcept nogil
     cdef void _remove_at(self, int64_t k) noexcept nogil
     cdef int64_t _link(self, const me_order_t *o) noexcept nogil
-    cdef void _hash_put(self, int64_t coid, int64_t slot) noexcept nogil
-    cdef void _hash_del(self, int64_t coid) noexcept nogil
     cdef int _rest(self, me_order_t *o) noexcept nogil
     cdef bint _crosses(self, int64_t ii, int side, int64_t price) noexcept nogil
     cdef int _take(self, me_order_t *o, int64_t t) noexcept nogil

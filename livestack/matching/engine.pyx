@@ -1,7 +1,8 @@
 # cython: language_level=3
 """The matching engine: our orders against a replayed public L2 book, with queue position and latency.
 
-The engine composes two models, one file each: the public book (``book.pxd``: sorted level arrays)
+The engine composes its models, one file each: the public book (``book.pxd``: a hash ladder), our
+live orders (``orders.pxd``: stable slots, a time-priority list, a hash index on client_order_id)
 and the queue position of our resting orders (``queue.pxd``: the rule below, in integers).
 
 One engine serves every caller: ``livestack backtest`` (``livestack.backtest.sim`` drives it
@@ -13,8 +14,8 @@ Public book
 -----------
 Built from MD_LEVEL records (absolute quantity per price; 0 removes the level) and cleared by an
 MD_STATUS SNAPSHOT_BEGIN; MD_BBO records are ignored (a book is built from depth only). Each side
-is a sorted array of levels, best last (changes near the touch move few levels). Our orders are
-not shown in it, and the public flow does not react to them.
+is a hash ladder over every level (``book.pxd``: O(1) per update, the best price tracked). Our
+orders are not shown in it, and the public flow does not react to them.
 
 Matching rules (price-time priority)
 ------------------------------------
@@ -61,7 +62,7 @@ Every event gets ``exec_id`` = 1, 2, 3... within this engine and ``exec_id_hi`` 
 is never (0, 0) and a restarted venue never repeats a pair within a session.
 """
 
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset, memcpy, memmove
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t, uint64_t, INT64_MAX
 
@@ -69,7 +70,12 @@ import numpy as np
 cimport numpy as cnp
 
 from livestack.schema.records cimport *
-from livestack.matching.book cimport me_level_t, me_side_t, me_side_get, me_side_best, me_side_set
+from livestack.matching.book cimport (me_level_t, me_side_t, me_side_get, me_side_best, me_side_set, me_ladder_t,
+                                      me_ladder_init, me_ladder_get, me_ladder_set, me_ladder_next,
+                                      me_ladder_clear)
+from livestack.matching.orders cimport (me_order_t, me_orders_t, me_orders_init, me_orders_free,
+                                        me_orders_find, me_orders_index, me_orders_unindex, me_orders_link,
+                                        me_orders_unlink)
 from livestack.matching.queue cimport me_queue_join, me_queue_level, me_queue_trade
 from livestack.schema import DTYPES, DenyReason
 
@@ -98,12 +104,6 @@ cdef inline int _sx(int side) noexcept nogil:
 cdef inline bint _better(int side_index, int64_t a, int64_t b) noexcept nogil:
     """Price ``a`` strictly better than ``b`` for a resting order on ``side_index``."""
     return a > b if side_index == BIDS else a < b
-
-
-cdef inline uint64_t _hash(int64_t key) noexcept nogil:
-    cdef uint64_t z = <uint64_t>key * <uint64_t>0x9E3779B97F4A7C15
-    z = (z ^ (z >> 32)) * <uint64_t>0xD6E8FEB86659FD93
-    return z ^ (z >> 32)
 
 
 cdef class MatchingEngine:
@@ -145,42 +145,25 @@ cdef class MatchingEngine:
             if tick <= 0 or lot <= 0:
                 raise ValueError(f"matching engine: instrument {iid}: tick and lot must be > 0")
         self.n_insts = len(specs)
-        self.insts = <me_inst_t *>malloc(self.n_insts * sizeof(me_inst_t))
-        self.cap_orders = max_orders
-        self.orders = <me_order_t *>malloc(max_orders * sizeof(me_order_t))
-        self.free_slots = <int64_t *>malloc(max_orders * sizeof(int64_t))
-        cdef uint64_t hsize = 16
-        while hsize < <uint64_t>(2 * max_orders):
-            hsize <<= 1
-        self.hash_mask = hsize - 1
-        self.hash_key = <int64_t *>malloc(hsize * sizeof(int64_t))
-        self.hash_slot = <int64_t *>malloc(hsize * sizeof(int64_t))
+        self.insts = <me_inst_t *>calloc(self.n_insts, sizeof(me_inst_t))  # zeroed: __dealloc__ is safe at any point
         self.pend_cap = 1024
         self.pend = <me_pending_t *>malloc(self.pend_cap * sizeof(me_pending_t))
         self.out_cap = 1024
         self.out = <ls_exec_t *>malloc(self.out_cap * sizeof(ls_exec_t))
-        if self.insts == NULL or self.orders == NULL or self.pend == NULL or self.out == NULL \
-                or self.free_slots == NULL or self.hash_key == NULL or self.hash_slot == NULL:
+        if self.insts == NULL or self.pend == NULL or self.out == NULL \
+                or me_orders_init(&self.live, max_orders) < 0:
             raise MemoryError()
         cdef int64_t k
-        for k in range(max_orders):
-            self.free_slots[k] = max_orders - 1 - k
-        self.n_free = max_orders
-        for k in range(<int64_t>hsize):
-            self.hash_slot[k] = -1
-        self.first_order = self.last_order = -1
-        memset(self.insts, 0, self.n_insts * sizeof(me_inst_t))
         cdef int s
         for k in range(self.n_insts):
             self.insts[k].id = specs[k][0]
             self.insts[k].tick = specs[k][1]
             self.insts[k].lot = specs[k][2]
             for s in range(2):
-                self.insts[k].book[s].cap = 256
-                self.insts[k].book[s].lv = <me_level_t *>malloc(256 * sizeof(me_level_t))
                 self.insts[k].ours[s].cap = 16
                 self.insts[k].ours[s].lv = <me_level_t *>malloc(16 * sizeof(me_level_t))
-                if self.insts[k].book[s].lv == NULL or self.insts[k].ours[s].lv == NULL:
+                if me_ladder_init(&self.insts[k].book[s], s == ASKS, self.insts[k].tick, 4096) < 0 \
+                        or self.insts[k].ours[s].lv == NULL:
                     raise MemoryError()
         self.order_latency_ns = order_latency_ns
         self.order_jitter_ns = order_jitter_ns
@@ -195,15 +178,12 @@ cdef class MatchingEngine:
         cdef int64_t k
         if self.insts != NULL:
             for k in range(self.n_insts):
-                free(self.insts[k].book[0].lv)
-                free(self.insts[k].book[1].lv)
+                free(self.insts[k].book[0].slot)
+                free(self.insts[k].book[1].slot)
                 free(self.insts[k].ours[0].lv)
                 free(self.insts[k].ours[1].lv)
         free(self.insts)
-        free(self.orders)
-        free(self.free_slots)
-        free(self.hash_key)
-        free(self.hash_slot)
+        me_orders_free(&self.live)
         free(self.pend)
         free(self.out)
 
@@ -235,82 +215,19 @@ cdef class MatchingEngine:
             I.best_ours[s] = me_side_best(&I.ours[s]).px
 
     cdef int64_t _find_order(self, int64_t coid) noexcept nogil:
-        """Slot of the live order ``coid``, or -1."""
-        cdef uint64_t i = _hash(coid) & self.hash_mask
-        while self.hash_slot[i] >= 0:
-            if self.hash_key[i] == coid:
-                return self.hash_slot[i]
-            i = (i + 1) & self.hash_mask
-        return -1
-
-    cdef void _hash_put(self, int64_t coid, int64_t slot) noexcept nogil:
-        """Index ``coid`` (not indexed yet; the table is at most half full)."""
-        cdef uint64_t i = _hash(coid) & self.hash_mask
-        while self.hash_slot[i] >= 0:
-            i = (i + 1) & self.hash_mask
-        self.hash_key[i] = coid
-        self.hash_slot[i] = slot
-
-    cdef void _hash_del(self, int64_t coid) noexcept nogil:
-        """Unindex ``coid``; later entries of its probe run shift back (no tombstones)."""
-        cdef uint64_t m = self.hash_mask
-        cdef uint64_t i = _hash(coid) & m, j, home
-        while self.hash_slot[i] >= 0 and self.hash_key[i] != coid:
-            i = (i + 1) & m
-        if self.hash_slot[i] < 0:
-            return
-        j = i
-        while True:
-            j = (j + 1) & m
-            if self.hash_slot[j] < 0:
-                break
-            home = _hash(self.hash_key[j]) & m
-            # the entry at j may move to the hole at i unless its home lies cyclically in (i, j]
-            if (home > i and home <= j) if i <= j else (home > i or home <= j):
-                continue
-            self.hash_key[i] = self.hash_key[j]
-            self.hash_slot[i] = self.hash_slot[j]
-            i = j
-        self.hash_slot[i] = -1
+        return me_orders_find(&self.live, coid)
 
     cdef int64_t _link(self, const me_order_t *o) noexcept nogil:
         """Rest a copy of ``o`` as the newest order (caller checked there is a free slot)."""
-        cdef int64_t k = self.free_slots[self.n_free - 1]
-        cdef me_order_t *n = &self.orders[k]
-        cdef me_inst_t *I = &self.insts[o.inst]
-        cdef int s = _sx(o.side)
-        self.n_free -= 1
-        n[0] = o[0]
-        n.prev = self.last_order
-        n.next = -1
-        if self.last_order >= 0:
-            self.orders[self.last_order].next = k
-        else:
-            self.first_order = k
-        self.last_order = k
-        self.n_orders += 1
-        self._hash_put(o.coid, k)
-        self._ours_add(I, s, o.price, 1)
+        cdef int64_t k = me_orders_link(&self.live, o)
+        self._ours_add(&self.insts[o.inst], _sx(o.side), o.price, 1)
         return k
 
     cdef void _remove_at(self, int64_t k) noexcept nogil:
         """Take the order in slot ``k`` off the book (its slot is free again)."""
-        cdef me_order_t *o = &self.orders[k]
-        cdef me_inst_t *I = &self.insts[o.inst]
-        cdef int s = _sx(o.side)
-        if o.prev >= 0:
-            self.orders[o.prev].next = o.next
-        else:
-            self.first_order = o.next
-        if o.next >= 0:
-            self.orders[o.next].prev = o.prev
-        else:
-            self.last_order = o.prev
-        self._hash_del(o.coid)
-        self.free_slots[self.n_free] = k
-        self.n_free += 1
-        self.n_orders -= 1
-        self._ours_add(I, s, o.price, -1)
+        cdef me_order_t *o = &self.live.slot[k]
+        me_orders_unlink(&self.live, k)
+        self._ours_add(&self.insts[o.inst], _sx(o.side), o.price, -1)
 
     # ------------------------------------------------------------------------------------------
     # events
@@ -416,14 +333,14 @@ cdef class MatchingEngine:
         cdef me_inst_t *I = &self.insts[ii]
         cdef int64_t old, traded, j
         cdef me_order_t *o
-        if me_side_set(&I.book[side], side == ASKS, px, qty, &old, &traded) < 0:
+        if me_ladder_set(&I.book[side], px, qty, &old, &traded) < 0:
             self.oom = 1
             return -1
         # our queue at this price (queue.pxd)
         if I.n_ours[side] and old > 0 and me_side_get(&I.ours[side], side == ASKS, px) != NULL:
-            j = self.first_order
+            j = self.live.first
             while j >= 0:
-                o = &self.orders[j]
+                o = &self.live.slot[j]
                 j = o.next
                 if o.inst == ii and _sx(o.side) == side and o.price == px:
                     o.ahead = me_queue_level(o.ahead, old, qty, traded)
@@ -439,7 +356,7 @@ cdef class MatchingEngine:
         """Public liquidity at ``px`` crosses our resting ``our_side`` orders: they trade with it at
         their prices, better price first, then time, up to the displayed quantity not yet taken."""
         cdef int s = _sx(our_side)
-        cdef me_level_t *lv = me_side_get(&self.insts[ii].book[1 - s], 1 - s == ASKS, px)
+        cdef me_level_t *lv = me_ladder_get(&self.insts[ii].book[1 - s], px)
         cdef int64_t avail, j, best, f
         cdef me_order_t *o
         if lv == NULL:
@@ -447,17 +364,17 @@ cdef class MatchingEngine:
         avail = lv.qty - lv.taken
         while avail > 0:
             best = -1
-            j = self.first_order
+            j = self.live.first
             while j >= 0:
-                o = &self.orders[j]
+                o = &self.live.slot[j]
                 if o.inst == ii and o.side == our_side and \
                         ((o.price >= px) if our_side == LS_SIDE_BUY else (o.price <= px)):
-                    if best < 0 or _better(s, o.price, self.orders[best].price):
+                    if best < 0 or _better(s, o.price, self.live.slot[best].price):
                         best = j
                 j = o.next
             if best < 0:
                 break
-            o = &self.orders[best]
+            o = &self.live.slot[best]
             f = o.qty - o.cum
             if f > avail:
                 f = avail
@@ -479,7 +396,7 @@ cdef class MatchingEngine:
             s = ASKS
         else:
             return 0
-        lv = me_side_get(&I.book[s], s == ASKS, px)
+        lv = me_ladder_get(&I.book[s], px)
         if lv != NULL:
             lv.traded += qty
         if I.n_ours[s] == 0 or _better(s, px, I.best_ours[s]):
@@ -487,22 +404,22 @@ cdef class MatchingEngine:
         # through our price: those orders would have been hit first; better price first, then time
         while True:
             best = -1
-            j = self.first_order
+            j = self.live.first
             while j >= 0:
-                o = &self.orders[j]
+                o = &self.live.slot[j]
                 if o.inst == ii and _sx(o.side) == s and _better(s, o.price, px):
-                    if best < 0 or _better(s, o.price, self.orders[best].price):
+                    if best < 0 or _better(s, o.price, self.live.slot[best].price):
                         best = j
                 j = o.next
             if best < 0:
                 break
-            o = &self.orders[best]
+            o = &self.live.slot[best]
             self._fill(o, best, o.price, o.qty - o.cum, t)
         # at our price: the queue ahead first, then ours in time priority
         used = 0
-        j = self.first_order
+        j = self.live.first
         while j >= 0:
-            o = &self.orders[j]
+            o = &self.live.slot[j]
             nxt = o.next  # o may be filled and its slot freed below
             if o.inst == ii and _sx(o.side) == s and o.price == px:
                 avail = me_queue_trade(&o.ahead, qty, used)
@@ -541,7 +458,7 @@ cdef class MatchingEngine:
         elif h.kind == LS_RECORD_KIND_MD_STATUS:
             if (<const ls_md_status_t *>rec).status == LS_FEED_STATUS_SNAPSHOT_BEGIN:
                 for s in range(2):
-                    self.insts[ii].book[s].n = 0
+                    me_ladder_clear(&self.insts[ii].book[s])
         return 0
 
     # ------------------------------------------------------------------------------------------
@@ -629,36 +546,37 @@ cdef class MatchingEngine:
         return 0
 
     cdef bint _crosses(self, int64_t ii, int side, int64_t price) noexcept nogil:
-        cdef me_level_t *best = me_side_best(&self.insts[ii].book[ASKS if side == LS_SIDE_BUY else BIDS])
-        if best == NULL:
+        cdef me_ladder_t *opp = &self.insts[ii].book[ASKS if side == LS_SIDE_BUY else BIDS]
+        if opp.n == 0:
             return 0
-        return best.px <= price if side == LS_SIDE_BUY else best.px >= price
+        return opp.best <= price if side == LS_SIDE_BUY else opp.best >= price
 
     cdef int _take(self, me_order_t *o, int64_t t) noexcept nogil:
         """Fill ``o`` (not resting) against the displayed liquidity it crosses, best level first."""
-        cdef me_side_t *opp = &self.insts[o.inst].book[ASKS if o.side == LS_SIDE_BUY else BIDS]
-        cdef int64_t k, avail, f
+        cdef me_ladder_t *opp = &self.insts[o.inst].book[ASKS if o.side == LS_SIDE_BUY else BIDS]
+        cdef int64_t px, avail, f
         cdef me_level_t *lv
-        for k in range(opp.n - 1, -1, -1):
-            if o.cum >= o.qty:
-                break
-            lv = &opp.lv[k]
+        cdef bint more = opp.n > 0
+        px = opp.best
+        while more and o.cum < o.qty:
             if o.ord_type != LS_ORD_TYPE_MARKET:
-                if (lv.px > o.price) if o.side == LS_SIDE_BUY else (lv.px < o.price):
+                if (px > o.price) if o.side == LS_SIDE_BUY else (px < o.price):
                     break
+            lv = me_ladder_get(opp, px)
             avail = lv.qty - lv.taken
-            if avail <= 0:
-                continue
-            f = o.qty - o.cum
-            if f > avail:
-                f = avail
-            lv.taken += f
-            self._fill(o, -1, lv.px, f, t)
+            if avail > 0:
+                f = o.qty - o.cum
+                if f > avail:
+                    f = avail
+                lv.taken += f
+                self._fill(o, -1, px, f, t)
+            if o.cum < o.qty:
+                px = me_ladder_next(opp, px, &more)
         return 0
 
     cdef int _rest(self, me_order_t *o) noexcept nogil:
         cdef int s = _sx(o.side)
-        cdef me_level_t *lv = me_side_get(&self.insts[o.inst].book[s], s == ASKS, o.price)
+        cdef me_level_t *lv = me_ladder_get(&self.insts[o.inst].book[s], o.price)
         o.ahead = me_queue_join(lv.qty if lv != NULL else 0)
         self._link(o)
         return 0
@@ -680,7 +598,7 @@ cdef class MatchingEngine:
             reason = LS_DENY_REASON_DUPLICATE
         if not reason and tif == LS_TIME_IN_FORCE_POST_ONLY and self._crosses(ii, c.side, c.price):
             reason = R_POST_ONLY_WOULD_CROSS
-        if not reason and self.n_orders >= self.cap_orders and tif != LS_TIME_IN_FORCE_IOC \
+        if not reason and self.live.n >= self.live.cap and tif != LS_TIME_IN_FORCE_IOC \
                 and otype != LS_ORD_TYPE_MARKET:
             reason = LS_DENY_REASON_ORDER_TABLE_FULL
         if reason:
@@ -711,7 +629,7 @@ cdef class MatchingEngine:
         if k < 0:
             self._reject(LS_EXEC_TYPE_CANCEL_REJECTED, t, c, LS_DENY_REASON_UNKNOWN_ORDER)
             return 0
-        o = self.orders[k]
+        o = self.live.slot[k]
         self._remove_at(k)
         self._event(LS_EXEC_TYPE_CANCELED, t, &o)
         return 0
@@ -726,7 +644,7 @@ cdef class MatchingEngine:
         if k < 0:
             reason = LS_DENY_REASON_UNKNOWN_ORDER
         else:
-            o = &self.orders[k]
+            o = &self.live.slot[k]
             reason = self._validate(o.inst, c.price, c.qty, o.ord_type)
             if not reason and c.client_order_id != c.orig_client_order_id \
                     and self._find_order(c.client_order_id) >= 0:
@@ -748,10 +666,10 @@ cdef class MatchingEngine:
             return 0
         keep_place = c.price == o.price and c.qty <= o.qty
         if keep_place:
-            self._hash_del(o.coid)
+            me_orders_unindex(&self.live, o.coid)
             o.coid = c.client_order_id
             o.qty = c.qty
-            self._hash_put(o.coid, k)
+            me_orders_index(&self.live, o.coid, k)
             e = self._event(LS_EXEC_TYPE_REPLACED, t, o)
             if e != NULL:
                 e.orig_client_order_id = c.orig_client_order_id
@@ -774,9 +692,9 @@ cdef class MatchingEngine:
         cdef me_order_t o
         self.pend_n = 0
         self.pend_head = 0
-        while self.first_order >= 0:
-            o = self.orders[self.first_order]
-            self._remove_at(self.first_order)
+        while self.live.first >= 0:
+            o = self.live.slot[self.live.first]
+            self._remove_at(self.live.first)
             self._event(LS_EXEC_TYPE_CANCELED, now, &o)
         return 0
 
@@ -896,9 +814,9 @@ cdef class MatchingEngine:
         cdef int64_t k
         cdef me_order_t o
         res = []
-        k = self.first_order
+        k = self.live.first
         while k >= 0:
-            o = self.orders[k]
+            o = self.live.slot[k]
             k = o.next
             res.append({"coid": o.coid, "voi": o.voi, "inst": int(self.insts[o.inst].id), "side": o.side,
                          "price": o.price, "qty": o.qty, "cum": o.cum, "ahead": o.ahead, "tif": o.tif,
@@ -912,15 +830,16 @@ cdef class MatchingEngine:
         cdef int s
         if ii < 0:
             raise KeyError(instrument)
+        cdef me_ladder_t *L
         res = []
         for s in range(2):
-            side = []
-            for k in range(self.insts[ii].book[s].n - 1, -1, -1):
-                side.append((self.insts[ii].book[s].lv[k].px, self.insts[ii].book[s].lv[k].qty))
+            L = &self.insts[ii].book[s]
+            side = [(L.slot[k].px, L.slot[k].qty) for k in range(<int64_t>L.mask + 1) if L.slot[k].qty != 0]
+            side.sort(reverse=(s == BIDS))
             res.append(side)
         return res[0], res[1]
 
     def counters(self):
         return {"commands": int(self.n_commands), "events": int(self.n_events), "fills": int(self.n_fills),
-                "rejects": int(self.n_rejects), "md": int(self.n_md), "resting": int(self.n_orders),
+                "rejects": int(self.n_rejects), "md": int(self.n_md), "resting": int(self.live.n),
                 "pending": int(self.pend_n), "undelivered": int(self.out_n)}
