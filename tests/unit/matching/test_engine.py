@@ -243,3 +243,29 @@ def test_order_index_agrees_with_a_dict_model_through_random_new_cancel_replace(
                 [(k, p, q) for k, (p, q) in ref.items()], f"step {step}"
     assert [(o["coid"], o["price"], o["qty"]) for o in e.live_orders()] == [(k, p, q) for k, (p, q) in ref.items()]
     assert e.counters()["resting"] == len(ref)
+
+
+def test_best_level_is_tracked_across_sparse_and_off_grid_levels():
+    """The hash ladder finds the next best level by stepping ticks, or by one pass over the table
+    when the gap is wide or a price off the tick grid was seen: an IOC walks the asks in order."""
+    inst = Instrument(1, "SIM", tick=10, lot=1)
+    e = MatchingEngine([inst])
+    asks = [(1000, 1), (1010, 1), (5000, 1), (90000, 1)]   # 1 tick, then ~400 and ~8500 ticks apart
+    e.on_market(fsim.snapshot_records(1, [(900, 5)], asks, 1, 1))
+    e.on_market(level(SELL, 1000, 0, ts=2))                 # the best goes: next is one tick away
+    e.on_market(level(SELL, 1010, 0, ts=3))                 # next is far: found by a pass
+    c = new("ORDER_CMD", 1, cmd=int(C.NEW), client_order_id=1, side=BUY, price=4990, qty=1,
+            tif=int(TimeInForce.POST_ONLY), ord_type=1, instrument=1)
+    c["ts"] = 4
+    e.submit(c)                                             # 4990 < best ask 5000: rests
+    assert kinds(events(e)) == [(1, E.ACCEPTED)]
+    e.on_market(level(SELL, 4995, 1, ts=5))                 # off the tick grid
+    e.on_market(level(SELL, 4995, 0, ts=6))
+    c2 = c.copy()
+    c2["client_order_id"], c2["price"], c2["tif"], c2["qty"] = 2, 100000, int(TimeInForce.IOC), 3
+    c2["ts"] = 7
+    e.submit(c2)
+    evs = events(e)
+    assert kinds(evs) == [(2, E.ACCEPTED), (2, E.PARTIALLY_FILLED), (2, E.PARTIALLY_FILLED), (2, E.CANCELED)]
+    assert evs["last_px"].tolist()[1:3] == [5000, 90000]
+    assert e.book(1) == ([(900, 5)], [(5000, 1), (90000, 1)])
