@@ -31,6 +31,9 @@ def load_config(path) -> dict:
     for k in cfg:
         if k not in known:
             raise ValueError(f"config {path}: unknown table {k!r} (known: {sorted(known)})")
+    unknown = set(cfg.get("venue", {})) - set(VENUE_OPTIONS)
+    if unknown:
+        raise ValueError(f"config {path}: [venue]: unknown option(s) {sorted(unknown)} (known: {list(VENUE_OPTIONS)})")
     return cfg
 
 
