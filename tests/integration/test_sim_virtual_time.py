@@ -1,7 +1,8 @@
 """Backtest and simulated venue process give the same fills on the same capture.
 
-The same first ~40k records (``LIVESTACK_IDENTITY_RECORDS``) of the real Binance USD-M capture, the same market-making strategy and
-the same latency settings (order 50 us + jitter, md 20 us + jitter, seeded) run twice:
+The same first ~40k records (``LIVESTACK_IDENTITY_RECORDS``) of the real Binance USD-M capture, the
+same strategy (the market maker; the taker) and the same latency settings (order 50 us + jitter, md
+20 us + jitter, seeded; or slower) run twice:
 
 * ``livestack backtest`` in one process (``run_backtest``), and
 * the simulated venue as a real process on virtual time (``virtual_time=True``: the capture's
@@ -36,6 +37,9 @@ CTX = mp.get_context("spawn")
 LIMIT = int(os.environ.get("LIVESTACK_IDENTITY_RECORDS", 40_000)) or 10**9
 LATENCY = {"order_latency_ns": 50_000, "order_jitter_ns": 10_000, "md_latency_ns": 20_000,
            "md_jitter_ns": 5_000, "seed": 7}
+SLOW = {"order_latency_ns": 200_000, "response_latency_ns": 80_000, "seed": 9}  # default jitters
+CASES = [("mm_cy", LATENCY, 30),     # passive quotes: queue position, partial fills, replaces
+         ("taker_cy", SLOW, 5)]      # IOC orders taking liquidity
 EXEC_FIELDS = [f for f in DTYPES["EXEC"].names if f not in ("seq", "flags") and not f.startswith("_")]
 FILL_FIELDS = [f for f in DTYPES["FILL"].names if f not in ("seq", "flags") and not f.startswith("_")]
 
@@ -57,15 +61,17 @@ def _rows(recs, fields):
     return [tuple(r) for r in recs[fields].tolist()]
 
 
-def test_backtest_and_virtual_time_venue_process_give_identical_fills(capture, session, procs):
+@pytest.mark.parametrize("strategy,latency,min_fills", CASES, ids=[c[0] for c in CASES])
+def test_backtest_and_virtual_time_venue_process_give_identical_fills(capture, session, procs, strategy, latency,
+                                                                      min_fills):
     from livestack.feeds.capture import decode_capture
 
     md = decode_capture(capture, BTCUSDT_USDM, "usdm")
     md = md[:sim.capture_cut(md, LIMIT)]
-    cfg = {"venue": LATENCY}
+    cfg = {"venue": latency}
 
     # 1. the backtest
-    bt = run_backtest(md, "mm_cy", BTCUSDT_USDM, cfg)
+    bt = run_backtest(md, strategy, BTCUSDT_USDM, cfg)
     bt_execs = _of_kind(bt["execs"], RecordKind.EXEC, DTYPES["EXEC"])
     bt_fills = _of_kind(bt["records"], RecordKind.FILL, DTYPES["FILL"])
 
@@ -76,12 +82,12 @@ def test_backtest_and_virtual_time_venue_process_give_identical_fills(capture, s
                  orders=mk("orders.sim", 1 << 12, 64, RecordKind.ORDER_CMD),
                  records=mk("records", 1 << 16, 128), reply=mk("reply", 64, 128, RecordKind.CONTROL_REPLY),
                  events=mk("events", 1 << 14, 128))
-    core = build_core("mm_cy", BTCUSDT_USDM, cfg)
+    core = build_core(strategy, BTCUSDT_USDM, cfg)
     harness = Harness(core, [rings["md"]], rings["exec"], rings["cmd"], rings["orders"], rings["records"],
                       rings["reply"], rings["events"], timer_interval_ns=10**15)  # no wall-clock timer ticks
     stop = StopFlag(CTX)
     counters = CTX.Array("q", len(vp.COUNTERS))
-    opts = dict(LATENCY, market="capture", capture_path=capture, capture_market="usdm", capture_limit=LIMIT,
+    opts = dict(latency, market="capture", capture_path=capture, capture_market="usdm", capture_limit=LIMIT,
                 virtual_time=True, start_ns=int(md["ts"][0]), counters=counters, harness_pid=os.getpid(),
                 idle_max_sleep_ns=100_000)
     p = CTX.Process(target=sim.run_process,
@@ -124,7 +130,7 @@ def test_backtest_and_virtual_time_venue_process_give_identical_fills(capture, s
     vp_fills = _of_kind(slots[~journal], RecordKind.FILL, DTYPES["FILL"])
 
     assert at_end["md_records"] == len(md) and at_end["md_overflow"] == 0
-    assert len(bt_fills) >= 30, "the strategy must trade for the comparison to mean something"
+    assert len(bt_fills) >= min_fills, "the strategy must trade for the comparison to mean something"
     print(f"compared {len(md):,} md records: {len(bt_execs):,} exec events, {len(bt_fills):,} fills")
     assert _rows(vp_execs, EXEC_FIELDS) == _rows(bt_execs, EXEC_FIELDS)
     assert _rows(vp_fills, FILL_FIELDS) == _rows(bt_fills, FILL_FIELDS)
