@@ -23,7 +23,7 @@ test: build
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Every benchmark but the 10-minute soak (bench/soak.py); each prints a table and writes bench/results/.
-BENCHES := ring core tick_to_trade writer control kill fix feed sim
+BENCHES := ring core tick_to_trade writer control kill fix feed sim matching
 bench: build
 	@for b in $(BENCHES); do echo "=== bench_$$b"; $(PY) bench/bench_$$b.py || exit 1; done
 

@@ -1,5 +1,6 @@
-"""Offline runner: the same Core Runtime over a recorded capture, with a simulated venue in the
-same process (fill model: ``livestack/backtest/sim.pyx``)."""
+"""Offline runner: the same Core Runtime over a recorded capture, with the matching engine the
+simulated venue process uses (``livestack/matching/engine.pyx``) in the same process, on the
+capture's virtual time (``livestack/backtest/sim.pyx``)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,17 @@ DEFAULT_RISK = {
 def load_config(path) -> dict:
     """A backtest TOML: ``[instrument]`` (Instrument fields), ``[risk]`` (``Core`` risk dict,
     ``[risk.symbols.SYM]`` overrides), ``[strategy]`` ``name`` and ``[strategy.params]``,
-    ``[core]`` (``book_depth``, ``max_orders``, ``live_cap``, ``max_intents``)."""
+    ``[core]`` (``book_depth``, ``max_orders``, ``live_cap``, ``max_intents``), ``[venue]``
+    (latencies of the simulated venue: ``VENUE_OPTIONS``)."""
     with open(path, "rb") as f:
         cfg = tomllib.load(f)
-    known = {"instrument", "risk", "strategy", "core"}
+    known = {"instrument", "risk", "strategy", "core", "venue"}
     for k in cfg:
         if k not in known:
             raise ValueError(f"config {path}: unknown table {k!r} (known: {sorted(known)})")
+    unknown = set(cfg.get("venue", {})) - set(VENUE_OPTIONS)
+    if unknown:
+        raise ValueError(f"config {path}: [venue]: unknown option(s) {sorted(unknown)} (known: {list(VENUE_OPTIONS)})")
     return cfg
 
 
@@ -49,15 +54,68 @@ def build_core(strategy_name: str, instrument: Instrument, cfg: dict | None = No
     return Core([instrument], cfg.get("risk", DEFAULT_RISK), strat, **cfg.get("core", {}))
 
 
+#: ``[venue]`` options of a backtest: the simulated venue's (``livestack.venues.sim.DEFAULTS``), with
+#: the same defaults, so a backtest and a sim venue process with the same settings fill alike.
+VENUE_OPTIONS = ("order_latency_ns", "order_jitter_ns", "response_latency_ns", "response_jitter_ns",
+                 "md_latency_ns", "md_jitter_ns", "seed", "max_orders")
+
+
+def venue_timeline(md, instruments, venue: dict | None = None):
+    """The matching engine and the market-data timeline of a backtest, exactly as the simulated
+    venue process builds them for the same capture (``market="capture"``, replay speed 1, started at
+    the capture's first receive time): returns ``(engine, md_delivered, engine_ts)``.
+
+    ``engine_ts`` (when the venue's book moves) is the running maximum of the records' receive
+    times; ``md_delivered`` is a copy of ``md`` with ``ts_event`` = ``engine_ts`` and header ``ts`` =
+    ``engine_ts`` + md latency + seeded jitter, kept monotonic (``SimExchange._stamp_md``).
+    """
+    import numpy as np
+
+    from livestack.feeds import sim as fsim
+    from livestack.matching import MatchingEngine
+    from livestack.venues.sim import DEFAULTS as VENUE_DEFAULTS
+
+    venue = dict(venue or {})
+    unknown = set(venue) - set(VENUE_OPTIONS)
+    if unknown:
+        raise ValueError(f"[venue]: unknown option(s) {sorted(unknown)}; known: {list(VENUE_OPTIONS)}")
+    opts = {k: VENUE_DEFAULTS[k] for k in VENUE_OPTIONS}
+    opts.update(venue)
+    ol, oj = int(opts["order_latency_ns"]), int(opts["order_jitter_ns"])
+    rl = int(opts["response_latency_ns"] if opts["response_latency_ns"] is not None else ol)
+    rj = int(opts["response_jitter_ns"] if opts["response_jitter_ns"] is not None else oj)
+    seed = int(opts["seed"]) & 0xFFFFFFFF
+    engine = MatchingEngine(instruments, ol, oj, rl, rj, seed=seed, exec_epoch=1,
+                            max_orders=int(opts["max_orders"]))
+    if md.dtype.itemsize != 64:
+        raise ValueError(f"md: 64-byte records expected, got {md.dtype.itemsize}")
+    out = np.ascontiguousarray(md).copy()
+    v = out.view(fsim.MD_OVERLAY)
+    engine_ts = np.maximum.accumulate(v["ts"].astype(np.int64)) if len(v) else np.zeros(0, np.int64)
+    ts = engine_ts + int(opts["md_latency_ns"])
+    jit = int(opts["md_jitter_ns"])
+    if jit and len(ts):
+        rng = np.random.Generator(np.random.PCG64([seed, 0x3D]))
+        ts = ts + (rng.random(len(ts)) * (jit + 1)).astype(np.int64)
+    if len(ts):
+        ts = np.maximum.accumulate(ts)
+    v["ts_event"] = engine_ts
+    v["ts"] = ts
+    v["seq"] = np.arange(1, len(v) + 1, dtype=np.uint64)  # as the venue's md publisher stamps them
+    return engine, out, engine_ts
+
+
 def run_backtest(md, strategy_name: str, instrument: Instrument, cfg: dict | None = None,
                  collect: bool = True) -> dict:
-    """Run the capture records ``md`` through a fresh core with ``strategy_name``; returns the
-    sim's output dict plus ``core`` (the Core), ``counters`` and ``wall_s``."""
+    """Run the capture records ``md`` through a fresh core with ``strategy_name`` and the matching
+    engine (latencies from ``cfg["venue"]``, see :func:`venue_timeline`); returns the sim's output
+    dict plus ``core`` (the Core), ``counters`` and ``wall_s``."""
     from livestack.backtest.sim import run
 
     core = build_core(strategy_name, instrument, cfg)
+    engine, md_delivered, engine_ts = venue_timeline(md, [instrument], (cfg or {}).get("venue"))
     t0 = time.perf_counter()
-    out = run(core, md, collect=collect)
+    out = run(core, md_delivered, collect=collect, engine=engine, engine_ts=engine_ts)
     out["wall_s"] = time.perf_counter() - t0
     out["core"] = core
     out["counters"] = core.counters()

@@ -359,11 +359,14 @@ cdef class Harness:
         self.journal(rec, ring.slot_size)
         self.core.orders_budget = <int64_t>ls_ring_free(self.orders_ring, self.orders_ring.capacity)
         self.core.process(rec, self.hseq)
-        ls_ring_release(ring, 1)
         if self.tel != NULL:
             t1 = realtime_ns()
             self.tally(rec, source, t0, t0, t1)
         self.emit_outputs(rec, t0, t1)
+        # released last: the slot stays ours while rec is read, and a producer that sees its
+        # record released knows everything the record caused is already in the output rings
+        # (the simulated venue's virtual-time lock step relies on it)
+        ls_ring_release(ring, 1)
         self.c.inputs += 1
 
     cdef void inject(self, const uint8_t *rec) noexcept nogil:

@@ -66,6 +66,7 @@ COUNTERS = (
     "md_overflow",       # market-data records dropped on a full md ring
     "md_gaps",           # GAP episodes (each followed by a snapshot)
     "venue_resets",      # VENUE_RESET events written (a restart of an in-process venue)
+    "replay_done",       # 1 once a virtual-time simulated venue has replayed its whole market
 )
 _IDX = {n: i for i, n in enumerate(COUNTERS)}
 

@@ -3,40 +3,29 @@
 The market is a stream of MD records -- the seeded order-flow model of ``livestack.feeds.sim``
 (default) or a Binance capture decoded by ``livestack.feeds.capture.decode_capture`` -- and the
 same records are both published to the harness (``md.<feed>``) and applied here to a public L2
-book. Our orders are matched against that book; they are not shown in the public feed (the
-strategy sees them through EXEC events), and the public flow does not react to them.
-
-Matching rules
---------------
-* **Aggressive** (a buy priced at or above the best ask, a sell at or below the best bid, or a
-  MARKET order): fills against the displayed levels from the best, each at the level's price, as
-  far as the limit allows. Liquidity we take is remembered per level (``taken``) so two orders do
-  not take the same displayed quantity; the memory shrinks as the level's public quantity shrinks.
-  The remainder rests (LIMIT GTC), or is canceled (IOC, MARKET). A POST_ONLY order that would
-  cross is rejected.
-* **Resting, queue position**: an order joins behind the displayed quantity at its price
-  (``ahead``). A public trade at that price first consumes ``ahead``, then fills our orders in time
-  priority (price-time: among ours, earlier first). A public decrease of the level that is not
-  explained by trades there is a cancel: it shrinks ``ahead`` proportionally (the canceled
-  quantity is spread evenly over the queue), and ``ahead`` never exceeds the displayed quantity.
-  A public trade *through* our price (a sell printing below our bid) fills the order completely;
-  a public level arriving on the other side at or through our price (an ask at or below our bid)
-  fills us against it at our price.
-* **Replace** keeps the queue position when only the quantity goes down, else re-queues at the
-  back. The order keeps its venue_order_id; REPLACED carries the new client_order_id and the old
-  one in ``orig_client_order_id``.
+book. Our orders are matched against that book by :class:`livestack.matching.MatchingEngine`, the
+one matching engine the backtest uses too: price-time priority, queue position, partial fills,
+latency and rejects are its rules (see ``livestack/matching/engine.pyx``). Our orders are not shown
+in the public feed (the strategy sees them through EXEC events), and the public flow does not react
+to them.
 
 Time is simulated and deterministic. A command is processed at ``arrival = cmd.ts +
 order_latency_ns + U(0, order_jitter_ns)`` against the book as it is at that time (market records
-with ``ts_event`` <= arrival applied first); its EXEC records carry ``ts_event`` = the time they
+with ``ts_event`` < arrival applied first); its EXEC records carry ``ts_event`` = the time they
 happened and header ``ts`` = ``ts_event + response_latency_ns + U(0, response_jitter_ns)``, and
 ``poll(out, now)`` hands out those with ``ts <= now``. Published market data are restamped
 ``ts = ts_event + md_latency_ns + U(0, md_jitter_ns)``. Both stay monotonic; the jitter draws
-come from a generator seeded by ``seed``.
+come from generators seeded by ``seed``.
 
-Reject reasons (``EXEC.reason``) reuse ``DenyReason`` codes where one fits
-(UNKNOWN_INSTRUMENT, BAD_PRICE, BAD_QTY, DUPLICATE, UNKNOWN_ORDER); venue-only reasons are
-``REASON_*`` >= 100 below.
+Clocks of the process (``run_process``): ``pace=True`` runs on the wall clock (a live run);
+``pace=False`` runs the market as fast as the md ring takes it; ``virtual_time=True`` runs on the
+timestamps of its inputs, in lock step with the harness (``livestack.venues.virtual``), so that the
+process gives the same fills as ``livestack backtest`` on the same capture.
+
+Execution ids: ``exec_id`` counts 1, 2, 3... within one process and ``exec_id_hi`` is the process
+incarnation's epoch (``exec_epoch``; ``run_process`` derives it from the exec ring's producer
+position at start, which grows with every event an earlier incarnation wrote), so a restarted
+venue never repeats an (exec_id, exec_id_hi) pair within a session and a fill is never (0, 0).
 
 Process entry: :func:`run_process` (docs/CONTRACTS.md) -- one process publishes the market data
 into ``md_ring`` and runs :mod:`livestack.venues.process` over the order and exec rings.
@@ -46,46 +35,16 @@ from __future__ import annotations
 
 import collections
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
 from livestack.config import Instrument
 from livestack.feeds import sim as fsim
-from livestack.schema import (DTYPES, DenyReason, ExecType, FeedStatus, OrdType, OrderCmdType,
-                              Side, TimeInForce)
+from livestack.matching import (REASON_BAD_SIDE, REASON_BAD_TYPE, REASON_POST_ONLY_WOULD_CROSS,  # noqa: F401
+                                REASON_QTY_BELOW_FILLED, MatchingEngine)
+from livestack.schema import DTYPES, FeedStatus
 from livestack.venues.base import VenueAdapter
-
-# venue-only reject reasons
-REASON_POST_ONLY_WOULD_CROSS = 100
-REASON_BAD_SIDE = 101
-REASON_BAD_TYPE = 102  # unknown ord_type / tif / cmd
-REASON_QTY_BELOW_FILLED = 103  # replace to a quantity not above what is already filled
-
-BUY = int(Side.BUY)
-SELL = int(Side.SELL)
-_ACCEPTED = int(ExecType.ACCEPTED)
-_REJECTED = int(ExecType.REJECTED)
-_PARTIAL = int(ExecType.PARTIALLY_FILLED)
-_FILLED = int(ExecType.FILLED)
-_CANCELED = int(ExecType.CANCELED)
-_CANCEL_REJECTED = int(ExecType.CANCEL_REJECTED)
-_REPLACED = int(ExecType.REPLACED)
-_GTC, _IOC, _POST = int(TimeInForce.GTC), int(TimeInForce.IOC), int(TimeInForce.POST_ONLY)
-_LIMIT, _MARKET = int(OrdType.LIMIT), int(OrdType.MARKET)
-_NEW, _CANCEL, _REPLACE = int(OrderCmdType.NEW), int(OrderCmdType.CANCEL), int(OrderCmdType.REPLACE)
-_SNAP_BEGIN = int(FeedStatus.SNAPSHOT_BEGIN)
-
-#: EXEC without its padding: the fields an event tuple fills, in order.
-_EXEC_FIELDS = ("kind", "version", "flags", "instrument", "seq", "ts", "ts_event", "client_order_id",
-                "orig_client_order_id", "venue_order_id", "exec_id", "price", "qty", "last_px",
-                "last_qty", "cum_qty", "leaves_qty", "exec_type", "side", "reason")
-EXEC_OVERLAY = np.dtype({
-    "names": list(_EXEC_FIELDS),
-    "formats": [DTYPES["EXEC"].fields[f][0] for f in _EXEC_FIELDS],
-    "offsets": [DTYPES["EXEC"].fields[f][1] for f in _EXEC_FIELDS],
-    "itemsize": DTYPES["EXEC"].itemsize,
-})
-_EXEC_KIND = 5
 
 #: Options of the simulated venue and their defaults (see :func:`run_process`).
 DEFAULTS = {
@@ -94,8 +53,10 @@ DEFAULTS = {
     "model": None,                # dict of livestack.feeds.sim.ModelParams fields
     "events_per_s": None,         # model event rate, events/s of simulated time (overrides model.events_per_s; default 10k)
     "pace": True,                 # True: simulated time = wall clock; False: as fast as the md ring takes it
+    "virtual_time": False,        # True: lock step with the harness on the inputs' timestamps (implies pace=False)
     "capture_path": None,         # market="capture": path of the Binance capture (.gz)
     "capture_market": "usdm",     # market="capture": "usdm" or "spot" (decode_capture's market)
+    "capture_limit": None,        # market="capture": replay only the first N records (cut at a message end)
     "replay_speed": 1.0,          # market="capture", pace=True: 1.0 = recorded pace, 2.0 = twice as fast
     "replay_loop": False,         # market="capture": start over (with a fresh snapshot) at the end
     "order_latency_ns": 50_000,   # stack -> venue, fixed part
@@ -109,60 +70,22 @@ DEFAULTS = {
                                   # records (lower: commands matched closer to the harness's market time;
                                   # higher: more throughput)
     "start_ns": None,             # simulated time of the start (pace=False only); None = wall clock now
+    "exec_epoch": None,           # exec_id_hi of every event; None = 1 (run_process: from the exec ring)
+    "max_orders": 4096,           # live order table of the matching engine
 }
 
 
-class _Order:
-    __slots__ = ("coid", "voi", "inst", "side", "price", "qty", "cum", "ahead", "tif", "ord_type")
+class _BookView:
+    """A copy of one instrument's public book (price -> qty dicts) for inspection."""
 
-    def __init__(self, coid, voi, inst, side, price, qty, tif, ord_type):
-        self.coid = coid
-        self.voi = voi
-        self.inst = inst
-        self.side = side
-        self.price = price
-        self.qty = qty
-        self.cum = 0
-        self.ahead = 0
-        self.tif = tif
-        self.ord_type = ord_type
+    __slots__ = ("bids", "asks")
 
-
-class _Book:
-    """Public L2 book of one instrument (price/qty units) plus our resting orders on it."""
-
-    __slots__ = ("inst", "bids", "asks", "ours_bid", "ours_ask", "best_ours_bid", "best_ours_ask",
-                 "traded", "taken")
-
-    def __init__(self, inst: Instrument):
-        self.inst = inst
-        self.bids: dict[int, int] = {}
-        self.asks: dict[int, int] = {}
-        self.ours_bid: dict[int, list[_Order]] = {}  # price -> our resting bids, time priority
-        self.ours_ask: dict[int, list[_Order]] = {}
-        self.best_ours_bid = None
-        self.best_ours_ask = None
-        self.traded: dict[tuple[int, int], int] = {}  # (side, px) -> public qty traded since the level's last update
-        self.taken: dict[tuple[int, int], int] = {}  # (side, px) -> displayed qty we took
-
-    def refresh_best(self) -> None:
-        self.best_ours_bid = max(self.ours_bid) if self.ours_bid else None
-        self.best_ours_ask = min(self.ours_ask) if self.ours_ask else None
-
-    def best_bid(self):
-        return max(self.bids) if self.bids else None
-
-    def best_ask(self):
-        return min(self.asks) if self.asks else None
-
-
-class _Cmd:
-    __slots__ = ("arrival", "cmd", "inst", "coid", "orig", "price", "qty", "side", "tif", "ord_type")
+    def __init__(self, bids, asks):
+        self.bids = dict(bids)
+        self.asks = dict(asks)
 
 
 class SimExchange(VenueAdapter):
-    state_lost_on_restart = True
-
     """The simulated exchange (see the module docstring).
 
     Its book and our orders live in this process: a restarted venue process starts empty
@@ -185,6 +108,7 @@ class SimExchange(VenueAdapter):
     """
 
     name = "sim"
+    state_lost_on_restart = True
 
     def __init__(self, instruments: list[Instrument], options: dict | None = None):
         opts = dict(DEFAULTS)
@@ -192,29 +116,23 @@ class SimExchange(VenueAdapter):
         if unknown:
             raise ValueError(f"sim venue: unknown option(s) {sorted(unknown)}; known: {sorted(set(DEFAULTS) | _PROCESS_OPTIONS)}")
         opts.update({k: v for k, v in (options or {}).items()})
+        if opts["virtual_time"]:
+            opts["pace"] = False
         self.options = opts
         self.instruments = {i.id: i for i in instruments}
-        self.books = {i.id: _Book(i) for i in instruments}
-        self.orders: dict[int, _Order] = {}  # live orders by client_order_id
-        self.pending: collections.deque[_Cmd] = collections.deque()
-        self.out: collections.deque[tuple] = collections.deque()  # EXEC tuples, ts-ordered
-        self.market_ts = 0  # ts_event of the last market record applied
-        self._last_arrival = 0
-        self._last_deliver = 0
         self._last_md_ts = 0
-        self._voi = 0
-        self._exec_id = 0
-        self._jit = np.random.Generator(np.random.PCG64([int(opts["seed"]) & 0xFFFFFFFF, 0x5EED]))
-        self._jit_buf: list[float] = []
         self._md_rng = np.random.Generator(np.random.PCG64([int(opts["seed"]) & 0xFFFFFFFF, 0x3D]))
-        self.order_lat = int(opts["order_latency_ns"])
-        self.order_jit = int(opts["order_jitter_ns"])
-        self.resp_lat = int(opts["response_latency_ns"] if opts["response_latency_ns"] is not None else self.order_lat)
-        self.resp_jit = int(opts["response_jitter_ns"] if opts["response_jitter_ns"] is not None else self.order_jit)
+        order_lat = int(opts["order_latency_ns"])
+        order_jit = int(opts["order_jitter_ns"])
+        resp_lat = int(opts["response_latency_ns"] if opts["response_latency_ns"] is not None else order_lat)
+        resp_jit = int(opts["response_jitter_ns"] if opts["response_jitter_ns"] is not None else order_jit)
         self.md_lat = int(opts["md_latency_ns"])
         self.md_jit = int(opts["md_jitter_ns"])
-        if min(self.order_lat, self.order_jit, self.resp_lat, self.resp_jit, self.md_lat, self.md_jit) < 0:
+        if min(order_lat, order_jit, resp_lat, resp_jit, self.md_lat, self.md_jit) < 0:
             raise ValueError("sim venue: latencies and jitters must be >= 0")
+        self.engine = MatchingEngine(instruments, order_lat, order_jit, resp_lat, resp_jit,
+                                     seed=int(opts["seed"]) & 0xFFFFFFFF,
+                                     exec_epoch=int(opts["exec_epoch"] or 1), max_orders=int(opts["max_orders"]))
         self.pace = bool(opts["pace"])
         self.source = None
         self._t0 = time.time_ns()
@@ -224,6 +142,23 @@ class SimExchange(VenueAdapter):
         self._md_out: list[np.ndarray] = []
         self.stats = collections.Counter()
         self._make_source(instruments)
+
+    # --- inspection -----------------------------------------------------------------------
+    @property
+    def orders(self) -> dict:
+        """Our live resting orders by client_order_id (copies: coid, voi, inst, side, price, qty,
+        cum, ahead, tif, ord_type), in time priority."""
+        return {o["coid"]: SimpleNamespace(**o) for o in self.engine.live_orders()}
+
+    @property
+    def books(self) -> dict:
+        """The public book of every instrument (copies, price -> qty)."""
+        return {iid: _BookView(*self.engine.book(iid)) for iid in self.instruments}
+
+    @property
+    def market_ts(self) -> int:
+        """Time of the last market record applied."""
+        return self.engine.market_ts
 
     # --- market source --------------------------------------------------------------------
     def _make_source(self, instruments) -> None:
@@ -242,7 +177,8 @@ class SimExchange(VenueAdapter):
                 raise ValueError("sim venue: market='capture' needs capture_path")
             self.source = CaptureSource(self.options["capture_path"], instruments[0],
                                         self.options["capture_market"], self._t0,
-                                        float(self.options["replay_speed"]), bool(self.options["replay_loop"]))
+                                        float(self.options["replay_speed"]), bool(self.options["replay_loop"]),
+                                        self.options["capture_limit"])
         else:
             raise ValueError(f"sim venue: market {kind!r}: expected 'model', 'capture' or 'none'")
 
@@ -250,9 +186,10 @@ class SimExchange(VenueAdapter):
         """The venue's clock: the wall clock when paced, else the market's simulated time."""
         if self.pace or self.source is None:
             return self._t0 + time.monotonic_ns() - self._mono0
+        e = self.engine
         if getattr(self.source, "done", False):  # replay over: everything queued is due
-            return max(self.market_ts, self._last_arrival, self._last_deliver)
-        return max(self.market_ts, self._t0)
+            return max(e.market_ts, e.last_arrival, e.last_deliver)
+        return max(e.market_ts, self._t0)
 
     def service(self, now_ns: int, room: int | None = None, unread: int | None = None) -> int:
         """Draw the market up to ``now_ns`` (paced) or ``md_chunk`` events (not paced) and apply
@@ -308,9 +245,9 @@ class SimExchange(VenueAdapter):
     def snapshot(self, ts: int) -> np.ndarray:
         """The public book of every instrument as snapshot records (overlay dtype), stamped ``ts``."""
         parts = []
-        for iid, b in self.books.items():
-            parts.append(fsim.snapshot_records(iid, sorted(b.bids.items(), reverse=True),
-                                               sorted(b.asks.items()), ts, 0))
+        for iid in self.instruments:
+            bids, asks = self.engine.book(iid)
+            parts.append(fsim.snapshot_records(iid, bids, asks, ts, 0))
         return np.concatenate(parts)
 
     # --- VenueAdapter ---------------------------------------------------------------------
@@ -322,381 +259,29 @@ class SimExchange(VenueAdapter):
 
     def submit(self, cmds: np.ndarray) -> None:
         """Queue ORDER_CMD records; each is processed at ``ts + order latency + jitter``."""
-        if not len(cmds):
-            return
-        ts = cmds["ts"].tolist()
-        cmd = cmds["cmd"].tolist()
-        inst = cmds["instrument"].tolist()
-        coid = cmds["client_order_id"].tolist()
-        orig = cmds["orig_client_order_id"].tolist()
-        price = cmds["price"].tolist()
-        qty = cmds["qty"].tolist()
-        side = cmds["side"].tolist()
-        tif = cmds["tif"].tolist()
-        otype = cmds["ord_type"].tolist()
-        for i in range(len(ts)):
-            c = _Cmd()
-            arr = ts[i] + self.order_lat + (int(self._uniform() * (self.order_jit + 1)) if self.order_jit else 0)
-            if arr < self._last_arrival:
-                arr = self._last_arrival  # one connection: commands arrive in the order sent
-            self._last_arrival = arr
-            c.arrival = arr
-            c.cmd, c.inst, c.coid, c.orig = cmd[i], inst[i], coid[i], orig[i]
-            c.price, c.qty, c.side, c.tif, c.ord_type = price[i], qty[i], side[i], tif[i], otype[i]
-            self.pending.append(c)
+        if len(cmds):
+            self.engine.submit(cmds)
 
     def poll(self, out: np.ndarray, now_ns: int) -> int:
         """Process commands due by ``now_ns``; copy EXEC records with ``ts <= now_ns`` into ``out``."""
-        self.advance(now_ns)
-        q = self.out
-        if not q:
-            return 0
-        cap = len(out)
-        rows = []
-        while q and q[0][5] <= now_ns and len(rows) < cap:
-            rows.append(q.popleft())
-        n = len(rows)
-        if not n:
-            return 0
-        out.view(EXEC_OVERLAY)[:n] = np.array(rows, dtype=EXEC_OVERLAY)
-        return n
+        return self.engine.poll(out, now_ns)
 
     def on_harness_lost(self) -> None:
         """Cancel-on-disconnect: every resting order of ours is canceled now."""
-        now = max(self.market_ts, self._last_arrival)
-        self.pending.clear()
-        for o in list(self.orders.values()):
-            self._remove(o)
-            self._emit(o, _CANCELED, now, 0, 0)
-            self.stats["cod_canceled"] += 1
-
-    # --- time -----------------------------------------------------------------------------
-    def _uniform(self) -> float:
-        if not self._jit_buf:
-            self._jit_buf = self._jit.random(1024).tolist()
-        return self._jit_buf.pop()
+        e = self.engine
+        n = len(e.live_orders())
+        e.cancel_everything(max(e.market_ts, e.last_arrival))
+        self.stats["cod_canceled"] += n
 
     def advance(self, now_ns: int) -> None:
         """Process queued commands whose arrival is <= ``now_ns``."""
-        p = self.pending
-        while p and p[0].arrival <= now_ns:
-            self._process(p.popleft())
+        self.engine.advance(now_ns)
 
-    # --- market data ----------------------------------------------------------------------
     def on_market(self, recs: np.ndarray) -> None:
         """Apply market records (any 64-byte MD dtype, ts_event order) to the public book and our
         queues; commands that arrive before a record are processed first."""
-        if not len(recs):
-            return
-        v = recs.view(fsim.MD_OVERLAY)
-        kinds = v["kind"].tolist()
-        tse = v["ts_event"].tolist()
-        insts = v["instrument"].tolist()
-        A = v["a"].tolist()
-        B = v["b"].tolist()
-        C = v["c"].tolist()
-        D = v["d"].tolist()
-        books = self.books
-        pending = self.pending
-        K_LEVEL, K_TRADE, K_STATUS = fsim.K_LEVEL, fsim.K_TRADE, fsim.K_STATUS
-        market_ts = self.market_ts
-        cur_inst, b = None, None
-        for i in range(len(kinds)):
-            t = tse[i]
-            if pending and pending[0].arrival < t:
-                self.market_ts = market_ts
-                self.advance(t - 1)
-            if t > market_ts:
-                market_ts = t
-            k = kinds[i]
-            if insts[i] != cur_inst:
-                cur_inst = insts[i]
-                b = books.get(cur_inst)
-            if b is None:
-                continue
-            if k == K_LEVEL:
-                # the public book; our queues only when we rest or took liquidity (the slow path)
-                side, px, qty = D[i], A[i], B[i]
-                book = b.bids if side == BUY else b.asks
-                old = book.get(px, 0)
-                if qty:
-                    book[px] = qty
-                elif old:
-                    del book[px]
-                if b.taken or b.ours_bid or b.ours_ask:
-                    # only a level where we rest, where we took liquidity, or one that crosses us
-                    if (px in (b.ours_bid if side == BUY else b.ours_ask)
-                            or (b.taken and (side, px) in b.taken)
-                            or (qty > old and (
-                                (side == SELL and b.best_ours_bid is not None and px <= b.best_ours_bid)
-                                or (side == BUY and b.best_ours_ask is not None and px >= b.best_ours_ask)))):
-                        self.market_ts = market_ts
-                        self._level(b, side, px, old, qty, t)
-            elif k == K_TRADE:
-                if b.ours_bid or b.ours_ask:
-                    self.market_ts = market_ts
-                    self._trade(b, D[i], A[i], B[i], t)
-            elif k == K_STATUS and (C[i] & 0xFF) == _SNAP_BEGIN:
-                b.bids.clear()
-                b.asks.clear()
-                b.traded.clear()
-                b.taken.clear()
-        self.market_ts = market_ts
-
-    def _level(self, b: _Book, side: int, px: int, old: int, qty: int, t: int) -> None:
-        """Our side of a public level change ``old`` -> ``qty`` (the book is already updated)."""
-        key = (side, px)
-        if b.taken and key in b.taken:
-            tk = b.taken[key]
-            if qty < old:
-                tk -= old - qty
-            tk = min(tk, qty)
-            if tk > 0:
-                b.taken[key] = tk
-            else:
-                del b.taken[key]
-        ours = (b.ours_bid if side == BUY else b.ours_ask).get(px)
-        if ours:
-            traded = b.traded.pop(key, 0)
-            if qty < old:
-                cancel = old - qty - traded
-                if cancel > 0:
-                    for o in ours:
-                        o.ahead -= cancel * o.ahead // old
-            for o in ours:
-                if o.ahead > qty:
-                    o.ahead = qty
-        # a public order on the other side at or through our resting price: we trade with it
-        if qty > old:
-            if side == SELL and b.best_ours_bid is not None and px <= b.best_ours_bid:
-                self._cross(b, BUY, px, t)
-            elif side == BUY and b.best_ours_ask is not None and px >= b.best_ours_ask:
-                self._cross(b, SELL, px, t)
-
-    def _cross(self, b: _Book, our_side: int, px: int, t: int) -> None:
-        """Public liquidity at ``px`` (other side) crosses our resting orders: fill them at
-        their prices, better-priced first, up to the displayed quantity not yet taken."""
-        other = SELL if our_side == BUY else BUY
-        book = b.asks if our_side == BUY else b.bids
-        ours = b.ours_bid if our_side == BUY else b.ours_ask
-        key = (other, px)
-        avail = book.get(px, 0) - b.taken.get(key, 0)
-        prices = sorted((p for p in ours if (p >= px if our_side == BUY else p <= px)),
-                        reverse=(our_side == BUY))
-        for p in prices:
-            for o in list(ours.get(p, ())):
-                if avail <= 0:
-                    break
-                f = min(avail, o.qty - o.cum)
-                avail -= f
-                b.taken[key] = b.taken.get(key, 0) + f
-                self._fill(o, o.price, f, t)
-        b.refresh_best()
-
-    def _trade(self, b: _Book, aggressor: int, px: int, qty: int, t: int) -> None:
-        if aggressor == SELL:
-            if b.best_ours_bid is None or b.best_ours_bid < px:
-                return
-            ours = b.ours_bid
-            through = [p for p in ours if p > px]
-            side = BUY
-        elif aggressor == BUY:
-            if b.best_ours_ask is None or b.best_ours_ask > px:
-                return
-            ours = b.ours_ask
-            through = [p for p in ours if p < px]
-            side = SELL
-        else:
-            return
-        for p in through:  # traded through our price: we would have been hit first
-            for o in list(ours[p]):
-                self._fill(o, o.price, o.qty - o.cum, t)
-        at = ours.get(px)
-        if at:
-            key = (side, px)
-            b.traded[key] = b.traded.get(key, 0) + qty
-            used = 0  # trade quantity already given to our earlier orders at this price
-            for o in list(at):
-                avail = qty - o.ahead - used
-                o.ahead = o.ahead - qty if o.ahead > qty else 0
-                if avail > 0:
-                    f = min(avail, o.qty - o.cum)
-                    used += f
-                    self._fill(o, o.price, f, t)
-        b.refresh_best()
-
-    # --- commands -------------------------------------------------------------------------
-    def _process(self, c: _Cmd) -> None:
-        t = c.arrival if c.arrival > self.market_ts else self.market_ts
-        self.stats["commands"] += 1
-        if c.cmd == _NEW:
-            self._new(c, t)
-        elif c.cmd == _CANCEL:
-            self._cancel(c, t)
-        elif c.cmd == _REPLACE:
-            self._replace(c, t)
-        else:
-            self._event(_REJECTED, t, c.inst, c.coid, 0, 0, c.price, c.qty, 0, 0, 0, 0, c.side, REASON_BAD_TYPE)
-
-    def _validate(self, inst: Instrument | None, price: int, qty: int, ord_type: int) -> int:
-        if inst is None:
-            return int(DenyReason.UNKNOWN_INSTRUMENT)
-        if ord_type == _LIMIT and (price <= 0 or price % inst.tick):
-            return int(DenyReason.BAD_PRICE)
-        if qty <= 0 or qty % inst.lot:
-            return int(DenyReason.BAD_QTY)
-        return 0
-
-    def _new(self, c: _Cmd, t: int) -> None:
-        inst = self.instruments.get(c.inst)
-        tif = c.tif or _GTC
-        otype = c.ord_type or _LIMIT
-        reason = self._validate(inst, c.price, c.qty, otype)
-        if not reason and c.side not in (BUY, SELL):
-            reason = REASON_BAD_SIDE
-        if not reason and (tif not in (_GTC, _IOC, _POST) or otype not in (_LIMIT, _MARKET)
-                           or (otype == _MARKET and tif == _POST)):
-            reason = REASON_BAD_TYPE
-        if not reason and c.coid in self.orders:
-            reason = int(DenyReason.DUPLICATE)
-        b = self.books.get(c.inst)
-        if not reason and tif == _POST and self._crosses(b, c.side, c.price):
-            reason = REASON_POST_ONLY_WOULD_CROSS
-        if reason:
-            self.stats["rejects"] += 1
-            self._event(_REJECTED, t, c.inst, c.coid, 0, 0, c.price, c.qty, 0, 0, 0, 0, c.side, reason)
-            return
-        self._voi += 1
-        o = _Order(c.coid, self._voi, c.inst, c.side, c.price if otype == _LIMIT else 0, c.qty, tif, otype)
-        self.orders[o.coid] = o
-        self._emit(o, _ACCEPTED, t, 0, 0)
-        self._take(b, o, t)
-        if o.cum < o.qty and o.coid in self.orders:
-            if otype == _MARKET or tif == _IOC:
-                self._remove(o)
-                self._emit(o, _CANCELED, t, 0, 0)
-            else:
-                self._rest(b, o)
-
-    def _crosses(self, b: _Book, side: int, price: int) -> bool:
-        if side == BUY:
-            return any(p <= price for p in b.asks)
-        return any(p >= price for p in b.bids)
-
-    def _take(self, b: _Book, o: _Order, t: int) -> None:
-        """Fill ``o`` against displayed liquidity it crosses (best level first)."""
-        if o.side == BUY:
-            book, other = b.asks, SELL
-            levels = sorted(p for p in book if o.ord_type == _MARKET or p <= o.price)
-        else:
-            book, other = b.bids, BUY
-            levels = sorted((p for p in book if o.ord_type == _MARKET or p >= o.price), reverse=True)
-        for p in levels:
-            leaves = o.qty - o.cum
-            if leaves <= 0:
-                break
-            key = (other, p)
-            avail = book[p] - b.taken.get(key, 0)
-            if avail <= 0:
-                continue
-            f = leaves if leaves < avail else avail
-            b.taken[key] = b.taken.get(key, 0) + f
-            self._fill(o, p, f, t, resting=False)
-
-    def _rest(self, b: _Book, o: _Order) -> None:
-        if o.side == BUY:
-            o.ahead = b.bids.get(o.price, 0)
-            b.ours_bid.setdefault(o.price, []).append(o)
-        else:
-            o.ahead = b.asks.get(o.price, 0)
-            b.ours_ask.setdefault(o.price, []).append(o)
-        b.refresh_best()
-
-    def _unqueue(self, o: _Order) -> None:
-        b = self.books[o.inst]
-        ours = b.ours_bid if o.side == BUY else b.ours_ask
-        lst = ours.get(o.price)
-        if lst and o in lst:
-            lst.remove(o)
-            if not lst:
-                del ours[o.price]
-                b.traded.pop((o.side, o.price), None)  # only kept while we rest there
-            b.refresh_best()
-
-    def _remove(self, o: _Order) -> None:
-        self._unqueue(o)
-        self.orders.pop(o.coid, None)
-
-    def _cancel(self, c: _Cmd, t: int) -> None:
-        o = self.orders.get(c.coid)
-        if o is None:
-            self.stats["rejects"] += 1
-            self._event(_CANCEL_REJECTED, t, c.inst, c.coid, 0, 0, c.price, c.qty, 0, 0, 0, 0, c.side,
-                        int(DenyReason.UNKNOWN_ORDER))
-            return
-        self._remove(o)
-        self._emit(o, _CANCELED, t, 0, 0)
-
-    def _replace(self, c: _Cmd, t: int) -> None:
-        o = self.orders.get(c.orig)
-        reason = 0
-        if o is None:
-            reason = int(DenyReason.UNKNOWN_ORDER)
-        else:
-            reason = self._validate(self.instruments.get(o.inst), c.price, c.qty, o.ord_type)
-            if not reason and c.coid != c.orig and c.coid in self.orders:
-                reason = int(DenyReason.DUPLICATE)
-            if not reason and c.qty <= o.cum:
-                reason = REASON_QTY_BELOW_FILLED
-            if not reason and o.tif == _POST and c.price != o.price and self._crosses(self.books[o.inst], o.side, c.price):
-                reason = REASON_POST_ONLY_WOULD_CROSS
-        if reason:
-            self.stats["rejects"] += 1
-            side = o.side if o is not None else c.side
-            self._event(_CANCEL_REJECTED, t, c.inst, c.coid, c.orig, o.voi if o else 0, c.price, c.qty,
-                        0, 0, o.cum if o else 0, (o.qty - o.cum) if o else 0, side, reason)
-            return
-        b = self.books[o.inst]
-        keep_place = c.price == o.price and c.qty <= o.qty
-        if not keep_place:
-            self._unqueue(o)
-        del self.orders[o.coid]
-        orig = o.coid
-        o.coid = c.coid
-        o.price = c.price
-        o.qty = c.qty
-        self.orders[o.coid] = o
-        self._emit(o, _REPLACED, t, 0, 0, orig=orig)
-        if not keep_place:
-            self._take(b, o, t)
-            if o.cum < o.qty and o.coid in self.orders:
-                self._rest(b, o)
-
-    # --- events ---------------------------------------------------------------------------
-    def _fill(self, o: _Order, px: int, f: int, t: int, resting: bool = True) -> None:
-        if f <= 0:
-            return
-        o.cum += f
-        if o.cum >= o.qty:
-            self._remove(o)
-            self._emit(o, _FILLED, t, px, f)
-        else:
-            self._emit(o, _PARTIAL, t, px, f)
-        self.stats["fills"] += 1
-
-    def _emit(self, o: _Order, et: int, t: int, last_px: int, last_qty: int, orig: int = 0) -> None:
-        leaves = 0 if et == _CANCELED else o.qty - o.cum
-        self._event(et, t, o.inst, o.coid, orig, o.voi, o.price, o.qty, last_px, last_qty, o.cum, leaves,
-                    o.side, 0)
-
-    def _event(self, et, t, inst, coid, orig, voi, price, qty, last_px, last_qty, cum, leaves, side, reason):
-        self._exec_id += 1
-        d = t + self.resp_lat + (int(self._uniform() * (self.resp_jit + 1)) if self.resp_jit else 0)
-        if d < self._last_deliver:
-            d = self._last_deliver
-        self._last_deliver = d
-        self.out.append((_EXEC_KIND, 1, 0, inst, 0, d, t, coid, orig, voi, self._exec_id, price, qty,
-                         last_px, last_qty, cum, leaves, et, side, reason))
+        if len(recs):
+            self.engine.on_market(recs)
 
 
 class CaptureSource:
@@ -706,10 +291,12 @@ class CaptureSource:
     (venue event times of different streams are not monotonic; receive times are)."""
 
     def __init__(self, path, instrument: Instrument, market: str, t0_ns: int, speed: float = 1.0,
-                 loop: bool = False):
+                 loop: bool = False, limit: int | None = None):
         from livestack.feeds.capture import decode_capture
 
         recs = decode_capture(path, instrument, market)
+        if limit is not None:
+            recs = recs[:capture_cut(recs, int(limit))]
         if recs.dtype.itemsize != 64:
             raise ValueError(f"capture {path}: records are {recs.dtype.itemsize} bytes, expected 64")
         self.recs = np.ascontiguousarray(recs).view(fsim.MD_OVERLAY).copy()
@@ -757,6 +344,16 @@ class CaptureSource:
             self.t_ns = int(t[-1])
         return out
 
+
+
+
+def capture_cut(recs: np.ndarray, limit: int) -> int:
+    """How many of the decoded records ``recs`` to keep for at most ``limit`` records without
+    splitting a message (the cut falls after a LAST_IN_MSG record)."""
+    if limit >= len(recs):
+        return len(recs)
+    last = np.nonzero(recs["flags"][:limit] & fsim.F_LAST)[0]
+    return int(last[-1]) + 1 if len(last) else 0
 
 # ----------------------------------------------------------------------------------------------
 # Process entry
@@ -856,6 +453,10 @@ def run_process(orders_ring: str, exec_ring: str, instruments: list[Instrument],
     execs = Ring.attach(exec_ring, slot_size=128, timeout=attach_s)
     md = Ring.attach(md_ring, slot_size=64, timeout=attach_s) if md_ring else None
     counters = vp.VenueCounters(options.get("counters"))
+    if options.get("exec_epoch") is None:
+        # this incarnation's exec_id_hi: every earlier incarnation that wrote an event moved the
+        # exec ring's producer position past the one it started at, so no two writers share it
+        options["exec_epoch"] = int(execs.tail) + 1
     ex = SimExchange(instruments, options)
     venue = _SimVenue(ex, md, counters)
     deadline = None if options.get("seconds") is None else time.monotonic() + float(options["seconds"])
@@ -864,6 +465,21 @@ def run_process(orders_ring: str, exec_ring: str, instruments: list[Instrument],
         return term.flag or (deadline is not None and time.monotonic() > deadline)
 
     try:
+        if ex.options["virtual_time"]:
+            if md is None:
+                raise ValueError("sim venue: virtual_time needs the md ring (the venue publishes the market)")
+            from livestack.venues.virtual import run_virtual_loop
+
+            watch = vp.HarnessWatch(options.get("harness_pid"), float(options.get("harness_check_s", 0.05)))
+            res = run_virtual_loop(venue, orders, execs, md, options, stop, counters, should_stop, watch)
+            if res["lost"]:
+                ex.on_harness_lost()
+                out = np.zeros(1024, dtype=DTYPES["EXEC"])
+                n = ex.poll(out, 2**62)
+                out["seq"][:n] = np.arange(res["exec_seq"] + 1, res["exec_seq"] + 1 + n, dtype=np.uint64)
+                execs.write_batch(out[:n])
+            venue.stop()
+            return counters.as_dict()
         return vp.run_loop(venue, orders, execs, options, stop, counters, should_stop)
     finally:
         orders.close()

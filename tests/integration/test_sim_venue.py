@@ -240,3 +240,42 @@ def test_full_md_ring_counts_overflow_then_sends_gap_and_a_fresh_snapshot(sessio
     c = vp.VenueCounters(counters).as_dict()
     assert c["md_gaps"] >= 1 and c["md_overflow"] > 0
     close_all(rings)
+
+
+def test_a_killed_and_restarted_venue_never_reuses_an_exec_id(session, procs):
+    """Three lives of the venue process on the same rings, each SIGKILLed after its fills: every
+    fill's (exec_id, exec_id_hi) pair is unique and never (0, 0), although the low words alone
+    start over with every life (what made 356-472 duplicates per run before)."""
+    names, rings = make_rings(session)
+    h = Harness(rings)
+    coid = 0
+
+    def fills():
+        ev = h.all_execs()
+        return ev[(ev["exec_type"] == E.FILLED) | (ev["exec_type"] == E.PARTIALLY_FILLED)]
+
+    for life in range(3):
+        p, stop, counters = start_venue(procs, names, {"events_per_s": 20_000, "seed": 3 + life,
+                                                       "harness_pid": os.getpid()})
+        try:
+            h.synced = False
+            h.run_until(lambda: h.synced and h.asks, 20, f"snapshot of life {life}")
+            want = len(fills()) + 5
+            for _ in range(5):
+                coid += 1
+                h.send(coid, Side.BUY, min(h.asks) + 50, 1, tif=TimeInForce.IOC)  # crosses: fills
+            h.run_until(lambda: len(fills()) >= want, 20, f"the fills of life {life}")
+            os.kill(p.pid, signal.SIGKILL)
+            p.join(timeout=20)
+        finally:
+            stop.set()
+            p.join(timeout=20)
+    f = fills()
+    pairs = list(zip(f["exec_id"].tolist(), f["exec_id_hi"].tolist()))
+    assert len(pairs) >= 15
+    assert len(set(pairs)) == len(pairs) and (0, 0) not in pairs
+    assert len(set(f["exec_id"].tolist())) < len(pairs)  # the low words repeat across lives...
+    assert len(set(f["exec_id_hi"].tolist())) == 3  # ...the incarnation's epoch tells them apart
+    ev = h.all_execs()
+    assert (ev["exec_type"] == E.VENUE_RESET).sum() == 2  # each restart told the core its orders are gone
+    close_all(rings)
