@@ -51,11 +51,12 @@ def test_only_ipc_and_loopback_count_as_local(ep, local):
     assert P.is_local_endpoint(ep) is local
 
 
-def test_non_local_bind_needs_curve():
-    with pytest.raises(ValueError, match="no CURVE keys"):
-        P.check_bind("tcp://0.0.0.0:5555", curve=False)
-    P.check_bind("tcp://0.0.0.0:5555", curve=True)
-    P.check_bind("tcp://127.0.0.1:5555", curve=False)
+def test_every_tcp_bind_needs_curve_loopback_included():
+    for ep in ("tcp://0.0.0.0:5555", "tcp://127.0.0.1:5555", "tcp://localhost:1", "tcp://[::1]:5"):
+        with pytest.raises(ValueError, match="without CURVE keys"):
+            P.check_bind(ep, curve=False)
+        P.check_bind(ep, curve=True)
+    P.check_bind("ipc:///tmp/x/control.sock", curve=False)  # 0600 socket file: the uid is the boundary
     with pytest.raises(ValueError, match="expected ipc"):
         P.check_bind("udp://1.2.3.4:5", curve=True)
 
