@@ -215,12 +215,13 @@ def test_curve_without_an_allow_list_does_not_start(session, tmp_path, procs, ke
     rings = [Ring.create(names["cmd"], 16, 128, RecordKind.CONTROL_CMD),
              Ring.create(names["reply"], 16, 128, RecordKind.CONTROL_REPLY)]
     try:
+        spub, ssec = auth.read_secret_certificate(keys["server"][1])
         p = CTX.Process(target=run_process, args=(names["cmd"], names["reply"], None, None,
-                                                  {"endpoint": f"tcp://127.0.0.1:{_free_port()}",
-                                                   "curve_secret_key": keys["server"][1]}, None))
+                                                  {"endpoint": f"tcp://127.0.0.1:{_free_port()}", "pub_endpoint": "-",
+                                                   "curve_secret_key": ssec, "curve_public_key": spub}, None))
         procs.append(p)
         p.start()
-        p.join(60)
+        p.join(30)  # the old code served (and crashed at the first client): still running here
         assert p.exitcode == 2
     finally:
         for ring in rings:
@@ -247,10 +248,18 @@ MALFORMED = [
 ]
 
 
-def test_malformed_arguments_get_bad_arguments_and_nothing_is_executed(tcp_stack):
+@pytest.fixture
+def ipc_stack(session, tmp_path, procs):
+    s = Stack(session, tmp_path, procs)
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_malformed_arguments_get_bad_arguments_and_nothing_is_executed(transport, request):
     """``{"cmd":"kill","args":[]}`` was executed (``args or {}``); now every malformed request in
     the table is answered ``bad_arguments`` and the harness sees nothing."""
-    stack = tcp_stack
+    stack = request.getfixturevalue(f"{transport}_stack")
     stack.client.orders()
     before = stack.tel.gauge("hseq")
     for i, (cmd, args) in enumerate(MALFORMED):
