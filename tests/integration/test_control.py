@@ -64,7 +64,7 @@ class Stack:
                                         self.names["telemetry"], opts, self.stop))
         procs.append(self.server)
         self.server.start()
-        self.client = ControlClient(self.endpoint, timeout=5.0, **(client or {}))
+        self.client = ControlClient(self.endpoint, timeout=max(5.0, opts["timeout_ms"] / 1000 + 5), **(client or {}))
         if self.endpoint.startswith("ipc://"):
             _wait_for(self.sock)
         else:  # tcp: the first request waits (bounded) for the bind; ZeroMQ reconnects until then

@@ -45,7 +45,8 @@ def keys(tmp_path_factory):
 @pytest.fixture
 def tcp_stack(session, tmp_path, procs, keys):
     opts = {"endpoint": f"tcp://127.0.0.1:{_free_port()}", "pub_endpoint": f"tcp://127.0.0.1:{_free_port()}",
-            "curve_secret_key": keys["server"][1], "curve_authorized_keys": [keys["client"][0]]}
+            "curve_secret_key": keys["server"][1], "curve_authorized_keys": [keys["client"][0]],
+            "timeout_ms": 20000}  # a loaded CI machine must not turn a harness reply into a timeout
     s = Stack(session, tmp_path, procs, options=opts,
               client={"server_key": keys["server"][0], "keys": keys["client"][1]})
     yield s
@@ -155,14 +156,14 @@ def test_another_local_user_cannot_reach_the_control_surface(session, tmp_path, 
     from livestack.ipc import shm
 
     os.chmod(tmp_path, 0o755)  # let nobody reach the socket file itself: its own mode must stop it
-    ipc = Stack(session, tmp_path, procs)
+    ipc = Stack(session, tmp_path, procs, options={"timeout_ms": 20000})
     tcp_ep = f"tcp://127.0.0.1:{_free_port()}"
     session2 = shm.new_session_id()
     tcp = None
     try:
         tcp = Stack(session2, tmp_path / "t", procs,
                     options={"endpoint": tcp_ep, "pub_endpoint": "-", "curve_secret_key": keys["server"][1],
-                             "curve_authorized_keys": [keys["client"][0]]},
+                             "curve_authorized_keys": [keys["client"][0]], "timeout_ms": 20000},
                     client={"server_key": keys["server"][0], "keys": keys["client"][1]})
         assert stat.S_IMODE(os.stat(ipc.sock).st_mode) == 0o600
         before = (ipc.tel.gauge("hseq"), tcp.tel.gauge("hseq"))
@@ -250,7 +251,7 @@ MALFORMED = [
 
 @pytest.fixture
 def ipc_stack(session, tmp_path, procs):
-    s = Stack(session, tmp_path, procs)
+    s = Stack(session, tmp_path, procs, options={"timeout_ms": 20000})
     yield s
     s.close()
 
