@@ -38,6 +38,11 @@ positions          {}                                             telemetry bloc
 metrics            {}                                             telemetry block
 =================  =============================================  ==============================
 
+``args`` is absent or an object that fits the command's msgspec Struct below (``NoArgs``,
+``InstrumentArgs``, ``SetLimitArgs``, ``ConfigArgs``), decoded strictly: ``[]``, ``0``, ``""``,
+``null``, a float or a boolean where an integer or id is expected, an unknown key -> ``bad_arguments``
+and nothing is sent to the harness. Who may send requests at all: ``livestack.control.auth``.
+
 Config keys: ``risk.<limit>`` (a RiskLimit name, lower case) and ``strategy.<param>`` /
 ``strategy.params.<param>`` (a strategy parameter; int64, bools as 0/1) or ``strategy.params.<index>``.
 Quantity and price limits accept a decimal string (converted with the instrument's decimals) or
