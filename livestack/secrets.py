@@ -11,7 +11,7 @@ ways, and a value is redacted when either says so:
 
 Where it is applied: the session file's config and attributes (``records.writer``), ``livestack
 config show``, and every log record of every process once :func:`install_log_redaction` ran
-(``livestack.node.supervisor`` does it in each child; FIX ``554=``/``925=`` fields and
+(importing ``livestack.node`` does it: every process the supervisor starts; FIX ``554=``/``925=`` fields and
 ``password=...`` pairs are masked in the formatted message).
 
 Files: session files, lock files and logs are created 0600 (:func:`create_private_file`,

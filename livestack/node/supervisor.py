@@ -32,18 +32,6 @@ from livestack.schema import RecordKind
 PR_SET_PDEATHSIG = 1
 
 
-def _private_dir(path):
-    from livestack.secrets import private_dir
-
-    return private_dir(path)
-
-
-def _install_log_redaction():
-    from livestack.secrets import install_log_redaction
-
-    install_log_redaction()  # no process logs a FIX password or API key, whatever its code logs
-
-
 def _child(target, cpu, args: tuple, kwargs: dict, parent: int) -> None:
     """Runs in the spawned child: SIGTERM if the supervisor dies (each process then stops the way
     it stops on a normal shutdown: the harness cancels on stop, the writer drains), ignore Ctrl-C
@@ -54,7 +42,6 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int) -> None:
     if os.getppid() != parent:  # the supervisor died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _install_log_redaction()
     cpus = {cpu} if isinstance(cpu, int) and cpu >= 0 else set(cpu or ())
     if cpus:
         os.sched_setaffinity(0, cpus)
@@ -89,6 +76,9 @@ class Supervisor:
         self.instruments = cfgmod.instruments(cfg)
         self.session_dir = os.path.join(cfg["session"]["records_dir"], _dt.date.today().isoformat())
         self.records_path = os.path.join(self.session_dir, f"{self.session}.h5")
+        from livestack.secrets import private_dir
+
+        private_dir(self.session_dir)  # session files and control sockets: created owner-only (0700)
         self.started_at = 0.0
         self._last = None
         self.stopping = False
@@ -122,7 +112,7 @@ class Supervisor:
         r["records"] = self._ring("records", "records", rc["records_capacity"], 128)
         self.telemetry_name = self._create_telemetry()
         self.started_at = time.time()
-        _private_dir(self.session_dir)  # session files, control sockets: owner-only (0700)
+        os.makedirs(self.session_dir, exist_ok=True)
 
         cpu = cfg["cpu"]
         if cfg["writer"]["enabled"]:

@@ -107,6 +107,8 @@ def test_config_show_redacts(tmp_path, capsys):
 
 
 def _child_logs(path):
+    import livestack.node.supervisor  # noqa: F401 - what every supervised child imports first (its entry point)
+
     logging.basicConfig(filename=path, level=logging.INFO)
     log = logging.getLogger("livestack.venues.fix")
     log.info("logon with password=%s", PASSWORD)
@@ -115,10 +117,8 @@ def _child_logs(path):
 
 
 def test_every_process_the_supervisor_starts_logs_without_secrets(tmp_path):
-    from livestack.node.supervisor import _child
-
     log = tmp_path / "child.log"
-    p = mp.get_context("spawn").Process(target=_child, args=(_child_logs, None, (str(log),), {}, os.getpid()))
+    p = mp.get_context("spawn").Process(target=_child_logs, args=(str(log),))
     p.start()
     p.join(60)
     assert p.exitcode == 0
