@@ -74,14 +74,21 @@ def main(argv=None) -> int:
              Ring.create(names["events"], 4096, 128, 0)]
     tel = TelemetryBlock.create(names["telemetry"])
     tmp = tempfile.mkdtemp(prefix="lsbench-")
+    curve_opts, client_keys = {}, {}
     if args.transport == "ipc":
         endpoint = f"ipc://{tmp}/control.sock"
     else:
         import socket
 
+        from livestack.control.auth import keygen
+
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+        # tcp always carries CURVE (loopback included): measure what a tcp client really pays
+        (spub, ssec), (cpub, csec) = keygen(tmp, "server"), keygen(tmp, "client")
+        curve_opts = {"curve_secret_key": ssec, "curve_authorized_keys": [cpub]}
+        client_keys = {"server_key": spub, "keys": csec}
     stop = ctx.Event()
     procs = [
         ctx.Process(target=_pinned, daemon=True, args=(run_fake_harness, cpus[0], names["cmd"], names["reply"],
@@ -91,7 +98,8 @@ def main(argv=None) -> int:
         ctx.Process(target=_pinned, daemon=True, args=(run_process, cpus[1], names["cmd"], names["reply"],
                                                        names["events"], names["telemetry"],
                                                        {"endpoint": endpoint, "session_dir": tmp,
-                                                        "timeout_ms": 5000, "reply_spins": args.reply_spins},
+                                                        "timeout_ms": 5000, "reply_spins": args.reply_spins,
+                                                        **curve_opts},
                                                        stop)),
     ]
     results = {}
@@ -99,7 +107,7 @@ def main(argv=None) -> int:
         for p in procs:
             p.start()
         pin(cpus[1])
-        client = ControlClient(endpoint, timeout=10)
+        client = ControlClient(endpoint, timeout=10, **client_keys)
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -24,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=3.0, help="demo duration")
     demo.set_defaults(func=_cmd_demo)
 
+    conf = sub.add_parser("config", help="check a config, or show it with defaults filled in (secrets redacted)")
+    conf.add_argument("action", choices=["show", "check"])
+    conf.add_argument("config", nargs="?", help="TOML config file (default: the embedded simulated stack)")
+    conf.set_defaults(func=_cmd_config)
+
     shm = sub.add_parser("shm", help="list or clean up shared-memory segments")
     shm.add_argument("action", choices=["list", "clean"])
     shm.set_defaults(func=_cmd_shm)
@@ -48,6 +53,24 @@ PLUGINS = (
     "livestack.control.cli",     # ctl
     "livestack.telemetry.cli",   # top, metrics
 )
+
+
+def _cmd_config(args) -> int:
+    import json
+
+    from livestack.node import config
+    from livestack.secrets import redact_config
+
+    try:
+        cfg = config.load(args.config)
+    except config.ConfigError as e:
+        print(f"livestack: {e}", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        print(json.dumps(redact_config(cfg), indent=2, sort_keys=True))
+    else:
+        print(f"{args.config or 'embedded default'}: ok")
+    return 0
 
 
 def _cmd_shm(args) -> int:

@@ -53,7 +53,15 @@ def _client(args):
     endpoint = args.endpoint or discover_endpoint()
     if not endpoint:
         raise LookupError("no running livestack control socket found: pass --endpoint or set LIVESTACK_CONTROL")
-    return ControlClient(endpoint, timeout=args.timeout, server_key=args.server_key, keys=args.keys)
+    return ControlClient(endpoint, timeout=args.timeout, server_key=_server_key(args), keys=_keys(args))
+
+
+def _server_key(args):
+    return args.server_key or os.environ.get("LIVESTACK_CONTROL_SERVER_KEY") or None
+
+
+def _keys(args):
+    return args.keys or os.environ.get("LIVESTACK_CONTROL_KEYS") or None
 
 
 def _request(args) -> tuple[str, dict]:
@@ -179,7 +187,7 @@ def _events(args) -> int:
     if not endpoint:
         print("livestack ctl events: no PUB endpoint: pass --pub-endpoint", file=sys.stderr)
         return 2
-    sub = EventSubscriber(endpoint, topics=args.topic or ("",), server_key=args.server_key)
+    sub = EventSubscriber(endpoint, topics=args.topic or ("",), server_key=_server_key(args), keys=_keys(args))
     got = 0
     deadline = time.monotonic() + args.seconds if args.seconds else None
     try:
@@ -201,12 +209,18 @@ def _events(args) -> int:
 
 
 def _keygen(args) -> int:
-    import zmq.auth
+    from livestack.control.auth import keygen
 
-    os.makedirs(args.directory, mode=0o700, exist_ok=True)
-    pub, sec = zmq.auth.create_certificates(args.directory, args.name)
-    os.chmod(sec, 0o600)
-    print(f"public certificate: {pub}\nsecret certificate: {sec} (keep private; mode 0600)")
+    try:
+        pub, sec = keygen(args.directory, args.name, force=args.force)
+    except (OSError, ValueError) as e:
+        print(f"livestack ctl keygen: {e}", file=sys.stderr)
+        return 2
+    print(f"public certificate: {os.path.abspath(pub)}\n"
+          f"secret certificate: {os.path.abspath(sec)} (mode 0600: keep it private)\n"
+          "server: [control] curve_secret_key = the server's secret certificate,\n"
+          "        curve_authorized_keys = [the clients' public certificates] (or a directory of them)\n"
+          "client: livestack ctl --server-key SERVER.key --keys CLIENT.key_secret ...")
     return 0
 
 
@@ -223,9 +237,10 @@ def register(sub) -> None:
         c.add_argument("--json", action="store_true", default=d(False), help="print the raw JSON reply")
         c.add_argument("--timeout", type=float, default=d(3.0), metavar="S", help="reply timeout (default 3 s)")
         c.add_argument("--server-key", default=d(None), metavar="KEY",
-                       help="server CURVE public key (Z85 or certificate file)")
+                       help="server CURVE public key (certificate file or Z85); default $LIVESTACK_CONTROL_SERVER_KEY")
         c.add_argument("--keys", default=d(None), metavar="FILE",
-                       help="this client's CURVE secret certificate (from `ctl keygen`)")
+                       help="this client's CURVE secret certificate (from `ctl keygen`); "
+                            "default $LIVESTACK_CONTROL_KEYS")
         return c
 
     common = _common(True)
@@ -250,7 +265,8 @@ def register(sub) -> None:
     p.add_argument("--topic", action="append", help="topic filter (trading_state, fill, anomaly, order_state, control)")
     p.add_argument("--count", type=int, help="stop after N messages")
     p.add_argument("--seconds", type=float, help="stop after S seconds")
-    p = cmds.add_parser("keygen", help="create a CURVE certificate pair (NAME.key, NAME.key_secret)")
+    p = cmds.add_parser("keygen", help="create a CURVE certificate pair (NAME.key, NAME.key_secret mode 0600)")
     p.add_argument("directory")
     p.add_argument("--name", default="livestack")
+    p.add_argument("--force", action="store_true", help="replace an existing key pair of that name")
     ctl.set_defaults(func=_cmd_ctl)

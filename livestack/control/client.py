@@ -62,8 +62,9 @@ class ControlClient:
     server_key : str or bytes, optional
         The server's CURVE public key (Z85) or certificate file: turns CURVE on.
     public_key, secret_key : optional
-        This client's CURVE key pair (Z85), or ``keys``: a secret certificate file. Generated
-        (ephemeral, so only useful against servers without an allow list) when omitted.
+        This client's CURVE key pair (Z85), or ``keys``: a secret certificate file (``livestack
+        ctl keygen``) whose public key is on the server's allow list. Generated when omitted
+        (ephemeral: the server refuses it, which is only useful to test the refusal).
     """
 
     def __init__(self, endpoint: str, timeout: float = 2.0, server_key=None, public_key=None, secret_key=None,
@@ -219,11 +220,13 @@ class EventSubscriber:
     """SUB socket on the control PUB endpoint: ``next(timeout)`` -> (topic, dict) or None."""
 
     def __init__(self, endpoint: str, topics=("",), server_key=None, public_key=None, secret_key=None,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, keys=None):
         self._ctx = context or zmq.Context.instance()
         self.sock = self._ctx.socket(zmq.SUB)
         self.sock.linger = 0
         if server_key is not None:
+            if keys is not None:
+                public_key, secret_key = P.load_keypair(keys)
             if secret_key is None:
                 public_key, secret_key = zmq.curve_keypair()
             self.sock.curve_serverkey = P.key_bytes(server_key)

@@ -38,6 +38,11 @@ positions          {}                                             telemetry bloc
 metrics            {}                                             telemetry block
 =================  =============================================  ==============================
 
+``args`` is absent or an object that fits the command's msgspec Struct below (``NoArgs``,
+``InstrumentArgs``, ``SetLimitArgs``, ``ConfigArgs``), decoded strictly: ``[]``, ``0``, ``""``,
+``null``, a float or a boolean where an integer or id is expected, an unknown key -> ``bad_arguments``
+and nothing is sent to the harness. Who may send requests at all: ``livestack.control.auth``.
+
 Config keys: ``risk.<limit>`` (a RiskLimit name, lower case) and ``strategy.<param>`` /
 ``strategy.params.<param>`` (a strategy parameter; int64, bools as 0/1) or ``strategy.params.<index>``.
 Quantity and price limits accept a decimal string (converted with the instrument's decimals) or
@@ -46,11 +51,13 @@ an integer in fixed-point units.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass
 
+from typing import Annotated, Union
+
+import msgspec
 import orjson
 
 from livestack.schema import ControlCmdType, RiskLimit, spec
@@ -61,7 +68,6 @@ ERRORS = ("malformed", "unknown_command", "bad_arguments", "not_allowed", "unkno
 #: ControlError (CONTROL_REPLY.error) -> protocol error code
 HARNESS_ERRORS = {1: "unknown_command", 2: "bad_arguments", 3: "not_allowed", 4: "unknown_instrument"}
 MAX_REQUEST_BYTES = 64 * 1024
-IPC_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 
 
 class RequestError(Exception):
@@ -74,29 +80,61 @@ class RequestError(Exception):
         self.message = message
 
 
+# ---- argument schemas: one msgspec Struct per command shape ------------------------------------
+# Decoded strictly (no bool for int, no float for int, no unknown keys): a request whose args do
+# not fit is a ``bad_arguments`` reply and nothing is sent to the harness.
+
+#: an instrument id (int), a symbol (str), or absent / null / 0 / "all" for every instrument
+InstrumentRef = Union[int, str, None]
+
+
+class NoArgs(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """No arguments: ``args`` absent or ``{}``."""
+
+
+class InstrumentArgs(NoArgs, frozen=True):
+    instrument: InstrumentRef = None
+
+
+class SetLimitArgs(NoArgs, frozen=True):
+    limit: Union[int, str]  # RiskLimit name or value
+    value: Union[int, str]  # fixed-point integer or a decimal string
+    instrument: InstrumentRef = None
+
+
+class ConfigArgs(NoArgs, frozen=True):
+    set: Annotated[dict[str, Union[int, str, bool]], msgspec.Meta(min_length=1)]
+    instrument: InstrumentRef = None
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
     harness: int | None  # ControlCmdType sent to the harness, None when answered locally
-    args: tuple[str, ...]  # allowed argument names
+    schema: type  # the msgspec Struct its args must fit
     doc: str
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """Allowed argument names."""
+        return self.schema.__struct_fields__
 
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("status", ControlCmdType.STATUS, (), "trading state, kill latch, session, counters, process health"),
-    Command("session-start", ControlCmdType.SESSION_START, (), "start the session (trading ACTIVE)"),
-    Command("session-stop", ControlCmdType.SESSION_STOP, (), "stop the session: cancel all, HALTED"),
-    Command("enable", ControlCmdType.TRADING_ENABLE, (), "trading ACTIVE (refused while the kill switch is latched)"),
-    Command("disable", ControlCmdType.TRADING_DISABLE, (), "trading HALTED: no new orders"),
-    Command("reduce-only", ControlCmdType.REDUCE_ONLY, (), "trading REDUCING: only position-reducing orders"),
-    Command("kill", ControlCmdType.KILL, (), "kill switch: cancel every open order, HALTED, latched"),
-    Command("kill-reset", ControlCmdType.KILL_RESET, (), "release the kill latch (trading stays HALTED)"),
-    Command("cancel-all", ControlCmdType.CANCEL_ALL, ("instrument",), "cancel open orders (one instrument or all)"),
-    Command("set-limit", ControlCmdType.SET_LIMIT, ("limit", "value", "instrument"), "set a risk limit"),
-    Command("config", ControlCmdType.SET_PARAM, ("set", "instrument"), "versioned config update (risk limits, strategy params)"),
-    Command("orders", None, ("instrument",), "open orders (telemetry block)"),
-    Command("positions", None, (), "positions and PnL (telemetry block)"),
-    Command("metrics", None, (), "counters, latency quantiles, rings, processes (telemetry block)"),
+    Command("status", ControlCmdType.STATUS, NoArgs, "trading state, kill latch, session, counters, process health"),
+    Command("session-start", ControlCmdType.SESSION_START, NoArgs, "start the session (trading ACTIVE)"),
+    Command("session-stop", ControlCmdType.SESSION_STOP, NoArgs, "stop the session: cancel all, HALTED"),
+    Command("enable", ControlCmdType.TRADING_ENABLE, NoArgs, "trading ACTIVE (refused while the kill switch is latched)"),
+    Command("disable", ControlCmdType.TRADING_DISABLE, NoArgs, "trading HALTED: no new orders"),
+    Command("reduce-only", ControlCmdType.REDUCE_ONLY, NoArgs, "trading REDUCING: only position-reducing orders"),
+    Command("kill", ControlCmdType.KILL, NoArgs, "kill switch: cancel every open order, HALTED, latched"),
+    Command("kill-reset", ControlCmdType.KILL_RESET, NoArgs, "release the kill latch (trading stays HALTED)"),
+    Command("cancel-all", ControlCmdType.CANCEL_ALL, InstrumentArgs, "cancel open orders (one instrument or all)"),
+    Command("set-limit", ControlCmdType.SET_LIMIT, SetLimitArgs, "set a risk limit"),
+    Command("config", ControlCmdType.SET_PARAM, ConfigArgs, "versioned config update (risk limits, strategy params)"),
+    Command("orders", None, InstrumentArgs, "open orders (telemetry block)"),
+    Command("positions", None, NoArgs, "positions and PnL (telemetry block)"),
+    Command("metrics", None, NoArgs, "counters, latency quantiles, rings, processes (telemetry block)"),
 )}
 ALIASES = {"trading-enable": "enable", "trading-disable": "disable", "cancel": "cancel-all",
            "start": "session-start", "stop": "session-stop", "update-config": "config", "limit": "set-limit"}
@@ -146,17 +184,26 @@ def decode_request(raw: bytes) -> tuple[object, str, dict]:
         if "cmd" not in msg:
             raise RequestError("malformed", "request has no 'cmd'")
         name = canonical(msg["cmd"])
-        args = msg.get("args") or {}
-        if not isinstance(args, dict):
-            raise RequestError("bad_arguments", f"'args' must be an object, got {type(args).__name__}")
-        extra = set(args) - set(COMMANDS[name].args)
-        if extra:
-            allowed = ", ".join(COMMANDS[name].args) or "none"
-            raise RequestError("bad_arguments", f"{name}: unknown argument(s) {', '.join(sorted(extra))} (allowed: {allowed})")
+        args = decode_args(name, msg["args"]) if "args" in msg else {}
     except RequestError as e:
         e.id = rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
         raise
     return rid, name, args
+
+
+def decode_args(name: str, raw) -> dict:
+    """``raw`` (the request's ``args``) checked against the command's schema; the given arguments
+    as a dict (null ones dropped). RequestError ``bad_arguments`` when they do not fit."""
+    schema = COMMANDS[name].schema
+    allowed = ", ".join(schema.__struct_fields__) or "none"
+    if not isinstance(raw, dict):
+        raise RequestError("bad_arguments", f"{name}: 'args' must be an object ({{}} or absent for none), "
+                           f"got {type(raw).__name__} {orjson.dumps(raw).decode()[:40]}")
+    try:
+        obj = msgspec.convert(raw, schema, strict=True)
+    except msgspec.ValidationError as e:
+        raise RequestError("bad_arguments", f"{name}: {e} (arguments: {allowed})") from None
+    return {k: v for k, v in msgspec.structs.asdict(obj).items() if v is not None}
 
 
 def encode(obj) -> bytes:
@@ -342,48 +389,21 @@ def plan_config(settings, instrument_arg, instruments: Instruments, params: tupl
     return out
 
 
-# ---- endpoints and CURVE --------------------------------------------------------------------
+# ---- endpoints and CURVE (livestack.control.auth; kept here for the callers of the protocol) ----
 
-_TCP = re.compile(r"^tcp://(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:]+)):(?P<port>\d+|\*)$")
-
-
-def is_local_endpoint(endpoint: str) -> bool:
-    """True for ipc:// and tcp:// on a loopback address; False for anything reachable from elsewhere."""
-    if endpoint.startswith("ipc://") or endpoint.startswith("inproc://"):
-        return True
-    m = _TCP.match(endpoint)
-    if not m:
-        return False
-    host = m.group("v6") or m.group("host")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # an interface name or '*'
+from livestack.control.auth import check_endpoint, is_local_endpoint  # noqa: E402,F401
 
 
 def check_bind(endpoint: str, curve: bool) -> None:
-    """Refuse a non-local endpoint without CURVE keys (ValueError with the reason)."""
-    if not (endpoint.startswith("ipc://") or endpoint.startswith("tcp://") or endpoint.startswith("inproc://")):
-        raise ValueError(f"control endpoint {endpoint!r}: expected ipc://PATH or tcp://HOST:PORT")
-    if endpoint.startswith("ipc://") and len(os.fsencode(os.path.abspath(endpoint[6:]))) > IPC_PATH_MAX:
-        raise ValueError(f"control endpoint {endpoint}: a unix socket path is limited to {IPC_PATH_MAX} bytes; "
-                         "use a shorter session directory or tcp://127.0.0.1:PORT")
-    if not curve and not is_local_endpoint(endpoint):
-        raise ValueError(
-            f"refusing to bind the control surface to {endpoint}: it is not loopback or ipc, and no CURVE keys "
-            "were given. Non-local control endpoints must be encrypted and authenticated: set curve_secret_key "
-            "and curve_public_key (or curve_keys: a certificate file from `livestack ctl keygen`) and "
-            "curve_authorized_keys, or bind ipc:// or tcp://127.0.0.1")
+    """ValueError unless ``endpoint`` can be served safely: tcp (loopback included) needs CURVE."""
+    check_endpoint(endpoint, curve)
 
 
-def load_keypair(spec_or_path) -> tuple[bytes, bytes | None]:
-    """(public, secret) from a zmq certificate file (secret may be None for a public-only file)."""
+def load_keypair(path) -> tuple[bytes, bytes | None]:
+    """(public, secret) from a zmq certificate file (secret is None for a public certificate)."""
     import zmq.auth
 
-    pub, sec = zmq.auth.load_certificate(os.fspath(spec_or_path))
-    return pub, sec
+    return zmq.auth.load_certificate(os.fspath(path))
 
 
 def key_bytes(value) -> bytes:
@@ -397,24 +417,3 @@ def key_bytes(value) -> bytes:
         pub, sec = load_keypair(value)
         return sec or pub
     raise ValueError(f"CURVE key {value[:8]}…: expected a 40-character Z85 key or a certificate file")
-
-
-def authorized_keys(value) -> set[bytes]:
-    """Client public keys allowed to talk to a CURVE server: a list of Z85 keys, or a directory of
-    certificate files (``*.key``), or one file."""
-    import zmq.auth
-
-    out: set[bytes] = set()
-    if value is None:
-        return out
-    if isinstance(value, (str, os.PathLike)) and os.path.isdir(value):
-        out.update(zmq.auth.load_certificates(os.fspath(value)).keys())
-        return out
-    if isinstance(value, (str, bytes, os.PathLike)):
-        value = [value]
-    for v in value:
-        if isinstance(v, (str, os.PathLike)) and os.path.isfile(v):
-            out.add(load_keypair(v)[0])
-        else:
-            out.add(v.encode() if isinstance(v, str) else bytes(v))
-    return out

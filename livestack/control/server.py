@@ -8,7 +8,8 @@ Topology (the harness is reached only through shared-memory rings, never through
                                                         ▲  ◀── events ring (FILL, TRADING_STATE, ANOMALY, ORDER_STATE)
                                                         └───── telemetry block (orders, positions, metrics)
 
-One loop, one thread: poll the ROUTER (and the ZAP socket when CURVE is on) with a timeout while
+One loop, one thread (plus pyzmq's ZAP authenticator thread when CURVE is on, see
+``livestack.control.auth``): poll the ROUTER with a timeout while
 nothing is in flight; while a command is in flight, poll without blocking and check the reply ring
 with ``Backoff("backoff")`` (spin → yield → short sleeps), so a reply is picked up within
 microseconds without busy-spinning a core. Every request gets exactly one reply; a command the
@@ -22,10 +23,11 @@ Options (``run_process(..., options, stop)``; the ``control`` config table plus 
 ``pub_endpoint``           PUB endpoint; default: the ROUTER's with ``.events`` (ipc: ``control.events.sock``), "-" for none
 ``session_dir``            directory for the default ipc endpoints (default: a per-user temp dir)
 ``timeout_ms``             deadline for a harness reply (default 2000)
-``curve_secret_key``,      server CURVE key pair: Z85 text or a certificate file; or ``curve_keys``:
-``curve_public_key``       one secret certificate file. Required to bind anything but ipc/loopback.
-``curve_authorized_keys``  client public keys allowed (list of Z85, a certificate file or a directory
-                           of them); absent: any client that knows the server key
+``curve_secret_key``       the server's secret certificate file (``livestack ctl keygen``); the Python
+                           API also takes Z85 text with ``curve_public_key``. Required for ANY tcp
+                           endpoint, loopback included (ipc needs none: the socket is 0600)
+``curve_authorized_keys``  client public keys allowed: certificate files, a directory of ``*.key``
+                           files (or Z85 text from the API). Required with CURVE: never "any client"
 ``instruments``            the config's instruments (ids, symbols, decimals); default: what the
                            harness registered in the telemetry block
 ``params``                 the strategy's parameter names in index order (for ``config``
@@ -43,24 +45,42 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-
 import struct
+from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
 
+from livestack.control import auth
 from livestack.control import protocol as P
 from livestack.ipc import Backoff, Ring
 from livestack.schema import DTYPES, DTYPE_BY_KIND, SLOT128, ControlCmdType, ControlStatus, TradingState, spec
 from livestack.schema.fixedpoint import format_fixed
 
-#: CONTROL_CMD / CONTROL_REPLY as struct layouts (the schema's field order; checked against the
-#: numpy dtypes in tests/unit/control/test_protocol.py)
-_CMD = struct.Struct("<HBBIQqQqqqH70x")
-_REPLY = struct.Struct("<HBBIQqQQqqHBB68x")
-_REPLY_FIELDS = ("kind", "version", "flags", "instrument", "seq", "ts", "request_id", "hseq", "value0", "value1",
-                 "cmd", "status", "error")
+#: struct format letter of each schema integer type, by (size, signed)
+_STRUCT_CHAR = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
+                (1, True): "b", (2, True): "h", (4, True): "i", (8, True): "q"}
+
+
+def struct_of(rec: spec.Record) -> tuple[struct.Struct, tuple[str, ...]]:
+    """A record's layout as a little-endian ``struct.Struct`` and the names of its packed fields,
+    derived from ``spec`` (``_``-prefixed fields become pad bytes, other byte arrays ``Ns``).
+    ``spec.layout`` guarantees no implicit padding, so ``<`` (standard sizes, no alignment) matches
+    the C struct and the numpy dtype byte for byte."""
+    fmt, names = ["<"], []
+    for f, _ in spec.layout(rec):
+        size = spec.TYPES[f.type][3]
+        if f.name.startswith("_"):
+            fmt.append(f"{size * f.count}x")
+            continue
+        fmt.append(f"{f.count}s" if f.count > 1 else _STRUCT_CHAR[(size, f.type.startswith("i"))])
+        names.append(f.name)
+    return struct.Struct("".join(fmt)), tuple(names)
+
+
+#: CONTROL_CMD / CONTROL_REPLY packed and unpacked without numpy on the control path
+_CMD, _CMD_FIELDS = struct_of(spec.RECORDS_BY_NAME["CONTROL_CMD"])
+_REPLY, _REPLY_FIELDS = struct_of(spec.RECORDS_BY_NAME["CONTROL_REPLY"])
 _CMD_KIND = spec.RECORDS_BY_NAME["CONTROL_CMD"].kind
 _CMD_VERSION = spec.RECORDS_BY_NAME["CONTROL_CMD"].version
 
@@ -69,10 +89,14 @@ def _reply_dict(raw: bytes, offset: int) -> dict:
     return dict(zip(_REPLY_FIELDS, _REPLY.unpack_from(raw, offset)))
 
 
+def _pack_cmd(**values) -> bytes:
+    """A CONTROL_CMD slot from field values by name (absent fields are 0)."""
+    return _CMD.pack(*(values.get(n, 0) for n in _CMD_FIELDS))
+
+
 DEFAULT_TIMEOUT_MS = 2000
 IDLE_POLL_MS = 20  # nothing in flight: block on ZeroMQ this long, then look at the events ring
 HEARTBEAT_S = 0.25
-ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 
 _ENUM_OF = {}
 for _rec in spec.RECORDS:
@@ -175,10 +199,10 @@ class ControlServer:
                                max_sleep_ns=50_000)
         set_timer_slack_ns(1000)
         self.ctx = zmq.Context.instance() if opts.get("shared_context") else zmq.Context()
-        self.router = self.pub = self.zap = None
+        self.router = self.pub = None
+        self.auth: auth.Authenticator | None = None
         self.endpoint = self.pub_endpoint = None
         self._ipc_paths: list[str] = []
-        self.authorized: set[bytes] | None = None
 
     # ---- setup ------------------------------------------------------------------------------
     @staticmethod
@@ -207,48 +231,23 @@ class ControlServer:
                 pub_endpoint = base + ".events.sock"
             else:
                 pub_endpoint = "-"
-        secret = opts.get("curve_secret_key")
-        public = opts.get("curve_public_key")
-        if opts.get("curve_keys"):
-            public, secret = P.load_keypair(opts["curve_keys"])
-            if secret is None:
-                raise ValueError(f"curve_keys {opts['curve_keys']}: not a secret certificate")
-        curve = bool(secret)
-        if curve and not public:
-            raise ValueError("CURVE: curve_secret_key given without curve_public_key")
-        P.check_bind(endpoint, curve)
-        if pub_endpoint != "-":
-            P.check_bind(pub_endpoint, curve)
+        keys = auth.check_options(opts, endpoint, pub_endpoint)  # ValueError: nothing bound
 
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.linger = 0
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.router.sndhwm = self.router.rcvhwm = 10000
-        if curve:
-            if opts.get("curve_authorized_keys") is not None:
-                self.authorized = P.authorized_keys(opts["curve_authorized_keys"])
-            else:
-                print("control: warning: CURVE without curve_authorized_keys: any client that knows the server's "
-                      "public key is accepted (traffic is still encrypted)", file=sys.stderr, flush=True)
-            self.zap = self.ctx.socket(zmq.REP)
-            self.zap.linger = 0
-            self.zap.bind(ZAP_ENDPOINT)
-            for s in (self.router,):
-                s.curve_server = True
-                s.curve_secretkey = P.key_bytes(secret)
-                s.curve_publickey = P.key_bytes(public)
-                s.zap_domain = b"livestack"
+        if keys is not None:
+            self.auth = auth.Authenticator(self.ctx, keys.authorized)
+            auth.make_curve_server(self.router, keys)
         self._bind(self.router, endpoint)
         self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         if pub_endpoint != "-":
             self.pub = self.ctx.socket(zmq.PUB)
             self.pub.linger = 0
             self.pub.sndhwm = 100000
-            if curve:
-                self.pub.curve_server = True
-                self.pub.curve_secretkey = P.key_bytes(secret)
-                self.pub.curve_publickey = P.key_bytes(public)
-                self.pub.zap_domain = b"livestack"
+            if keys is not None:  # fills and order states are private too: same allow list
+                auth.make_curve_server(self.pub, keys)
             self._bind(self.pub, pub_endpoint)
             self.pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
 
@@ -281,15 +280,12 @@ class ControlServer:
             pass  # not the main thread (tests run the server in a thread)
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
-        if self.zap is not None:
-            poller.register(self.zap, zmq.POLLIN)
         next_hb = 0.0
         while not flag["stop"] and not (stop is not None and stop.is_set()):
             ready = dict(poller.poll(0 if self.pending else IDLE_POLL_MS))
             worked = False
-            if self.zap is not None and self.zap in ready:
-                self._handle_zap()
-                worked = True
+            if self.auth is not None and self.auth.refused:
+                self._report_refused()
             if self.router in ready:
                 for _ in range(256):
                     try:
@@ -315,10 +311,13 @@ class ControlServer:
                 self.backoff.reset()
 
     def close(self) -> None:
-        for s in (self.router, self.pub, self.zap):
+        for s in (self.router, self.pub):
             if s is not None:
                 s.close(0)
-        self.router = self.pub = self.zap = None
+        self.router = self.pub = None
+        if self.auth is not None:
+            self.auth.stop()
+            self.auth = None
         self.ctx.term() if not self.options.get("shared_context") else None
         for p in self._ipc_paths:
             try:
@@ -333,23 +332,11 @@ class ControlServer:
             if r is not None:
                 r.close()
 
-    # ---- ZAP (CURVE client authentication) ------------------------------------------------
-    def _handle_zap(self) -> None:
-        try:
-            msg = self.zap.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        version, request_id = msg[0], msg[1]
-        mechanism = msg[5] if len(msg) > 5 else b""
-        key = msg[6] if len(msg) > 6 else b""
-        ok = mechanism == b"CURVE"
-        z85 = zmq.utils.z85.encode(key) if ok and len(key) == 32 else b""
-        if ok and self.authorized is not None:
-            ok = z85 in self.authorized
-        status, text = (b"200", b"OK") if ok else (b"400", b"client CURVE key not authorized")
-        self.zap.send_multipart([version, request_id, status, text, z85 if ok else b"", b""])
-        if not ok:
-            self._publish("control", {"event": "unauthorized", "client_key": z85.decode() if z85 else None,
+    # ---- CURVE clients refused by the authenticator ------------------------------------------
+    def _report_refused(self) -> None:
+        while self.auth.refused:
+            key = self.auth.refused.popleft()
+            self._publish("control", {"event": "unauthorized", "client_key": key,
                                       "message": "client CURVE key not authorized"})
 
     # ---- requests ---------------------------------------------------------------------------
@@ -414,8 +401,8 @@ class ControlServer:
         pend = Pending(envelope, rid, name, args, time.monotonic() + self.timeout_s, version=version)
         for cmd, inst, a0, a1, upd in updates:
             self._rid += 1
-            rec = _CMD.pack(_CMD_KIND, _CMD_VERSION, 0, inst, self.cmd.tail + 1, time.time_ns(), self._rid,
-                            a0, a1, version, int(cmd))
+            rec = _pack_cmd(kind=_CMD_KIND, version=_CMD_VERSION, instrument=inst, seq=self.cmd.tail + 1,
+                            ts=time.time_ns(), request_id=self._rid, arg0=a0, arg1=a1, arg2=version, cmd=int(cmd))
             if self.cmd.write(rec) != 0:  # cannot happen after the free() check (single producer)
                 raise P.RequestError("unavailable", "command ring full")
             pend.rids[self._rid] = upd
@@ -604,7 +591,8 @@ def run_process(cmd_ring: str, reply_ring: str, events_ring: str | None, telemet
     """Entry point of the control process (spawned by the supervisor; see docs/CONTRACTS.md).
 
     Binds the ROUTER (and PUB) endpoints, then serves until ``stop`` is set or SIGTERM. Refuses
-    (ValueError, exit code 2) to bind a non-loopback endpoint without CURVE keys.
+    (exit code 2) an endpoint it cannot serve safely: tcp without CURVE keys, unreadable keys
+    (``livestack.node.config`` reports the same before anything starts).
     """
     cpu = (options or {}).get("cpu", -1)
     if isinstance(cpu, int) and cpu >= 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import tomllib
 from typing import Any
 
@@ -89,8 +90,10 @@ DEFAULTS: dict[str, Any] = {
     },
     "control": {
         "enabled": True,
-        "endpoint": "",                 # default ipc://<session dir>/control.sock
+        "endpoint": "",                 # default ipc://<session dir>/control.sock (0600); tcp:// needs CURVE
         "pub_endpoint": "",
+        "curve_secret_key": "",         # path: the server's secret certificate (`livestack ctl keygen`, 0600)
+        "curve_authorized_keys": [],    # paths: client public certificates (*.key files or directories)
     },
     "telemetry": {
         "metrics_port": 0,              # 0: no Prometheus exporter
@@ -123,6 +126,10 @@ def _merge(path: tuple, base: dict, over: dict) -> dict:
             want = type(default)
             if want is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
+            if want is list and isinstance(value, str):
+                value = [value]  # one path where a list of paths is expected
+            if want is list and not all(isinstance(v, str) for v in value if isinstance(value, list)):
+                raise ConfigError(f"config: '{where}' must be a list of strings")
             if type(value) is not want:
                 raise ConfigError(f"config: '{where}' must be {want.__name__}, got {type(value).__name__} {value!r}")
             out[key] = value
@@ -163,6 +170,7 @@ def validate(raw: dict | None) -> dict:
                           "(to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')")
     if cfg["venue"]["kind"] not in ("sim", "fix"):
         raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
+    _check_control(cfg["control"])
     insts = instruments(cfg)  # validates
     try:
         from livestack.core import parse_risk
@@ -174,6 +182,29 @@ def validate(raw: dict | None) -> dict:
         except ValueError as e:
             raise ConfigError(f"config: [risk]: {e}") from None
     return cfg
+
+
+def _check_control(ctl: dict) -> None:
+    """The control endpoints and CURVE keys can be served safely (else ConfigError, before any
+    process starts); key paths are made absolute so every process reads the same files."""
+    if ctl["curve_secret_key"]:
+        if re.fullmatch(r"\S{40}", ctl["curve_secret_key"]) and not os.path.exists(ctl["curve_secret_key"]):
+            raise ConfigError("config: 'control.curve_secret_key' looks like a key: give the PATH of the secret "
+                              "certificate (`livestack ctl keygen`), never the key itself, in a config file")
+        ctl["curve_secret_key"] = os.path.abspath(os.path.expanduser(ctl["curve_secret_key"]))
+    ctl["curve_authorized_keys"] = [os.path.abspath(os.path.expanduser(p)) for p in ctl["curve_authorized_keys"]]
+    if not ctl["enabled"]:
+        return
+    from livestack.control import auth
+
+    for key in ("endpoint", "pub_endpoint"):
+        ep = ctl[key]
+        if ep and not ep.startswith(("ipc://", "tcp://")):
+            raise ConfigError(f"config: 'control.{key}' = {ep!r}: expected ipc://PATH or tcp://HOST:PORT")
+    try:
+        auth.check_options(ctl)
+    except ValueError as e:
+        raise ConfigError(f"config: [control]: {e}") from None
 
 
 def instruments(cfg: dict) -> list[Instrument]:

@@ -207,6 +207,9 @@ class Supervisor:
         self.instruments = cfgmod.instruments(cfg)
         self.session_dir = os.path.join(cfg["session"]["records_dir"], _dt.date.today().isoformat())
         self.records_path = os.path.join(self.session_dir, f"{self.session}.h5")
+        from livestack.secrets import private_dir
+
+        private_dir(self.session_dir)  # session files and control sockets: created owner-only (0700)
         self.started_at = 0.0
         self._last = None
         self.stopping = False

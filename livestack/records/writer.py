@@ -132,6 +132,12 @@ def _dumps(v) -> str:
     return json.dumps(v, default=_jsonable, sort_keys=True)
 
 
+def _secrets():
+    from livestack import secrets
+
+    return secrets
+
+
 def _now_iso(ns: int) -> str:
     return _dt.datetime.fromtimestamp(ns / 1e9, _dt.timezone.utc).isoformat(timespec="microseconds")
 
@@ -189,7 +195,11 @@ class RecordWriter:
 
     # ------------------------------------------------------------------------------------------
     def _lock(self) -> int:
-        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        private = _secrets()
+        private.private_dir(os.path.dirname(self.path))  # session files carry the config: owner-only dir (0700)
+        if os.path.exists(self.path):
+            private.make_private(self.path)  # a file from an older version was 0644
+        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -223,6 +233,7 @@ class RecordWriter:
         self.created = not os.path.exists(self.path)
         if self.created:
             tmp = self.path + ".tmp"
+            _secrets().create_private_file(tmp)  # 0600 before a byte is written (h5py "w" keeps the mode)
             with h5py.File(tmp, "w", libver="latest") as f:
                 self._stamp_new(f, attrs, now)
                 self._create_datasets(f)
@@ -307,6 +318,7 @@ class RecordWriter:
             ds.attrs["layout_version"] = np.int64(spec.RECORDS_BY_KIND[kind].version if kind > 0 else 0)
 
     def _stamp_new(self, f: h5py.File, attrs: dict, now: int) -> None:
+        attrs = _secrets().redact_config(attrs)  # FIX passwords, API keys, CURVE secrets never reach the file
         a = f.attrs
         a["livestack_version"] = livestack.__version__
         a["schema_version"] = np.int64(spec.SCHEMA_VERSION)

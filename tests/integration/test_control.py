@@ -37,7 +37,7 @@ def _wait_for(path, timeout=20.0):
 class Stack:
     """Rings + telemetry block of a session, the control process and (optionally) the stand-in harness."""
 
-    def __init__(self, session, tmp_path, procs, harness=True, options=None, harness_options=None):
+    def __init__(self, session, tmp_path, procs, harness=True, options=None, harness_options=None, client=None):
         self.names = {n: segment_name(session, n) for n in ("cmd", "reply", "events", "telemetry")}
         self.rings = [Ring.create(self.names["cmd"], 256, 128, RecordKind.CONTROL_CMD),
                       Ring.create(self.names["reply"], 256, 128, RecordKind.CONTROL_REPLY),
@@ -45,10 +45,10 @@ class Stack:
         self.tel = TelemetryBlock.create(self.names["telemetry"])
         self.stop = CTX.Event()
         self.sock = os.path.join(str(tmp_path), "control.sock")
-        self.endpoint = "ipc://" + self.sock
-        self.pub_endpoint = "ipc://" + os.path.join(str(tmp_path), "control.events.sock")
         opts = {"session_dir": str(tmp_path), "timeout_ms": 1000}
         opts.update(options or {})
+        self.endpoint = opts.get("endpoint") or "ipc://" + self.sock
+        self.pub_endpoint = opts.get("pub_endpoint") or "ipc://" + os.path.join(str(tmp_path), "control.events.sock")
         if harness:
             from tests.unit.control.fake_harness import run_fake_harness
 
@@ -64,13 +64,16 @@ class Stack:
                                         self.names["telemetry"], opts, self.stop))
         procs.append(self.server)
         self.server.start()
-        _wait_for(self.sock)
+        self.client = ControlClient(self.endpoint, timeout=max(5.0, opts["timeout_ms"] / 1000 + 5), **(client or {}))
+        if self.endpoint.startswith("ipc://"):
+            _wait_for(self.sock)
+        else:  # tcp: the first request waits (bounded) for the bind; ZeroMQ reconnects until then
+            self.client.request("orders", timeout=30.0)
         if harness:  # the stand-in has registered its instruments once the hseq gauge ticks on STATUS
             deadline = time.monotonic() + 20
             while not any(p["name"] == "harness" for p in self.tel.processes()):
                 assert time.monotonic() < deadline, "stand-in harness did not start"
                 time.sleep(0.01)
-        self.client = ControlClient(self.endpoint, timeout=5.0)
 
     def close(self):
         self.client.close()
@@ -296,16 +299,18 @@ def test_curve_rejects_unauthorized_clients_and_serves_authorized_ones(session):
             r.close()
 
 
-def test_binding_a_non_loopback_address_without_curve_is_refused(session):
+def test_binding_any_tcp_address_without_curve_is_refused(session):
+    """Loopback included: every local user can connect to 127.0.0.1 (issue 12)."""
     from livestack.control.server import ControlServer
 
     names = {n: segment_name(session, n) for n in ("cmd", "reply")}
     rings = [Ring.create(names["cmd"], 16, 128, RecordKind.CONTROL_CMD),
              Ring.create(names["reply"], 16, 128, RecordKind.CONTROL_REPLY)]
     try:
-        for ep in ("tcp://0.0.0.0:0", "tcp://*:0", "tcp://10.1.2.3:5555"):
+        for ep in ("tcp://127.0.0.1:0", "tcp://localhost:0", "tcp://[::1]:0", "tcp://0.0.0.0:0", "tcp://*:0",
+                   "tcp://10.1.2.3:5555"):
             srv = ControlServer(names["cmd"], names["reply"], None, None, {"endpoint": ep, "pub_endpoint": "-"})
-            with pytest.raises(ValueError, match="no CURVE keys"):
+            with pytest.raises(ValueError, match="without CURVE keys"):
                 srv.bind()
             srv.close()
     finally:

@@ -50,7 +50,7 @@ def test_fills_and_anomalies_from_the_events_ring_are_published_as_json(session,
         s.close()
 
 
-def test_commands_time_out_then_a_full_command_ring_is_reported_unavailable(session):
+def test_commands_time_out_then_a_full_command_ring_is_reported_unavailable(session, tmp_path):
     from livestack.control.server import ControlServer
 
     names = {n: segment_name(session, n) for n in ("cmd", "reply", "telemetry")}
@@ -58,7 +58,7 @@ def test_commands_time_out_then_a_full_command_ring_is_reported_unavailable(sess
              Ring.create(names["reply"], 2, 128, RecordKind.CONTROL_REPLY)]
     tel = TelemetryBlock.create(names["telemetry"])
     srv = ControlServer(names["cmd"], names["reply"], None, names["telemetry"],
-                        {"endpoint": "tcp://127.0.0.1:0", "pub_endpoint": "-", "timeout_ms": 300})
+                        {"endpoint": f"ipc://{tmp_path}/c.sock", "pub_endpoint": "-", "timeout_ms": 300})
     srv.bind()
     stop = threading.Event()
     th = threading.Thread(target=srv.run, args=(stop,), daemon=True)

@@ -23,12 +23,54 @@ def test_struct_layouts_match_the_schema_dtypes():
     assert (d["request_id"], d["hseq"], d["value0"], d["value1"], d["status"], d["error"]) == (5, 6, -7, 8, 1, 3)
 
 
+def test_server_record_layouts_derive_from_the_schema_for_every_record():
+    """Issue 11: control/server.py restated CONTROL_CMD/REPLY as struct format strings. Now
+    ``struct_of`` derives them from spec; checked against the numpy dtype of every record."""
+    import inspect
+
+    import numpy as np
+
+    from livestack.schema import spec
+
+    for rec in spec.RECORDS:
+        st, names = S.struct_of(rec)
+        dt = DTYPES[rec.name]
+        assert st.size == dt.itemsize == rec.size, rec.name
+        assert names == tuple(f.name for f in spec.record_fields(rec) if not f.name.startswith("_"))
+        arr = np.zeros(1, dtype=dt)
+        for k, name in enumerate(names):  # distinct, in-range values for every field
+            arr[name] = (k * 37 + 1) % 127 if arr[name].dtype.kind in "iu" else bytes([k + 1]) * arr[name].dtype.itemsize
+        assert st.unpack(arr.tobytes()) == tuple(arr[0][n].item() for n in names), rec.name
+    for st, names, name in ((S._CMD, S._CMD_FIELDS, "CONTROL_CMD"), (S._REPLY, S._REPLY_FIELDS, "CONTROL_REPLY")):
+        derived = S.struct_of(spec.RECORDS_BY_NAME[name])
+        assert (st.format, names) == (derived[0].format, derived[1])
+    src = inspect.getsource(S)
+    assert 'struct.Struct("<' not in src and "_pad" not in src  # no layout restated by hand
+
+
 @pytest.mark.parametrize("raw,code", [
     (b"nope", "malformed"), (b"42", "malformed"), (b'{"cmd":"kill"}', "malformed"),
     (b'{"id":true,"cmd":"kill"}', "malformed"), (b'{"id":1}', "malformed"),
     (b'{"id":1,"cmd":"kill","extra":1}', "malformed"), (b'{"id":1,"cmd":7}', "malformed"),
     (b'{"id":1,"cmd":"fly"}', "unknown_command"), (b'{"id":1,"cmd":"kill","args":{"x":1}}', "bad_arguments"),
     (b'{"id":1,"cmd":"kill","args":"x"}', "bad_arguments"),
+    # issue 12: these were executed ("args or {}", no type checks)
+    (b'{"id":1,"cmd":"kill","args":[]}', "bad_arguments"), (b'{"id":1,"cmd":"kill","args":0}', "bad_arguments"),
+    (b'{"id":1,"cmd":"kill","args":""}', "bad_arguments"), (b'{"id":1,"cmd":"kill","args":null}', "bad_arguments"),
+    (b'{"id":1,"cmd":"kill","args":false}', "bad_arguments"),
+    (b'{"id":1,"cmd":"cancel-all","args":[]}', "bad_arguments"),
+    (b'{"id":1,"cmd":"cancel-all","args":{"instrument":1.5}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"cancel-all","args":{"instrument":[1]}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"cancel-all","args":{"instrument":true}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"set-limit","args":{"limit":"max_position","value":1.5}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"set-limit","args":{"limit":"max_position","value":true}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"set-limit","args":{"limit":"max_position"}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"set-limit","args":{"limit":null,"value":1}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"config","args":{"set":{}}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"config","args":{"set":[["risk.max_position",1]]}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"config","args":{"set":{"risk.max_position":{"v":1}}}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"config","args":{"set":{"risk.max_position":1},"other":1}}', "bad_arguments"),
+    (b'{"id":1,"cmd":"orders","args":{"instrument":{}}}', "bad_arguments"),
 ])
 def test_bad_requests_are_rejected_with_a_code(raw, code):
     with pytest.raises(P.RequestError) as e:
@@ -40,6 +82,10 @@ def test_requests_decode_with_aliases_and_echo_the_id():
     assert P.decode_request(b'{"id":"a","cmd":"KILL_RESET"}') == ("a", "kill-reset", {})
     assert P.decode_request(b'{"id":3,"cmd":"trading_enable"}')[1] == "enable"
     assert P.decode_request(b'{"id":3,"cmd":"cancel-all","args":{"instrument":"BTC"}}')[2] == {"instrument": "BTC"}
+    assert P.decode_request(b'{"id":3,"cmd":"cancel-all","args":{"instrument":null}}')[2] == {}
+    assert P.decode_request(b'{"id":3,"cmd":"kill","args":{}}')[2] == {}
+    assert P.decode_request(b'{"id":3,"cmd":"config","args":{"set":{"strategy.x":true,"risk.a":"1.5"}}}')[2] == \
+        {"set": {"strategy.x": True, "risk.a": "1.5"}}
 
 
 @pytest.mark.parametrize("ep,local", [
@@ -51,11 +97,12 @@ def test_only_ipc_and_loopback_count_as_local(ep, local):
     assert P.is_local_endpoint(ep) is local
 
 
-def test_non_local_bind_needs_curve():
-    with pytest.raises(ValueError, match="no CURVE keys"):
-        P.check_bind("tcp://0.0.0.0:5555", curve=False)
-    P.check_bind("tcp://0.0.0.0:5555", curve=True)
-    P.check_bind("tcp://127.0.0.1:5555", curve=False)
+def test_every_tcp_bind_needs_curve_loopback_included():
+    for ep in ("tcp://0.0.0.0:5555", "tcp://127.0.0.1:5555", "tcp://localhost:1", "tcp://[::1]:5"):
+        with pytest.raises(ValueError, match="without CURVE keys"):
+            P.check_bind(ep, curve=False)
+        P.check_bind(ep, curve=True)
+    P.check_bind("ipc:///tmp/x/control.sock", curve=False)  # 0600 socket file: the uid is the boundary
     with pytest.raises(ValueError, match="expected ipc"):
         P.check_bind("udp://1.2.3.4:5", curve=True)
 
