@@ -26,7 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from livestack.ipc import Ring, new_session_id, remove_session, segment_name  # noqa: E402
-from livestack.ipc import _bench  # noqa: E402
+from livestack.testing import _ringbench as _bench  # noqa: E402
 from livestack.schema import RecordKind, new  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent

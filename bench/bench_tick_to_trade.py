@@ -32,7 +32,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from livestack.config import Instrument  # noqa: E402
-from livestack.ipc import Ring, _bench, new_session_id, remove_session, segment_name  # noqa: E402
+from livestack.ipc import Ring, new_session_id, remove_session, segment_name  # noqa: E402
+from livestack.testing import _ringbench as _bench  # noqa: E402
 from livestack.schema import RecordKind  # noqa: E402
 
 INST = Instrument(1, "BENCH", "bench", price_decimals=2, qty_decimals=0, tick=1, lot=1)

@@ -852,9 +852,9 @@ def run_process(orders_ring: str, exec_ring: str, instruments: list[Instrument],
     term = vp._Term()
     term.install()
     attach_s = float(options.get("attach_timeout_s", 10.0))
-    orders = Ring.attach(orders_ring, slot_size=64, timeout=attach_s)
-    execs = Ring.attach(exec_ring, slot_size=128, timeout=attach_s)
-    md = Ring.attach(md_ring, slot_size=64, timeout=attach_s) if md_ring else None
+    orders = Ring.attach(orders_ring, slot_size=64, timeout=attach_s, role="consumer")
+    execs = Ring.attach(exec_ring, slot_size=128, timeout=attach_s, role="producer")
+    md = Ring.attach(md_ring, slot_size=64, timeout=attach_s, role="producer") if md_ring else None
     counters = vp.VenueCounters(options.get("counters"))
     ex = SimExchange(instruments, options)
     venue = _SimVenue(ex, md, counters)

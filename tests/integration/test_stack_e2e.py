@@ -166,7 +166,7 @@ def test_simulated_venue_replaying_the_real_usdm_capture_with_the_market_maker(s
 
 
 def test_a_killed_binance_feed_is_restarted_and_resyncs_its_book(stack, datadir):
-    from livestack.feeds.replay_server import ReplayServer
+    from livestack.testing.replay_server import ReplayServer
     from livestack.schema import FeedStatus
 
     capture = datadir / "binance" / "usdm-btcusdt-20240808.gz"
