@@ -140,8 +140,9 @@ cdef class Ring:
         deadline = time.monotonic() + timeout
         try:
             self._seg = _shm.Segment.attach(name, timeout, _initialised if timeout > 0 else None)
-        except _shm.SegmentMissing:
-            raise RingError(f"ring {name}: shared-memory segment does not exist"
+        except _shm.SegmentMissing as e:
+            what = "is not an initialised ring" if "not initialised" in str(e) else "does not exist"
+            raise RingError(f"ring {name}: shared-memory segment {what}"
                             + (f" (waited {timeout:g} s)" if timeout > 0 else "")) from None
         self.name = name
         self.owner = False
