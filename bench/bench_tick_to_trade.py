@@ -73,7 +73,9 @@ def _harness(names, cpu, ready, q, every=1):
     from livestack.telemetry.block import TelemetryBlock
 
     tel = TelemetryBlock.attach(names.pop("telemetry"), timeout=10)  # as in production: histograms on
-    rings = {k: Ring.attach(v, timeout=10) for k, v in names.items()}
+    # the harness's ends, as harness/process.py takes them: it consumes md, exec and cmd
+    rings = {k: Ring.attach(v, timeout=10, role="consumer" if k in ("md", "exec", "cmd") else "producer")
+             for k, v in names.items()}
     h = loop.Harness(core, [rings["md"]], rings["exec"], rings["cmd"], rings["orders"], rings["records"],
                      rings["reply"], rings["events"], timer_interval_ns=10**9, telemetry=tel)
     ready.set()
