@@ -222,7 +222,10 @@ cdef class Ring:
     def holder(self, role):
         """Pid recorded by the holder of ``role`` (0 when none recorded or it is gone)."""
         self._check()
-        pid = self._holder_pid(_role_bits(role))[0]
+        cdef int bit = _role_bits(role)
+        if not bit:
+            raise ValueError(f"ring {self.name}: holder needs a role, got {role!r}")
+        pid = self._holder_pid(bit)[0]
         return pid if pid > 0 and _shm.pid_alive(pid) else 0
 
     cdef int _require(self, int role) except -1:
