@@ -97,7 +97,7 @@ def _cpu_s(pid: int) -> float:
 
 
 def ws_once(path, inst, market):
-    from livestack.feeds.replay_server import ReplayServer
+    from livestack.testing.replay_server import ReplayServer
 
     sid = new_session_id()
     ctx = mp.get_context("spawn")

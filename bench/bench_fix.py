@@ -36,7 +36,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from livestack.config import Instrument  # noqa: E402
-from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, Side, TimeInForce  # noqa: E402
+from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, RecordKind, Side, TimeInForce  # noqa: E402
 from livestack.venues.fix import codec  # noqa: E402
 
 BTC = Instrument(1, "BTCUSDT", "fix", price_decimals=2, qty_decimals=3)
@@ -117,7 +117,7 @@ def bench_round_trip(count: int) -> dict:
         ad.start()
         assert ex.wait(lambda: ad.session.active and ex.logged_on(), 20, ad.session.poll), "no logon"
         cmd = np.zeros(1, DTYPES["ORDER_CMD"])
-        cmd["kind"], cmd["instrument"], cmd["cmd"], cmd["side"] = 6, 1, OrderCmdType.NEW, Side.BUY
+        cmd["kind"], cmd["instrument"], cmd["cmd"], cmd["side"] = RecordKind.ORDER_CMD, 1, OrderCmdType.NEW, Side.BUY
         cmd["tif"], cmd["ord_type"], cmd["price"], cmd["qty"] = TimeInForce.GTC, OrdType.LIMIT, 6183763, 1000
         out = np.zeros(8, DTYPES["EXEC"])
         lat = np.zeros(count, dtype=np.int64)
@@ -168,7 +168,7 @@ def bench_ring_trip(count: int) -> dict:
     try:
         assert ex.wait(ex.logged_on, 30), "venue process did not log on"
         cmd = np.zeros(1, DTYPES["ORDER_CMD"])
-        cmd["kind"], cmd["instrument"], cmd["cmd"], cmd["side"] = 6, 1, OrderCmdType.NEW, Side.BUY
+        cmd["kind"], cmd["instrument"], cmd["cmd"], cmd["side"] = RecordKind.ORDER_CMD, 1, OrderCmdType.NEW, Side.BUY
         cmd["tif"], cmd["ord_type"], cmd["price"], cmd["qty"] = TimeInForce.GTC, OrdType.LIMIT, 6183763, 1000
         out = np.zeros(4, DTYPES["EXEC"])
         lat = np.zeros(count, dtype=np.int64)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from livestack.ipc import Ring, new_session_id, remove_session, segment_name  # noqa: E402
-from livestack.ipc import _bench  # noqa: E402
+from livestack.testing import _ringbench as _bench  # noqa: E402
 from livestack.schema import RecordKind, new  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -34,8 +34,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 def _pong(ab, ba, n, cpu):
     common.pin(cpu)
-    rx = Ring.attach(ab, timeout=10)
-    tx = Ring.attach(ba, timeout=10)
+    rx = Ring.attach(ab, timeout=10, role="consumer")
+    tx = Ring.attach(ba, timeout=10, role="producer")
     _bench.pong(rx, tx, n)
 
 
@@ -63,7 +63,7 @@ def c_pingpong(exe, n, cpu_a, cpu_b):
 
 def _drain(name, total, cpu, q):
     common.pin(cpu)
-    r = Ring.attach(name, timeout=10)
+    r = Ring.attach(name, timeout=10, role="consumer")
     q.put(_bench.drain(r, total))
 
 

@@ -32,7 +32,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from livestack.config import Instrument  # noqa: E402
-from livestack.ipc import Ring, _bench, new_session_id, remove_session, segment_name  # noqa: E402
+from livestack.ipc import Ring, new_session_id, remove_session, segment_name  # noqa: E402
+from livestack.testing import _ringbench as _bench  # noqa: E402
 from livestack.schema import RecordKind  # noqa: E402
 
 INST = Instrument(1, "BENCH", "bench", price_decimals=2, qty_decimals=0, tick=1, lot=1)
@@ -72,7 +73,9 @@ def _harness(names, cpu, ready, q, every=1):
     from livestack.telemetry.block import TelemetryBlock
 
     tel = TelemetryBlock.attach(names.pop("telemetry"), timeout=10)  # as in production: histograms on
-    rings = {k: Ring.attach(v, timeout=10) for k, v in names.items()}
+    # the harness's ends, as harness/process.py takes them: it consumes md, exec and cmd
+    rings = {k: Ring.attach(v, timeout=10, role="consumer" if k in ("md", "exec", "cmd") else "producer")
+             for k, v in names.items()}
     h = loop.Harness(core, [rings["md"]], rings["exec"], rings["cmd"], rings["orders"], rings["records"],
                      rings["reply"], rings["events"], timer_interval_ns=10**9, telemetry=tel)
     ready.set()

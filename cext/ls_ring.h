@@ -10,7 +10,7 @@
  *   256  +-----------------------------------------------------------------+
  *        | head (consumer position)  | cached_tail (consumer's copy)       |  written by consumer only
  *   384  +-----------------------------------------------------------------+
- *        | (reserved)                                                      |
+ *        | producer_pid | consumer_pid | (reserved)                       |  role holders, for reports
  *   512  +-----------------------------------------------------------------+
  *        | slot 0 | slot 1 | ... | slot capacity-1                         |  slot_size bytes each
  *        +-----------------------------------------------------------------+
@@ -26,6 +26,12 @@
  * re-reads `head` only when its cached copy says the ring is full, the consumer re-reads `tail`
  * only when its cached copy says the ring is empty. Both are conservative (never ahead of the real
  * value), so stale copies left by a killed process are safe.
+ *
+ * One producer, one consumer: enforced outside this header. A process attaching as producer or
+ * consumer takes an exclusive lock on byte 0 (producer) or byte 1 (consumer) of the segment
+ * (livestack/ipc/shm.py, Segment.take_role); the kernel drops it when the process dies. The
+ * holder then stores its pid in producer_pid / consumer_pid, only so that a refused second
+ * attacher can name it: the lock, not the pid, is what decides.
  */
 #ifndef LS_RING_H
 #define LS_RING_H
@@ -65,13 +71,16 @@ typedef struct ls_ring {
     volatile uint64_t head;        /* next position to read; store-release pairs with the producer's load-acquire */
     uint64_t cached_tail;          /* consumer's copy of tail, refreshed only when the ring looks empty */
     uint8_t _pad2[LS_FALSE_SHARING_RANGE - 16];
-    /* @384 */
-    uint8_t _reserved[LS_RING_HEADER_SIZE - 3 * LS_FALSE_SHARING_RANGE];
+    /* @384: who holds the roles (informative; 0 = none or unknown) */
+    int64_t producer_pid;
+    int64_t consumer_pid;
+    uint8_t _reserved[LS_RING_HEADER_SIZE - 3 * LS_FALSE_SHARING_RANGE - 16];
     /* @512: slots */
 } ls_ring_t;
 
 _Static_assert(offsetof(ls_ring_t, tail) == 128, "producer line");
 _Static_assert(offsetof(ls_ring_t, head) == 256, "consumer line");
+_Static_assert(offsetof(ls_ring_t, producer_pid) == 384, "role holders");
 _Static_assert(sizeof(ls_ring_t) == LS_RING_HEADER_SIZE, "ring header size");
 
 static inline size_t ls_ring_segment_size(uint64_t capacity, uint32_t slot_size) {
@@ -99,6 +108,8 @@ static inline void ls_ring_init(ls_ring_t *r, uint64_t capacity, uint32_t slot_s
     r->cached_head = 0;
     r->head = 0;
     r->cached_tail = 0;
+    r->producer_pid = 0;
+    r->consumer_pid = 0;
     ls_store_release_u64((volatile uint64_t *)&r->magic, LS_RING_MAGIC);
 }
 

@@ -10,7 +10,7 @@ import livestack
 
 
 def _cmd_demo(args) -> int:
-    from livestack.ipc.demo import main as demo
+    from livestack.testing.ring_demo import main as demo
 
     return demo(seconds=args.seconds)
 

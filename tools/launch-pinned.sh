@@ -11,6 +11,11 @@
 #   - memlock limit allows mlockall (ulimit -l unlimited)
 #   - SCHED_FIFO is permitted (rtprio limit or CAP_SYS_NICE)
 #   - irqbalance is not running (it moves interrupts onto the isolated CPU)
+#   - the stack runs as a dedicated user, not root and not a user with other processes: the trust
+#     boundary is the uid (shm segments and ipc sockets are 0600, so any process of the same uid can
+#     map the rings; each ring takes one producer and one consumer, but a same-uid process can still
+#     read them or take a role first). Recommended: useradd --system --no-create-home livestack;
+#     sudo -u livestack tools/launch-pinned.sh ...
 # --strict turns any WARN into a refusal to start.
 set -u
 
@@ -24,7 +29,7 @@ while [ $# -gt 0 ]; do
         --harness-cpu) harness_cpu="$2"; shift 2 ;;
         --other-cpus) other_cpus="$2"; shift 2 ;;
         --strict) strict=1; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         --) shift; extra=("$@"); break ;;
         *) config="$1"; shift ;;
     esac
@@ -86,6 +91,19 @@ if [ "$(id -u)" = 0 ] || [ "$rtprio" != 0 ]; then ok "SCHED_FIFO permitted (uid 
 else warn "SCHED_FIFO not permitted: ulimit -r 1 (limits.conf rtprio) or CAP_SYS_NICE"; fi
 if pgrep -x irqbalance >/dev/null 2>&1; then warn "irqbalance is running: stop it and pin IRQs away from CPU $harness_cpu"
 else ok "irqbalance not running"; fi
+# Trust boundary: the uid. A dedicated user runs nothing but livestack; count what else runs as us
+# (our own ancestors included: a login shell of a shared user is one).
+me=$(id -un 2>/dev/null || id -u)
+if [ "$(id -u)" = 0 ]; then
+    warn "running as root: every process on the host is inside the stack's trust boundary; run as a dedicated user (useradd --system --no-create-home livestack; sudo -u livestack $0 ...)"
+else
+    others=$(ps -o pid=,comm= -u "$(id -u)" 2>/dev/null | awk -v self=$$ '$1 != self' | grep -v -e ' ps$' -e ' awk$' -e ' grep$' -e ' wc$' | wc -l)
+    if [ "$others" -gt 1 ]; then  # this script's own subshell is one
+        warn "user $me runs $others other processes: a shared user can attach to the rings and control socket (0600 means same uid); run as a dedicated user (useradd --system --no-create-home livestack; sudo -u livestack $0 ...)"
+    else
+        ok "dedicated user $me (no other processes of uid $(id -u))"
+    fi
+fi
 
 if [ "$warns" -gt 0 ] && [ "$strict" = 1 ]; then
     echo "$warns check(s) failed and --strict was given: not starting"; exit 1

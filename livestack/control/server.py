@@ -174,9 +174,9 @@ class ControlServer:
                  options: dict | None = None):
         self.options = opts = dict(options or {})
         wait = float(opts.get("attach_timeout_s", 10.0))
-        self.cmd = Ring.attach(cmd_ring, slot_size=128, timeout=wait)
-        self.reply = Ring.attach(reply_ring, slot_size=128, timeout=wait)
-        self.events = Ring.attach(events_ring, slot_size=128, timeout=wait) if events_ring else None
+        self.cmd = Ring.attach(cmd_ring, slot_size=128, timeout=wait, role="producer")
+        self.reply = Ring.attach(reply_ring, slot_size=128, timeout=wait, role="consumer")
+        self.events = Ring.attach(events_ring, slot_size=128, timeout=wait, role="consumer") if events_ring else None
         self.tel = None
         self.tel_slot = -1
         if telemetry:

@@ -7,5 +7,7 @@ Binance (spot and USD-M futures):
 * ``_binance``      -- Cython: ``MdBuffer``, MD records written in place, level arrays parsed in C.
 * ``binance_ws``    -- the feed process (``run_process``): websocket + REST snapshot -> md ring.
 * ``capture``       -- recorded captures: ``decode_capture`` and ``replay_into_ring`` (no network).
-* ``replay_server`` -- local websocket + REST server replaying a capture over Binance's protocol.
+
+The local Binance stand-in that replays a capture over the real protocol (for tests) lives apart,
+in ``livestack.testing.replay_server``.
 """

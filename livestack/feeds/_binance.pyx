@@ -19,11 +19,13 @@ import numpy as np
 
 from livestack.ipc.ring cimport Ring, ls_ring_write_batch
 from livestack.schema.records cimport (
-    ls_md_level_t, ls_md_trade_t, ls_md_bbo_t, ls_md_status_t,
+    ls_hdr_t, ls_md_level_t, ls_md_trade_t, ls_md_bbo_t, ls_md_status_t,
     LS_RECORD_KIND_MD_LEVEL, LS_RECORD_KIND_MD_TRADE, LS_RECORD_KIND_MD_BBO, LS_RECORD_KIND_MD_STATUS,
+    LS_MD_LEVEL_SIZE, LS_MD_TRADE_SIZE, LS_MD_BBO_SIZE, LS_MD_STATUS_SIZE,
+    LS_MD_LEVEL_VERSION, LS_MD_TRADE_VERSION, LS_MD_BBO_VERSION, LS_MD_STATUS_VERSION,
+    LS_SIDE_BUY, LS_SIDE_SELL, LS_RECORD_FLAG_LAST_IN_MSG,
 )
 from livestack.schema.dtypes import SLOT64
-from livestack.schema import spec as _spec
 
 cdef extern from "ls_fixed.h" nogil:
     int ls_parse_fixed(const char *s, size_t n, int decimals, int64_t *out)
@@ -32,13 +34,18 @@ cdef extern from "ls_fixed.h" nogil:
 LEVELS_SYNTAX = -1
 LEVELS_DECIMAL = -2
 
-cdef uint8_t V_LEVEL = _spec.RECORDS_BY_NAME["MD_LEVEL"].version
-cdef uint8_t V_TRADE = _spec.RECORDS_BY_NAME["MD_TRADE"].version
-cdef uint8_t V_BBO = _spec.RECORDS_BY_NAME["MD_BBO"].version
-cdef uint8_t V_STATUS = _spec.RECORDS_BY_NAME["MD_STATUS"].version
+cdef uint8_t V_LEVEL = LS_MD_LEVEL_VERSION
+cdef uint8_t V_TRADE = LS_MD_TRADE_VERSION
+cdef uint8_t V_BBO = LS_MD_BBO_VERSION
+cdef uint8_t V_STATUS = LS_MD_STATUS_VERSION
 
+# Every MD record fills one slot of this size (the generated header asserts each struct's size);
+# the buffer's dtype is the schema's 64-byte slot, checked at import below.
 cdef enum:
-    SLOT = 64
+    SLOT = LS_MD_LEVEL_SIZE
+
+if not (LS_MD_TRADE_SIZE == LS_MD_BBO_SIZE == LS_MD_STATUS_SIZE == SLOT == SLOT64.itemsize):
+    raise ImportError("livestack.feeds._binance: MD record sizes differ from the 64-byte slot; rebuild")
 
 
 cdef inline Py_ssize_t _ws(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
@@ -301,7 +308,7 @@ cdef class MdBuffer:
     cpdef void flag_last(self, uint8_t flags) noexcept:
         """OR ``flags`` into the last record (LAST_IN_MSG closes a message)."""
         if self.n > 0:
-            (self.base + (self.n - 1) * SLOT)[3] |= flags
+            (<ls_hdr_t *>(self.base + (self.n - 1) * SLOT)).flags |= flags
 
     cpdef void truncate(self, Py_ssize_t n) noexcept:
         """Forget records from index ``n`` on (roll back a message that turned out malformed)."""
@@ -320,7 +327,7 @@ cdef class MdBuffer:
         if start >= self.n:
             return 0
         for i in range(start, self.n):
-            (<uint64_t *>(self.base + i * SLOT + 8))[0] = first_seq + <uint64_t>(i - start)
+            (<ls_hdr_t *>(self.base + i * SLOT)).seq = first_seq + <uint64_t>(i - start)
         with nogil:
             k = ls_ring_write_batch(ring.ring, self.base + start * SLOT, <uint64_t>(self.n - start))
         return <Py_ssize_t>k
@@ -781,7 +788,9 @@ cdef class FastDecoder:
                 return rc
             if px <= 0 or qty <= 0:
                 return C_ERR_DECIMAL
-            out.add_trade(inst, ts, f.T * 1000000, px, qty, f.t, 2 if f.m else 1, 1)
+            # buyer is the maker: the aggressor sold
+            out.add_trade(inst, ts, f.T * 1000000, px, qty, f.t, LS_SIDE_SELL if f.m else LS_SIDE_BUY,
+                          LS_RECORD_FLAG_LAST_IN_MSG)
             return C_DONE
         if kind == C_KIND_BBO:
             rc = _str_fixed(p, f.b, pd, &bp)
@@ -803,7 +812,7 @@ cdef class FastDecoder:
                 tev = f.E * 1000000
             else:
                 tev = ts
-            out.add_bbo(inst, ts, tev, bp, bq, ap, aq, 1)
+            out.add_bbo(inst, ts, tev, bp, bq, ap, aq, LS_RECORD_FLAG_LAST_IN_MSG)
             return C_DONE
         # depth
         if (f.have & (F_E | F_U | F_u)) != (F_E | F_U | F_u) or f.b.start < 0 or f.a.start < 0:

@@ -2,7 +2,7 @@
 
 ::
 
-    Binance (or replay_server)                 feed process (asyncio, one thread)
+    Binance (or testing.replay_server)         feed process (asyncio, one thread)
     wss .../stream?streams=s@depth@0ms/...  ─▶ recv(bytes) ─▶ BinanceDecoder ─▶ MdBuffer ─▶ write_batch ─▶ md.<feed>
     GET .../depth?symbol=S&limit=1000       ─▶ on_snapshot ─┘   (BookSync per symbol)     (seq stamped here)
                                                watchdog: stale -> MD_STATUS(STALE), reconnect
@@ -356,7 +356,7 @@ def run_process(ring_name: str, instruments, options: dict, stop) -> None:
     opts = {**DEFAULTS, **(options or {})}
     logging.basicConfig(level=opts.get("log_level", logging.WARNING),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    ring = Ring.attach(ring_name, slot_size=64, timeout=float(opts["attach_timeout_s"]))
+    ring = Ring.attach(ring_name, slot_size=64, timeout=float(opts["attach_timeout_s"]), role="producer")
     feed = BinanceFeed(ring, list(instruments), opts, stop)
     try:
         asyncio.run(feed.run())

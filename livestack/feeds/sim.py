@@ -570,7 +570,7 @@ def run_process(ring_name: str, instruments: list[Instrument], options: dict, st
 
     term = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: term.__setitem__("flag", True))
-    ring = Ring.attach(ring_name, slot_size=64, timeout=10.0)
+    ring = Ring.attach(ring_name, slot_size=64, timeout=10.0, role="producer")
     params = dict(options.get("model") or {})
     if "events_per_s" in options:
         params["events_per_s"] = options["events_per_s"]

@@ -62,15 +62,17 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None) -> No
     h = cfg["harness"]
     realtime_setup(cfg["cpu"]["harness"], h["sched_fifo"], h["mlockall"])
     core = build_core(cfg)
-    attach = lambda name: Ring.attach(name, timeout=10.0)  # noqa: E731
+    # one producer and one consumer per ring: the harness consumes md/exec/cmd, produces the rest
+    consume = lambda name: Ring.attach(name, timeout=10.0, role="consumer")  # noqa: E731
+    produce = lambda name: Ring.attach(name, timeout=10.0, role="producer")  # noqa: E731
     telemetry = None
     if telemetry_name:
         from livestack.telemetry.block import TelemetryBlock
 
         telemetry = TelemetryBlock.attach(telemetry_name)
     harness = loop.Harness(
-        core, [attach(n) for n in rings["md"]], attach(rings["exec"]), attach(rings["cmd"]),
-        attach(rings["orders"]), attach(rings["records"]), attach(rings["reply"]), attach(rings["events"]),
+        core, [consume(n) for n in rings["md"]], consume(rings["exec"]), consume(rings["cmd"]),
+        produce(rings["orders"]), produce(rings["records"]), produce(rings["reply"]), produce(rings["events"]),
         timer_interval_ns=int(h["timer_interval_ms"] * 1e6), batch=h["batch"], telemetry=telemetry)
     harness.run(cfg["session"]["duration_s"], h["drain_timeout_s"], h["cancel_on_stop"])
     c = harness.counters()

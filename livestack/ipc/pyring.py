@@ -25,21 +25,56 @@ OK, FULL = 0, 1
 # Field offsets of the segment header (see cext/ls_ring.h).
 _MAGIC, _LAYOUT, _SCHEMA, _SLOT, _KIND, _CAP, _MASK, _PID, _CREATED, _NAME = 0, 8, 12, 16, 20, 24, 32, 40, 48, 56
 _TAIL, _CACHED_HEAD, _HEAD, _CACHED_TAIL = 128, 136, 256, 264
+_PRODUCER_PID, _CONSUMER_PID = 384, 392
+PRODUCER, CONSUMER = 1, 2  # role bits; the segment byte each locks is bit - 1 (as ring.pyx)
+_ROLES = {"producer": PRODUCER, "consumer": CONSUMER}
+_PID_AT = {PRODUCER: _PRODUCER_PID, CONSUMER: _CONSUMER_PID}
 
 
 class RingError(Exception):
     pass
 
 
+class RingRoleTaken(RingError):
+    pass
+
+
 class PyRing:
     """Same API and semantics as ``livestack.ipc.Ring`` (create/attach, write, write_batch,
-    claim/commit, read, view/release, peek, size, free)."""
+    claim/commit, read, view/release, peek, size, free, and the exclusive producer/consumer roles
+    taken at attach or at the first producer/consumer call)."""
 
-    def __init__(self, name, seg, mm, owner):
-        self.name, self._seg, self._mm, self.owner = name, seg, mm, owner
-        self._u64 = np.frombuffer(mm, dtype=np.uint64, count=HEADER_SIZE // 8)
-        self._u32 = np.frombuffer(mm, dtype=np.uint32, count=HEADER_SIZE // 4)
+    def __init__(self, name, seg, owner):
+        self.name, self._seg, self._mm, self.owner = name, seg, seg.mm, owner
+        self._u64 = np.frombuffer(self._mm, dtype=np.uint64, count=HEADER_SIZE // 8)
+        self._u32 = np.frombuffer(self._mm, dtype=np.uint32, count=HEADER_SIZE // 4)
+        self._i64 = np.frombuffer(self._mm, dtype=np.int64, count=HEADER_SIZE // 8)
         self._claimed = 0
+        self._roles = 0
+
+    # --- roles ----------------------------------------------------------------------------
+    def acquire(self, role, timeout=0.0):
+        bit = _ROLES[role]
+        if self._roles & bit:
+            return
+        deadline = time.monotonic() + timeout
+        while not self._seg.take_role(bit - 1):
+            if time.monotonic() >= deadline:
+                pid = int(self._i64[_PID_AT[bit] // 8])
+                who = f"pid {pid}" if pid > 0 and _shm.pid_alive(pid) else "a process whose pid is unknown"
+                raise RingRoleTaken(f"ring {self.name}: already has a {role}, held by {who}; a ring takes one "
+                                    f"producer and one consumer at a time (the lock goes when that process exits)")
+            time.sleep(0.005)
+        self._roles |= bit
+        self._i64[_PID_AT[bit] // 8] = os.getpid()
+
+    @property
+    def roles(self):
+        return tuple(n for n, b in _ROLES.items() if self._roles & b)
+
+    def _need(self, bit):
+        if not self._roles & bit:
+            self.acquire("producer" if bit == PRODUCER else "consumer")
 
     def _g(self, off):
         return int(self._u64[off // 8])
@@ -48,13 +83,14 @@ class PyRing:
         self._u64[off // 8] = v
 
     @classmethod
-    def create(cls, name, capacity, slot_size, record_kind=0):
+    def create(cls, name, capacity, slot_size, record_kind=0, role=None):
         if capacity < 2 or capacity & (capacity - 1):
             raise ValueError(f"ring {name}: capacity {capacity} is not a power of two >= 2")
         if slot_size not in (64, 128):
             raise ValueError(f"ring {name}: slot size {slot_size} must be 64 or 128")
-        seg, mm = _shm.create_segment(name, HEADER_SIZE + capacity * slot_size)
-        r = cls(name, seg, mm, True)
+        seg = _shm.Segment.create(name, HEADER_SIZE + capacity * slot_size)
+        r = cls(name, seg, True)
+        mm = seg.mm
         r._u32[_LAYOUT // 4] = LAYOUT_VERSION
         r._u32[_SCHEMA // 4] = _spec.SCHEMA_VERSION
         r._u32[_SLOT // 4] = slot_size
@@ -67,15 +103,17 @@ class PyRing:
         mm[_NAME:_NAME + len(bname)] = bname
         r._s(_MAGIC, MAGIC)
         r._finish()
+        if role:
+            r.acquire(role)
         return r
 
     @classmethod
-    def attach(cls, name, slot_size=None, record_kind=None, timeout=0.0):
+    def attach(cls, name, slot_size=None, record_kind=None, timeout=0.0, role=None):
         try:
-            seg, mm = _shm.attach_segment(name)
+            seg = _shm.Segment.attach(name, timeout)
         except _shm.SegmentMissing as e:
             raise RingError(f"ring {name}: shared-memory segment does not exist") from e
-        r = cls(name, seg, mm, False)
+        r = cls(name, seg, False)
         if r._g(_MAGIC) != MAGIC:
             raise RingError(f"ring {name}: bad magic")
         if r._u32[_LAYOUT // 4] != LAYOUT_VERSION:
@@ -87,6 +125,8 @@ class PyRing:
         if record_kind is not None and r._u32[_KIND // 4] != record_kind:
             raise RingError(f"ring {name}: record kind {r._u32[_KIND // 4]}, expected {record_kind}")
         r._finish()
+        if role:
+            r.acquire(role, timeout)
         return r
 
     def _finish(self):
@@ -116,6 +156,7 @@ class PyRing:
         return OK if self.write_batch(rec[:1]) == 1 else FULL
 
     def write_batch(self, recs, all_or_nothing=False):
+        self._need(PRODUCER)
         self._check(recs)
         n = len(recs)
         tail = self._g(_TAIL)
@@ -131,6 +172,7 @@ class PyRing:
         return k
 
     def claim(self, n):
+        self._need(PRODUCER)
         tail = self._g(_TAIL)
         free = self.capacity - (tail - self._g(_HEAD))
         first = tail % self.capacity
@@ -139,12 +181,14 @@ class PyRing:
         return self._slots[first:first + k]
 
     def commit(self, n):
+        self._need(PRODUCER)
         if n > self._claimed:
             raise ValueError(f"ring {self.name}: commit of {n} slots, only {self._claimed} claimed")
         self._s(_TAIL, self._g(_TAIL) + n)
         self._claimed = 0
 
     def read(self, out, max_records=None):
+        self._need(CONSUMER)
         self._check(out)
         n = len(out) if max_records is None else min(len(out), max_records)
         head = self._g(_HEAD)
@@ -157,6 +201,7 @@ class PyRing:
         return k
 
     def view(self, max_records=2**64 - 1):
+        self._need(CONSUMER)
         head = self._g(_HEAD)
         first = head % self.capacity
         k = min(max_records, self._g(_TAIL) - head, self.capacity - first)
@@ -169,17 +214,19 @@ class PyRing:
         return v if len(v) else None
 
     def release(self, n):
+        self._need(CONSUMER)
         head = self._g(_HEAD)
         if n > self._g(_TAIL) - head:
             raise ValueError(f"ring {self.name}: release of {n} records, only {self._g(_TAIL) - head} readable")
         self._s(_HEAD, head + n)
 
     def close(self):
-        self._slots = self._u64 = self._u32 = None
-        try:
-            self._mm.close()
-        except BufferError:
-            pass
+        for bit in (PRODUCER, CONSUMER):
+            if self._roles & bit and self._i64[_PID_AT[bit] // 8] == os.getpid():
+                self._i64[_PID_AT[bit] // 8] = 0
+        self._roles = 0
+        self._slots = self._u64 = self._u32 = self._i64 = self._mm = None
+        self._seg.close()  # releases the role locks
 
     def unlink(self):
         _shm.unlink_segment(self.name)

@@ -24,6 +24,8 @@ cdef extern from "ls_ring.h" nogil:
         uint64_t cached_head
         uint64_t head
         uint64_t cached_tail
+        int64_t producer_pid
+        int64_t consumer_pid
     size_t ls_ring_segment_size(uint64_t capacity, uint32_t slot_size)
     uint8_t *ls_ring_slot(ls_ring_t *r, uint64_t pos)
     void ls_ring_init(ls_ring_t *r, uint64_t capacity, uint32_t slot_size, uint32_t record_kind,
@@ -45,16 +47,26 @@ cdef extern from "ls_ring.h" nogil:
     void ls_cpu_relax()
 
 
+# Roles a handle can hold (bit flags of Ring.roles); each is an exclusive lock on the segment.
+cdef enum:
+    ROLE_PRODUCER = 1
+    ROLE_CONSUMER = 2
+
+
 cdef class Ring:
     cdef ls_ring_t *ring
-    cdef object _shm
-    cdef object _mm
+    cdef object _seg              # livestack.ipc.shm.Segment: mapping, descriptor, role locks
     cdef object _slots
     cdef uint64_t _claimed
     cdef uint64_t _viewed
+    cdef int _roles               # ROLE_* held by this handle
     cdef readonly object dtype
     cdef readonly str name
     cdef readonly bint owner
     cdef _map(self)
     cdef _finish(self)
     cdef int _check(self) except -1
+    # Take ``role`` if this handle does not hold it yet (C users of ``ring`` call this first:
+    # the Python producer/consumer methods do it themselves).
+    cdef int _require(self, int role) except -1
+    cdef int64_t *_holder_pid(self, int bit) noexcept

@@ -30,6 +30,24 @@ class RingError(Exception):
     """A ring segment is missing or is not the ring the caller expected; the message says which."""
 
 
+class RingRoleTaken(RingError):
+    """The ring already has a producer (or consumer): a ring takes one of each at a time."""
+
+
+#: role name -> ROLE_* bit; the segment byte each role locks is ``bit - 1``
+ROLES = {"producer": ROLE_PRODUCER, "consumer": ROLE_CONSUMER}
+_ROLE_NAMES = {ROLE_PRODUCER: "producer", ROLE_CONSUMER: "consumer"}
+
+
+def _role_bits(role):
+    if role is None:
+        return 0
+    try:
+        return ROLES[role]
+    except (KeyError, TypeError):
+        raise ValueError(f"role {role!r}: expected 'producer', 'consumer' or None") from None
+
+
 cdef inline uint8_t *_array_ptr(cnp.ndarray arr, uint32_t slot_size, str what) except NULL:
     if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
         raise ValueError(f"{what}: array must be C-contiguous")
@@ -38,11 +56,25 @@ cdef inline uint8_t *_array_ptr(cnp.ndarray arr, uint32_t slot_size, str what) e
     return <uint8_t *>cnp.PyArray_DATA(arr)
 
 
+def _initialised(mm):
+    """Attach readiness: the header is there and the creator has published the magic."""
+    if len(mm) < LS_RING_HEADER_SIZE:
+        return False
+    cdef const uint8_t[::1] v = mm
+    return ls_load_acquire_u64(<const uint64_t *>&v[0]) == LS_RING_MAGIC
+
+
 cdef class Ring:
     """One SPSC ring in a POSIX shared-memory segment.
 
     Create with :meth:`create` (the creator owns the segment and unlinks it) or attach with
-    :meth:`attach`. One process produces, one consumes; this is not checked at run time.
+    :meth:`attach`. **One producer and one consumer at a time**, enforced: a handle takes the
+    producer or consumer role -- an exclusive lock on the segment (``livestack.ipc.shm``) that the
+    kernel releases when the process dies -- when it attaches with ``role=`` or, failing that, at
+    its first producer call (write, write_batch, claim, commit) or consumer call (read, view,
+    peek, release). A second handle asking for a held role gets :class:`RingRoleTaken` naming the
+    ring and the holder's pid. Observers (size, head, tail, free) take no role. C code that uses
+    ``ring`` directly must hold the role first (attach with ``role=``, or ``_require``).
 
     Parameters of the numpy API: arrays must be C-contiguous with ``itemsize == slot_size``; the
     ring's ``dtype`` is the record dtype for single-kind rings, else the raw slot dtype whose
@@ -51,9 +83,10 @@ cdef class Ring:
 
     def __cinit__(self):
         self.ring = NULL
+        self._roles = 0
 
     @staticmethod
-    def create(str name, uint64_t capacity, uint32_t slot_size, uint32_t record_kind=0):
+    def create(str name, uint64_t capacity, uint32_t slot_size, uint32_t record_kind=0, role=None):
         """Create and initialise a ring segment.
 
         Parameters
@@ -66,6 +99,8 @@ cdef class Ring:
             64 or 128 (a record slot of the schema).
         record_kind : int
             0 for mixed kinds, else the only RecordKind carried.
+        role : {None, "producer", "consumer"}
+            Take this role now (the supervisor takes none: it creates and observes).
         """
         if capacity < 2 or capacity & (capacity - 1):
             raise ValueError(f"ring {name}: capacity {capacity} is not a power of two >= 2")
@@ -75,9 +110,10 @@ cdef class Ring:
             raise ValueError(f"ring {name}: unknown record kind {record_kind}")
         if record_kind and _spec.RECORDS_BY_KIND[record_kind].size != slot_size:
             raise ValueError(f"ring {name}: record kind {record_kind} is {_spec.RECORDS_BY_KIND[record_kind].size} bytes, not {slot_size}")
+        bits = _role_bits(role)
         cdef Ring self = Ring.__new__(Ring)
         size = ls_ring_segment_size(capacity, slot_size)
-        self._shm, self._mm = _shm.create_segment(name, size)
+        self._seg = _shm.Segment.create(name, size)
         self.name = name
         self.owner = True
         self._map()
@@ -85,31 +121,34 @@ cdef class Ring:
         ls_ring_init(self.ring, capacity, slot_size, record_kind, _spec.SCHEMA_VERSION,
                      os.getpid(), time.time_ns(), bname)
         self._finish()
+        if bits:
+            self.acquire(role)
         return self
 
     @staticmethod
-    def attach(str name, slot_size=None, record_kind=None, double timeout=0.0):
-        """Attach to an existing ring, checking it is the ring expected.
+    def attach(str name, slot_size=None, record_kind=None, double timeout=0.0, role=None):
+        """Attach to an existing ring, checking it is the ring expected, and take ``role``.
 
         Raises RingError naming the segment and what differs (missing, magic, layout or schema
-        version, slot size, record kind). With ``timeout`` > 0, waits that long for the segment
-        to appear and be initialised.
+        version, slot size, record kind), or RingRoleTaken when ``role`` ("producer" or
+        "consumer") is held by another handle. With ``timeout`` > 0, waits that long for the
+        segment to appear and be initialised, and for the role to be free (a restarted process
+        may attach while the kernel is still closing its predecessor).
         """
+        bits = _role_bits(role)
         cdef Ring self = Ring.__new__(Ring)
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._shm, self._mm = _shm.attach_segment(name)
-                if len(self._mm) >= LS_RING_HEADER_SIZE:
-                    break
-                self._mm.close()
-            except _shm.SegmentMissing:
-                pass
-            if time.monotonic() >= deadline:
-                raise RingError(f"ring {name}: shared-memory segment does not exist")
-            time.sleep(0.001)
+        try:
+            self._seg = _shm.Segment.attach(name, timeout, _initialised if timeout > 0 else None)
+        except _shm.SegmentMissing as e:
+            what = "is not an initialised ring" if "not initialised" in str(e) else "does not exist"
+            raise RingError(f"ring {name}: shared-memory segment {what}"
+                            + (f" (waited {timeout:g} s)" if timeout > 0 else "")) from None
         self.name = name
         self.owner = False
+        if len(self._seg.mm) < LS_RING_HEADER_SIZE:
+            self.close()
+            raise RingError(f"ring {name}: segment of {len(self._seg.mm)} bytes is smaller than a ring header")
         self._map()
         r = self.ring
         magic = ls_load_acquire_u64(&r.magic)
@@ -132,20 +171,93 @@ cdef class Ring:
             v = r.record_kind
             self.close()
             raise RingError(f"ring {name}: record kind {v}, expected {record_kind}")
-        if <size_t>len(self._mm) < ls_ring_segment_size(r.capacity, r.slot_size):
+        if <size_t>len(self._seg.mm) < ls_ring_segment_size(r.capacity, r.slot_size):
             self.close()
             raise RingError(f"ring {name}: segment shorter than its header says")
         self._finish()
+        if bits:
+            try:
+                self.acquire(role, max(0.0, deadline - time.monotonic()))
+            except BaseException:
+                self.close()
+                raise
         return self
 
+    # --- roles ---------------------------------------------------------------------------
+    def acquire(self, role, double timeout=0.0):
+        """Take ``role`` ("producer" or "consumer") for this handle, waiting up to ``timeout`` s
+        for a holder to go; RingRoleTaken naming the ring and the holder when it stays taken."""
+        self._check()
+        cdef int bit = _role_bits(role)
+        if not bit:
+            raise ValueError(f"ring {self.name}: acquire needs a role, got {role!r}")
+        if self._roles & bit:
+            return
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while not self._seg.take_role(bit - 1):
+            if time.monotonic() >= deadline:
+                raise RingRoleTaken(self._taken_message(bit))
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        self._roles |= bit
+        # informative only (the lock decides): who holds it, for the next attacher's error
+        ls_store_release_u64(<uint64_t *>self._holder_pid(bit), <uint64_t>os.getpid())
+
+    def release_role(self, role):
+        """Give ``role`` back (close does this for every role held)."""
+        cdef int bit = _role_bits(role)
+        if not (self._roles & bit):
+            return
+        if self.ring != NULL and self._holder_pid(bit)[0] == os.getpid():
+            ls_store_release_u64(<uint64_t *>self._holder_pid(bit), 0)
+        self._seg.release_role(bit - 1)
+        self._roles &= ~bit
+
+    @property
+    def roles(self):
+        """The roles this handle holds, e.g. ``("producer",)``."""
+        return tuple(n for b, n in _ROLE_NAMES.items() if self._roles & b)
+
+    def holder(self, role):
+        """Pid recorded by the holder of ``role`` (0 when none recorded or it is gone)."""
+        self._check()
+        cdef int bit = _role_bits(role)
+        if not bit:
+            raise ValueError(f"ring {self.name}: holder needs a role, got {role!r}")
+        pid = self._holder_pid(bit)[0]
+        return pid if pid > 0 and _shm.pid_alive(pid) else 0
+
+    cdef int _require(self, int role) except -1:
+        if self._roles & role:
+            return 0
+        self._check()
+        self.acquire(_ROLE_NAMES[role])
+        return 0
+
+    cdef int64_t *_holder_pid(self, int bit) noexcept:
+        return &self.ring.producer_pid if bit == ROLE_PRODUCER else &self.ring.consumer_pid
+
+    def _taken_message(self, int bit):
+        what = _ROLE_NAMES[bit]
+        pid = self._holder_pid(bit)[0]
+        if pid > 0 and pid == os.getpid():
+            who = f"another handle in this process (pid {pid})"
+        elif pid > 0 and _shm.pid_alive(pid):
+            who = f"pid {pid}"
+        else:
+            who = "a process whose pid is unknown"
+        return (f"ring {self.name}: already has a {what}, held by {who}; a ring takes one producer and one "
+                f"consumer at a time (the lock goes when that process exits)")
+
     cdef _map(self):
-        cdef unsigned char[::1] view = self._mm
+        cdef unsigned char[::1] view = self._seg.mm
         self.ring = <ls_ring_t *>&view[0]
 
     cdef _finish(self):
         r = self.ring
         self.dtype = DTYPE_BY_KIND[r.record_kind] if r.record_kind else slot_dtype(r.slot_size)
-        self._slots = np.frombuffer(self._mm, dtype=self.dtype, count=r.capacity, offset=LS_RING_HEADER_SIZE)
+        self._slots = np.frombuffer(self._seg.mm, dtype=self.dtype, count=r.capacity, offset=LS_RING_HEADER_SIZE)
         self._claimed = 0
         self._viewed = 0
 
@@ -205,6 +317,8 @@ cdef class Ring:
         ring's slot size, or a bytes-like object of exactly ``slot_size`` bytes.
         """
         self._check()
+        if not (self._roles & ROLE_PRODUCER):
+            self._require(ROLE_PRODUCER)
         cdef const uint8_t[::1] buf
         cdef uint8_t *p
         if isinstance(rec, cnp.ndarray):
@@ -223,6 +337,8 @@ cdef class Ring:
         With ``all_or_nothing`` writes either every record or none (returns 0).
         """
         self._check()
+        if not (self._roles & ROLE_PRODUCER):
+            self._require(ROLE_PRODUCER)
         cdef uint64_t n = cnp.PyArray_SIZE(recs)
         cdef uint8_t *p = _array_ptr(recs, self.ring.slot_size, f"ring {self.name}")
         if all_or_nothing and ls_ring_free(self.ring, n) < n:
@@ -239,6 +355,8 @@ cdef class Ring:
         shorter than ``n`` (ring nearly full, or the wrap point); empty when the ring is full.
         """
         self._check()
+        if not (self._roles & ROLE_PRODUCER):
+            self._require(ROLE_PRODUCER)
         cdef uint64_t pos
         cdef uint64_t k = ls_ring_claim_contiguous(self.ring, n, &pos)
         self._claimed = k
@@ -248,6 +366,8 @@ cdef class Ring:
     def commit(self, uint64_t n):
         """Publish ``n`` slots filled after :meth:`claim` (n <= claimed)."""
         self._check()
+        if not (self._roles & ROLE_PRODUCER):
+            self._require(ROLE_PRODUCER)
         if n > self._claimed:
             raise ValueError(f"ring {self.name}: commit of {n} slots, only {self._claimed} claimed")
         ls_ring_commit(self.ring, n)
@@ -257,6 +377,8 @@ cdef class Ring:
     def read(self, cnp.ndarray out, max_records=None):
         """Copy up to ``len(out)`` records into ``out`` and release them; returns the count."""
         self._check()
+        if not (self._roles & ROLE_CONSUMER):
+            self._require(ROLE_CONSUMER)
         cdef uint64_t n = cnp.PyArray_SIZE(out)
         if max_records is not None and max_records < n:
             n = max_records
@@ -273,6 +395,8 @@ cdef class Ring:
         cannot overwrite them.
         """
         self._check()
+        if not (self._roles & ROLE_CONSUMER):
+            self._require(ROLE_CONSUMER)
         cdef uint64_t pos
         cdef uint64_t k = ls_ring_view(self.ring, max_records, &pos)
         self._viewed = k
@@ -284,6 +408,8 @@ cdef class Ring:
     def peek(self):
         """The next readable record as a 1-element read-only view, or None when empty."""
         self._check()
+        if not (self._roles & ROLE_CONSUMER):
+            self._require(ROLE_CONSUMER)
         if ls_ring_available(self.ring) == 0:
             return None
         cdef uint64_t first = self.ring.head & self.ring.mask
@@ -295,6 +421,8 @@ cdef class Ring:
     def release(self, uint64_t n):
         """Give ``n`` viewed records back to the producer."""
         self._check()
+        if not (self._roles & ROLE_CONSUMER):
+            self._require(ROLE_CONSUMER)
         cdef uint64_t avail = ls_load_acquire_u64(&self.ring.tail) - self.ring.head
         if n > avail:
             raise ValueError(f"ring {self.name}: release of {n} records, only {avail} readable")
@@ -311,15 +439,21 @@ cdef class Ring:
 
     # --- lifetime ------------------------------------------------------------------------
     def close(self):
-        """Unmap (views handed out keep the mapping alive until they are gone)."""
+        """Unmap and give back the roles held (views handed out keep the mapping alive until they
+        are gone)."""
+        if self._roles and self.ring != NULL:
+            for bit in (ROLE_PRODUCER, ROLE_CONSUMER):
+                if self._roles & bit and self._holder_pid(bit)[0] == os.getpid():
+                    ls_store_release_u64(<uint64_t *>self._holder_pid(bit), 0)
         self.ring = NULL
         self._slots = None
-        if self._mm is not None:
-            try:
-                self._mm.close()
-            except BufferError:
-                pass  # numpy views still reference the mapping; it goes when they do
-            self._mm = None
+        self._roles = 0
+        if self._seg is not None:
+            self._seg.close()  # closing the descriptor releases the role locks
+
+    @property
+    def closed(self):
+        return self.ring == NULL
 
     def unlink(self):
         """Remove the segment name (the creator does this at shutdown)."""

@@ -777,7 +777,7 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
     o = dict(DEFAULT_OPTIONS, **(options or {}))
     term = []
     signal.signal(signal.SIGTERM, lambda *_: term.append(1))
-    ring = Ring.attach(records_ring, slot_size=128, timeout=float(o["attach_timeout_s"]))
+    ring = Ring.attach(records_ring, slot_size=128, timeout=float(o["attach_timeout_s"]), role="consumer")
     tel = None
     if o["telemetry"]:
         try:

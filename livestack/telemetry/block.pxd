@@ -180,8 +180,7 @@ cdef extern from "ls_telemetry.h" nogil:
 
 cdef class TelemetryBlock:
     cdef ls_tel_block_t *tel
-    cdef object _shm
-    cdef object _mm
+    cdef object _seg              # livestack.ipc.shm.Segment (the one shm lifecycle, shared with rings)
     cdef readonly str name
     cdef readonly bint owner
     cdef int _check(self) except -1

@@ -96,6 +96,14 @@ def _enum_name(enum, int v):
         return str(v)
 
 
+def _initialised(mm):
+    """Attach readiness: the header is mapped and the creator has published the magic."""
+    if len(mm) < LS_TEL_HEADER_SIZE:
+        return False
+    cdef const unsigned char[::1] v = mm
+    return __atomic_magic(<const ls_tel_block_t *>&v[0]) == LS_TEL_MAGIC
+
+
 cdef inline bytes _b(str s):
     return s.encode()[:LS_TEL_NAME_LENGTH - 1]
 
@@ -116,10 +124,10 @@ cdef class TelemetryBlock:
     def create(str name):
         """Create and initialise the block in a new segment ``name`` (must not exist)."""
         cdef TelemetryBlock self = TelemetryBlock.__new__(TelemetryBlock)
-        self._shm, self._mm = _shm.create_segment(name, SEGMENT_SIZE)
+        self._seg = _shm.Segment.create(name, SEGMENT_SIZE)
         self.name = name
         self.owner = True
-        cdef unsigned char[::1] view = self._mm
+        cdef unsigned char[::1] view = self._seg.mm
         self.tel = <ls_tel_block_t *>&view[0]
         ls_tel_init(self.tel, _spec.SCHEMA_VERSION, os.getpid(), time.time_ns())
         return self
@@ -133,25 +141,12 @@ cdef class TelemetryBlock:
         """
         cdef TelemetryBlock self = TelemetryBlock.__new__(TelemetryBlock)
         cdef unsigned char[::1] view
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._shm, self._mm = _shm.attach_segment(name)
-                if len(self._mm) >= LS_TEL_HEADER_SIZE:
-                    view = self._mm
-                    self.tel = <ls_tel_block_t *>&view[0]
-                    if __atomic_magic(self.tel) == LS_TEL_MAGIC:
-                        break
-                    self.tel = NULL
-                    view = None
-                self._mm.close()
-            except _shm.SegmentMissing:
-                pass
-            if time.monotonic() >= deadline:
-                if self._mm is not None and not self._mm.closed:
-                    self._mm.close()
-                raise TelemetryError(f"telemetry block {name}: segment does not exist or is not initialised")
-            time.sleep(0.002)
+        try:
+            self._seg = _shm.Segment.attach(name, timeout, _initialised)
+        except _shm.SegmentMissing:
+            raise TelemetryError(f"telemetry block {name}: segment does not exist or is not initialised") from None
+        view = self._seg.mm
+        self.tel = <ls_tel_block_t *>&view[0]
         self.name = name
         self.owner = False
         t = self.tel
@@ -160,8 +155,8 @@ cdef class TelemetryBlock:
             problem = f"layout version {t.layout_version}, this build expects {LS_TEL_LAYOUT_VERSION}"
         elif t.schema_version != _spec.SCHEMA_VERSION:
             problem = f"record schema version {t.schema_version}, this build expects {_spec.SCHEMA_VERSION}"
-        elif t.size != SEGMENT_SIZE or <size_t>len(self._mm) < SEGMENT_SIZE:
-            problem = f"size {t.size} (mapping {len(self._mm)}), this build expects {SEGMENT_SIZE}"
+        elif t.size != SEGMENT_SIZE or <size_t>len(self._seg.mm) < SEGMENT_SIZE:
+            problem = f"size {t.size} (mapping {len(self._seg.mm)}), this build expects {SEGMENT_SIZE}"
         elif (t.n_counters != LS_TEL_N_COUNTERS or t.n_gauges != LS_TEL_N_GAUGES or t.n_hists != LS_TEL_N_HISTS
               or t.n_buckets != LS_TEL_HIST_BUCKETS):
             problem = "counter/gauge/histogram tables differ from this build"
@@ -399,7 +394,7 @@ cdef class TelemetryBlock:
                 continue
             hb = __load_i64_acquire(&p.heartbeat_ns)
             age = (now - hb) / 1e9
-            exists = _shm._pid_alive(pid)
+            exists = _shm.pid_alive(pid)
             out.append({"slot": i, "pid": pid, "name": p.name.decode(errors="replace"),
                         "started_ns": __load_i64(&p.started_ns), "heartbeat_ns": hb, "heartbeat_age_s": age,
                         "running": exists, "alive": exists and age < HEARTBEAT_STALE_S,
@@ -456,12 +451,8 @@ cdef class TelemetryBlock:
     # --- lifetime ------------------------------------------------------------------------
     def close(self):
         self.tel = NULL
-        if self._mm is not None:
-            try:
-                self._mm.close()
-            except BufferError:
-                pass
-            self._mm = None
+        if self._seg is not None:
+            self._seg.close()
 
     def unlink(self):
         _shm.unlink_segment(self.name)

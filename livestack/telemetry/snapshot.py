@@ -39,7 +39,7 @@ def find_block(session: str | None = None) -> str:
     best, best_mtime = None, -1.0
     for name in shm.list_segments():
         m = _TEL_RE.match(name)
-        if not m or not shm._pid_alive(int(m.group(1))):
+        if not m or not shm.pid_alive(int(m.group(1))):
             continue
         try:
             mtime = os.stat(os.path.join(shm.SHM_DIR, name[1:])).st_mtime

@@ -41,7 +41,6 @@ The ``seq`` of every EXEC record written is stamped here: the exec ring's own se
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
@@ -282,8 +281,8 @@ def run_adapter_process(adapter, orders_ring: str, exec_ring: str, options: dict
     term = _Term()
     term.install()
     attach_s = float(options.get("attach_timeout_s", 10.0))
-    orders = Ring.attach(orders_ring, slot_size=64, timeout=attach_s)
-    execs = Ring.attach(exec_ring, slot_size=128, timeout=attach_s)
+    orders = Ring.attach(orders_ring, slot_size=64, timeout=attach_s, role="consumer")
+    execs = Ring.attach(exec_ring, slot_size=128, timeout=attach_s, role="producer")
     counters = VenueCounters(options.get("counters"))
     try:
         return run_loop(adapter, orders, execs, options, stop, counters, lambda: term.flag)
@@ -291,13 +290,3 @@ def run_adapter_process(adapter, orders_ring: str, exec_ring: str, options: dict
         orders.close()
         execs.close()
 
-
-def pid_alive(pid: int) -> bool:
-    """os.kill(pid, 0) liveness (a zombie counts as alive; :class:`HarnessWatch` knows better)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -449,9 +449,9 @@ def run_process(orders_ring: str, exec_ring: str, instruments: list[Instrument],
     term = vp._Term()
     term.install()
     attach_s = float(options.get("attach_timeout_s", 10.0))
-    orders = Ring.attach(orders_ring, slot_size=64, timeout=attach_s)
-    execs = Ring.attach(exec_ring, slot_size=128, timeout=attach_s)
-    md = Ring.attach(md_ring, slot_size=64, timeout=attach_s) if md_ring else None
+    orders = Ring.attach(orders_ring, slot_size=64, timeout=attach_s, role="consumer")
+    execs = Ring.attach(exec_ring, slot_size=128, timeout=attach_s, role="producer")
+    md = Ring.attach(md_ring, slot_size=64, timeout=attach_s, role="producer") if md_ring else None
     counters = vp.VenueCounters(options.get("counters"))
     if options.get("exec_epoch") is None:
         # this incarnation's exec_id_hi: every earlier incarnation that wrote an event moved the

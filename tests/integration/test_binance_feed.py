@@ -26,7 +26,7 @@ from livestack.config import BTCUSDT_SPOT, BTCUSDT_USDM
 from livestack.feeds import binance_ws
 from livestack.feeds.binance import COUNTER_NAMES, SharedCounters
 from livestack.feeds.capture import book_from_records
-from livestack.feeds.replay_server import ReplayServer
+from livestack.testing.replay_server import ReplayServer
 from livestack.ipc import Backoff, Ring, segment_name
 from livestack.schema import DTYPE_BY_KIND, FeedStatus, RecordKind, parse_fixed
 

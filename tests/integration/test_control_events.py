@@ -11,7 +11,7 @@ import zmq
 
 from livestack.control.client import EventSubscriber
 from livestack.ipc import Ring, segment_name
-from livestack.schema import DTYPES, RecordKind, spec
+from livestack.schema import DTYPES, RecordKind, Side, spec
 from livestack.telemetry.block import TelemetryBlock
 from tests.integration.test_control import Stack
 
@@ -34,7 +34,7 @@ def test_fills_and_anomalies_from_the_events_ring_are_published_as_json(session,
         got = {}
         deadline = time.monotonic() + 20
         while len(got) < 2 and time.monotonic() < deadline:  # repeat: slow joiner on a busy machine
-            assert events.write(_slot("FILL", hseq=9, client_order_id=42, exec_id=77, price=10050, qty=10, side=1,
+            assert events.write(_slot("FILL", hseq=9, client_order_id=42, exec_id=77, price=10050, qty=10, side=Side.BUY,
                                       position=10, realized_pnl=-5)) == 0
             assert events.write(_slot("ANOMALY", hseq=10, client_order_id=43, code=2, detail=77)) == 0
             end = time.monotonic() + 0.5

@@ -26,7 +26,7 @@ _wait = functools.partial(wait_for, poll_s=0.05)
 @pytest.mark.parametrize("market", ["sim", "binance-replay"])
 def test_livestack_run_trades_through_the_fix_venue(tmp_path, datadir, market):
     try:
-        from livestack.feeds.replay_server import ReplayServer
+        from livestack.testing.replay_server import ReplayServer
         from livestack.harness import loop  # noqa: F401
         from livestack.node import config
         from livestack.node.supervisor import Supervisor

@@ -25,7 +25,9 @@ import pytest
 from livestack.ipc import shm
 from livestack.node import config
 from livestack.node.supervisor import Supervisor
-from livestack.schema import ControlCmdType as C, ExecType, OrderState as S, RecordFlag, TradingState
+from livestack.schema import (
+    ControlCmdType as C, ControlError, ControlStatus, ExecType, OrderState as S, RecordFlag, RecordKind, TradingState,
+)
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -107,7 +109,7 @@ def test_bad_commands_are_rejected_with_clear_errors_and_journal_nothing(session
     assert "not allowed" in str(r["enable_latched"])
     d = _h5(session["file"])
     j = d["journal"]
-    cmds = j[j["kind"] == 8].view(np.uint8).reshape(-1, 128)[:, :128].copy().view(
+    cmds = j[j["kind"] == RecordKind.CONTROL_CMD].view(np.uint8).reshape(-1, 128)[:, :128].copy().view(
         __import__("livestack.schema", fromlist=["DTYPES"]).DTYPES["CONTROL_CMD"]).reshape(-1)
     # malformed/unknown/bad-argument requests never reach the harness; the enable refused while the
     # kill switch is latched does (the harness decides "not allowed" at an event boundary): it is
@@ -117,8 +119,8 @@ def test_bad_commands_are_rejected_with_clear_errors_and_journal_nothing(session
     assert list(cmds["cmd"][: len(sent)]) == sent, "journaled commands differ from the ones that reached the harness"
     assert set(cmds["cmd"][len(sent):]) <= {C.SESSION_STOP}  # only what the harness injects itself at stop
     replies = d["control_reply"]
-    refused = replies[replies["status"] != 0]
-    assert len(refused) == 1 and refused["error"][0] == 3  # NOT_ALLOWED
+    refused = replies[replies["status"] != ControlStatus.OK]
+    assert len(refused) == 1 and refused["error"][0] == ControlError.NOT_ALLOWED
     ts = d["trading_state"]
     assert (ts["hseq"] == refused["hseq"][0]).sum() == 0, "the refused enable changed the trading state"
 
@@ -131,7 +133,7 @@ def test_commands_are_journaled_at_the_hseq_their_reply_names(session):
     for name, cmd in (("config", C.SET_PARAM), ("disable", C.TRADING_DISABLE), ("kill", C.KILL)):
         h = session["replies"][name]["hseq"]
         e = j[h - 1:h].view(np.uint8).reshape(1, 128).copy().view(DTYPES["CONTROL_CMD"])[0]
-        assert e["kind"] == 8 and e["cmd"] == cmd and (e["flags"] & RecordFlag.JOURNAL), name
+        assert e["kind"] == RecordKind.CONTROL_CMD and e["cmd"] == cmd and (e["flags"] & RecordFlag.JOURNAL), name
     cfg = j[session["replies"]["config"]["hseq"] - 1:][:1].copy().view(DTYPES["CONTROL_CMD"])[0]
     assert cfg["arg0"] == 0 and cfg["arg1"] == 4  # half_spread_ticks is parameter 0, set to 4
 
@@ -183,7 +185,7 @@ def test_every_fill_the_venue_reported_is_in_the_file_exactly_once(session):
 
     d = _h5(session["file"])
     j = d["journal"]
-    ex = j[j["kind"] == 5].copy().view(DTYPES["EXEC"])
+    ex = j[j["kind"] == RecordKind.EXEC].copy().view(DTYPES["EXEC"])
     venue_fills = ex[np.isin(ex["exec_type"], [ExecType.PARTIALLY_FILLED, ExecType.FILLED])]["exec_id"]
     assert len(venue_fills) > 0
     assert len(np.unique(venue_fills)) == len(venue_fills), "the venue reported an exec id twice"
@@ -216,8 +218,8 @@ def test_replay_verify_passes_on_the_real_session_and_reports_an_altered_journal
         from livestack.schema import DTYPES
         all_ = j[()]
         ex = all_.copy().view(DTYPES["EXEC"])
-        fills = np.flatnonzero((all_["kind"] == 5) & (ex["exec_type"] == ExecType.PARTIALLY_FILLED) |
-                               (all_["kind"] == 5) & (ex["exec_type"] == ExecType.FILLED))
+        fills = np.flatnonzero((all_["kind"] == RecordKind.EXEC) & (ex["exec_type"] == ExecType.PARTIALLY_FILLED) |
+                               (all_["kind"] == RecordKind.EXEC) & (ex["exec_type"] == ExecType.FILLED))
         k = int(fills[len(fills) // 2])  # a fill mid-session: double its quantity
         row = all_[k:k + 1].copy()
         e = row.view(DTYPES["EXEC"])

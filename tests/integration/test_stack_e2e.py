@@ -165,12 +165,52 @@ def test_simulated_venue_replaying_the_real_usdm_capture_with_the_market_maker(s
     assert len(rec["fill"]) > 0, "no fills against the replayed market"
 
 
+class _JournaledStatuses:
+    """Follows the live session file (SWMR) and counts the MD_STATUS values the harness journaled,
+    reading only the rows added since the last call."""
+
+    def __init__(self, path):
+        self.path, self.f, self.done, self.counts = path, None, 0, {}
+
+    def count(self, status) -> int:
+        import h5py
+
+        from livestack.records.reader import JOURNAL, decode_slots
+        from livestack.schema import RecordKind
+
+        if self.f is None:
+            try:
+                self.f = h5py.File(self.path, "r", libver="latest", swmr=True)
+            except (OSError, FileNotFoundError):
+                return 0  # not created yet, or not yet in SWMR mode
+        if JOURNAL not in self.f:
+            return 0
+        ds = self.f[JOURNAL]
+        ds.refresh()
+        n = int(ds.shape[0])
+        new = ds[self.done:n]
+        self.done = n
+        rows = new[new["kind"] == RecordKind.MD_STATUS]
+        for v in decode_slots(rows, RecordKind.MD_STATUS)["status"] if len(rows) else ():
+            self.counts[int(v)] = self.counts.get(int(v), 0) + 1
+        return self.counts.get(int(status), 0)
+
+    def close(self):
+        if self.f is not None:
+            self.f.close()
+
+
 def test_a_killed_binance_feed_is_restarted_and_resyncs_its_book(stack, datadir):
-    from livestack.feeds.replay_server import ReplayServer
+    """Waits on what it checks, never on amounts of market data: a busy machine makes a large
+    snapshot slow to fetch and parse while trades and best-bid/offer records keep flowing, so "N
+    more md records" did not mean "resynced" (the flaky version stopped the stack before the
+    restarted feed's SNAPSHOT_END was journaled)."""
     from livestack.schema import FeedStatus
+    from livestack.testing.replay_server import ReplayServer
 
     capture = datadir / "binance" / "usdm-btcusdt-20240808.gz"
     server = ReplayServer(capture, "usdm", "recorded", speed=5.0).start_in_thread()
+    journal = None
     try:
         sup = stack({
             "instruments": [{"id": 1, "symbol": "BTCUSDT", "venue": "binance-usdm", "price_decimals": 2,
@@ -179,13 +219,22 @@ def test_a_killed_binance_feed_is_restarted_and_resyncs_its_book(stack, datadir)
             "venue": {"kind": "sim", "options": {"market": "none"}},
             "strategy": {"name": "none"},
         })
-        _wait(lambda: sup.poll() and sup.status()["md"] > 2000, 60, "market data from the feed")
+        journal = _JournaledStatuses(sup.records_path)
+        ends = lambda: journal.count(FeedStatus.SNAPSHOT_END)  # noqa: E731
+        _wait(lambda: sup.poll() and ends() >= 1, 120, "the feed's first SNAPSHOT_END in the journal")
         os.kill(sup.procs["feed"].proc.pid, signal.SIGKILL)
-        _wait(lambda: sup.poll() and sup.procs["feed"].restarts >= 1, 30, "feed restart")
+        _wait(lambda: sup.poll() and sup.procs["feed"].restarts >= 1, 60, "feed restart")
+        _wait(lambda: sup.poll() and server.venue.snapshots_served >= 2, 120,
+              "the restarted feed to ask the venue for a fresh snapshot")
+        _wait(lambda: sup.poll() and ends() >= 2, 120, "the restarted feed's SNAPSHOT_END in the journal")
         before = sup.status()["md"]
-        _wait(lambda: sup.poll() and sup.status()["md"] > before + 2000, 60, "market data after the restart")
-        assert sup.stop(timeout=20) == 0, sup.events
+        _wait(lambda: sup.poll() and sup.status()["md"] > before, 60, "market data after the resync")
+        journal.close()
+        journal = None
+        assert sup.stop(timeout=60) == 0, sup.events
     finally:
+        if journal is not None:
+            journal.close()
         server.stop_thread()
     rec = _records(sup)
     st = rec["journal_md_status"]

@@ -269,12 +269,15 @@ def test_positions_persist_in_the_segment_across_consumers(make, impl):
 
 def test_the_two_implementations_interoperate(session):
     r = Ring.create(segment_name(session, "x"), 8, 64, RecordKind.MD_LEVEL)
-    p = pyring.PyRing.attach(r.name)
+    p = pyring.PyRing.attach(r.name, role="producer")
     try:
         p.write_batch(recs([1, 2, 3]))
         out = new("MD_LEVEL", 8)
         assert r.read(out) == 3 and list(out["seq"][:3]) == [1, 2, 3]
+        p.close()  # the reference producer goes; the compiled handle produces, a reference one consumes
         r.write_batch(recs([4]))
+        r.release_role("consumer")
+        p = pyring.PyRing.attach(r.name, role="consumer")
         assert p.read(out) == 1 and out["seq"][0] == 4
     finally:
         p.close()

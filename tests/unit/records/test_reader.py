@@ -10,7 +10,10 @@ import pytest
 from livestack.cli import main as cli_main
 from livestack.records import open_session
 from livestack.records.writer import RecordWriter
-from livestack.schema import SLOT128, RecordFlag, new
+from livestack.schema import (
+    SLOT128, Anomaly, ControlCmdType, ControlStatus, DenyReason, ExecType, OrdType, OrderCmdType, OrderState,
+    RecordFlag, Side, TimeInForce, TradingState, new,
+)
 
 INSTRUMENTS = [{"id": 1, "symbol": "BTCUSDT", "price_decimals": 2, "qty_decimals": 5},
                {"id": 2, "symbol": "ETHUSDT", "price_decimals": 3, "qty_decimals": 1}]
@@ -29,21 +32,23 @@ def slot(name, seq, journal=False, instrument=1, **fields):
 def path(tmp_path):
     p = str(tmp_path / "s.h5")
     recs = [
-        slot("MD_LEVEL", 1, True, price=6183763, qty=150000, side=1),
-        slot("EXEC", 2, True, exec_type=4, side=1, last_px=6183763, last_qty=50000, client_order_id=7),
-        slot("ORDER_CMD", 3, cmd=1, side=2, price=6183800, qty=100000, tif=3, ord_type=1),
-        slot("ORDER_STATE", 4, state=4, prev_state=2, side=1, price=6183763, qty=50000, exec_type=4),
-        slot("FILL", 5, side=1, price=6183763, qty=50000, position=50000, realized_pnl=0, client_order_id=7),
+        slot("MD_LEVEL", 1, True, price=6183763, qty=150000, side=Side.BUY),
+        slot("EXEC", 2, True, exec_type=ExecType.FILLED, side=Side.BUY, last_px=6183763, last_qty=50000, client_order_id=7),
+        slot("ORDER_CMD", 3, cmd=OrderCmdType.NEW, side=Side.SELL, price=6183800, qty=100000, tif=TimeInForce.POST_ONLY,
+             ord_type=OrdType.LIMIT),
+        slot("ORDER_STATE", 4, state=OrderState.FILLED, prev_state=OrderState.ACCEPTED, side=Side.BUY, price=6183763,
+             qty=50000, exec_type=ExecType.FILLED),
+        slot("FILL", 5, side=Side.BUY, price=6183763, qty=50000, position=50000, realized_pnl=0, client_order_id=7),
         slot("POSITION", 6, net_qty=50000, cost=6183763 * 50000, realized_pnl=0, unrealized_pnl=1250 * 10**7),
-        slot("FILL", 7, instrument=2, side=2, price=2000123, qty=30, position=-30, realized_pnl=-12345 * 10),
-        slot("DENIAL", 8, reason=6, side=1, intent=1, price=6183700, qty=100000, count=1),
-        slot("DENIAL", 9, reason=6, side=1, intent=1, count=4),  # a run's 4 repeats
-        slot("DENIAL", 10, reason=15, side=2, intent=1, count=1),
-        slot("ANOMALY", 11, code=2, state=4, exec_type=4),
-        slot("TRADING_STATE", 12, instrument=0, state=2, prev_state=0, kill_latched=1, cause=1),
-        slot("CONTROL_CMD", 13, True, instrument=0, cmd=7, request_id=99),
-        slot("CONTROL_REPLY", 14, instrument=0, cmd=7, status=0, request_id=99, hseq=3),
-        slot("MD_LEVEL", 15, True, instrument=9, price=123, qty=4, side=2),
+        slot("FILL", 7, instrument=2, side=Side.SELL, price=2000123, qty=30, position=-30, realized_pnl=-12345 * 10),
+        slot("DENIAL", 8, reason=DenyReason.MAX_POSITION, side=Side.BUY, intent=1, price=6183700, qty=100000, count=1),
+        slot("DENIAL", 9, reason=DenyReason.MAX_POSITION, side=Side.BUY, intent=1, count=4),  # a run's 4 repeats
+        slot("DENIAL", 10, reason=DenyReason.HALTED, side=Side.SELL, intent=1, count=1),
+        slot("ANOMALY", 11, code=Anomaly.DUPLICATE_EXEC, state=OrderState.FILLED, exec_type=ExecType.FILLED),
+        slot("TRADING_STATE", 12, instrument=0, state=TradingState.HALTED, prev_state=TradingState.ACTIVE, kill_latched=1, cause=1),
+        slot("CONTROL_CMD", 13, True, instrument=0, cmd=ControlCmdType.KILL, request_id=99),
+        slot("CONTROL_REPLY", 14, instrument=0, cmd=ControlCmdType.KILL, status=ControlStatus.OK, request_id=99, hseq=3),
+        slot("MD_LEVEL", 15, True, instrument=9, price=123, qty=4, side=Side.SELL),
     ]
     with RecordWriter(p, {"session": "r1", "instruments": INSTRUMENTS}, {"quiet": True}) as w:
         w.write(np.concatenate(recs))
@@ -166,7 +171,7 @@ def test_records_summary_prints_counts_fills_pnl_denials(path, capsys):
 def test_open_session_reads_a_file_a_writer_still_has_open(tmp_path):
     p = str(tmp_path / "live.h5")
     w = RecordWriter(p, {"instruments": INSTRUMENTS}, {"quiet": True})
-    w.write(np.concatenate([slot("FILL", 1, side=1, price=100, qty=100000)]))
+    w.write(np.concatenate([slot("FILL", 1, side=Side.BUY, price=100, qty=100000)]))
     w.flush()
     try:
         # (same process: HDF5 shares the open file; another process sees the same through SWMR)

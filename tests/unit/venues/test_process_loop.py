@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from livestack.ipc import Ring, segment_name
-from livestack.schema import DTYPES, ExecType, RecordKind, new
+from livestack.schema import DTYPES, ExecType, OrderCmdType, RecordKind, Side, new
 from livestack.venues import process as vp
 from livestack.venues.base import VenueAdapter
 
@@ -80,7 +80,7 @@ def start_loop(adapter, orders, execs, options=None, counters=None):
 
 
 def send(orders, coids):
-    cmds = new("ORDER_CMD", len(coids), cmd=1, side=1, price=100, qty=1, instrument=1)
+    cmds = new("ORDER_CMD", len(coids), cmd=OrderCmdType.NEW, side=Side.BUY, price=100, qty=1, instrument=1)
     cmds["client_order_id"] = coids
     assert orders.write_batch(cmds) == len(coids)
 

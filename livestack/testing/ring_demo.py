@@ -1,5 +1,8 @@
-"""Two-process ring demo: a producer process streams MD_LEVEL records through a shared-memory
-ring to this process, which verifies sequence numbers and prints the rate."""
+"""Demo (not the product): a producer process streams MD_LEVEL records through a shared-memory
+ring to this process, which verifies sequence numbers and prints the rate (``livestack ring-demo``).
+
+It stands in for a feed and the harness on a real ring (the same ``Ring`` class, roles included:
+the producer attaches as producer, this process consumes); the records are synthetic."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from livestack.schema import DTYPES, RecordKind, new
 
 
 def _produce(name: str, seconds: float) -> None:
-    ring = Ring.attach(name, timeout=5.0)
+    ring = Ring.attach(name, timeout=5.0, role="producer")
     batch = new("MD_LEVEL", 256)
     seq = 1
     backoff = Backoff("backoff")
@@ -36,7 +39,7 @@ def _produce(name: str, seconds: float) -> None:
 def main(seconds: float = 3.0) -> int:
     session = new_session_id()
     name = segment_name(session, "md.demo")
-    ring = Ring.create(name, 1 << 16, 64, RecordKind.MD_LEVEL)
+    ring = Ring.create(name, 1 << 16, 64, RecordKind.MD_LEVEL, role="consumer")
     ctx = mp.get_context("spawn")
     proc = ctx.Process(target=_produce, args=(name, seconds), daemon=True)
     proc.start()

@@ -1,6 +1,8 @@
 # cython: language_level=3
-"""nogil kernels for bench/bench_ring.py: ping-pong latency and streaming throughput through the
-project's ring, exactly as the harness uses it (the C functions of ls_ring.h via ring.pxd)."""
+"""Bench stand-ins (not the product): nogil kernels for bench/bench_ring.py and
+bench/bench_tick_to_trade.py -- ping-pong latency, streaming throughput, and a busy-spinning feed +
+venue for tick-to-trade -- through the project's ring exactly as the harness uses it (the C
+functions of ls_ring.h via ring.pxd, after taking each ring's producer or consumer role)."""
 
 import numpy as np
 cimport numpy as cnp
@@ -8,7 +10,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
-from livestack.ipc.ring cimport (Ring, ls_ring_t, ls_ring_write, ls_ring_peek, ls_ring_release,
+from livestack.ipc.ring cimport (Ring, ROLE_PRODUCER, ROLE_CONSUMER, ls_ring_t, ls_ring_write, ls_ring_peek, ls_ring_release,
                                  ls_ring_read, ls_ring_write_batch, ls_cpu_relax)
 
 cnp.import_array()
@@ -22,6 +24,8 @@ cdef inline int64_t now_ns() noexcept nogil:
 
 def ping(Ring tx, Ring rx, int64_t n, int64_t[::1] rtt_ns):
     """Send a record, spin until the echo returns; rtt_ns[i] = round trip of message i."""
+    tx._require(ROLE_PRODUCER)
+    rx._require(ROLE_CONSUMER)
     cdef uint8_t rec[128]
     cdef ls_ring_t *t = tx.ring
     cdef ls_ring_t *r = rx.ring
@@ -44,6 +48,8 @@ def ping(Ring tx, Ring rx, int64_t n, int64_t[::1] rtt_ns):
 
 def pong(Ring rx, Ring tx, int64_t n):
     """Echo n records from rx to tx, spinning."""
+    tx._require(ROLE_PRODUCER)
+    rx._require(ROLE_CONSUMER)
     cdef ls_ring_t *t = tx.ring
     cdef ls_ring_t *r = rx.ring
     cdef int64_t i
@@ -61,6 +67,7 @@ def pong(Ring rx, Ring tx, int64_t n):
 
 def produce_c(Ring tx, int64_t total, int64_t batch):
     """Write total records from C: one ls_ring_write each (batch == 1) or ls_ring_write_batch."""
+    tx._require(ROLE_PRODUCER)
     cdef ls_ring_t *t = tx.ring
     cdef uint8_t[::1] buf = np.zeros(batch * t.slot_size, dtype=np.uint8)
     cdef int64_t done = 0, k
@@ -81,6 +88,7 @@ def produce_c(Ring tx, int64_t total, int64_t batch):
 
 def drain(Ring rx, int64_t total, int64_t batch=4096):
     """Read total records in batches, spinning; returns ns from the first record to the last."""
+    rx._require(ROLE_CONSUMER)
     cdef ls_ring_t *r = rx.ring
     cdef uint8_t[::1] buf = np.zeros(batch * r.slot_size, dtype=np.uint8)
     cdef int64_t done = 0, k, t0 = 0
@@ -152,6 +160,10 @@ def t2t_drive(Ring md, Ring orders, Ring execs, Ring records, int64_t n, int64_t
     a late send shows up as latency (coordinated-omission correction). Meanwhile reads the
     harness's orders and answers them. Returns (orders read, md ring full waits, ns elapsed).
     """
+    md._require(ROLE_PRODUCER)
+    orders._require(ROLE_CONSUMER)
+    execs._require(ROLE_PRODUCER)
+    records._require(ROLE_CONSUMER)
     cdef uint8_t rec[64]
     cdef uint8_t ex[128]
     cdef ls_md_trade_t *t = <ls_md_trade_t *>rec

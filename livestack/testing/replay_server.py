@@ -1,7 +1,11 @@
-"""A local stand-in for Binance: replays a recorded capture over the real protocol on 127.0.0.1.
+"""Test stand-in for Binance: replays a recorded capture over the real protocol on 127.0.0.1.
 
-Why: the feed process (``binance_ws``) is tested exactly as it would run against Binance --
-websocket combined stream, REST depth snapshot, reconnects -- without leaving the machine.
+Stands in for Binance's market-data endpoints (websocket combined stream + REST depth snapshot) so
+the feed process (``livestack.feeds.binance_ws``) is tested exactly as it would run against
+Binance -- real sockets, reconnects, resyncs -- without leaving the machine. How faithful: the
+message bytes are the venue's own (a recorded capture) and the REST snapshot is the venue book at
+the cursor, as Binance's is; not modelled: rate limits, Binance's 1000/5000-level snapshot caps
+(``limit`` is honoured as given), listen keys, server-side pings timing, TLS.
 
 Endpoints (one aiohttp server, one port)::
 
@@ -28,7 +32,7 @@ Faults (``faults`` option, scheduled at a message index, or ``/_control/fault`` 
   arrays, unknown stream), cycling through the kinds.
 * ``rest_fail`` -- the next ``n`` REST snapshot requests answer HTTP 503.
 
-Run standalone: ``python -m livestack.feeds.replay_server CAPTURE --market usdm --port 9443``.
+Run standalone: ``python -m livestack.testing.replay_server CAPTURE --market usdm --port 9443``.
 """
 
 from __future__ import annotations
