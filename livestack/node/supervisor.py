@@ -104,7 +104,7 @@ def remove_stale() -> list[str]:
     dead = {}
     for name in shm.list_segments():
         m = shm._SESSION_RE.match(name[1:])
-        if m and not shm._pid_alive(int(m.group(1))):
+        if m and not shm.pid_alive(int(m.group(1))):
             dead.setdefault(name[1:].split(".")[1], []).append(name)
     removed = []
     for session, names in dead.items():
