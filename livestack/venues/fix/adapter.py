@@ -33,6 +33,13 @@ for a session Reject, ``2000 + BusinessRejectReason`` for a BusinessMessageRejec
   of sent orders) and whose side the command does not say.
 * 3005 ``BAD_COMMAND`` -- a NEW without a side, or an unknown command.
 
+Reject storm: every REJECTED event (the venue's, or one of ours a session/business reject turned
+into REJECTED) is counted; ``reject_storm_count`` (default 20) of them within
+``reject_storm_window_s`` (default 5 s) is a storm. ``stats``: ``rejects`` (all),
+``reject_storms`` (storms begun), ``reject_storm_active`` (1 while the window holds at least the
+threshold, 0 again once it drains). The adapter only reports it; throttling or halting trading on
+it is the core's decision.
+
 Commands that arrive while the session is down wait (in order) and go out after the next Logon,
 unless older than ``stale_order_s``: never dropped silently, never sent stale.
 """
@@ -87,6 +94,11 @@ class FixAdapter(VenueAdapter, SessionApp):
         options = dict(options or {})
         self.opt = SessionOptions(options)
         self.stale_order_s = float(options.get("stale_order_s", 5.0))
+        self.reject_storm_count = int(options.get("reject_storm_count", 20))
+        self.reject_storm_window_s = float(options.get("reject_storm_window_s", 5.0))
+        if self.reject_storm_count < 1 or self.reject_storm_window_s <= 0:
+            raise ValueError("fix: reject_storm_count >= 1 and reject_storm_window_s > 0 required")
+        self._reject_times: collections.deque = collections.deque()
         self.instruments = {int(i.id): i for i in instruments}
         self._symbols = {i.id: i.symbol.encode() for i in instruments}
         self.decoder = codec.ExecDecoder()
@@ -102,6 +114,7 @@ class FixAdapter(VenueAdapter, SessionApp):
         self.events: collections.deque = collections.deque()   # EXEC records (np.void) not yet polled
         self._row = np.zeros(1, dtype=_EXEC)
         self.stats = collections.Counter()
+        self.stats["rejects"] = self.stats["reject_storms"] = self.stats["reject_storm_active"] = 0
         # ExecID identity -> the exact ExecID bytes first seen with it (collision check)
         self._exec_ids: dict[tuple[int, int], bytes] = {}
 
@@ -125,6 +138,8 @@ class FixAdapter(VenueAdapter, SessionApp):
         the exec ring is full and ``poll`` is not called -- so heartbeats keep going and the
         session stays up (events wait in order in ``events``). Returns messages handled."""
         n = self.session.poll()
+        if self._reject_times:
+            self._reject_window(self.session.mono())
         if self.pending:
             self._expire_pending()
             if self.session.active:
@@ -133,6 +148,8 @@ class FixAdapter(VenueAdapter, SessionApp):
 
     def poll(self, out: np.ndarray, now_ns: int) -> int:
         self.session.poll()
+        if self._reject_times:
+            self._reject_window(self.session.mono())
         if self.pending:
             self._expire_pending()
             if self.session.active:
@@ -271,6 +288,8 @@ class FixAdapter(VenueAdapter, SessionApp):
                 r["venue_order_id"] = codec.order_id_word(o.order_id)
         self.events.append(r)
         self.stats["events"] += 1
+        if int(exec_type) == ExecType.REJECTED:
+            self._count_reject()
         if int(exec_type) in _TERMINAL:
             self._retire(client_order_id)
 
@@ -383,6 +402,8 @@ class FixAdapter(VenueAdapter, SessionApp):
                 r["qty"] = o.qty
         self.events.append(r)
         self.stats["events"] += 1
+        if et == ExecType.REJECTED:
+            self._count_reject()
         if et in _TERMINAL:
             self._retire(cid)
         elif et == ExecType.CANCEL_REJECTED and r["orig_client_order_id"]:
@@ -403,6 +424,24 @@ class FixAdapter(VenueAdapter, SessionApp):
             ref = msg.get(17) or msg.get(11)
             return session_mod.BusinessReject(reason, f"{name} (tag {tag})", ref)
         return (reason, tag or None, name)
+
+    def _count_reject(self) -> None:
+        now = self.session.mono()
+        self.stats["rejects"] += 1
+        self._reject_times.append(now)
+        self._reject_window(now)
+        if len(self._reject_times) >= self.reject_storm_count and not self.stats["reject_storm_active"]:
+            self.stats["reject_storms"] += 1
+            self.stats["reject_storm_active"] = 1
+            log.error("fix: reject storm: %d rejects within %.1f s", len(self._reject_times),
+                      self.reject_storm_window_s)
+
+    def _reject_window(self, now: float) -> None:
+        q = self._reject_times
+        while q and now - q[0] > self.reject_storm_window_s:
+            q.popleft()
+        if self.stats["reject_storm_active"] and len(q) < self.reject_storm_count:
+            self.stats["reject_storm_active"] = 0
 
     def _retire(self, cid: int) -> None:
         o = self.orders.pop(cid, None)
