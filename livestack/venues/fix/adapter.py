@@ -1,12 +1,13 @@
-"""FixAdapter: ORDER_CMD records -> FIX 4.4 order messages, FIX execution messages -> EXEC records.
+"""FixAdapter: ORDER_CMD records -> FIX 4.4 / 4.2 order messages, FIX execution messages -> EXEC records.
 
 =====================  =====================================================================
 ORDER_CMD              FIX
 =====================  =====================================================================
 NEW                    NewOrderSingle (D): ClOrdID = client_order_id, Symbol from the
                        instrument, Side, OrderQty/Price as exact decimals (Instrument decimals),
-                       OrdType 2 limit / 1 market, TimeInForce 1 GTC / 3 IOC; POST_ONLY = GTC +
-                       ExecInst 6 (participate, don't initiate)
+                       OrdType 2 limit / 1 market, TimeInForce 1 GTC / 3 IOC / 0 DAY; POST_ONLY =
+                       GTC + ExecInst 6 (participate, don't initiate); HandlInst 21=1 up
+                       to FIX 4.3 (option ``handl_inst``)
 CANCEL                 OrderCancelRequest (F): OrigClOrdID = client_order_id, ClOrdID =
                        ``<client_order_id>-C<MsgSeqNum>`` (unique, and its digits still name
                        the order), OrderID when known

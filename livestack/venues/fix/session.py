@@ -1,4 +1,4 @@
-"""FIX 4.4 session layer: a TCP initiator driven by ``poll()`` from the venue process loop.
+"""FIX 4.4 (and 4.2) session layer: a TCP initiator driven by ``poll()`` from the venue process loop.
 
 No threads: every call does a bounded amount of non-blocking socket I/O, runs the timers and
 dispatches what arrived. The application (the adapter) gets callbacks.
@@ -25,6 +25,12 @@ MsgSeqNum > expected                           ResendRequest(expected, 0) once; 
 MsgSeqNum < expected, PossDupFlag=Y            ignored (duplicate); Reject(373=1) if
                                                OrigSendingTime is missing
 MsgSeqNum < expected, no PossDupFlag           Logout("MsgSeqNum too low ...") + disconnect
+Logon answer with MsgSeqNum < expected, no     the peer reset its numbers without saying so:
+ResetSeqNumFlag                                ``on_seq_too_low`` "reset" follows it (and forgets
+                                               the journal of what went out before: delivered);
+                                               "logout" logs out, reconnects with backoff and
+                                               after ``seq_too_low_retries`` in a row stops
+Logon 141=Y (MsgSeqNum 1) while logged on      both sides to 1, answered with Logon 141=Y seq 1
 resent (PossDupFlag=Y) in sequence             processed; Reject(373=1) without OrigSendingTime,
                                                Reject(373=10) + Logout if OrigSendingTime is
                                                later than SendingTime
@@ -38,11 +44,15 @@ ResendRequest                                  one SequenceReset-GapFill (PossDu
                                                (a stale order must not reach the market late);
                                                every order command in the range is reported to
                                                the application as not delivered
-TestRequest                                    Heartbeat with its TestReqID
+TestRequest                                    Heartbeat with its TestReqID, at once -- also
+                                               when it waits behind a gap (answered once)
 required field missing / bad value             Reject(373=1 / 5 / 6) with RefTagID, consumed
 unknown admin MsgType                          Reject(373=11)
 Logout                                         Logout answered (unless we sent one), disconnect
-no inbound for HeartBtInt * 1.2                TestRequest; no answer in HeartBtInt: disconnect
+no inbound for HeartBtInt * 1.2                TestRequest; any message answers it; none in
+                                               ``test_request_timeout_s`` (HeartBtInt): disconnect
+our ResendRequest's gap still open after       Logout + disconnect (reconnect with backoff)
+``resend_timeout_s`` (2 * HeartBtInt)
 =============================================  =================================================
 
 Sequence numbers are persisted per session (``FileStore``: ``<store_dir>/<Begin>-<Sender>-<Target>``)
@@ -59,6 +69,7 @@ import socket
 import time
 
 from livestack.venues.fix import codec
+from livestack.venues.fix.store import FileStore
 
 log = logging.getLogger("livestack.venues.fix")
 
@@ -98,96 +109,6 @@ class BusinessReject(tuple):
 
     def __new__(cls, reason: int, text: str, ref_id=None):
         return tuple.__new__(cls, (reason, text, ref_id))
-
-
-class FileStore:
-    """Sequence numbers and a journal of sent order commands, per session, in two small files.
-
-    ``<base>.seqnums`` holds ``next_out next_in`` rewritten in place (one ``pwrite`` per change; the
-    page cache survives a process crash, ``fsync=True`` also a machine crash). ``<base>.sent``
-    appends one line per order command sent: ``seq msg_type cl_ord_id orig_cl_ord_id instrument
-    side`` -- what a later ResendRequest or Reject needs to tell the application which order
-    was not delivered. Message bodies are not stored: this initiator never resends an application
-    message (it gap-fills instead).
-    """
-
-    MAX_JOURNAL = 100_000
-
-    def __init__(self, directory: str, session_id: str, fsync: bool = False):
-        os.makedirs(directory, exist_ok=True)
-        safe = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in session_id)
-        self.base = os.path.join(directory, safe)
-        self.fsync = fsync
-        self.next_out = 1
-        self.next_in = 1
-        self.sent: dict[int, tuple] = {}
-        path = self.base + ".seqnums"
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                parts = f.read().split()
-            if len(parts) >= 2:
-                self.next_out, self.next_in = int(parts[0]), int(parts[1])
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        self._write_seqnums()
-        spath = self.base + ".sent"
-        if os.path.exists(spath):
-            with open(spath, "r") as f:
-                for line in f:
-                    p = line.split()
-                    if len(p) == 6:
-                        self.sent[int(p[0])] = (p[1], p[2], p[3], int(p[4]), int(p[5]))
-            while len(self.sent) > self.MAX_JOURNAL:
-                self.sent.pop(next(iter(self.sent)))
-        self._sent_f = open(spath, "a", buffering=1)
-
-    def _write_seqnums(self) -> None:
-        data = b"%020d %020d\n" % (self.next_out, self.next_in)
-        os.pwrite(self._fd, data, 0)
-        if self.fsync:
-            os.fsync(self._fd)
-
-    def set_next_out(self, n: int) -> None:
-        self.next_out = n
-        self._write_seqnums()
-
-    def set_next_in(self, n: int) -> None:
-        self.next_in = n
-        self._write_seqnums()
-
-    def record_sent(self, seq: int, msg_type: str, cl_ord_id: str, orig: str, instrument: int, side: int) -> None:
-        self.sent[seq] = (msg_type, cl_ord_id, orig or "-", instrument, side)
-        self._sent_f.write(f"{seq} {msg_type} {cl_ord_id} {orig or '-'} {instrument} {side}\n")
-        if len(self.sent) > self.MAX_JOURNAL:
-            self.sent.pop(next(iter(self.sent)))
-
-    def sent_in(self, begin: int, end: int) -> list[tuple[int, tuple]]:
-        """Journal entries with begin <= seq <= end, in order (and forgets them)."""
-        out = [(s, info) for s, info in self.sent.items() if begin <= s <= end]
-        out.sort()
-        for s, _ in out:
-            del self.sent[s]
-        return out
-
-    def forget_sent_before(self, seq: int) -> None:
-        """Drop journal entries below ``seq``: the peer reset its numbers, so a ResendRequest of
-        it can no longer mean those (delivered, earlier-numbered) messages."""
-        for s in [s for s in self.sent if s < seq]:
-            del self.sent[s]
-
-    def reset(self) -> None:
-        """Both sequence numbers back to 1, journal cleared (ResetSeqNumFlag logon)."""
-        self.next_out = self.next_in = 1
-        self._write_seqnums()
-        self.sent.clear()
-        self._sent_f.close()
-        self._sent_f = open(self.base + ".sent", "w", buffering=1)
-
-    def close(self) -> None:
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
-        self._sent_f.close()
 
 
 class SessionOptions:
