@@ -125,6 +125,8 @@ def test_peer_reset_on_logon_with_policy_logout_stops_instead_of_looping(made, t
     b.ex.wait(lambda: False, 0.5, b.pump)                          # and it stays down: no loop
     assert s.stats["connects"] == 3 and s.stats["seq_too_low"] == 3 and s.stats["logons"] == 0
     assert not s.enabled and "on_seq_too_low" in s.last_disconnect_reason
+    status = b.ad.status_counters()
+    assert (status["session_stopped"], status["session_active"], status["seq_too_low"]) == (1, 0, 3)
     s.store.close()
     made["h"].remove(b)
     # the operator's way out: reset both sides on logon
@@ -238,3 +240,5 @@ def test_reject_storm_is_counted(made, tmp_path):
         h.cmd(OrderCmdType.NEW, 200 + i, price=100, qty=1000)
     h.expect(7)
     assert (st["rejects"], st["reject_storms"], st["reject_storm_active"]) == (7, 1, 1)
+    status = h.ad.status_counters()
+    assert (status["reject_storms"], status["reject_storm_active"], status["session_active"]) == (1, 1, 1)

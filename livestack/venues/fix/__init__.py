@@ -54,6 +54,8 @@ resend_timeout_s      2 * heartbeat_s  our ResendRequest's gap still open after 
 reject_storm_count,   20, 5.0          this many REJECTED events within this window is a
 reject_storm_window_s                  reject storm: adapter ``stats["reject_storms"]``
                                        (count) and ``stats["reject_storm_active"]`` (0/1)
+                                       -- all venue status in
+                                       ``FixAdapter.status_counters()``
 reconnect_min_s       0.5              first reconnect delay; doubles on each failure ...
 reconnect_max_s       10.0             ... up to this; back to min after a Logon
 logon_timeout_s       5.0              no Logon answer in this time: disconnect, retry

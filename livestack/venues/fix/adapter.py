@@ -180,6 +180,24 @@ class FixAdapter(VenueAdapter, SessionApp):
     def stop(self) -> None:
         self.session.stop(self.opt.logout_timeout_s)
 
+    def status_counters(self) -> dict[str, int]:
+        """The venue status a supervisor or the core may watch, as int counters (cheap: no I/O):
+        ``session_active`` (0/1), ``session_stopped`` (1 when a policy stopped the session: it
+        will not reconnect by itself), ``logons``, ``disconnects``, ``seq_too_low``,
+        ``seq_resets`` (peer resets followed: Logon 141=Y, SequenceReset-Reset, on_seq_too_low
+        reset), ``test_request_timeouts``, ``resend_timeouts``, ``rejects``, ``reject_storms``,
+        ``reject_storm_active`` (0/1)."""
+        st = self.session.stats
+        return {
+            "session_active": int(self.session.active),
+            "session_stopped": int(st["stopped_by_policy"] > 0 and not self.session.enabled),
+            "logons": st["logons"], "disconnects": st["disconnects"], "seq_too_low": st["seq_too_low"],
+            "seq_resets": st["seq_resets_in"] + st["seq_resets_by_logon"] + st["seq_too_low_accepted"],
+            "test_request_timeouts": st["test_request_timeouts"], "resend_timeouts": st["resend_timeouts"],
+            "rejects": self.stats["rejects"], "reject_storms": self.stats["reject_storms"],
+            "reject_storm_active": self.stats["reject_storm_active"],
+        }
+
     # --- outbound -------------------------------------------------------------------------------
     def _expire_pending(self) -> None:
         now = time.monotonic()
