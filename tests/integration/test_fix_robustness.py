@@ -242,3 +242,20 @@ def test_reject_storm_is_counted(made, tmp_path):
     assert (st["rejects"], st["reject_storms"], st["reject_storm_active"]) == (7, 1, 1)
     status = h.ad.status_counters()
     assert (status["reject_storms"], status["reject_storm_active"], status["session_active"]) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("flavor", ["executor", "ordermatch"])
+def test_a_burst_of_fix42_orders_is_accepted_not_rejected(made, tmp_path, flavor):
+    # the run: against the executor / ordermatch examples every FIX 4.2 order was
+    # rejected "Required tag missing"; now a burst of 300 goes through with no reject at all
+    ex = exchange(made, tmp_path, begin_string="FIX.4.2", flavor=flavor)
+    h = harness(made, ex, tmp_path, begin_string="FIX.4.2")
+    h.logon()
+    n = 300
+    for i in range(n):
+        h.cmd(OrderCmdType.NEW, 1000 + i, price=100 + i, qty=1000, side=Side.BUY)
+    h.expect(n, 60)
+    want = ExecType.FILLED if flavor == "executor" else ExecType.ACCEPTED
+    assert sum(int(e["exec_type"]) == want for e in h.events) == n
+    assert h.ad.stats["rejects"] == 0
+    no_session_rejects(h)
