@@ -69,6 +69,7 @@
 #define LS_TIME_IN_FORCE_GTC 1  /* good till cancel */
 #define LS_TIME_IN_FORCE_IOC 2  /* immediate or cancel */
 #define LS_TIME_IN_FORCE_POST_ONLY 3  /* rest or reject */
+#define LS_TIME_IN_FORCE_DAY 4  /* good for the trading day (FIX 59=0) */
 
 /* OrderState: order lifecycle states */
 #define LS_ORDER_STATE_NONE 0  /* no order */

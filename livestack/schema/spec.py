@@ -157,6 +157,7 @@ ENUMS = (
         ("GTC", 1, "good till cancel"),
         ("IOC", 2, "immediate or cancel"),
         ("POST_ONLY", 3, "rest or reject"),
+        ("DAY", 4, "good for the trading day (FIX 59=0)"),
     )),
     Enum("OrderState", "order lifecycle states", (
         ("NONE", 0, "no order"),

@@ -18,6 +18,19 @@ orders like a simple exchange:
 * :meth:`TestExchange.fill` sends a (partial) fill of a resting order -- also while our initiator
   is disconnected: QuickFIX stores it and resends it on our ResendRequest.
 
+``flavor`` makes it answer like one of QuickFIX's C++ example acceptors instead:
+
+* ``"executor"`` (examples/executor): every limit NewOrderSingle is filled completely at once, in
+  one ExecutionReport (FIX 4.2: ExecType 2 Fill, 4.4: F Trade) at its price; any other OrdType is a
+  session Reject (IncorrectTagValue 40). Cancels / replaces are not supported (BusinessMessageReject).
+* ``"ordermatch"`` (examples/ordermatch): a limit order book per symbol; NewOrderSingle is acked
+  (New) and matched against resting orders of the other side at the resting price; cancels work,
+  replaces are not supported.
+
+``begin_string`` is ``FIX.4.2`` or ``FIX.4.4`` (QuickFIX's ``FIX42.xml`` / ``FIX44.xml`` validate
+what we send: a FIX 4.2 order without HandlInst is rejected "Required tag missing", as in the
+examples); ``reset_on_logon`` is QuickFIX's ``ResetOnLogon``.
+
 Also used by the tests: :meth:`session` (the QuickFIX ``Session``, e.g. to move its sequence
 numbers), :attr:`received` (every application message the acceptor accepted), :attr:`admin_in`.
 """
@@ -37,16 +50,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _data_dictionary() -> str:
+def _data_dictionary(begin_string: str = "FIX.4.4") -> str:
     import quickfix  # noqa: F401
 
     import sys
 
-    cands = [os.path.join(sys.prefix, "share", "quickfix", "FIX44.xml")]
+    name = begin_string.replace(".", "").replace("FIX", "FIX", 1) + ".xml"   # FIX.4.2 -> FIX42.xml
+    cands = [os.path.join(sys.prefix, "share", "quickfix", name)]
     for c in cands:
         if os.path.exists(c):
             return c
-    raise FileNotFoundError("FIX44.xml data dictionary of quickfix-py not found")
+    raise FileNotFoundError(f"{name} data dictionary of quickfix-py not found")
 
 
 class _Order:
@@ -74,8 +88,14 @@ class TestExchange:
 
     def __init__(self, store_dir: str, port: int | None = None, symbols=("BTCUSDT",),
                  sender_comp_id="EXCHANGE", target_comp_id="LIVESTACK", heartbeat_s: int = 30,
-                 auto_ack: bool = True):
+                 auto_ack: bool = True, begin_string: str = "FIX.4.4", reset_on_logon: bool = False,
+                 flavor: str = "toy"):
         import quickfix as fix
+
+        if flavor not in ("toy", "executor", "ordermatch"):
+            raise ValueError(f"unknown flavor {flavor!r}")
+        self.begin = begin_string
+        self.flavor = flavor
 
         self.fix = fix
         self.port = port or free_port()
@@ -104,18 +124,18 @@ EndTime=00:00:00
 FileStorePath={os.path.join(store_dir, 'store')}
 FileLogPath={os.path.join(store_dir, 'log')}
 UseDataDictionary=Y
-DataDictionary={_data_dictionary()}
+DataDictionary={_data_dictionary(begin_string)}
 ValidateUserDefinedFields=Y
 ValidateFieldsOutOfOrder=Y
 ValidateFieldsHaveValues=Y
 CheckLatency=N
-ResetOnLogon=N
+ResetOnLogon={"Y" if reset_on_logon else "N"}
 ResetOnLogout=N
 ResetOnDisconnect=N
 PersistMessages=Y
 
 [SESSION]
-BeginString=FIX.4.4
+BeginString={begin_string}
 SenderCompID={sender_comp_id}
 TargetCompID={target_comp_id}
 HeartBtInt={heartbeat_s}
@@ -125,7 +145,7 @@ HeartBtInt={heartbeat_s}
         self.store_factory = fix.FileStoreFactory(self.settings)
         self.log_factory = fix.FileLogFactory(self.settings)
         self.acceptor = fix.SocketAcceptor(self.app, self.store_factory, self.settings, self.log_factory)
-        self.session_id = fix.SessionID("FIX.4.4", sender_comp_id, target_comp_id)
+        self.session_id = fix.SessionID(begin_string, sender_comp_id, target_comp_id)
         self._started = False
 
     # --- lifetime -----------------------------------------------------------------------------
@@ -174,8 +194,12 @@ HeartBtInt={heartbeat_s}
         fix = self.fix
         m = fix.Message()
         h = m.getHeader()
-        h.setField(fix.BeginString("FIX.4.4"))
+        h.setField(fix.BeginString(self.begin))
         h.setField(fix.MsgType("8"))
+        if self.begin == "FIX.4.2":
+            m.setField(fix.StringField(20, "0"))              # ExecTransType New
+            if exec_type == "F":                               # 4.2 has no Trade: Partial fill / Fill
+                exec_type = "2" if ord_status == "2" else "1"
         m.setField(fix.OrderID(o.order_id))
         m.setField(fix.ClOrdID(cl_ord_id or o.cl_ord_id))
         if orig:
@@ -206,7 +230,7 @@ HeartBtInt={heartbeat_s}
         fix = self.fix
         m = fix.Message()
         h = m.getHeader()
-        h.setField(fix.BeginString("FIX.4.4"))
+        h.setField(fix.BeginString(self.begin))
         h.setField(fix.MsgType("9"))
         m.setField(fix.OrderID(order_id))
         m.setField(fix.ClOrdID(cl_ord_id))
@@ -231,11 +255,13 @@ HeartBtInt={heartbeat_s}
         fix = self.fix
         mt = msg.getHeader().getField(35)
         fields = {}
-        for tag in (11, 41, 37, 55, 54, 38, 44, 40, 59, 18):
+        for tag in (11, 41, 37, 55, 54, 38, 44, 40, 59, 18, 21):
             if msg.isSetField(tag):
                 fields[tag] = msg.getField(tag)
         with self.lock:
             self.received.append((mt, fields))
+            if self.flavor != "toy":
+                return self._example(mt, fields)
             if mt == "D":
                 o = _Order(fields[11], f"O{next(self._ids)}", fields[55], fields[54], float(fields.get(38, "0")),
                            float(fields.get(44, "0")), fields.get(59, "1"))
@@ -270,6 +296,42 @@ HeartBtInt={heartbeat_s}
                 o.price = float(fields.get(44, o.price))
                 self.orders[o.cl_ord_id] = o
                 self._er(o, "5", "1" if o.cum else "0", cl_ord_id=fields[11], orig=fields[41])
+
+
+    def _example(self, mt: str, fields: dict):
+        """The executor / ordermatch examples' behaviour (see the module docstring)."""
+        fix = self.fix
+        if mt not in ("D", "F") or (mt == "F" and self.flavor == "executor"):
+            raise fix.UnsupportedMessageType()
+        if mt == "D":
+            if fields.get(40) != "2":
+                raise fix.IncorrectTagValue(40)
+            o = _Order(fields[11], f"O{next(self._ids)}", fields[55], fields[54], float(fields.get(38, "0")),
+                       float(fields.get(44, "0")), fields.get(59, "0"))
+            if self.flavor == "executor":
+                o.cum, o.live = o.qty, False
+                self._er(o, "F", "2", last_qty=o.qty, last_px=o.price)
+                return
+            self.orders[o.cl_ord_id] = o
+            self._er(o, "0", "0")
+            book = [r for r in self.orders.values() if r.live and r.symbol == o.symbol and r.side != o.side
+                    and r is not o]
+            book.sort(key=lambda r: r.price if o.side == "1" else -r.price)
+            for r in book:
+                if o.cum >= o.qty or (o.side == "1" and r.price > o.price) or (o.side == "2" and r.price < o.price):
+                    break
+                q = min(o.qty - o.cum, r.qty - r.cum)
+                for x in (r, o):
+                    x.cum += q
+                    x.live = x.cum < x.qty - 1e-12
+                    self._er(x, "F", "1" if x.live else "2", last_qty=q, last_px=r.price)
+            return
+        o = self.orders.get(fields[41])
+        if o is None or not o.live:
+            self._cxl_reject(fields[11], fields[41], "1", o.order_id if o else "NONE", "2" if o else "8")
+            return
+        o.live = False
+        self._er(o, "4", "4", cl_ord_id=fields[11], orig=fields[41])
 
 
 def _make_app(ex: TestExchange):

@@ -1,4 +1,4 @@
-"""FIX 4.4 venue: order entry to any FIX venue, with a complete initiator session layer.
+"""FIX 4.4 / 4.2 venue: order entry to any FIX venue, with a complete initiator session layer.
 
 ::
 
@@ -9,7 +9,7 @@ Modules: ``codec`` (Cython: framing, checksum, parse, encode), ``decoder`` (Exec
 OrderCancelReject -> EXEC in C, strictly: a malformed report is refused with the FIX reject and
 counted, never forwarded; re-exported by ``codec``), ``session`` (FIX session protocol: logon,
 heartbeats, sequence numbers persisted per session, resend/gap-fill both ways, logout, reconnect
-with backoff), ``adapter`` (``FixAdapter``: the VenueAdapter of ``livestack.venues.base``). The
+with backoff; its persisted numbers and journal in ``store``), ``adapter`` (``FixAdapter``: the VenueAdapter of ``livestack.venues.base``). The
 QuickFIX exchange of the tests and benchmarks is a test stand-in: ``livestack.testing.fix_exchange``.
 The process loop is the generic one of ``livestack.venues.process`` (exec ring full: the events
 wait, in order, and the loop idles with ``Backoff("backoff")`` -- never dropped);
@@ -31,13 +31,31 @@ host                  "127.0.0.1"      venue host
 port                  9878             venue port
 sender_comp_id        "LIVESTACK"      SenderCompID (49) of our messages
 target_comp_id        "EXCHANGE"       TargetCompID (56) of our messages
-begin_string          "FIX.4.4"        BeginString (8)
+begin_string          "FIX.4.4"        BeginString (8): FIX.4.4 or FIX.4.2 (4.0-4.3 work too)
+handl_inst            "1" to FIX 4.3,  HandlInst (21) on NewOrderSingle / CancelReplace
+                      none in 4.4      (required up to FIX 4.3); "" never writes it
 heartbeat_s           30               HeartBtInt (108) we propose and keep
 username, password    None             Logon Username (553) / Password (554), sent if set
 store_dir             "fix-store"      directory of the sequence-number store (per session:
                                        ``<BeginString>-<Sender>-<Target>.seqnums`` / ``.sent``)
 store_fsync           False            fsync the store on every change
 reset_on_logon        False            Logon with ResetSeqNumFlag=Y (both sides start at 1)
+on_seq_too_low        "logout"         peer's Logon MsgSeqNum below what we expect, without
+                                       ResetSeqNumFlag (it reset; e.g. QuickFIX
+                                       ResetOnLogon=Y): "logout" = Logout, reconnect with
+                                       backoff, stop after ``seq_too_low_retries`` in a row
+                                       (``stats["stopped_by_policy"]``, the reason names
+                                       the fix); "reset" = follow the peer's number
+seq_too_low_retries   3                see on_seq_too_low
+test_request_timeout  heartbeat_s      answer time allowed to our TestRequest, then
+_s                                     disconnect + reconnect (``test_request_timeouts``)
+resend_timeout_s      2 * heartbeat_s  our ResendRequest's gap still open after this:
+                                       Logout, reconnect (``resend_timeouts``)
+reject_storm_count,   20, 5.0          this many REJECTED events within this window is a
+reject_storm_window_s                  reject storm: adapter ``stats["reject_storms"]``
+                                       (count) and ``stats["reject_storm_active"]`` (0/1)
+                                       -- all venue status in
+                                       ``FixAdapter.status_counters()``
 reconnect_min_s       0.5              first reconnect delay; doubles on each failure ...
 reconnect_max_s       10.0             ... up to this; back to min after a Logon
 logon_timeout_s       5.0              no Logon answer in this time: disconnect, retry

@@ -1,12 +1,13 @@
-"""FixAdapter: ORDER_CMD records -> FIX 4.4 order messages, FIX execution messages -> EXEC records.
+"""FixAdapter: ORDER_CMD records -> FIX 4.4 / 4.2 order messages, FIX execution messages -> EXEC records.
 
 =====================  =====================================================================
 ORDER_CMD              FIX
 =====================  =====================================================================
 NEW                    NewOrderSingle (D): ClOrdID = client_order_id, Symbol from the
                        instrument, Side, OrderQty/Price as exact decimals (Instrument decimals),
-                       OrdType 2 limit / 1 market, TimeInForce 1 GTC / 3 IOC; POST_ONLY = GTC +
-                       ExecInst 6 (participate, don't initiate)
+                       OrdType 2 limit / 1 market, TimeInForce 1 GTC / 3 IOC / 0 DAY; POST_ONLY =
+                       GTC + ExecInst 6 (participate, don't initiate); HandlInst 21=1 up
+                       to FIX 4.3 (option ``handl_inst``)
 CANCEL                 OrderCancelRequest (F): OrigClOrdID = client_order_id, ClOrdID =
                        ``<client_order_id>-C<MsgSeqNum>`` (unique, and its digits still name
                        the order), OrderID when known
@@ -32,6 +33,13 @@ for a session Reject, ``2000 + BusinessRejectReason`` for a BusinessMessageRejec
 * 3004 ``UNKNOWN_ORDER`` -- cancel/replace of an order this adapter does not know (nor its journal
   of sent orders) and whose side the command does not say.
 * 3005 ``BAD_COMMAND`` -- a NEW without a side, or an unknown command.
+
+Reject storm: every REJECTED event (the venue's, or one of ours a session/business reject turned
+into REJECTED) is counted; ``reject_storm_count`` (default 20) of them within
+``reject_storm_window_s`` (default 5 s) is a storm. ``stats``: ``rejects`` (all),
+``reject_storms`` (storms begun), ``reject_storm_active`` (1 while the window holds at least the
+threshold, 0 again once it drains). The adapter only reports it; throttling or halting trading on
+it is the core's decision.
 
 Commands that arrive while the session is down wait (in order) and go out after the next Logon,
 unless older than ``stale_order_s``: never dropped silently, never sent stale.
@@ -87,6 +95,11 @@ class FixAdapter(VenueAdapter, SessionApp):
         options = dict(options or {})
         self.opt = SessionOptions(options)
         self.stale_order_s = float(options.get("stale_order_s", 5.0))
+        self.reject_storm_count = int(options.get("reject_storm_count", 20))
+        self.reject_storm_window_s = float(options.get("reject_storm_window_s", 5.0))
+        if self.reject_storm_count < 1 or self.reject_storm_window_s <= 0:
+            raise ValueError("fix: reject_storm_count >= 1 and reject_storm_window_s > 0 required")
+        self._reject_times: collections.deque = collections.deque()
         self.instruments = {int(i.id): i for i in instruments}
         self._symbols = {i.id: i.symbol.encode() for i in instruments}
         self.decoder = codec.ExecDecoder()
@@ -102,6 +115,7 @@ class FixAdapter(VenueAdapter, SessionApp):
         self.events: collections.deque = collections.deque()   # EXEC records (np.void) not yet polled
         self._row = np.zeros(1, dtype=_EXEC)
         self.stats = collections.Counter()
+        self.stats["rejects"] = self.stats["reject_storms"] = self.stats["reject_storm_active"] = 0
         # ExecID identity -> the exact ExecID bytes first seen with it (collision check)
         self._exec_ids: dict[tuple[int, int], bytes] = {}
 
@@ -125,6 +139,8 @@ class FixAdapter(VenueAdapter, SessionApp):
         the exec ring is full and ``poll`` is not called -- so heartbeats keep going and the
         session stays up (events wait in order in ``events``). Returns messages handled."""
         n = self.session.poll()
+        if self._reject_times:
+            self._reject_window(self.session.mono())
         if self.pending:
             self._expire_pending()
             if self.session.active:
@@ -133,6 +149,8 @@ class FixAdapter(VenueAdapter, SessionApp):
 
     def poll(self, out: np.ndarray, now_ns: int) -> int:
         self.session.poll()
+        if self._reject_times:
+            self._reject_window(self.session.mono())
         if self.pending:
             self._expire_pending()
             if self.session.active:
@@ -161,6 +179,24 @@ class FixAdapter(VenueAdapter, SessionApp):
 
     def stop(self) -> None:
         self.session.stop(self.opt.logout_timeout_s)
+
+    def status_counters(self) -> dict[str, int]:
+        """The venue status a supervisor or the core may watch, as int counters (cheap: no I/O):
+        ``session_active`` (0/1), ``session_stopped`` (1 when a policy stopped the session: it
+        will not reconnect by itself), ``logons``, ``disconnects``, ``seq_too_low``,
+        ``seq_resets`` (peer resets followed: Logon 141=Y, SequenceReset-Reset, on_seq_too_low
+        reset), ``test_request_timeouts``, ``resend_timeouts``, ``rejects``, ``reject_storms``,
+        ``reject_storm_active`` (0/1)."""
+        st = self.session.stats
+        return {
+            "session_active": int(self.session.active),
+            "session_stopped": int(st["stopped_by_policy"] > 0 and not self.session.enabled),
+            "logons": st["logons"], "disconnects": st["disconnects"], "seq_too_low": st["seq_too_low"],
+            "seq_resets": st["seq_resets_in"] + st["seq_resets_by_logon"] + st["seq_too_low_accepted"],
+            "test_request_timeouts": st["test_request_timeouts"], "resend_timeouts": st["resend_timeouts"],
+            "rejects": self.stats["rejects"], "reject_storms": self.stats["reject_storms"],
+            "reject_storm_active": self.stats["reject_storm_active"],
+        }
 
     # --- outbound -------------------------------------------------------------------------------
     def _expire_pending(self) -> None:
@@ -271,6 +307,8 @@ class FixAdapter(VenueAdapter, SessionApp):
                 r["venue_order_id"] = codec.order_id_word(o.order_id)
         self.events.append(r)
         self.stats["events"] += 1
+        if int(exec_type) == ExecType.REJECTED:
+            self._count_reject()
         if int(exec_type) in _TERMINAL:
             self._retire(client_order_id)
 
@@ -383,6 +421,8 @@ class FixAdapter(VenueAdapter, SessionApp):
                 r["qty"] = o.qty
         self.events.append(r)
         self.stats["events"] += 1
+        if et == ExecType.REJECTED:
+            self._count_reject()
         if et in _TERMINAL:
             self._retire(cid)
         elif et == ExecType.CANCEL_REJECTED and r["orig_client_order_id"]:
@@ -403,6 +443,24 @@ class FixAdapter(VenueAdapter, SessionApp):
             ref = msg.get(17) or msg.get(11)
             return session_mod.BusinessReject(reason, f"{name} (tag {tag})", ref)
         return (reason, tag or None, name)
+
+    def _count_reject(self) -> None:
+        now = self.session.mono()
+        self.stats["rejects"] += 1
+        self._reject_times.append(now)
+        self._reject_window(now)
+        if len(self._reject_times) >= self.reject_storm_count and not self.stats["reject_storm_active"]:
+            self.stats["reject_storms"] += 1
+            self.stats["reject_storm_active"] = 1
+            log.error("fix: reject storm: %d rejects within %.1f s", len(self._reject_times),
+                      self.reject_storm_window_s)
+
+    def _reject_window(self, now: float) -> None:
+        q = self._reject_times
+        while q and now - q[0] > self.reject_storm_window_s:
+            q.popleft()
+        if self.stats["reject_storm_active"] and len(q) < self.reject_storm_count:
+            self.stats["reject_storm_active"] = 0
 
     def _retire(self, cid: int) -> None:
         o = self.orders.pop(cid, None)

@@ -30,6 +30,8 @@ cdef class Encoder:
     cdef readonly bytes begin_string
     cdef readonly bytes sender_comp_id
     cdef readonly bytes target_comp_id
+    cdef char handl_inst
+    cdef int _handl_inst(self) except -1
     cdef int _reserve(self, Py_ssize_t n) except -1
     cdef int _put_raw(self, const char *s, Py_ssize_t n) except -1
     cdef int _put_tag(self, int tag) except -1

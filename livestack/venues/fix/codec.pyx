@@ -22,7 +22,7 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 
 from livestack.schema.records cimport (
-    LS_SIDE_BUY, LS_ORD_TYPE_MARKET, LS_TIME_IN_FORCE_IOC, LS_TIME_IN_FORCE_POST_ONLY,
+    LS_SIDE_BUY, LS_ORD_TYPE_MARKET, LS_TIME_IN_FORCE_IOC, LS_TIME_IN_FORCE_POST_ONLY, LS_TIME_IN_FORCE_DAY,
 )
 
 SOH = b"\x01"
@@ -329,8 +329,16 @@ cdef class Encoder:
         self._buf = NULL
         self._cap = 0
 
-    def __init__(self, begin_string="FIX.4.4", sender_comp_id="", target_comp_id=""):
+    def __init__(self, begin_string="FIX.4.4", sender_comp_id="", target_comp_id="", handl_inst=None):
         self.begin_string = _as_bytes(begin_string)
+        # HandlInst (21) on NewOrderSingle / OrderCancelReplaceRequest: required up to FIX 4.3
+        # (QuickFIX's FIX42.xml rejects an order without it), optional in FIX 4.4 (not written).
+        if handl_inst is None:
+            handl_inst = b"1" if self.begin_string in (b"FIX.4.0", b"FIX.4.1", b"FIX.4.2", b"FIX.4.3") else b""
+        handl_inst = _as_bytes(handl_inst)
+        if handl_inst not in (b"", b"1", b"2", b"3"):
+            raise ValueError(f"FIX encoder: HandlInst must be 1, 2, 3 or empty, not {handl_inst!r}")
+        self.handl_inst = handl_inst[0] if handl_inst else 0
         self.sender_comp_id = _as_bytes(sender_comp_id)
         self.target_comp_id = _as_bytes(target_comp_id)
         if not self.sender_comp_id or not self.target_comp_id:
@@ -341,6 +349,11 @@ cdef class Encoder:
         self._buf = <char *>malloc(self._cap)
         if self._buf == NULL:
             raise MemoryError()
+
+    @property
+    def handl_inst_value(self):
+        """HandlInst written on orders (b"" when none)."""
+        return bytes([self.handl_inst]) if self.handl_inst else b""
 
     def __dealloc__(self):
         free(self._buf)
@@ -468,6 +481,11 @@ cdef class Encoder:
         self._put_str(54, b"1" if side == LS_SIDE_BUY else b"2", 1)
         return 0
 
+    cdef int _handl_inst(self) except -1:
+        if self.handl_inst:
+            self._put_str(21, &self.handl_inst, 1)
+        return 0
+
     cdef int _order_terms(self, int ord_type, int tif, int64_t price, int price_decimals) except -1:
         if ord_type == LS_ORD_TYPE_MARKET:
             self._put_str(40, b"1", 1)
@@ -476,6 +494,8 @@ cdef class Encoder:
             self._put_fixed(44, price, price_decimals)
         if tif == LS_TIME_IN_FORCE_IOC:
             self._put_str(59, b"3", 1)
+        elif tif == LS_TIME_IN_FORCE_DAY:
+            self._put_str(59, b"0", 1)
         else:
             self._put_str(59, b"1", 1)
             if tif == LS_TIME_IN_FORCE_POST_ONLY:
@@ -488,6 +508,7 @@ cdef class Encoder:
         """NewOrderSingle (35=D). ``side``/``ord_type``/``tif`` are the livestack enums."""
         self._begin(b"D", 1, seq, now_ns, False, 0)
         self._put_str(11, PyBytes_AS_STRING(cl_ord_id), PyBytes_GET_SIZE(cl_ord_id))
+        self._handl_inst()
         self._instrument_side(symbol, side)
         self._put_time(60, now_ns)
         self._put_fixed(38, qty, qty_decimals)
@@ -517,6 +538,7 @@ cdef class Encoder:
         if order_id:
             self._put_str(37, PyBytes_AS_STRING(order_id), PyBytes_GET_SIZE(order_id))
         self._put_str(11, PyBytes_AS_STRING(cl_ord_id), PyBytes_GET_SIZE(cl_ord_id))
+        self._handl_inst()
         self._instrument_side(symbol, side)
         self._put_time(60, now_ns)
         self._put_fixed(38, qty, qty_decimals)

@@ -1,4 +1,4 @@
-"""FIX 4.4 session layer: a TCP initiator driven by ``poll()`` from the venue process loop.
+"""FIX 4.4 (and 4.2) session layer: a TCP initiator driven by ``poll()`` from the venue process loop.
 
 No threads: every call does a bounded amount of non-blocking socket I/O, runs the timers and
 dispatches what arrived. The application (the adapter) gets callbacks.
@@ -25,6 +25,12 @@ MsgSeqNum > expected                           ResendRequest(expected, 0) once; 
 MsgSeqNum < expected, PossDupFlag=Y            ignored (duplicate); Reject(373=1) if
                                                OrigSendingTime is missing
 MsgSeqNum < expected, no PossDupFlag           Logout("MsgSeqNum too low ...") + disconnect
+Logon answer with MsgSeqNum < expected, no     the peer reset its numbers without saying so:
+ResetSeqNumFlag                                ``on_seq_too_low`` "reset" follows it (and forgets
+                                               the journal of what went out before: delivered);
+                                               "logout" logs out, reconnects with backoff and
+                                               after ``seq_too_low_retries`` in a row stops
+Logon 141=Y (MsgSeqNum 1) while logged on      both sides to 1, answered with Logon 141=Y seq 1
 resent (PossDupFlag=Y) in sequence             processed; Reject(373=1) without OrigSendingTime,
                                                Reject(373=10) + Logout if OrigSendingTime is
                                                later than SendingTime
@@ -38,11 +44,15 @@ ResendRequest                                  one SequenceReset-GapFill (PossDu
                                                (a stale order must not reach the market late);
                                                every order command in the range is reported to
                                                the application as not delivered
-TestRequest                                    Heartbeat with its TestReqID
+TestRequest                                    Heartbeat with its TestReqID, at once -- also
+                                               when it waits behind a gap (answered once)
 required field missing / bad value             Reject(373=1 / 5 / 6) with RefTagID, consumed
 unknown admin MsgType                          Reject(373=11)
 Logout                                         Logout answered (unless we sent one), disconnect
-no inbound for HeartBtInt * 1.2                TestRequest; no answer in HeartBtInt: disconnect
+no inbound for HeartBtInt * 1.2                TestRequest; any message answers it; none in
+                                               ``test_request_timeout_s`` (HeartBtInt): disconnect
+our ResendRequest's gap still open after       Logout + disconnect (reconnect with backoff)
+``resend_timeout_s`` (2 * HeartBtInt)
 =============================================  =================================================
 
 Sequence numbers are persisted per session (``FileStore``: ``<store_dir>/<Begin>-<Sender>-<Target>``)
@@ -59,6 +69,7 @@ import socket
 import time
 
 from livestack.venues.fix import codec
+from livestack.venues.fix.store import FileStore
 
 log = logging.getLogger("livestack.venues.fix")
 
@@ -100,90 +111,6 @@ class BusinessReject(tuple):
         return tuple.__new__(cls, (reason, text, ref_id))
 
 
-class FileStore:
-    """Sequence numbers and a journal of sent order commands, per session, in two small files.
-
-    ``<base>.seqnums`` holds ``next_out next_in`` rewritten in place (one ``pwrite`` per change; the
-    page cache survives a process crash, ``fsync=True`` also a machine crash). ``<base>.sent``
-    appends one line per order command sent: ``seq msg_type cl_ord_id orig_cl_ord_id instrument
-    side`` -- what a later ResendRequest or Reject needs to tell the application which order
-    was not delivered. Message bodies are not stored: this initiator never resends an application
-    message (it gap-fills instead).
-    """
-
-    MAX_JOURNAL = 100_000
-
-    def __init__(self, directory: str, session_id: str, fsync: bool = False):
-        os.makedirs(directory, exist_ok=True)
-        safe = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in session_id)
-        self.base = os.path.join(directory, safe)
-        self.fsync = fsync
-        self.next_out = 1
-        self.next_in = 1
-        self.sent: dict[int, tuple] = {}
-        path = self.base + ".seqnums"
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                parts = f.read().split()
-            if len(parts) >= 2:
-                self.next_out, self.next_in = int(parts[0]), int(parts[1])
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        self._write_seqnums()
-        spath = self.base + ".sent"
-        if os.path.exists(spath):
-            with open(spath, "r") as f:
-                for line in f:
-                    p = line.split()
-                    if len(p) == 6:
-                        self.sent[int(p[0])] = (p[1], p[2], p[3], int(p[4]), int(p[5]))
-            while len(self.sent) > self.MAX_JOURNAL:
-                self.sent.pop(next(iter(self.sent)))
-        self._sent_f = open(spath, "a", buffering=1)
-
-    def _write_seqnums(self) -> None:
-        data = b"%020d %020d\n" % (self.next_out, self.next_in)
-        os.pwrite(self._fd, data, 0)
-        if self.fsync:
-            os.fsync(self._fd)
-
-    def set_next_out(self, n: int) -> None:
-        self.next_out = n
-        self._write_seqnums()
-
-    def set_next_in(self, n: int) -> None:
-        self.next_in = n
-        self._write_seqnums()
-
-    def record_sent(self, seq: int, msg_type: str, cl_ord_id: str, orig: str, instrument: int, side: int) -> None:
-        self.sent[seq] = (msg_type, cl_ord_id, orig or "-", instrument, side)
-        self._sent_f.write(f"{seq} {msg_type} {cl_ord_id} {orig or '-'} {instrument} {side}\n")
-        if len(self.sent) > self.MAX_JOURNAL:
-            self.sent.pop(next(iter(self.sent)))
-
-    def sent_in(self, begin: int, end: int) -> list[tuple[int, tuple]]:
-        """Journal entries with begin <= seq <= end, in order (and forgets them)."""
-        out = [(s, info) for s, info in self.sent.items() if begin <= s <= end]
-        out.sort()
-        for s, _ in out:
-            del self.sent[s]
-        return out
-
-    def reset(self) -> None:
-        """Both sequence numbers back to 1, journal cleared (ResetSeqNumFlag logon)."""
-        self.next_out = self.next_in = 1
-        self._write_seqnums()
-        self.sent.clear()
-        self._sent_f.close()
-        self._sent_f = open(self.base + ".sent", "w", buffering=1)
-
-    def close(self) -> None:
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
-        self._sent_f.close()
-
-
 class SessionOptions:
     """Options of a FIX session (see the package docstring for the table)."""
 
@@ -207,6 +134,26 @@ class SessionOptions:
         self.connect_timeout_s = float(o.get("connect_timeout_s", 5.0))
         self.test_request_factor = float(o.get("test_request_factor", 1.2))
         self.max_body = int(o.get("max_body", codec.DEFAULT_MAX_BODY))
+        #: HandlInst (21) on orders: default "1" up to FIX 4.3 (required there), none in FIX 4.4
+        self.handl_inst = o.get("handl_inst")
+        #: a peer whose MsgSeqNum is lower than expected without PossDupFlag (it reset its numbers
+        #: without saying so): "logout" -- Logout, count it, reconnect with backoff, and after
+        #: ``seq_too_low_retries`` such logons in a row stop the session (it stays down, with the
+        #: reason); "reset" -- take the peer's number as the next expected one and go on
+        self.on_seq_too_low = str(o.get("on_seq_too_low", "logout"))
+        self.seq_too_low_retries = int(o.get("seq_too_low_retries", 3))
+        #: silence before our TestRequest (HeartBtInt * test_request_factor), then how long its
+        #: answer may take before the line is declared dead (default HeartBtInt)
+        self.test_request_timeout_s = float(o.get("test_request_timeout_s", 0) or 0)
+        #: a ResendRequest of ours not answered (the gap still open) after this long: Logout,
+        #: disconnect, reconnect (default 2 * HeartBtInt)
+        self.resend_timeout_s = float(o.get("resend_timeout_s", 0) or 0)
+        if self.on_seq_too_low not in ("logout", "reset"):
+            raise ValueError(f"fix: on_seq_too_low must be 'logout' or 'reset', not {self.on_seq_too_low!r}")
+        if self.seq_too_low_retries < 1:
+            raise ValueError("fix: seq_too_low_retries must be >= 1")
+        if self.test_request_factor < 1.0:
+            raise ValueError("fix: test_request_factor must be >= 1")
         if self.heartbeat_s <= 0:
             raise ValueError("fix: heartbeat_s must be > 0")
         if not self.sender_comp_id or not self.target_comp_id:
@@ -249,7 +196,8 @@ class FixSession:
         self.opt = options if isinstance(options, SessionOptions) else SessionOptions(options)
         self.app = app or SessionApp()
         self.store = store or FileStore(self.opt.store_dir, self.opt.session_id, self.opt.store_fsync)
-        self.enc = codec.Encoder(self.opt.begin_string, self.opt.sender_comp_id, self.opt.target_comp_id)
+        self.enc = codec.Encoder(self.opt.begin_string, self.opt.sender_comp_id, self.opt.target_comp_id,
+                                 self.opt.handl_inst)
         self._begin = self.opt.begin_string.encode()
         self._sender = self.opt.sender_comp_id.encode()
         self._target = self.opt.target_comp_id.encode()
@@ -270,6 +218,9 @@ class FixSession:
         self._test_req_n = 0
         self._queue: dict[int, codec.FixMessage] = {}
         self._resend_until = 0  # highest inbound seq a pending ResendRequest of ours covers (0: none)
+        self._resend_sent = 0.0
+        self._answered_test_requests: set[int] = set()
+        self._too_low_in_a_row = 0  # logons refused by us for MsgSeqNum too low, since the last good one
         self.heartbeat_s = self.opt.heartbeat_s
         self.last_disconnect_reason = ""
         self.stats = {k: 0 for k in (
@@ -277,7 +228,8 @@ class FixSession:
             "garbage", "too_long", "heartbeats_in", "heartbeats_out", "test_requests_in", "test_requests_out",
             "resend_requests_in", "resend_requests_out", "gap_fills_in", "gap_fills_out", "seq_resets_in",
             "rejects_in", "rejects_out", "logouts_in", "logouts_out", "poss_dup_ignored", "seq_too_low",
-            "queued", "not_delivered", "errors")}
+            "queued", "not_delivered", "errors", "seq_resets_by_logon", "seq_too_low_accepted",
+            "test_request_timeouts", "resend_timeouts", "stopped_by_policy")}
         #: rejects we sent, per reason: "session.<name>" (35=3) and "business.<name>" (35=j)
         self.rejects_by_reason: dict[str, int] = {}
 
@@ -415,6 +367,7 @@ class FixSession:
         self._queue.clear()
         self._resend_until = 0
         self._test_req_id = None
+        self._answered_test_requests.clear()
         self.last_disconnect_reason = reason
         self._set_state(DISCONNECTED)
         if was != DISCONNECTED:
@@ -511,8 +464,13 @@ class FixSession:
         if self.state != ACTIVE:
             return
         hb = self.heartbeat_s
+        if self._resend_until and now - self._resend_sent > (self.opt.resend_timeout_s or 2 * hb):
+            self.stats["resend_timeouts"] += 1
+            self._logout_disconnect(f"gap at {self.store.next_in} not filled in time after our ResendRequest")
+            return
         if self._test_req_id is not None:
-            if now - self._test_req_sent > hb:
+            if now - self._test_req_sent > (self.opt.test_request_timeout_s or hb):
+                self.stats["test_request_timeouts"] += 1
                 self._disconnect("no answer to TestRequest")
                 return
         elif now - self._last_recv > hb * self.opt.test_request_factor:
@@ -567,6 +525,7 @@ class FixSession:
             self._logout_disconnect("CompID problem")
             return
         mt = msg.msg_type
+        self._test_req_id = None  # any well-formed message of the peer proves the line alive
         if self.state == LOGON_SENT:
             if mt == b"5":  # refused (credentials, sequence numbers ...): say why, retry with backoff
                 self.stats["logouts_in"] += 1
@@ -579,7 +538,26 @@ class FixSession:
                 return
             self._on_logon(msg, seq)
             return
+        if mt == b"A" and msg.get(141) == b"Y":
+            self._reset_by_logon(seq)
+            return
         self._sequenced(msg, seq, mt)
+
+    def _reset_by_logon(self, seq: int) -> None:
+        """Logon with ResetSeqNumFlag while logged on (FIX 4.4 Vol. 2, "Sequence number reset"):
+        both sides start again at 1 and we answer with our own Logon 141=Y, MsgSeqNum 1."""
+        if seq != 1:
+            self._logout_disconnect("ResetSeqNumFlag logon with MsgSeqNum != 1")
+            return
+        log.warning("fix %s: counterparty reset the sequence numbers (Logon 141=Y): both sides to 1",
+                    self.opt.session_id)
+        self.stats["seq_resets_by_logon"] += 1
+        self.store.reset()
+        self.store.set_next_in(2)
+        self._queue.clear()
+        self._resend_until = 0
+        self._send_admin(lambda s, now: self.enc.logon(s, now, self.heartbeat_s, True, self.opt.username,
+                                                       self.opt.password))
 
     def _on_logon(self, msg: codec.FixMessage, seq: int) -> None:
         try:
@@ -596,12 +574,35 @@ class FixSession:
             self.store.set_next_in(1)
             if not self.opt.reset_on_logon:
                 # the counterparty reset: our side starts over at 1 as well (we already sent Logon)
+                self.stats["seq_resets_by_logon"] += 1
+                self.store.forget_sent_before(self.store.next_out)
                 self.store.set_next_out(2)
         expected = self.store.next_in
         if seq < expected and msg.get(43) != b"Y":
             self.stats["seq_too_low"] += 1
-            self._logout_disconnect(f"MsgSeqNum too low, expecting {expected} but received {seq}")
-            return
+            text = f"MsgSeqNum too low, expecting {expected} but received {seq}"
+            if self.opt.on_seq_too_low == "reset":
+                # policy: the peer reset without ResetSeqNumFlag; take its number and go on. What we
+                # sent before this connection was delivered under the old numbering: a ResendRequest
+                # of the reset peer must not report it as undelivered.
+                log.warning("fix %s: %s: the peer reset its numbers; following it (on_seq_too_low=reset)",
+                            self.opt.session_id, text)
+                self.stats["seq_too_low_accepted"] += 1
+                self.store.forget_sent_before(self.store.next_out - 1)
+                self.store.set_next_in(seq)
+                expected = seq
+            else:
+                self._too_low_in_a_row += 1
+                if self._too_low_in_a_row >= self.opt.seq_too_low_retries:
+                    self.stats["stopped_by_policy"] += 1
+                    self.enabled = False
+                    self._logout_disconnect(
+                        f"{text} ({self._too_low_in_a_row} logons in a row): session stopped; the peer "
+                        f"reset its sequence numbers -- set on_seq_too_low = 'reset' or reset_on_logon = true")
+                else:
+                    self._logout_disconnect(text)
+                return
+        self._too_low_in_a_row = 0
         self._set_state(ACTIVE)
         self._backoff = self.opt.reconnect_min_s
         self.stats["logons"] += 1
@@ -619,6 +620,7 @@ class FixSession:
             self._resend_until = max(self._resend_until, seen)
             return
         self._resend_until = seen
+        self._resend_sent = self.mono()
         self.stats["resend_requests_out"] += 1
         log.warning("fix %s: gap: expected %d, received %d: ResendRequest", self.opt.session_id, expected, seen)
         self._send_admin(lambda s, t: self.enc.resend_request(s, t, expected, 0))
@@ -634,6 +636,13 @@ class FixSession:
                 return
             if mt == b"2":
                 self._on_resend_request(msg, seq)
+            elif mt == b"1" and msg.get(112) is not None:
+                # answered now, not after the gap is filled: the peer's liveness check must not
+                # wait on our recovery (it is answered once: the queued copy is not answered again)
+                tid = msg.get(112)
+                self._answered_test_requests.add(seq)
+                self._send_admin(lambda s, t: self.enc.heartbeat(s, t, tid))
+                self.stats["heartbeats_out"] += 1
             self._queue[seq] = msg
             self.stats["queued"] += 1
             if len(self._queue) > MAX_QUEUED:
@@ -740,6 +749,8 @@ class FixSession:
             tid = msg.get(112)
             if tid is None:
                 self._reject(seq, REQUIRED_TAG_MISSING, 112, mt, "TestReqID missing")
+            elif seq in self._answered_test_requests:
+                self._answered_test_requests.discard(seq)
             else:
                 self._send_admin(lambda s, t: self.enc.heartbeat(s, t, tid))
                 self.stats["heartbeats_out"] += 1

@@ -271,3 +271,33 @@ def test_an_exec_id_whose_identity_another_string_had_is_refused(ad, peer):
     assert (bj.get_int(380), bj.get(379)) == (1, b"E9")
     pump(ad)
     assert ad.got == [] and ad.stats["exec_id_collisions"] == 1
+
+
+def test_reject_storm_is_counted_and_clears_when_the_window_drains(tmp_path, peer):
+    from .peer import FakeClock
+    clock = FakeClock()
+    a = FixAdapter([BTC], dict(port=peer.port, sender_comp_id="LIVESTACK", target_comp_id="EXCHANGE",
+                               store_dir=str(tmp_path / "store"), reconnect_min_s=0.05,
+                               reject_storm_count=3, reject_storm_window_s=10))
+    a.session.mono = clock
+    a.out, a.got = np.zeros(16, DTYPES["EXEC"]), []
+    try:
+        logon(a, peer)
+        for k in range(4):
+            cmd(a, OrderCmdType.NEW, 10 + k)
+            d = peer.expect(a.session, b"D")
+            peer.send(b"8", [(37, "NONE"), (11, d.get(11)), (17, f"R{k}"), (150, "8"), (39, "8"), (55, "BTCUSDT"),
+                             (54, "1"), (38, "1.000"), (151, "0"), (14, "0"), (6, "0"), (103, 1)])
+            wait_events(a, peer, k + 1)
+            clock.advance(1.0)
+            if k == 1:
+                assert (a.stats["rejects"], a.stats["reject_storms"], a.stats["reject_storm_active"]) == (2, 0, 0)
+        assert (a.stats["rejects"], a.stats["reject_storms"], a.stats["reject_storm_active"]) == (4, 1, 1)
+        clock.advance(20)
+        pump(a)
+        assert (a.stats["reject_storms"], a.stats["reject_storm_active"]) == (1, 0)
+        with pytest.raises(ValueError, match="reject_storm"):
+            FixAdapter([BTC], dict(store_dir=str(tmp_path / "s2"), reject_storm_count=0))
+    finally:
+        a.session._disconnect("teardown")
+        a.session.store.close()

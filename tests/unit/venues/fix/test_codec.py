@@ -398,3 +398,26 @@ def test_mutated_streams_never_crash_the_framer_parser_or_decoder():
                     continue
                 d.decode(m, out, 0)
         d.decode_stream(bytes(b), out)
+
+
+# --- per-version required fields (issue 14) ----------------------------------------------------
+@pytest.mark.parametrize("begin,want", [("FIX.4.2", b"1"), ("FIX.4.3", b"1"), ("FIX.4.4", None)])
+def test_handl_inst_is_written_where_the_version_requires_it(begin, want):
+    e = codec.Encoder(begin, "LIVESTACK", "EXCHANGE")
+    d = codec.parse_message(e.new_order_single(1, NOW, b"1", b"X", Side.BUY, OrdType.LIMIT, TimeInForce.GTC,
+                                               100, 2, 1000, 3))
+    g = codec.parse_message(e.order_cancel_replace_request(2, NOW, b"2", b"1", b"X", Side.BUY, OrdType.LIMIT,
+                                                           TimeInForce.GTC, 100, 2, 1000, 3))
+    f = codec.parse_message(e.order_cancel_request(3, NOW, b"3", b"1", b"X", Side.BUY, 1000, 3))
+    assert (d.get(21), g.get(21), f.get(21)) == (want, want, None)
+    assert codec.Encoder(begin, "A", "B", handl_inst="").handl_inst_value == b""
+    assert codec.Encoder("FIX.4.4", "A", "B", handl_inst="2").handl_inst_value == b"2"
+    with pytest.raises(ValueError, match="HandlInst"):
+        codec.Encoder(begin, "A", "B", handl_inst="9")
+
+
+@pytest.mark.parametrize("tif,want", [(TimeInForce.GTC, b"1"), (TimeInForce.IOC, b"3"), (TimeInForce.DAY, b"0")])
+def test_time_in_force_map_includes_day(tif, want):
+    m = codec.parse_message(enc().new_order_single(1, NOW, b"1", b"X", Side.BUY, OrdType.LIMIT, tif, 100, 2, 1, 3))
+    assert m.get(59) == want and not m.has(18)
+    assert int(TimeInForce.DAY) == 4 and int(TimeInForce.POST_ONLY) == 3   # appended, nothing renumbered
