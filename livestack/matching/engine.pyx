@@ -23,7 +23,7 @@ Matching rules (price-time priority)
   MARKET order): fills against the displayed levels from the best, each at the level's price, as far
   as the limit allows. Liquidity we take is remembered per level (``taken``) so two of our orders do
   not take the same displayed quantity; it shrinks as the level's public quantity shrinks. The
-  remainder rests (LIMIT GTC) or is CANCELED (IOC, MARKET). A POST_ONLY that would cross is REJECTED.
+  remainder rests (LIMIT GTC, or DAY: treated as GTC) or is CANCELED (IOC, MARKET). A POST_ONLY that would cross is REJECTED.
 * **Resting, queue position** (the rule hftbacktest's probabilistic queue model uses with a linear
   probability, in integers): an order joins behind the displayed quantity at its price
   (``ahead``). A public trade at that price first consumes ``ahead``, then fills our orders there in
@@ -584,6 +584,8 @@ cdef class MatchingEngine:
     cdef int _new(self, const ls_order_cmd_t *c, int64_t t) noexcept nogil:
         cdef int64_t ii = self._inst_index(c.instrument)
         cdef int tif = c.tif if c.tif else LS_TIME_IN_FORCE_GTC
+        if tif == LS_TIME_IN_FORCE_DAY:  # a simulated session never reaches the end of a trading day
+            tif = LS_TIME_IN_FORCE_GTC
         cdef int otype = c.ord_type if c.ord_type else LS_ORD_TYPE_LIMIT
         cdef uint16_t reason = self._validate(ii, c.price, c.qty, otype)
         cdef me_order_t o

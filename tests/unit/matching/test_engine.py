@@ -269,3 +269,12 @@ def test_best_level_is_tracked_across_sparse_and_off_grid_levels():
     assert kinds(evs) == [(2, E.ACCEPTED), (2, E.PARTIALLY_FILLED), (2, E.PARTIALLY_FILLED), (2, E.CANCELED)]
     assert evs["last_px"].tolist()[1:3] == [5000, 90000]
     assert e.book(1) == ([(900, 5)], [(5000, 1), (90000, 1)])
+
+
+def test_a_day_order_rests_like_gtc_on_the_simulated_venue():
+    e = engine()
+    e.submit(cmd(C.NEW, 1, side=BUY, price=100, qty=5, tif=TimeInForce.DAY))
+    assert kinds(events(e)) == [(1, E.ACCEPTED)]
+    assert [o["coid"] for o in e.live_orders()] == [1]
+    e.submit(cmd(C.NEW, 2, side=BUY, price=100, qty=5, tif=99))
+    assert kinds(events(e)) == [(2, E.REJECTED)]
