@@ -17,8 +17,9 @@
  *   ctx[LS_CTX_INTENT_OFF]: intents buffer, LS_CTX_MAX_INTENTS blocks of LS_INTENT_WORDS
  *   ctx[LS_CTX_GUSER_OFF]: LS_CTX_N_GUSER words of strategy scratch state (kept between calls)
  *
- * Instruments are addressed by *index* (0 .. N_INST-1, config order), not by id. Bids are sorted
- * descending, asks ascending; level k < N_BIDS is valid. Prices/sizes are the instrument's int64
+ * Instruments are addressed by *index* (0 .. N_INST-1, config order), not by id. The arrays hold
+ * the best LS_INST_DEPTH levels of the core's full (exact) book, best first: bids descending, asks
+ * ascending; level k < N_BIDS is valid. Prices/sizes are the instrument's int64
  * fixed point. A strategy reads everything and writes only: the intents buffer (through
  * ls_ctx_push_intent or by writing the words and bumping LS_CTX_N_INTENTS), the per-instrument
  * LS_INST_USER words and the global user words.
@@ -54,7 +55,8 @@ enum {
     LS_CTX_TRADING_STATE,    /* TradingState */
     LS_CTX_KILL_LATCHED,     /* 1 while the kill switch is latched */
     LS_CTX_N_INST,           /* instruments */
-    LS_CTX_DEPTH,            /* book depth D (levels kept per side) */
+    LS_CTX_DEPTH,            /* D: room per side in each instrument's top-of-book arrays (the largest
+                                per-instrument LS_INST_DEPTH) */
     LS_CTX_INST_OFF,         /* word offset of instrument 0 */
     LS_CTX_INST_STRIDE,      /* words per instrument block */
     LS_CTX_LIVE_CAP,         /* capacity of the per-instrument live order list */
@@ -105,6 +107,8 @@ enum {
     LS_INST_OPEN_SELL_QTY,   /* sum of leaves of live sell orders */
     LS_INST_N_LIVE,          /* live orders (entries in the live list) */
     LS_INST_IN_FLIGHT,       /* orders awaiting a venue answer (pending new/cancel/replace) */
+    LS_INST_DEPTH,           /* levels per side this instrument exposes (its book_depth, <= LS_CTX_DEPTH);
+                                the core holds the full book: N_BIDS/N_ASKS = min(levels held, DEPTH) */
     LS_INST_USER,            /* first of LS_INST_USER_WORDS strategy scratch words */
     LS_INST_FIXED_WORDS = LS_INST_USER + 16
 };
@@ -132,8 +136,8 @@ enum {
     LS_ORD_CANCEL_AFTER,     /* kill/cancel-all met a pending replace: cancel whichever id survives it */
     LS_ORD_NEW_POS,          /* orders-ring position of its NewOrder (commands sent before it) */
     LS_ORD_EXEC_POS,         /* next position in the exec-id ring */
-    LS_ORD_EXEC_IDS,         /* LS_ORD_EXEC_RING exec ids of applied fills (dedupe) */
-    LS_ORD_WORDS = LS_ORD_EXEC_IDS + 8
+    LS_ORD_EXEC_IDS,         /* LS_ORD_EXEC_RING (exec_id, exec_id_hi) pairs of applied fills (dedupe) */
+    LS_ORD_WORDS = LS_ORD_EXEC_IDS + 2 * 8
 };
 #define LS_ORD_EXEC_RING 8
 

@@ -166,6 +166,8 @@
 #define LS_ANOMALY_STRATEGY_ERROR 9  /* a Python strategy raised; its intents of that call are dropped */
 #define LS_ANOMALY_INTENTS_OVERFLOW 10  /* the strategy appended more intents than the buffer holds */
 #define LS_ANOMALY_VENUE_RESET 11  /* a restarted venue lost its orders: detail = how many the core ended CANCELED */
+#define LS_ANOMALY_BAD_EXEC_ID 12  /* a fill without a venue execution id (exec_id = exec_id_hi = 0): not applied */
+#define LS_ANOMALY_BOOK_NO_MEMORY 13  /* the full book could not grow: level not held (detail = price), instrument unhealthy */
 
 /* common header of every record */
 typedef struct ls_hdr {

@@ -4,6 +4,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from livestack.core.ctx cimport ls_strategy_ctx_t
 from livestack.schema.records cimport ls_exec_t, ls_control_cmd_t, ls_order_cmd_t
 from livestack.core.strategy cimport Strategy, ls_strategy_fn
+from livestack.core.book cimport BookSide
 
 cdef enum:
     CORE_N_DENY = 32       # counters by DenyReason value
@@ -48,7 +49,9 @@ cdef class Core:
     cdef int64_t *w                   # the strategy context block: book, orders, positions, intents
     cdef int64_t n_words
     cdef int64_t n_inst
-    cdef int64_t depth
+    cdef int64_t depth                # room per side of each instrument's top arrays in the context (max book_depth)
+    cdef BookSide *bids               # [n_inst] the full bid book of each instrument (book.pyx)
+    cdef BookSide *asks               # [n_inst] the full ask book
     cdef int64_t max_orders
     cdef int64_t live_cap
     cdef int64_t max_intents
@@ -119,7 +122,7 @@ cdef class Core:
     cdef int64_t _alloc_slot(self) noexcept nogil
     cdef int64_t *_live_list(self, int64_t i) noexcept nogil
     cdef void _set_state(self, int64_t s, int64_t new, int64_t exec_type) noexcept nogil
-    cdef void _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil
+    cdef int64_t _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil
     cdef void _book_clear(self, int64_t i) noexcept nogil
     cdef int64_t _reference(self, int64_t *I) noexcept nogil
     cdef void _mark(self, int64_t i) noexcept nogil

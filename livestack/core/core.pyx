@@ -27,9 +27,10 @@ cimport numpy as cnp
 
 from livestack.schema.records cimport *
 from livestack.core.ctx cimport *
+from livestack.core.book cimport BookSide, book_side_init, book_side_free, book_side_clear, book_side_set
 from livestack.core.strategy cimport Strategy, CfuncStrategy, PyStrategy, FLAVOUR_CYTHON, FLAVOUR_CFUNC, FLAVOUR_PYTHON
 
-from livestack.config import Instrument
+from livestack.config import Instrument, MAX_BOOK_DEPTH
 from livestack.schema import DTYPES, SLOT128, parse_fixed, DenyReason, Anomaly, RiskLimit
 
 cnp.import_array()
@@ -217,8 +218,10 @@ cdef class Core:
         Strategy parameters overriding the strategy's defaults (names from ``param_names``).
     max_orders : int
         Order table slots (live + recently terminal); sizes the output buffers for a kill.
-    book_depth : int
-        Levels kept per side of each L2 book.
+    book_depth : int, optional
+        Levels per side the strategy context exposes for EVERY instrument (the backtest's
+        ``--book-depth``); by default each instrument's own ``Instrument.book_depth``. The core
+        always keeps the full book (nothing is evicted), so the exposed top is exact at any depth.
     live_cap : int
         Live orders per instrument the context lists (upper bound of ``max_open_orders``).
     max_intents : int
@@ -228,12 +231,14 @@ cdef class Core:
     """
 
     def __cinit__(self):
+        self.bids = NULL
+        self.asks = NULL
         self.w = NULL
         self.out_orders = NULL
         self.out_records = NULL
 
     def __init__(self, instruments, risk, strategy=None, params=None, *, int max_orders=4096,
-                 int book_depth=32, int live_cap=64, int max_intents=64, bint active=True):
+                 book_depth=None, int live_cap=64, int max_intents=64, bint active=True):
         instruments = list(instruments)
         if not instruments:
             raise ValueError("instruments: at least one instrument is needed")
@@ -246,8 +251,11 @@ cdef class Core:
             ids.add(inst.id)
         if max_orders < 1 or max_orders > (1 << 22):
             raise ValueError("max_orders: must be 1..4194304")
-        if book_depth < 1 or book_depth > 100000:
-            raise ValueError("book_depth: must be 1..100000")
+        if book_depth is not None and (isinstance(book_depth, bool) or not isinstance(book_depth, int)
+                                       or not 1 <= book_depth <= MAX_BOOK_DEPTH):
+            raise ValueError(f"book_depth: must be an integer 1..{MAX_BOOK_DEPTH}, got {book_depth!r}")
+        depths = [book_depth if book_depth is not None else inst.book_depth for inst in instruments]
+        cdef int64_t max_depth = max(depths)
         if live_cap < 1 or live_cap > 65536:
             raise ValueError("live_cap: must be 1..65536")
         if max_intents < 1 or max_intents > 65536:
@@ -281,7 +289,7 @@ cdef class Core:
         self._instruments = instruments
         self._risk = dict(risk)
         self.n_inst = len(instruments)
-        self.depth = book_depth
+        self.depth = max_depth
         self.max_orders = max_orders
         self.live_cap = live_cap
         self.max_intents = max_intents
@@ -290,7 +298,7 @@ cdef class Core:
         self.max_loss_halt = halt
 
         # ---- the context block ----
-        cdef int64_t inst_stride = LS_INST_FIXED_WORDS + live_cap + 4 * book_depth
+        cdef int64_t inst_stride = LS_INST_FIXED_WORDS + live_cap + 4 * max_depth
         cdef int64_t inst_off = LS_CTX_HDR_WORDS
         cdef int64_t ord_off = inst_off + self.n_inst * inst_stride
         cdef int64_t param_off = ord_off + max_orders * LS_ORD_WORDS
@@ -305,15 +313,15 @@ cdef class Core:
         w[LS_CTX_EV_INST] = -1
         w[LS_CTX_EV_ORDER_SLOT] = -1
         w[LS_CTX_N_INST] = self.n_inst
-        w[LS_CTX_DEPTH] = book_depth
+        w[LS_CTX_DEPTH] = max_depth
         w[LS_CTX_INST_OFF] = inst_off
         w[LS_CTX_INST_STRIDE] = inst_stride
         w[LS_CTX_LIVE_CAP] = live_cap
         w[LS_CTX_INST_LIVE_OFF] = LS_INST_FIXED_WORDS
         w[LS_CTX_INST_BIDPX_OFF] = LS_INST_FIXED_WORDS + live_cap
-        w[LS_CTX_INST_BIDQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + book_depth
-        w[LS_CTX_INST_ASKPX_OFF] = LS_INST_FIXED_WORDS + live_cap + 2 * book_depth
-        w[LS_CTX_INST_ASKQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + 3 * book_depth
+        w[LS_CTX_INST_BIDQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + max_depth
+        w[LS_CTX_INST_ASKPX_OFF] = LS_INST_FIXED_WORDS + live_cap + 2 * max_depth
+        w[LS_CTX_INST_ASKQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + 3 * max_depth
         w[LS_CTX_ORD_OFF] = ord_off
         w[LS_CTX_MAX_ORDERS] = max_orders
         w[LS_CTX_PARAM_OFF] = param_off
@@ -337,6 +345,12 @@ cdef class Core:
         self.dn_rep = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.dn_last = <int64_t *>PyMem_Malloc(self.n_inst * 5 * sizeof(int64_t))
         self.dn_pending = 0
+        self.bids = <BookSide *>PyMem_Malloc(self.n_inst * sizeof(BookSide))
+        self.asks = <BookSide *>PyMem_Malloc(self.n_inst * sizeof(BookSide))
+        if self.bids == NULL or self.asks == NULL:
+            raise MemoryError()
+        memset(self.bids, 0, self.n_inst * sizeof(BookSide))
+        memset(self.asks, 0, self.n_inst * sizeof(BookSide))
         cdef int64_t *I
         for k, inst in enumerate(instruments):
             self.inst_ids[k] = inst.id
@@ -346,6 +360,10 @@ cdef class Core:
             I[LS_INST_TICK] = inst.tick
             I[LS_INST_LOT] = inst.lot
             I[LS_INST_QTY_SCALE] = 10 ** inst.qty_decimals
+            I[LS_INST_DEPTH] = depths[k]
+            # the full book: room for a Binance 1,000-level snapshot (or the depth) before any growth
+            book_side_init(&self.bids[k], 1, max(1024, 2 * depths[k]))
+            book_side_init(&self.asks[k], -1, max(1024, 2 * depths[k]))
             for j in range(CORE_N_LIMITS):
                 self.limits[k * CORE_N_LIMITS + j] = lims[k].get(j, 0)
             self.crossed[k] = 0
@@ -400,6 +418,15 @@ cdef class Core:
             self.strategy.bind(self.w, self._view)
 
     def __dealloc__(self):
+        cdef int64_t k
+        if self.bids != NULL:
+            for k in range(self.n_inst):
+                book_side_free(&self.bids[k])
+        if self.asks != NULL:
+            for k in range(self.n_inst):
+                book_side_free(&self.asks[k])
+        PyMem_Free(self.bids)
+        PyMem_Free(self.asks)
         PyMem_Free(self.inst_ids)
         PyMem_Free(self.qty_scale)
         PyMem_Free(self.limits)
@@ -681,50 +708,40 @@ cdef class Core:
     # state derivation: book, marks, positions
     # ============================================================================================
 
-    cdef void _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil:
+    cdef int64_t _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil:
+        """Set one level of the full book (book.pyx) and its best-first mirror in the context.
+
+        Returns the changed level's distance from the best, -1 when nothing changed."""
         cdef int64_t *I = ls_ctx_inst(self.w, i)
-        cdef int64_t D = self.depth
+        cdef int64_t D = I[LS_INST_DEPTH]
         cdef bint bid = side == LS_SIDE_BUY
         cdef int64_t *P = I + (self.w[LS_CTX_INST_BIDPX_OFF] if bid else self.w[LS_CTX_INST_ASKPX_OFF])
-        cdef int64_t *Q = P + D
-        cdef int64_t nidx = LS_INST_N_BIDS if bid else LS_INST_N_ASKS
-        cdef int64_t n = I[nidx], lo = 0, hi = n, mid, keep
-        # first index whose price is not better than px (bids descending, asks ascending)
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if (P[mid] > px) if bid else (P[mid] < px):
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < n and P[lo] == px:
-            if qty > 0:
-                Q[lo] = qty
-            else:
-                memmove(P + lo, P + lo + 1, (n - lo - 1) * sizeof(int64_t))
-                memmove(Q + lo, Q + lo + 1, (n - lo - 1) * sizeof(int64_t))
-                n -= 1
-        elif qty > 0:
-            if lo >= D:
-                return  # beyond the depth we keep
-            keep = n if n < D else D - 1
-            memmove(P + lo + 1, P + lo, (keep - lo) * sizeof(int64_t))
-            memmove(Q + lo + 1, Q + lo, (keep - lo) * sizeof(int64_t))
-            P[lo] = px
-            Q[lo] = qty
-            n = keep + 1
-        else:
-            return
-        I[nidx] = n
-        if lo == 0:
-            if bid:
+        cdef int64_t *Q = P + self.depth
+        cdef BookSide *b = &self.bids[i] if bid else &self.asks[i]
+        cdef int64_t k = book_side_set(b, px, qty, P, Q, D)
+        if k == -2:   # the full book could not grow: the level is not held, the book is not exact
+            I[LS_INST_HEALTHY] = 0
+            self._anomaly(LS_ANOMALY_BOOK_NO_MEMORY, self.inst_ids[i], 0, px, 0, 0)
+            return -1
+        if k < 0:
+            return -1
+        cdef int64_t n = b.n if b.n < D else D
+        if bid:
+            I[LS_INST_N_BIDS] = n
+            if k == 0:
                 I[LS_INST_BID_PX] = P[0] if n > 0 else 0
                 I[LS_INST_BID_QTY] = Q[0] if n > 0 else 0
-            else:
+        else:
+            I[LS_INST_N_ASKS] = n
+            if k == 0:
                 I[LS_INST_ASK_PX] = P[0] if n > 0 else 0
                 I[LS_INST_ASK_QTY] = Q[0] if n > 0 else 0
+        return k
 
     cdef void _book_clear(self, int64_t i) noexcept nogil:
         cdef int64_t *I = ls_ctx_inst(self.w, i)
+        book_side_clear(&self.bids[i])
+        book_side_clear(&self.asks[i])
         I[LS_INST_N_BIDS] = 0
         I[LS_INST_N_ASKS] = 0
         I[LS_INST_BID_PX] = 0
@@ -1144,22 +1161,30 @@ cdef class Core:
     # ============================================================================================
 
     cdef bint _apply_fill(self, int64_t s, const ls_exec_t *e) noexcept nogil:
-        """Apply a fill once per exec_id. Returns 1 when applied."""
+        """Apply a fill once per venue execution id (exec_id, exec_id_hi). Returns 1 when applied.
+
+        A fill without an id (both words 0) is rejected with ANOMALY BAD_EXEC_ID: it is neither
+        applied nor remembered, so it can never deduplicate a real fill away."""
         cdef int64_t *o = ls_ctx_order(self.w, s)
         cdef int64_t i = o[LS_ORD_INST], k, dec
         cdef int64_t *I = ls_ctx_inst(self.w, i)
+        cdef int64_t *seen = o + LS_ORD_EXEC_IDS
         cdef int64_t q = e.last_qty, px = e.last_px
         cdef uint32_t inst = self.inst_ids[i]
+        if e.exec_id == 0 and e.exec_id_hi == 0:
+            self._anomaly(LS_ANOMALY_BAD_EXEC_ID, inst, o[LS_ORD_ID], 0, o[LS_ORD_STATE], e.exec_type)
+            return 0
         if q <= 0 or px <= 0:
             self._anomaly(LS_ANOMALY_BAD_RECORD, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
             return 0
-        if e.exec_id != 0:
-            for k in range(LS_ORD_EXEC_RING):
-                if o[LS_ORD_EXEC_IDS + k] == e.exec_id:
-                    self._anomaly(LS_ANOMALY_DUPLICATE_EXEC, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
-                    return 0
-            o[LS_ORD_EXEC_IDS + (o[LS_ORD_EXEC_POS] % LS_ORD_EXEC_RING)] = e.exec_id
-            o[LS_ORD_EXEC_POS] += 1
+        for k in range(LS_ORD_EXEC_RING if o[LS_ORD_EXEC_POS] > LS_ORD_EXEC_RING else o[LS_ORD_EXEC_POS]):
+            if seen[2 * k] == e.exec_id and seen[2 * k + 1] == e.exec_id_hi:
+                self._anomaly(LS_ANOMALY_DUPLICATE_EXEC, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
+                return 0
+        k = o[LS_ORD_EXEC_POS] % LS_ORD_EXEC_RING
+        seen[2 * k] = e.exec_id
+        seen[2 * k + 1] = e.exec_id_hi
+        o[LS_ORD_EXEC_POS] += 1
         if o[LS_ORD_CUM_QTY] + q > o[LS_ORD_QTY]:
             self._anomaly(LS_ANOMALY_OVERFILL, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
         o[LS_ORD_CUM_QTY] += q
@@ -1180,6 +1205,7 @@ cdef class Core:
         f.client_order_id = o[LS_ORD_ID]
         f.venue_order_id = o[LS_ORD_VENUE_ID]
         f.exec_id = e.exec_id
+        f.exec_id_hi = e.exec_id_hi
         f.price = px
         f.qty = q
         f.position = I[LS_INST_POSITION]

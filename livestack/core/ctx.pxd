@@ -65,6 +65,7 @@ cdef extern from "ls_core.h" nogil:
     enum: LS_INST_OPEN_SELL_QTY
     enum: LS_INST_N_LIVE
     enum: LS_INST_IN_FLIGHT
+    enum: LS_INST_DEPTH
     enum: LS_INST_USER
     enum: LS_INST_FIXED_WORDS
     enum: LS_ORD_ID

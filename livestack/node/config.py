@@ -97,7 +97,7 @@ DEFAULTS: dict[str, Any] = {
 
 _FREE_FORM = {("feed", "options"), ("venue", "options"), ("strategy", "params"), ("risk",)}
 _INSTRUMENT_KEYS = {"id": int, "symbol": str, "venue": str, "price_decimals": int, "qty_decimals": int,
-                    "tick": int, "lot": int}
+                    "tick": int, "lot": int, "book_depth": int}
 
 
 def _merge(path: tuple, base: dict, over: dict) -> dict:

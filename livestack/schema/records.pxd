@@ -132,6 +132,8 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_ANOMALY_STRATEGY_ERROR
     enum: LS_ANOMALY_INTENTS_OVERFLOW
     enum: LS_ANOMALY_VENUE_RESET
+    enum: LS_ANOMALY_BAD_EXEC_ID
+    enum: LS_ANOMALY_BOOK_NO_MEMORY
     enum: LS_MD_LEVEL_SIZE
     enum: LS_MD_LEVEL_VERSION
     enum: LS_MD_TRADE_SIZE

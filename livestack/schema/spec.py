@@ -254,6 +254,8 @@ ENUMS = (
         ("STRATEGY_ERROR", 9, "a Python strategy raised; its intents of that call are dropped"),
         ("INTENTS_OVERFLOW", 10, "the strategy appended more intents than the buffer holds"),
         ("VENUE_RESET", 11, "a restarted venue lost its orders: detail = how many the core ended CANCELED"),
+        ("BAD_EXEC_ID", 12, "a fill without a venue execution id (exec_id = exec_id_hi = 0): not applied"),
+        ("BOOK_NO_MEMORY", 13, "the full book could not grow: level not held (detail = price), instrument unhealthy"),
     )),
 )
 
