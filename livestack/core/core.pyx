@@ -1745,8 +1745,25 @@ cdef class Core:
             raise KeyError(f"unknown instrument {instrument_id}")
         return i
 
+    def full_book(self, instrument_id):
+        """Every level the core holds: (bids, asks) as int64 arrays of shape (n, 2), best first."""
+        cdef int64_t i = self._index(instrument_id)
+        cdef BookSide *b = &self.bids[i]
+        cdef BookSide *a = &self.asks[i]
+        cdef int64_t k
+        bids = np.empty((b.n, 2), dtype=np.int64)
+        asks = np.empty((a.n, 2), dtype=np.int64)
+        for k in range(b.n):
+            bids[k, 0] = b.price[b.n - 1 - k]
+            bids[k, 1] = b.qty[b.n - 1 - k]
+        for k in range(a.n):
+            asks[k, 0] = a.price[a.n - 1 - k]
+            asks[k, 1] = a.qty[a.n - 1 - k]
+        return bids, asks
+
     def book(self, instrument_id):
-        """(bids, asks) as int64 arrays of shape (n, 2): price, qty; best first."""
+        """The top ``book_depth`` levels the strategy context exposes: (bids, asks) as int64 arrays
+        of shape (n, 2): price, qty; best first (exact: the core holds the full book)."""
         cdef int64_t i = self._index(instrument_id)
         cdef int64_t *I = ls_ctx_inst(self.w, i)
         base = self.w[LS_CTX_INST_OFF] + i * self.w[LS_CTX_INST_STRIDE]

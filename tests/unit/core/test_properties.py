@@ -55,14 +55,13 @@ def test_book_matches_a_reference_and_keeps_its_invariants(msgs):
 
 @settings(max_examples=200, deadline=None)
 @given(messages, st.integers(1, 8))
-def test_truncated_book_keeps_its_invariants_and_the_true_top(msgs, depth):
+def test_shallow_book_is_exactly_the_true_top(msgs, depth):
     core = _run(msgs, depth)
     bids, asks = core.book(1)
     _invariants(core, bids, asks)
-    assert len(bids) <= depth and len(asks) <= depth
     rb, ra = _reference(msgs)
-    # every level kept is a true level with its true size
-    assert all(dict(rb).get(p) == q for p, q in bids) and all(dict(ra).get(p) == q for p, q in asks)
+    # the core holds the full book: the exposed top is the true top, level for level
+    assert [tuple(x) for x in bids] == rb[:depth] and [tuple(x) for x in asks] == ra[:depth]
 
 
 def _invariants(core, bids, asks):
