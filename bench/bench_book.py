@@ -78,9 +78,10 @@ def main() -> int:
         result["exact"][market] = r
         rows.append([market, f"{r['lines']:,}", r["gaps_injected"], r["model_syncs"],
                      *[f"{r['mismatches'][d]} / {r['compared'][d]:,}" for d in DEPTHS], r["health_mismatches"],
+                     f"{r['book_top_mismatches'] + r['book_top_missing']} / {r['book_top_rows']:,}",
                      f"{time.perf_counter() - t:.1f}"])
     print("Top N of the core vs the reference book after every line (mismatches / lines compared while synced)")
-    print(table(rows, ["capture", "lines", "gaps", "syncs", *[f"depth {d}" for d in DEPTHS], "health", "s"]))
+    print(table(rows, ["capture", "lines", "gaps", "syncs", *[f"depth {d}" for d in DEPTHS], "health", "book_top bad / rows", "s"]))
 
     md = decode_capture(data / "usdm-btcusdt-20240808.gz", BTCUSDT_USDM, "usdm")
     result["distance"]["usdm"] = dist = distances(md)
@@ -102,7 +103,8 @@ def main() -> int:
     print(table(rows, ["depth", "events/s"]))
     path = write_result("book", result)
     print(f"wrote {path}")
-    bad = sum(sum(r["mismatches"].values()) + r["health_mismatches"] for r in result["exact"].values())
+    bad = sum(sum(r["mismatches"].values()) + r["health_mismatches"] + r["book_top_mismatches"] + r["book_top_missing"]
+              for r in result["exact"].values())
     return 1 if bad else 0
 
 

@@ -10,6 +10,7 @@ cdef enum:
     CORE_N_DENY = 32       # counters by DenyReason value
     CORE_N_ANOMALY = 32    # counters by Anomaly value
     CORE_N_LIMITS = 16     # per-instrument limits by RiskLimit value
+    LS_BOOK_TOP_CHUNK = 5  # levels per BOOK_TOP record (spec.BOOK_TOP_CHUNK_LEVELS)
 
 @cython.final
 cdef class Core:
@@ -52,6 +53,9 @@ cdef class Core:
     cdef int64_t depth                # room per side of each instrument's top arrays in the context (max book_depth)
     cdef BookSide *bids               # [n_inst] the full bid book of each instrument (book.pyx)
     cdef BookSide *asks               # [n_inst] the full ask book
+    cdef int64_t top_levels           # N of the BOOK_TOP records (0 = none)
+    cdef int64_t top_chunks           # BOOK_TOP records per side: ceil(N / LS_BOOK_TOP_CHUNK)
+    cdef uint8_t *top_changed         # [n_inst] the top N changed since the last BOOK_TOP
     cdef int64_t max_orders
     cdef int64_t live_cap
     cdef int64_t max_intents
@@ -124,6 +128,7 @@ cdef class Core:
     cdef void _set_state(self, int64_t s, int64_t new, int64_t exec_type) noexcept nogil
     cdef int64_t _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil
     cdef void _book_clear(self, int64_t i) noexcept nogil
+    cdef void _book_top_rec(self, int64_t i, int64_t ts_event) noexcept nogil
     cdef int64_t _reference(self, int64_t *I) noexcept nogil
     cdef void _mark(self, int64_t i) noexcept nogil
     cdef void _check_loss(self) noexcept nogil

@@ -222,6 +222,11 @@ cdef class Core:
         Levels per side the strategy context exposes for EVERY instrument (the backtest's
         ``--book-depth``); by default each instrument's own ``Instrument.book_depth``. The core
         always keeps the full book (nothing is evicted), so the exposed top is exact at any depth.
+    book_top_levels : int
+        N > 0: after every market-data input that changed an instrument's top N levels (at the
+        end of a venue message, and at SNAPSHOT_END) put BOOK_TOP records with them in the record
+        stream (the session file's ``book_top``); 0 = none. Taken from the full book, whatever
+        ``book_depth`` is.
     live_cap : int
         Live orders per instrument the context lists (upper bound of ``max_open_orders``).
     max_intents : int
@@ -238,7 +243,8 @@ cdef class Core:
         self.out_records = NULL
 
     def __init__(self, instruments, risk, strategy=None, params=None, *, int max_orders=4096,
-                 book_depth=None, int live_cap=64, int max_intents=64, bint active=True):
+                 book_depth=None, int book_top_levels=0, int live_cap=64, int max_intents=64,
+                 bint active=True):
         instruments = list(instruments)
         if not instruments:
             raise ValueError("instruments: at least one instrument is needed")
@@ -256,6 +262,8 @@ cdef class Core:
             raise ValueError(f"book_depth: must be an integer 1..{MAX_BOOK_DEPTH}, got {book_depth!r}")
         depths = [book_depth if book_depth is not None else inst.book_depth for inst in instruments]
         cdef int64_t max_depth = max(depths)
+        if book_top_levels < 0 or book_top_levels > 1000:
+            raise ValueError(f"book_top_levels: must be 0..1000, got {book_top_levels}")
         if live_cap < 1 or live_cap > 65536:
             raise ValueError("live_cap: must be 1..65536")
         if max_intents < 1 or max_intents > 65536:
@@ -290,6 +298,8 @@ cdef class Core:
         self._risk = dict(risk)
         self.n_inst = len(instruments)
         self.depth = max_depth
+        self.top_levels = book_top_levels
+        self.top_chunks = (book_top_levels + LS_BOOK_TOP_CHUNK - 1) // LS_BOOK_TOP_CHUNK
         self.max_orders = max_orders
         self.live_cap = live_cap
         self.max_intents = max_intents
@@ -341,6 +351,7 @@ cdef class Core:
         self.can_tokens = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.can_ts = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.crossed = <uint8_t *>PyMem_Malloc(self.n_inst)
+        self.top_changed = <uint8_t *>PyMem_Malloc(self.n_inst)
         self.dn_run = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.dn_rep = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.dn_last = <int64_t *>PyMem_Malloc(self.n_inst * 5 * sizeof(int64_t))
@@ -367,6 +378,7 @@ cdef class Core:
             for j in range(CORE_N_LIMITS):
                 self.limits[k * CORE_N_LIMITS + j] = lims[k].get(j, 0)
             self.crossed[k] = 0
+            self.top_changed[k] = 0
             self.dn_run[k] = -1
             self.dn_rep[k] = 0
             self._refill_full(k)
@@ -391,7 +403,7 @@ cdef class Core:
         self.cap_out_orders = max_orders + max_intents
         # (+ a coalesced DENIAL written ahead of each intent's own records, and one per instrument
         # when a timer or session stop writes every pending run)
-        self.cap_out_records = 2 * max_orders + 7 * max_intents + self.n_inst + 16
+        self.cap_out_records = 2 * max_orders + 7 * max_intents + self.n_inst + 16 + 2 * self.top_chunks
         self.out_orders = <uint8_t *>PyMem_Malloc((self.cap_out_orders + 1) * 64)
         self.out_records = <uint8_t *>PyMem_Malloc((self.cap_out_records + 1) * 128)
         if self.out_orders == NULL or self.out_records == NULL or self.h_vals == NULL:
@@ -435,6 +447,7 @@ cdef class Core:
         PyMem_Free(self.can_tokens)
         PyMem_Free(self.can_ts)
         PyMem_Free(self.crossed)
+        PyMem_Free(self.top_changed)
         PyMem_Free(self.dn_run)
         PyMem_Free(self.dn_rep)
         PyMem_Free(self.dn_last)
@@ -749,6 +762,34 @@ cdef class Core:
         I[LS_INST_ASK_PX] = 0
         I[LS_INST_ASK_QTY] = 0
         self.crossed[i] = 0
+
+    cdef void _book_top_rec(self, int64_t i, int64_t ts_event) noexcept nogil:
+        """BOOK_TOP records: the top ``top_levels`` of each side from the full book, in chunks
+        of LS_BOOK_TOP_CHUNK levels, bids then asks (the writer assembles them into one row)."""
+        cdef BookSide *b
+        cdef ls_book_top_t *r
+        cdef int64_t c, k, lvl, s
+        cdef int64_t *px
+        cdef int64_t *qty
+        self.top_changed[i] = 0
+        for s in range(2):
+            b = &self.bids[i] if s == 0 else &self.asks[i]
+            for c in range(self.top_chunks):
+                r = <ls_book_top_t *>self._rec(LS_RECORD_KIND_BOOK_TOP, LS_BOOK_TOP_VERSION, self.inst_ids[i])
+                r.hseq = self.hseq
+                r.ts_event = ts_event
+                r.levels = <uint16_t>self.top_levels
+                r.first = <uint16_t>(c * LS_BOOK_TOP_CHUNK)
+                r.side = LS_SIDE_BUY if s == 0 else LS_SIDE_SELL
+                px = &r.px_0
+                qty = &r.qty_0
+                for k in range(LS_BOOK_TOP_CHUNK):
+                    lvl = c * LS_BOOK_TOP_CHUNK + k
+                    if lvl >= self.top_levels or lvl >= b.n:
+                        break
+                    px[2 * k] = b.price[b.n - 1 - lvl]      # px_k, qty_k interleave in the record
+                    qty[2 * k] = b.qty[b.n - 1 - lvl]
+                    r.count += 1
 
     cdef int64_t _reference(self, int64_t *I) noexcept nogil:
         """Mid of the book when both sides exist, else the last trade, else 0."""
@@ -1499,7 +1540,7 @@ cdef class Core:
         """
         cdef const ls_hdr_t *h = <const ls_hdr_t *>rec
         cdef int64_t *w = self.w
-        cdef int64_t i
+        cdef int64_t i, changed
         cdef int64_t *I
         cdef uint16_t kind = h.kind
         cdef const ls_md_level_t *lv
@@ -1524,8 +1565,12 @@ cdef class Core:
             if lv.qty < 0 or (lv.side != LS_SIDE_BUY and lv.side != LS_SIDE_SELL):
                 self._anomaly(LS_ANOMALY_BAD_RECORD, h.instrument, 0, kind, 0, 0)
             else:
-                self._book_set(i, lv.side, lv.price, lv.qty)
+                changed = self._book_set(i, lv.side, lv.price, lv.qty)   # distance from the best, -1: none
+                if 0 <= changed < self.top_levels:
+                    self.top_changed[i] = 1
             if (h.flags & LS_RECORD_FLAG_LAST_IN_MSG) and not (h.flags & LS_RECORD_FLAG_SNAPSHOT):
+                if self.top_changed[i]:
+                    self._book_top_rec(i, lv.ts_event)
                 I = ls_ctx_inst(w, i)
                 if I[LS_INST_N_BIDS] > 0 and I[LS_INST_N_ASKS] > 0 and I[LS_INST_BID_PX] >= I[LS_INST_ASK_PX]:
                     if not self.crossed[i]:
@@ -1587,6 +1632,8 @@ cdef class Core:
                 I[LS_INST_HEALTHY] = 0
             elif st.status == LS_FEED_STATUS_SNAPSHOT_END:
                 I[LS_INST_HEALTHY] = 1
+                if self.top_levels:
+                    self._book_top_rec(i, st.ts_event)
                 self._mark(i)
             elif st.status == LS_FEED_STATUS_GAP or st.status == LS_FEED_STATUS_STALE or \
                     st.status == LS_FEED_STATUS_DISCONNECTED or st.status == LS_FEED_STATUS_CONNECTED:

@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from livestack.records import booktop
 from livestack.schema import DTYPES, ENUMS, spec
 
 JOURNAL = "journal"
@@ -170,8 +171,7 @@ class Session(Mapping):
 
     def iter_frames(self, name: str, rows: int = 1 << 20):
         """:meth:`__getitem__`'s DataFrame of dataset ``name``, in pieces of at most ``rows`` rows."""
-        kind = int(self.file[name].attrs.get("kind", 0))
-        rec = spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None
+        rec = self._record_for(name)
         for arr in self.iter_raw(name, rows):
             yield to_frame(arr, rec, self.instruments)
 
@@ -179,9 +179,15 @@ class Session(Mapping):
         """The DataFrame of the last ``k`` rows of dataset ``name`` (reads only those)."""
         ds = self.file[name]
         n = int(ds.shape[0])
+        return to_frame(ds[max(0, n - k):n], self._record_for(name), self.instruments)
+
+    def _record_for(self, name: str):
+        """The schema Record whose units decode dataset ``name`` (None: header-only slots)."""
+        ds = self.file[name]
+        if name == booktop.NAME and "bid_px_0" in (ds.dtype.names or ()):
+            return booktop.row_record(booktop.levels_of(ds.dtype))   # assembled rows, not records
         kind = int(ds.attrs.get("kind", 0))
-        return to_frame(ds[max(0, n - k):n], spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None,
-                        self.instruments)
+        return spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None
 
     def _journal_kind_counts(self) -> dict[int, int]:
         if JOURNAL not in self.file or self.file[JOURNAL].shape[0] == 0:
@@ -220,10 +226,7 @@ class Session(Mapping):
                 raise KeyError(key)
             df = to_frame(self.journal_raw(name), spec.RECORDS_BY_NAME[name], self.instruments)
         elif key in self.file:
-            arr = self.raw(key)
-            kind = int(self.file[key].attrs.get("kind", 0))
-            rec = spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None
-            df = to_frame(arr, rec, self.instruments)
+            df = to_frame(self.raw(key), self._record_for(key), self.instruments)
         else:
             raise KeyError(key)
         self._cache[key] = df

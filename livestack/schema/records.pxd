@@ -21,6 +21,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RECORD_KIND_TRADING_STATE
     enum: LS_RECORD_KIND_TELEMETRY
     enum: LS_RECORD_KIND_ANOMALY
+    enum: LS_RECORD_KIND_BOOK_TOP
     enum: LS_RECORD_FLAG_LAST_IN_MSG
     enum: LS_RECORD_FLAG_SNAPSHOT
     enum: LS_RECORD_FLAG_JOURNAL
@@ -166,6 +167,8 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_TELEMETRY_VERSION
     enum: LS_ANOMALY_SIZE
     enum: LS_ANOMALY_VERSION
+    enum: LS_BOOK_TOP_SIZE
+    enum: LS_BOOK_TOP_VERSION
 
     ctypedef struct ls_hdr_t:
         uint16_t kind
@@ -426,3 +429,28 @@ cdef extern from "ls_records.h" nogil:
         uint8_t state
         uint8_t exec_type
         uint8_t _pad[12]
+
+    ctypedef struct ls_book_top_t:
+        uint16_t kind
+        uint8_t version
+        uint8_t flags
+        uint32_t instrument
+        uint64_t seq
+        int64_t ts
+        uint64_t hseq
+        int64_t ts_event
+        uint16_t levels
+        uint16_t first
+        uint8_t side
+        uint8_t count
+        uint8_t _pad[2]
+        int64_t px_0
+        int64_t qty_0
+        int64_t px_1
+        int64_t qty_1
+        int64_t px_2
+        int64_t qty_2
+        int64_t px_3
+        int64_t qty_3
+        int64_t px_4
+        int64_t qty_4

@@ -230,7 +230,15 @@ def check_capture(path, instrument, market: str, depths=(1, 5, 32, 1000), *, gap
     ref = LocalBook(futures, instrument.price_decimals, instrument.qty_decimals)
     dec = BinanceDecoder([instrument], market, MdBuffer(1 << 16), Counters())
     risk = {"max_order_qty": 1, "max_position": 1}
-    cores = {d: Core([instrument], risk, None, book_depth=d) for d in depths}
+    # the depth-5 core also emits BOOK_TOP records (N = 5): each row must be the model's top 5 at
+    # that line, and a line that changed the model's top 5 must have produced one
+    TOPN = 5
+    cores = {d: Core([instrument], risk, None, book_depth=d, book_top_levels=TOPN if d == TOPN else 0)
+             for d in depths}
+    from livestack.records.booktop import records_to_rows
+
+    prev_top = None
+    book_top_rows = book_top_bad = book_top_missing = 0
     views = {}
     for d, core in cores.items():
         v = core.ctx
@@ -252,15 +260,35 @@ def check_capture(path, instrument, market: str, depths=(1, 5, 32, 1000), *, gap
             dec.on_message(msg, ts)
         recs = dec.out.take()
         if len(recs):
-            for core in cores.values():
-                core.run_count(recs, hseq)
+            for d, core in cores.items():
+                if d == TOPN:
+                    _, out = core.process_array(recs, hseq0=hseq)
+                else:
+                    core.run_count(recs, hseq)
             hseq += len(recs)
+        else:
+            out = None
         ref.on_line(msg)
         rb = ref.bids.top(top)
         ra = ref.asks.top(top)
         bq, aq = ref.bids.qty, ref.asks.qty
         rbq = [bq[p] for p in rb]
         raq = [aq[p] for p in ra]
+        if TOPN in cores:
+            rows = records_to_rows(out, TOPN) if out is not None and len(out) else []
+            top5 = (rb[:TOPN], rbq[:TOPN], ra[:TOPN], raq[:TOPN]) if ref.synced else None
+            if len(rows):
+                book_top_rows += len(rows)
+                r = rows[-1]
+                got = tuple([int(r[f"{s}_{f}_{i}"]) for i in range(TOPN) if r[f"{s}_px_{i}"]]
+                            for s, f in (("bid", "px"), ("bid", "qty"), ("ask", "px"), ("ask", "qty")))
+                if top5 is None or got != top5:
+                    book_top_bad += 1
+                    first_mismatch.setdefault("book_top", k)
+            elif top5 is not None and top5 != prev_top:
+                book_top_missing += 1
+                first_mismatch.setdefault("book_top_missing", k)
+            prev_top = top5
         for d in depths:
             if d in every and k % every[d]:
                 continue
@@ -279,5 +307,6 @@ def check_capture(path, instrument, market: str, depths=(1, 5, 32, 1000), *, gap
                 mism[d] += 1
                 first_mismatch.setdefault(d, k)
     return {"lines": len(lines), "compared": compared, "mismatches": mism, "health_mismatches": health,
-            "gaps_injected": n_gaps, "model_gaps": ref.gaps, "model_syncs": ref.syncs,
+            "book_top_rows": book_top_rows, "book_top_mismatches": book_top_bad,
+            "book_top_missing": book_top_missing, "gaps_injected": n_gaps, "model_gaps": ref.gaps, "model_syncs": ref.syncs,
             "first_mismatch_line": first_mismatch}

@@ -25,6 +25,8 @@ def test_top_of_book_equals_the_reference_at_every_message(datadir, market, name
     assert r["gaps_injected"] == 2 and r["model_gaps"] == 2 and r["model_syncs"] == 3, r
     assert r["health_mismatches"] == 0, r
     assert r["mismatches"] == {1: 0, 5: 0, 32: 0, 1000: 0}, r
+    # the BOOK_TOP records (N = 5): one row per line that changed the top 5, equal to the model's
+    assert r["book_top_rows"] > 1000 and r["book_top_mismatches"] == 0 and r["book_top_missing"] == 0, r
     # the comparison really ran over (nearly) the whole capture at every depth
     for d, n in r["compared"].items():
         assert n >= 0.9 * r["lines"] / (sample or {}).get(d, 1), (d, r)
