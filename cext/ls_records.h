@@ -25,7 +25,7 @@
 #define LS_RECORD_KIND_TRADING_STATE 14  /* trading state transition */
 #define LS_RECORD_KIND_TELEMETRY 15  /* telemetry snapshot */
 #define LS_RECORD_KIND_ANOMALY 16  /* surprising input recorded instead of crashing */
-#define LS_RECORD_KIND_BOOK_TOP 17  /* a chunk of one side of the core's top N levels (the writer assembles rows) */
+#define LS_RECORD_KIND_BOOK_LEVELS 17  /* up to 5 levels of one side of the core's top N (book_top rows are assembled from them) */
 
 /* RecordFlag: bits of header.flags */
 #define LS_RECORD_FLAG_LAST_IN_MSG 1  /* last record decoded from one venue message: the book is consistent after it */
@@ -733,10 +733,10 @@ _Static_assert(offsetof(ls_anomaly_t, state) == 50, "ANOMALY.state");
 _Static_assert(offsetof(ls_anomaly_t, exec_type) == 51, "ANOMALY.exec_type");
 _Static_assert(offsetof(ls_anomaly_t, _pad) == 52, "ANOMALY._pad");
 
-/* BOOK_TOP (kind 17, 128 bytes): the core's top N levels of one instrument after a market-data input that changed them: one record per side per 5 levels (bids first, then asks; first = 0, 5, 10 ...), all from one input, in one process() call. The writer assembles them into /book_top rows. */
-#define LS_BOOK_TOP_SIZE 128
-#define LS_BOOK_TOP_VERSION 1
-typedef struct ls_book_top {
+/* BOOK_LEVELS (kind 17, 128 bytes): the core's top N levels of one instrument after a market-data input that changed them: one record per side per 5 levels (bids first, then asks; first = 0, 5, 10 ...), all from one input, consecutive in the record stream. Readers join them into book_top rows (livestack.records.booktop). */
+#define LS_BOOK_LEVELS_SIZE 128
+#define LS_BOOK_LEVELS_VERSION 1
+typedef struct ls_book_levels {
     uint16_t kind;  /* @0 enum RecordKind: record kind tag: which layout follows */
     uint8_t version;  /* @2 : layout version of this kind */
     uint8_t flags;  /* @3 bits RecordFlag: record flags */
@@ -760,30 +760,30 @@ typedef struct ls_book_top {
     int64_t qty_3;  /* @104 qty units: quantity of level first+3 (0 past the book's end) */
     int64_t px_4;  /* @112 price units: price of level first+4 (0 past the book's end) */
     int64_t qty_4;  /* @120 qty units: quantity of level first+4 (0 past the book's end) */
-} ls_book_top_t;
-_Static_assert(sizeof(ls_book_top_t) == 128, "BOOK_TOP size");
-_Static_assert(offsetof(ls_book_top_t, kind) == 0, "BOOK_TOP.kind");
-_Static_assert(offsetof(ls_book_top_t, version) == 2, "BOOK_TOP.version");
-_Static_assert(offsetof(ls_book_top_t, flags) == 3, "BOOK_TOP.flags");
-_Static_assert(offsetof(ls_book_top_t, instrument) == 4, "BOOK_TOP.instrument");
-_Static_assert(offsetof(ls_book_top_t, seq) == 8, "BOOK_TOP.seq");
-_Static_assert(offsetof(ls_book_top_t, ts) == 16, "BOOK_TOP.ts");
-_Static_assert(offsetof(ls_book_top_t, hseq) == 24, "BOOK_TOP.hseq");
-_Static_assert(offsetof(ls_book_top_t, ts_event) == 32, "BOOK_TOP.ts_event");
-_Static_assert(offsetof(ls_book_top_t, levels) == 40, "BOOK_TOP.levels");
-_Static_assert(offsetof(ls_book_top_t, first) == 42, "BOOK_TOP.first");
-_Static_assert(offsetof(ls_book_top_t, side) == 44, "BOOK_TOP.side");
-_Static_assert(offsetof(ls_book_top_t, count) == 45, "BOOK_TOP.count");
-_Static_assert(offsetof(ls_book_top_t, _pad) == 46, "BOOK_TOP._pad");
-_Static_assert(offsetof(ls_book_top_t, px_0) == 48, "BOOK_TOP.px_0");
-_Static_assert(offsetof(ls_book_top_t, qty_0) == 56, "BOOK_TOP.qty_0");
-_Static_assert(offsetof(ls_book_top_t, px_1) == 64, "BOOK_TOP.px_1");
-_Static_assert(offsetof(ls_book_top_t, qty_1) == 72, "BOOK_TOP.qty_1");
-_Static_assert(offsetof(ls_book_top_t, px_2) == 80, "BOOK_TOP.px_2");
-_Static_assert(offsetof(ls_book_top_t, qty_2) == 88, "BOOK_TOP.qty_2");
-_Static_assert(offsetof(ls_book_top_t, px_3) == 96, "BOOK_TOP.px_3");
-_Static_assert(offsetof(ls_book_top_t, qty_3) == 104, "BOOK_TOP.qty_3");
-_Static_assert(offsetof(ls_book_top_t, px_4) == 112, "BOOK_TOP.px_4");
-_Static_assert(offsetof(ls_book_top_t, qty_4) == 120, "BOOK_TOP.qty_4");
+} ls_book_levels_t;
+_Static_assert(sizeof(ls_book_levels_t) == 128, "BOOK_LEVELS size");
+_Static_assert(offsetof(ls_book_levels_t, kind) == 0, "BOOK_LEVELS.kind");
+_Static_assert(offsetof(ls_book_levels_t, version) == 2, "BOOK_LEVELS.version");
+_Static_assert(offsetof(ls_book_levels_t, flags) == 3, "BOOK_LEVELS.flags");
+_Static_assert(offsetof(ls_book_levels_t, instrument) == 4, "BOOK_LEVELS.instrument");
+_Static_assert(offsetof(ls_book_levels_t, seq) == 8, "BOOK_LEVELS.seq");
+_Static_assert(offsetof(ls_book_levels_t, ts) == 16, "BOOK_LEVELS.ts");
+_Static_assert(offsetof(ls_book_levels_t, hseq) == 24, "BOOK_LEVELS.hseq");
+_Static_assert(offsetof(ls_book_levels_t, ts_event) == 32, "BOOK_LEVELS.ts_event");
+_Static_assert(offsetof(ls_book_levels_t, levels) == 40, "BOOK_LEVELS.levels");
+_Static_assert(offsetof(ls_book_levels_t, first) == 42, "BOOK_LEVELS.first");
+_Static_assert(offsetof(ls_book_levels_t, side) == 44, "BOOK_LEVELS.side");
+_Static_assert(offsetof(ls_book_levels_t, count) == 45, "BOOK_LEVELS.count");
+_Static_assert(offsetof(ls_book_levels_t, _pad) == 46, "BOOK_LEVELS._pad");
+_Static_assert(offsetof(ls_book_levels_t, px_0) == 48, "BOOK_LEVELS.px_0");
+_Static_assert(offsetof(ls_book_levels_t, qty_0) == 56, "BOOK_LEVELS.qty_0");
+_Static_assert(offsetof(ls_book_levels_t, px_1) == 64, "BOOK_LEVELS.px_1");
+_Static_assert(offsetof(ls_book_levels_t, qty_1) == 72, "BOOK_LEVELS.qty_1");
+_Static_assert(offsetof(ls_book_levels_t, px_2) == 80, "BOOK_LEVELS.px_2");
+_Static_assert(offsetof(ls_book_levels_t, qty_2) == 88, "BOOK_LEVELS.qty_2");
+_Static_assert(offsetof(ls_book_levels_t, px_3) == 96, "BOOK_LEVELS.px_3");
+_Static_assert(offsetof(ls_book_levels_t, qty_3) == 104, "BOOK_LEVELS.qty_3");
+_Static_assert(offsetof(ls_book_levels_t, px_4) == 112, "BOOK_LEVELS.px_4");
+_Static_assert(offsetof(ls_book_levels_t, qty_4) == 120, "BOOK_LEVELS.qty_4");
 
 #endif

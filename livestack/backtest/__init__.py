@@ -66,8 +66,9 @@ def run_backtest(md, strategy_name: str, instrument: Instrument, cfg: dict | Non
 
 def write_session(path, out: dict, instrument: Instrument, cfg: dict, info: dict) -> None:
     """Write a backtest's core outputs (``run_backtest(..., collect=True)``) as a session file:
-    the record stream a live harness would send the writer (seq 1..n, same datasets, book_top
-    rows assembled by the same RecordWriter). Inputs are not journaled (the capture is the input)."""
+    the record stream a live harness would send the writer (seq 1..n, the same datasets, written
+    by the same RecordWriter; ``open_session(path)["book_top"]``). Inputs are not journaled (the
+    capture is the input), so ``livestack replay`` does not apply to it."""
     from dataclasses import asdict
 
     import numpy as np
@@ -78,8 +79,7 @@ def write_session(path, out: dict, instrument: Instrument, cfg: dict, info: dict
     recs["seq"] = np.arange(1, len(recs) + 1, dtype=np.uint64)
     attrs = {"session": f"backtest-{info.get('strategy', '')}", "config": dict(cfg, backtest=info),
              "instruments": [asdict(instrument)]}
-    levels = int(cfg.get("core", {}).get("book_top_levels", 0) or 0)
-    with RecordWriter(str(path), attrs, {"book_top_levels": levels, "quiet": True}) as w:
+    with RecordWriter(str(path), attrs, {"quiet": True}) as w:
         for a in range(0, len(recs), 1 << 16):
             w.write(recs[a:a + (1 << 16)])
         w.flush()

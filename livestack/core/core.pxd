@@ -10,7 +10,7 @@ cdef enum:
     CORE_N_DENY = 32       # counters by DenyReason value
     CORE_N_ANOMALY = 32    # counters by Anomaly value
     CORE_N_LIMITS = 16     # per-instrument limits by RiskLimit value
-    LS_BOOK_TOP_CHUNK = 5  # levels per BOOK_TOP record (spec.BOOK_TOP_CHUNK_LEVELS)
+    LS_BOOK_LEVELS_PER_RECORD = 5  # levels per BOOK_LEVELS record (spec.BOOK_LEVELS_PER_RECORD)
 
 @cython.final
 cdef class Core:
@@ -53,8 +53,8 @@ cdef class Core:
     cdef int64_t depth                # room per side of each instrument's top arrays in the context (max book_depth)
     cdef BookSide *bids               # [n_inst] the full bid book of each instrument (book.pyx)
     cdef BookSide *asks               # [n_inst] the full ask book
-    cdef int64_t top_levels           # N of the BOOK_TOP records (0 = none)
-    cdef int64_t top_chunks           # BOOK_TOP records per side: ceil(N / LS_BOOK_TOP_CHUNK)
+    cdef int64_t top_levels           # N of the BOOK_LEVELS records (0 = none)
+    cdef int64_t top_chunks           # BOOK_LEVELS records per side: ceil(N / LS_BOOK_LEVELS_PER_RECORD)
     cdef uint8_t *top_changed         # [n_inst] the top N changed since the last BOOK_TOP
     cdef int64_t max_orders
     cdef int64_t live_cap

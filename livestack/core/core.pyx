@@ -224,7 +224,7 @@ cdef class Core:
         always keeps the full book (nothing is evicted), so the exposed top is exact at any depth.
     book_top_levels : int
         N > 0: after every market-data input that changed an instrument's top N levels (at the
-        end of a venue message, and at SNAPSHOT_END) put BOOK_TOP records with them in the record
+        end of a venue message, and at SNAPSHOT_END) put BOOK_LEVELS records with them in the record
         stream (the session file's ``book_top``); 0 = none. Taken from the full book, whatever
         ``book_depth`` is.
     live_cap : int
@@ -299,7 +299,7 @@ cdef class Core:
         self.n_inst = len(instruments)
         self.depth = max_depth
         self.top_levels = book_top_levels
-        self.top_chunks = (book_top_levels + LS_BOOK_TOP_CHUNK - 1) // LS_BOOK_TOP_CHUNK
+        self.top_chunks = (book_top_levels + LS_BOOK_LEVELS_PER_RECORD - 1) // LS_BOOK_LEVELS_PER_RECORD
         self.max_orders = max_orders
         self.live_cap = live_cap
         self.max_intents = max_intents
@@ -764,10 +764,10 @@ cdef class Core:
         self.crossed[i] = 0
 
     cdef void _book_top_rec(self, int64_t i, int64_t ts_event) noexcept nogil:
-        """BOOK_TOP records: the top ``top_levels`` of each side from the full book, in chunks
-        of LS_BOOK_TOP_CHUNK levels, bids then asks (the writer assembles them into one row)."""
+        """BOOK_LEVELS records: the top ``top_levels`` of each side from the full book, in chunks
+        of LS_BOOK_LEVELS_PER_RECORD levels, bids then asks (readers join them into a book_top row)."""
         cdef BookSide *b
-        cdef ls_book_top_t *r
+        cdef ls_book_levels_t *r
         cdef int64_t c, k, lvl, s
         cdef int64_t *px
         cdef int64_t *qty
@@ -775,16 +775,16 @@ cdef class Core:
         for s in range(2):
             b = &self.bids[i] if s == 0 else &self.asks[i]
             for c in range(self.top_chunks):
-                r = <ls_book_top_t *>self._rec(LS_RECORD_KIND_BOOK_TOP, LS_BOOK_TOP_VERSION, self.inst_ids[i])
+                r = <ls_book_levels_t *>self._rec(LS_RECORD_KIND_BOOK_LEVELS, LS_BOOK_LEVELS_VERSION, self.inst_ids[i])
                 r.hseq = self.hseq
                 r.ts_event = ts_event
                 r.levels = <uint16_t>self.top_levels
-                r.first = <uint16_t>(c * LS_BOOK_TOP_CHUNK)
+                r.first = <uint16_t>(c * LS_BOOK_LEVELS_PER_RECORD)
                 r.side = LS_SIDE_BUY if s == 0 else LS_SIDE_SELL
                 px = &r.px_0
                 qty = &r.qty_0
-                for k in range(LS_BOOK_TOP_CHUNK):
-                    lvl = c * LS_BOOK_TOP_CHUNK + k
+                for k in range(LS_BOOK_LEVELS_PER_RECORD):
+                    lvl = c * LS_BOOK_LEVELS_PER_RECORD + k
                     if lvl >= self.top_levels or lvl >= b.n:
                         break
                     px[2 * k] = b.price[b.n - 1 - lvl]      # px_k, qty_k interleave in the record

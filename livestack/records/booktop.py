@@ -1,19 +1,19 @@
-"""``/book_top``: the core's top N levels after every market-data input that changed them, one row
-per input and instrument, assembled by the writer from BOOK_TOP records.
+"""``book_top``: the core's top N levels after every market-data input that changed them, one row
+per input and instrument, joined from the BOOK_LEVELS records of the session file.
 
-Why records are assembled here: a 128-byte record slot holds 5 levels of one side, so the core
-sends a row as ``2 * ceil(N / 5)`` BOOK_TOP records (bids first, then asks; ``first`` = 0, 5, 10
-...), all from one input in one ``process()`` call, consecutive in the record stream. The writer
-joins them into one row of this layout (N = ``levels`` of the records)::
+Why records and rows differ: a 128-byte record slot holds 5 levels of one side, so the core sends a
+row as ``2 * ceil(N / 5)`` BOOK_LEVELS records (bids first, then asks; ``first`` = 0, 5, 10 ...),
+all from one input in one ``process()`` call, consecutive in the record stream. The writer stores
+them like every record kind (``/book_levels``: contiguous record seq, the same loss rules, replay
+verifies them bit for bit); readers join them into rows of this layout (N = ``levels``)::
 
-    seq  hseq  ts  ts_event  instrument  complete | bid_px_0..N-1 | bid_qty_0.. | ask_px_0.. | ask_qty_0..
+    hseq  ts  ts_event  instrument  complete | bid_px_0..N-1 | bid_qty_0.. | ask_px_0.. | ask_qty_0..
 
-``seq`` is the record-stream seq of the row's last record (the writer's restart catch-up works on
-it as on every dataset), ``hseq`` the input's harness sequence, ``ts`` = ts_core, ``ts_event`` the
-venue time. Levels past the book's end are 0. ``complete`` is 0 only for a row some of whose
-records never reached the writer (a writer killed between two records of one row: the rest of
-that row arrives after the restart, its head was released with the flush before the kill).
-``livestack.records.open_session(f)["book_top"]`` gives the rows as a DataFrame in human units.
+``hseq`` is the input's harness sequence, ``ts`` = ts_core, ``ts_event`` the venue time. Levels
+past the book's end are 0. ``complete`` is 0 only for a row some of whose records are not in the
+file (a session cut between two records of one row).
+``livestack.records.open_session(f)["book_top"]`` gives the rows as a DataFrame in human units;
+:func:`rows` gives them as a numpy array from an open h5py file.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ import numpy as np
 from livestack.schema import DTYPES, Side, spec
 
 NAME = "book_top"
-KIND = spec.RECORDS_BY_NAME["BOOK_TOP"].kind
-CHUNK = spec.BOOK_TOP_CHUNK_LEVELS
+NAME = "book_top"            # the DataFrame key
+DATASET = "book_levels"      # the records in the file
+KIND = spec.RECORDS_BY_NAME["BOOK_LEVELS"].kind
+CHUNK = spec.BOOK_LEVELS_PER_RECORD
 DEFAULT_LEVELS = 5
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 
@@ -32,7 +34,6 @@ _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 def row_fields(levels: int) -> tuple[spec.Field, ...]:
     F = spec.Field
     head = (
-        F("seq", "u64", "count", "record-stream seq of the row's last BOOK_TOP record"),
         F("hseq", "u64", "count", "harness input sequence of the market-data input"),
         F("ts", "i64", "ns", "ts_core: the input's ts"),
         F("ts_event", "i64", "ns", "venue time of the input"),
@@ -49,7 +50,7 @@ def row_fields(levels: int) -> tuple[spec.Field, ...]:
 
 def row_record(levels: int) -> spec.Record:
     """A schema Record describing a row (units for the reader; not a ring record)."""
-    return spec.Record(KIND, "BOOK_TOP", 0, "assembled book_top row", row_fields(levels))
+    return spec.Record(KIND, "BOOK_TOP", 0, "book_top row joined from BOOK_LEVELS records", row_fields(levels))
 
 
 def row_dtype(levels: int) -> np.dtype:
@@ -63,10 +64,10 @@ def levels_of(dtype: np.dtype) -> int:
 
 
 class Assembler:
-    """Joins BOOK_TOP records (in stream order) into rows of ``row_dtype(levels)``.
+    """Joins BOOK_LEVELS records (in stream order) into rows of ``row_dtype(levels)``.
 
-    Records of a row that has not ended yet are kept until the rest comes (:meth:`add` of the
-    next batch); :meth:`flush_partial` turns them into an incomplete row (at close).
+    Records of a row that has not ended yet are kept until the rest comes (the next :meth:`add`,
+    e.g. the next slice of a file being followed); :meth:`flush_partial` makes them an incomplete row.
     """
 
     def __init__(self, levels: int):
@@ -77,7 +78,7 @@ class Assembler:
         self.mismatched = 0                 # records whose levels differ from this file's N (cut/padded)
 
     def add(self, recs: np.ndarray) -> np.ndarray:
-        """Rows completed by ``recs`` (BOOK_TOP records, dtype ``DTYPES['BOOK_TOP']``)."""
+        """Rows completed by ``recs`` (BOOK_LEVELS records, dtype ``DTYPES['BOOK_LEVELS']``)."""
         fast = self._aligned(recs)
         if fast is not None:
             return fast
@@ -114,7 +115,7 @@ class Assembler:
         qty = np.stack([grid[f"qty_{k}"] for k in range(CHUNK)], axis=2)
         out = np.zeros(rows, dtype=self.dtype)
         last = grid[:, -1]
-        for f in ("seq", "hseq", "ts", "ts_event", "instrument"):
+        for f in ("hseq", "ts", "ts_event", "instrument"):
             out[f] = last[f]
         out["complete"] = 1
         for side, part in (("bid", slice(0, self.per_side)), ("ask", slice(self.per_side, per_row))):
@@ -135,7 +136,7 @@ class Assembler:
     def _row(self, recs, complete: bool) -> np.ndarray:
         row = np.zeros(1, dtype=self.dtype)
         last = recs[-1]
-        row["seq"], row["hseq"], row["ts"] = last["seq"], last["hseq"], last["ts"]
+        row["hseq"], row["ts"] = last["hseq"], last["ts"]
         row["ts_event"], row["instrument"], row["complete"] = last["ts_event"], last["instrument"], complete
         for r in recs:
             if int(r["levels"]) != self.levels:
@@ -151,11 +152,21 @@ class Assembler:
 
 
 def records_to_rows(recs: np.ndarray, levels: int | None = None) -> np.ndarray:
-    """Rows from BOOK_TOP records of one complete stream (tests, the backtest's outputs)."""
-    recs = recs[recs["kind"] == KIND] if "kind" in recs.dtype.names else recs
+    """Rows from BOOK_LEVELS records (their own dtype, or SLOT128 slots of any kinds)."""
+    if recs.dtype != DTYPES["BOOK_LEVELS"]:
+        recs = recs[recs["kind"] == KIND]
+        recs = np.ascontiguousarray(recs).view(np.uint8).reshape(len(recs), recs.dtype.itemsize)[:, :128]
+        recs = np.ascontiguousarray(recs).view(DTYPES["BOOK_LEVELS"]).reshape(len(recs))
     if levels is None:
         levels = int(recs["levels"][0]) if len(recs) else DEFAULT_LEVELS
     a = Assembler(levels)
-    rows = a.add(recs.view(DTYPES["BOOK_TOP"]) if recs.dtype != DTYPES["BOOK_TOP"] else recs)
+    rows = a.add(recs)
     tail = a.flush_partial()
     return np.concatenate([rows, tail]) if len(tail) else rows
+
+
+def rows(f, levels: int | None = None) -> np.ndarray:
+    """The book_top rows of an open session file (h5py.File), or an empty array."""
+    if DATASET not in f or f[DATASET].shape[0] == 0:
+        return np.zeros(0, dtype=row_dtype(levels or DEFAULT_LEVELS))
+    return records_to_rows(f[DATASET][()], levels)

@@ -116,6 +116,8 @@ class Session(Mapping):
 
     Keys: every dataset (``fill``, ``order_state``, ``order_cmd``, ``journal`` …) and
     ``journal_<kind>`` for each input kind present in the journal (``journal_md_level`` …).
+    Also ``book_top``: the core's top N per input, joined from ``/book_levels`` (not listed in
+    ``keys()``: it is derived from a dataset, and has no record ``seq`` column of its own).
     ``attrs`` holds the file attributes (JSON ones decoded), ``instruments`` id → dict.
     """
 
@@ -171,7 +173,8 @@ class Session(Mapping):
 
     def iter_frames(self, name: str, rows: int = 1 << 20):
         """:meth:`__getitem__`'s DataFrame of dataset ``name``, in pieces of at most ``rows`` rows."""
-        rec = self._record_for(name)
+        kind = int(self.file[name].attrs.get("kind", 0))
+        rec = spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None
         for arr in self.iter_raw(name, rows):
             yield to_frame(arr, rec, self.instruments)
 
@@ -179,15 +182,9 @@ class Session(Mapping):
         """The DataFrame of the last ``k`` rows of dataset ``name`` (reads only those)."""
         ds = self.file[name]
         n = int(ds.shape[0])
-        return to_frame(ds[max(0, n - k):n], self._record_for(name), self.instruments)
-
-    def _record_for(self, name: str):
-        """The schema Record whose units decode dataset ``name`` (None: header-only slots)."""
-        ds = self.file[name]
-        if name == booktop.NAME and "bid_px_0" in (ds.dtype.names or ()):
-            return booktop.row_record(booktop.levels_of(ds.dtype))   # assembled rows, not records
         kind = int(ds.attrs.get("kind", 0))
-        return spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None
+        return to_frame(ds[max(0, n - k):n], spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None,
+                        self.instruments)
 
     def _journal_kind_counts(self) -> dict[int, int]:
         if JOURNAL not in self.file or self.file[JOURNAL].shape[0] == 0:
@@ -214,19 +211,26 @@ class Session(Mapping):
         return len(self.keys())
 
     def __contains__(self, key):
-        return key in self.keys()
+        return key in self.keys() or (key == booktop.NAME and booktop.DATASET in self.file)
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         df = self._cache.get(key)
         if df is not None:
             return df
-        if key.startswith("journal_"):
+        if key == booktop.NAME and booktop.DATASET in self.file:
+            # derived, not a dataset (so not among keys()): rows joined from the /book_levels records
+            rows = booktop.rows(self.file)
+            df = to_frame(rows, booktop.row_record(booktop.levels_of(rows.dtype)), self.instruments)
+        elif key.startswith("journal_"):
             name = key[len("journal_"):].upper()
             if name not in spec.RECORDS_BY_NAME:
                 raise KeyError(key)
             df = to_frame(self.journal_raw(name), spec.RECORDS_BY_NAME[name], self.instruments)
         elif key in self.file:
-            df = to_frame(self.raw(key), self._record_for(key), self.instruments)
+            arr = self.raw(key)
+            kind = int(self.file[key].attrs.get("kind", 0))
+            rec = spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None
+            df = to_frame(arr, rec, self.instruments)
         else:
             raise KeyError(key)
         self._cache[key] = df

@@ -60,8 +60,8 @@ def _recorded_outputs(f) -> tuple[np.ndarray, np.ndarray]:
     parts = []
     for rec in spec.RECORDS:
         name = rec.name.lower()
-        if name in ("order_cmd", "book_top") or name not in f or f[name].shape[0] == 0:
-            continue  # (book_top holds rows assembled from BOOK_TOP records: compared apart)
+        if name == "order_cmd" or name not in f or f[name].shape[0] == 0:
+            continue
         rows = f[name][()]
         slots = np.zeros(len(rows), SLOT128)
         slots.view(np.uint8).reshape(len(rows), 128)[:, :rec.size] = rows.view(np.uint8).reshape(len(rows), rec.size)
@@ -115,30 +115,6 @@ def _describe(row_rec, row_rep, kind_rec: int | None, kind_rep: int | None) -> d
     return out
 
 
-def _verify_book_top(path: str, replayed: np.ndarray) -> list[dict]:
-    """The file's /book_top rows against rows assembled from the replayed BOOK_TOP records
-    (every column but seq, which the harness stamps)."""
-    from livestack.records import booktop
-    from livestack.records.reader import open_session
-
-    with open_session(path) as s:
-        if booktop.NAME not in s.file or "bid_px_0" not in (s.file[booktop.NAME].dtype.names or ()):
-            return []
-        rec = s.file[booktop.NAME][()]
-    rep = booktop.records_to_rows(replayed, booktop.levels_of(rec.dtype)) if len(replayed) else rec[:0]
-    names = [n for n in rec.dtype.names if n != "seq" and not n.startswith("_")]
-    n = min(len(rec), len(rep))
-    for i in range(n):
-        if any(rec[i][c] != rep[i][c] for c in names):
-            return [{"stream": "book_top", "index": i, "recorded_total": len(rec), "replayed_total": len(rep),
-                     "recorded_seq": int(rec[i]["seq"]),
-                     "fields": {c: {"recorded": rec[i][c].item(), "replayed": rep[i][c].item()}
-                                for c in names if rec[i][c] != rep[i][c]}}]
-    if len(rec) != len(rep):
-        return [{"stream": "book_top", "index": n, "recorded_total": len(rec), "replayed_total": len(rep)}]
-    return []
-
-
 def replay(path: str, verify: bool = False) -> ReplayResult:
     """Run the journal of session file ``path`` through a fresh Core; optionally verify outputs."""
     from livestack.records.reader import open_session
@@ -160,17 +136,14 @@ def replay(path: str, verify: bool = False) -> ReplayResult:
     inputs["flags"] &= np.uint8(0xFF & ~int(RecordFlag.JOURNAL))
     orders, records = core.process_array(inputs, 1)
     res = ReplayResult(inputs=len(inputs), orders=len(orders), records=len(records))
-    book_top_kind = spec.RECORDS_BY_NAME["BOOK_TOP"].kind
     kinds, counts = np.unique(records["kind"], return_counts=True)
     res.replayed_kinds = {(spec.RECORDS_BY_KIND[k].name if k in spec.RECORDS_BY_KIND else str(k)): int(c)
                           for k, c in zip(kinds.tolist(), counts.tolist())}
     if not verify:
         return res
-    bt = records["kind"] == book_top_kind
-    found = _verify_book_top(path, records[bt])
-    records = records[~bt]
     res.recorded_orders, res.recorded_records = len(rec_orders), len(rec_records)
     jseq = journal["seq"].astype(np.int64)
+    found = []
     for stream, rec, rep in (("orders", rec_orders, orders), ("records", rec_records, records)):
         if stream == "orders":
             sizes = np.full(max(len(rec), len(rep)), 64)

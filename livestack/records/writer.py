@@ -58,7 +58,7 @@ import h5py
 import numpy as np
 
 import livestack
-from livestack.records import booktop, h5util
+from livestack.records import h5util
 from livestack.schema import DTYPES, SLOT128, RecordFlag, spec
 
 #: dataset name → (record kind or 0, numpy dtype). Kind 0 marks the journal; -1 unknown kinds.
@@ -88,7 +88,6 @@ DEFAULT_OPTIONS = {
     "attach_timeout_s": 10.0,     # wait this long for the records ring to appear
     "status_interval_s": 0.0,     # > 0: print the counters to stderr this often
     "quiet": False,               # no stderr lines except holes and errors
-    "book_top_levels": 0,         # N of /book_top rows; 0: the config's harness.book_top_levels, else 5
 }
 
 
@@ -154,13 +153,6 @@ class RecordWriter:
             "writer_starts": 0,
         }
         self._fsync_thread = None
-        # /book_top rows are assembled from BOOK_TOP records (livestack.records.booktop); their
-        # width N comes from the options, the session config, or an existing file's dataset
-        levels = int(self.options["book_top_levels"]) or \
-            int(((attrs or {}).get("config") or {}).get("harness", {}).get("book_top_levels", 0) or 0) or \
-            booktop.DEFAULT_LEVELS
-        self.datasets = dict(DATASETS)
-        self.datasets[booktop.NAME] = (booktop.KIND, booktop.row_dtype(levels))
         d = os.path.dirname(self.path)
         if d:
             os.makedirs(d, exist_ok=True)
@@ -218,9 +210,7 @@ class RecordWriter:
                 self._say(f"{self.path}: previous writer did not close the file (flags {old:#x}); "
                           "cleared them and resuming")
             with h5py.File(self.path, "r", libver="latest") as f:
-                missing = [n for n in self.datasets if n not in f]
-                if booktop.NAME in f and f[booktop.NAME].dtype.names and "bid_px_0" in f[booktop.NAME].dtype.names:
-                    self.datasets[booktop.NAME] = (booktop.KIND, f[booktop.NAME].dtype)
+                missing = [n for n in DATASETS if n not in f]
             if missing:  # kinds added to the schema since the file was made (additive change)
                 with h5py.File(self.path, "r+", libver="latest") as f:
                     self._create_datasets(f)
@@ -249,11 +239,10 @@ class RecordWriter:
         f.attrs["writer_pid"] = np.int64(os.getpid())
         f.attrs["writer_last_start_ns"] = np.int64(now)
         self.counters["writer_starts"] = int(f.attrs["writer_starts"])
-        self._book_top = booktop.Assembler(booktop.levels_of(self.datasets[booktop.NAME][1]))
-        for name, (_, dt) in self.datasets.items():
+        for name, (_, dt) in DATASETS.items():
             if f[name].dtype != dt:
                 raise ValueError(f"{self.path}: dataset /{name} has dtype {f[name].dtype}, this build writes {dt}")
-        self._ds = {name: self._open_dataset(name) for name in self.datasets}
+        self._ds = {name: self._open_dataset(name) for name in DATASETS}
         self._dsid = {name: ds.id for name, ds in self._ds.items()}
         self._mtype = {name: ds.id.get_type() for name, ds in self._ds.items()}
         self.size = {name: int(ds.shape[0]) for name, ds in self._ds.items()}
@@ -278,7 +267,7 @@ class RecordWriter:
     def _create_datasets(self, f: h5py.File) -> None:
         """One chunked, extendable dataset per record kind (+ journal, unknown), schema dtypes."""
         o = self.options
-        for name, (kind, dt) in self.datasets.items():
+        for name, (kind, dt) in DATASETS.items():
             if name in f:
                 continue
             chunk = o["journal_chunk_records"] if kind <= 0 else o["chunk_records"]
@@ -375,27 +364,14 @@ class RecordWriter:
             if len(rec) == 0:
                 return 0
         k = len(rec)
-        if name == booktop.NAME:   # records -> rows (a row's records may span two batches)
-            rows = self._book_top.add(np.ascontiguousarray(raw).view(DTYPES["BOOK_TOP"]).reshape(k))
-            self._append_rows(name, rows)
-            self.counters["records_written"] += k
-            return k
         if key == 0 or key == _KEY_UNKNOWN:
             rows = rec if rec.flags.c_contiguous else np.ascontiguousarray(rec)
         else:
-            dt = self.datasets[name][1]
+            dt = DATASETS[name][1]
             if dt.itemsize == 128:
                 rows = (raw if raw.flags.c_contiguous else np.ascontiguousarray(raw)).view(dt).reshape(k)
             else:
                 rows = np.ascontiguousarray(raw[:, :dt.itemsize]).view(dt).reshape(k)
-        self._append_rows(name, rows)
-        self.counters["records_written"] += k
-        return k
-
-    def _append_rows(self, name: str, rows: np.ndarray) -> int:
-        k = len(rows)
-        if k == 0:
-            return 0
         dsid = self._dsid[name]
         n0 = self.size[name]
         dsid.set_extent((n0 + k,))
@@ -404,7 +380,8 @@ class RecordWriter:
         mspace = h5py.h5s.create_simple((k,))
         dsid.write(mspace, fspace, rows, mtype=self._mtype[name])
         self.size[name] = n0 + k
-        self.last_seq[name] = int(rows["seq"][-1])
+        self.last_seq[name] = int(rec["seq"][-1])
+        self.counters["records_written"] += k
         return k
 
     def _check_seq(self, seqs: np.ndarray) -> None:
@@ -470,7 +447,6 @@ class RecordWriter:
         if self.file is None:
             return
         now = stop_time_ns or time.time_ns()
-        self._append_rows(booktop.NAME, self._book_top.flush_partial())
         a = self.file.attrs
         a["stop_time_ns"] = np.int64(now)
         a["stop_time"] = _now_iso(now)

@@ -21,7 +21,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RECORD_KIND_TRADING_STATE
     enum: LS_RECORD_KIND_TELEMETRY
     enum: LS_RECORD_KIND_ANOMALY
-    enum: LS_RECORD_KIND_BOOK_TOP
+    enum: LS_RECORD_KIND_BOOK_LEVELS
     enum: LS_RECORD_FLAG_LAST_IN_MSG
     enum: LS_RECORD_FLAG_SNAPSHOT
     enum: LS_RECORD_FLAG_JOURNAL
@@ -167,8 +167,8 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_TELEMETRY_VERSION
     enum: LS_ANOMALY_SIZE
     enum: LS_ANOMALY_VERSION
-    enum: LS_BOOK_TOP_SIZE
-    enum: LS_BOOK_TOP_VERSION
+    enum: LS_BOOK_LEVELS_SIZE
+    enum: LS_BOOK_LEVELS_VERSION
 
     ctypedef struct ls_hdr_t:
         uint16_t kind
@@ -430,7 +430,7 @@ cdef extern from "ls_records.h" nogil:
         uint8_t exec_type
         uint8_t _pad[12]
 
-    ctypedef struct ls_book_top_t:
+    ctypedef struct ls_book_levels_t:
         uint16_t kind
         uint8_t version
         uint8_t flags

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 #: Bumped when the layout of any record changes; rings and files carry it and attach refuses a
 #: mismatch.
 SCHEMA_VERSION = 3  # 2: DENIAL v2 (count of coalesced repeats); 3: EXEC v2 / FILL v2 (128-bit exec id)
-# (BOOK_TOP, kind 17, was added to v3 without a bump: a new kind is additive, the writer creates
+# (BOOK_LEVELS, kind 17, was added to v3 without a bump: a new kind is additive, the writer creates
 # datasets for kinds a file lacks)
 
 CACHE_LINE = 64
@@ -113,7 +113,7 @@ ENUMS = (
         ("TRADING_STATE", 14, "trading state transition"),
         ("TELEMETRY", 15, "telemetry snapshot"),
         ("ANOMALY", 16, "surprising input recorded instead of crashing"),
-        ("BOOK_TOP", 17, "a chunk of one side of the core's top N levels (the writer assembles rows)"),
+        ("BOOK_LEVELS", 17, "up to 5 levels of one side of the core's top N (book_top rows are assembled from them)"),
     )),
     Enum("RecordFlag", "bits of header.flags", (
         ("LAST_IN_MSG", 1, "last record decoded from one venue message: the book is consistent after it"),
@@ -430,14 +430,15 @@ RECORDS = (
     )),
 )
 
-#: levels one BOOK_TOP record carries (the rest of its 128-byte slot)
-BOOK_TOP_CHUNK_LEVELS = 5
+#: levels one BOOK_LEVELS record carries (the rest of its 128-byte slot)
+BOOK_LEVELS_PER_RECORD = 5
 
 RECORDS += (
-    Record(17, "BOOK_TOP", 128,
+    Record(17, "BOOK_LEVELS", 128,
            "the core's top N levels of one instrument after a market-data input that changed them: "
            "one record per side per 5 levels (bids first, then asks; first = 0, 5, 10 ...), all "
-           "from one input, in one process() call. The writer assembles them into /book_top rows.", (
+           "from one input, consecutive in the record stream. Readers join them into book_top rows "
+           "(livestack.records.booktop).", (
         F("hseq", "u64", "count", "harness input sequence of the market-data input (LAST_IN_MSG level or SNAPSHOT_END)"),
         F("ts_event", "i64", "ns", "venue time of that input"),
         F("levels", "u16", "count", "N: levels per side of the row (the core's book_top_levels)"),

@@ -1,8 +1,9 @@
-"""/book_top: the writer joins the core's BOOK_TOP records into rows (any N, rows split across
-write batches, a restart between two records of a row), read back in human units."""
+"""book_top: the core's BOOK_LEVELS records, stored by the writer like every kind, read back as
+rows (any N) in human units; a row cut short is marked incomplete, never invented."""
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -43,7 +44,7 @@ def _row_levels(row, side, levels):
 def test_core_emits_one_row_per_message_that_changed_its_top_n(levels):
     out, tops = _run(levels)
     per_row = 2 * ((levels + 4) // 5)
-    counts = [int((r["kind"] == int(RecordKind.BOOK_TOP)).sum()) for r in out]
+    counts = [int((r["kind"] == int(RecordKind.BOOK_LEVELS)).sum()) for r in out]
     assert counts == [per_row, per_row, 0, per_row]
     for recs, (b, a) in zip(out, tops):
         rows = booktop.records_to_rows(recs, levels)
@@ -60,41 +61,36 @@ def _stream(levels=7):
     return recs
 
 
-def test_writer_rows_survive_any_batch_split(tmp_path):
+def test_session_file_book_top_rows_whatever_the_write_batches(tmp_path):
     recs = _stream()
     expect = booktop.records_to_rows(recs, 7)
-    for cut in range(1, len(recs)):
+    assert len(expect) == 3 and expect["complete"].all()
+    for cut in (1, 3, 5, len(recs) - 1):
         p = str(tmp_path / f"s{cut}.h5")
-        with RecordWriter(p, {"instruments": [INST]}, {"book_top_levels": 7, "quiet": True}) as w:
+        with RecordWriter(p, {"instruments": [INST]}, {"quiet": True}) as w:
             w.write(recs[:cut])
             w.write(recs[cut:])
-        with open_session(p) as s:
-            got = s.raw("book_top")
-        assert np.array_equal(got, expect), cut
+        with h5py.File(p, "r") as f:
+            assert np.array_equal(booktop.rows(f), expect), cut
+            assert len(f["book_levels"]) == int((recs["kind"] == int(RecordKind.BOOK_LEVELS)).sum())
 
 
 def test_book_top_frame_is_in_human_units(tmp_path):
     p = str(tmp_path / "s.h5")
-    with RecordWriter(p, {"instruments": [INST]}, {"book_top_levels": 5, "quiet": True}) as w:
+    with RecordWriter(p, {"instruments": [INST]}, {"quiet": True}) as w:
         w.write(_stream(5))
     with open_session(p) as s:
         df = s["book_top"]
-    assert list(df.columns[:8]) == ["time", "seq", "hseq", "ts", "ts_event", "instrument", "symbol", "complete"]
+        assert "book_top" in s and "book_top" not in s.keys()
+    assert list(df.columns[:7]) == ["time", "hseq", "ts", "ts_event", "instrument", "symbol", "complete"]
     assert df["bid_px_0"].iloc[0] == 100.00 and df["bid_qty_0"].iloc[0] == 1.0
     assert df["ask_px_0"].iloc[0] == 100.01 and df["ask_qty_4"].iloc[0] == 0.0  # 3 asks: the rest is 0
     assert len(df) == 3 and df["complete"].all()
 
 
-def test_restart_between_two_records_of_a_row_keeps_the_rest_marked_incomplete(tmp_path):
+def test_a_row_whose_records_are_cut_short_is_marked_incomplete():
     recs = _stream(5)
-    p = str(tmp_path / "s.h5")
-    w = RecordWriter(p, {"instruments": [INST]}, {"book_top_levels": 5, "quiet": True})
-    cut = int(np.flatnonzero(recs["kind"] == int(RecordKind.BOOK_TOP))[2]) + 1  # first record of row 2
-    w.write(recs[:cut])
-    w.flush()
-    w.abandon()  # killed: the row's head was flushed (and released) with the batch
-    with RecordWriter(p, {}, {"quiet": True}) as w2:  # the ring still holds what was not released
-        w2.write(recs[cut:])
-    with open_session(p) as s:
-        rows = s.raw("book_top")
-    assert len(rows) == 3 and rows["complete"].tolist() == [1, 0, 1]
+    bt = np.flatnonzero(recs["kind"] == int(RecordKind.BOOK_LEVELS))
+    rows = booktop.records_to_rows(np.delete(recs, bt[3]), 5)   # the 2nd row lost its ask record
+    assert rows["complete"].tolist() == [1, 0, 1]
+    assert rows["ask_px_0"][1] == 0 and rows["bid_px_0"][1] == rows["bid_px_0"][0]

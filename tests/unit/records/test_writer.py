@@ -12,7 +12,6 @@ import pytest
 import livestack
 from livestack.ipc import Ring, segment_name
 from livestack.records import h5util, writer as wmod
-from livestack.records import booktop
 from livestack.records.writer import RecordWriter, RingWriter, WriterLocked
 from livestack.schema import DTYPES, SLOT128, RecordFlag, RecordKind, new, spec
 
@@ -50,9 +49,6 @@ def test_every_kind_has_a_dataset_with_exactly_the_schema_dtype(path):
     with h5py.File(path, "r") as f:
         for rec in spec.RECORDS:
             ds = f[rec.name.lower()]
-            if rec.name == "BOOK_TOP":  # assembled rows (livestack.records.booktop), not records
-                assert ds.dtype == booktop.row_dtype(booktop.DEFAULT_LEVELS)
-                continue
             assert ds.dtype == DTYPES[rec.name]
             assert ds.dtype.itemsize == rec.size
             assert {n: ds.dtype.fields[n][1] for n in ds.dtype.names} == \
@@ -76,14 +72,14 @@ def test_each_dataset_caches_exactly_one_chunk_so_memory_is_bounded_from_the_fir
 
 
 def test_records_are_routed_by_kind_with_their_bytes_intact(path):
-    names = [r.name for r in spec.RECORDS if r.name != "BOOK_TOP"]  # (rows: tests/unit/records/test_book_top.py)
+    names = [r.name for r in spec.RECORDS]
     s = slots(names)
     s["body"] = np.arange(104, dtype=np.uint8)  # distinct body bytes
     raw = s.view(np.uint8).reshape(len(s), 128)
     with RecordWriter(path, ATTRS) as w:
         assert w.write(s) == len(names)
     with h5py.File(path, "r") as f:
-        for i, rec in enumerate(r for r in spec.RECORDS if r.name != "BOOK_TOP"):
+        for i, rec in enumerate(spec.RECORDS):
             ds = f[rec.name.lower()][()]
             assert len(ds) == 1 and int(ds["seq"][0]) == i + 1
             assert ds.view(np.uint8).tobytes() == raw[i, :rec.size].tobytes()
