@@ -35,165 +35,14 @@ from livestack.schema import DTYPES, SLOT128, parse_fixed, DenyReason, Anomaly, 
 
 cnp.import_array()
 
-# ------------------------------------------------------------------------------------------------
-# Order lifecycle: an explicit table over every (OrderState, ExecType) pair.
-# ------------------------------------------------------------------------------------------------
+from livestack.core.lifecycle cimport *
+from livestack.core.lifecycle import transition_table  # noqa: F401  (the lifecycle as data)
 
-cdef enum Action:
-    A_ILLEGAL = 0        # ANOMALY ILLEGAL_TRANSITION, nothing changes
-    A_ACCEPT = 1         # PENDING_NEW -> ACCEPTED
-    A_ACK_KEEP = 2       # late ack while a cancel/replace is pending: record the venue id, keep the state
-    A_REJECT = 3         # the new order was rejected -> REJECTED
-    A_FILL = 4           # apply the fill once per exec_id -> PARTIALLY_FILLED / FILLED (pending states kept)
-    A_CANCELED = 5       # -> CANCELED (solicited or not)
-    A_CANCEL_REJECT = 6  # cancel/replace refused -> back to the state before the request
-    A_REPLACED = 7       # -> old id REPLACED, the order lives on under the new id
-    A_EXPIRED = 8        # -> EXPIRED
-    A_FILL_TERMINAL = 9  # fill on a terminal order: applied to the position once, ANOMALY FILL_AFTER_TERMINAL
-    A_LATE = 10          # cancel/replace refused because the order already ended (it filled or was canceled
-                         # first): the expected race, counted as a late event, nothing changes, no anomaly
-
-cdef uint8_t TRANSITIONS[11][9]
-
-# Rows: OrderState 0..10. Columns: ExecType 1..8 (column 0 unused).
-#               ACCEPTED    REJECTED  PART_FILLED      FILLED           CANCELED    CANCEL_REJ       REPLACED    EXPIRED
-_TABLE = {
-    0:  (A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),           # NONE
-    1:  (A_ACCEPT, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),                 # PENDING_NEW
-    2:  (A_ILLEGAL, A_ILLEGAL, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),               # ACCEPTED
-    3:  (A_ILLEGAL, A_ILLEGAL, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),               # PARTIALLY_FILLED
-    4:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_LATE, A_ILLEGAL, A_ILLEGAL),     # FILLED
-    5:  (A_ACK_KEEP, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_CANCEL_REJECT, A_ILLEGAL, A_EXPIRED),         # PENDING_CANCEL
-    6:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_LATE, A_ILLEGAL, A_ILLEGAL),     # CANCELED
-    7:  (A_ACK_KEEP, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_CANCEL_REJECT, A_REPLACED, A_EXPIRED),        # PENDING_REPLACE
-    8:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # REPLACED
-    9:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # REJECTED
-    10: (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_LATE, A_ILLEGAL, A_ILLEGAL),     # EXPIRED
-}
-for _st, _row in _TABLE.items():
-    TRANSITIONS[_st][0] = A_ILLEGAL
-    for _k, _a in enumerate(_row):
-        TRANSITIONS[_st][_k + 1] = _a
-
-ACTION_NAMES = {A_ILLEGAL: "ILLEGAL", A_ACCEPT: "ACCEPT", A_ACK_KEEP: "ACK_KEEP", A_REJECT: "REJECT",
-                A_FILL: "FILL", A_CANCELED: "CANCELED", A_CANCEL_REJECT: "CANCEL_REJECT",
-                A_REPLACED: "REPLACED", A_EXPIRED: "EXPIRED", A_FILL_TERMINAL: "FILL_TERMINAL", A_LATE: "LATE"}
-
-
-def transition_table():
-    """``{(OrderState, ExecType): action name}`` for every pair: the lifecycle as data."""
-    return {(s, e): ACTION_NAMES[TRANSITIONS[s][e]] for s in range(11) for e in range(1, 9)}
-
-
-cdef inline bint _is_live(int64_t st) noexcept nogil:
-    return st == LS_ORDER_STATE_PENDING_NEW or st == LS_ORDER_STATE_ACCEPTED or \
-        st == LS_ORDER_STATE_PARTIALLY_FILLED or st == LS_ORDER_STATE_PENDING_CANCEL or \
-        st == LS_ORDER_STATE_PENDING_REPLACE
-
-cdef inline bint _is_pending(int64_t st) noexcept nogil:
-    return st == LS_ORDER_STATE_PENDING_NEW or st == LS_ORDER_STATE_PENDING_CANCEL or \
-        st == LS_ORDER_STATE_PENDING_REPLACE
 
 cdef inline int64_t _abs(int64_t x) noexcept nogil:
     return -x if x < 0 else x
 
-# ------------------------------------------------------------------------------------------------
-# Risk configuration (plain Python, validated at construction)
-# ------------------------------------------------------------------------------------------------
-
-#: per-instrument limit keys: (RiskLimit value, unit). Values are ints in raw fixed-point units or
-#: decimal strings in the instrument's units ("0.5" BTC, "100000.00" USDT). 0 = check off where noted.
-RISK_KEYS = {
-    "max_order_qty": (LS_RISK_LIMIT_MAX_ORDER_QTY, "qty"),        # required
-    "max_notional": (LS_RISK_LIMIT_MAX_NOTIONAL, "price"),        # price units (price*qty/qty_scale); 0 = off
-    "max_position": (LS_RISK_LIMIT_MAX_POSITION, "qty"),          # required; |position + open orders' worst case|
-    "max_open_orders": (LS_RISK_LIMIT_MAX_OPEN_ORDERS, "count"),  # default: live_cap
-    "price_band_ticks": (LS_RISK_LIMIT_PRICE_BAND_TICKS, "count"),  # 0 = off
-    "price_band_bps": (LS_RISK_LIMIT_PRICE_BAND_BPS, "count"),    # 0 = off
-    "submit_rate": (LS_RISK_LIMIT_SUBMIT_RATE, "count"),          # NEW+REPLACE per second; 0 = off
-    "submit_burst": (LS_RISK_LIMIT_SUBMIT_BURST, "count"),        # bucket size; default = max(1, submit_rate)
-    "cancel_rate": (LS_RISK_LIMIT_CANCEL_RATE, "count"),          # strategy cancels per second; 0 = off
-    "cancel_burst": (LS_RISK_LIMIT_CANCEL_BURST, "count"),
-    "tradable": (LS_RISK_LIMIT_TRADABLE, "bool"),                 # default true
-    "max_in_flight": (LS_RISK_LIMIT_MAX_IN_FLIGHT, "count"),      # orders awaiting a venue answer; 0 = off
-}
-#: account-wide keys (top level only): price units x qty units (the PnL scale); 0 = off.
-GLOBAL_RISK_KEYS = {"max_loss": LS_RISK_LIMIT_MAX_LOSS, "max_loss_halt": LS_RISK_LIMIT_MAX_LOSS_HALT}
-REQUIRED_RISK_KEYS = ("max_order_qty", "max_position")
-
-
-def _risk_value(key, value, unit, inst):
-    if isinstance(value, bool):
-        if unit == "bool":
-            return int(value)
-        raise ValueError(f"risk key {key!r}: expected a number, got {value!r}")
-    if isinstance(value, str):
-        if unit == "qty":
-            return parse_fixed(value, inst.qty_decimals)
-        if unit == "price":
-            return parse_fixed(value, inst.price_decimals)
-        raise ValueError(f"risk key {key!r}: expected an integer, got {value!r}")
-    if not isinstance(value, int):
-        raise ValueError(f"risk key {key!r}: expected an integer or a decimal string, got {value!r}")
-    if value < 0:
-        raise ValueError(f"risk key {key!r}: must not be negative, got {value}")
-    if unit == "bool" and value not in (0, 1):
-        raise ValueError(f"risk key {key!r}: expected true/false, got {value!r}")
-    return int(value)
-
-
-def parse_risk(risk, instruments, live_cap):
-    """Validate a risk dict; return (per-instrument {RiskLimit: value} list, max_loss, max_loss_halt).
-
-    ``risk`` = global defaults (keys of ``RISK_KEYS`` and ``GLOBAL_RISK_KEYS``) plus an optional
-    ``"symbols": {SYMBOL: {per-instrument overrides}}``. Raises ``ValueError`` naming the key.
-    """
-    if not isinstance(risk, dict):
-        raise ValueError("risk must be a dict")
-    symbols = risk.get("symbols", {})
-    if not isinstance(symbols, dict):
-        raise ValueError("risk key 'symbols': expected a table of SYMBOL -> limits")
-    for k in risk:
-        if k != "symbols" and k not in RISK_KEYS and k not in GLOBAL_RISK_KEYS:
-            raise ValueError(f"unknown risk key {k!r} (known: {sorted(RISK_KEYS) + sorted(GLOBAL_RISK_KEYS)})")
-    known_symbols = {i.symbol for i in instruments}
-    for sym, over in symbols.items():
-        if sym not in known_symbols:
-            raise ValueError(f"risk key 'symbols.{sym}': no such instrument")
-        if not isinstance(over, dict):
-            raise ValueError(f"risk key 'symbols.{sym}': expected a table")
-        for k in over:
-            if k not in RISK_KEYS:
-                raise ValueError(f"unknown risk key 'symbols.{sym}.{k}'")
-    out = []
-    for inst in instruments:
-        merged = {k: v for k, v in risk.items() if k in RISK_KEYS}
-        merged.update(symbols.get(inst.symbol, {}))
-        for k in REQUIRED_RISK_KEYS:
-            if k not in merged:
-                raise ValueError(f"risk key {k!r} missing for {inst.symbol} (required)")
-        lim = {}
-        for k, (idx, unit) in RISK_KEYS.items():
-            if k in merged:
-                lim[idx] = _risk_value(k, merged[k], unit, inst)
-        lim.setdefault(LS_RISK_LIMIT_MAX_OPEN_ORDERS, live_cap)
-        lim.setdefault(LS_RISK_LIMIT_TRADABLE, 1)
-        if lim[LS_RISK_LIMIT_MAX_OPEN_ORDERS] > live_cap:
-            raise ValueError(f"risk key 'max_open_orders' for {inst.symbol}: {lim[LS_RISK_LIMIT_MAX_OPEN_ORDERS]} "
-                             f"above the core's live_cap {live_cap}")
-        for rate, burst in ((LS_RISK_LIMIT_SUBMIT_RATE, LS_RISK_LIMIT_SUBMIT_BURST),
-                            (LS_RISK_LIMIT_CANCEL_RATE, LS_RISK_LIMIT_CANCEL_BURST)):
-            if lim.get(burst, 0) == 0:
-                lim[burst] = max(1, lim.get(rate, 0))
-        out.append(lim)
-    inst0 = instruments[0]
-    max_loss = _risk_value("max_loss", risk.get("max_loss", 0), "count", inst0)
-    halt = _risk_value("max_loss_halt", risk.get("max_loss_halt", 0), "count", inst0)
-    if halt == 0:
-        halt = 2 * max_loss
-    if max_loss and halt < max_loss:
-        raise ValueError("risk key 'max_loss_halt': must be >= max_loss")
-    return out, max_loss, halt
+from livestack.core.risk_config import RISK_KEYS, GLOBAL_RISK_KEYS, REQUIRED_RISK_KEYS, parse_risk  # noqa: F401
 
 
 DENY_NAMES = {int(v): v.name for v in DenyReason}
@@ -694,9 +543,9 @@ cdef class Core:
         cdef int64_t i = o[LS_ORD_INST]
         cdef int64_t *I = ls_ctx_inst(self.w, i)
         cdef int64_t *L
-        I[LS_INST_IN_FLIGHT] += (<int64_t>_is_pending(new)) - (<int64_t>_is_pending(prev))
+        I[LS_INST_IN_FLIGHT] += (<int64_t>is_pending(new)) - (<int64_t>is_pending(prev))
         o[LS_ORD_STATE] = new
-        if _is_live(prev) and not _is_live(new):
+        if is_live(prev) and not is_live(new):
             if o[LS_ORD_SIDE] == LS_SIDE_BUY:
                 I[LS_INST_OPEN_BUY_QTY] -= o[LS_ORD_LEAVES]
             else:
@@ -1076,7 +925,7 @@ cdef class Core:
         o = ls_ctx_order(self.w, s)
         i = o[LS_ORD_INST]
         st = o[LS_ORD_STATE]
-        if not _is_live(st) or o[LS_ORD_ID] != coid:
+        if not is_live(st) or o[LS_ORD_ID] != coid:
             return self._deny(LS_DENY_REASON_UNKNOWN_ORDER, i, intent, o[LS_ORD_SIDE], o[LS_ORD_PRICE], o[LS_ORD_QTY], coid)
         if st == LS_ORDER_STATE_PENDING_CANCEL or st == LS_ORDER_STATE_PENDING_REPLACE:
             return self._deny(LS_DENY_REASON_DUPLICATE, i, intent, o[LS_ORD_SIDE], o[LS_ORD_PRICE], o[LS_ORD_QTY], coid)
@@ -1118,13 +967,13 @@ cdef class Core:
         i = o[LS_ORD_INST]
         st = o[LS_ORD_STATE]
         side = o[LS_ORD_SIDE]
-        if not _is_live(st) or o[LS_ORD_ID] != coid:
+        if not is_live(st) or o[LS_ORD_ID] != coid:
             return self._deny(LS_DENY_REASON_UNKNOWN_ORDER, i, intent, side, px, qty, coid)
         if self._blocked():
             return self._deny(LS_DENY_REASON_HALTED, i, intent, side, px, qty, coid)
         if self._lim(i)[LS_RISK_LIMIT_TRADABLE] == 0:
             return self._deny(LS_DENY_REASON_UNKNOWN_INSTRUMENT, i, intent, side, px, qty, coid)
-        if _is_pending(st):
+        if is_pending(st):
             return self._deny(LS_DENY_REASON_DUPLICATE, i, intent, side, px, qty, coid)
         if qty <= o[LS_ORD_CUM_QTY]:
             return self._deny(LS_DENY_REASON_BAD_QTY, i, intent, side, px, qty, coid)
@@ -1229,7 +1078,7 @@ cdef class Core:
         if o[LS_ORD_CUM_QTY] + q > o[LS_ORD_QTY]:
             self._anomaly(LS_ANOMALY_OVERFILL, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
         o[LS_ORD_CUM_QTY] += q
-        if _is_live(o[LS_ORD_STATE]):
+        if is_live(o[LS_ORD_STATE]):
             dec = q if q < o[LS_ORD_LEAVES] else o[LS_ORD_LEAVES]
             o[LS_ORD_LEAVES] -= dec
             if o[LS_ORD_SIDE] == LS_SIDE_BUY:
@@ -1284,7 +1133,7 @@ cdef class Core:
         w[LS_CTX_EV_INST] = i
         I = ls_ctx_inst(w, i)
         st = o[LS_ORD_STATE]
-        act = TRANSITIONS[st][et] if 1 <= et <= 8 else A_ILLEGAL
+        act = lifecycle_action(st, et)
         if act == A_ILLEGAL:
             self._anomaly(LS_ANOMALY_ILLEGAL_TRANSITION, self.inst_ids[i], o[LS_ORD_ID], e.exec_id, st, et)
         elif act == A_LATE:
@@ -1353,7 +1202,7 @@ cdef class Core:
         if o[LS_ORD_CANCEL_AFTER] and (act == A_REPLACED or act == A_CANCEL_REJECT):
             # a kill/cancel-all was waiting for this replace to resolve: cancel the surviving id now
             o[LS_ORD_CANCEL_AFTER] = 0
-            if _is_live(o[LS_ORD_STATE]):
+            if is_live(o[LS_ORD_STATE]):
                 self._cancel(o[LS_ORD_ID], 1)
         self._run_strategy()
 
