@@ -36,6 +36,7 @@ from livestack.schema import DTYPES, SLOT128, parse_fixed, DenyReason, Anomaly, 
 cnp.import_array()
 
 from livestack.core.lifecycle cimport *
+from livestack.core.positions cimport position_fill, position_mark, reference_price
 from livestack.core.lifecycle import transition_table  # noqa: F401  (the lifecycle as data)
 
 
@@ -641,22 +642,11 @@ cdef class Core:
                     r.count += 1
 
     cdef int64_t _reference(self, int64_t *I) noexcept nogil:
-        """Mid of the book when both sides exist, else the last trade, else 0."""
-        if I[LS_INST_BID_PX] > 0 and I[LS_INST_ASK_PX] > 0:
-            return (I[LS_INST_BID_PX] + I[LS_INST_ASK_PX]) // 2
-        return I[LS_INST_LAST_PX]
+        return reference_price(I)
 
     cdef void _mark(self, int64_t i) noexcept nogil:
-        cdef int64_t *I = ls_ctx_inst(self.w, i)
-        if I[LS_INST_POSITION] == 0 and I[LS_INST_UNREALIZED] == 0:
-            return
-        cdef int64_t m = self._reference(I)
-        if m <= 0:
-            return
-        cdef int64_t u = I[LS_INST_POSITION] * m - I[LS_INST_COST]
-        self.pnl_total += u - I[LS_INST_UNREALIZED]
-        I[LS_INST_UNREALIZED] = u
-        self._check_loss()
+        if position_mark(ls_ctx_inst(self.w, i), &self.pnl_total):
+            self._check_loss()
 
     cdef void _check_loss(self) noexcept nogil:
         if self.max_loss <= 0:
@@ -670,37 +660,8 @@ cdef class Core:
             self._set_trading(LS_TRADING_STATE_REDUCING, 2)
 
     cdef void _apply_position(self, int64_t i, int64_t side, int64_t px, int64_t q) noexcept nogil:
-        """Average-cost accounting: cost is the signed cost of the open position; closing removes
-        cost * closed / |position| (128-bit, truncated toward zero) and realizes the difference."""
-        cdef int64_t *I = ls_ctx_inst(self.w, i)
-        cdef int64_t pos = I[LS_INST_POSITION], cost = I[LS_INST_COST]
-        cdef int64_t sq = q if side == LS_SIDE_BUY else -q
-        cdef int64_t close, removed, sgn, rest, realized = 0
-        if pos == 0 or (pos > 0) == (sq > 0):
-            pos += sq
-            cost += sq * px
-        else:
-            close = q if q < _abs(pos) else _abs(pos)
-            sgn = 1 if pos > 0 else -1
-            removed = ls_muldiv(cost, close, _abs(pos))
-            realized = sgn * close * px - removed
-            cost -= removed
-            pos -= sgn * close
-            rest = q - close
-            if rest > 0:
-                pos = -sgn * rest
-                cost = -sgn * rest * px
-        I[LS_INST_POSITION] = pos
-        I[LS_INST_COST] = cost
-        I[LS_INST_REALIZED] += realized
-        self.pnl_total += realized
-        # re-mark at the reference (or the fill price when there is none)
-        cdef int64_t m = self._reference(I)
-        if m <= 0:
-            m = px
-        cdef int64_t u = pos * m - cost
-        self.pnl_total += u - I[LS_INST_UNREALIZED]
-        I[LS_INST_UNREALIZED] = u
+        """Average-cost accounting (positions.pxd) on the instrument's block."""
+        self.pnl_total += position_fill(ls_ctx_inst(self.w, i), side, px, q)
 
     cdef void _position_rec(self, int64_t i) noexcept nogil:
         cdef int64_t *I = ls_ctx_inst(self.w, i)

@@ -141,3 +141,16 @@ def test_position_is_the_sum_of_fills_and_realized_pnl_matches_brute_force(fs):
         assert p["realized_pnl"] == exact == cash  # flat: realized PnL is exact
     # the FILL records tell the same story
     assert d.core.counters()["fills"] == len(fs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([int(Side.BUY), int(Side.SELL)]), st.integers(1, 10**6),
+                          st.integers(1, 10**4)), max_size=40))
+def test_position_module_keeps_realized_minus_cost_equal_to_the_cash_flow(fills):
+    from livestack.core.positions import apply_fills
+
+    pos, cost, realized, unrealized, total = apply_fills(fills, last_px=500_000)
+    cash = sum((q if s == int(Side.BUY) else -q) * p for s, p, q in fills)
+    assert pos == sum(q if s == int(Side.BUY) else -q for s, _, q in fills)
+    assert realized - cost == -cash
+    assert total == realized + unrealized
