@@ -5,6 +5,7 @@ from livestack.core.ctx cimport ls_strategy_ctx_t
 from livestack.schema.records cimport ls_exec_t, ls_control_cmd_t, ls_order_cmd_t
 from livestack.core.strategy cimport Strategy, ls_strategy_fn
 from livestack.core.book cimport BookSide
+from livestack.core.denials cimport Denial, DenialRuns
 
 cdef enum:
     CORE_N_DENY = 32       # counters by DenyReason value
@@ -68,10 +69,7 @@ cdef class Core:
     cdef int64_t *can_tokens
     cdef int64_t *can_ts
     cdef uint8_t *crossed
-    cdef int64_t *dn_run              # per instrument: DenyReason of the current run of denials, -1 none
-    cdef int64_t *dn_rep              # repeats of that run not yet written (coalesced DENIAL)
-    cdef int64_t *dn_last             # [n_inst][5] the last repeat: coid, price, qty, side, intent
-    cdef int64_t dn_pending           # instruments with dn_rep > 0
+    cdef DenialRuns denials           # per instrument: the current run of denials (denials.pyx)
     cdef int64_t *h_keys              # client_order_id -> slot, open addressing
     cdef int64_t *h_vals
     cdef uint64_t h_mask
@@ -111,8 +109,7 @@ cdef class Core:
                        int64_t exec_type) noexcept nogil
     cdef int _deny(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
                    int64_t qty, int64_t coid) noexcept nogil
-    cdef void _deny_rec(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
-                        int64_t qty, int64_t coid, int64_t count) noexcept nogil
+    cdef void _deny_rec(self, int64_t i, const Denial *d) noexcept nogil
     cdef void _deny_flush(self, int64_t i) noexcept nogil
     cdef void _deny_end(self, int64_t i) noexcept nogil
     cdef void _deny_flush_all(self) noexcept nogil

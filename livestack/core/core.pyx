@@ -36,6 +36,7 @@ from livestack.schema import DTYPES, SLOT128, parse_fixed, DenyReason, Anomaly, 
 cnp.import_array()
 
 from livestack.core.lifecycle cimport *
+from livestack.core.denials cimport Denial, denial_runs_init, denial_runs_free, denial_repeat, denial_take_repeats, denial_start_run, denial_end_run
 from livestack.core.positions cimport position_fill, position_mark, reference_price
 from livestack.core.lifecycle import transition_table  # noqa: F401  (the lifecycle as data)
 
@@ -202,10 +203,7 @@ cdef class Core:
         self.can_ts = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.crossed = <uint8_t *>PyMem_Malloc(self.n_inst)
         self.top_changed = <uint8_t *>PyMem_Malloc(self.n_inst)
-        self.dn_run = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
-        self.dn_rep = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
-        self.dn_last = <int64_t *>PyMem_Malloc(self.n_inst * 5 * sizeof(int64_t))
-        self.dn_pending = 0
+        denial_runs_init(&self.denials, self.n_inst)
         self.bids = <BookSide *>PyMem_Malloc(self.n_inst * sizeof(BookSide))
         self.asks = <BookSide *>PyMem_Malloc(self.n_inst * sizeof(BookSide))
         if self.bids == NULL or self.asks == NULL:
@@ -229,8 +227,6 @@ cdef class Core:
                 self.limits[k * CORE_N_LIMITS + j] = lims[k].get(j, 0)
             self.crossed[k] = 0
             self.top_changed[k] = 0
-            self.dn_run[k] = -1
-            self.dn_rep[k] = 0
             self._refill_full(k)
 
         # order id -> slot hash: open addressing, at most 2 keys per slot (id + pending replace id)
@@ -298,9 +294,7 @@ cdef class Core:
         PyMem_Free(self.can_ts)
         PyMem_Free(self.crossed)
         PyMem_Free(self.top_changed)
-        PyMem_Free(self.dn_run)
-        PyMem_Free(self.dn_rep)
-        PyMem_Free(self.dn_last)
+        denial_runs_free(&self.denials)
         PyMem_Free(self.h_keys)
         PyMem_Free(self.h_vals)
         PyMem_Free(self.free_slots)
@@ -389,58 +383,43 @@ cdef class Core:
         self.c_denials += 1
         if reason < CORE_N_DENY:
             self.c_deny[reason] += 1
-        cdef int64_t *L
+        cdef Denial d
+        d.reason, d.intent, d.side, d.price, d.qty, d.client_order_id, d.count = reason, intent, side, price, qty, coid, 1
         if 0 <= i < self.n_inst:
-            if self.dn_run[i] == reason:
-                if self.dn_rep[i] == 0:
-                    self.dn_pending += 1
-                elif self.dn_rep[i] == <int64_t>UINT32_MAX:  # the count field is u32
-                    self._deny_flush(i)
-                    self.dn_pending += 1
-                L = self.dn_last + 5 * i
-                L[0] = coid
-                L[1] = price
-                L[2] = qty
-                L[3] = side
-                L[4] = intent
-                self.dn_rep[i] += 1
+            if denial_repeat(&self.denials, i, &d):
                 return reason
             self._deny_flush(i)
-            self.dn_run[i] = reason
-        self._deny_rec(reason, i, intent, side, price, qty, coid, 1)
+            denial_start_run(&self.denials, i, reason)
+        self._deny_rec(i, &d)
         return reason
 
-    cdef void _deny_rec(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
-                        int64_t qty, int64_t coid, int64_t count) noexcept nogil:
+    cdef void _deny_rec(self, int64_t i, const Denial *d) noexcept nogil:
         cdef uint32_t inst = self.inst_ids[i] if 0 <= i < self.n_inst else 0
-        cdef ls_denial_t *d = <ls_denial_t *>self._rec(LS_RECORD_KIND_DENIAL, LS_DENIAL_VERSION, inst)
-        d.client_order_id = coid
-        d.price = price
-        d.qty = qty
-        d.reason = reason
-        d.side = <uint8_t>side
-        d.intent = <uint8_t>intent
-        d.count = <uint32_t>count
+        cdef ls_denial_t *r = <ls_denial_t *>self._rec(LS_RECORD_KIND_DENIAL, LS_DENIAL_VERSION, inst)
+        r.client_order_id = d.client_order_id
+        r.price = d.price
+        r.qty = d.qty
+        r.reason = <uint16_t>d.reason
+        r.side = <uint8_t>d.side
+        r.intent = <uint8_t>d.intent
+        r.count = <uint32_t>d.count
 
     cdef void _deny_flush(self, int64_t i) noexcept nogil:
         """Write instrument i's uncounted repeats as one DENIAL (the run goes on)."""
-        cdef int64_t *L
-        if self.dn_rep[i]:
-            L = self.dn_last + 5 * i
-            self._deny_rec(<uint16_t>self.dn_run[i], i, L[4], L[3], L[1], L[2], L[0], self.dn_rep[i])
-            self.dn_rep[i] = 0
-            self.dn_pending -= 1
+        cdef Denial d
+        if denial_take_repeats(&self.denials, i, &d):
+            self._deny_rec(i, &d)
 
     cdef void _deny_end(self, int64_t i) noexcept nogil:
         """An order goes out on instrument i: its run of denials is over."""
-        if self.dn_run[i] >= 0:
-            self._deny_flush(i)
-            self.dn_run[i] = -1
+        cdef Denial d
+        if denial_end_run(&self.denials, i, &d):
+            self._deny_rec(i, &d)
 
     cdef void _deny_flush_all(self) noexcept nogil:
         cdef int64_t i
         for i in range(self.n_inst):
-            if self.dn_pending == 0:
+            if self.denials.pending == 0:
                 return
             self._deny_flush(i)
 
@@ -1465,7 +1444,7 @@ cdef class Core:
             self._on_control(<const ls_control_cmd_t *>rec)
         elif kind == LS_RECORD_KIND_TIMER:
             self.c_timer += 1
-            if self.dn_pending:
+            if self.denials.pending:
                 self._deny_flush_all()
             w[LS_CTX_EV_INST] = -1
             w[LS_CTX_EV_SIDE] = 0
