@@ -6,6 +6,7 @@ from livestack.schema.records cimport ls_exec_t, ls_control_cmd_t, ls_order_cmd_
 from livestack.core.strategy cimport Strategy, ls_strategy_fn
 from livestack.core.book cimport BookSide
 from livestack.core.denials cimport Denial, DenialRuns
+from livestack.core.orders cimport OrderIndex
 
 cdef enum:
     CORE_N_DENY = 32       # counters by DenyReason value
@@ -70,9 +71,7 @@ cdef class Core:
     cdef int64_t *can_ts
     cdef uint8_t *crossed
     cdef DenialRuns denials           # per instrument: the current run of denials (denials.pyx)
-    cdef int64_t *h_keys              # client_order_id -> slot, open addressing
-    cdef int64_t *h_vals
-    cdef uint64_t h_mask
+    cdef OrderIndex order_index       # client_order_id -> order slot (orders.pyx)
     cdef int64_t *free_slots
     cdef int64_t n_free
     cdef int64_t *grave               # FIFO of terminal slots kept for late events
@@ -116,7 +115,6 @@ cdef class Core:
     cdef void _venue_reset(self, const ls_exec_t *e) noexcept nogil
     cdef void _order_state(self, int64_t *o, int64_t prev, int64_t exec_type) noexcept nogil
     cdef void _set_trading(self, int state, int cause) noexcept nogil
-    cdef uint64_t _hash(self, int64_t key) noexcept nogil
     cdef int64_t _lookup(self, int64_t key) noexcept nogil
     cdef void _hput(self, int64_t key, int64_t slot) noexcept nogil
     cdef void _hdel(self, int64_t key) noexcept nogil

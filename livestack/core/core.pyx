@@ -36,6 +36,7 @@ from livestack.schema import DTYPES, SLOT128, parse_fixed, DenyReason, Anomaly, 
 cnp.import_array()
 
 from livestack.core.lifecycle cimport *
+from livestack.core.orders cimport order_index_init, order_index_free, order_index_get, order_index_put, order_index_remove
 from livestack.core.denials cimport Denial, denial_runs_init, denial_runs_free, denial_repeat, denial_take_repeats, denial_start_run, denial_end_run
 from livestack.core.positions cimport position_fill, position_mark, reference_price
 from livestack.core.lifecycle import transition_table  # noqa: F401  (the lifecycle as data)
@@ -229,14 +230,8 @@ cdef class Core:
             self.top_changed[k] = 0
             self._refill_full(k)
 
-        # order id -> slot hash: open addressing, at most 2 keys per slot (id + pending replace id)
-        cdef uint64_t hcap = 16
-        while hcap < <uint64_t>(4 * max_orders):
-            hcap <<= 1
-        self.h_mask = hcap - 1
-        self.h_keys = <int64_t *>PyMem_Malloc(hcap * sizeof(int64_t))
-        self.h_vals = <int64_t *>PyMem_Malloc(hcap * sizeof(int64_t))
-        memset(self.h_keys, 0, hcap * sizeof(int64_t))
+        # client_order_id -> slot (orders.pyx): at most 2 ids per slot (its own + a pending replace)
+        order_index_init(&self.order_index, 2 * max_orders)
         self.free_slots = <int64_t *>PyMem_Malloc(max_orders * sizeof(int64_t))
         self.grave = <int64_t *>PyMem_Malloc(max_orders * sizeof(int64_t))
         for k in range(max_orders):
@@ -252,7 +247,7 @@ cdef class Core:
         self.cap_out_records = 2 * max_orders + 7 * max_intents + self.n_inst + 16 + 2 * self.top_chunks
         self.out_orders = <uint8_t *>PyMem_Malloc((self.cap_out_orders + 1) * 64)
         self.out_records = <uint8_t *>PyMem_Malloc((self.cap_out_records + 1) * 128)
-        if self.out_orders == NULL or self.out_records == NULL or self.h_vals == NULL:
+        if self.out_orders == NULL or self.out_records == NULL:
             raise MemoryError()
         self.n_out_orders = 0
         self.n_out_records = 0
@@ -295,8 +290,7 @@ cdef class Core:
         PyMem_Free(self.crossed)
         PyMem_Free(self.top_changed)
         denial_runs_free(&self.denials)
-        PyMem_Free(self.h_keys)
-        PyMem_Free(self.h_vals)
+        order_index_free(&self.order_index)
         PyMem_Free(self.free_slots)
         PyMem_Free(self.grave)
         PyMem_Free(self.out_orders)
@@ -453,46 +447,14 @@ cdef class Core:
 
     # ---- client_order_id -> slot (open addressing, backward-shift deletion) --------------------
 
-    cdef uint64_t _hash(self, int64_t key) noexcept nogil:
-        return ((<uint64_t>key * <uint64_t>11400714819323198485ULL) >> 24) & self.h_mask
-
     cdef int64_t _lookup(self, int64_t key) noexcept nogil:
-        if key <= 0:
-            return -1
-        cdef uint64_t i = self._hash(key)
-        while self.h_keys[i] != 0:
-            if self.h_keys[i] == key:
-                return self.h_vals[i]
-            i = (i + 1) & self.h_mask
-        return -1
+        return order_index_get(&self.order_index, key)
 
     cdef void _hput(self, int64_t key, int64_t slot) noexcept nogil:
-        cdef uint64_t i = self._hash(key)
-        while self.h_keys[i] != 0 and self.h_keys[i] != key:
-            i = (i + 1) & self.h_mask
-        self.h_keys[i] = key
-        self.h_vals[i] = slot
+        order_index_put(&self.order_index, key, slot)
 
     cdef void _hdel(self, int64_t key) noexcept nogil:
-        if key <= 0:
-            return
-        cdef uint64_t i = self._hash(key), j, k
-        while self.h_keys[i] != key:
-            if self.h_keys[i] == 0:
-                return
-            i = (i + 1) & self.h_mask
-        j = i
-        while True:
-            j = (j + 1) & self.h_mask
-            if self.h_keys[j] == 0:
-                break
-            k = self._hash(self.h_keys[j])
-            if (i <= j and i < k <= j) or (i > j and (i < k or k <= j)):
-                continue
-            self.h_keys[i] = self.h_keys[j]
-            self.h_vals[i] = self.h_vals[j]
-            i = j
-        self.h_keys[i] = 0
+        order_index_remove(&self.order_index, key)
 
     # ---- order slots ------------------------------------------------------------------------
 
