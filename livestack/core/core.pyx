@@ -113,9 +113,11 @@ cdef class Core:
                                        or not 1 <= book_depth <= MAX_BOOK_DEPTH):
             raise ValueError(f"book_depth: must be an integer 1..{MAX_BOOK_DEPTH}, got {book_depth!r}")
         depths = [book_depth if book_depth is not None else inst.book_depth for inst in instruments]
-        cdef int64_t max_depth = max(depths)
         if book_top_levels < 0 or book_top_levels > 1000:
             raise ValueError(f"book_top_levels: must be 0..1000, got {book_top_levels}")
+        # the context's top arrays mirror max(book_depth, book_top_levels) levels of the full
+        # book (the BOOK_LEVELS records read them); a strategy sees its book_depth of them
+        cdef int64_t max_depth = max(max(depths), book_top_levels)
         if live_cap < 1 or live_cap > 65536:
             raise ValueError("live_cap: must be 1..65536")
         if max_intents < 1 or max_intents > 65536:
@@ -518,18 +520,19 @@ cdef class Core:
         Returns the changed level's distance from the best, -1 when nothing changed."""
         cdef int64_t *I = ls_ctx_inst(self.w, i)
         cdef int64_t D = I[LS_INST_DEPTH]
+        cdef int64_t M = D if D > self.top_levels else self.top_levels   # levels mirrored
         cdef bint bid = side == LS_SIDE_BUY
         cdef int64_t *P = I + (self.w[LS_CTX_INST_BIDPX_OFF] if bid else self.w[LS_CTX_INST_ASKPX_OFF])
         cdef int64_t *Q = P + self.depth
         cdef BookSide *b = &self.bids[i] if bid else &self.asks[i]
-        cdef int64_t k = book_side_set(b, px, qty, P, Q, D)
+        cdef int64_t k = book_side_set(b, px, qty, P, Q, M)
         if k == -2:   # the full book could not grow: the level is not held, the book is not exact
             I[LS_INST_HEALTHY] = 0
             self._anomaly(LS_ANOMALY_BOOK_NO_MEMORY, self.inst_ids[i], 0, px, 0, 0)
             return -1
         if k < 0:
             return -1
-        cdef int64_t n = b.n if b.n < D else D
+        cdef int64_t n = b.live if b.live < D else D
         if bid:
             I[LS_INST_N_BIDS] = n
             if k == 0:
@@ -557,14 +560,19 @@ cdef class Core:
     cdef void _book_top_rec(self, int64_t i, int64_t ts_event) noexcept nogil:
         """BOOK_LEVELS records: the top ``top_levels`` of each side from the full book, in chunks
         of LS_BOOK_LEVELS_PER_RECORD levels, bids then asks (readers join them into a book_top row)."""
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
         cdef BookSide *b
         cdef ls_book_levels_t *r
         cdef int64_t c, k, lvl, s
         cdef int64_t *px
         cdef int64_t *qty
+        cdef int64_t *top_px
+        cdef int64_t *top_qty
         self.top_changed[i] = 0
         for s in range(2):
             b = &self.bids[i] if s == 0 else &self.asks[i]
+            top_px = I + (self.w[LS_CTX_INST_BIDPX_OFF] if s == 0 else self.w[LS_CTX_INST_ASKPX_OFF])
+            top_qty = top_px + self.depth
             for c in range(self.top_chunks):
                 r = <ls_book_levels_t *>self._rec(LS_RECORD_KIND_BOOK_LEVELS, LS_BOOK_LEVELS_VERSION, self.inst_ids[i])
                 r.hseq = self.hseq
@@ -576,10 +584,10 @@ cdef class Core:
                 qty = &r.qty_0
                 for k in range(LS_BOOK_LEVELS_PER_RECORD):
                     lvl = c * LS_BOOK_LEVELS_PER_RECORD + k
-                    if lvl >= self.top_levels or lvl >= b.n:
+                    if lvl >= self.top_levels or lvl >= b.live:
                         break
-                    px[2 * k] = b.price[b.n - 1 - lvl]      # px_k, qty_k interleave in the record
-                    qty[2 * k] = b.qty[b.n - 1 - lvl]
+                    px[2 * k] = top_px[lvl]      # px_k, qty_k interleave in the record
+                    qty[2 * k] = top_qty[lvl]
                     r.count += 1
 
     cdef int64_t _reference(self, int64_t *I) noexcept nogil:
@@ -1548,15 +1556,21 @@ cdef class Core:
         cdef int64_t i = self._index(instrument_id)
         cdef BookSide *b = &self.bids[i]
         cdef BookSide *a = &self.asks[i]
-        cdef int64_t k
-        bids = np.empty((b.n, 2), dtype=np.int64)
-        asks = np.empty((a.n, 2), dtype=np.int64)
-        for k in range(b.n):
-            bids[k, 0] = b.price[b.n - 1 - k]
-            bids[k, 1] = b.qty[b.n - 1 - k]
-        for k in range(a.n):
-            asks[k, 0] = a.price[a.n - 1 - k]
-            asks[k, 1] = a.qty[a.n - 1 - k]
+        cdef int64_t k, m
+        bids = np.empty((b.live, 2), dtype=np.int64)
+        asks = np.empty((a.live, 2), dtype=np.int64)
+        m = 0
+        for k in range(b.n - 1, -1, -1):
+            if b.qty[k] > 0:
+                bids[m, 0] = b.price[k]
+                bids[m, 1] = b.qty[k]
+                m += 1
+        m = 0
+        for k in range(a.n - 1, -1, -1):
+            if a.qty[k] > 0:
+                asks[m, 0] = a.price[k]
+                asks[m, 1] = a.qty[k]
+                m += 1
         return bids, asks
 
     def book(self, instrument_id):
