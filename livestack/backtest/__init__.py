@@ -22,7 +22,7 @@ DEFAULT_RISK = {
 def load_config(path) -> dict:
     """A backtest TOML: ``[instrument]`` (Instrument fields), ``[risk]`` (``Core`` risk dict,
     ``[risk.symbols.SYM]`` overrides), ``[strategy]`` ``name`` and ``[strategy.params]``,
-    ``[core]`` (``book_depth``, ``max_orders``, ``live_cap``, ``max_intents``)."""
+    ``[core]`` (``book_depth``, ``book_top_levels``, ``max_orders``, ``live_cap``, ``max_intents``)."""
     with open(path, "rb") as f:
         cfg = tomllib.load(f)
     known = {"instrument", "risk", "strategy", "core"}
