@@ -115,6 +115,47 @@ cdef void _compact(BookSide *side) noexcept nogil:
     side.n = w
 
 
+cdef enum:
+    NEAR_TOMBSTONE = 32   # entries searched each way for a tombstone to absorb an insert
+
+
+cdef int64_t _make_room(BookSide *side, int64_t lo) noexcept nogil:
+    """Free the entry a new price goes to, between index lo - 1 and lo; return its index.
+
+    A tombstone within NEAR_TOMBSTONE entries absorbs the insert: only the entries between it
+    and lo move one step (a deep new price would otherwise move every better level). Else the
+    better levels move up by one (the array grows by doubling when full). -1: out of memory."""
+    cdef int64_t *P = side.price
+    cdef int64_t *Q = side.qty
+    cdef int64_t n = side.n, t, stop
+    if n - side.live > 0:
+        stop = lo + NEAR_TOMBSTONE if lo + NEAR_TOMBSTONE < n else n
+        t = lo
+        while t < stop and Q[t] > 0:
+            t += 1
+        if t < stop:              # P[lo..t-1] up one step onto the tombstone at t
+            memmove(P + lo + 1, P + lo, (t - lo) * sizeof(int64_t))
+            memmove(Q + lo + 1, Q + lo, (t - lo) * sizeof(int64_t))
+            return lo
+        stop = lo - NEAR_TOMBSTONE if lo - NEAR_TOMBSTONE > 0 else 0
+        t = lo - 1
+        while t >= stop and Q[t] > 0:
+            t -= 1
+        if t >= stop:             # P[t+1..lo-1] down one step onto the tombstone at t
+            memmove(P + t, P + t + 1, (lo - 1 - t) * sizeof(int64_t))
+            memmove(Q + t, Q + t + 1, (lo - 1 - t) * sizeof(int64_t))
+            return lo - 1
+    if n == side.capacity:
+        if not _grow(side):
+            return -1
+        P = side.price
+        Q = side.qty
+    memmove(P + lo + 1, P + lo, (n - lo) * sizeof(int64_t))
+    memmove(Q + lo + 1, Q + lo, (n - lo) * sizeof(int64_t))
+    side.n = n + 1
+    return lo
+
+
 cdef int64_t book_side_set(BookSide *side, int64_t price, int64_t qty, int64_t *top_price,
                            int64_t *top_qty, int64_t top_depth) noexcept nogil:
     """Set the level at ``price`` to ``qty`` (0 deletes it); keep the best-first mirror in step.
@@ -162,16 +203,13 @@ cdef int64_t book_side_set(BookSide *side, int64_t price, int64_t qty, int64_t *
         return k
     if qty <= 0:
         return -1
-    if not (lo < n and P[lo] == price):  # a new price: make room (a tombstone is revived in place)
-        if n == side.capacity:
-            if not _grow(side):
-                return -2
-            P = side.price
-            Q = side.qty
-        memmove(P + lo + 1, P + lo, (n - lo) * sizeof(int64_t))
-        memmove(Q + lo + 1, Q + lo, (n - lo) * sizeof(int64_t))
+    if not (lo < n and P[lo] == price):  # a new price (a tombstone of it is revived in place)
+        lo = _make_room(side, lo)
+        if lo < 0:
+            return -2
+        P = side.price
+        Q = side.qty
         P[lo] = price
-        side.n = n + 1
     Q[lo] = qty
     side.live += 1
     if top_n < top_depth or side.sign * price > side.sign * top_price[top_n - 1]:
