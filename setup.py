@@ -33,6 +33,9 @@ def generate_layouts():
     schema_spec = _load("_livestack_schema_spec", "livestack/schema/spec.py")
     gen = _load("_livestack_schema_gen", "livestack/schema/gen.py")
     gen.write_all(schema_spec)
+    ctx_spec = _load("_livestack_ctx_spec", "livestack/schema/ctx_spec.py")
+    ctxgen = _load("_livestack_ctxgen", "livestack/schema/ctxgen.py")
+    ctxgen.write_all(ctx_spec)
 
 
 def extensions():

@@ -25,6 +25,7 @@
 #define LS_RECORD_KIND_TRADING_STATE 14  /* trading state transition */
 #define LS_RECORD_KIND_TELEMETRY 15  /* telemetry snapshot */
 #define LS_RECORD_KIND_ANOMALY 16  /* surprising input recorded instead of crashing */
+#define LS_RECORD_KIND_BOOK_LEVELS 17  /* up to 5 levels of one side of the core's top N (book_top rows are assembled from them) */
 
 /* RecordFlag: bits of header.flags */
 #define LS_RECORD_FLAG_LAST_IN_MSG 1  /* last record decoded from one venue message: the book is consistent after it */
@@ -169,6 +170,8 @@
 #define LS_ANOMALY_INTENTS_OVERFLOW 10  /* the strategy appended more intents than the buffer holds */
 #define LS_ANOMALY_VENUE_RESET 11  /* a restarted venue lost its orders: detail = how many the core ended CANCELED */
 #define LS_ANOMALY_DISK_FULL 12  /* records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped) */
+#define LS_ANOMALY_BAD_EXEC_ID 13  /* a fill without a venue execution id (exec_id = exec_id_hi = 0): not applied */
+#define LS_ANOMALY_BOOK_NO_MEMORY 14  /* the full book could not grow: level not held (detail = price), instrument unhealthy */
 
 /* common header of every record */
 typedef struct ls_hdr {
@@ -732,5 +735,58 @@ _Static_assert(offsetof(ls_anomaly_t, code) == 48, "ANOMALY.code");
 _Static_assert(offsetof(ls_anomaly_t, state) == 50, "ANOMALY.state");
 _Static_assert(offsetof(ls_anomaly_t, exec_type) == 51, "ANOMALY.exec_type");
 _Static_assert(offsetof(ls_anomaly_t, _pad) == 52, "ANOMALY._pad");
+
+/* BOOK_LEVELS (kind 17, 128 bytes): the core's top N levels of one instrument after a market-data input that changed them: one record per side per 5 levels (bids first, then asks; first = 0, 5, 10 ...), all from one input, consecutive in the record stream. Readers join them into book_top rows (livestack.records.booktop). */
+#define LS_BOOK_LEVELS_SIZE 128
+#define LS_BOOK_LEVELS_VERSION 1
+typedef struct ls_book_levels {
+    uint16_t kind;  /* @0 enum RecordKind: record kind tag: which layout follows */
+    uint8_t version;  /* @2 : layout version of this kind */
+    uint8_t flags;  /* @3 bits RecordFlag: record flags */
+    uint32_t instrument;  /* @4 id: instrument id from config; 0 when the record is not about one */
+    uint64_t seq;  /* @8 count: producer sequence; on the records ring the contiguous record-stream sequence */
+    int64_t ts;  /* @16 ns: ts_recv for inputs, ts_core for core outputs (ns since the epoch) */
+    uint64_t hseq;  /* @24 count: harness input sequence of the market-data input (LAST_IN_MSG level or SNAPSHOT_END) */
+    int64_t ts_event;  /* @32 ns: venue time of that input */
+    uint16_t levels;  /* @40 count: N: levels per side of the row (the core's book_top_levels) */
+    uint16_t first;  /* @42 count: index of this chunk's first level (0 = the best) */
+    uint8_t side;  /* @44 enum Side: BUY: bids, SELL: asks */
+    uint8_t count;  /* @45 count: levels of this chunk that exist in the book (the rest are 0) */
+    uint8_t _pad[2];  /* @46 : padding */
+    int64_t px_0;  /* @48 price units: price of level first+0 (0 past the book's end) */
+    int64_t qty_0;  /* @56 qty units: quantity of level first+0 (0 past the book's end) */
+    int64_t px_1;  /* @64 price units: price of level first+1 (0 past the book's end) */
+    int64_t qty_1;  /* @72 qty units: quantity of level first+1 (0 past the book's end) */
+    int64_t px_2;  /* @80 price units: price of level first+2 (0 past the book's end) */
+    int64_t qty_2;  /* @88 qty units: quantity of level first+2 (0 past the book's end) */
+    int64_t px_3;  /* @96 price units: price of level first+3 (0 past the book's end) */
+    int64_t qty_3;  /* @104 qty units: quantity of level first+3 (0 past the book's end) */
+    int64_t px_4;  /* @112 price units: price of level first+4 (0 past the book's end) */
+    int64_t qty_4;  /* @120 qty units: quantity of level first+4 (0 past the book's end) */
+} ls_book_levels_t;
+_Static_assert(sizeof(ls_book_levels_t) == 128, "BOOK_LEVELS size");
+_Static_assert(offsetof(ls_book_levels_t, kind) == 0, "BOOK_LEVELS.kind");
+_Static_assert(offsetof(ls_book_levels_t, version) == 2, "BOOK_LEVELS.version");
+_Static_assert(offsetof(ls_book_levels_t, flags) == 3, "BOOK_LEVELS.flags");
+_Static_assert(offsetof(ls_book_levels_t, instrument) == 4, "BOOK_LEVELS.instrument");
+_Static_assert(offsetof(ls_book_levels_t, seq) == 8, "BOOK_LEVELS.seq");
+_Static_assert(offsetof(ls_book_levels_t, ts) == 16, "BOOK_LEVELS.ts");
+_Static_assert(offsetof(ls_book_levels_t, hseq) == 24, "BOOK_LEVELS.hseq");
+_Static_assert(offsetof(ls_book_levels_t, ts_event) == 32, "BOOK_LEVELS.ts_event");
+_Static_assert(offsetof(ls_book_levels_t, levels) == 40, "BOOK_LEVELS.levels");
+_Static_assert(offsetof(ls_book_levels_t, first) == 42, "BOOK_LEVELS.first");
+_Static_assert(offsetof(ls_book_levels_t, side) == 44, "BOOK_LEVELS.side");
+_Static_assert(offsetof(ls_book_levels_t, count) == 45, "BOOK_LEVELS.count");
+_Static_assert(offsetof(ls_book_levels_t, _pad) == 46, "BOOK_LEVELS._pad");
+_Static_assert(offsetof(ls_book_levels_t, px_0) == 48, "BOOK_LEVELS.px_0");
+_Static_assert(offsetof(ls_book_levels_t, qty_0) == 56, "BOOK_LEVELS.qty_0");
+_Static_assert(offsetof(ls_book_levels_t, px_1) == 64, "BOOK_LEVELS.px_1");
+_Static_assert(offsetof(ls_book_levels_t, qty_1) == 72, "BOOK_LEVELS.qty_1");
+_Static_assert(offsetof(ls_book_levels_t, px_2) == 80, "BOOK_LEVELS.px_2");
+_Static_assert(offsetof(ls_book_levels_t, qty_2) == 88, "BOOK_LEVELS.qty_2");
+_Static_assert(offsetof(ls_book_levels_t, px_3) == 96, "BOOK_LEVELS.px_3");
+_Static_assert(offsetof(ls_book_levels_t, qty_3) == 104, "BOOK_LEVELS.qty_3");
+_Static_assert(offsetof(ls_book_levels_t, px_4) == 112, "BOOK_LEVELS.px_4");
+_Static_assert(offsetof(ls_book_levels_t, qty_4) == 120, "BOOK_LEVELS.qty_4");
 
 #endif

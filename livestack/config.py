@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+#: default ``Instrument.book_depth``: the levels per side a strategy sees (``[[instruments]] book_depth``)
+DEFAULT_BOOK_DEPTH = 32
+MAX_BOOK_DEPTH = 100_000
+
+
 @dataclass(frozen=True)
 class Instrument:
     """One tradable instrument.
@@ -20,6 +25,9 @@ class Instrument:
     qty_decimals: int = 3
     tick: int = 1
     lot: int = 1
+    #: levels per side of the core's (exact, full) book that the strategy context exposes, best
+    #: first; the core itself keeps every level whatever this is.
+    book_depth: int = DEFAULT_BOOK_DEPTH
 
     def __post_init__(self):
         if not (0 < self.id < 2**32):
@@ -28,6 +36,8 @@ class Instrument:
             raise ValueError(f"instrument {self.symbol}: decimals outside 0..18")
         if self.tick <= 0 or self.lot <= 0:
             raise ValueError(f"instrument {self.symbol}: tick and lot must be positive")
+        if not (1 <= self.book_depth <= MAX_BOOK_DEPTH):
+            raise ValueError(f"instrument {self.symbol}: book_depth {self.book_depth} outside 1..{MAX_BOOK_DEPTH}")
 
 
 #: Binance BTCUSDT as the captures in ../shared/data quote it: price tick 0.01 (spot) / 0.10 (USD-M),

@@ -23,7 +23,7 @@ DEFAULT_RISK = {
 def load_config(path) -> dict:
     """A backtest TOML: ``[instrument]`` (Instrument fields), ``[risk]`` (``Core`` risk dict,
     ``[risk.symbols.SYM]`` overrides), ``[strategy]`` ``name`` and ``[strategy.params]``,
-    ``[core]`` (``book_depth``, ``max_orders``, ``live_cap``, ``max_intents``), ``[venue]``
+    ``[core]`` (``book_depth``, ``book_top_levels``, ``max_orders``, ``live_cap``, ``max_intents``), ``[venue]``
     (latencies of the simulated venue: ``VENUE_OPTIONS``)."""
     with open(path, "rb") as f:
         cfg = tomllib.load(f)
@@ -120,6 +120,27 @@ def run_backtest(md, strategy_name: str, instrument: Instrument, cfg: dict | Non
     out["core"] = core
     out["counters"] = core.counters()
     return out
+
+
+def write_session(path, out: dict, instrument: Instrument, cfg: dict, info: dict) -> None:
+    """Write a backtest's core outputs (``run_backtest(..., collect=True)``) as a session file:
+    the record stream a live harness would send the writer (seq 1..n, the same datasets, written
+    by the same RecordWriter; ``open_session(path)["book_top"]``). Inputs are not journaled (the
+    capture is the input), so ``livestack replay`` does not apply to it."""
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from livestack.records.writer import RecordWriter
+
+    recs = out["records"].copy()
+    recs["seq"] = np.arange(1, len(recs) + 1, dtype=np.uint64)
+    attrs = {"session": f"backtest-{info.get('strategy', '')}", "config": dict(cfg, backtest=info),
+             "instruments": [asdict(instrument)]}
+    with RecordWriter(str(path), attrs, {"quiet": True}) as w:
+        for a in range(0, len(recs), 1 << 16):
+            w.write(recs[a:a + (1 << 16)])
+        w.flush()
 
 
 def summary(out: dict, instrument: Instrument) -> dict:

@@ -1,4 +1,5 @@
-"""``livestack backtest --data FILE --strategy NAME [--config FILE.toml] [--market usdm|spot]``."""
+"""``livestack backtest --data FILE --strategy NAME [--config FILE.toml] [--market usdm|spot]
+[--records DIR] [--book-depth N] [--book-top-levels N]``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ def register(subparsers) -> None:
     p.add_argument("--config", help="TOML with [instrument], [risk], [strategy.params], [core]")
     p.add_argument("--market", choices=["usdm", "spot"], default="usdm")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--records", metavar="DIR",
+                   help="write the session file DIR/backtest-<capture>-<strategy>.h5: the core's output records "
+                        "(order states, fills, positions, denials, anomalies, book_top ...) as a live run's")
+    p.add_argument("--book-depth", type=int, metavar="N",
+                   help="levels per side every instrument's strategy context exposes (default: the config's)")
+    p.add_argument("--book-top-levels", type=int, default=5, metavar="N",
+                   help="N of the book_top rows written with --records (default 5; 0 = none)")
     p.set_defaults(func=_cmd)
 
 
@@ -22,13 +30,34 @@ def _cmd(args) -> int:
     from livestack.feeds.capture import decode_capture
 
     cfg = load_config(args.config) if args.config else {}
+    core_cfg = dict(cfg.get("core", {}))
+    if args.book_depth is not None:
+        core_cfg["book_depth"] = args.book_depth
+    if args.records:
+        core_cfg["book_top_levels"] = args.book_top_levels
+    cfg = dict(cfg, core=core_cfg)
     inst = instrument_for(args.market, cfg)
+    path = None
+    if args.records:
+        import pathlib
+
+        stem = pathlib.Path(args.data).name.split(".")[0]
+        path = pathlib.Path(args.records) / f"backtest-{stem}-{args.strategy}.h5"
+        if path.exists():
+            print(f"backtest: {path} exists; remove it or choose another --records DIR")
+            return 2
     t0 = time.perf_counter()
     md = decode_capture(args.data, inst, args.market)
     decode_s = time.perf_counter() - t0
-    out = run_backtest(md, args.strategy, inst, cfg, collect=False)
+    out = run_backtest(md, args.strategy, inst, cfg, collect=path is not None)
     s = summary(out, inst)
     s["decode_s"] = decode_s
+    if path is not None:
+        from livestack.backtest import write_session
+
+        write_session(path, out, inst, cfg, {"data": str(args.data), "strategy": args.strategy,
+                                             "market": args.market})
+        s["records"] = str(path)
     if args.json:
         print(json.dumps(s, indent=1))
         return 0
@@ -41,4 +70,6 @@ def _cmd(args) -> int:
     print(f"  position      {s['position']:>12}")
     print(f"  PnL           {s['pnl']:>12.2f}  (realized {s['realized_pnl']:.2f}, unrealized {s['unrealized_pnl']:.2f}; quote currency)")
     print(f"  events/s      {s['events_per_s']:>12,.0f}  (core + simulated venue, {s['wall_s']:.3f} s; decode {decode_s:.2f} s not counted)")
+    if path is not None:
+        print(f"  records       {path}")
     return 0

@@ -4,11 +4,15 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from livestack.core.ctx cimport ls_strategy_ctx_t
 from livestack.schema.records cimport ls_exec_t, ls_control_cmd_t, ls_order_cmd_t
 from livestack.core.strategy cimport Strategy, ls_strategy_fn
+from livestack.core.book cimport BookSide
+from livestack.core.denials cimport Denial, DenialRuns
+from livestack.core.orders cimport OrderIndex
 
 cdef enum:
     CORE_N_DENY = 32       # counters by DenyReason value
     CORE_N_ANOMALY = 32    # counters by Anomaly value
     CORE_N_LIMITS = 16     # per-instrument limits by RiskLimit value
+    LS_BOOK_LEVELS_PER_RECORD = 5  # levels per BOOK_LEVELS record (spec.BOOK_LEVELS_PER_RECORD)
 
 @cython.final
 cdef class Core:
@@ -48,7 +52,12 @@ cdef class Core:
     cdef int64_t *w                   # the strategy context block: book, orders, positions, intents
     cdef int64_t n_words
     cdef int64_t n_inst
-    cdef int64_t depth
+    cdef int64_t depth                # room per side of each instrument's top arrays in the context (max book_depth)
+    cdef BookSide *bids               # [n_inst] the full bid book of each instrument (book.pyx)
+    cdef BookSide *asks               # [n_inst] the full ask book
+    cdef int64_t top_levels           # N of the BOOK_LEVELS records (0 = none)
+    cdef int64_t top_chunks           # BOOK_LEVELS records per side: ceil(N / LS_BOOK_LEVELS_PER_RECORD)
+    cdef uint8_t *top_changed         # [n_inst] the top N changed since the last BOOK_TOP
     cdef int64_t max_orders
     cdef int64_t live_cap
     cdef int64_t max_intents
@@ -61,13 +70,8 @@ cdef class Core:
     cdef int64_t *can_tokens
     cdef int64_t *can_ts
     cdef uint8_t *crossed
-    cdef int64_t *dn_run              # per instrument: DenyReason of the current run of denials, -1 none
-    cdef int64_t *dn_rep              # repeats of that run not yet written (coalesced DENIAL)
-    cdef int64_t *dn_last             # [n_inst][5] the last repeat: coid, price, qty, side, intent
-    cdef int64_t dn_pending           # instruments with dn_rep > 0
-    cdef int64_t *h_keys              # client_order_id -> slot, open addressing
-    cdef int64_t *h_vals
-    cdef uint64_t h_mask
+    cdef DenialRuns denials           # per instrument: the current run of denials (denials.pyx)
+    cdef OrderIndex order_index       # client_order_id -> order slot (orders.pyx)
     cdef int64_t *free_slots
     cdef int64_t n_free
     cdef int64_t *grave               # FIFO of terminal slots kept for late events
@@ -104,23 +108,22 @@ cdef class Core:
                        int64_t exec_type) noexcept nogil
     cdef int _deny(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
                    int64_t qty, int64_t coid) noexcept nogil
-    cdef void _deny_rec(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
-                        int64_t qty, int64_t coid, int64_t count) noexcept nogil
+    cdef void _deny_rec(self, int64_t i, const Denial *d) noexcept nogil
     cdef void _deny_flush(self, int64_t i) noexcept nogil
     cdef void _deny_end(self, int64_t i) noexcept nogil
     cdef void _deny_flush_all(self) noexcept nogil
     cdef void _venue_reset(self, const ls_exec_t *e) noexcept nogil
     cdef void _order_state(self, int64_t *o, int64_t prev, int64_t exec_type) noexcept nogil
     cdef void _set_trading(self, int state, int cause) noexcept nogil
-    cdef uint64_t _hash(self, int64_t key) noexcept nogil
     cdef int64_t _lookup(self, int64_t key) noexcept nogil
     cdef void _hput(self, int64_t key, int64_t slot) noexcept nogil
     cdef void _hdel(self, int64_t key) noexcept nogil
     cdef int64_t _alloc_slot(self) noexcept nogil
     cdef int64_t *_live_list(self, int64_t i) noexcept nogil
     cdef void _set_state(self, int64_t s, int64_t new, int64_t exec_type) noexcept nogil
-    cdef void _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil
+    cdef int64_t _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil
     cdef void _book_clear(self, int64_t i) noexcept nogil
+    cdef void _book_top_rec(self, int64_t i, int64_t ts_event) noexcept nogil
     cdef int64_t _reference(self, int64_t *I) noexcept nogil
     cdef void _mark(self, int64_t i) noexcept nogil
     cdef void _check_loss(self) noexcept nogil

@@ -27,172 +27,25 @@ cimport numpy as cnp
 
 from livestack.schema.records cimport *
 from livestack.core.ctx cimport *
+from livestack.core.book cimport BookSide, book_side_init, book_side_free, book_side_clear, book_side_set
 from livestack.core.strategy cimport Strategy, CfuncStrategy, PyStrategy, FLAVOUR_CYTHON, FLAVOUR_CFUNC, FLAVOUR_PYTHON
 
-from livestack.config import Instrument
+from livestack.config import Instrument, MAX_BOOK_DEPTH
 from livestack.schema import DTYPES, SLOT128, parse_fixed, DenyReason, Anomaly, RiskLimit
 
 cnp.import_array()
 
-# ------------------------------------------------------------------------------------------------
-# Order lifecycle: an explicit table over every (OrderState, ExecType) pair.
-# ------------------------------------------------------------------------------------------------
+from livestack.core.lifecycle cimport *
+from livestack.core.orders cimport order_index_init, order_index_free, order_index_get, order_index_put, order_index_remove
+from livestack.core.denials cimport Denial, denial_runs_init, denial_runs_free, denial_repeat, denial_take_repeats, denial_start_run, denial_end_run
+from livestack.core.positions cimport position_fill, position_mark, reference_price
+from livestack.core.lifecycle import transition_table  # noqa: F401  (the lifecycle as data)
 
-cdef enum Action:
-    A_ILLEGAL = 0        # ANOMALY ILLEGAL_TRANSITION, nothing changes
-    A_ACCEPT = 1         # PENDING_NEW -> ACCEPTED
-    A_ACK_KEEP = 2       # late ack while a cancel/replace is pending: record the venue id, keep the state
-    A_REJECT = 3         # the new order was rejected -> REJECTED
-    A_FILL = 4           # apply the fill once per exec_id -> PARTIALLY_FILLED / FILLED (pending states kept)
-    A_CANCELED = 5       # -> CANCELED (solicited or not)
-    A_CANCEL_REJECT = 6  # cancel/replace refused -> back to the state before the request
-    A_REPLACED = 7       # -> old id REPLACED, the order lives on under the new id
-    A_EXPIRED = 8        # -> EXPIRED
-    A_FILL_TERMINAL = 9  # fill on a terminal order: applied to the position once, ANOMALY FILL_AFTER_TERMINAL
-    A_LATE = 10          # cancel/replace refused because the order already ended (it filled or was canceled
-                         # first): the expected race, counted as a late event, nothing changes, no anomaly
-
-cdef uint8_t TRANSITIONS[11][9]
-
-# Rows: OrderState 0..10. Columns: ExecType 1..8 (column 0 unused).
-#               ACCEPTED    REJECTED  PART_FILLED      FILLED           CANCELED    CANCEL_REJ       REPLACED    EXPIRED
-_TABLE = {
-    0:  (A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),           # NONE
-    1:  (A_ACCEPT, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),                 # PENDING_NEW
-    2:  (A_ILLEGAL, A_ILLEGAL, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),               # ACCEPTED
-    3:  (A_ILLEGAL, A_ILLEGAL, A_FILL, A_FILL, A_CANCELED, A_ILLEGAL, A_ILLEGAL, A_EXPIRED),               # PARTIALLY_FILLED
-    4:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_LATE, A_ILLEGAL, A_ILLEGAL),     # FILLED
-    5:  (A_ACK_KEEP, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_CANCEL_REJECT, A_ILLEGAL, A_EXPIRED),         # PENDING_CANCEL
-    6:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_LATE, A_ILLEGAL, A_ILLEGAL),     # CANCELED
-    7:  (A_ACK_KEEP, A_REJECT, A_FILL, A_FILL, A_CANCELED, A_CANCEL_REJECT, A_REPLACED, A_EXPIRED),        # PENDING_REPLACE
-    8:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # REPLACED
-    9:  (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL, A_ILLEGAL),  # REJECTED
-    10: (A_ILLEGAL, A_ILLEGAL, A_FILL_TERMINAL, A_FILL_TERMINAL, A_ILLEGAL, A_LATE, A_ILLEGAL, A_ILLEGAL),     # EXPIRED
-}
-for _st, _row in _TABLE.items():
-    TRANSITIONS[_st][0] = A_ILLEGAL
-    for _k, _a in enumerate(_row):
-        TRANSITIONS[_st][_k + 1] = _a
-
-ACTION_NAMES = {A_ILLEGAL: "ILLEGAL", A_ACCEPT: "ACCEPT", A_ACK_KEEP: "ACK_KEEP", A_REJECT: "REJECT",
-                A_FILL: "FILL", A_CANCELED: "CANCELED", A_CANCEL_REJECT: "CANCEL_REJECT",
-                A_REPLACED: "REPLACED", A_EXPIRED: "EXPIRED", A_FILL_TERMINAL: "FILL_TERMINAL", A_LATE: "LATE"}
-
-
-def transition_table():
-    """``{(OrderState, ExecType): action name}`` for every pair: the lifecycle as data."""
-    return {(s, e): ACTION_NAMES[TRANSITIONS[s][e]] for s in range(11) for e in range(1, 9)}
-
-
-cdef inline bint _is_live(int64_t st) noexcept nogil:
-    return st == LS_ORDER_STATE_PENDING_NEW or st == LS_ORDER_STATE_ACCEPTED or \
-        st == LS_ORDER_STATE_PARTIALLY_FILLED or st == LS_ORDER_STATE_PENDING_CANCEL or \
-        st == LS_ORDER_STATE_PENDING_REPLACE
-
-cdef inline bint _is_pending(int64_t st) noexcept nogil:
-    return st == LS_ORDER_STATE_PENDING_NEW or st == LS_ORDER_STATE_PENDING_CANCEL or \
-        st == LS_ORDER_STATE_PENDING_REPLACE
 
 cdef inline int64_t _abs(int64_t x) noexcept nogil:
     return -x if x < 0 else x
 
-# ------------------------------------------------------------------------------------------------
-# Risk configuration (plain Python, validated at construction)
-# ------------------------------------------------------------------------------------------------
-
-#: per-instrument limit keys: (RiskLimit value, unit). Values are ints in raw fixed-point units or
-#: decimal strings in the instrument's units ("0.5" BTC, "100000.00" USDT). 0 = check off where noted.
-RISK_KEYS = {
-    "max_order_qty": (LS_RISK_LIMIT_MAX_ORDER_QTY, "qty"),        # required
-    "max_notional": (LS_RISK_LIMIT_MAX_NOTIONAL, "price"),        # price units (price*qty/qty_scale); 0 = off
-    "max_position": (LS_RISK_LIMIT_MAX_POSITION, "qty"),          # required; |position + open orders' worst case|
-    "max_open_orders": (LS_RISK_LIMIT_MAX_OPEN_ORDERS, "count"),  # default: live_cap
-    "price_band_ticks": (LS_RISK_LIMIT_PRICE_BAND_TICKS, "count"),  # 0 = off
-    "price_band_bps": (LS_RISK_LIMIT_PRICE_BAND_BPS, "count"),    # 0 = off
-    "submit_rate": (LS_RISK_LIMIT_SUBMIT_RATE, "count"),          # NEW+REPLACE per second; 0 = off
-    "submit_burst": (LS_RISK_LIMIT_SUBMIT_BURST, "count"),        # bucket size; default = max(1, submit_rate)
-    "cancel_rate": (LS_RISK_LIMIT_CANCEL_RATE, "count"),          # strategy cancels per second; 0 = off
-    "cancel_burst": (LS_RISK_LIMIT_CANCEL_BURST, "count"),
-    "tradable": (LS_RISK_LIMIT_TRADABLE, "bool"),                 # default true
-    "max_in_flight": (LS_RISK_LIMIT_MAX_IN_FLIGHT, "count"),      # orders awaiting a venue answer; 0 = off
-}
-#: account-wide keys (top level only): price units x qty units (the PnL scale); 0 = off.
-GLOBAL_RISK_KEYS = {"max_loss": LS_RISK_LIMIT_MAX_LOSS, "max_loss_halt": LS_RISK_LIMIT_MAX_LOSS_HALT}
-REQUIRED_RISK_KEYS = ("max_order_qty", "max_position")
-
-
-def _risk_value(key, value, unit, inst):
-    if isinstance(value, bool):
-        if unit == "bool":
-            return int(value)
-        raise ValueError(f"risk key {key!r}: expected a number, got {value!r}")
-    if isinstance(value, str):
-        if unit == "qty":
-            return parse_fixed(value, inst.qty_decimals)
-        if unit == "price":
-            return parse_fixed(value, inst.price_decimals)
-        raise ValueError(f"risk key {key!r}: expected an integer, got {value!r}")
-    if not isinstance(value, int):
-        raise ValueError(f"risk key {key!r}: expected an integer or a decimal string, got {value!r}")
-    if value < 0:
-        raise ValueError(f"risk key {key!r}: must not be negative, got {value}")
-    if unit == "bool" and value not in (0, 1):
-        raise ValueError(f"risk key {key!r}: expected true/false, got {value!r}")
-    return int(value)
-
-
-def parse_risk(risk, instruments, live_cap):
-    """Validate a risk dict; return (per-instrument {RiskLimit: value} list, max_loss, max_loss_halt).
-
-    ``risk`` = global defaults (keys of ``RISK_KEYS`` and ``GLOBAL_RISK_KEYS``) plus an optional
-    ``"symbols": {SYMBOL: {per-instrument overrides}}``. Raises ``ValueError`` naming the key.
-    """
-    if not isinstance(risk, dict):
-        raise ValueError("risk must be a dict")
-    symbols = risk.get("symbols", {})
-    if not isinstance(symbols, dict):
-        raise ValueError("risk key 'symbols': expected a table of SYMBOL -> limits")
-    for k in risk:
-        if k != "symbols" and k not in RISK_KEYS and k not in GLOBAL_RISK_KEYS:
-            raise ValueError(f"unknown risk key {k!r} (known: {sorted(RISK_KEYS) + sorted(GLOBAL_RISK_KEYS)})")
-    known_symbols = {i.symbol for i in instruments}
-    for sym, over in symbols.items():
-        if sym not in known_symbols:
-            raise ValueError(f"risk key 'symbols.{sym}': no such instrument")
-        if not isinstance(over, dict):
-            raise ValueError(f"risk key 'symbols.{sym}': expected a table")
-        for k in over:
-            if k not in RISK_KEYS:
-                raise ValueError(f"unknown risk key 'symbols.{sym}.{k}'")
-    out = []
-    for inst in instruments:
-        merged = {k: v for k, v in risk.items() if k in RISK_KEYS}
-        merged.update(symbols.get(inst.symbol, {}))
-        for k in REQUIRED_RISK_KEYS:
-            if k not in merged:
-                raise ValueError(f"risk key {k!r} missing for {inst.symbol} (required)")
-        lim = {}
-        for k, (idx, unit) in RISK_KEYS.items():
-            if k in merged:
-                lim[idx] = _risk_value(k, merged[k], unit, inst)
-        lim.setdefault(LS_RISK_LIMIT_MAX_OPEN_ORDERS, live_cap)
-        lim.setdefault(LS_RISK_LIMIT_TRADABLE, 1)
-        if lim[LS_RISK_LIMIT_MAX_OPEN_ORDERS] > live_cap:
-            raise ValueError(f"risk key 'max_open_orders' for {inst.symbol}: {lim[LS_RISK_LIMIT_MAX_OPEN_ORDERS]} "
-                             f"above the core's live_cap {live_cap}")
-        for rate, burst in ((LS_RISK_LIMIT_SUBMIT_RATE, LS_RISK_LIMIT_SUBMIT_BURST),
-                            (LS_RISK_LIMIT_CANCEL_RATE, LS_RISK_LIMIT_CANCEL_BURST)):
-            if lim.get(burst, 0) == 0:
-                lim[burst] = max(1, lim.get(rate, 0))
-        out.append(lim)
-    inst0 = instruments[0]
-    max_loss = _risk_value("max_loss", risk.get("max_loss", 0), "count", inst0)
-    halt = _risk_value("max_loss_halt", risk.get("max_loss_halt", 0), "count", inst0)
-    if halt == 0:
-        halt = 2 * max_loss
-    if max_loss and halt < max_loss:
-        raise ValueError("risk key 'max_loss_halt': must be >= max_loss")
-    return out, max_loss, halt
+from livestack.core.risk_config import RISK_KEYS, GLOBAL_RISK_KEYS, REQUIRED_RISK_KEYS, parse_risk  # noqa: F401
 
 
 DENY_NAMES = {int(v): v.name for v in DenyReason}
@@ -217,8 +70,15 @@ cdef class Core:
         Strategy parameters overriding the strategy's defaults (names from ``param_names``).
     max_orders : int
         Order table slots (live + recently terminal); sizes the output buffers for a kill.
-    book_depth : int
-        Levels kept per side of each L2 book.
+    book_depth : int, optional
+        Levels per side the strategy context exposes for EVERY instrument (the backtest's
+        ``--book-depth``); by default each instrument's own ``Instrument.book_depth``. The core
+        always keeps the full book (nothing is evicted), so the exposed top is exact at any depth.
+    book_top_levels : int
+        N > 0: after every market-data input that changed an instrument's top N levels (at the
+        end of a venue message, and at SNAPSHOT_END) put BOOK_LEVELS records with them in the record
+        stream (the session file's ``book_top``); 0 = none. Taken from the full book, whatever
+        ``book_depth`` is.
     live_cap : int
         Live orders per instrument the context lists (upper bound of ``max_open_orders``).
     max_intents : int
@@ -228,12 +88,15 @@ cdef class Core:
     """
 
     def __cinit__(self):
+        self.bids = NULL
+        self.asks = NULL
         self.w = NULL
         self.out_orders = NULL
         self.out_records = NULL
 
     def __init__(self, instruments, risk, strategy=None, params=None, *, int max_orders=4096,
-                 int book_depth=32, int live_cap=64, int max_intents=64, bint active=True):
+                 book_depth=None, int book_top_levels=0, int live_cap=64, int max_intents=64,
+                 bint active=True):
         instruments = list(instruments)
         if not instruments:
             raise ValueError("instruments: at least one instrument is needed")
@@ -246,8 +109,15 @@ cdef class Core:
             ids.add(inst.id)
         if max_orders < 1 or max_orders > (1 << 22):
             raise ValueError("max_orders: must be 1..4194304")
-        if book_depth < 1 or book_depth > 100000:
-            raise ValueError("book_depth: must be 1..100000")
+        if book_depth is not None and (isinstance(book_depth, bool) or not isinstance(book_depth, int)
+                                       or not 1 <= book_depth <= MAX_BOOK_DEPTH):
+            raise ValueError(f"book_depth: must be an integer 1..{MAX_BOOK_DEPTH}, got {book_depth!r}")
+        depths = [book_depth if book_depth is not None else inst.book_depth for inst in instruments]
+        if book_top_levels < 0 or book_top_levels > 1000:
+            raise ValueError(f"book_top_levels: must be 0..1000, got {book_top_levels}")
+        # the context's top arrays mirror max(book_depth, book_top_levels) levels of the full
+        # book (the BOOK_LEVELS records read them); a strategy sees its book_depth of them
+        cdef int64_t max_depth = max(max(depths), book_top_levels)
         if live_cap < 1 or live_cap > 65536:
             raise ValueError("live_cap: must be 1..65536")
         if max_intents < 1 or max_intents > 65536:
@@ -281,7 +151,9 @@ cdef class Core:
         self._instruments = instruments
         self._risk = dict(risk)
         self.n_inst = len(instruments)
-        self.depth = book_depth
+        self.depth = max_depth
+        self.top_levels = book_top_levels
+        self.top_chunks = (book_top_levels + LS_BOOK_LEVELS_PER_RECORD - 1) // LS_BOOK_LEVELS_PER_RECORD
         self.max_orders = max_orders
         self.live_cap = live_cap
         self.max_intents = max_intents
@@ -290,7 +162,7 @@ cdef class Core:
         self.max_loss_halt = halt
 
         # ---- the context block ----
-        cdef int64_t inst_stride = LS_INST_FIXED_WORDS + live_cap + 4 * book_depth
+        cdef int64_t inst_stride = LS_INST_FIXED_WORDS + live_cap + 4 * max_depth
         cdef int64_t inst_off = LS_CTX_HDR_WORDS
         cdef int64_t ord_off = inst_off + self.n_inst * inst_stride
         cdef int64_t param_off = ord_off + max_orders * LS_ORD_WORDS
@@ -305,15 +177,15 @@ cdef class Core:
         w[LS_CTX_EV_INST] = -1
         w[LS_CTX_EV_ORDER_SLOT] = -1
         w[LS_CTX_N_INST] = self.n_inst
-        w[LS_CTX_DEPTH] = book_depth
+        w[LS_CTX_DEPTH] = max_depth
         w[LS_CTX_INST_OFF] = inst_off
         w[LS_CTX_INST_STRIDE] = inst_stride
         w[LS_CTX_LIVE_CAP] = live_cap
         w[LS_CTX_INST_LIVE_OFF] = LS_INST_FIXED_WORDS
         w[LS_CTX_INST_BIDPX_OFF] = LS_INST_FIXED_WORDS + live_cap
-        w[LS_CTX_INST_BIDQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + book_depth
-        w[LS_CTX_INST_ASKPX_OFF] = LS_INST_FIXED_WORDS + live_cap + 2 * book_depth
-        w[LS_CTX_INST_ASKQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + 3 * book_depth
+        w[LS_CTX_INST_BIDQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + max_depth
+        w[LS_CTX_INST_ASKPX_OFF] = LS_INST_FIXED_WORDS + live_cap + 2 * max_depth
+        w[LS_CTX_INST_ASKQTY_OFF] = LS_INST_FIXED_WORDS + live_cap + 3 * max_depth
         w[LS_CTX_ORD_OFF] = ord_off
         w[LS_CTX_MAX_ORDERS] = max_orders
         w[LS_CTX_PARAM_OFF] = param_off
@@ -333,10 +205,14 @@ cdef class Core:
         self.can_tokens = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.can_ts = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
         self.crossed = <uint8_t *>PyMem_Malloc(self.n_inst)
-        self.dn_run = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
-        self.dn_rep = <int64_t *>PyMem_Malloc(self.n_inst * sizeof(int64_t))
-        self.dn_last = <int64_t *>PyMem_Malloc(self.n_inst * 5 * sizeof(int64_t))
-        self.dn_pending = 0
+        self.top_changed = <uint8_t *>PyMem_Malloc(self.n_inst)
+        denial_runs_init(&self.denials, self.n_inst)
+        self.bids = <BookSide *>PyMem_Malloc(self.n_inst * sizeof(BookSide))
+        self.asks = <BookSide *>PyMem_Malloc(self.n_inst * sizeof(BookSide))
+        if self.bids == NULL or self.asks == NULL:
+            raise MemoryError()
+        memset(self.bids, 0, self.n_inst * sizeof(BookSide))
+        memset(self.asks, 0, self.n_inst * sizeof(BookSide))
         cdef int64_t *I
         for k, inst in enumerate(instruments):
             self.inst_ids[k] = inst.id
@@ -346,21 +222,18 @@ cdef class Core:
             I[LS_INST_TICK] = inst.tick
             I[LS_INST_LOT] = inst.lot
             I[LS_INST_QTY_SCALE] = 10 ** inst.qty_decimals
+            I[LS_INST_DEPTH] = depths[k]
+            # the full book: room for a Binance 1,000-level snapshot (or the depth) before any growth
+            book_side_init(&self.bids[k], 1, max(1024, 2 * depths[k]))
+            book_side_init(&self.asks[k], -1, max(1024, 2 * depths[k]))
             for j in range(CORE_N_LIMITS):
                 self.limits[k * CORE_N_LIMITS + j] = lims[k].get(j, 0)
             self.crossed[k] = 0
-            self.dn_run[k] = -1
-            self.dn_rep[k] = 0
+            self.top_changed[k] = 0
             self._refill_full(k)
 
-        # order id -> slot hash: open addressing, at most 2 keys per slot (id + pending replace id)
-        cdef uint64_t hcap = 16
-        while hcap < <uint64_t>(4 * max_orders):
-            hcap <<= 1
-        self.h_mask = hcap - 1
-        self.h_keys = <int64_t *>PyMem_Malloc(hcap * sizeof(int64_t))
-        self.h_vals = <int64_t *>PyMem_Malloc(hcap * sizeof(int64_t))
-        memset(self.h_keys, 0, hcap * sizeof(int64_t))
+        # client_order_id -> slot (orders.pyx): at most 2 ids per slot (its own + a pending replace)
+        order_index_init(&self.order_index, 2 * max_orders)
         self.free_slots = <int64_t *>PyMem_Malloc(max_orders * sizeof(int64_t))
         self.grave = <int64_t *>PyMem_Malloc(max_orders * sizeof(int64_t))
         for k in range(max_orders):
@@ -373,10 +246,10 @@ cdef class Core:
         self.cap_out_orders = max_orders + max_intents
         # (+ a coalesced DENIAL written ahead of each intent's own records, and one per instrument
         # when a timer or session stop writes every pending run)
-        self.cap_out_records = 2 * max_orders + 7 * max_intents + self.n_inst + 16
+        self.cap_out_records = 2 * max_orders + 7 * max_intents + self.n_inst + 16 + 2 * self.top_chunks
         self.out_orders = <uint8_t *>PyMem_Malloc((self.cap_out_orders + 1) * 64)
         self.out_records = <uint8_t *>PyMem_Malloc((self.cap_out_records + 1) * 128)
-        if self.out_orders == NULL or self.out_records == NULL or self.h_vals == NULL:
+        if self.out_orders == NULL or self.out_records == NULL:
             raise MemoryError()
         self.n_out_orders = 0
         self.n_out_records = 0
@@ -400,6 +273,15 @@ cdef class Core:
             self.strategy.bind(self.w, self._view)
 
     def __dealloc__(self):
+        cdef int64_t k
+        if self.bids != NULL:
+            for k in range(self.n_inst):
+                book_side_free(&self.bids[k])
+        if self.asks != NULL:
+            for k in range(self.n_inst):
+                book_side_free(&self.asks[k])
+        PyMem_Free(self.bids)
+        PyMem_Free(self.asks)
         PyMem_Free(self.inst_ids)
         PyMem_Free(self.qty_scale)
         PyMem_Free(self.limits)
@@ -408,11 +290,9 @@ cdef class Core:
         PyMem_Free(self.can_tokens)
         PyMem_Free(self.can_ts)
         PyMem_Free(self.crossed)
-        PyMem_Free(self.dn_run)
-        PyMem_Free(self.dn_rep)
-        PyMem_Free(self.dn_last)
-        PyMem_Free(self.h_keys)
-        PyMem_Free(self.h_vals)
+        PyMem_Free(self.top_changed)
+        denial_runs_free(&self.denials)
+        order_index_free(&self.order_index)
         PyMem_Free(self.free_slots)
         PyMem_Free(self.grave)
         PyMem_Free(self.out_orders)
@@ -499,58 +379,43 @@ cdef class Core:
         self.c_denials += 1
         if reason < CORE_N_DENY:
             self.c_deny[reason] += 1
-        cdef int64_t *L
+        cdef Denial d
+        d.reason, d.intent, d.side, d.price, d.qty, d.client_order_id, d.count = reason, intent, side, price, qty, coid, 1
         if 0 <= i < self.n_inst:
-            if self.dn_run[i] == reason:
-                if self.dn_rep[i] == 0:
-                    self.dn_pending += 1
-                elif self.dn_rep[i] == <int64_t>UINT32_MAX:  # the count field is u32
-                    self._deny_flush(i)
-                    self.dn_pending += 1
-                L = self.dn_last + 5 * i
-                L[0] = coid
-                L[1] = price
-                L[2] = qty
-                L[3] = side
-                L[4] = intent
-                self.dn_rep[i] += 1
+            if denial_repeat(&self.denials, i, &d):
                 return reason
             self._deny_flush(i)
-            self.dn_run[i] = reason
-        self._deny_rec(reason, i, intent, side, price, qty, coid, 1)
+            denial_start_run(&self.denials, i, reason)
+        self._deny_rec(i, &d)
         return reason
 
-    cdef void _deny_rec(self, uint16_t reason, int64_t i, int64_t intent, int64_t side, int64_t price,
-                        int64_t qty, int64_t coid, int64_t count) noexcept nogil:
+    cdef void _deny_rec(self, int64_t i, const Denial *d) noexcept nogil:
         cdef uint32_t inst = self.inst_ids[i] if 0 <= i < self.n_inst else 0
-        cdef ls_denial_t *d = <ls_denial_t *>self._rec(LS_RECORD_KIND_DENIAL, LS_DENIAL_VERSION, inst)
-        d.client_order_id = coid
-        d.price = price
-        d.qty = qty
-        d.reason = reason
-        d.side = <uint8_t>side
-        d.intent = <uint8_t>intent
-        d.count = <uint32_t>count
+        cdef ls_denial_t *r = <ls_denial_t *>self._rec(LS_RECORD_KIND_DENIAL, LS_DENIAL_VERSION, inst)
+        r.client_order_id = d.client_order_id
+        r.price = d.price
+        r.qty = d.qty
+        r.reason = <uint16_t>d.reason
+        r.side = <uint8_t>d.side
+        r.intent = <uint8_t>d.intent
+        r.count = <uint32_t>d.count
 
     cdef void _deny_flush(self, int64_t i) noexcept nogil:
         """Write instrument i's uncounted repeats as one DENIAL (the run goes on)."""
-        cdef int64_t *L
-        if self.dn_rep[i]:
-            L = self.dn_last + 5 * i
-            self._deny_rec(<uint16_t>self.dn_run[i], i, L[4], L[3], L[1], L[2], L[0], self.dn_rep[i])
-            self.dn_rep[i] = 0
-            self.dn_pending -= 1
+        cdef Denial d
+        if denial_take_repeats(&self.denials, i, &d):
+            self._deny_rec(i, &d)
 
     cdef void _deny_end(self, int64_t i) noexcept nogil:
         """An order goes out on instrument i: its run of denials is over."""
-        if self.dn_run[i] >= 0:
-            self._deny_flush(i)
-            self.dn_run[i] = -1
+        cdef Denial d
+        if denial_end_run(&self.denials, i, &d):
+            self._deny_rec(i, &d)
 
     cdef void _deny_flush_all(self) noexcept nogil:
         cdef int64_t i
         for i in range(self.n_inst):
-            if self.dn_pending == 0:
+            if self.denials.pending == 0:
                 return
             self._deny_flush(i)
 
@@ -584,46 +449,14 @@ cdef class Core:
 
     # ---- client_order_id -> slot (open addressing, backward-shift deletion) --------------------
 
-    cdef uint64_t _hash(self, int64_t key) noexcept nogil:
-        return ((<uint64_t>key * <uint64_t>11400714819323198485ULL) >> 24) & self.h_mask
-
     cdef int64_t _lookup(self, int64_t key) noexcept nogil:
-        if key <= 0:
-            return -1
-        cdef uint64_t i = self._hash(key)
-        while self.h_keys[i] != 0:
-            if self.h_keys[i] == key:
-                return self.h_vals[i]
-            i = (i + 1) & self.h_mask
-        return -1
+        return order_index_get(&self.order_index, key)
 
     cdef void _hput(self, int64_t key, int64_t slot) noexcept nogil:
-        cdef uint64_t i = self._hash(key)
-        while self.h_keys[i] != 0 and self.h_keys[i] != key:
-            i = (i + 1) & self.h_mask
-        self.h_keys[i] = key
-        self.h_vals[i] = slot
+        order_index_put(&self.order_index, key, slot)
 
     cdef void _hdel(self, int64_t key) noexcept nogil:
-        if key <= 0:
-            return
-        cdef uint64_t i = self._hash(key), j, k
-        while self.h_keys[i] != key:
-            if self.h_keys[i] == 0:
-                return
-            i = (i + 1) & self.h_mask
-        j = i
-        while True:
-            j = (j + 1) & self.h_mask
-            if self.h_keys[j] == 0:
-                break
-            k = self._hash(self.h_keys[j])
-            if (i <= j and i < k <= j) or (i > j and (i < k or k <= j)):
-                continue
-            self.h_keys[i] = self.h_keys[j]
-            self.h_vals[i] = self.h_vals[j]
-            i = j
-        self.h_keys[i] = 0
+        order_index_remove(&self.order_index, key)
 
     # ---- order slots ------------------------------------------------------------------------
 
@@ -654,9 +487,9 @@ cdef class Core:
         cdef int64_t i = o[LS_ORD_INST]
         cdef int64_t *I = ls_ctx_inst(self.w, i)
         cdef int64_t *L
-        I[LS_INST_IN_FLIGHT] += (<int64_t>_is_pending(new)) - (<int64_t>_is_pending(prev))
+        I[LS_INST_IN_FLIGHT] += (<int64_t>is_pending(new)) - (<int64_t>is_pending(prev))
         o[LS_ORD_STATE] = new
-        if _is_live(prev) and not _is_live(new):
+        if is_live(prev) and not is_live(new):
             if o[LS_ORD_SIDE] == LS_SIDE_BUY:
                 I[LS_INST_OPEN_BUY_QTY] -= o[LS_ORD_LEAVES]
             else:
@@ -681,50 +514,41 @@ cdef class Core:
     # state derivation: book, marks, positions
     # ============================================================================================
 
-    cdef void _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil:
+    cdef int64_t _book_set(self, int64_t i, int64_t side, int64_t px, int64_t qty) noexcept nogil:
+        """Set one level of the full book (book.pyx) and its best-first mirror in the context.
+
+        Returns the changed level's distance from the best, -1 when nothing changed."""
         cdef int64_t *I = ls_ctx_inst(self.w, i)
-        cdef int64_t D = self.depth
+        cdef int64_t D = I[LS_INST_DEPTH]
+        cdef int64_t M = D if D > self.top_levels else self.top_levels   # levels mirrored
         cdef bint bid = side == LS_SIDE_BUY
         cdef int64_t *P = I + (self.w[LS_CTX_INST_BIDPX_OFF] if bid else self.w[LS_CTX_INST_ASKPX_OFF])
-        cdef int64_t *Q = P + D
-        cdef int64_t nidx = LS_INST_N_BIDS if bid else LS_INST_N_ASKS
-        cdef int64_t n = I[nidx], lo = 0, hi = n, mid, keep
-        # first index whose price is not better than px (bids descending, asks ascending)
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if (P[mid] > px) if bid else (P[mid] < px):
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < n and P[lo] == px:
-            if qty > 0:
-                Q[lo] = qty
-            else:
-                memmove(P + lo, P + lo + 1, (n - lo - 1) * sizeof(int64_t))
-                memmove(Q + lo, Q + lo + 1, (n - lo - 1) * sizeof(int64_t))
-                n -= 1
-        elif qty > 0:
-            if lo >= D:
-                return  # beyond the depth we keep
-            keep = n if n < D else D - 1
-            memmove(P + lo + 1, P + lo, (keep - lo) * sizeof(int64_t))
-            memmove(Q + lo + 1, Q + lo, (keep - lo) * sizeof(int64_t))
-            P[lo] = px
-            Q[lo] = qty
-            n = keep + 1
-        else:
-            return
-        I[nidx] = n
-        if lo == 0:
-            if bid:
+        cdef int64_t *Q = P + self.depth
+        cdef BookSide *b = &self.bids[i] if bid else &self.asks[i]
+        cdef int64_t k = book_side_set(b, px, qty, P, Q, M)
+        if k == -2:   # the full book could not grow: the level is not held, the book is not exact
+            I[LS_INST_HEALTHY] = 0
+            self._anomaly(LS_ANOMALY_BOOK_NO_MEMORY, self.inst_ids[i], 0, px, 0, 0)
+            return -1
+        if k < 0:
+            return -1
+        cdef int64_t n = b.live if b.live < D else D
+        if bid:
+            I[LS_INST_N_BIDS] = n
+            if k == 0:
                 I[LS_INST_BID_PX] = P[0] if n > 0 else 0
                 I[LS_INST_BID_QTY] = Q[0] if n > 0 else 0
-            else:
+        else:
+            I[LS_INST_N_ASKS] = n
+            if k == 0:
                 I[LS_INST_ASK_PX] = P[0] if n > 0 else 0
                 I[LS_INST_ASK_QTY] = Q[0] if n > 0 else 0
+        return k
 
     cdef void _book_clear(self, int64_t i) noexcept nogil:
         cdef int64_t *I = ls_ctx_inst(self.w, i)
+        book_side_clear(&self.bids[i])
+        book_side_clear(&self.asks[i])
         I[LS_INST_N_BIDS] = 0
         I[LS_INST_N_ASKS] = 0
         I[LS_INST_BID_PX] = 0
@@ -733,23 +557,45 @@ cdef class Core:
         I[LS_INST_ASK_QTY] = 0
         self.crossed[i] = 0
 
+    cdef void _book_top_rec(self, int64_t i, int64_t ts_event) noexcept nogil:
+        """BOOK_LEVELS records: the top ``top_levels`` of each side from the full book, in chunks
+        of LS_BOOK_LEVELS_PER_RECORD levels, bids then asks (readers join them into a book_top row)."""
+        cdef int64_t *I = ls_ctx_inst(self.w, i)
+        cdef BookSide *b
+        cdef ls_book_levels_t *r
+        cdef int64_t c, k, lvl, s
+        cdef int64_t *px
+        cdef int64_t *qty
+        cdef int64_t *top_px
+        cdef int64_t *top_qty
+        self.top_changed[i] = 0
+        for s in range(2):
+            b = &self.bids[i] if s == 0 else &self.asks[i]
+            top_px = I + (self.w[LS_CTX_INST_BIDPX_OFF] if s == 0 else self.w[LS_CTX_INST_ASKPX_OFF])
+            top_qty = top_px + self.depth
+            for c in range(self.top_chunks):
+                r = <ls_book_levels_t *>self._rec(LS_RECORD_KIND_BOOK_LEVELS, LS_BOOK_LEVELS_VERSION, self.inst_ids[i])
+                r.hseq = self.hseq
+                r.ts_event = ts_event
+                r.levels = <uint16_t>self.top_levels
+                r.first = <uint16_t>(c * LS_BOOK_LEVELS_PER_RECORD)
+                r.side = LS_SIDE_BUY if s == 0 else LS_SIDE_SELL
+                px = &r.px_0
+                qty = &r.qty_0
+                for k in range(LS_BOOK_LEVELS_PER_RECORD):
+                    lvl = c * LS_BOOK_LEVELS_PER_RECORD + k
+                    if lvl >= self.top_levels or lvl >= b.live:
+                        break
+                    px[2 * k] = top_px[lvl]      # px_k, qty_k interleave in the record
+                    qty[2 * k] = top_qty[lvl]
+                    r.count += 1
+
     cdef int64_t _reference(self, int64_t *I) noexcept nogil:
-        """Mid of the book when both sides exist, else the last trade, else 0."""
-        if I[LS_INST_BID_PX] > 0 and I[LS_INST_ASK_PX] > 0:
-            return (I[LS_INST_BID_PX] + I[LS_INST_ASK_PX]) // 2
-        return I[LS_INST_LAST_PX]
+        return reference_price(I)
 
     cdef void _mark(self, int64_t i) noexcept nogil:
-        cdef int64_t *I = ls_ctx_inst(self.w, i)
-        if I[LS_INST_POSITION] == 0 and I[LS_INST_UNREALIZED] == 0:
-            return
-        cdef int64_t m = self._reference(I)
-        if m <= 0:
-            return
-        cdef int64_t u = I[LS_INST_POSITION] * m - I[LS_INST_COST]
-        self.pnl_total += u - I[LS_INST_UNREALIZED]
-        I[LS_INST_UNREALIZED] = u
-        self._check_loss()
+        if position_mark(ls_ctx_inst(self.w, i), &self.pnl_total):
+            self._check_loss()
 
     cdef void _check_loss(self) noexcept nogil:
         if self.max_loss <= 0:
@@ -763,37 +609,8 @@ cdef class Core:
             self._set_trading(LS_TRADING_STATE_REDUCING, 2)
 
     cdef void _apply_position(self, int64_t i, int64_t side, int64_t px, int64_t q) noexcept nogil:
-        """Average-cost accounting: cost is the signed cost of the open position; closing removes
-        cost * closed / |position| (128-bit, truncated toward zero) and realizes the difference."""
-        cdef int64_t *I = ls_ctx_inst(self.w, i)
-        cdef int64_t pos = I[LS_INST_POSITION], cost = I[LS_INST_COST]
-        cdef int64_t sq = q if side == LS_SIDE_BUY else -q
-        cdef int64_t close, removed, sgn, rest, realized = 0
-        if pos == 0 or (pos > 0) == (sq > 0):
-            pos += sq
-            cost += sq * px
-        else:
-            close = q if q < _abs(pos) else _abs(pos)
-            sgn = 1 if pos > 0 else -1
-            removed = ls_muldiv(cost, close, _abs(pos))
-            realized = sgn * close * px - removed
-            cost -= removed
-            pos -= sgn * close
-            rest = q - close
-            if rest > 0:
-                pos = -sgn * rest
-                cost = -sgn * rest * px
-        I[LS_INST_POSITION] = pos
-        I[LS_INST_COST] = cost
-        I[LS_INST_REALIZED] += realized
-        self.pnl_total += realized
-        # re-mark at the reference (or the fill price when there is none)
-        cdef int64_t m = self._reference(I)
-        if m <= 0:
-            m = px
-        cdef int64_t u = pos * m - cost
-        self.pnl_total += u - I[LS_INST_UNREALIZED]
-        I[LS_INST_UNREALIZED] = u
+        """Average-cost accounting (positions.pxd) on the instrument's block."""
+        self.pnl_total += position_fill(ls_ctx_inst(self.w, i), side, px, q)
 
     cdef void _position_rec(self, int64_t i) noexcept nogil:
         cdef int64_t *I = ls_ctx_inst(self.w, i)
@@ -942,7 +759,7 @@ cdef class Core:
             return self._deny(LS_DENY_REASON_BAD_PRICE, i, intent, side, px, qty, coid)  # limit orders only
         if tif == 0:
             tif = LS_TIME_IN_FORCE_GTC
-        if tif < LS_TIME_IN_FORCE_GTC or tif > LS_TIME_IN_FORCE_POST_ONLY:
+        if tif < LS_TIME_IN_FORCE_GTC or tif > LS_TIME_IN_FORCE_DAY:  # GTC, IOC, POST_ONLY, DAY
             return self._deny(LS_DENY_REASON_BAD_PRICE, i, intent, side, px, qty, coid)
         r = self._check_order(i, side, px, qty, -1, qty if side == LS_SIDE_BUY else 0,
                               qty if side == LS_SIDE_SELL else 0)
@@ -1018,7 +835,7 @@ cdef class Core:
         o = ls_ctx_order(self.w, s)
         i = o[LS_ORD_INST]
         st = o[LS_ORD_STATE]
-        if not _is_live(st) or o[LS_ORD_ID] != coid:
+        if not is_live(st) or o[LS_ORD_ID] != coid:
             return self._deny(LS_DENY_REASON_UNKNOWN_ORDER, i, intent, o[LS_ORD_SIDE], o[LS_ORD_PRICE], o[LS_ORD_QTY], coid)
         if st == LS_ORDER_STATE_PENDING_CANCEL or st == LS_ORDER_STATE_PENDING_REPLACE:
             return self._deny(LS_DENY_REASON_DUPLICATE, i, intent, o[LS_ORD_SIDE], o[LS_ORD_PRICE], o[LS_ORD_QTY], coid)
@@ -1060,13 +877,13 @@ cdef class Core:
         i = o[LS_ORD_INST]
         st = o[LS_ORD_STATE]
         side = o[LS_ORD_SIDE]
-        if not _is_live(st) or o[LS_ORD_ID] != coid:
+        if not is_live(st) or o[LS_ORD_ID] != coid:
             return self._deny(LS_DENY_REASON_UNKNOWN_ORDER, i, intent, side, px, qty, coid)
         if self._blocked():
             return self._deny(LS_DENY_REASON_HALTED, i, intent, side, px, qty, coid)
         if self._lim(i)[LS_RISK_LIMIT_TRADABLE] == 0:
             return self._deny(LS_DENY_REASON_UNKNOWN_INSTRUMENT, i, intent, side, px, qty, coid)
-        if _is_pending(st):
+        if is_pending(st):
             return self._deny(LS_DENY_REASON_DUPLICATE, i, intent, side, px, qty, coid)
         if qty <= o[LS_ORD_CUM_QTY]:
             return self._deny(LS_DENY_REASON_BAD_QTY, i, intent, side, px, qty, coid)
@@ -1144,26 +961,34 @@ cdef class Core:
     # ============================================================================================
 
     cdef bint _apply_fill(self, int64_t s, const ls_exec_t *e) noexcept nogil:
-        """Apply a fill once per exec_id. Returns 1 when applied."""
+        """Apply a fill once per venue execution id (exec_id, exec_id_hi). Returns 1 when applied.
+
+        A fill without an id (both words 0) is rejected with ANOMALY BAD_EXEC_ID: it is neither
+        applied nor remembered, so it can never deduplicate a real fill away."""
         cdef int64_t *o = ls_ctx_order(self.w, s)
         cdef int64_t i = o[LS_ORD_INST], k, dec
         cdef int64_t *I = ls_ctx_inst(self.w, i)
+        cdef int64_t *seen = o + LS_ORD_EXEC_IDS
         cdef int64_t q = e.last_qty, px = e.last_px
         cdef uint32_t inst = self.inst_ids[i]
+        if e.exec_id == 0 and e.exec_id_hi == 0:
+            self._anomaly(LS_ANOMALY_BAD_EXEC_ID, inst, o[LS_ORD_ID], 0, o[LS_ORD_STATE], e.exec_type)
+            return 0
         if q <= 0 or px <= 0:
             self._anomaly(LS_ANOMALY_BAD_RECORD, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
             return 0
-        if e.exec_id != 0:
-            for k in range(LS_ORD_EXEC_RING):
-                if o[LS_ORD_EXEC_IDS + k] == e.exec_id:
-                    self._anomaly(LS_ANOMALY_DUPLICATE_EXEC, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
-                    return 0
-            o[LS_ORD_EXEC_IDS + (o[LS_ORD_EXEC_POS] % LS_ORD_EXEC_RING)] = e.exec_id
-            o[LS_ORD_EXEC_POS] += 1
+        for k in range(LS_ORD_EXEC_RING if o[LS_ORD_EXEC_POS] > LS_ORD_EXEC_RING else o[LS_ORD_EXEC_POS]):
+            if seen[2 * k] == e.exec_id and seen[2 * k + 1] == e.exec_id_hi:
+                self._anomaly(LS_ANOMALY_DUPLICATE_EXEC, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
+                return 0
+        k = o[LS_ORD_EXEC_POS] % LS_ORD_EXEC_RING
+        seen[2 * k] = e.exec_id
+        seen[2 * k + 1] = e.exec_id_hi
+        o[LS_ORD_EXEC_POS] += 1
         if o[LS_ORD_CUM_QTY] + q > o[LS_ORD_QTY]:
             self._anomaly(LS_ANOMALY_OVERFILL, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
         o[LS_ORD_CUM_QTY] += q
-        if _is_live(o[LS_ORD_STATE]):
+        if is_live(o[LS_ORD_STATE]):
             dec = q if q < o[LS_ORD_LEAVES] else o[LS_ORD_LEAVES]
             o[LS_ORD_LEAVES] -= dec
             if o[LS_ORD_SIDE] == LS_SIDE_BUY:
@@ -1180,6 +1005,7 @@ cdef class Core:
         f.client_order_id = o[LS_ORD_ID]
         f.venue_order_id = o[LS_ORD_VENUE_ID]
         f.exec_id = e.exec_id
+        f.exec_id_hi = e.exec_id_hi
         f.price = px
         f.qty = q
         f.position = I[LS_INST_POSITION]
@@ -1217,7 +1043,7 @@ cdef class Core:
         w[LS_CTX_EV_INST] = i
         I = ls_ctx_inst(w, i)
         st = o[LS_ORD_STATE]
-        act = TRANSITIONS[st][et] if 1 <= et <= 8 else A_ILLEGAL
+        act = lifecycle_action(st, et)
         if act == A_ILLEGAL:
             self._anomaly(LS_ANOMALY_ILLEGAL_TRANSITION, self.inst_ids[i], o[LS_ORD_ID], e.exec_id, st, et)
         elif act == A_LATE:
@@ -1286,7 +1112,7 @@ cdef class Core:
         if o[LS_ORD_CANCEL_AFTER] and (act == A_REPLACED or act == A_CANCEL_REJECT):
             # a kill/cancel-all was waiting for this replace to resolve: cancel the surviving id now
             o[LS_ORD_CANCEL_AFTER] = 0
-            if _is_live(o[LS_ORD_STATE]):
+            if is_live(o[LS_ORD_STATE]):
                 self._cancel(o[LS_ORD_ID], 1)
         self._run_strategy()
 
@@ -1485,7 +1311,7 @@ cdef class Core:
         """
         cdef const ls_hdr_t *h = <const ls_hdr_t *>rec
         cdef int64_t *w = self.w
-        cdef int64_t i
+        cdef int64_t i, changed
         cdef int64_t *I
         cdef uint16_t kind = h.kind
         cdef const ls_md_level_t *lv
@@ -1510,8 +1336,12 @@ cdef class Core:
             if lv.qty < 0 or (lv.side != LS_SIDE_BUY and lv.side != LS_SIDE_SELL):
                 self._anomaly(LS_ANOMALY_BAD_RECORD, h.instrument, 0, kind, 0, 0)
             else:
-                self._book_set(i, lv.side, lv.price, lv.qty)
+                changed = self._book_set(i, lv.side, lv.price, lv.qty)   # distance from the best, -1: none
+                if 0 <= changed < self.top_levels:
+                    self.top_changed[i] = 1
             if (h.flags & LS_RECORD_FLAG_LAST_IN_MSG) and not (h.flags & LS_RECORD_FLAG_SNAPSHOT):
+                if self.top_changed[i]:
+                    self._book_top_rec(i, lv.ts_event)
                 I = ls_ctx_inst(w, i)
                 if I[LS_INST_N_BIDS] > 0 and I[LS_INST_N_ASKS] > 0 and I[LS_INST_BID_PX] >= I[LS_INST_ASK_PX]:
                     if not self.crossed[i]:
@@ -1573,6 +1403,8 @@ cdef class Core:
                 I[LS_INST_HEALTHY] = 0
             elif st.status == LS_FEED_STATUS_SNAPSHOT_END:
                 I[LS_INST_HEALTHY] = 1
+                if self.top_levels:
+                    self._book_top_rec(i, st.ts_event)
                 self._mark(i)
             elif st.status == LS_FEED_STATUS_GAP or st.status == LS_FEED_STATUS_STALE or \
                     st.status == LS_FEED_STATUS_DISCONNECTED or st.status == LS_FEED_STATUS_CONNECTED:
@@ -1594,7 +1426,7 @@ cdef class Core:
             self._on_control(<const ls_control_cmd_t *>rec)
         elif kind == LS_RECORD_KIND_TIMER:
             self.c_timer += 1
-            if self.dn_pending:
+            if self.denials.pending:
                 self._deny_flush_all()
             w[LS_CTX_EV_INST] = -1
             w[LS_CTX_EV_SIDE] = 0
@@ -1731,8 +1563,31 @@ cdef class Core:
             raise KeyError(f"unknown instrument {instrument_id}")
         return i
 
+    def full_book(self, instrument_id):
+        """Every level the core holds: (bids, asks) as int64 arrays of shape (n, 2), best first."""
+        cdef int64_t i = self._index(instrument_id)
+        cdef BookSide *b = &self.bids[i]
+        cdef BookSide *a = &self.asks[i]
+        cdef int64_t k, m
+        bids = np.empty((b.live, 2), dtype=np.int64)
+        asks = np.empty((a.live, 2), dtype=np.int64)
+        m = 0
+        for k in range(b.n - 1, -1, -1):
+            if b.qty[k] > 0:
+                bids[m, 0] = b.price[k]
+                bids[m, 1] = b.qty[k]
+                m += 1
+        m = 0
+        for k in range(a.n - 1, -1, -1):
+            if a.qty[k] > 0:
+                asks[m, 0] = a.price[k]
+                asks[m, 1] = a.qty[k]
+                m += 1
+        return bids, asks
+
     def book(self, instrument_id):
-        """(bids, asks) as int64 arrays of shape (n, 2): price, qty; best first."""
+        """The top ``book_depth`` levels the strategy context exposes: (bids, asks) as int64 arrays
+        of shape (n, 2): price, qty; best first (exact: the core holds the full book)."""
         cdef int64_t i = self._index(instrument_id)
         cdef int64_t *I = ls_ctx_inst(self.w, i)
         base = self.w[LS_CTX_INST_OFF] + i * self.w[LS_CTX_INST_STRIDE]

@@ -50,11 +50,19 @@ def snapshot(inst, ts, bids, asks):
     return out
 
 
-def exec_(inst, ts, exec_type, client_order_id, *, orig=0, venue_order_id=0, exec_id=0, side=0,
-          price=0, qty=0, last_px=0, last_qty=0, cum_qty=0, leaves_qty=0, reason=0):
+def exec_(inst, ts, exec_type, client_order_id, *, orig=0, venue_order_id=0, exec_id=0, exec_id_hi=0,
+          side=0, price=0, qty=0, last_px=0, last_qty=0, cum_qty=0, leaves_qty=0, reason=0):
+    """An EXEC record. ``exec_id``: the venue's execution id as a string (its 128-bit identity,
+    ``livestack.venues.execid.exec_id_words``, fills both words) or the low word as an int (with
+    ``exec_id_hi``). A fill needs a non-zero identity: the core rejects ``(0, 0)`` (BAD_EXEC_ID)."""
+    if isinstance(exec_id, (str, bytes)):
+        from livestack.venues.execid import exec_id_words
+
+        exec_id, exec_id_hi = exec_id_words(exec_id)
     return _one("EXEC", instrument=inst, ts=ts, ts_event=ts, exec_type=exec_type,
                 client_order_id=client_order_id, orig_client_order_id=orig,
-                venue_order_id=venue_order_id, exec_id=exec_id, side=side, price=price, qty=qty,
+                venue_order_id=venue_order_id, exec_id=exec_id, exec_id_hi=exec_id_hi, side=side,
+                price=price, qty=qty,
                 last_px=last_px, last_qty=last_qty, cum_qty=cum_qty, leaves_qty=leaves_qty,
                 reason=reason)
 

@@ -47,7 +47,10 @@ def build_core(cfg: dict):
     from livestack.core import Core
 
     strategy = strategies.get(cfg["strategy"]["name"], cfg["strategy"]["params"])
-    return Core(cfgmod.instruments(cfg), cfg["risk"], strategy)
+    # book depth: per instrument ([[instruments]] book_depth, livestack.config.DEFAULT_BOOK_DEPTH);
+    # BOOK_TOP records: harness.book_top_levels (a config from before it existed: 5)
+    return Core(cfgmod.instruments(cfg), cfg["risk"], strategy,
+                book_top_levels=int(cfg.get("harness", {}).get("book_top_levels", 5)))
 
 
 def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None) -> None:

@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
         "batch": 64,                    # max records taken from one ring before polling the next
         "drain_timeout_s": 2.0,         # at stop: wait this long for venue answers to cancels
         "cancel_on_stop": True,
+        "book_top_levels": 5,           # N of the session file's book_top rows (the core's top N after each
+                                        # book change); 0 = none. Strategy depth: [[instruments]] book_depth
     },
     "rings": {
         "md_capacity": 1 << 16,
@@ -102,7 +104,7 @@ DEFAULTS: dict[str, Any] = {
 
 _FREE_FORM = {("feed", "options"), ("venue", "options"), ("strategy", "params"), ("risk",)}
 _INSTRUMENT_KEYS = {"id": int, "symbol": str, "venue": str, "price_decimals": int, "qty_decimals": int,
-                    "tick": int, "lot": int}
+                    "tick": int, "lot": int, "book_depth": int}
 
 
 def _merge(path: tuple, base: dict, over: dict) -> dict:

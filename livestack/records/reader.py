@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from livestack.records import booktop
 from livestack.schema import DTYPES, ENUMS, spec
 
 JOURNAL = "journal"
@@ -115,6 +116,8 @@ class Session(Mapping):
 
     Keys: every dataset (``fill``, ``order_state``, ``order_cmd``, ``journal`` …) and
     ``journal_<kind>`` for each input kind present in the journal (``journal_md_level`` …).
+    Also ``book_top``: the core's top N per input, joined from ``/book_levels`` (not listed in
+    ``keys()``: it is derived from a dataset, and has no record ``seq`` column of its own).
     ``attrs`` holds the file attributes (JSON ones decoded), ``instruments`` id → dict.
     """
 
@@ -208,13 +211,17 @@ class Session(Mapping):
         return len(self.keys())
 
     def __contains__(self, key):
-        return key in self.keys()
+        return key in self.keys() or (key == booktop.NAME and booktop.DATASET in self.file)
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         df = self._cache.get(key)
         if df is not None:
             return df
-        if key.startswith("journal_"):
+        if key == booktop.NAME and booktop.DATASET in self.file:
+            # derived, not a dataset (so not among keys()): rows joined from the /book_levels records
+            rows = booktop.rows(self.file)
+            df = to_frame(rows, booktop.row_record(booktop.levels_of(rows.dtype)), self.instruments)
+        elif key.startswith("journal_"):
             name = key[len("journal_"):].upper()
             if name not in spec.RECORDS_BY_NAME:
                 raise KeyError(key)

@@ -21,6 +21,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RECORD_KIND_TRADING_STATE
     enum: LS_RECORD_KIND_TELEMETRY
     enum: LS_RECORD_KIND_ANOMALY
+    enum: LS_RECORD_KIND_BOOK_LEVELS
     enum: LS_RECORD_FLAG_LAST_IN_MSG
     enum: LS_RECORD_FLAG_SNAPSHOT
     enum: LS_RECORD_FLAG_JOURNAL
@@ -135,6 +136,8 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_ANOMALY_INTENTS_OVERFLOW
     enum: LS_ANOMALY_VENUE_RESET
     enum: LS_ANOMALY_DISK_FULL
+    enum: LS_ANOMALY_BAD_EXEC_ID
+    enum: LS_ANOMALY_BOOK_NO_MEMORY
     enum: LS_MD_LEVEL_SIZE
     enum: LS_MD_LEVEL_VERSION
     enum: LS_MD_TRADE_SIZE
@@ -167,6 +170,8 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_TELEMETRY_VERSION
     enum: LS_ANOMALY_SIZE
     enum: LS_ANOMALY_VERSION
+    enum: LS_BOOK_LEVELS_SIZE
+    enum: LS_BOOK_LEVELS_VERSION
 
     ctypedef struct ls_hdr_t:
         uint16_t kind
@@ -427,3 +432,28 @@ cdef extern from "ls_records.h" nogil:
         uint8_t state
         uint8_t exec_type
         uint8_t _pad[12]
+
+    ctypedef struct ls_book_levels_t:
+        uint16_t kind
+        uint8_t version
+        uint8_t flags
+        uint32_t instrument
+        uint64_t seq
+        int64_t ts
+        uint64_t hseq
+        int64_t ts_event
+        uint16_t levels
+        uint16_t first
+        uint8_t side
+        uint8_t count
+        uint8_t _pad[2]
+        int64_t px_0
+        int64_t qty_0
+        int64_t px_1
+        int64_t qty_1
+        int64_t px_2
+        int64_t qty_2
+        int64_t px_3
+        int64_t qty_3
+        int64_t px_4
+        int64_t qty_4

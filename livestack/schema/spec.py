@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 #: Bumped when the layout of any record changes; rings and files carry it and attach refuses a
 #: mismatch.
 SCHEMA_VERSION = 3  # 2: DENIAL v2 (count of coalesced repeats); 3: EXEC v2 / FILL v2 (128-bit exec id)
+# (BOOK_LEVELS, kind 17, was added to v3 without a bump: a new kind is additive, the writer creates
+# datasets for kinds a file lacks)
 
 CACHE_LINE = 64
 
@@ -111,6 +113,7 @@ ENUMS = (
         ("TRADING_STATE", 14, "trading state transition"),
         ("TELEMETRY", 15, "telemetry snapshot"),
         ("ANOMALY", 16, "surprising input recorded instead of crashing"),
+        ("BOOK_LEVELS", 17, "up to 5 levels of one side of the core's top N (book_top rows are assembled from them)"),
     )),
     Enum("RecordFlag", "bits of header.flags", (
         ("LAST_IN_MSG", 1, "last record decoded from one venue message: the book is consistent after it"),
@@ -258,6 +261,8 @@ ENUMS = (
         ("INTENTS_OVERFLOW", 10, "the strategy appended more intents than the buffer holds"),
         ("VENUE_RESET", 11, "a restarted venue lost its orders: detail = how many the core ended CANCELED"),
         ("DISK_FULL", 12, "records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped)"),
+        ("BAD_EXEC_ID", 13, "a fill without a venue execution id (exec_id = exec_id_hi = 0): not applied"),
+        ("BOOK_NO_MEMORY", 14, "the full book could not grow: level not held (detail = price), instrument unhealthy"),
     )),
 )
 
@@ -426,6 +431,35 @@ RECORDS = (
         F("state", "u8", "enum OrderState", "order state when it happened"),
         F("exec_type", "u8", "enum ExecType", "execution event type, if any"),
         F("_pad", "u8", "", "padding", 12),
+    )),
+)
+
+#: levels one BOOK_LEVELS record carries (the rest of its 128-byte slot)
+BOOK_LEVELS_PER_RECORD = 5
+
+RECORDS += (
+    Record(17, "BOOK_LEVELS", 128,
+           "the core's top N levels of one instrument after a market-data input that changed them: "
+           "one record per side per 5 levels (bids first, then asks; first = 0, 5, 10 ...), all "
+           "from one input, consecutive in the record stream. Readers join them into book_top rows "
+           "(livestack.records.booktop).", (
+        F("hseq", "u64", "count", "harness input sequence of the market-data input (LAST_IN_MSG level or SNAPSHOT_END)"),
+        F("ts_event", "i64", "ns", "venue time of that input"),
+        F("levels", "u16", "count", "N: levels per side of the row (the core's book_top_levels)"),
+        F("first", "u16", "count", "index of this chunk's first level (0 = the best)"),
+        F("side", "u8", "enum Side", "BUY: bids, SELL: asks"),
+        F("count", "u8", "count", "levels of this chunk that exist in the book (the rest are 0)"),
+        F("_pad", "u8", "", "padding", 2),
+        F("px_0", "i64", "price units", "price of level first+0 (0 past the book's end)"),
+        F("qty_0", "i64", "qty units", "quantity of level first+0 (0 past the book's end)"),
+        F("px_1", "i64", "price units", "price of level first+1 (0 past the book's end)"),
+        F("qty_1", "i64", "qty units", "quantity of level first+1 (0 past the book's end)"),
+        F("px_2", "i64", "price units", "price of level first+2 (0 past the book's end)"),
+        F("qty_2", "i64", "qty units", "quantity of level first+2 (0 past the book's end)"),
+        F("px_3", "i64", "price units", "price of level first+3 (0 past the book's end)"),
+        F("qty_3", "i64", "qty units", "quantity of level first+3 (0 past the book's end)"),
+        F("px_4", "i64", "price units", "price of level first+4 (0 past the book's end)"),
+        F("qty_4", "i64", "qty units", "quantity of level first+4 (0 past the book's end)"),
     )),
 )
 

@@ -93,14 +93,14 @@ def test_numba_cfunc_can_be_passed_directly():
 
 
 def test_every_context_word_index_of_the_header_is_exported():
-    src = (ROOT / "cext" / "ls_core.h").read_text()
+    src = (ROOT / "cext" / "ls_ctx_words.h").read_text()  # (generated from schema/ctx_spec.py)
     names = []
     for blk in re.findall(r"enum \{(.*?)\};", src, re.S):
         names += re.findall(r"^\s*LS_(\w+)", blk, re.M)
     assert names and set(names) <= set(ctx.NAMES)
     # values are sequential within each enum block as the header says
     assert ctx.CTX_WORDS == 0 and ctx.INST_ID == 0 and ctx.ORD_ID == 0 and ctx.INTENT_TYPE == 0
-    assert ctx.ORD_WORDS == ctx.ORD_EXEC_IDS + ctx.ORD_EXEC_RING
+    assert ctx.ORD_WORDS == ctx.ORD_EXEC_IDS + 2 * ctx.ORD_EXEC_RING  # (exec_id, exec_id_hi) pairs
 
 
 def test_chunked_processing_equals_one_pass_and_64_byte_slots_equal_128():

@@ -55,14 +55,13 @@ def test_book_matches_a_reference_and_keeps_its_invariants(msgs):
 
 @settings(max_examples=200, deadline=None)
 @given(messages, st.integers(1, 8))
-def test_truncated_book_keeps_its_invariants_and_the_true_top(msgs, depth):
+def test_shallow_book_is_exactly_the_true_top(msgs, depth):
     core = _run(msgs, depth)
     bids, asks = core.book(1)
     _invariants(core, bids, asks)
-    assert len(bids) <= depth and len(asks) <= depth
     rb, ra = _reference(msgs)
-    # every level kept is a true level with its true size
-    assert all(dict(rb).get(p) == q for p, q in bids) and all(dict(ra).get(p) == q for p, q in asks)
+    # the core holds the full book: the exposed top is the true top, level for level
+    assert [tuple(x) for x in bids] == rb[:depth] and [tuple(x) for x in asks] == ra[:depth]
 
 
 def _invariants(core, bids, asks):
@@ -142,3 +141,16 @@ def test_position_is_the_sum_of_fills_and_realized_pnl_matches_brute_force(fs):
         assert p["realized_pnl"] == exact == cash  # flat: realized PnL is exact
     # the FILL records tell the same story
     assert d.core.counters()["fills"] == len(fs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([int(Side.BUY), int(Side.SELL)]), st.integers(1, 10**6),
+                          st.integers(1, 10**4)), max_size=40))
+def test_position_module_keeps_realized_minus_cost_equal_to_the_cash_flow(fills):
+    from livestack.core.positions import apply_fills
+
+    pos, cost, realized, unrealized, total = apply_fills(fills, last_px=500_000)
+    cash = sum((q if s == int(Side.BUY) else -q) * p for s, p, q in fills)
+    assert pos == sum(q if s == int(Side.BUY) else -q for s, _, q in fills)
+    assert realized - cost == -cash
+    assert total == realized + unrealized
