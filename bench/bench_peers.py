@@ -14,9 +14,12 @@ of --repeat rounds.
 
 Decoding/conversion is done once, before timing, for every engine; each timed run builds a fresh
 engine (not timed) and times only its run over the whole capture. Each engine counts events its own
-way (livestack: md records + exec events; hftbacktest: event rows, one per level update/trade;
-Nautilus: data objects), so the table prints each engine's event count, events/s, and the ratio of
-the capture's wall time (same work: one pass over the same capture) as capture passes/s.
+way (livestack: md records incl. the 66k bookTicker BBOs the peers are not given + exec events;
+hftbacktest: event rows, one per level update/trade, some twice after its exchange/local
+reordering; Nautilus: data objects, one per level update/trade), so the table prints each engine's
+event count, events/s, and the ratio of wall times over the same capture. Strategy calls differ too:
+livestack's core calls the strategy on every record, Nautilus on every book delta, hftbacktest on
+every wait_next_feed wakeup (one per feed timestamp, ~20x fewer) - that favours hftbacktest.
 
     pip install -e '.[peers]'     # hftbacktest, nautilus_trader
     .venv/bin/python bench/bench_peers.py [--data PATH] [--repeat 3] [--skip nautilus]
@@ -45,7 +48,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import machine, table, write_result  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "binance" / "usdm-btcusdt-20240808.gz"
+DATA = (pathlib.Path(os.environ.get("LIVESTACK_DATA", ROOT.parent / "shared" / "data"))
+        / "binance" / "usdm-btcusdt-20240808.gz")
 TICK, LOT = 0.1, 0.001                       # BTCUSDT USD-M
 HALF_SPREAD, REQUOTE, MAX_POS, QTY_LOTS = 2, 2, 50, 10   # livestack's mm defaults (ticks / lots)
 
@@ -70,7 +74,8 @@ class Livestack:
         c = out["counters"]
         return out["wall_s"], {"events": int(out["inputs"]), "md_events": int(out["md_events"]),
                                "exec_events": int(out["exec_events"]), "orders": int(c["orders_sent"]),
-                               "fills": int(c["fills"])}
+                               "fills": int(c["fills"]),
+                               "wakeups": int(c["strategy_calls"]) if self.modes[mode] != "none" else 0}
 
 
 # -------------------------------------------------------------------------------------- hftbacktest
@@ -357,13 +362,13 @@ def main(argv=None) -> int:
                  "version": getattr(e, "version", None)}
             results[f"{e.name} / {mode}"] = r
             rows.append([mode, e.name, f"{i['events']:,}", f"{med * 1e3:.1f}", f"{r['events_per_s'] / 1e6:.2f}M",
-                         f"{1 / med:.2f}", f"{i.get('orders', 0):,}",
+                         f"{1 / med:.2f}", f"{i.get('wakeups', 0) if mode == 'mm' else 0:,}", f"{i.get('orders', 0):,}",
                          "1.00" if e.name == "livestack" else f"{r['livestack_speedup']:.1f}x"])
     m = machine()
     print(f"\nPeers on {args.data}: median of {args.repeat} interleaved rounds; {m['cpu']} ({m['cores']} CPUs, "
           f"shared), load average {os.getloadavg()[0]:.1f}, {m['when']}")
     print(table(rows, ["strategy", "engine", "events (own count)", "wall ms", "events/s", "capture passes/s",
-                       "orders", "livestack faster by"]))
+                       "strategy calls", "orders", "livestack faster by"]))
     print("  'livestack faster by' = the peer's wall time / livestack's on the same capture and strategy kind "
           "(events are counted differently by each engine; the wall time over the same capture is comparable).")
     path = write_result("peers", {"data": args.data, "repeat": args.repeat, "results": results,
