@@ -231,7 +231,7 @@ def main(argv=None):
                       cell(st["ring_wait"]), cell(st["core"]), cell(st["tick_to_trade"]),
                       f"{(vr or 0) / 1e3:.2f}", cell(st["venue_rtt"])])
     print(common.table(srows, ["run", "ring_wait (feed->pickup)", "core (1 input)", "md -> orders ring",
-                               "venue read p50 (bench - t2t)", "venue_rtt"]))
+                               "bench p50 - t2t p50 (venue read)", "venue_rtt"]))
     for k, u in results.items():
         if k.startswith("unpaced"):
             print(f"{k}: {u['events']:,} md events at {u['events_per_s'] / 1e6:.2f}M md events/s end to end "
