@@ -17,9 +17,10 @@ engine (not timed) and times only its run over the whole capture. Each engine co
 way (livestack: md records incl. the 66k bookTicker BBOs the peers are not given + exec events;
 hftbacktest: event rows, one per level update/trade, some twice after its exchange/local
 reordering; Nautilus: data objects, one per level update/trade), so the table prints each engine's
-event count, events/s, and the ratio of wall times over the same capture. Strategy calls differ too:
-livestack's core calls the strategy on every record, Nautilus on every book delta, hftbacktest on
-every wait_next_feed wakeup (one per feed timestamp, ~20x fewer) - that favours hftbacktest.
+event count, events/s, and the ratio of wall times over the same capture. Strategy calls differ too
+(printed): livestack's core calls the strategy once per input message (~97k), Nautilus on every book
+delta (~446k), hftbacktest on every wait_next_feed wakeup (one per feed timestamp, ~31k) - fewer
+calls favour hftbacktest, more calls weigh on Nautilus.
 
     pip install -e '.[peers]'     # hftbacktest, nautilus_trader
     .venv/bin/python bench/bench_peers.py [--data PATH] [--repeat 3] [--skip nautilus]
