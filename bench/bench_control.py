@@ -10,10 +10,11 @@ pinned harness)::
 
 Measured per request, in the client: wall time from ``send`` to the matching reply parsed
 (``time.perf_counter_ns``). ``status`` goes through the harness; ``orders`` is answered by the
-control process from the telemetry block (no harness hop), for comparison. Target (issue 5):
-harness round trip p99 <= 500 µs.
+control process from the telemetry block (no harness hop), for comparison. Target (issue 19):
+harness round trip p99 <= 250 µs, measured over --runs (>= 5) separate runs (fresh processes each),
+with the spread across runs printed (median, min-max of the per-run p50/p99).
 
-    .venv/bin/python bench/bench_control.py [--n 5000] [--transport ipc|tcp] [--no-pin]
+    .venv/bin/python bench/bench_control.py [--runs 5] [--n 5000] [--transport ipc|tcp] [--no-pin]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import multiprocessing as mp
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import machine, percentiles, pin, table, write_result  # noqa: E402
 
-TARGET_P99_NS = 500_000
+TARGET_P99_NS = 250_000
 
 
 def _pinned(target, cpu, *args):
@@ -55,7 +57,45 @@ def main(argv=None) -> int:
     ap.add_argument("--harness-cpu", type=int, help="CPU of the stand-in harness (default: the last CPU)")
     ap.add_argument("--reply-spins", type=int, default=20,
                     help="control process: CPU pauses before sleeping while a reply is awaited")
+    ap.add_argument("--runs", type=int, default=5, help="separate runs (fresh processes); spread printed")
     args = ap.parse_args(argv)
+    runs = [_run_once(args) for _ in range(max(1, args.runs))]
+    m = machine()
+    print(f"control round trip over {len(runs)} runs: ControlClient -> ROUTER ({args.transport}) -> cmd ring -> "
+          f"harness STAND-IN (waits: {args.harness_wait}) -> reply ring -> client")
+    print(f"machine: {m['cpu']}, {m['cores']} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
+          f"{args.n} requests per command per run after {args.warmup} warm-up")
+    rows = []
+    for cmd, what in (("status", "through the harness (cmd/reply rings)"), ("orders", "telemetry block only")):
+        for i, r in enumerate(runs):
+            x = r[cmd]
+            rows.append([cmd if i == 0 else "", what if i == 0 else "", i + 1, f"{x['p50_ns'] / 1e3:.1f}",
+                         f"{x['p90_ns'] / 1e3:.1f}", f"{x['p99_ns'] / 1e3:.1f}", f"{x['p99_9_ns'] / 1e3:.1f}",
+                         f"{x['max_ns'] / 1e3:.1f}", str(x["over_1ms"])])
+    print(table(rows, ["command", "path", "run", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs", "> 1 ms"]))
+    spread = {}
+    for cmd in ("status", "orders"):
+        p50 = [r[cmd]["p50_ns"] for r in runs]
+        p99 = [r[cmd]["p99_ns"] for r in runs]
+        spread[cmd] = {"p50_ns_median": float(np.median(p50)), "p50_ns_min": min(p50), "p50_ns_max": max(p50),
+                       "p99_ns_median": float(np.median(p99)), "p99_ns_min": min(p99), "p99_ns_max": max(p99)}
+        print(f"{cmd}: p50 {np.median(p50) / 1e3:.1f} µs ({min(p50) / 1e3:.1f}-{max(p50) / 1e3:.1f}), "
+              f"p99 {np.median(p99) / 1e3:.1f} µs ({min(p99) / 1e3:.1f}-{max(p99) / 1e3:.1f}) over {len(runs)} runs")
+    ok = spread["status"]["p99_ns_median"] <= TARGET_P99_NS
+    print(f"target p99 <= {TARGET_P99_NS / 1e3:.0f} µs through the harness (median run): {'met' if ok else 'NOT met'}"
+          f"{'' if spread['status']['p99_ns_max'] <= TARGET_P99_NS else ' (not in every run)'}")
+    path = write_result("control", {
+        "what": "control request round trip measured in the client (send to reply parsed)",
+        "topology": f"ControlClient -> ROUTER ({args.transport}) -> cmd ring -> harness stand-in -> reply ring",
+        "transport": args.transport, "harness_wait": args.harness_wait,
+        "load_average_1m": os.getloadavg()[0], "n": args.n, "warmup": args.warmup,
+        "runs": runs, "spread": spread, "results": runs[len(runs) // 2],
+        "target_p99_ns": TARGET_P99_NS, "target_met": ok})
+    print(f"wrote {path}")
+    return 0
+
+
+def _run_once(args) -> dict:
 
     from livestack.control.client import ControlClient
     from livestack.control.server import run_process
@@ -144,30 +184,9 @@ def main(argv=None) -> int:
         for r in rings:
             r.close()
             r.unlink()
+        shutil.rmtree(tmp, ignore_errors=True)
 
-    m = machine()
-    print(f"control round trip: ControlClient -> ROUTER ({args.transport}) -> cmd ring -> harness STAND-IN "
-          f"(waits: {args.harness_wait}{', pinned to CPU %d' % cpus[0] if cpus[0] is not None else ''}) "
-          "-> reply ring -> client")
-    print(f"machine: {m['cpu']}, {m['cores']} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
-          f"{args.n} requests per command after {args.warmup} warm-up")
-    rows = []
-    for cmd, what in (("status", "through the harness (cmd/reply rings)"), ("orders", "telemetry block only")):
-        r = results[cmd]
-        rows.append([cmd, what, f"{r['p50_ns'] / 1e3:.1f}", f"{r['p90_ns'] / 1e3:.1f}", f"{r['p99_ns'] / 1e3:.1f}",
-                     f"{r['p99_9_ns'] / 1e3:.1f}", f"{r['max_ns'] / 1e3:.1f}"])
-        rows[-1].append(str(r["over_1ms"]))
-    print(table(rows, ["command", "path", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs", "> 1 ms"]))
-    ok = results["status"]["p99_ns"] <= TARGET_P99_NS
-    print(f"target p99 <= {TARGET_P99_NS / 1e3:.0f} µs through the harness: {'met' if ok else 'NOT met'}")
-    path = write_result("control", {
-        "what": "control request round trip measured in the client (send to reply parsed)",
-        "topology": f"ControlClient -> ROUTER ({args.transport}) -> cmd ring -> harness stand-in (spin) -> reply ring",
-        "transport": args.transport, "harness_wait": args.harness_wait,
-        "load_average_1m": os.getloadavg()[0], "pinned": cpus[0] is not None, "n": args.n, "warmup": args.warmup,
-        "results": results, "target_p99_ns": TARGET_P99_NS, "target_met": ok})
-    print(f"wrote {path}")
-    return 0
+    return results
 
 
 if __name__ == "__main__":

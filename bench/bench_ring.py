@@ -1,5 +1,11 @@
 """Ring benchmarks: one-way latency (ping-pong between two pinned processes) through the project's
-ring versus a minimal C-only ring in the same run, and throughput in records/s.
+ring versus two C-only rings in the same run, interleaved, and throughput in records/s.
+
+    fast C ring (bench/c/ring_fast.c): the fastest SPSC ring we could write - same 128-byte
+        position separation, cached opposite index, batched release, no checks. THE floor: the
+        ratio livestack / fast C ring is the figure (target <= 1.1).
+    plain C ring (bench/c/ring_floor.c): the textbook ring (no cached index, release per record),
+        for reference - it is slower than the fast one, so a ratio against it flatters.
 
     topology (latency):   ping process (CPU a) --ring ab--> pong process (CPU b)
                                                <--ring ba--
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import pathlib
 import subprocess
 import sys
@@ -55,10 +62,16 @@ def ring_pingpong(n, cpu_a, cpu_b):
         remove_session(sid)
 
 
-def c_pingpong(exe, n, cpu_a, cpu_b):
-    out = subprocess.run([str(exe), str(n), str(cpu_a), str(cpu_b)], check=True, capture_output=True, text=True,
-                         timeout=120).stdout
+def c_pingpong(exe, n, cpu_a, cpu_b, *pre):
+    out = subprocess.run([str(exe), *pre, str(n), str(cpu_a), str(cpu_b)], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
     return np.array(out.split(), dtype=np.int64)
+
+
+def c_throughput(exe, total, cpu_a, cpu_b, batch):
+    out = subprocess.run([str(exe), "tput", str(total), str(cpu_a), str(cpu_b), str(batch)], check=True,
+                         capture_output=True, text=True, timeout=300).stdout
+    return total / (int(out) / 1e9)
 
 
 def _drain(name, total, cpu, q):
@@ -110,28 +123,43 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cpu_a, cpu_b = (int(c) for c in args.cpus.split(","))
 
-    with tempfile.TemporaryDirectory() as tmp:
-        exe = common.compile_c(HERE / "c" / "ring_floor.c", pathlib.Path(tmp) / "ring_floor")
-        runs = {"livestack ring (Cython nogil)": [], "minimal C ring (floor)": []}
-        for _ in range(args.repeat):  # interleave so machine noise hits both alike
-            runs["livestack ring (Cython nogil)"].append(common.percentiles(ring_pingpong(args.messages, cpu_a, cpu_b) / 2))
-            runs["minimal C ring (floor)"].append(common.percentiles(c_pingpong(exe, args.messages, cpu_a, cpu_b) / 2))
+    LS, FAST, PLAIN = "livestack ring (Cython nogil)", "fast C ring (floor)", "plain C ring (reference)"
+    tmp = tempfile.TemporaryDirectory()
+    plain = common.compile_c(HERE / "c" / "ring_floor.c", pathlib.Path(tmp.name) / "ring_floor")
+    fast = common.compile_c(HERE / "c" / "ring_fast.c", pathlib.Path(tmp.name) / "ring_fast")
+    runs = {LS: [], FAST: [], PLAIN: []}
+    for _ in range(args.repeat):  # interleave so machine noise hits all alike
+        runs[LS].append(common.percentiles(ring_pingpong(args.messages, cpu_a, cpu_b) / 2))
+        runs[FAST].append(common.percentiles(c_pingpong(fast, args.messages, cpu_a, cpu_b, "pingpong") / 2))
+        runs[PLAIN].append(common.percentiles(c_pingpong(plain, args.messages, cpu_a, cpu_b) / 2))
     lat = {k: {q: float(np.median([r[q] for r in v])) for q in v[0]} for k, v in runs.items()}
-    ratio = lat["livestack ring (Cython nogil)"]["p50_ns"] / lat["minimal C ring (floor)"]["p50_ns"]
+    ratio = lat[LS]["p50_ns"] / lat[FAST]["p50_ns"]
+    ratio_runs = [a["p50_ns"] / b["p50_ns"] for a, b in zip(runs[LS], runs[FAST])]
     print(f"One-way latency, ping-pong of 64-byte records between processes pinned to CPUs {cpu_a} and {cpu_b},"
           f" {args.messages:,} messages x {args.repeat} runs (median of per-run percentiles):")
     print(common.table([[k, f"{v['p50_ns']:.0f}", f"{v['p99_ns']:.0f}", f"{v['p99_9_ns']:.0f}"] for k, v in lat.items()],
                        ["path", "p50 ns", "p99 ns", "p99.9 ns"]))
-    print(f"ratio p50 livestack / floor = {ratio:.2f}\n")
+    print(f"ratio p50 livestack / fast C ring = {ratio:.2f} (per run {min(ratio_runs):.2f}-{max(ratio_runs):.2f}; "
+          f"target <= 1.1: {'met' if ratio <= 1.1 else 'NOT met'}); livestack / plain C ring = "
+          f"{lat[LS]['p50_ns'] / lat[PLAIN]['p50_ns']:.2f}\n")
 
     tput = {}
     for mode in ("python single write", "python batched write (1024)", "C single write", "C batched write (1024)"):
         n = args.records // 10 if mode == "python single write" else args.records
         rates = [throughput(mode, n, cpu_a, cpu_b) for _ in range(3)]
         tput[mode] = float(np.median(rates))
+        if mode == "C batched write (1024)":  # the same batches through the fast C ring (C consumer reading up to 1024 at a time)
+            tput["fast C ring, batched write (1024)"] = float(np.median(
+                [c_throughput(fast, args.records, cpu_a, cpu_b, 1024) for _ in range(3)]))
+    tmp.cleanup()
+    tput_ratio = tput["C batched write (1024)"] / tput["fast C ring, batched write (1024)"]
     print(f"Throughput, producer on CPU {cpu_a} -> 64-byte records -> C drain consumer on CPU {cpu_b} (median of 3):")
     print(common.table([[k, f"{v / 1e6:.1f}"] for k, v in tput.items()], ["producer", "M records/s"]))
+    print(f"throughput ratio livestack C batched / fast C ring = {tput_ratio:.2f}; load average "
+          f"{os.getloadavg()[0]:.1f}")
     path = common.write_result("ring", {"latency_one_way": lat, "latency_ratio_p50": ratio,
+                                        "latency_ratio_p50_runs": ratio_runs, "throughput_ratio": tput_ratio,
+                                        "load_average_1m": os.getloadavg()[0],
                                         "throughput_records_per_s": tput, "messages": args.messages,
                                         "repeat": args.repeat})
     print(f"\nwrote {path}")

@@ -6,12 +6,24 @@ reading the order the core dispatched for it.
     venue: ◀──orders ring── ORDER_CMD (ts = md ts)     one IOC order per trade) → orders ring
            ──exec ring──▶ CANCELED (IOC unfilled) ──▶  → exec handled → records ring (drained)
 
+The strategy stays inside its risk limits: it sends only while its instrument has fewer live orders
+than ``max_open_orders`` (the core's own count, from the context block), so the core denies nothing
+and the table counts orders dispatched, trades skipped by the strategy, and denials (0 expected).
+
 Latency per order = venue read time - the md record's *intended* send time (the core stamps the
 input's ts on what it dispatches), so a feed that falls behind its schedule shows up as latency:
 corrected for coordinated omission. Paced at the given rates; then unpaced for the highest
 sustained rate with zero loss (the stand-in feed waits when the md ring is full; nothing dropped).
 
     python bench/bench_tick_to_trade.py [--rates 10000,100000] [--events 200000] [--cpus 0,1]
+
+Each case is followed by the machine's floor for the same duration on the same CPUs: a pinned busy
+loop per CPU (bench/c/hiccup.c) reading the clock back to back and counting gaps > 1 us, > 10 us and
+the longest. A spinning process on those CPUs cannot see a tail shorter than that floor. The
+per-stage breakdown comes from the harness's telemetry histograms (whole run, warm-up included):
+ring_wait (md intended send time -> harness pickup: feed lateness + md ring), core (one input),
+tick_to_trade (md time -> order written to the orders ring); the venue read is the bench's own
+latency minus the telemetry tick_to_trade.
 
 Prints a table, writes bench/results/tick_to_trade.json and bench/results/tick_to_trade.png.
 """
@@ -51,12 +63,14 @@ def _kernel(every: int = 1):
     from livestack.core import ctx as C
     price_i = C.CTX_EV_PRICE
     md_trade, new, ioc, limit = K.MD_TRADE, K.NEW, K.IOC, K.LIMIT
+    inst_off, n_live, max_live = K.CTX_INST_OFF, K.INST_N_LIVE, RISK["max_open_orders"]
 
     @numba.cfunc(types.void(types.voidptr), nopython=True, no_cpython_wrapper=True)
     def one_order_per_trade(ptr):
         head = numba.carray(ptr, (1,), np.int64)
         w = numba.carray(ptr, (head[words],), np.int64)
-        if w[kind] == md_trade and w[price_i] % every == 0:
+        # one instrument (index 0): stay under max_open_orders, as a real strategy must
+        if w[kind] == md_trade and w[price_i] % every == 0 and w[w[inst_off] + n_live] < max_live:
             push(w, new, w[inst_i], w[side_i], w[price_i], 1, 0, ioc, limit)
 
     return one_order_per_trade
@@ -81,7 +95,7 @@ def _harness(names, cpu, ready, q, every=1):
     ready.set()
     h.run(0.0, 0.5, False)
     c = core.counters()
-    q.put({"md_events": c["md_events"], "orders_sent": c["orders_sent"],
+    q.put({"md_events": c["md_events"], "orders_sent": c["orders_sent"], "denials_total": c["denials"],
            "denials": {k: v for k, v in c["denials_by_reason"].items() if v}})
 
 
@@ -122,11 +136,39 @@ def run_case(period_ns, n, cpus, every=1):
         p.join(timeout=30)
         if hc["denials"]:
             print(f"  (denied by the core: {hc['denials']})")
+        hc["stages"] = {k: v for k, v in ((h, tel.histogram(h)) for h in ("ring_wait", "core", "tick_to_trade",
+                                                                            "venue_rtt"))}
+        for v in hc["stages"].values():
+            v.pop("buckets", None)
+        tel.close()
+        os.sched_setaffinity(0, set(range(os.cpu_count())))
+        hc["floor"] = floor(cpus, ns)  # the same CPUs, the same duration, right after
         lost = n + 4 - hc["md_events"]  # + the 4 snapshot records
-        return lat[: min(got, n)], got, full, ns, lost
+        return lat[: min(got, n)], got, full, ns, lost, hc
     finally:
         os.sched_setaffinity(0, set(range(os.cpu_count())))
         remove_session(sid)
+
+
+_HICCUP = None
+
+
+def floor(cpus, duration_ns):
+    """Run bench/c/hiccup.c pinned on each CPU at once for duration_ns; the per-CPU gap counts."""
+    global _HICCUP
+    import json
+    import subprocess
+    import tempfile
+
+    if _HICCUP is None:
+        _HICCUP = common.compile_c(pathlib.Path(__file__).resolve().parent / "c" / "hiccup.c",
+                                   pathlib.Path(tempfile.mkdtemp(prefix="lsbench-")) / "hiccup")
+    ps = [subprocess.Popen([str(_HICCUP), str(c), str(int(duration_ns))], stdout=subprocess.PIPE, text=True)
+          for c in cpus]
+    out = [json.loads(p.communicate(timeout=duration_ns / 1e9 + 60)[0]) for p in ps]
+    return {"per_cpu": out, "over_1us": sum(o["over_1us"] for o in out), "over_10us": sum(o["over_10us"] for o in out),
+            "max_ns": max(o["max_ns"] for o in out),
+            "lost_fraction": max(o["lost_ns"] / max(1, o["duration_ns"]) for o in out)}
 
 
 def main(argv=None):
@@ -139,35 +181,65 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cpus = [int(c) for c in args.cpus.split(",")]
     results, hists = {}, {}
+
+    def extra(hc, lat):
+        """Telemetry stages (median over the run's histograms) and the floor, for one run."""
+        st = hc["stages"]
+        t2t_p50 = st["tick_to_trade"]["p50_ns"] or 0
+        return {"denials": hc["denials_total"], "floor": hc["floor"], "stages": st,
+                "venue_read_p50_ns": float(np.median(lat)) - t2t_p50 if len(lat) else None}
+
     for rate in (int(r) for r in args.rates.split(",")):
         per_run = []
         for _ in range(args.repeat):
-            lat, got, full, ns, lost = run_case(int(1e9 / rate), args.events, cpus)
+            lat, got, full, ns, lost, hc = run_case(int(1e9 / rate), args.events, cpus)
             warm = lat[len(lat) // 10:]  # first 10%: page faults, JIT, caches
-            per_run.append((common.percentiles(warm), got, full, lost))
+            per_run.append((common.percentiles(warm), got, full, lost, extra(hc, warm)))
             hists[rate] = warm
         q = {k: float(np.median([r[0][k] for r in per_run])) for k in per_run[0][0]}
         results[f"{rate}/s"] = {**q, "orders": int(np.median([r[1] for r in per_run])),
                                 "events": args.events, "md_ring_full_waits": int(max(r[2] for r in per_run)),
-                                "lost": int(max(r[3] for r in per_run))}
+                                "lost": int(max(r[3] for r in per_run)),
+                                "denials": int(max(r[4]["denials"] for r in per_run)),
+                                "p99_runs_ns": [r[0]["p99_ns"] for r in per_run],
+                                "runs": [r[4] for r in per_run]}
     for every in (1, 64):
-        lat, got, full, ns, lost = run_case(0, args.max_events, cpus, every)
+        lat, got, full, ns, lost, hc = run_case(0, args.max_events, cpus, every)
         results[f"unpaced, an order per {every} trade(s)"] = {
             "events": args.max_events, "orders": got, "events_per_s": args.max_events / (ns / 1e9),
             # harness inputs: the md events plus one exec answer per order
             "inputs_per_s": (args.max_events + got) / (ns / 1e9), "md_ring_full_waits": full, "lost": lost,
-            **common.percentiles(lat[len(lat) // 10:] if len(lat) > 10 else np.zeros(1, np.int64))}
+            **common.percentiles(lat[len(lat) // 10:] if len(lat) > 10 else np.zeros(1, np.int64)),
+            "runs": [extra(hc, lat[len(lat) // 10:])], "denials": hc["denials_total"]}
     print(f"Tick-to-trade, feed+venue stand-in on CPU {cpus[0]} -> harness (telemetry on; numba strategy, one IOC "
-          f"order per trade) pinned on CPU {cpus[1]}; median of {args.repeat} runs, first 10% dropped:")
+          f"order per trade while under max_open_orders) pinned on CPU {cpus[1]}; median of {args.repeat} runs, "
+          f"first 10% dropped; load average {os.getloadavg()[0]:.1f}:")
+
+    def fl(v):  # the floor of the median run: gaps > 1 us / > 10 us, longest, on the same CPUs, same duration
+        f = v["runs"][len(v["runs"]) // 2]["floor"]
+        return f"{f['over_1us']:,}/{f['over_10us']:,}/{f['max_ns'] / 1e3:.0f}"
     rows = [[k, f"{v['p50_ns'] / 1e3:.2f}", f"{v['p99_ns'] / 1e3:.2f}", f"{v['p99_9_ns'] / 1e3:.2f}",
-             f"{v['max_ns'] / 1e3:.0f}", f"{v['orders']:,}", v["lost"]] for k, v in results.items()
+             f"{v['max_ns'] / 1e3:.0f}", fl(v), f"{v['orders']:,}", v["denials"], v["lost"]] for k, v in results.items()
             if not k.startswith("unpaced")]
-    print(common.table(rows, ["rate", "p50 us", "p99 us", "p99.9 us", "max us", "orders", "lost"]))
+    print(common.table(rows, ["rate", "p50 us", "p99 us", "p99.9 us", "max us", "floor gaps >1us/>10us/max us",
+                              "orders", "denials", "lost"]))
+    print("\nPer stage (telemetry histograms of the median run, bucket upper bounds; us p50 / p99 / max):")
+    srows = []
+    for k, v in results.items():
+        st = v["runs"][len(v["runs"]) // 2]["stages"]
+        cell = lambda h: (f"{(h['p50_ns'] or 0) / 1e3:.2f} / {(h['p99_ns'] or 0) / 1e3:.2f} / "  # noqa: E731
+                          f"{(h['max_ns'] or 0) / 1e3:.0f}")
+        vr = v["runs"][len(v["runs"]) // 2]["venue_read_p50_ns"]
+        srows.append([k.split(",")[0] if not k.startswith("unpaced") else k.replace("unpaced, an order per ", "unpaced 1/"),
+                      cell(st["ring_wait"]), cell(st["core"]), cell(st["tick_to_trade"]),
+                      f"{(vr or 0) / 1e3:.2f}", cell(st["venue_rtt"])])
+    print(common.table(srows, ["run", "ring_wait (feed->pickup)", "core (1 input)", "md -> orders ring",
+                               "bench p50 - t2t p50 (venue read)", "venue_rtt"]))
     for k, u in results.items():
         if k.startswith("unpaced"):
             print(f"{k}: {u['events']:,} md events at {u['events_per_s'] / 1e6:.2f}M md events/s end to end "
                   f"({u['orders']:,} orders, each answered by an exec event: {u['inputs_per_s'] / 1e6:.2f}M harness "
-                  f"inputs/s), md records lost {u['lost']}")
+                  f"inputs/s), md records lost {u['lost']}, denials {u['denials']}")
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -181,7 +253,8 @@ def main(argv=None):
         fig.savefig(common.RESULTS / "tick_to_trade.png", dpi=100)
     except Exception as e:  # noqa: BLE001
         print(f"(no plot: {e})")
-    print("wrote", common.write_result("tick_to_trade", {"results": results, "cpus": cpus}))
+    print("wrote", common.write_result("tick_to_trade", {"results": results, "cpus": cpus,
+                                                          "load_average_1m": os.getloadavg()[0]}))
 
 
 if __name__ == "__main__":

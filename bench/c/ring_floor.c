@@ -1,6 +1,7 @@
-/* The floor for bench_ring.py: the same ping-pong as livestack's ring benchmark, through the most
- * minimal SPSC ring we can write in C (two processes over MAP_SHARED memory, 64-byte slots,
- * acquire/release positions on separate cache lines, no cached copies, no checks).
+/* A reference for bench_ring.py: the same ping-pong as livestack's ring benchmark, through the
+ * textbook SPSC ring in C (two processes over MAP_SHARED memory, 64-byte slots, acquire/release
+ * positions on separate cache lines, no cached copies, release per record, no checks). NOT the
+ * floor: every call touches the other side's line, so it is slower than bench/c/ring_fast.c.
  *
  *   usage: ring_floor N CPU_A CPU_B     prints one RTT in ns per line on stdout
  */
