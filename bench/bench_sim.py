@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from livestack.config import BTCUSDT_USDM, Instrument  # noqa: E402
 from livestack.feeds import sim as fsim  # noqa: E402
-from livestack.schema import DTYPES, new  # noqa: E402
+from livestack.schema import DTYPES, OrdType, OrderCmdType as C, Side, TimeInForce as T, new  # noqa: E402
 from livestack.venues import sim  # noqa: E402
 
 INST = Instrument(1, "SIM")
@@ -69,9 +69,9 @@ def bench_venue_model(n, resting):
         ex.service(0)
         b = ex.books[1]
         bb, ba = max(b.bids), min(b.asks)
-        cmds = new("ORDER_CMD", resting, cmd=1, qty=1, instrument=1, tif=1, ord_type=1)
+        cmds = new("ORDER_CMD", resting, cmd=C.NEW, qty=1, instrument=1, tif=T.GTC, ord_type=OrdType.LIMIT)
         cmds["client_order_id"] = np.arange(1, resting + 1)
-        cmds["side"] = np.where(np.arange(resting) % 2, 1, 2)
+        cmds["side"] = np.where(np.arange(resting) % 2, Side.BUY, Side.SELL)
         off = np.arange(resting) // 2 % 10
         cmds["price"] = np.where(cmds["side"] == 1, bb - off, ba + off)
         cmds["ts"] = ex.market_ts
@@ -119,18 +119,18 @@ def bench_matching(n):
         bb, ba = max(b.bids), min(b.asks)
         # per order: NEW (passive), REPLACE (new price), CANCEL; every 10th NEW is an IOC that crosses
         k = n // 3
-        cmds = new("ORDER_CMD", 3 * k, instrument=1, qty=1, tif=1, ord_type=1, side=1)
+        cmds = new("ORDER_CMD", 3 * k, instrument=1, qty=1, tif=T.GTC, ord_type=OrdType.LIMIT, side=Side.BUY)
         i = np.arange(k)
         coid = 1 + 2 * i
-        cmds["cmd"][0::3] = 1
+        cmds["cmd"][0::3] = C.NEW
         cmds["client_order_id"][0::3] = coid
         cmds["price"][0::3] = np.where(i % 10 == 0, ba, bb - (i % 5))
-        cmds["tif"][0::3] = np.where(i % 10 == 0, 2, 1)
-        cmds["cmd"][1::3] = 3
+        cmds["tif"][0::3] = np.where(i % 10 == 0, T.IOC, T.GTC)
+        cmds["cmd"][1::3] = C.REPLACE
         cmds["client_order_id"][1::3] = coid + 1
         cmds["orig_client_order_id"][1::3] = coid
         cmds["price"][1::3] = bb - 1 - (i % 3)
-        cmds["cmd"][2::3] = 2
+        cmds["cmd"][2::3] = C.CANCEL
         cmds["client_order_id"][2::3] = coid + 1
         cmds["ts"] = ex.market_ts
         out = np.zeros(4096, dtype=DTYPES["EXEC"])

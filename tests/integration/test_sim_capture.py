@@ -16,7 +16,7 @@ import pytest
 from livestack.config import BTCUSDT_USDM
 from livestack.feeds import sim as fsim
 from livestack.ipc import Ring, segment_name
-from livestack.schema import DTYPES, ExecType as E, FeedStatus, RecordKind, TimeInForce, new
+from livestack.schema import DTYPES, ExecType as E, FeedStatus, OrdType, OrderCmdType, RecordKind, TimeInForce, new
 from livestack.venues import process as vp
 from livestack.venues import sim
 
@@ -32,8 +32,8 @@ def capture(datadir):
 
 
 def cmd(coid, side, price, qty, tif=TimeInForce.GTC, ts=0):
-    c = new("ORDER_CMD", 1, cmd=1, client_order_id=coid, side=side, price=price, qty=qty, tif=int(tif),
-            ord_type=1, instrument=1)
+    c = new("ORDER_CMD", 1, cmd=int(OrderCmdType.NEW), client_order_id=coid, side=side, price=price, qty=qty,
+            tif=int(tif), ord_type=int(OrdType.LIMIT), instrument=1)
     c["ts"] = ts
     return c
 

@@ -25,7 +25,7 @@ from livestack.ipc.stopflag import StopFlag
 from livestack.config import Instrument
 from livestack.feeds import sim as fsim
 from livestack.ipc import Ring, segment_name
-from livestack.schema import DTYPES, ExecType as E, FeedStatus, RecordKind, Side, TimeInForce, new
+from livestack.schema import DTYPES, ExecType as E, FeedStatus, OrdType, OrderCmdType, RecordKind, Side, TimeInForce, new
 from livestack.venues import process as vp
 from livestack.venues import sim
 from tests.waiting import wait_for
@@ -106,9 +106,9 @@ class Harness:
     def run_until(self, pred, timeout, what):
         _wait_for(lambda: (self.pump(), pred())[1], timeout, what)
 
-    def send(self, coid, side, price, qty, tif=TimeInForce.GTC, cmd=1):
-        c = new("ORDER_CMD", 1, cmd=cmd, client_order_id=coid, side=int(side), price=price, qty=qty,
-                tif=int(tif), ord_type=1, instrument=1)
+    def send(self, coid, side, price, qty, tif=TimeInForce.GTC, cmd=OrderCmdType.NEW):
+        c = new("ORDER_CMD", 1, cmd=int(cmd), client_order_id=coid, side=int(side), price=price, qty=qty,
+                tif=int(tif), ord_type=int(OrdType.LIMIT), instrument=1)
         c["ts"] = self.last_ts  # ts_core = ts of the input being processed
         assert self.rings["orders"].write(c) == 0
 
@@ -127,7 +127,7 @@ def test_venue_process_publishes_market_data_and_matches_orders(session, procs):
         bb, ba = max(h.bids), min(h.asks)
         h.send(1, Side.BUY, bb, 5)  # joins the queue at the best bid
         h.send(2, Side.BUY, ba + 5, 3, tif=TimeInForce.IOC)  # crosses: fills now
-        h.send(3, Side.SELL, 1, 1, tif=TimeInForce.IOC, cmd=2)  # cancel of an unknown order
+        h.send(3, Side.SELL, 1, 1, tif=TimeInForce.IOC, cmd=OrderCmdType.CANCEL)  # cancel of an unknown order
         h.send(4, Side.BUY, bb + 0, 0)  # bad quantity
         h.run_until(lambda: len(h.all_execs()) >= 6, 20, "exec records")
         ev = h.all_execs()
@@ -162,7 +162,8 @@ def standin_harness(orders_name, exec_name, ready):
     """Harness stand-in: three resting orders far from the market, wait for their ACCEPTED, then idle."""
     orders = Ring.attach(orders_name, timeout=10)
     execs = Ring.attach(exec_name, timeout=10)
-    c = new("ORDER_CMD", 3, cmd=1, side=[1, 1, 2], price=[5000, 5001, 20000], qty=1, tif=1, ord_type=1, instrument=1)
+    c = new("ORDER_CMD", 3, cmd=int(OrderCmdType.NEW), side=[int(Side.BUY), int(Side.BUY), int(Side.SELL)],
+            price=[5000, 5001, 20000], qty=1, tif=int(TimeInForce.GTC), ord_type=int(OrdType.LIMIT), instrument=1)
     c["client_order_id"] = [11, 12, 13]
     orders.write_batch(c)
     out = np.zeros(16, dtype=DTYPES["EXEC"])

@@ -10,14 +10,14 @@ import numpy as np
 
 from livestack.records.cli import _cmd_summary, print_summary, summarize
 from livestack.records.writer import RecordWriter
-from livestack.schema import SLOT128, RecordFlag
+from livestack.schema import SLOT128, RecordFlag, RecordKind
 
 
 def _session(path, n, end=None, close=True):
     w = RecordWriter(path, {"session": "t"}, {"quiet": True})
     a = np.zeros(n, dtype=SLOT128)
     a["seq"] = np.arange(1, n + 1)
-    a["kind"] = 13  # TIMER
+    a["kind"] = RecordKind.TIMER
     a["flags"] = RecordFlag.JOURNAL
     w.write(a)
     w.flush()
