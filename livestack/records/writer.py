@@ -192,6 +192,10 @@ class RecordWriter:
             self._unlock(remove=False)
             raise
         self.disk.take_reserve(self.path + ".reserve")
+        try:
+            self.disk.hold_tail(self.file.id.get_vfd_handle())  # room for the close from the start
+        except diskspace.DiskFull:
+            pass  # the first batch's hold stops the writer before anything is written
 
     # ------------------------------------------------------------------------------------------
     def _lock(self) -> int:
@@ -420,6 +424,7 @@ class RecordWriter:
         if self.disk.check(need) == diskspace.STOPPED:
             raise diskspace.DiskFull(f"{self.path}: {self.disk.free / 2**20:.1f} MiB free, a batch needs "
                                      f"{need / 2**20:.1f} MiB and the floor is {self.disk.min_free / 4 / 2**20:.1f} MiB")
+        self.disk.hold_tail(self.file.id.get_vfd_handle(), need)  # DiskFull: nothing written
 
     def _append(self, key: int, raw: np.ndarray, rec: np.ndarray) -> int:
         name = _KEY_TO_NAME[key]
@@ -533,6 +538,7 @@ class RecordWriter:
         self._fsync(self.file.id.get_vfd_handle())
         self.file.close()
         self.file = None
+        self.disk.drop_tail(self.path)
         self.disk.release_reserve()
         self._unlock(remove=True)
 
@@ -545,6 +551,7 @@ class RecordWriter:
                 self.file.close()
             finally:
                 self.file = None
+        self.disk.drop_tail(self.path)
         self._unlock(remove=False)
 
     def __enter__(self):
