@@ -28,7 +28,8 @@ an ENOSPC of its own. Space given back to the filesystem can be taken by whoever
 though, and an HDF5 close that meets ENOSPC leaves a file nobody can open. So the room the file
 needs next is also *held in the file itself*: before every batch the writer preallocates, past
 the file's end (``fallocate(FALLOC_FL_KEEP_SIZE)``: the size does not change, the blocks are
-the file's), the batch's bytes plus ``METADATA_SLACK`` (:meth:`DiskGuard.hold_tail`). A disk
+the file's), the batch's bytes, ``METADATA_SLACK`` included (:meth:`DiskGuard.hold_tail`;
+:meth:`DiskGuard.check` counts what is held as free, for the file's own use). A disk
 that cannot give that is a stop *before* the batch is written, and whatever fills the disk
 afterwards cannot take the room the last flush and the close write into. What is left past the
 end is punched back after the close (:meth:`DiskGuard.drop_tail`).
@@ -118,7 +119,7 @@ class DiskGuard:
         that would leave less than the stop floor makes the state STOPPED *before* it is written."""
         if not self.enabled or self.state == STOPPED:
             return self.state
-        self.free = free = free_bytes(self.directory)
+        self.free = free = free_bytes(self.directory) + self.held()
         if free - need < self.min_free // 4:
             self.state = STOPPED
         elif free < self.min_free // 2:
@@ -127,8 +128,19 @@ class DiskGuard:
             self.state = max(self.state, LOW)
         return self.state
 
+    def held(self) -> int:
+        """Bytes held past the end of the file (:meth:`hold_tail`), not yet written into: free
+        for the file's own next batch, so counted as free by :meth:`check`."""
+        fd = getattr(self, "tail_fd", None)
+        if fd is None:
+            return 0
+        try:
+            return max(0, self.tail_end - os.fstat(fd).st_size)
+        except OSError:
+            return 0
+
     def hold_tail(self, fd: int, need: int = 0) -> None:
-        """Preallocate ``need`` + ``METADATA_SLACK`` bytes past the end of the open file ``fd``
+        """Preallocate ``need`` bytes (at least ``METADATA_SLACK``) past the end of the open file ``fd``
         (the size is unchanged, the blocks belong to the file): what the next batch, its flush and
         the close will write can then not meet ENOSPC, whoever fills the disk meanwhile. Raises
         DiskFull when the disk cannot give it (nothing written). A filesystem without
@@ -136,7 +148,7 @@ class DiskGuard:
         if not self.enabled or getattr(self, "tail_unsupported", False):
             return
         size = os.fstat(fd).st_size
-        end = size + need + METADATA_SLACK
+        end = size + max(need, METADATA_SLACK)
         try:
             fallocate(fd, FALLOC_FL_KEEP_SIZE, size, end - size)
         except OSError as e:
@@ -146,11 +158,13 @@ class DiskGuard:
             self.tail_unsupported = True
             return
         self.tail_end = max(end, getattr(self, "tail_end", 0))
+        self.tail_fd = fd
 
     def drop_tail(self, path: str) -> None:
         """After the close: give back what is still preallocated past the file's end."""
         end = getattr(self, "tail_end", 0)
         self.tail_end = 0
+        self.tail_fd = None  # (closed with the file)
         if not end:
             return
         try:
