@@ -35,7 +35,8 @@ Loss rules (why the code is shaped like this):
 * **A full disk is a defined state** (``diskspace.py``): free space is checked before every
   batch; the writer tells the harness (telemetry ``writer_disk_state``: low → REDUCING, halt →
   cancel all + HALTED) and, before HDF5 could meet ENOSPC, flushes and closes the file cleanly
-  (``end_reason = "disk_full"``), then consumes and counts what the harness still records
+  (``end_reason = "disk_full"``; the room that flush and close write into is held past the file's
+  end before every batch, so a disk filled by someone else cannot make them fail), then consumes and counts what the harness still records
   (``records_lost_disk_full``) so the harness never blocks; it exits ``EXIT_DISK_FULL`` at stop
   and is not restarted.
 * **The file says where the harness ended.** At close the writer stamps the harness's last record
