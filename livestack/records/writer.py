@@ -35,7 +35,8 @@ Loss rules (why the code is shaped like this):
 * **A full disk is a defined state** (``diskspace.py``): free space is checked before every
   batch; the writer tells the harness (telemetry ``writer_disk_state``: low → REDUCING, halt →
   cancel all + HALTED) and, before HDF5 could meet ENOSPC, flushes and closes the file cleanly
-  (``end_reason = "disk_full"``), then consumes and counts what the harness still records
+  (``end_reason = "disk_full"``; the room that flush and close write into is held past the file's
+  end before every batch, so a disk filled by someone else cannot make them fail), then consumes and counts what the harness still records
   (``records_lost_disk_full``) so the harness never blocks; it exits ``EXIT_DISK_FULL`` at stop
   and is not restarted.
 * **The file says where the harness ended.** At close the writer stamps the harness's last record
@@ -192,6 +193,10 @@ class RecordWriter:
             self._unlock(remove=False)
             raise
         self.disk.take_reserve(self.path + ".reserve")
+        try:
+            self.disk.hold_tail(self.file.id.get_vfd_handle())  # room for the close from the start
+        except diskspace.DiskFull:
+            pass  # the first batch's hold stops the writer before anything is written
 
     # ------------------------------------------------------------------------------------------
     def _lock(self) -> int:
@@ -420,6 +425,7 @@ class RecordWriter:
         if self.disk.check(need) == diskspace.STOPPED:
             raise diskspace.DiskFull(f"{self.path}: {self.disk.free / 2**20:.1f} MiB free, a batch needs "
                                      f"{need / 2**20:.1f} MiB and the floor is {self.disk.min_free / 4 / 2**20:.1f} MiB")
+        self.disk.hold_tail(self.file.id.get_vfd_handle(), need)  # DiskFull: nothing written
 
     def _append(self, key: int, raw: np.ndarray, rec: np.ndarray) -> int:
         name = _KEY_TO_NAME[key]
@@ -533,6 +539,7 @@ class RecordWriter:
         self._fsync(self.file.id.get_vfd_handle())
         self.file.close()
         self.file = None
+        self.disk.drop_tail(self.path)
         self.disk.release_reserve()
         self._unlock(remove=True)
 
@@ -545,6 +552,7 @@ class RecordWriter:
                 self.file.close()
             finally:
                 self.file = None
+        self.disk.drop_tail(self.path)
         self._unlock(remove=False)
 
     def __enter__(self):
