@@ -108,6 +108,14 @@ def test_clean_stop_after_duration_exits_0(tmp_path):
     assert r.returncode == sv.EXIT_OK, r.stdout + r.stderr
     session, pids = _session_and_pids(_started(r.stdout.splitlines()))
     _assert_nothing_left(session, pids)
+    # where things are, said at start (issue 18.4)
+    records = tmp_path / "records"
+    assert re.search(rf"^  session   default \(id {session}\)$", r.stdout, re.M), r.stdout
+    assert re.search(rf"^  records   {re.escape(str(records))}/.*/{session}\.h5$", r.stdout, re.M)
+    assert re.search(r"^  control   ipc://.*control\.sock$", r.stdout, re.M)
+    assert "  metrics   off (telemetry.metrics_port = 0)" in r.stdout
+    assert re.search(r"^  processes .*harness pid \d+ CPU \d+", r.stdout, re.M)
+    assert "  feed      sim   venue sim   strategy mm_cy   instruments SIM" in r.stdout
 
 
 def test_strategy_that_cannot_load_is_refused_before_anything_starts(tmp_path):
@@ -119,10 +127,12 @@ def test_strategy_that_cannot_load_is_refused_before_anything_starts(tmp_path):
 
 def test_harness_that_dies_at_start_fails_the_session(tmp_path):
     # a strategy parameter that does not exist: the harness raises while building the strategy
-    r = _run(tmp_path, _config(tmp_path, '[strategy]\nname = "mm_cy"\nparams = {bogus = 1}\n'), "--duration", "20")
+    r = _run(tmp_path, _config(tmp_path, '[strategy]\nname = "mm_cy"\nparams = {bogus = 1}\n'), "--duration", "20",
+             "--quiet")
     assert r.returncode == sv.EXIT_FAILED, r.stdout + r.stderr
     assert "failed: harness exited with code 1" in r.stderr
     assert "unknown parameter 'bogus'" in r.stderr
+    assert "  records   " not in r.stdout  # --quiet
     line = _started(r.stdout.splitlines())
     if line:  # it may die before every process was started
         _assert_nothing_left(*_session_and_pids(line))
