@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 
 DEFAULTS: dict[str, Any] = {
     "session": {
-        "name": "default",
+        "name": "default",             # records file <name>-<session id>.h5 ("default": <session id>.h5)
         "records_dir": "records",      # HDF5 session files go to <records_dir>/<date>/<session>.h5
         "duration_s": 0.0,             # 0: run until Ctrl-C / SIGTERM
         "status_interval_s": 1.0,      # one-line status print period (0: quiet)
@@ -174,6 +174,9 @@ def validate(raw: dict | None) -> dict:
         raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
     _check_control(cfg["control"])
     _check_strategy(cfg["strategy"])
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", cfg["session"]["name"]):
+        raise ConfigError(f"config: 'session.name' = {cfg['session']['name']!r}: 1-64 letters, digits, '_', '.', '-' "
+                          "(it goes into the records file name)")
     insts = instruments(cfg)  # validates
     try:
         from livestack.core import parse_risk

@@ -347,7 +347,9 @@ class Supervisor:
         self.procs: dict[str, Managed] = {}
         self.instruments = cfgmod.instruments(cfg)
         self.session_dir = os.path.join(cfg["session"]["records_dir"], _dt.date.today().isoformat())
-        self.records_path = os.path.join(self.session_dir, f"{self.session}.h5")
+        name = cfg["session"]["name"]  # in the file name unless it is the default's "default"
+        self.records_path = os.path.join(self.session_dir, (f"{name}-" if name != "default" else "")
+                                         + f"{self.session}.h5")
         from livestack.secrets import private_dir
 
         private_dir(self.session_dir)  # session files and control sockets: created owner-only (0700)

@@ -104,15 +104,21 @@ def _assert_nothing_left(session: str, pids: list[int]) -> None:
 
 
 def test_clean_stop_after_duration_exits_0(tmp_path):
-    r = _run(tmp_path, _config(tmp_path), "--duration", "1")
+    cfg = _config(tmp_path)
+    with open(cfg) as f:
+        text = f.read().replace("[session]\n", '[session]\nname = "desk-a"\n')
+    with open(cfg, "w") as f:
+        f.write(text)
+    r = _run(tmp_path, cfg, "--duration", "1")
     assert r.returncode == sv.EXIT_OK, r.stdout + r.stderr
     session, pids = _session_and_pids(_started(r.stdout.splitlines()))
     _assert_nothing_left(session, pids)
     # where things are, said at start (issue 18.4)
     records = tmp_path / "records"
-    assert re.search(rf"^  session   default \(id {session}\)$", r.stdout, re.M), r.stdout
-    assert re.search(rf"^  records   {re.escape(str(records))}/.*/{session}\.h5$", r.stdout, re.M)
+    assert re.search(rf"^  session   desk-a \(id {session}\)$", r.stdout, re.M), r.stdout
+    assert re.search(rf"^  records   {re.escape(str(records))}/.*/desk-a-{session}\.h5$", r.stdout, re.M)
     assert re.search(r"^  control   ipc://.*control\.sock$", r.stdout, re.M)
+    assert len(list(records.glob(f"*/desk-a-{session}.h5"))) == 1  # the session name is in the file name
     assert "  metrics   off (telemetry.metrics_port = 0)" in r.stdout
     assert re.search(r"^  processes .*harness pid \d+ CPU \d+", r.stdout, re.M)
     assert "  feed      sim   venue sim   strategy mm_cy   instruments SIM" in r.stdout

@@ -73,3 +73,18 @@ def test_a_process_that_ran_a_while_before_failing_is_restarted():
     m.started = sv.time.monotonic() - sv.QUICK_FAIL_S - 1
     sup.procs["venue"] = m
     assert sup.poll() and m.quick_fails == 0 and m.next_restart > 0
+
+
+def test_a_session_name_that_cannot_be_a_file_name_is_a_config_error():
+    import pytest
+
+    with pytest.raises(config.ConfigError, match="session.name"):
+        config.validate({"session": {"name": "../etc/x"}})
+    assert config.validate({"session": {"name": "desk-a"}})["session"]["name"] == "desk-a"
+
+
+def test_a_strategy_name_that_does_not_exist_is_a_config_error_with_a_suggestion():
+    import pytest
+
+    with pytest.raises(config.ConfigError, match="unknown strategy \\(did you mean 'mm_cy'\\?\\)"):
+        config.validate({"strategy": {"name": "mm_c"}})
