@@ -142,6 +142,26 @@ class SafeStream:
             except (OSError, ValueError):
                 self._broke()
 
+    def reader_gone(self) -> bool:
+        """True once the reading end of a pipe on this stream was closed (``| head`` exited),
+        noticed without writing: a quiet stack stops too."""
+        if self.broken:
+            return True
+        try:
+            import select
+            import stat
+
+            fd = self.stream.fileno()
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                return False
+            p = select.poll()
+            p.register(fd, 0)  # POLLERR/POLLHUP are always reported
+            if p.poll(0):
+                self._broke()
+        except (OSError, ValueError, AttributeError):
+            pass
+        return self.broken
+
     def _broke(self):
         self.broken = True
         try:  # the interpreter's final flush of this fd must not fail either
@@ -279,7 +299,7 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
     alive = hold_alive(session) if session else None
-    cpus = {cpu} if isinstance(cpu, int) and cpu >= 0 else set(cpu or ())
+    cpus = ({cpu} if cpu >= 0 else set()) if isinstance(cpu, int) else set(cpu or ())  # -1: any CPU
     try:
         if name == "harness" and cpus:
             _CPU_LOCKS.append(take_cpu_lock(min(cpus), session))  # held (open) for the process's life
@@ -290,7 +310,10 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", 
     except BaseException as e:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
-        fatal = isinstance(e, StartRefused) or (isinstance(e, OSError) and e.errno == 98)  # EADDRINUSE
+        # fatal (no restart, the session stops): a refused start, a port taken, or any exception
+        # with a true ``fatal`` attribute (e.g. a venue that gave up logging on after its retries)
+        fatal = (isinstance(e, StartRefused) or (isinstance(e, OSError) and e.errno == 98)  # EADDRINUSE
+                 or bool(getattr(e, "fatal", False)))
         why = str(e) if isinstance(e, StartRefused) else f"{type(e).__name__}: {e}"
         if report is not None:
             try:
@@ -677,7 +700,7 @@ class Supervisor:
                 if time.monotonic() >= next_status:
                     print(self.status_line(), file=self.out, flush=True)
                     next_status += every
-                if self.out.broken:
+                if self.out.reader_gone():
                     interrupted.append(EXIT_PIPE)
                     break
                 time.sleep(0.05)

@@ -189,8 +189,9 @@ def test_second_stack_on_the_same_harness_cpu_is_refused_and_sighup_stops_in_ord
 
 
 def test_stdout_closed_by_head_stops_in_order(tmp_path):
-    """``livestack run | head -1``: the reader goes away after the first line."""
-    proc = subprocess.Popen(_cmd(_config(tmp_path, status=0.1), "--duration", "60"), cwd=ROOT, env=_env(tmp_path),
+    """``livestack run --quiet | head -1``: the reader goes away after the first line, and the stack
+    (no status lines: it writes nothing more) notices without a write."""
+    proc = subprocess.Popen(_cmd(_config(tmp_path, status=0.0), "--duration", "60", "--quiet"), cwd=ROOT, env=_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()

@@ -83,3 +83,35 @@ def test_run_help_documents_exit_codes():
     assert "exit codes:" in text
     for code in (sv.EXIT_OK, sv.EXIT_FAILED, sv.EXIT_REFUSED, sv.EXIT_HANGUP, sv.EXIT_PIPE):
         assert f"\n  {code} " in text
+
+
+def test_safe_stream_notices_a_closed_pipe_reader_without_writing():
+    r, w = os.pipe()
+    with os.fdopen(w, "w") as wf:
+        out = sv.SafeStream(wf)
+        assert not out.reader_gone()
+        os.close(r)  # `head` exited
+        assert out.reader_gone() and out.broken
+
+
+def test_a_fatal_attribute_marks_a_child_error_fatal():
+    """A process raising an exception with ``fatal = True`` (e.g. a venue that gave up logging on)
+    exits EXIT_CHILD_FATAL with its reason on the report pipe: the supervisor stops the session."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=sv._child, args=(_give_up, -1, (), {}, os.getpid(), "venue", "", 0, send))
+    p.start()
+    send.close()
+    p.join(timeout=60)
+    assert p.exitcode == sv.EXIT_CHILD_FATAL
+    assert recv.recv() == "GaveUp: logon refused 5 times: giving up"
+
+
+class GaveUp(RuntimeError):
+    fatal = True
+
+
+def _give_up():
+    raise GaveUp("logon refused 5 times: giving up")
