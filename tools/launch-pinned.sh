@@ -2,7 +2,11 @@
 # Production launch of livestack on a tuned host: checks what makes latency unpredictable, prints
 # what is off, then starts `livestack run` with the harness on an isolated CPU.
 #
-#   tools/launch-pinned.sh [--harness-cpu N] [--other-cpus LIST] [--strict] [CONFIG.toml] [-- extra args]
+#   tools/launch-pinned.sh [--harness-cpu N] [--other-cpus LIST] [--strict] [--dry-run] [CONFIG.toml] [-- extra args]
+#
+# The harness CPU: --harness-cpu, else CONFIG's [cpu] harness, else the last CPU (both given and
+# different: an error). --dry-run runs the checks and prints the config and command it would start.
+# Unknown flags and a second CONFIG are errors (exit 2); nothing is left in /tmp.
 #
 # Checks (each prints OK or WARN with the fix):
 #   - isolated CPUs (isolcpus= / nohz_full= / rcu_nocbs= on the kernel command line) include the harness CPU
@@ -22,23 +26,54 @@ set -u
 harness_cpu=""
 other_cpus=""
 strict=0
+dry=0
 config=""
 extra=()
+die() { echo "launch-pinned: $*" >&2; exit 2; }
+need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value"; }
 while [ $# -gt 0 ]; do
     case "$1" in
-        --harness-cpu) harness_cpu="$2"; shift 2 ;;
-        --other-cpus) other_cpus="$2"; shift 2 ;;
+        --harness-cpu) need "$@"; harness_cpu="$2"; shift 2 ;;
+        --harness-cpu=*) harness_cpu="${1#*=}"; shift ;;
+        --other-cpus) need "$@"; other_cpus="$2"; shift 2 ;;
+        --other-cpus=*) other_cpus="${1#*=}"; shift ;;
         --strict) strict=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        --dry-run) dry=1; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         --) shift; extra=("$@"); break ;;
-        *) config="$1"; shift ;;
+        -*) die "unknown option '$1' (see --help)" ;;
+        *) [ -z "$config" ] || die "one CONFIG only: got '$config' and '$1' (unknown options go after --)"
+           config="$1"; shift ;;
     esac
 done
+[ -z "$config" ] || [ -f "$config" ] || die "config file '$config' does not exist"
 
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin="$here/.venv/bin/livestack"
+py="$here/.venv/bin/python"
+[ -x "$bin" ] || bin=livestack
+[ -x "$py" ] || py=python3
 ncpu=$(nproc --all)
 cmdline=$(cat /proc/cmdline 2>/dev/null || echo "")
 isolated=$(cat /sys/devices/system/cpu/isolated 2>/dev/null || echo "")
-[ -z "$harness_cpu" ] && harness_cpu=$((ncpu - 1))
+cfg_harness=""
+if [ -n "$config" ]; then
+    read -r has_cpu cfg_harness < <("$py" -c 'import sys, tomllib
+c = tomllib.load(open(sys.argv[1], "rb"))
+print(int("cpu" in c), c.get("cpu", {}).get("harness", -1))' "$config" 2>/dev/null) \
+        || die "cannot read '$config' as TOML (livestack config check '$config' says why)"
+    [ "$cfg_harness" = -1 ] && cfg_harness=""
+    if [ "$has_cpu" = 1 ] && [ -z "$cfg_harness" ] && [ -n "$harness_cpu" ]; then
+        die "$config has a [cpu] table without 'harness': add harness = $harness_cpu to it (not --harness-cpu)"
+    fi
+fi
+if [ -n "$harness_cpu" ] && [ -n "$cfg_harness" ] && [ "$harness_cpu" != "$cfg_harness" ]; then
+    die "--harness-cpu $harness_cpu disagrees with [cpu] harness = $cfg_harness in $config: give one of them"
+fi
+[ -z "$harness_cpu" ] && harness_cpu=${cfg_harness:-$((ncpu - 1))}
+[[ "$harness_cpu" =~ ^[0-9]+$ ]] || die "--harness-cpu '$harness_cpu' is not a CPU number"
+[ -z "$other_cpus" ] || [[ "$other_cpus" =~ ^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$ ]] \
+    || die "--other-cpus '$other_cpus' is not a CPU list (e.g. 0-2,4)"
 if [ -z "$other_cpus" ]; then
     other_cpus=$(seq -s, 0 $((ncpu - 1)) | tr ',' '\n' | grep -vx "$harness_cpu" | paste -sd, -)
     [ -z "$other_cpus" ] && other_cpus="$harness_cpu"
@@ -110,12 +145,11 @@ if [ "$warns" -gt 0 ] && [ "$strict" = 1 ]; then
 fi
 [ "$warns" -gt 0 ] && echo "$warns check(s) off: starting anyway (use --strict to refuse)"
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-bin="$here/.venv/bin/livestack"
-[ -x "$bin" ] || bin=livestack
-overrides=$(mktemp --suffix=.toml)
-trap 'rm -f "$overrides"' EXIT
+# The merged config goes to an unlinked temp file read through /dev/fd: nothing stays in /tmp,
+# even though exec replaces this shell (an EXIT trap would never run).
+overrides=$(mktemp --suffix=.toml) || die "cannot create a temp file"
 first_other=${other_cpus%%,*}
+first_other=${first_other%%-*}
 {
     [ -n "$config" ] && cat "$config"
     if ! { [ -n "$config" ] && grep -q '^\[cpu\]' "$config"; }; then
@@ -126,5 +160,15 @@ first_other=${other_cpus%%,*}
         printf '\n[harness]\nsched_fifo = true\nmlockall = true\n'
     fi
 } > "$overrides"
-echo "starting: taskset -c $other_cpus $bin run $overrides ${extra[*]:-}"
-exec taskset -c "$other_cpus,$harness_cpu" "$bin" run "$overrides" "${extra[@]}"
+exec 3< "$overrides"
+rm -f "$overrides"
+# the supervisor and every process without a [cpu] entry run on other_cpus; each process with a
+# [cpu] entry (the harness always) pins itself to it (sched_setaffinity is not bound by taskset)
+echo "CPU set applied: supervisor on CPUs $other_cpus (taskset -c $other_cpus), harness pinned to CPU $harness_cpu"
+echo "starting: taskset -c $other_cpus $bin run /dev/fd/3 (${config:-embedded default} + [cpu]/[harness] above) ${extra[*]:-}"
+if [ "$dry" = 1 ]; then
+    echo "--- merged config (dry run: not starting) ---"
+    cat <&3
+    exit 0
+fi
+exec taskset -c "$other_cpus" "$bin" run /dev/fd/3 "${extra[@]}"

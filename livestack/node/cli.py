@@ -4,37 +4,76 @@ from __future__ import annotations
 
 import sys
 
+from livestack.node import supervisor as sv
+
+EXIT_CODES = f"""\
+exit codes:
+  {sv.EXIT_OK:<4} stopped as asked (--duration, Ctrl-C, SIGTERM) and every process ended cleanly
+  {sv.EXIT_FAILED:<4} a process failed: the harness died or was killed (e.g. its strategy could not load),
+       a process reported a fatal error or crash-looped, or one had to be killed at stop
+  {sv.EXIT_REFUSED:<4} refused to start, nothing left running: invalid config, the harness CPU is taken
+       by another livestack harness, telemetry.metrics_port in use, records disk too full
+  {sv.EXIT_HANGUP:<4} SIGHUP (terminal gone): stopped in order
+  {sv.EXIT_PIPE:<4} stdout closed (e.g. `livestack run | head`): stopped in order
+The reason of a non-zero exit is printed on stderr."""
+
+
+def _err(msg: str) -> None:
+    try:
+        print(f"livestack: {msg}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
 
 def _run(args) -> int:
     from livestack.node import config
-    from livestack.node.supervisor import Supervisor
 
     try:
         cfg = config.load(args.config)
     except config.ConfigError as e:
-        print(f"livestack: {e}", file=sys.stderr)
-        return 2
+        _err(str(e))
+        return sv.EXIT_REFUSED
     if args.duration is not None:
         cfg["session"]["duration_s"] = args.duration
-    sup = Supervisor(cfg)
+    out = sv.SafeStream(sys.stdout)
+    sys.stdout = out
+    sup = sv.Supervisor(cfg, out=out, quiet=args.quiet)
     try:
         sup.start()
+    except sv.StartRefused as e:
+        sup.stop(timeout=5)
+        _err(f"not starting: {e}")
+        return sv.EXIT_REFUSED
     except OSError as e:
         if e.errno == 28:  # records disk too full to start (writer.min_free_mb)
-            print(f"livestack: {e.strerror}", file=sys.stderr)
+            _err(e.strerror)
             sup.stop(timeout=5)
-            return 2
+            return sv.EXIT_REFUSED
         sup.stop(timeout=5)
         raise
-    except Exception:
+    except BaseException:
         sup.stop(timeout=5)
         raise
-    return sup.run()
+    rc = sup.run()
+    if sup.failure:
+        _err(f"session {sup.session} failed: {sup.failure}")
+    elif rc == sv.EXIT_PIPE:
+        _err(f"session {sup.session} stopped: stdout was closed")
+    elif rc == sv.EXIT_HANGUP:
+        _err(f"session {sup.session} stopped: SIGHUP")
+    elif rc:
+        _err(f"session {sup.session}: a process did not stop in time and was killed")
+    return rc
 
 
 def register(sub) -> None:
+    import argparse
+
     p = sub.add_parser("run", help="run the whole stack (no CONFIG: simulated market + exchange + market maker)",
-                       conflict_handler="resolve")
+                       conflict_handler="resolve", epilog=EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", nargs="?", help="TOML config file")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--quiet", action="store_true",
+                   help="do not print where things are at start (records, control endpoint, metrics, CPUs)")
     p.set_defaults(func=_run)

@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 
 DEFAULTS: dict[str, Any] = {
     "session": {
-        "name": "default",
+        "name": "default",             # records file <name>-<session id>.h5 ("default": <session id>.h5)
         "records_dir": "records",      # HDF5 session files go to <records_dir>/<date>/<session>.h5
         "duration_s": 0.0,             # 0: run until Ctrl-C / SIGTERM
         "status_interval_s": 1.0,      # one-line status print period (0: quiet)
@@ -173,6 +173,10 @@ def validate(raw: dict | None) -> dict:
     if cfg["venue"]["kind"] not in ("sim", "fix"):
         raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
     _check_control(cfg["control"])
+    _check_strategy(cfg["strategy"])
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", cfg["session"]["name"]):
+        raise ConfigError(f"config: 'session.name' = {cfg['session']['name']!r}: 1-64 letters, digits, '_', '.', '-' "
+                          "(it goes into the records file name)")
     insts = instruments(cfg)  # validates
     try:
         from livestack.core import parse_risk
@@ -184,6 +188,21 @@ def validate(raw: dict | None) -> dict:
         except ValueError as e:
             raise ConfigError(f"config: [risk]: {e}") from None
     return cfg
+
+
+def _check_strategy(st: dict) -> None:
+    """The strategy is one the harness can load (else it would die at start, after the other
+    processes started); its params are checked when the harness builds it."""
+    try:
+        from livestack.strategies import NAMES
+    except ImportError:  # strategies not built: the harness reports it at start
+        return
+    if st["name"] not in NAMES:
+        import difflib
+
+        near = difflib.get_close_matches(st["name"], NAMES, n=1)
+        raise ConfigError(f"config: 'strategy.name' = {st['name']!r}: unknown strategy"
+                          + (f" (did you mean {near[0]!r}?)" if near else "") + f"; known: {', '.join(NAMES)}")
 
 
 def _check_control(ctl: dict) -> None:

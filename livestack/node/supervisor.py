@@ -44,6 +44,136 @@ from livestack.schema import RecordKind
 ORPHAN_POLL_S = 0.05
 ORPHAN_WAIT_S = 60.0
 
+#: ``livestack run`` exit codes (README "Exit codes", ``livestack run --help``)
+EXIT_OK = 0            # stopped as asked (duration, Ctrl-C, SIGTERM), every process ended cleanly
+EXIT_FAILED = 1        # a process failed: the harness died or was killed, a fatal error, a crash loop
+EXIT_REFUSED = 2       # refused to start: bad config, CPU taken by another harness, port in use, disk full
+EXIT_HANGUP = 128 + signal.SIGHUP    # SIGHUP (terminal gone): stopped in order
+EXIT_PIPE = 128 + signal.SIGPIPE     # stdout closed (``livestack run | head``): stopped in order
+
+#: a child's exit status that means "do not restart me: stop the session" (it reported why)
+EXIT_CHILD_FATAL = 3
+#: a restartable process that fails this many times in a row, each within QUICK_FAIL_S of its
+#: start, is in a crash loop: the session stops instead of restarting it forever
+MAX_QUICK_FAILS = 5
+QUICK_FAIL_S = 10.0
+
+#: per-CPU lock files: the harness holds one exclusively for its life (the kernel drops it on death)
+CPU_LOCK_DIR = os.environ.get("LIVESTACK_CPU_LOCK_DIR", "/dev/shm")
+
+
+class StartRefused(RuntimeError):
+    """The session cannot start (its CPU or port is taken): nothing was started."""
+
+
+def cpu_lock_path(cpu: int) -> str:
+    return os.path.join(CPU_LOCK_DIR, f"livestack-cpu{cpu}.lock")
+
+
+def take_cpu_lock(cpu: int, session: str) -> int:
+    """Lock ``cpu`` for this process (the harness) or raise StartRefused naming its holder."""
+    import fcntl
+
+    fd = os.open(cpu_lock_path(cpu), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown session"
+        os.close(fd)
+        raise StartRefused(f"CPU {cpu} is taken by another livestack harness ({holder}; lock "
+                           f"{cpu_lock_path(cpu)}): choose another cpu.harness, or stop that session") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"session {session} pid {os.getpid()}".encode(), 0)
+    return fd
+
+
+def check_cpu_free(cpu: int) -> None:
+    """StartRefused when a live harness holds ``cpu``'s lock (checked again by the harness itself)."""
+    import fcntl
+
+    try:
+        fd = os.open(cpu_lock_path(cpu), os.O_RDWR)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: two checks never refuse each other
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown session"
+        raise StartRefused(f"CPU {cpu} is taken by another livestack harness ({holder}; lock "
+                           f"{cpu_lock_path(cpu)}): choose another cpu.harness, or stop that session") from None
+    finally:
+        os.close(fd)
+
+
+def check_port_free(port: int, addr: str = "127.0.0.1") -> None:
+    """StartRefused when the metrics exporter could not bind ``addr:port``."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the exporter's HTTP server does
+        try:
+            s.bind((addr, port))
+        except OSError as e:
+            raise StartRefused(f"telemetry.metrics_port {port} is not free on {addr} ({e.strerror}): another "
+                               "stack or program serves it; choose another port (0: no exporter)") from None
+
+
+class SafeStream:
+    """A text stream that survives its reader going away (``livestack run | head``): the first
+    broken pipe sets ``broken`` and later writes go nowhere, instead of raising in the middle of
+    a stop."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.broken = False
+
+    def write(self, text):
+        if not self.broken:
+            try:
+                return self.stream.write(text)
+            except (OSError, ValueError):
+                self._broke()
+        return len(text)
+
+    def flush(self):
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self._broke()
+
+    def reader_gone(self) -> bool:
+        """True once the reading end of a pipe on this stream was closed (``| head`` exited),
+        noticed without writing: a quiet stack stops too."""
+        if self.broken:
+            return True
+        try:
+            import select
+            import stat
+
+            fd = self.stream.fileno()
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                return False
+            p = select.poll()
+            p.register(fd, 0)  # POLLERR/POLLHUP are always reported
+            if p.poll(0):
+                self._broke()
+        except (OSError, ValueError, AttributeError):
+            pass
+        return self.broken
+
+    def _broke(self):
+        self.broken = True
+        try:  # the interpreter's final flush of this fd must not fail either
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
 
 def alive_path(session: str) -> str:
     """The session's liveness lock file (in /dev/shm, named like its segments, so the session's
@@ -156,21 +286,50 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu) -> None
 
 
 _ORPHANED: list = []
+_CPU_LOCKS: list = []
 
 
 def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", session: str = "",
-           harness_pid: int = 0) -> None:
+           harness_pid: int = 0, report=None) -> None:
     """Runs in the spawned child: stop in order if the supervisor dies (``_watch_parent``),
-    ignore Ctrl-C (the supervisor orchestrates), pin, run; the last process of an orphaned
-    session out removes its shared memory."""
+    ignore Ctrl-C and SIGHUP (the supervisor orchestrates), survive a closed stdout, lock the
+    harness's CPU, pin, run; a failure is reported to the supervisor on ``report`` as one line;
+    the last process of an orphaned session out removes its shared memory."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
     alive = hold_alive(session) if session else None
-    cpus = {cpu} if isinstance(cpu, int) and cpu >= 0 else set(cpu or ())
-    _watch_parent(name, parent, harness_pid, cpu)
-    if cpus:
-        os.sched_setaffinity(0, cpus)
+    cpus = ({cpu} if cpu >= 0 else set()) if isinstance(cpu, int) else set(cpu or ())  # -1: any CPU
     try:
+        if name == "harness" and cpus:
+            _CPU_LOCKS.append(take_cpu_lock(min(cpus), session))  # held (open) for the process's life
+        _watch_parent(name, parent, harness_pid, cpu)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
         target(*args, **kwargs)
+    except BaseException as e:
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        # fatal (no restart, the session stops): a refused start, a port taken, or any exception
+        # with a true ``fatal`` attribute (e.g. a venue that gave up logging on after its retries)
+        fatal = (isinstance(e, StartRefused) or (isinstance(e, OSError) and e.errno == 98)  # EADDRINUSE
+                 or bool(getattr(e, "fatal", False)))
+        why = str(e) if isinstance(e, StartRefused) else f"{type(e).__name__}: {e}"
+        if report is not None:
+            try:
+                report.send(why)
+            except OSError:
+                pass
+        if os.environ.get("LIVESTACK_TRACEBACK"):
+            import traceback
+
+            traceback.print_exc()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if session and (_ORPHANED or os.getppid() != parent):
+            last_one_out(session, alive)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_CHILD_FATAL if fatal else 1)
     finally:
         # done: a late SIGTERM (the orphan watch, racing a venue that stopped by itself) must not
         # turn a clean exit into death by signal (Python resets its handlers while finalizing)
@@ -190,15 +349,20 @@ class Managed:
     proc: object = None
     restarts: int = 0
     next_restart: float = 0.0
+    started: float = 0.0
+    quick_fails: int = 0
+    report: object = None      # read end of the child's failure-report pipe
+    why: str = ""              # what the child reported before it failed
 
 
 class Supervisor:
     """One live session. ``start()``, then ``run()`` (blocks) or ``poll()`` from a test, then ``stop()``."""
 
-    def __init__(self, cfg: dict, *, session: str | None = None, out=sys.stdout):
+    def __init__(self, cfg: dict, *, session: str | None = None, out=sys.stdout, quiet: bool = True):
         self.cfg = cfg
+        self.quiet = quiet
         self.session = session or shm.new_session_id()
-        self.out = out
+        self.out = out if isinstance(out, SafeStream) else SafeStream(out)
         self.ctx = mp.get_context("spawn")
         self.stop_event = StopFlag(self.ctx)  # not mp.Event: a killed child could leave its lock held
         self.rings: dict = {}
@@ -206,7 +370,9 @@ class Supervisor:
         self.procs: dict[str, Managed] = {}
         self.instruments = cfgmod.instruments(cfg)
         self.session_dir = os.path.join(cfg["session"]["records_dir"], _dt.date.today().isoformat())
-        self.records_path = os.path.join(self.session_dir, f"{self.session}.h5")
+        name = cfg["session"]["name"]  # in the file name unless it is the default's "default"
+        self.records_path = os.path.join(self.session_dir, (f"{name}-" if name != "default" else "")
+                                         + f"{self.session}.h5")
         from livestack.secrets import private_dir
 
         private_dir(self.session_dir)  # session files and control sockets: created owner-only (0700)
@@ -214,6 +380,9 @@ class Supervisor:
         self._last = None
         self.stopping = False
         self.events: list[str] = []
+        #: why the session ended badly (None: it did not); ``run()`` returns its exit code
+        self.failure: str | None = None
+        self.end_code = EXIT_OK
 
     # ------------------------------------------------------------------------------------------
     def _ring(self, role: str, name: str, capacity: int, slot: int, kind: int = 0) -> str:
@@ -227,6 +396,9 @@ class Supervisor:
 
     def start(self) -> None:
         self._preflight_disk()
+        check_cpu_free(self.cfg["cpu"]["harness"])
+        if self.cfg["telemetry"]["metrics_port"]:
+            check_port_free(self.cfg["telemetry"]["metrics_port"])
         removed = remove_stale()
         if removed:
             self._say(f"removed {len(removed)} shared-memory segments left by a crashed session")
@@ -300,6 +472,29 @@ class Supervisor:
                 self._spawn(m)
         self._say(f"session {self.session} started: " + ", ".join(
             f"{m.name} pid {m.proc.pid}" + (f" cpu {m.cpu}" if m.cpu >= 0 else "") for m in self.procs.values()))
+        if not self.quiet:
+            for line in self.where():
+                print(f"  {line}", file=self.out, flush=True)
+
+    def where(self) -> list[str]:
+        """Where things are, printed at start (``livestack run --quiet`` hides it)."""
+        cfg = self.cfg
+        port = cfg["telemetry"]["metrics_port"]
+
+        def cpus(m):
+            a = self._affinity(m)
+            return f"CPU {a}" if isinstance(a, int) and a >= 0 else (
+                "CPUs " + ",".join(map(str, a)) if a and a != -1 else "any CPU")
+
+        return [
+            f"session   {cfg['session']['name']} (id {self.session})",
+            f"records   {os.path.abspath(self.records_path)}" if cfg["writer"]["enabled"] else "records   off (writer.enabled = false)",
+            f"control   {getattr(self, 'control_endpoint', None) or 'off (control.enabled = false)'}",
+            f"metrics   http://127.0.0.1:{port}/metrics" if port else "metrics   off (telemetry.metrics_port = 0)",
+            "processes " + "; ".join(f"{m.name} pid {m.proc.pid} {cpus(m)}" for m in self.procs.values()),
+            f"feed      {cfg['feed']['kind']}   venue {cfg['venue']['kind']}   strategy {cfg['strategy']['name']}   "
+            "instruments " + ", ".join(i.symbol for i in self.instruments),
+        ]
 
     def _preflight_disk(self) -> None:
         """Refuse to start a session whose records disk has less than ``writer.min_free_mb``
@@ -365,10 +560,33 @@ class Supervisor:
     def _spawn(self, m: Managed) -> None:
         h = self.procs.get("harness")
         harness_pid = h.proc.pid if h is not None and h.proc is not None else 0
+        if m.report is not None:
+            m.report.close()
+        m.report, send = self.ctx.Pipe(duplex=False)
+        m.why = ""
         m.proc = self.ctx.Process(target=_child, args=(m.target, self._affinity(m), m.args, m.kwargs, os.getpid(),
-                                                       m.name, self.session, harness_pid),
+                                                       m.name, self.session, harness_pid, send),
                                   name=f"livestack-{m.name}")
         m.proc.start()
+        send.close()
+        m.started = time.monotonic()
+
+    def _reason(self, m: Managed) -> str:
+        """How ``m`` ended, with what it reported."""
+        try:
+            while m.report is not None and m.report.poll():
+                m.why = m.report.recv()
+        except (EOFError, OSError):
+            pass
+        code = m.proc.exitcode
+        how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exited with code {code}"
+        return f"{how}: {m.why}" if m.why else how
+
+    def _fail(self, why: str) -> bool:
+        self.failure = why
+        self.end_code = EXIT_FAILED
+        self._say(f"fatal: {why}; stopping session")
+        return False
 
     # ------------------------------------------------------------------------------------------
     def poll(self) -> bool:
@@ -378,8 +596,16 @@ class Supervisor:
             if m.proc.is_alive() or self.stopping:
                 continue
             if m.name == "harness":
-                self._say(f"harness exited (code {m.proc.exitcode}); venues cancel on disconnect; stopping session")
+                if m.proc.exitcode == 0:
+                    self._say("harness exited (code 0); stopping session")
+                    return False
+                refused = m.proc.exitcode == EXIT_CHILD_FATAL  # its CPU was taken after our check
+                self._fail(f"harness {self._reason(m)}" + ("" if refused else " (venues cancel on disconnect)"))
+                if refused:
+                    self.end_code = EXIT_REFUSED
                 return False
+            if m.proc.exitcode == EXIT_CHILD_FATAL:
+                return self._fail(f"{m.name} {self._reason(m)}")
             if m.name == "writer" and m.proc.exitcode == EXIT_DISK_FULL:
                 if m.restart:
                     m.restart = False
@@ -388,9 +614,16 @@ class Supervisor:
             if not m.restart:
                 continue
             if m.next_restart == 0.0:
+                if m.proc.exitcode != 0 and now - m.started < QUICK_FAIL_S:
+                    m.quick_fails += 1
+                    if m.quick_fails >= MAX_QUICK_FAILS:
+                        return self._fail(f"{m.name} failed {m.quick_fails} times in a row, each within "
+                                          f"{QUICK_FAIL_S:g}s of its start; last {self._reason(m)}")
+                else:
+                    m.quick_fails = 0
                 delay = min(0.5 * 2 ** m.restarts, 10.0)
                 m.next_restart = now + delay
-                self._say(f"{m.name} exited (code {m.proc.exitcode}); restarting in {delay:.1f}s")
+                self._say(f"{m.name} {self._reason(m)}; restarting in {delay:.1f}s")
             elif now >= m.next_restart:
                 m.restarts += 1
                 m.next_restart = 0.0
@@ -451,9 +684,11 @@ class Supervisor:
                 f"pnl {format_fixed(pnl, pd + qd)}")
 
     def run(self) -> int:
-        """Block until Ctrl-C, SIGTERM, the configured duration, or the harness ends."""
+        """Block until Ctrl-C, SIGTERM, SIGHUP, a closed stdout, the configured duration, the harness
+        ending or a fatal failure; stop in order; return the exit code (``EXIT_*``)."""
         interrupted = []
-        signal.signal(signal.SIGTERM, lambda *_: interrupted.append(1))
+        signal.signal(signal.SIGTERM, lambda *_: interrupted.append(EXIT_OK))
+        signal.signal(signal.SIGHUP, lambda *_: interrupted.append(EXIT_HANGUP))
         duration = self.cfg["session"]["duration_s"]
         every = self.cfg["session"]["status_interval_s"]
         next_status = time.monotonic() + every if every > 0 else float("inf")
@@ -465,10 +700,16 @@ class Supervisor:
                 if time.monotonic() >= next_status:
                     print(self.status_line(), file=self.out, flush=True)
                     next_status += every
+                if self.out.reader_gone():
+                    interrupted.append(EXIT_PIPE)
+                    break
                 time.sleep(0.05)
         except KeyboardInterrupt:
             pass
-        return self.stop()
+        if interrupted and self.end_code == EXIT_OK:
+            self.end_code = interrupted[0]
+        rc = self.stop()
+        return self.end_code if self.end_code != EXIT_OK else (EXIT_FAILED if rc else EXIT_OK)
 
     def stop(self, timeout: float = 30.0) -> int:
         """Orderly shutdown; returns 0 when every process ended by itself."""
@@ -492,7 +733,8 @@ class Supervisor:
                 m.proc.kill()
                 m.proc.join(timeout=5)
                 rc = 1
-        self._say(f"session {self.session} stopped; records in {self.records_path}")
+        if self.started_at:
+            self._say(f"session {self.session} stopped; records in {self.records_path}")
         if getattr(self, "telemetry", None) is not None:
             try:
                 self.telemetry.close()
