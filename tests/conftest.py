@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import os
 import pathlib
+import tempfile
 
 import pytest
 
 from livestack.ipc import shm
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# The per-CPU harness locks (livestack/node) of this test run live in a folder of its own: another
+# test run on the same host (a second checkout, CI beside a developer) must not make our stacks
+# refuse their harness CPU. Within this run the locks still apply, and tests/unit/node checks them.
+os.environ.setdefault("LIVESTACK_CPU_LOCK_DIR", tempfile.mkdtemp(prefix="livestack-cpu-locks-"))
 
 
 def data_dir() -> pathlib.Path | None:
