@@ -3,6 +3,11 @@ from libc.stdint cimport int64_t
 
 cdef enum:
     BOOK_BEYOND_TOP = 1 << 30   # book_side_set: a change below the mirrored top (> any depth)
+    BOOK_HINT_BITS = 14         # the price -> index hint table: 2**14 entries a side (256 KiB)
+
+cdef struct BookHint:
+    int64_t price       # a price the side held at some time
+    int64_t index       # where it was then (memmoves shift it a little; a search nearby finds it)
 
 cdef struct BookSide:
     int64_t *price      # prices, WORST first, BEST LAST (bids ascending, asks descending)
@@ -11,6 +16,7 @@ cdef struct BookSide:
     int64_t live        # live levels (qty > 0)
     int64_t capacity    # room in price/qty; doubled by realloc when full (rare: never per event)
     int64_t sign        # +1 bids, -1 asks: sign * price ascends with the index
+    BookHint *hint      # [2**BOOK_HINT_BITS] by a hash of the price: where that price last was
 
 cdef int book_side_init(BookSide *side, int64_t sign, int64_t capacity) except -1
 cdef void book_side_free(BookSide *side) noexcept nogil

@@ -28,7 +28,8 @@ mirror's last slot from the full array when a level leaves the top.
 
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memmove
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memset
 
 
 cdef int book_side_init(BookSide *side, int64_t sign, int64_t capacity) except -1:
@@ -36,12 +37,16 @@ cdef int book_side_init(BookSide *side, int64_t sign, int64_t capacity) except -
         capacity = 16
     side.price = <int64_t *>malloc(capacity * sizeof(int64_t))
     side.qty = <int64_t *>malloc(capacity * sizeof(int64_t))
-    if side.price == NULL or side.qty == NULL:
+    side.hint = <BookHint *>malloc((1 << BOOK_HINT_BITS) * sizeof(BookHint))
+    if side.price == NULL or side.qty == NULL or side.hint == NULL:
         free(side.price)
         free(side.qty)
+        free(side.hint)
         side.price = NULL
         side.qty = NULL
+        side.hint = NULL
         raise MemoryError()
+    memset(side.hint, 0, (1 << BOOK_HINT_BITS) * sizeof(BookHint))
     side.n = 0
     side.live = 0
     side.capacity = capacity
@@ -52,8 +57,10 @@ cdef int book_side_init(BookSide *side, int64_t sign, int64_t capacity) except -
 cdef void book_side_free(BookSide *side) noexcept nogil:
     free(side.price)
     free(side.qty)
+    free(side.hint)
     side.price = NULL
     side.qty = NULL
+    side.hint = NULL
     side.n = 0
     side.live = 0
     side.capacity = 0
@@ -89,6 +96,68 @@ cdef inline int64_t _lower_bound(const BookSide *side, int64_t price) noexcept n
         else:
             hi = mid
     return lo
+
+
+cdef inline uint64_t _hash(int64_t price) noexcept nogil:
+    return (<uint64_t>price * <uint64_t>0x9E3779B97F4A7C15ULL) >> (64 - BOOK_HINT_BITS)
+
+
+cdef inline int64_t _gallop(const BookSide *side, int64_t price, int64_t i) noexcept nogil:
+    """:func:`_lower_bound` by an exponential search outward from index ``i`` (0 <= i < n):
+    O(log d) for an answer d entries away."""
+    cdef const int64_t *P = side.price
+    cdef int64_t n = side.n, sign = side.sign, key = side.sign * price
+    cdef int64_t lo, hi, mid, step = 1
+    if sign * P[i] < key:            # the answer is above i
+        lo = i + 1
+        while True:
+            hi = lo + step - 1
+            if hi >= n:
+                hi = n
+                break
+            if sign * P[hi] >= key:
+                break
+            lo = hi + 1
+            step <<= 1
+    else:                            # the answer is at or below i
+        hi = i
+        while True:
+            lo = hi - step
+            if lo < 0:
+                lo = 0
+                break
+            if sign * P[lo] < key:
+                lo += 1
+                break
+            hi = lo
+            step <<= 1
+    while lo < hi:                   # the answer is in [lo, hi]
+        mid = (lo + hi) >> 1
+        if sign * P[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline int64_t _find(BookSide *side, int64_t price) noexcept nogil:
+    """:func:`_lower_bound`, usually in a step or two: the hint table remembers where ``price``
+    was, and a memmove or a compaction moves a level only a little (or the search widens).
+
+    Exact whatever the hint holds: the hint only chooses where the search starts."""
+    cdef BookHint *h = &side.hint[_hash(price)]
+    cdef int64_t i = h.index
+    if h.price != price or side.n == 0:
+        i = _lower_bound(side, price)
+    else:
+        if i >= side.n:
+            i = side.n - 1
+        if side.price[i] != price:
+            i = _gallop(side, price, i)
+    if i < side.n and side.price[i] == price:
+        h.price = price
+        h.index = i
+    return i
 
 
 cdef inline int64_t _mirror_pos(const BookSide *side, int64_t price, const int64_t *top_price,
@@ -169,7 +238,7 @@ cdef int64_t book_side_set(BookSide *side, int64_t price, int64_t qty, int64_t *
     cdef int64_t *Q = side.qty
     cdef int64_t n = side.n, lo, k, j, top_n, last, anchor
     cdef bint live
-    lo = _lower_bound(side, price)
+    lo = _find(side, price)
     live = lo < n and P[lo] == price and Q[lo] > 0
     top_n = side.live if side.live < top_depth else top_depth       # mirror entries before the change
     if live:
@@ -177,6 +246,8 @@ cdef int64_t book_side_set(BookSide *side, int64_t price, int64_t qty, int64_t *
             if Q[lo] == qty:
                 return -1
             Q[lo] = qty
+            if top_n == top_depth and side.sign * price < side.sign * top_price[top_n - 1]:
+                return BOOK_BEYOND_TOP   # below the full mirror's last level (the common case)
             k = _mirror_pos(side, price, top_price, top_n)
             if k < top_n:                # (the level is live: it is in the mirror iff at k)
                 top_qty[k] = qty
@@ -185,12 +256,15 @@ cdef int64_t book_side_set(BookSide *side, int64_t price, int64_t qty, int64_t *
         # delete: keep a tombstone
         Q[lo] = 0
         side.live -= 1
-        k = _mirror_pos(side, price, top_price, top_n)
+        if top_n == top_depth and side.sign * price < side.sign * top_price[top_n - 1]:
+            k = top_n                    # below the full mirror's last level
+        else:
+            k = _mirror_pos(side, price, top_price, top_n)
         if k < top_n:
             memmove(top_price + k, top_price + k + 1, (top_n - k - 1) * sizeof(int64_t))
             memmove(top_qty + k, top_qty + k + 1, (top_n - k - 1) * sizeof(int64_t))
             if side.live >= top_depth:   # the next live level comes (back) into the top
-                anchor = _lower_bound(side, top_price[top_n - 2]) if top_n >= 2 else lo
+                anchor = _find(side, top_price[top_n - 2]) if top_n >= 2 else lo
                 j = anchor - 1
                 while Q[j] <= 0:         # (a live level below the anchor exists: live >= depth)
                     j -= 1
@@ -210,6 +284,8 @@ cdef int64_t book_side_set(BookSide *side, int64_t price, int64_t qty, int64_t *
         P = side.price
         Q = side.qty
         P[lo] = price
+        side.hint[_hash(price)].price = price
+        side.hint[_hash(price)].index = lo
     Q[lo] = qty
     side.live += 1
     if top_n < top_depth or side.sign * price > side.sign * top_price[top_n - 1]:
