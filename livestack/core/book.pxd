@@ -1,5 +1,5 @@
 # The exact L2 book of one instrument side: every level the feed sent, none evicted (book.pyx).
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
 cdef enum:
     BOOK_BEYOND_TOP = 1 << 30   # book_side_set: a change below the mirrored top (> any depth)
@@ -7,7 +7,8 @@ cdef enum:
 
 cdef struct BookHint:
     int64_t price       # a price the side held at some time
-    int64_t index       # where it was then (memmoves shift it a little; a search nearby finds it)
+    int32_t index       # where it was then, from the worst end (inserts above it do not move it)
+    int32_t from_best   # n - index then (inserts below it move it up one, and n with it)
 
 cdef struct BookSide:
     int64_t *price      # prices, WORST first, BEST LAST (bids ascending, asks descending)

@@ -28,7 +28,7 @@ mirror's last slot from the full array when a level leaves the top.
 
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memmove
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memset
 
 
@@ -146,18 +146,28 @@ cdef inline int64_t _find(BookSide *side, int64_t price) noexcept nogil:
 
     Exact whatever the hint holds: the hint only chooses where the search starts."""
     cdef BookHint *h = &side.hint[_hash(price)]
-    cdef int64_t i = h.index
-    if h.price != price or side.n == 0:
+    cdef int64_t n = side.n
+    cdef int64_t i = n - h.from_best
+    if h.price != price or n == 0:
         i = _lower_bound(side, price)
-    else:
-        if i >= side.n:
-            i = side.n - 1
+    elif i < 0 or i >= n or side.price[i] != price:
+        i = h.index
+        if i >= n:
+            i = n - 1
         if side.price[i] != price:
-            i = _gallop(side, price, i)
-    if i < side.n and side.price[i] == price:
+            i = _gallop(side, price, n - h.from_best if 0 <= n - h.from_best < n else i)
+    if i < n and side.price[i] == price:
         h.price = price
-        h.index = i
+        h.index = <int32_t>i
+        h.from_best = <int32_t>(n - i)
     return i
+
+
+cdef inline void _remember(BookSide *side, int64_t price, int64_t i) noexcept nogil:
+    cdef BookHint *h = &side.hint[_hash(price)]
+    h.price = price
+    h.index = <int32_t>i
+    h.from_best = <int32_t>(side.n - i)
 
 
 cdef inline int64_t _mirror_pos(const BookSide *side, int64_t price, const int64_t *top_price,
@@ -284,8 +294,7 @@ cdef int64_t book_side_set(BookSide *side, int64_t price, int64_t qty, int64_t *
         P = side.price
         Q = side.qty
         P[lo] = price
-        side.hint[_hash(price)].price = price
-        side.hint[_hash(price)].index = lo
+        _remember(side, price, lo)
     Q[lo] = qty
     side.live += 1
     if top_n < top_depth or side.sign * price > side.sign * top_price[top_n - 1]:
