@@ -17,7 +17,10 @@ cdef struct BookSide:
     int64_t live        # live levels (qty > 0)
     int64_t capacity    # room in price/qty; doubled by realloc when full (rare: never per event)
     int64_t sign        # +1 bids, -1 asks: sign * price ascends with the index
-    BookHint *hint      # [2**BOOK_HINT_BITS] by a hash of the price: where that price last was
+    BookHint *hint      # [2**BOOK_HINT_BITS] by the price's grid step: where that price last was
+    int64_t grid        # the price grid learnt from the prices (gcd of their differences; 0: none
+                        # yet): the hint of (price - origin) / grid, so near prices share cache lines
+    int64_t origin      # the first price the side held
 
 cdef int book_side_init(BookSide *side, int64_t sign, int64_t capacity) except -1
 cdef void book_side_free(BookSide *side) noexcept nogil

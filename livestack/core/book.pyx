@@ -7,13 +7,24 @@ Each side is ONE sorted array with the best level at the END::
     price   worst ──────────────────────────────────────────▶ best      (bids ascending,
                                                                          asks descending)
 
-A binary search finds a level (O(log n)). A delete does not move anything: the level stays as a
+A level is found from a *hint* (below), else by a binary search (O(log n)). A delete does not move anything: the level stays as a
 *tombstone* (qty 0) and comes back to life in place when its price is set again; a new price is
 inserted by moving only the entries better than it (``memmove`` of the array's tail). The
 tombstones are compacted in one pass when they outnumber the live levels. Why (measured on the
 real USD-M capture, ``bench/bench_book.py``): the median update is ~230 levels from the best,
 35% of updates are deletes or inserts, and 80% of inserts revive a price deleted earlier; with
 tombstones only ~4% of updates move memory.
+
+The hint table (2**BOOK_HINT_BITS entries a side) remembers, for a price, where it last was:
+its index and its distance from the best end. A deep insert moves every better level up one
+slot and n with it, so the distance from the best end still finds such a level in one probe; a
+level moved otherwise (a tombstone absorbing an insert nearby, a compaction) is found by an
+exponential search from there. The slot of a price is its index on the price grid the side
+learnt (the gcd of the price differences seen) modulo the table, so the busy prices near the
+best share a few cache lines. A hint is only where the search starts: a level is taken only
+when ``price[i] == price`` (prices are unique in the array), so a stale, colliding or
+misplaced hint costs time, never exactness. On the USD-M capture this took the core from
+~70 to ~46 ns a record (depth 32; bench/bench_book.py).
 
 Nothing is ever evicted: a level below the exposed top is still held and comes back into the
 top, exactly, when the levels above it go. The arrays grow by doubling (``realloc``), so after
@@ -47,6 +58,8 @@ cdef int book_side_init(BookSide *side, int64_t sign, int64_t capacity) except -
         side.hint = NULL
         raise MemoryError()
     memset(side.hint, 0, (1 << BOOK_HINT_BITS) * sizeof(BookHint))
+    side.grid = 0
+    side.origin = 0
     side.n = 0
     side.live = 0
     side.capacity = capacity
@@ -98,8 +111,40 @@ cdef inline int64_t _lower_bound(const BookSide *side, int64_t price) noexcept n
     return lo
 
 
-cdef inline uint64_t _hash(int64_t price) noexcept nogil:
+cdef inline uint64_t _hash(const BookSide *side, int64_t price) noexcept nogil:
+    """The hint slot of ``price``: its grid index modulo the table (neighbouring prices in
+    neighbouring slots: the busy top of the book stays in a few cache lines)."""
+    if side.grid > 0:
+        return <uint64_t>(<int64_t>(<uint64_t>price - <uint64_t>side.origin) / side.grid) \
+            & ((1 << BOOK_HINT_BITS) - 1)
     return (<uint64_t>price * <uint64_t>0x9E3779B97F4A7C15ULL) >> (64 - BOOK_HINT_BITS)
+
+
+cdef inline uint64_t _gcd(uint64_t a, uint64_t b) noexcept nogil:
+    cdef uint64_t t
+    while b != 0:
+        t = a % b
+        a = b
+        b = t
+    return a
+
+
+cdef inline void _learn_grid(BookSide *side, int64_t price) noexcept nogil:
+    """A new price refines the grid (a gcd only shrinks: after warm-up, nothing changes; a
+    change leaves old hints in the wrong slots, where they are merely not found)."""
+    cdef uint64_t d, g
+    if side.grid < 0:
+        return
+    if side.origin == 0 and side.grid == 0:
+        side.origin = price
+        return
+    d = <uint64_t>price - <uint64_t>side.origin   # (unsigned: no overflow whatever the prices)
+    if <int64_t>d < 0:
+        d = -d
+    g = <uint64_t>side.grid if side.grid > 0 else 0
+    if d != 0 and (g == 0 or d % g != 0):
+        g = _gcd(g, d) if g > 0 else d
+        side.grid = <int64_t>g if <int64_t>g > 0 else -1      # -1: no grid (the plain hash)
 
 
 cdef inline int64_t _gallop(const BookSide *side, int64_t price, int64_t i) noexcept nogil:
@@ -145,7 +190,7 @@ cdef inline int64_t _find(BookSide *side, int64_t price) noexcept nogil:
     was, and a memmove or a compaction moves a level only a little (or the search widens).
 
     Exact whatever the hint holds: the hint only chooses where the search starts."""
-    cdef BookHint *h = &side.hint[_hash(price)]
+    cdef BookHint *h = &side.hint[_hash(side, price)]
     cdef int64_t n = side.n
     cdef int64_t i = n - h.from_best
     if h.price != price or n == 0:
@@ -164,7 +209,7 @@ cdef inline int64_t _find(BookSide *side, int64_t price) noexcept nogil:
 
 
 cdef inline void _remember(BookSide *side, int64_t price, int64_t i) noexcept nogil:
-    cdef BookHint *h = &side.hint[_hash(price)]
+    cdef BookHint *h = &side.hint[_hash(side, price)]
     h.price = price
     h.index = <int32_t>i
     h.from_best = <int32_t>(side.n - i)
@@ -294,6 +339,7 @@ cdef int64_t book_side_set(BookSide *side, int64_t price, int64_t qty, int64_t *
         P = side.price
         Q = side.qty
         P[lo] = price
+        _learn_grid(side, price)
         _remember(side, price, lo)
     Q[lo] = qty
     side.live += 1
