@@ -1,14 +1,13 @@
 # The exact L2 book of one instrument side: every level the feed sent, none evicted (book.pyx).
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t
 
 cdef enum:
     BOOK_BEYOND_TOP = 1 << 30   # book_side_set: a change below the mirrored top (> any depth)
-    BOOK_HINT_BITS = 14         # the price -> index hint table: 2**14 entries a side (256 KiB)
+    BOOK_HINT_BITS = 14         # the price -> index hint table: 2**14 entries a side (128 KiB)
 
 cdef struct BookHint:
-    int64_t price       # a price the side held at some time
-    int32_t index       # where it was then, from the worst end (inserts above it do not move it)
-    int32_t from_best   # n - index then (inserts below it move it up one, and n with it)
+    uint32_t tag        # the low 32 bits of a price the side held at some time
+    int32_t from_best   # n - its index then (a deep insert moves it up one, and n with it)
 
 cdef struct BookSide:
     int64_t *price      # prices, WORST first, BEST LAST (bids ascending, asks descending)

@@ -15,8 +15,8 @@ real USD-M capture, ``bench/bench_book.py``): the median update is ~230 levels f
 35% of updates are deletes or inserts, and 80% of inserts revive a price deleted earlier; with
 tombstones only ~4% of updates move memory.
 
-The hint table (2**BOOK_HINT_BITS entries a side) remembers, for a price, where it last was:
-its index and its distance from the best end. A deep insert moves every better level up one
+The hint table (2**BOOK_HINT_BITS entries of 8 bytes a side) remembers, for a price (the low
+32 bits of it), where it last was: its distance from the best end. A deep insert moves every better level up one
 slot and n with it, so the distance from the best end still finds such a level in one probe; a
 level moved otherwise (a tombstone absorbing an insert nearby, a compaction) is found by an
 exponential search from there. The slot of a price is its index on the price grid the side
@@ -39,7 +39,7 @@ mirror's last slot from the full array when a level leaves the top.
 
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memmove
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 
@@ -193,25 +193,21 @@ cdef inline int64_t _find(BookSide *side, int64_t price) noexcept nogil:
     cdef BookHint *h = &side.hint[_hash(side, price)]
     cdef int64_t n = side.n
     cdef int64_t i = n - h.from_best
-    if h.price != price or n == 0:
+    if h.tag != <uint32_t>price or i < 0 or i >= n:
         i = _lower_bound(side, price)
-    elif i < 0 or i >= n or side.price[i] != price:
-        i = h.index
-        if i >= n:
-            i = n - 1
-        if side.price[i] != price:
-            i = _gallop(side, price, n - h.from_best if 0 <= n - h.from_best < n else i)
+    elif side.price[i] == price:
+        return i
+    else:
+        i = _gallop(side, price, i)
     if i < n and side.price[i] == price:
-        h.price = price
-        h.index = <int32_t>i
+        h.tag = <uint32_t>price
         h.from_best = <int32_t>(n - i)
     return i
 
 
 cdef inline void _remember(BookSide *side, int64_t price, int64_t i) noexcept nogil:
     cdef BookHint *h = &side.hint[_hash(side, price)]
-    h.price = price
-    h.index = <int32_t>i
+    h.tag = <uint32_t>price
     h.from_best = <int32_t>(side.n - i)
 
 
