@@ -7,8 +7,8 @@ Each side is ONE sorted array with the best level at the END::
     price   worst ──────────────────────────────────────────▶ best      (bids ascending,
                                                                          asks descending)
 
-A level is found from a *hint* (below), else by a binary search (O(log n)). A delete does not move anything: the level stays as a
-*tombstone* (qty 0) and comes back to life in place when its price is set again; a new price is
+A level is found from a *hint* (below), else by a binary search (O(log n)). A delete does not
+move anything: the level stays as a *tombstone* (qty 0) and comes back to life in place when its price is set again; a new price is
 inserted by moving only the entries better than it (``memmove`` of the array's tail). The
 tombstones are compacted in one pass when they outnumber the live levels. Why (measured on the
 real USD-M capture, ``bench/bench_book.py``): the median update is ~230 levels from the best,
@@ -16,15 +16,21 @@ real USD-M capture, ``bench/bench_book.py``): the median update is ~230 levels f
 tombstones only ~4% of updates move memory.
 
 The hint table (2**BOOK_HINT_BITS entries of 8 bytes a side) remembers, for a price (the low
-32 bits of it), where it last was: its distance from the best end. A deep insert moves every better level up one
-slot and n with it, so the distance from the best end still finds such a level in one probe; a
+32 bits of it), where it last was: its distance from the best end. A deep insert moves every
+better level up one slot and n with it, so that distance still finds such a level in one probe; a
 level moved otherwise (a tombstone absorbing an insert nearby, a compaction) is found by an
 exponential search from there. The slot of a price is its index on the price grid the side
-learnt (the gcd of the price differences seen) modulo the table, so the busy prices near the
-best share a few cache lines. A hint is only where the search starts: a level is taken only
+learnt (the gcd of the price differences seen; a grid of 1 or over 2**32 falls back to a
+multiplicative hash) modulo the table, so the busy prices near the best share a few cache lines. A hint is only where the search starts: a level is taken only
 when ``price[i] == price`` (prices are unique in the array), so a stale, colliding or
 misplaced hint costs time, never exactness. On the USD-M capture this took the core from
-~70 to ~46 ns a record (depth 32; bench/bench_book.py).
+~70 to ~43 ns a record (depth 32; bench/bench_core.py, bench/bench_book.py).
+
+Why not a price-indexed ladder (one slot per tick): the captures hold levels far from the touch
+(USD-M bids from 560 to 74,613, asks to 621,368: millions of 0.1 ticks; spot bids over 4.6M
+0.01 ticks), so a ladder needs a window plus an exact overflow, and the hint table already gives
+the ladder's O(1) lookup near the touch while the one sorted array stays what readers walk
+(``Core.full_book``).
 
 Nothing is ever evicted: a level below the exposed top is still held and comes back into the
 top, exactly, when the levels above it go. The arrays grow by doubling (``realloc``), so after
