@@ -4,6 +4,7 @@ after every message, deep books and levels that leave and re-enter the top inclu
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from livestack.config import Instrument
@@ -126,3 +127,42 @@ def test_snapshot_begin_clears_the_full_book():
     fb, fa = core.full_book(1)
     assert _pairs(fb) == [(90, 1)] and len(fa) == 0
     assert np.array_equal(core.book(1)[1], np.zeros((0, 2), dtype=np.int64))
+
+
+@pytest.mark.parametrize("tick", [1, 50_000_000])
+def test_a_deep_churned_book_with_more_prices_than_the_hint_table_stays_exact(tick):
+    # book.pyx finds a level from a hint (where its price last was); 40,000 prices a side overflow
+    # the 2**14-entry hint table (collisions), deep inserts shift every better level (stale hints),
+    # deletes pile up tombstones until a compaction moves every level: the book must not care.
+    # tick > 1: the hints sit by the price grid the side learns; an off-grid price in round 7
+    # refines that grid (every hint misplaced at once)
+    rng = np.random.default_rng(11)
+    core = Core([INST], RISK, book_depth=32)
+    ref = DictBook()
+    core.process_array(R.slots([R.md_status(1, 1, FeedStatus.SNAPSHOT_BEGIN),
+                                R.md_status(1, 1, FeedStatus.SNAPSHOT_END)]))
+    hseq = 10
+    for rnd in range(12):
+        n = 8000
+        side = rng.integers(0, 2, n)
+        # bids below 1,000,000, asks from it; wide in early rounds, narrow (churn near the top) later
+        width = 40_000 if rnd % 3 == 0 else 300
+        off = rng.integers(0, width, n)
+        qty = np.where(rng.random(n) < (0.2 if rnd % 3 == 0 else 0.5), 0, rng.integers(1, 50, n))
+        recs, upd = [], []
+        for s, o, q in zip(side.tolist(), off.tolist(), qty.tolist()):
+            sd, px = (BUY, (999_999 - o) * tick) if s == 0 else (SELL, (1_000_000 + o) * tick)
+            if rnd == 7 and tick > 1 and o % 97 == 0:
+                px += tick // 5 if sd == BUY else -(tick // 5)   # off the grid, not crossing
+            recs.append(R.md_level(1, 2, sd, px, q, flags=0))
+            upd.append((sd, px, q))
+        recs[-1] = R.md_level(1, 2, *upd[-1], flags=R.LAST)
+        core.process_array(R.slots(recs), hseq0=hseq)
+        hseq += len(recs)
+        for u in upd:
+            ref.set(*u)
+        _check(core, ref, 32)
+        fb, fa = core.full_book(1)
+        rb, ra = ref.top(10**9)
+        assert _pairs(fb) == rb and _pairs(fa) == ra
+    assert core.counters()["anomalies"] == 0
