@@ -117,7 +117,7 @@ cdef class Core:
         self._ctx_array = context_block(instruments, depths, max_depth, live_cap, max_orders, max_intents, pvals)
         self.n_ctx_words = len(self._ctx_array)
         self.ctx_words = <int64_t *>cnp.PyArray_DATA(self._ctx_array)
-        w = self.ctx_words
+        ctx = self.ctx_words
 
         self.instrument_ids = <uint32_t *>PyMem_Malloc(self.n_instruments * sizeof(uint32_t))
         self.qty_scale = <int64_t *>PyMem_Malloc(self.n_instruments * sizeof(int64_t))
@@ -179,7 +179,7 @@ cdef class Core:
         self.reducing_cause = LS_DENY_REASON_REDUCE_ONLY
         self.pnl_total = 0
         self.next_client_order_id = 1
-        w[LS_CTX_TRADING_STATE] = self.trading_state
+        ctx[LS_CTX_TRADING_STATE] = self.trading_state
         self.open_orders = 0
         memset(self.c_deny, 0, sizeof(self.c_deny))
         memset(self.c_anomaly, 0, sizeof(self.c_anomaly))
@@ -234,43 +234,43 @@ cdef class Core:
         """Set one level of the full book (book.pyx) and its best-first mirror in the context.
 
         Returns the changed level's distance from the best, -1 when nothing changed."""
-        cdef int64_t *I = ls_ctx_inst(self.ctx_words, i)
-        cdef int64_t D = I[LS_INST_DEPTH]
-        cdef int64_t M = D if D > self.book_top_levels else self.book_top_levels   # levels mirrored
+        cdef int64_t *inst_ctx = ls_ctx_inst(self.ctx_words, i)
+        cdef int64_t depth = inst_ctx[LS_INST_DEPTH]
+        cdef int64_t mirrored = depth if depth > self.book_top_levels else self.book_top_levels   # levels mirrored
         cdef bint bid = side == LS_SIDE_BUY
-        cdef int64_t *P = I + (self.ctx_words[LS_CTX_INST_BIDPX_OFF] if bid else self.ctx_words[LS_CTX_INST_ASKPX_OFF])
-        cdef int64_t *Q = P + self.ctx_book_depth
+        cdef int64_t *top_px = inst_ctx + (self.ctx_words[LS_CTX_INST_BIDPX_OFF] if bid else self.ctx_words[LS_CTX_INST_ASKPX_OFF])
+        cdef int64_t *top_qty = top_px + self.ctx_book_depth
         cdef BookSide *b = &self.bids[i] if bid else &self.asks[i]
-        cdef int64_t k = book_side_set(b, px, qty, P, Q, M)
+        cdef int64_t k = book_side_set(b, px, qty, top_px, top_qty, mirrored)
         if k == -2:   # the full book could not grow: the level is not held, the book is not exact
-            I[LS_INST_HEALTHY] = 0
+            inst_ctx[LS_INST_HEALTHY] = 0
             emit_anomaly(self, LS_ANOMALY_BOOK_NO_MEMORY, self.instrument_ids[i], 0, px, 0, 0)
             return -1
         if k < 0:
             return -1
-        cdef int64_t n = b.live if b.live < D else D
+        cdef int64_t n = b.live if b.live < depth else depth
         if bid:
-            I[LS_INST_N_BIDS] = n
+            inst_ctx[LS_INST_N_BIDS] = n
             if k == 0:
-                I[LS_INST_BID_PX] = P[0] if n > 0 else 0
-                I[LS_INST_BID_QTY] = Q[0] if n > 0 else 0
+                inst_ctx[LS_INST_BID_PX] = top_px[0] if n > 0 else 0
+                inst_ctx[LS_INST_BID_QTY] = top_qty[0] if n > 0 else 0
         else:
-            I[LS_INST_N_ASKS] = n
+            inst_ctx[LS_INST_N_ASKS] = n
             if k == 0:
-                I[LS_INST_ASK_PX] = P[0] if n > 0 else 0
-                I[LS_INST_ASK_QTY] = Q[0] if n > 0 else 0
+                inst_ctx[LS_INST_ASK_PX] = top_px[0] if n > 0 else 0
+                inst_ctx[LS_INST_ASK_QTY] = top_qty[0] if n > 0 else 0
         return k
 
     cdef void _book_clear(self, int64_t i) noexcept nogil:
-        cdef int64_t *I = ls_ctx_inst(self.ctx_words, i)
+        cdef int64_t *inst_ctx = ls_ctx_inst(self.ctx_words, i)
         book_side_clear(&self.bids[i])
         book_side_clear(&self.asks[i])
-        I[LS_INST_N_BIDS] = 0
-        I[LS_INST_N_ASKS] = 0
-        I[LS_INST_BID_PX] = 0
-        I[LS_INST_BID_QTY] = 0
-        I[LS_INST_ASK_PX] = 0
-        I[LS_INST_ASK_QTY] = 0
+        inst_ctx[LS_INST_N_BIDS] = 0
+        inst_ctx[LS_INST_N_ASKS] = 0
+        inst_ctx[LS_INST_BID_PX] = 0
+        inst_ctx[LS_INST_BID_QTY] = 0
+        inst_ctx[LS_INST_ASK_PX] = 0
+        inst_ctx[LS_INST_ASK_QTY] = 0
         self.book_crossed[i] = 0
 
     cdef void _mark(self, int64_t i) noexcept nogil:
@@ -284,16 +284,16 @@ cdef class Core:
     cdef void _run_strategy(self) noexcept nogil:
         if self.strategy_flavour == 0:
             return
-        cdef int64_t *w = self.ctx_words
+        cdef int64_t *ctx = self.ctx_words
         cdef int64_t n, k
-        w[LS_CTX_N_INTENTS] = 0
+        ctx[LS_CTX_N_INTENTS] = 0
         self.c_strategy_calls += 1
         if self.strategy_flavour == FLAVOUR_CFUNC:
-            self.strategy_fn(<void *>w)
+            self.strategy_fn(<void *>ctx)
         else:
-            self.strategy.on_event(w)
-        n = w[LS_CTX_N_INTENTS]
-        w[LS_CTX_N_INTENTS] = 0
+            self.strategy.on_event(ctx)
+        n = ctx[LS_CTX_N_INTENTS]
+        ctx[LS_CTX_N_INTENTS] = 0
         if n < 0:
             emit_anomaly(self, LS_ANOMALY_STRATEGY_ERROR, 0, 0, 0, 0, 0)
             return
@@ -301,7 +301,7 @@ cdef class Core:
             emit_anomaly(self, LS_ANOMALY_INTENTS_OVERFLOW, 0, 0, n, 0, 0)
             n = self.max_intents
         for k in range(n):
-            run_intent(self, w + w[LS_CTX_INTENT_OFF] + k * LS_INTENT_WORDS)
+            run_intent(self, ctx + ctx[LS_CTX_INTENT_OFF] + k * LS_INTENT_WORDS)
 
     # ============================================================================================
     # execution events
@@ -332,9 +332,9 @@ cdef class Core:
         Returns 0, or -1 for a record the core does not take (recorded as ANOMALY BAD_RECORD).
         """
         cdef const ls_hdr_t *h = <const ls_hdr_t *>rec
-        cdef int64_t *w = self.ctx_words
+        cdef int64_t *ctx = self.ctx_words
         cdef int64_t i, changed
-        cdef int64_t *I
+        cdef int64_t *inst_ctx
         cdef uint16_t kind = h.kind
         cdef const ls_md_level_t *lv
         cdef const ls_md_trade_t *tr
@@ -343,12 +343,12 @@ cdef class Core:
         self.now_ts = h.ts
         self.hseq = hseq
         self.c_events += 1
-        w[LS_CTX_TS] = h.ts
-        w[LS_CTX_HSEQ] = <int64_t>hseq
-        w[LS_CTX_EV_KIND] = kind
-        w[LS_CTX_EV_FLAGS] = h.flags
-        w[LS_CTX_EV_ORDER_ID] = 0
-        w[LS_CTX_EV_ORDER_SLOT] = -1
+        ctx[LS_CTX_TS] = h.ts
+        ctx[LS_CTX_HSEQ] = <int64_t>hseq
+        ctx[LS_CTX_EV_KIND] = kind
+        ctx[LS_CTX_EV_FLAGS] = h.flags
+        ctx[LS_CTX_EV_ORDER_ID] = 0
+        ctx[LS_CTX_EV_ORDER_SLOT] = -1
         if kind == LS_RECORD_KIND_MD_LEVEL:
             self.c_md += 1
             lv = <const ls_md_level_t *>rec
@@ -364,19 +364,19 @@ cdef class Core:
             if (h.flags & LS_RECORD_FLAG_LAST_IN_MSG) and not (h.flags & LS_RECORD_FLAG_SNAPSHOT):
                 if self.book_top_changed[i]:
                     emit_book_top(self, i, lv.ts_event)
-                I = ls_ctx_inst(w, i)
-                if I[LS_INST_N_BIDS] > 0 and I[LS_INST_N_ASKS] > 0 and I[LS_INST_BID_PX] >= I[LS_INST_ASK_PX]:
+                inst_ctx = ls_ctx_inst(ctx, i)
+                if inst_ctx[LS_INST_N_BIDS] > 0 and inst_ctx[LS_INST_N_ASKS] > 0 and inst_ctx[LS_INST_BID_PX] >= inst_ctx[LS_INST_ASK_PX]:
                     if not self.book_crossed[i]:
                         self.book_crossed[i] = 1
-                        emit_anomaly(self, LS_ANOMALY_CROSSED_BOOK, h.instrument, 0, I[LS_INST_BID_PX], 0, 0)
+                        emit_anomaly(self, LS_ANOMALY_CROSSED_BOOK, h.instrument, 0, inst_ctx[LS_INST_BID_PX], 0, 0)
                 else:
                     self.book_crossed[i] = 0
                 self._mark(i)
-                w[LS_CTX_EV_INST] = i
-                w[LS_CTX_EV_SIDE] = lv.side
-                w[LS_CTX_EV_PRICE] = lv.price
-                w[LS_CTX_EV_QTY] = lv.qty
-                w[LS_CTX_EV_STATUS] = 0
+                ctx[LS_CTX_EV_INST] = i
+                ctx[LS_CTX_EV_SIDE] = lv.side
+                ctx[LS_CTX_EV_PRICE] = lv.price
+                ctx[LS_CTX_EV_QTY] = lv.qty
+                ctx[LS_CTX_EV_STATUS] = 0
                 self._run_strategy()
         elif kind == LS_RECORD_KIND_MD_TRADE:
             self.c_md += 1
@@ -384,17 +384,17 @@ cdef class Core:
             i = self._inst_index(h.instrument)
             if i < 0:
                 return 0
-            I = ls_ctx_inst(w, i)
-            I[LS_INST_LAST_PX] = tr.price
-            I[LS_INST_LAST_QTY] = tr.qty
-            I[LS_INST_LAST_SIDE] = tr.side
-            I[LS_INST_LAST_TS] = h.ts
+            inst_ctx = ls_ctx_inst(ctx, i)
+            inst_ctx[LS_INST_LAST_PX] = tr.price
+            inst_ctx[LS_INST_LAST_QTY] = tr.qty
+            inst_ctx[LS_INST_LAST_SIDE] = tr.side
+            inst_ctx[LS_INST_LAST_TS] = h.ts
             self._mark(i)
-            w[LS_CTX_EV_INST] = i
-            w[LS_CTX_EV_SIDE] = tr.side
-            w[LS_CTX_EV_PRICE] = tr.price
-            w[LS_CTX_EV_QTY] = tr.qty
-            w[LS_CTX_EV_STATUS] = 0
+            ctx[LS_CTX_EV_INST] = i
+            ctx[LS_CTX_EV_SIDE] = tr.side
+            ctx[LS_CTX_EV_PRICE] = tr.price
+            ctx[LS_CTX_EV_QTY] = tr.qty
+            ctx[LS_CTX_EV_STATUS] = 0
             self._run_strategy()
         elif kind == LS_RECORD_KIND_MD_BBO:
             self.c_md += 1
@@ -402,16 +402,16 @@ cdef class Core:
             i = self._inst_index(h.instrument)
             if i < 0:
                 return 0
-            I = ls_ctx_inst(w, i)
-            I[LS_INST_BBO_BID_PX] = bb.bid_px
-            I[LS_INST_BBO_BID_QTY] = bb.bid_qty
-            I[LS_INST_BBO_ASK_PX] = bb.ask_px
-            I[LS_INST_BBO_ASK_QTY] = bb.ask_qty
-            w[LS_CTX_EV_INST] = i
-            w[LS_CTX_EV_SIDE] = 0
-            w[LS_CTX_EV_PRICE] = 0
-            w[LS_CTX_EV_QTY] = 0
-            w[LS_CTX_EV_STATUS] = 0
+            inst_ctx = ls_ctx_inst(ctx, i)
+            inst_ctx[LS_INST_BBO_BID_PX] = bb.bid_px
+            inst_ctx[LS_INST_BBO_BID_QTY] = bb.bid_qty
+            inst_ctx[LS_INST_BBO_ASK_PX] = bb.ask_px
+            inst_ctx[LS_INST_BBO_ASK_QTY] = bb.ask_qty
+            ctx[LS_CTX_EV_INST] = i
+            ctx[LS_CTX_EV_SIDE] = 0
+            ctx[LS_CTX_EV_PRICE] = 0
+            ctx[LS_CTX_EV_QTY] = 0
+            ctx[LS_CTX_EV_STATUS] = 0
             self._run_strategy()
         elif kind == LS_RECORD_KIND_MD_STATUS:
             self.c_md += 1
@@ -419,26 +419,26 @@ cdef class Core:
             i = self._inst_index(h.instrument)
             if i < 0:
                 return 0
-            I = ls_ctx_inst(w, i)
+            inst_ctx = ls_ctx_inst(ctx, i)
             if st.status == LS_FEED_STATUS_SNAPSHOT_BEGIN:
                 self._book_clear(i)
-                I[LS_INST_HEALTHY] = 0
+                inst_ctx[LS_INST_HEALTHY] = 0
             elif st.status == LS_FEED_STATUS_SNAPSHOT_END:
-                I[LS_INST_HEALTHY] = 1
+                inst_ctx[LS_INST_HEALTHY] = 1
                 if self.book_top_levels:
                     emit_book_top(self, i, st.ts_event)
                 self._mark(i)
             elif st.status == LS_FEED_STATUS_GAP or st.status == LS_FEED_STATUS_STALE or \
                     st.status == LS_FEED_STATUS_DISCONNECTED or st.status == LS_FEED_STATUS_CONNECTED:
-                I[LS_INST_HEALTHY] = 0
+                inst_ctx[LS_INST_HEALTHY] = 0
             else:
                 emit_anomaly(self, LS_ANOMALY_BAD_RECORD, h.instrument, 0, st.status, 0, 0)
                 return -1
-            w[LS_CTX_EV_INST] = i
-            w[LS_CTX_EV_SIDE] = 0
-            w[LS_CTX_EV_PRICE] = 0
-            w[LS_CTX_EV_QTY] = 0
-            w[LS_CTX_EV_STATUS] = st.status
+            ctx[LS_CTX_EV_INST] = i
+            ctx[LS_CTX_EV_SIDE] = 0
+            ctx[LS_CTX_EV_PRICE] = 0
+            ctx[LS_CTX_EV_QTY] = 0
+            ctx[LS_CTX_EV_STATUS] = st.status
             self._run_strategy()
         elif kind == LS_RECORD_KIND_EXEC:
             self.c_exec += 1
@@ -451,11 +451,11 @@ cdef class Core:
             self.c_timer += 1
             if self.denial_runs.pending:
                 flush_denial_runs(self)
-            w[LS_CTX_EV_INST] = -1
-            w[LS_CTX_EV_SIDE] = 0
-            w[LS_CTX_EV_PRICE] = 0
-            w[LS_CTX_EV_QTY] = 0
-            w[LS_CTX_EV_STATUS] = 0
+            ctx[LS_CTX_EV_INST] = -1
+            ctx[LS_CTX_EV_SIDE] = 0
+            ctx[LS_CTX_EV_PRICE] = 0
+            ctx[LS_CTX_EV_QTY] = 0
+            ctx[LS_CTX_EV_STATUS] = 0
             self._run_strategy()
         else:
             self.c_bad_records += 1

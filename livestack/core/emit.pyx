@@ -67,9 +67,9 @@ cdef int deny_intent(Core c, uint16_t reason, int64_t i, int64_t intent, int64_t
     A run is consecutive denials of one reason on one instrument (a strategy re-asking every
     tick against a rate limit makes millions). Its first denial is recorded at once
     (count 1); the repeats are counted and written as one DENIAL carrying the last repeat's
-    fields and ``count`` = the repeats, when the run ends (:meth:`_deny_end`: an order sent on
+    fields and ``count`` = the repeats, when the run ends (:func:`end_denial_run`: an order sent on
     the instrument, or a denial for another reason) or at a timer tick or session stop
-    (:meth:`_deny_flush_all`). Every denial is in a ``count``; the counters see each one.
+    (:func:`flush_denial_runs`). Every denial is in a ``count``; the counters see each one.
     """
     c.c_denials += 1
     if reason < CORE_N_DENY:
@@ -119,35 +119,35 @@ cdef void flush_denial_runs(Core c) noexcept nogil:
         flush_denial_run(c, i)
 
 
-cdef void emit_order_state(Core c, int64_t *o, int64_t prev, int64_t exec_type) noexcept nogil:
+cdef void emit_order_state(Core c, int64_t *order, int64_t prev, int64_t exec_type) noexcept nogil:
     cdef ls_order_state_t *r = <ls_order_state_t *>emit_record(c, 
-        LS_RECORD_KIND_ORDER_STATE, LS_ORDER_STATE_VERSION, c.instrument_ids[o[LS_ORD_INST]])
+        LS_RECORD_KIND_ORDER_STATE, LS_ORDER_STATE_VERSION, c.instrument_ids[order[LS_ORD_INST]])
     r.hseq = c.hseq
-    r.client_order_id = o[LS_ORD_ID]
-    r.venue_order_id = o[LS_ORD_VENUE_ID]
-    r.price = o[LS_ORD_PRICE]
-    r.qty = o[LS_ORD_QTY]
-    r.cum_qty = o[LS_ORD_CUM_QTY]
-    r.state = <uint8_t>o[LS_ORD_STATE]
+    r.client_order_id = order[LS_ORD_ID]
+    r.venue_order_id = order[LS_ORD_VENUE_ID]
+    r.price = order[LS_ORD_PRICE]
+    r.qty = order[LS_ORD_QTY]
+    r.cum_qty = order[LS_ORD_CUM_QTY]
+    r.state = <uint8_t>order[LS_ORD_STATE]
     r.prev_state = <uint8_t>prev
-    r.side = <uint8_t>o[LS_ORD_SIDE]
+    r.side = <uint8_t>order[LS_ORD_SIDE]
     r.exec_type = <uint8_t>exec_type
 
 
 cdef void emit_position(Core c, int64_t i) noexcept nogil:
-    cdef int64_t *I = ls_ctx_inst(c.ctx_words, i)
+    cdef int64_t *inst_ctx = ls_ctx_inst(c.ctx_words, i)
     cdef ls_position_t *r = <ls_position_t *>emit_record(c, LS_RECORD_KIND_POSITION, LS_POSITION_VERSION,
                                                        c.instrument_ids[i])
-    r.net_qty = I[LS_INST_POSITION]
-    r.cost = I[LS_INST_COST]
-    r.realized_pnl = I[LS_INST_REALIZED]
-    r.unrealized_pnl = I[LS_INST_UNREALIZED]
+    r.net_qty = inst_ctx[LS_INST_POSITION]
+    r.cost = inst_ctx[LS_INST_COST]
+    r.realized_pnl = inst_ctx[LS_INST_REALIZED]
+    r.unrealized_pnl = inst_ctx[LS_INST_UNREALIZED]
 
 
 cdef void emit_book_top(Core c, int64_t i, int64_t ts_event) noexcept nogil:
     """BOOK_LEVELS records: the top ``top_levels`` of each side from the full book, in chunks
     of LS_BOOK_LEVELS_PER_RECORD levels, bids then asks (readers join them into a book_top row)."""
-    cdef int64_t *I = ls_ctx_inst(c.ctx_words, i)
+    cdef int64_t *inst_ctx = ls_ctx_inst(c.ctx_words, i)
     cdef BookSide *b
     cdef ls_book_levels_t *r
     cdef int64_t chunk, k, lvl, s
@@ -158,7 +158,7 @@ cdef void emit_book_top(Core c, int64_t i, int64_t ts_event) noexcept nogil:
     c.book_top_changed[i] = 0
     for s in range(2):
         b = &c.bids[i] if s == 0 else &c.asks[i]
-        top_px = I + (c.ctx_words[LS_CTX_INST_BIDPX_OFF] if s == 0 else c.ctx_words[LS_CTX_INST_ASKPX_OFF])
+        top_px = inst_ctx + (c.ctx_words[LS_CTX_INST_BIDPX_OFF] if s == 0 else c.ctx_words[LS_CTX_INST_ASKPX_OFF])
         top_qty = top_px + c.ctx_book_depth
         for chunk in range(c.book_top_records_per_side):
             r = <ls_book_levels_t *>emit_record(c, LS_RECORD_KIND_BOOK_LEVELS, LS_BOOK_LEVELS_VERSION, c.instrument_ids[i])

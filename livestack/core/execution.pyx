@@ -20,61 +20,61 @@ cdef bint apply_fill(Core c, int64_t s, const ls_exec_t *e) noexcept nogil:
 
     A fill without an id (both words 0) is rejected with ANOMALY BAD_EXEC_ID: it is neither
     applied nor remembered, so it can never deduplicate a real fill away."""
-    cdef int64_t *o = ls_ctx_order(c.ctx_words, s)
-    cdef int64_t i = o[LS_ORD_INST], k, dec
-    cdef int64_t *I = ls_ctx_inst(c.ctx_words, i)
-    cdef int64_t *seen = o + LS_ORD_EXEC_IDS
+    cdef int64_t *order = ls_ctx_order(c.ctx_words, s)
+    cdef int64_t i = order[LS_ORD_INST], k, dec
+    cdef int64_t *inst_ctx = ls_ctx_inst(c.ctx_words, i)
+    cdef int64_t *seen = order + LS_ORD_EXEC_IDS
     cdef int64_t q = e.last_qty, px = e.last_px
     cdef uint32_t inst = c.instrument_ids[i]
     if e.exec_id == 0 and e.exec_id_hi == 0:
-        emit_anomaly(c, LS_ANOMALY_BAD_EXEC_ID, inst, o[LS_ORD_ID], 0, o[LS_ORD_STATE], e.exec_type)
+        emit_anomaly(c, LS_ANOMALY_BAD_EXEC_ID, inst, order[LS_ORD_ID], 0, order[LS_ORD_STATE], e.exec_type)
         return 0
     if q <= 0 or px <= 0:
-        emit_anomaly(c, LS_ANOMALY_BAD_RECORD, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
+        emit_anomaly(c, LS_ANOMALY_BAD_RECORD, inst, order[LS_ORD_ID], e.exec_id, order[LS_ORD_STATE], e.exec_type)
         return 0
-    for k in range(LS_ORD_EXEC_RING if o[LS_ORD_EXEC_POS] > LS_ORD_EXEC_RING else o[LS_ORD_EXEC_POS]):
+    for k in range(LS_ORD_EXEC_RING if order[LS_ORD_EXEC_POS] > LS_ORD_EXEC_RING else order[LS_ORD_EXEC_POS]):
         if seen[2 * k] == e.exec_id and seen[2 * k + 1] == e.exec_id_hi:
-            emit_anomaly(c, LS_ANOMALY_DUPLICATE_EXEC, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
+            emit_anomaly(c, LS_ANOMALY_DUPLICATE_EXEC, inst, order[LS_ORD_ID], e.exec_id, order[LS_ORD_STATE], e.exec_type)
             return 0
-    k = o[LS_ORD_EXEC_POS] % LS_ORD_EXEC_RING
+    k = order[LS_ORD_EXEC_POS] % LS_ORD_EXEC_RING
     seen[2 * k] = e.exec_id
     seen[2 * k + 1] = e.exec_id_hi
-    o[LS_ORD_EXEC_POS] += 1
-    if o[LS_ORD_CUM_QTY] + q > o[LS_ORD_QTY]:
-        emit_anomaly(c, LS_ANOMALY_OVERFILL, inst, o[LS_ORD_ID], e.exec_id, o[LS_ORD_STATE], e.exec_type)
-    o[LS_ORD_CUM_QTY] += q
-    if is_live(o[LS_ORD_STATE]):
-        dec = q if q < o[LS_ORD_LEAVES] else o[LS_ORD_LEAVES]
-        o[LS_ORD_LEAVES] -= dec
-        if o[LS_ORD_SIDE] == LS_SIDE_BUY:
-            I[LS_INST_OPEN_BUY_QTY] -= dec
+    order[LS_ORD_EXEC_POS] += 1
+    if order[LS_ORD_CUM_QTY] + q > order[LS_ORD_QTY]:
+        emit_anomaly(c, LS_ANOMALY_OVERFILL, inst, order[LS_ORD_ID], e.exec_id, order[LS_ORD_STATE], e.exec_type)
+    order[LS_ORD_CUM_QTY] += q
+    if is_live(order[LS_ORD_STATE]):
+        dec = q if q < order[LS_ORD_LEAVES] else order[LS_ORD_LEAVES]
+        order[LS_ORD_LEAVES] -= dec
+        if order[LS_ORD_SIDE] == LS_SIDE_BUY:
+            inst_ctx[LS_INST_OPEN_BUY_QTY] -= dec
         else:
-            I[LS_INST_OPEN_SELL_QTY] -= dec
-    if o[LS_ORD_VENUE_ID] == 0:
-        o[LS_ORD_VENUE_ID] = e.venue_order_id
-    c.pnl_total += position_fill(I, o[LS_ORD_SIDE], px, q)
+            inst_ctx[LS_INST_OPEN_SELL_QTY] -= dec
+    if order[LS_ORD_VENUE_ID] == 0:
+        order[LS_ORD_VENUE_ID] = e.venue_order_id
+    c.pnl_total += position_fill(inst_ctx, order[LS_ORD_SIDE], px, q)
     c.c_fills += 1
     cdef ls_fill_t *f = <ls_fill_t *>emit_record(c, LS_RECORD_KIND_FILL, LS_FILL_VERSION, inst)
     f.hseq = c.hseq
     f.ts_event = e.ts_event
-    f.client_order_id = o[LS_ORD_ID]
-    f.venue_order_id = o[LS_ORD_VENUE_ID]
+    f.client_order_id = order[LS_ORD_ID]
+    f.venue_order_id = order[LS_ORD_VENUE_ID]
     f.exec_id = e.exec_id
     f.exec_id_hi = e.exec_id_hi
     f.price = px
     f.qty = q
-    f.position = I[LS_INST_POSITION]
-    f.realized_pnl = I[LS_INST_REALIZED]
-    f.side = <uint8_t>o[LS_ORD_SIDE]
+    f.position = inst_ctx[LS_INST_POSITION]
+    f.realized_pnl = inst_ctx[LS_INST_REALIZED]
+    f.side = <uint8_t>order[LS_ORD_SIDE]
     emit_position(c, i)
     return 1
 
 
 cdef void on_exec(Core c, const ls_exec_t *e) noexcept nogil:
-    cdef int64_t *w = c.ctx_words
+    cdef int64_t *ctx = c.ctx_words
     cdef int64_t s = order_index_get(&c.order_index, e.client_order_id)
-    cdef int64_t *o
-    cdef int64_t *I
+    cdef int64_t *order
+    cdef int64_t *inst_ctx
     cdef int64_t st, et = e.exec_type, new, i, old_id, new_leaves
     cdef int act
     if et == LS_EXEC_TYPE_VENUE_RESET:
@@ -82,93 +82,93 @@ cdef void on_exec(Core c, const ls_exec_t *e) noexcept nogil:
         return
     if s < 0 and e.orig_client_order_id != 0:
         s = order_index_get(&c.order_index, e.orig_client_order_id)
-    w[LS_CTX_EV_INST] = c._inst_index(e.instrument)
-    w[LS_CTX_EV_SIDE] = e.side
-    w[LS_CTX_EV_PRICE] = e.last_px
-    w[LS_CTX_EV_QTY] = e.last_qty
-    w[LS_CTX_EV_STATUS] = et
-    w[LS_CTX_EV_ORDER_ID] = e.client_order_id
-    w[LS_CTX_EV_ORDER_SLOT] = s
+    ctx[LS_CTX_EV_INST] = c._inst_index(e.instrument)
+    ctx[LS_CTX_EV_SIDE] = e.side
+    ctx[LS_CTX_EV_PRICE] = e.last_px
+    ctx[LS_CTX_EV_QTY] = e.last_qty
+    ctx[LS_CTX_EV_STATUS] = et
+    ctx[LS_CTX_EV_ORDER_ID] = e.client_order_id
+    ctx[LS_CTX_EV_ORDER_SLOT] = s
     if s < 0:
         c.c_unknown_order_execs += 1
         emit_anomaly(c, LS_ANOMALY_UNKNOWN_ORDER, e.instrument, e.client_order_id, e.exec_id, 0, et)
         return
-    o = ls_ctx_order(w, s)
-    i = o[LS_ORD_INST]
-    w[LS_CTX_EV_INST] = i
-    I = ls_ctx_inst(w, i)
-    st = o[LS_ORD_STATE]
+    order = ls_ctx_order(ctx, s)
+    i = order[LS_ORD_INST]
+    ctx[LS_CTX_EV_INST] = i
+    inst_ctx = ls_ctx_inst(ctx, i)
+    st = order[LS_ORD_STATE]
     act = lifecycle_action(st, et)
     if act == A_ILLEGAL:
-        emit_anomaly(c, LS_ANOMALY_ILLEGAL_TRANSITION, c.instrument_ids[i], o[LS_ORD_ID], e.exec_id, st, et)
+        emit_anomaly(c, LS_ANOMALY_ILLEGAL_TRANSITION, c.instrument_ids[i], order[LS_ORD_ID], e.exec_id, st, et)
     elif act == A_LATE:
         c.c_late_events += 1
     elif act == A_ACCEPT:
-        o[LS_ORD_VENUE_ID] = e.venue_order_id
+        order[LS_ORD_VENUE_ID] = e.venue_order_id
         set_order_state(c, s, LS_ORDER_STATE_ACCEPTED, et)
     elif act == A_ACK_KEEP:
-        o[LS_ORD_VENUE_ID] = e.venue_order_id
-        if o[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW:
-            o[LS_ORD_PRE_STATE] = LS_ORDER_STATE_ACCEPTED
-        emit_order_state(c, o, st, et)
+        order[LS_ORD_VENUE_ID] = e.venue_order_id
+        if order[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW:
+            order[LS_ORD_PRE_STATE] = LS_ORDER_STATE_ACCEPTED
+        emit_order_state(c, order, st, et)
     elif act == A_REJECT:
-        if st == LS_ORDER_STATE_PENDING_NEW or o[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW:
+        if st == LS_ORDER_STATE_PENDING_NEW or order[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW:
             set_order_state(c, s, LS_ORDER_STATE_REJECTED, et)
         else:
-            emit_anomaly(c, LS_ANOMALY_ILLEGAL_TRANSITION, c.instrument_ids[i], o[LS_ORD_ID], e.exec_id, st, et)
+            emit_anomaly(c, LS_ANOMALY_ILLEGAL_TRANSITION, c.instrument_ids[i], order[LS_ORD_ID], e.exec_id, st, et)
     elif act == A_FILL:
         if apply_fill(c, s, e):
-            if et == LS_EXEC_TYPE_FILLED or o[LS_ORD_CUM_QTY] >= o[LS_ORD_QTY]:
+            if et == LS_EXEC_TYPE_FILLED or order[LS_ORD_CUM_QTY] >= order[LS_ORD_QTY]:
                 new = LS_ORDER_STATE_FILLED
             elif st == LS_ORDER_STATE_PENDING_CANCEL or st == LS_ORDER_STATE_PENDING_REPLACE:
                 new = st
-                if o[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW or o[LS_ORD_PRE_STATE] == LS_ORDER_STATE_ACCEPTED:
-                    o[LS_ORD_PRE_STATE] = LS_ORDER_STATE_PARTIALLY_FILLED
+                if order[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW or order[LS_ORD_PRE_STATE] == LS_ORDER_STATE_ACCEPTED:
+                    order[LS_ORD_PRE_STATE] = LS_ORDER_STATE_PARTIALLY_FILLED
             else:
                 new = LS_ORDER_STATE_PARTIALLY_FILLED
             set_order_state(c, s, new, et)
             check_loss(c)
     elif act == A_FILL_TERMINAL:
         if apply_fill(c, s, e):
-            emit_anomaly(c, LS_ANOMALY_FILL_AFTER_TERMINAL, c.instrument_ids[i], o[LS_ORD_ID], e.exec_id, st, et)
+            emit_anomaly(c, LS_ANOMALY_FILL_AFTER_TERMINAL, c.instrument_ids[i], order[LS_ORD_ID], e.exec_id, st, et)
             check_loss(c)
     elif act == A_CANCELED:
         set_order_state(c, s, LS_ORDER_STATE_CANCELED, et)
     elif act == A_CANCEL_REJECT:
         if st == LS_ORDER_STATE_PENDING_REPLACE:
-            order_index_remove(&c.order_index, o[LS_ORD_PENDING_ID])
-            o[LS_ORD_PENDING_ID] = 0
-        set_order_state(c, s, o[LS_ORD_PRE_STATE], et)
+            order_index_remove(&c.order_index, order[LS_ORD_PENDING_ID])
+            order[LS_ORD_PENDING_ID] = 0
+        set_order_state(c, s, order[LS_ORD_PRE_STATE], et)
     elif act == A_REPLACED:
-        old_id = o[LS_ORD_ID]
-        o[LS_ORD_STATE] = LS_ORDER_STATE_REPLACED
-        emit_order_state(c, o, st, et)          # the old id ends REPLACED
+        old_id = order[LS_ORD_ID]
+        order[LS_ORD_STATE] = LS_ORDER_STATE_REPLACED
+        emit_order_state(c, order, st, et)          # the old id ends REPLACED
         order_index_remove(&c.order_index, old_id)
-        o[LS_ORD_ID] = o[LS_ORD_PENDING_ID]
-        o[LS_ORD_PENDING_ID] = 0
-        o[LS_ORD_PRICE] = o[LS_ORD_PENDING_PRICE]
-        o[LS_ORD_QTY] = o[LS_ORD_PENDING_QTY]
+        order[LS_ORD_ID] = order[LS_ORD_PENDING_ID]
+        order[LS_ORD_PENDING_ID] = 0
+        order[LS_ORD_PRICE] = order[LS_ORD_PENDING_PRICE]
+        order[LS_ORD_QTY] = order[LS_ORD_PENDING_QTY]
         if e.venue_order_id != 0:
-            o[LS_ORD_VENUE_ID] = e.venue_order_id
-        new_leaves = o[LS_ORD_QTY] - o[LS_ORD_CUM_QTY]
+            order[LS_ORD_VENUE_ID] = e.venue_order_id
+        new_leaves = order[LS_ORD_QTY] - order[LS_ORD_CUM_QTY]
         if new_leaves < 0:
             new_leaves = 0
-        if o[LS_ORD_SIDE] == LS_SIDE_BUY:
-            I[LS_INST_OPEN_BUY_QTY] += new_leaves - o[LS_ORD_LEAVES]
+        if order[LS_ORD_SIDE] == LS_SIDE_BUY:
+            inst_ctx[LS_INST_OPEN_BUY_QTY] += new_leaves - order[LS_ORD_LEAVES]
         else:
-            I[LS_INST_OPEN_SELL_QTY] += new_leaves - o[LS_ORD_LEAVES]
-        o[LS_ORD_LEAVES] = new_leaves
-        o[LS_ORD_STATE] = st                  # back to PENDING_REPLACE so _set_state sees the exit
-        set_order_state(c, s, LS_ORDER_STATE_PARTIALLY_FILLED if o[LS_ORD_CUM_QTY] > 0
+            inst_ctx[LS_INST_OPEN_SELL_QTY] += new_leaves - order[LS_ORD_LEAVES]
+        order[LS_ORD_LEAVES] = new_leaves
+        order[LS_ORD_STATE] = st                  # back to PENDING_REPLACE so _set_state sees the exit
+        set_order_state(c, s, LS_ORDER_STATE_PARTIALLY_FILLED if order[LS_ORD_CUM_QTY] > 0
                         else LS_ORDER_STATE_ACCEPTED, et)
-        w[LS_CTX_EV_ORDER_ID] = o[LS_ORD_ID]
+        ctx[LS_CTX_EV_ORDER_ID] = order[LS_ORD_ID]
     elif act == A_EXPIRED:
         set_order_state(c, s, LS_ORDER_STATE_EXPIRED, et)
-    if o[LS_ORD_CANCEL_AFTER] and (act == A_REPLACED or act == A_CANCEL_REJECT):
+    if order[LS_ORD_CANCEL_AFTER] and (act == A_REPLACED or act == A_CANCEL_REJECT):
         # a kill/cancel-all was waiting for this replace to resolve: cancel the surviving id now
-        o[LS_ORD_CANCEL_AFTER] = 0
-        if is_live(o[LS_ORD_STATE]):
-            cancel_order(c, o[LS_ORD_ID], 1)
+        order[LS_ORD_CANCEL_AFTER] = 0
+        if is_live(order[LS_ORD_STATE]):
+            cancel_order(c, order[LS_ORD_ID], 1)
 
 
 cdef void venue_reset(Core c, const ls_exec_t *e) noexcept nogil:
@@ -181,30 +181,30 @@ cdef void venue_reset(Core c, const ls_exec_t *e) noexcept nogil:
     the ring will be answered by the new process: untouched. Later answers about the dropped
     orders (cancel rejects for unknown ids) find them terminal and count as late events.
     """
-    cdef int64_t *w = c.ctx_words
+    cdef int64_t *ctx = c.ctx_words
     cdef int64_t cutoff = <int64_t>e.venue_order_id
     cdef int64_t i, k, s, dropped = 0
-    cdef int64_t *I
-    cdef int64_t *L
+    cdef int64_t *inst_ctx
+    cdef int64_t *live
     for i in range(c.n_instruments):
         if e.instrument != 0 and c.instrument_ids[i] != e.instrument:
             continue
-        I = ls_ctx_inst(w, i)
-        L = live_slots(c, i)
+        inst_ctx = ls_ctx_inst(ctx, i)
+        live = live_slots(c, i)
         k = 0
-        while k < I[LS_INST_N_LIVE]:
-            s = L[k]
-            if ls_ctx_order(w, s)[LS_ORD_NEW_POS] < cutoff:
-                set_order_state(c, s, LS_ORDER_STATE_CANCELED, LS_EXEC_TYPE_VENUE_RESET)  # leaves L
+        while k < inst_ctx[LS_INST_N_LIVE]:
+            s = live[k]
+            if ls_ctx_order(ctx, s)[LS_ORD_NEW_POS] < cutoff:
+                set_order_state(c, s, LS_ORDER_STATE_CANCELED, LS_EXEC_TYPE_VENUE_RESET)  # leaves the live list
                 dropped += 1
             else:
                 k += 1
     if dropped:
         emit_anomaly(c, LS_ANOMALY_VENUE_RESET, e.instrument, 0, dropped, 0, LS_EXEC_TYPE_VENUE_RESET)
-    w[LS_CTX_EV_INST] = -1
-    w[LS_CTX_EV_SIDE] = 0
-    w[LS_CTX_EV_PRICE] = 0
-    w[LS_CTX_EV_QTY] = 0
-    w[LS_CTX_EV_STATUS] = LS_EXEC_TYPE_VENUE_RESET
-    w[LS_CTX_EV_ORDER_ID] = 0
-    w[LS_CTX_EV_ORDER_SLOT] = -1
+    ctx[LS_CTX_EV_INST] = -1
+    ctx[LS_CTX_EV_SIDE] = 0
+    ctx[LS_CTX_EV_PRICE] = 0
+    ctx[LS_CTX_EV_QTY] = 0
+    ctx[LS_CTX_EV_STATUS] = LS_EXEC_TYPE_VENUE_RESET
+    ctx[LS_CTX_EV_ORDER_ID] = 0
+    ctx[LS_CTX_EV_ORDER_SLOT] = -1

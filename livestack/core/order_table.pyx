@@ -13,7 +13,7 @@ from livestack.core.emit cimport emit_order_state
 
 cdef int64_t alloc_order_slot(Core c) noexcept nogil:
     cdef int64_t s
-    cdef int64_t *o
+    cdef int64_t *order
     if c.n_free_slots > 0:
         c.n_free_slots -= 1
         s = c.free_slots[c.n_free_slots]
@@ -21,8 +21,8 @@ cdef int64_t alloc_order_slot(Core c) noexcept nogil:
         s = c.terminal_fifo[c.terminal_head]
         c.terminal_head = (c.terminal_head + 1) % c.max_orders
         c.n_terminal -= 1
-        o = ls_ctx_order(c.ctx_words, s)
-        order_index_remove(&c.order_index, o[LS_ORD_ID])
+        order = ls_ctx_order(c.ctx_words, s)
+        order_index_remove(&c.order_index, order[LS_ORD_ID])
     else:
         return -1
     memset(ls_ctx_order(c.ctx_words, s), 0, LS_ORD_WORDS * sizeof(int64_t))
@@ -31,30 +31,30 @@ cdef int64_t alloc_order_slot(Core c) noexcept nogil:
 
 cdef void set_order_state(Core c, int64_t s, int64_t new, int64_t exec_type) noexcept nogil:
     """Move order slot s to state new; keep in-flight/open counts and live lists; record it."""
-    cdef int64_t *o = ls_ctx_order(c.ctx_words, s)
-    cdef int64_t prev = o[LS_ORD_STATE], k, n
-    cdef int64_t i = o[LS_ORD_INST]
-    cdef int64_t *I = ls_ctx_inst(c.ctx_words, i)
-    cdef int64_t *L
-    I[LS_INST_IN_FLIGHT] += (<int64_t>is_pending(new)) - (<int64_t>is_pending(prev))
-    o[LS_ORD_STATE] = new
+    cdef int64_t *order = ls_ctx_order(c.ctx_words, s)
+    cdef int64_t prev = order[LS_ORD_STATE], k, n
+    cdef int64_t i = order[LS_ORD_INST]
+    cdef int64_t *inst_ctx = ls_ctx_inst(c.ctx_words, i)
+    cdef int64_t *live
+    inst_ctx[LS_INST_IN_FLIGHT] += (<int64_t>is_pending(new)) - (<int64_t>is_pending(prev))
+    order[LS_ORD_STATE] = new
     if is_live(prev) and not is_live(new):
-        if o[LS_ORD_SIDE] == LS_SIDE_BUY:
-            I[LS_INST_OPEN_BUY_QTY] -= o[LS_ORD_LEAVES]
+        if order[LS_ORD_SIDE] == LS_SIDE_BUY:
+            inst_ctx[LS_INST_OPEN_BUY_QTY] -= order[LS_ORD_LEAVES]
         else:
-            I[LS_INST_OPEN_SELL_QTY] -= o[LS_ORD_LEAVES]
-        o[LS_ORD_LEAVES] = 0
-        L = live_slots(c, i)
-        n = I[LS_INST_N_LIVE]
+            inst_ctx[LS_INST_OPEN_SELL_QTY] -= order[LS_ORD_LEAVES]
+        order[LS_ORD_LEAVES] = 0
+        live = live_slots(c, i)
+        n = inst_ctx[LS_INST_N_LIVE]
         for k in range(n):
-            if L[k] == s:
-                memmove(L + k, L + k + 1, (n - k - 1) * sizeof(int64_t))
+            if live[k] == s:
+                memmove(live + k, live + k + 1, (n - k - 1) * sizeof(int64_t))
                 break
-        I[LS_INST_N_LIVE] = n - 1
+        inst_ctx[LS_INST_N_LIVE] = n - 1
         c.open_orders -= 1
-        if o[LS_ORD_PENDING_ID] != 0:
-            order_index_remove(&c.order_index, o[LS_ORD_PENDING_ID])
-            o[LS_ORD_PENDING_ID] = 0
+        if order[LS_ORD_PENDING_ID] != 0:
+            order_index_remove(&c.order_index, order[LS_ORD_PENDING_ID])
+            order[LS_ORD_PENDING_ID] = 0
         c.terminal_fifo[(c.terminal_head + c.n_terminal) % c.max_orders] = s
         c.n_terminal += 1
-    emit_order_state(c, o, prev, exec_type)
+    emit_order_state(c, order, prev, exec_type)

@@ -102,11 +102,11 @@ def full_book(Core c, instrument_id):
 
 def book(Core c, instrument_id):
     cdef int64_t i = c._index(instrument_id)
-    cdef int64_t *I = ls_ctx_inst(c.ctx_words, i)
+    cdef int64_t *inst_ctx = ls_ctx_inst(c.ctx_words, i)
     base = c.ctx_words[LS_CTX_INST_OFF] + i * c.ctx_words[LS_CTX_INST_STRIDE]
     D = c.ctx_book_depth
     v = c._ctx_array
-    nb, na = I[LS_INST_N_BIDS], I[LS_INST_N_ASKS]
+    nb, na = inst_ctx[LS_INST_N_BIDS], inst_ctx[LS_INST_N_ASKS]
     bp = base + c.ctx_words[LS_CTX_INST_BIDPX_OFF]
     ap = base + c.ctx_words[LS_CTX_INST_ASKPX_OFF]
     bids = np.stack([v[bp:bp + nb], v[bp + D:bp + D + nb]], axis=1).copy()
@@ -139,8 +139,8 @@ def live_orders(Core c, instrument_id=None):
     for i in range(c.n_instruments):
         if instrument_id is not None and c.instrument_ids[i] != instrument_id:
             continue
-        I = ls_ctx_inst(c.ctx_words, i)
-        for k in range(I[LS_INST_N_LIVE]):
+        inst_ctx = ls_ctx_inst(c.ctx_words, i)
+        for k in range(inst_ctx[LS_INST_N_LIVE]):
             s = live_slots(c, i)[k]
             out.append(c.order(ls_ctx_order(c.ctx_words, s)[LS_ORD_ID]))
     return out

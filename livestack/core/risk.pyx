@@ -44,53 +44,53 @@ cdef int check_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, i
                       int64_t add_buy, int64_t add_sell) noexcept nogil:
     """Checks shared by NEW and REPLACE; returns a DenyReason (0 = pass). add_* is the change of
     open quantity the order would cause on each side (worst case)."""
-    cdef int64_t *I = ls_ctx_inst(c.ctx_words, i)
-    cdef int64_t *L = limits_row(c, i)
-    cdef int64_t tick = I[LS_INST_TICK], lot = I[LS_INST_LOT]
+    cdef int64_t *inst_ctx = ls_ctx_inst(c.ctx_words, i)
+    cdef int64_t *limits = limits_row(c, i)
+    cdef int64_t tick = inst_ctx[LS_INST_TICK], lot = inst_ctx[LS_INST_LOT]
     cdef int64_t ref, band, pos, k, s, n
-    cdef int64_t *o
+    cdef int64_t *order
     if px <= 0 or px % tick != 0:
         return LS_DENY_REASON_BAD_PRICE
     if qty <= 0 or qty % lot != 0:
         return LS_DENY_REASON_BAD_QTY
-    if not I[LS_INST_HEALTHY]:
+    if not inst_ctx[LS_INST_HEALTHY]:
         return LS_DENY_REASON_FEED_UNHEALTHY
-    if qty > L[LS_RISK_LIMIT_MAX_ORDER_QTY]:
+    if qty > limits[LS_RISK_LIMIT_MAX_ORDER_QTY]:
         return LS_DENY_REASON_MAX_ORDER_QTY
-    if L[LS_RISK_LIMIT_MAX_NOTIONAL] > 0 and ls_muldiv(px, qty, c.qty_scale[i]) > L[LS_RISK_LIMIT_MAX_NOTIONAL]:
+    if limits[LS_RISK_LIMIT_MAX_NOTIONAL] > 0 and ls_muldiv(px, qty, c.qty_scale[i]) > limits[LS_RISK_LIMIT_MAX_NOTIONAL]:
         return LS_DENY_REASON_MAX_NOTIONAL
-    if L[LS_RISK_LIMIT_PRICE_BAND_TICKS] > 0 or L[LS_RISK_LIMIT_PRICE_BAND_BPS] > 0:
-        ref = reference_price(I)
+    if limits[LS_RISK_LIMIT_PRICE_BAND_TICKS] > 0 or limits[LS_RISK_LIMIT_PRICE_BAND_BPS] > 0:
+        ref = reference_price(inst_ctx)
         if ref <= 0:
             return LS_DENY_REASON_NO_REFERENCE
-        if L[LS_RISK_LIMIT_PRICE_BAND_TICKS] > 0 and _abs(px - ref) > L[LS_RISK_LIMIT_PRICE_BAND_TICKS] * tick:
+        if limits[LS_RISK_LIMIT_PRICE_BAND_TICKS] > 0 and _abs(px - ref) > limits[LS_RISK_LIMIT_PRICE_BAND_TICKS] * tick:
             return LS_DENY_REASON_PRICE_BAND
-        if L[LS_RISK_LIMIT_PRICE_BAND_BPS] > 0 and _abs(px - ref) * 10000 > L[LS_RISK_LIMIT_PRICE_BAND_BPS] * ref:
+        if limits[LS_RISK_LIMIT_PRICE_BAND_BPS] > 0 and _abs(px - ref) * 10000 > limits[LS_RISK_LIMIT_PRICE_BAND_BPS] * ref:
             return LS_DENY_REASON_PRICE_BAND
-    pos = I[LS_INST_POSITION]
+    pos = inst_ctx[LS_INST_POSITION]
     if c.trading_state == LS_TRADING_STATE_REDUCING:
         if side == LS_SIDE_BUY:
-            if not (pos < 0 and I[LS_INST_OPEN_BUY_QTY] + add_buy <= -pos):
+            if not (pos < 0 and inst_ctx[LS_INST_OPEN_BUY_QTY] + add_buy <= -pos):
                 return c.reducing_cause
         else:
-            if not (pos > 0 and I[LS_INST_OPEN_SELL_QTY] + add_sell <= pos):
+            if not (pos > 0 and inst_ctx[LS_INST_OPEN_SELL_QTY] + add_sell <= pos):
                 return c.reducing_cause
-    if pos + I[LS_INST_OPEN_BUY_QTY] + add_buy > L[LS_RISK_LIMIT_MAX_POSITION] or \
-            I[LS_INST_OPEN_SELL_QTY] + add_sell - pos > L[LS_RISK_LIMIT_MAX_POSITION]:
+    if pos + inst_ctx[LS_INST_OPEN_BUY_QTY] + add_buy > limits[LS_RISK_LIMIT_MAX_POSITION] or \
+            inst_ctx[LS_INST_OPEN_SELL_QTY] + add_sell - pos > limits[LS_RISK_LIMIT_MAX_POSITION]:
         return LS_DENY_REASON_MAX_POSITION
     # self-cross: would this order trade against one of our own resting orders?
-    n = I[LS_INST_N_LIVE]
+    n = inst_ctx[LS_INST_N_LIVE]
     for k in range(n):
         s = live_slots(c, i)[k]
         if s == self_slot:
             continue
-        o = ls_ctx_order(c.ctx_words, s)
-        if o[LS_ORD_SIDE] == side:
+        order = ls_ctx_order(c.ctx_words, s)
+        if order[LS_ORD_SIDE] == side:
             continue
         if side == LS_SIDE_BUY:
-            if o[LS_ORD_PRICE] <= px or (o[LS_ORD_PENDING_ID] != 0 and o[LS_ORD_PENDING_PRICE] <= px):
+            if order[LS_ORD_PRICE] <= px or (order[LS_ORD_PENDING_ID] != 0 and order[LS_ORD_PENDING_PRICE] <= px):
                 return LS_DENY_REASON_SELF_CROSS
         else:
-            if o[LS_ORD_PRICE] >= px or (o[LS_ORD_PENDING_ID] != 0 and o[LS_ORD_PENDING_PRICE] >= px):
+            if order[LS_ORD_PRICE] >= px or (order[LS_ORD_PENDING_ID] != 0 and order[LS_ORD_PENDING_PRICE] >= px):
                 return LS_DENY_REASON_SELF_CROSS
     return 0
