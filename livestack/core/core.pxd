@@ -46,51 +46,51 @@ cdef class Core:
     cdef uint64_t c_out_overflow
     cdef uint64_t c_deny[CORE_N_DENY]
     cdef uint64_t c_anomaly[CORE_N_ANOMALY]
-    cdef readonly int64_t open_orders          # live orders now_ts (gauge)
+    cdef readonly int64_t open_orders       # live orders now (gauge)
 
     # ---- state ---------------------------------------------------------------------------------
-    cdef int64_t *ctx_words                   # the strategy context block: book, orders, positions, intents
+    cdef int64_t *ctx_words                 # the strategy context block: book, orders, positions, intents
     cdef int64_t n_ctx_words
     cdef int64_t n_instruments
-    cdef int64_t ctx_book_depth                # room per side of each instrument's top arrays in the context (max book_depth)
-    cdef BookSide *bids               # [n_inst] the full bid book of each instrument (book.pyx)
-    cdef BookSide *asks               # [n_inst] the full ask book
-    cdef int64_t book_top_levels           # N of the BOOK_LEVELS records (0 = none)
-    cdef int64_t book_top_records_per_side           # BOOK_LEVELS records per side: ceil(N / LS_BOOK_LEVELS_PER_RECORD)
-    cdef uint8_t *book_top_changed         # [n_inst] the top N changed since the last BOOK_TOP
-    cdef int64_t max_orders
-    cdef int64_t live_cap
-    cdef int64_t max_intents
-    cdef int64_t n_params
-    cdef uint32_t *instrument_ids
-    cdef int64_t *qty_scale
-    cdef int64_t *limit_table              # [n_inst][CORE_N_LIMITS]
-    cdef int64_t *submit_tokens          # submit bucket (1e9 = one token), per instrument
-    cdef int64_t *submit_refill_ts
-    cdef int64_t *cancel_tokens
-    cdef int64_t *cancel_refill_ts
-    cdef uint8_t *book_crossed
-    cdef DenialRuns denial_runs           # per instrument: the current run of denials (denials.pyx)
-    cdef OrderIndex order_index       # client_order_id -> order slot (orders.pyx)
-    cdef int64_t *free_slots
+    cdef int64_t ctx_book_depth             # room per side of each instrument's top arrays in the context (max book_depth)
+    cdef BookSide *bids                     # [n_instruments] the full bid book of each instrument (book.pyx)
+    cdef BookSide *asks                     # [n_instruments] the full ask book
+    cdef int64_t book_top_levels            # N of the BOOK_LEVELS records (0 = none)
+    cdef int64_t book_top_records_per_side  # BOOK_LEVELS records per side: ceil(N / LS_BOOK_LEVELS_PER_RECORD)
+    cdef uint8_t *book_top_changed          # [n_instruments] the top N changed since the last BOOK_LEVELS
+    cdef uint8_t *book_crossed              # [n_instruments] crossed after a complete message (ANOMALY once)
+    cdef int64_t max_orders                 # order table slots
+    cdef int64_t live_cap                   # live orders per instrument the context lists
+    cdef int64_t max_intents                # intents per strategy call
+    cdef int64_t n_params                   # strategy parameters in the context
+    cdef uint32_t *instrument_ids           # [n_instruments] venue instrument id of each index
+    cdef int64_t *qty_scale                 # [n_instruments] 10^qty_decimals
+    cdef int64_t *limit_table               # [n_instruments][CORE_N_LIMITS] risk limits by RiskLimit (risk.pxd)
+    cdef int64_t *submit_tokens             # [n_instruments] NEW+REPLACE bucket level (RISK_TOKEN = one token)
+    cdef int64_t *submit_refill_ts          # [n_instruments] event time of its last refill
+    cdef int64_t *cancel_tokens             # [n_instruments] strategy-cancel bucket level
+    cdef int64_t *cancel_refill_ts          # [n_instruments] event time of its last refill
+    cdef DenialRuns denial_runs             # per instrument: the current run of denials (denials.pyx)
+    cdef OrderIndex order_index             # client_order_id -> order slot (orders.pyx)
+    cdef int64_t *free_slots                # order slots never used (a stack)
     cdef int64_t n_free_slots
-    cdef int64_t *terminal_fifo               # FIFO of terminal slots kept for late events
+    cdef int64_t *terminal_fifo             # FIFO of terminal slots kept for late events, reused oldest first
     cdef int64_t terminal_head
     cdef int64_t n_terminal
-    cdef readonly int trading_state
+    cdef readonly int trading_state         # TradingState
     cdef readonly int kill_latched
     cdef readonly int session_active
-    cdef int reducing_cause           # DenyReason used while REDUCING (REDUCE_ONLY or MAX_LOSS)
-    cdef int64_t max_loss
+    cdef int reducing_cause                 # DenyReason used while REDUCING (REDUCE_ONLY or MAX_LOSS)
+    cdef int64_t max_loss                   # account-wide, PnL units (0 = off)
     cdef int64_t max_loss_halt
-    cdef readonly int64_t pnl_total
-    cdef int64_t now_ts
-    cdef uint64_t hseq
+    cdef readonly int64_t pnl_total         # realized + unrealized over every instrument
+    cdef int64_t now_ts                     # ts of the input being processed (the core's only clock)
+    cdef uint64_t hseq                      # harness sequence of that input
     cdef int64_t next_client_order_id
     cdef readonly Strategy strategy
-    cdef int strategy_flavour
-    cdef ls_strategy_fn strategy_fn
-    cdef object _ctx_array
+    cdef int strategy_flavour               # 0 = none, FLAVOUR_CYTHON / CFUNC / PYTHON (strategy.pxd)
+    cdef ls_strategy_fn strategy_fn         # the cfunc's address (FLAVOUR_CFUNC)
+    cdef object _ctx_array                  # numpy int64 array owning ctx_words
     cdef object _instruments
     cdef object _risk
 
