@@ -15,6 +15,13 @@ per input and drains ``out_orders`` / ``out_records``; tests, backtest and repla
 
 Time inside the core is the ``ts`` of the input being processed (token buckets refill on it).
 The same input sequence gives bit-identical outputs.
+
+This module composes the stages; each lives in its own module with a ``.pxd`` contract
+(module-level ``nogil`` functions taking the Core): ``risk`` (checks, rate buckets), ``dispatch``
+(NEW / CANCEL / REPLACE), ``execution`` (EXEC events, fills), ``control`` (trading state, control
+commands), ``emit`` (output records, coalesced denials), ``order_table`` (slots, state changes),
+``book`` / ``positions`` / ``lifecycle`` / ``orders`` / ``denials``. Intake, the book mirror in
+the context and the strategy call stay here: they run on every market-data input.
 """
 
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
@@ -302,14 +309,6 @@ cdef class Core:
             n = self.max_intents
         for k in range(n):
             run_intent(self, ctx + ctx[LS_CTX_INTENT_OFF] + k * LS_INTENT_WORDS)
-
-    # ============================================================================================
-    # execution events
-    # ============================================================================================
-
-    # ============================================================================================
-    # control commands: exactly one CONTROL_REPLY each
-    # ============================================================================================
 
     # ============================================================================================
     # the per-input entry point
