@@ -1,6 +1,5 @@
 # cython: language_level=3
 """Order dispatch: NEW / CANCEL / REPLACE from intents and operator commands (dispatch.pxd)."""
-from libc.string cimport memset, memmove
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from livestack.schema.records cimport *
 from livestack.core.ctx cimport *
@@ -12,21 +11,24 @@ from livestack.core.risk cimport limits_row, trading_blocked, token_bucket, chec
 from livestack.core.emit cimport emit_order_cmd, emit_anomaly, emit_order_state, deny_intent, end_denial_run
 
 
-cdef void run_intent(Core c, int64_t *p) noexcept nogil:
+cdef void run_intent(Core c, int64_t *intent) noexcept nogil:
+    """One intent the strategy appended (LS_INTENT_* words) -> new_order / cancel_order / replace_order."""
     c.c_intents += 1
-    cdef int64_t t = p[LS_INTENT_TYPE]
+    cdef int64_t t = intent[LS_INTENT_TYPE]
     if t == LS_ORDER_CMD_TYPE_NEW:
-        new_order(c, p[LS_INTENT_INST], p[LS_INTENT_SIDE], p[LS_INTENT_PRICE], p[LS_INTENT_QTY],
-                  p[LS_INTENT_TIF], p[LS_INTENT_ORD_TYPE])
+        new_order(c, intent[LS_INTENT_INST], intent[LS_INTENT_SIDE], intent[LS_INTENT_PRICE], intent[LS_INTENT_QTY],
+                  intent[LS_INTENT_TIF], intent[LS_INTENT_ORD_TYPE])
     elif t == LS_ORDER_CMD_TYPE_CANCEL:
-        cancel_order(c, p[LS_INTENT_ORDER_ID], 0)
+        cancel_order(c, intent[LS_INTENT_ORDER_ID], 0)
     elif t == LS_ORDER_CMD_TYPE_REPLACE:
-        replace_order(c, p[LS_INTENT_ORDER_ID], p[LS_INTENT_PRICE], p[LS_INTENT_QTY])
+        replace_order(c, intent[LS_INTENT_ORDER_ID], intent[LS_INTENT_PRICE], intent[LS_INTENT_QTY])
     else:
         emit_anomaly(c, LS_ANOMALY_BAD_RECORD, 0, 0, t, 0, 0)
 
 
 cdef int new_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, int64_t tif, int64_t ord_type) noexcept nogil:
+    """A NEW on instrument index i: the checks in the order their DenyReasons are documented, then
+    the order slot, the NewOrder command and its ORDER_STATE (PENDING_NEW)."""
     cdef int64_t coid = c.next_client_order_id
     cdef int64_t intent = LS_ORDER_CMD_TYPE_NEW
     cdef int r, k

@@ -158,7 +158,7 @@ cdef void on_exec(Core c, const ls_exec_t *e) noexcept nogil:
         else:
             inst_ctx[LS_INST_OPEN_SELL_QTY] += new_leaves - order[LS_ORD_LEAVES]
         order[LS_ORD_LEAVES] = new_leaves
-        order[LS_ORD_STATE] = st                  # back to PENDING_REPLACE so _set_state sees the exit
+        order[LS_ORD_STATE] = st                  # back to PENDING_REPLACE so set_order_state sees the exit
         set_order_state(c, s, LS_ORDER_STATE_PARTIALLY_FILLED if order[LS_ORD_CUM_QTY] > 0
                         else LS_ORDER_STATE_ACCEPTED, et)
         ctx[LS_CTX_EV_ORDER_ID] = order[LS_ORD_ID]
