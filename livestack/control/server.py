@@ -44,6 +44,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import struct
 from dataclasses import dataclass, field
@@ -600,6 +601,14 @@ def run_process(cmd_ring: str, reply_ring: str, events_ring: str | None, telemet
             os.sched_setaffinity(0, {cpu})
         except OSError:
             pass
+    # A SIGTERM that comes while the server is still being built or bound (a supervisor that died
+    # right after spawning us: its children's orphan watch stops them with SIGTERM) is kept and
+    # honoured, instead of killing the process by signal before run() installs its handler.
+    term = threading.Event()
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: term.set())
+    except ValueError:
+        pass  # not the main thread
     server = ControlServer(cmd_ring, reply_ring, events_ring, telemetry, options)
     try:
         try:
@@ -609,6 +618,17 @@ def run_process(cmd_ring: str, reply_ring: str, events_ring: str | None, telemet
             raise SystemExit(2) from None
         print(f"control: listening on {server.endpoint}" + (f", events on {server.pub_endpoint}" if server.pub else ""),
               flush=True)
-        server.run(stop)
+        if not term.is_set():
+            server.run(_AnyOf(stop, term))
     finally:
         server.close()
+
+
+class _AnyOf:
+    """Set when any of the given events (``None`` ignored) is set."""
+
+    def __init__(self, *events) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
