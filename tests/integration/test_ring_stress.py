@@ -69,6 +69,10 @@ def test_consumer_killed_mid_stream_resumes_exactly_where_it_released(impl, sess
         cons = ctx.Process(target=rs.consume, args=(impl, ring.name, status_name, total, 4, 800))
         procs.append(cons)
         cons.start()
+        # this consumer must have attached before it can be killed (under load the previous one may
+        # already be past this fraction, and the kill would land before the new one even started)
+        _wait_for(lambda: status[rs.INSTANCES] == kills + 1 or not cons.is_alive(), 240,
+                  f"consumer {kills + 1} to attach")
         _wait_for(lambda: status[rs.VERIFIED] >= fraction * total or not cons.is_alive(), 240,
                   f"consumer to pass {fraction:.0%}")
         assert cons.is_alive(), f"consumer exited early ({cons.exitcode})"
