@@ -29,6 +29,27 @@ cdef struct me_side_t:
     int64_t cap
 
 
+cdef inline bint me_level_update(me_level_t *lv, int64_t qty, int64_t *old, int64_t *traded) noexcept nogil:
+    """An existing level's update, the same for both book shapes: report its quantity before
+    (``old``) and the public quantity traded there since its last update (``traded``, then reset);
+    with ``qty`` > 0 set it and shrink the quantity we took with a decrease (never above the level,
+    never below 0) and return True; with ``qty`` 0 return False: the caller removes the level."""
+    old[0] = lv.qty
+    traded[0] = lv.traded
+    lv.traded = 0
+    if qty <= 0:
+        return False
+    lv.qty = qty
+    if lv.taken > 0:
+        if qty < old[0]:
+            lv.taken -= old[0] - qty
+        if lv.taken > qty:
+            lv.taken = qty
+        if lv.taken < 0:
+            lv.taken = 0
+    return True
+
+
 cdef inline int64_t me_side_find(const me_side_t *s, bint is_ask, int64_t px, bint *found) noexcept nogil:
     """Index of the level at ``px``, or where it would be inserted (``found`` says which)."""
     cdef int64_t lo = 0, hi = s.n, mid, p
@@ -68,19 +89,7 @@ cdef inline int me_side_set(me_side_t *s, bint is_ask, int64_t px, int64_t qty, 
     traded[0] = 0
     if found:
         lv = &s.lv[k]
-        old[0] = lv.qty
-        traded[0] = lv.traded
-        lv.traded = 0
-        if qty > 0:
-            lv.qty = qty
-            if lv.taken > 0:
-                if qty < old[0]:
-                    lv.taken -= old[0] - qty
-                if lv.taken > qty:
-                    lv.taken = qty
-                if lv.taken < 0:
-                    lv.taken = 0
-        else:
+        if not me_level_update(lv, qty, old, traded):  # qty 0: remove it
             memmove(&s.lv[k], &s.lv[k + 1], (s.n - k - 1) * sizeof(me_level_t))
             s.n -= 1
     elif qty > 0:
@@ -235,18 +244,7 @@ cdef inline int me_ladder_set(me_ladder_t *L, int64_t px, int64_t qty, int64_t *
     old[0] = 0
     traded[0] = 0
     if lv.qty != 0:
-        old[0] = lv.qty
-        traded[0] = lv.traded
-        lv.traded = 0
-        if qty > 0:
-            lv.qty = qty
-            if lv.taken > 0:
-                if qty < old[0]:
-                    lv.taken -= old[0] - qty
-                if lv.taken > qty:
-                    lv.taken = qty
-                if lv.taken < 0:
-                    lv.taken = 0
+        if me_level_update(lv, qty, old, traded):
             return 0
         me_ladder_delete_at(L, i)
         L.n -= 1
