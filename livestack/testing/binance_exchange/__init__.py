@@ -17,7 +17,7 @@ Python API::
     ex.ws_api_url     # ws://127.0.0.1:P/ws-api/v3
     ex.fws_api_url    # ws://127.0.0.1:P/ws-fapi/v1
     ex.ws_url         # ws://127.0.0.1:P        spot streams: /ws/<stream>, /stream?streams=
-    ex.fstream_url    # ws://127.0.0.1:P/fstream USD-M streams + /ws/<listenKey>
+    ex.fstream_url    # ws://127.0.0.1:P/futures USD-M streams + /ws/<listenKey>
     ex.fault("drop_ack", n=1); ex.advance(2.0); ex.trades("usdm"); ex.state()
     ex.stop()
 
@@ -96,7 +96,7 @@ class ExchangeHandle:
 
     @property
     def fstream_url(self) -> str:
-        return f"{self.ws_url}/fstream"
+        return f"{self.ws_url}/futures"
 
     def urls(self) -> dict:
         """Endpoints in the shape of ``livestack.venues.binance_presets`` presets."""

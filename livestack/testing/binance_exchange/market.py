@@ -25,7 +25,7 @@ import numpy as np
 from livestack.config import BTCUSDT_SPOT, BTCUSDT_USDM, Instrument
 from livestack.feeds.capture import decode_capture
 from livestack.matching import MatchingEngine
-from livestack.schema import DTYPES
+from livestack.schema import DTYPES, FeedStatus, RecordKind
 from livestack.testing.replay_server import Venue
 
 
@@ -82,7 +82,10 @@ class Market:
         ts = self.recs["ts"].astype(np.int64)
         self.rec_times = np.maximum.accumulate(ts)
         self.msg_times = np.maximum.accumulate(np.array([m.ts for m in self.venue.msgs], dtype=np.int64))
-        self.t0 = int(min(self.rec_times[0], self.msg_times[0]))
+        # the replay starts where the engine's book is valid: at the capture's first SNAPSHOT_END
+        st = self.recs.view(DTYPES["MD_STATUS"])
+        ends = np.nonzero((self.recs["kind"] == RecordKind.MD_STATUS) & (st["status"] == FeedStatus.SNAPSHOT_END))[0]
+        self.t0 = int(self.rec_times[ends[0]]) if len(ends) else int(min(self.rec_times[0], self.msg_times[0]))
         self.rec_pos = 0
         self.msg_pos = 0
         self.loops = 0
@@ -98,6 +101,7 @@ class Market:
         self.base_asset = self.symbol[:-4] if self.symbol.endswith("USDT") else self.symbol[:3]
         self.quote_asset = self.symbol[len(self.base_asset):]
         self.last_trade_px: int | None = None
+        self.step(self.t0)  # the capture up to the book's start is history, not replayed
 
     @staticmethod
     def _symbol_of(venue: Venue) -> str | None:

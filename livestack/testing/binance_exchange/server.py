@@ -4,8 +4,8 @@ Paths (one port, 127.0.0.1)::
 
     /api/v3/...                 spot REST              /fapi/v1/..., /fapi/v2/..., /fapi/v3/...  USD-M REST
     /ws-api/v3                  spot WebSocket API     /ws-fapi/v1                               USD-M WebSocket API
-    /ws, /ws/<stream>, /stream  spot market streams    /fstream/{ws,stream,market/stream,public/stream,
-                                                       private/stream}, /fstream/ws/<listenKey>  USD-M streams
+    /ws, /ws/<stream>, /stream  spot market streams    /futures/{ws,stream,market/stream,public/stream,
+                                                       private/stream}, /futures/ws/<listenKey>  USD-M streams
     /_control/{state,fault,advance,trades}             test control (not Binance)
 """
 
@@ -136,7 +136,7 @@ class Server:
             app.router.add_route(method, path, self._rest)
         app.router.add_get("/ws-api/v3", self._wsapi_spot)
         app.router.add_get("/ws-fapi/v1", self._wsapi_usdm)
-        for prefix, market in (("", "spot"), ("/fstream", "usdm")):
+        for prefix, market in (("", "spot"), ("/futures", "usdm")):
             for path in ("/ws", "/stream", "/market/stream", "/public/stream", "/private/stream",
                          "/market/ws", "/public/ws", "/private/ws"):
                 app.router.add_get(prefix + path, self._stream_handler(market))
