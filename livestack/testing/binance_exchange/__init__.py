@@ -100,8 +100,9 @@ class ExchangeHandle:
 
     def urls(self) -> dict:
         """Endpoints in the shape of ``livestack.venues.binance_presets`` presets."""
-        return {"spot": {"rest": self.url, "ws_api": self.ws_api_url, "streams": self.ws_url},
+        allu = {"spot": {"rest": self.url, "ws_api": self.ws_api_url, "streams": self.ws_url},
                 "usdm": {"rest": self.url, "ws_api": self.fws_api_url, "streams": self.fstream_url}}
+        return {k: v for k, v in allu.items() if k in self.server.ex.markets}
 
     def _call(self, fn, timeout=10.0):
         async def run():

@@ -397,8 +397,6 @@ class Exchange:
                 o = self.orders[name].get(int(oid))
             except ValueError:
                 raise invalid("orderId")
-            if o is not None and cid not in (None, "") and o.client_id != str(cid):
-                o = None
         else:
             cands = [x for x in self.orders[name].values() if x.client_id == str(cid)]
             opens = [x for x in cands if x.open]
