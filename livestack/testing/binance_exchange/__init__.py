@@ -41,8 +41,7 @@ DEFAULT_ED25519_API_KEY = "livestack-test-ed25519-key"
 def default_capture(market: str) -> str | None:
     """The shared capture of ``market`` (``$LIVESTACK_DATA`` or ../shared/data), if present."""
     names = {"spot": "spot-btcusdt-20240808.gz", "usdm": "usdm-btcusdt-20240808.gz"}
-    roots = [os.environ.get("LIVESTACK_DATA"), Path(__file__).resolve().parents[3].parent / "shared" / "data",
-             "/work/shared/data"]
+    roots = [os.environ.get("LIVESTACK_DATA"), Path(__file__).resolve().parents[3].parent / "shared" / "data"]
     for r in roots:
         if r:
             p = Path(r) / "binance" / names[market]
@@ -141,6 +140,20 @@ class ExchangeHandle:
 
     def state(self) -> dict:
         return self._call(self.server.state)
+
+    def set_limits(self, market: str, spec: str) -> None:
+        """Change rate limits now, e.g. ``set_limits("spot", "REQUEST_WEIGHT:1M=50,ORDERS:10S=3")``;
+        counts and any ban are reset."""
+        from livestack.testing.binance_exchange.protocol import parse_limits
+
+        def go():
+            lim = self.server.limiters[market]
+            lim.limits = parse_limits(spec, lim.limits)
+            lim.counts = [0] * len(lim.limits)
+            lim.windows = [-1] * len(lim.limits)
+            lim.banned_until = 0.0
+            lim.limited_hits = 0
+        self._call(go)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._loop.is_closed():
