@@ -117,6 +117,8 @@ class Exchange:
             else:
                 self.accounts[name] = Account(name, {m.quote_asset: usdm_balance})
         self.orders: dict[str, dict[int, Order]] = {n: {} for n in markets}  # order_id -> Order
+        self.live: dict[str, dict[int, Order]] = {n: {} for n in markets}  # open orders, order_id -> Order
+        self.by_client: dict[str, dict[str, Order]] = {n: {} for n in markets}  # clientOrderId -> latest Order
         self.by_coid: dict[str, dict[int, Order]] = {n: {} for n in markets}  # engine coid -> Order
         self.trades: dict[str, list] = {n: [] for n in markets}  # myTrades rows
         self._order_ids = itertools.count(1_000_001)
@@ -302,7 +304,8 @@ class Exchange:
         if client_id:
             if len(client_id) > 36:
                 raise invalid("newClientOrderId")
-            if any(o.client_id == client_id and o.open for o in self.orders[name].values()):
+            prev = self.by_client[name].get(client_id)
+            if prev is not None and prev.open:
                 self.counters["rejects"] += 1
                 raise BinanceError(-2010, reason="Duplicate order sent.") if spot else BinanceError(-4116)
         else:
@@ -358,6 +361,8 @@ class Exchange:
             o.tif = "GTC"
         self.orders[name][o.order_id] = o
         self.by_coid[name][o.coid] = o
+        self.by_client[name][client_id] = o
+        self.live[name][o.order_id] = o
         self.counters["orders"] += 1
         if fok_fail:  # spot FOK that cannot fill: NEW then EXPIRED, no fill
             self._event(name, m, o, "NEW")
@@ -368,6 +373,9 @@ class Exchange:
         self._submit(name, m, OrderCmdType.NEW, o, engine_tif)
         if o.status == "REJECTED":
             del self.orders[name][o.order_id]
+            self.live[name].pop(o.order_id, None)
+            if self.by_client[name].get(o.client_id) is o:
+                del self.by_client[name][o.client_id]
             self._release(name, m, o)
             reason = o.reject_reason
             if reason == 100:
@@ -380,7 +388,7 @@ class Exchange:
         acct = self.accounts["usdm"]
         wallet = acct.free(m.quote_asset)
         used = abs(acct.position) * (acct.entry or 0) / USDM_LEVERAGE
-        for o in self.orders["usdm"].values():
+        for o in self.live["usdm"].values():
             if o.open:
                 used += m.px_dec(o.price) * m.qty_dec(o.qty - o.executed) / USDM_LEVERAGE
         return wallet - used
@@ -398,9 +406,7 @@ class Exchange:
             except ValueError:
                 raise invalid("orderId")
         else:
-            cands = [x for x in self.orders[name].values() if x.client_id == str(cid)]
-            opens = [x for x in cands if x.open]
-            o = (opens or cands or [None])[-1]
+            o = self.by_client[name].get(str(cid))
         if o is None or o.symbol != m.symbol:
             return None
         return o
@@ -421,7 +427,7 @@ class Exchange:
     def cancel_all(self, name: str, symbol) -> list:
         m = self.market(name, symbol)
         out = []
-        for o in list(self.orders[name].values()):
+        for o in list(self.live[name].values()):
             if o.open and o.symbol == m.symbol:
                 o.cancel_requested = True
                 self._submit(name, m, OrderCmdType.CANCEL, o)
@@ -461,6 +467,11 @@ class Exchange:
 
     # -- engine events ------------------------------------------------------------------------
     def _on_exec(self, name, m, rec, taker: bool) -> None:
+        o = self._apply_exec(name, m, rec, taker)
+        if o is not None and not o.open:
+            self.live[name].pop(o.order_id, None)
+
+    def _apply_exec(self, name, m, rec, taker: bool):
         et = int(rec["exec_type"])
         o = self.by_coid[name].get(int(rec["client_order_id"]))
         if et == ExecType.REPLACED:
@@ -473,9 +484,9 @@ class Exchange:
             o.qty = int(rec["qty"])
             o.update = now_ms()
             self._event(name, m, o, "AMENDMENT")
-            return
+            return o
         if o is None:
-            return
+            return None
         if et == ExecType.ACCEPTED:
             o.status = "NEW"
             self._event(name, m, o, "NEW")
@@ -498,9 +509,11 @@ class Exchange:
             self._finish(name, m, o, "EXPIRED")
         elif et == ExecType.CANCEL_REJECTED:
             o.cancel_requested = False
+        return o
 
     def _finish(self, name, m, o, status) -> None:
         o.status = status
+        self.live[name].pop(o.order_id, None)
         o.update = now_ms()
         self._release(name, m, o)
         self.by_coid[name].pop(o.coid, None)

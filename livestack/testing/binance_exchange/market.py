@@ -101,6 +101,7 @@ class Market:
         self.base_asset = self.symbol[:-4] if self.symbol.endswith("USDT") else self.symbol[:3]
         self.quote_asset = self.symbol[len(self.base_asset):]
         self.last_trade_px: int | None = None
+        self._book, self._book_at = None, -1
         self.step(self.t0)  # the capture up to the book's start is history, not replayed
 
     @staticmethod
@@ -186,8 +187,13 @@ class Market:
         return Decimal(units).scaleb(-self.instrument.qty_decimals)
 
     def book(self):
-        """(bids, asks) of the engine's public book in units, best first."""
-        return self.engine.book(self.instrument.id)
+        """(bids, asks) of the engine's public book in units, best first (cached until the next
+        market record: our orders do not change the public book)."""
+        n = self.engine.n_md
+        if self._book_at != n:
+            self._book = self.engine.book(self.instrument.id)
+            self._book_at = n
+        return self._book
 
     def best(self):
         bids, asks = self.book()

@@ -103,7 +103,7 @@ def op_open_orders(srv, mk, p):
     sym = p.get("symbol")
     if sym:
         srv.ex.market(mk, sym)
-    return [srv.ex.order_view(o, False) for o in srv.ex.orders[mk].values() if o.open]
+    return [srv.ex.order_view(o, False) for o in srv.ex.live[mk].values() if o.open]
 
 
 def op_all_orders(srv, mk, p):
