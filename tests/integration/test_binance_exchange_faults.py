@@ -224,3 +224,34 @@ def test_ignored_429s_lead_to_418_ban(ex):
             ex.set_limits("usdm", "REQUEST_WEIGHT:1M=2400")
 
     asyncio.run(go())
+
+
+def test_garbage_frames_rest_drop_ack_and_rest_fail(ex):
+    async def go():
+        async with aiohttp.ClientSession() as s, s.ws_connect(ex.ws_api_url) as ws:
+            ex.fault("garbage", n=3)
+            frames = [(await ws.receive(timeout=10)).data for _ in range(3)]
+            assert frames[0] == "this is not json" and all(isinstance(f, str) for f in frames)
+            # the connection still works after the garbage
+            api = WsApi(ws)
+            assert (await api.send("time", signed=False))["status"] == 200
+            api.task.cancel()
+            # REST: a dropped ack closes the connection, the order exists
+            ex.fault("drop_ack", n=1)
+            bid, _ = map(float, ex.best("spot"))
+            q = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
+                 "price": f"{bid - 400:.2f}", "newClientOrderId": "rest-lost-ack", "timestamp": int(time.time() * 1000)}
+            qs = urllib.parse.urlencode(q)
+            qs += "&signature=" + hmac.new(DEFAULT_API_SECRET.encode(), qs.encode(), hashlib.sha256).hexdigest()
+            h = {"X-MBX-APIKEY": DEFAULT_API_KEY}
+            with pytest.raises(aiohttp.ClientError):
+                async with s.post(ex.url + "/api/v3/order?" + qs, headers=h) as r:
+                    await r.read()
+            assert any(o["clientOrderId"] == "rest-lost-ack" and o["status"] == "NEW" for o in ex.orders("spot"))
+            ex.fault("rest_fail", n=1)
+            async with s.get(ex.url + "/api/v3/time") as r:
+                assert r.status == 503
+            async with s.get(ex.url + "/api/v3/time") as r:
+                assert r.status == 200
+
+    asyncio.run(go())

@@ -113,7 +113,8 @@ class ExchangeHandle:
 
     def fault(self, kind: str, n: int = 1, seconds: float = 1.0) -> None:
         """Inject a fault now: ack_delay (seconds), drop_ack (n), disconnect, dup_event (n),
-        reorder_event (n), drop_event (n), stall (seconds), time_offset (n = ms), rest_fail (n)."""
+        reorder_event (n), drop_event (n), stall (seconds), time_offset (n = ms), rest_fail (n),
+        garbage (n malformed frames now on every WS API connection and USD-M user stream)."""
         self._call(lambda: self.server.inject(kind, n, seconds))
 
     def advance(self, seconds: float) -> None:

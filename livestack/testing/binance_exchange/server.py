@@ -26,7 +26,24 @@ from livestack.testing.binance_exchange.protocol import (BinanceError, check_res
 log = logging.getLogger(__name__)
 
 FAULT_KINDS = ("ack_delay", "drop_ack", "disconnect", "dup_event", "reorder_event", "drop_event", "stall",
-               "time_offset", "rest_fail")
+               "time_offset", "rest_fail", "garbage")
+
+#: malformed frames of the ``garbage`` fault, cycled: not JSON, wrong types, unknown ids and events
+GARBAGE_WSAPI = (
+    "this is not json",
+    '{"id":"no-such-request","status":200,"result":{"orderId":1}}',
+    '{"id":null,"status":"200","result":{"orderId":"not-a-number"}}',
+    '{"subscriptionId":0,"event":{"e":"executionReport","E":"soon","s":"BTCUSDT","i":"x","X":17}}',
+    '{"subscriptionId":0,"event":{"e":"somethingNew","E":1}}',
+    '[1,2,3]',
+)
+GARBAGE_STREAM = (
+    "this is not json",
+    '{"e":"ORDER_TRADE_UPDATE","E":"soon","T":1,"o":{"s":"BTCUSDT","i":"bad","X":17}}',
+    '{"e":"somethingNew","E":1}',
+    '{"e":"ACCOUNT_UPDATE","E":1,"a":null}',
+    '[1,2,3]',
+)
 
 
 class Faults:
@@ -59,7 +76,7 @@ class Faults:
             self.time_offset_ms = int(n)
         elif kind == "rest_fail":
             self.rest_fail += n
-        elif kind != "disconnect":
+        elif kind not in ("disconnect", "garbage"):
             raise ValueError(f"fault {kind!r}: expected one of {', '.join(FAULT_KINDS)}")
 
     @staticmethod
@@ -123,6 +140,7 @@ class Server:
         self._runner = None
         self._pump_task = None
         self.ex.emit = self.dispatch
+        self.garbage_sent = 0
         self.stats = {"rest": 0, "ws_requests": 0, "events_sent": 0, "md_sent": 0, "errors": 0}
 
     # -- time ---------------------------------------------------------------------------------
@@ -561,6 +579,18 @@ class Server:
         return ws
 
     # -- control ------------------------------------------------------------------------------
+    async def send_garbage(self, n: int) -> None:
+        """``n`` malformed frames on every WS API connection and USD-M user stream, now."""
+        targets = [(ws, GARBAGE_WSAPI) for ws in self.wsapi_conns]
+        targets += [(s.ws, GARBAGE_STREAM) for s in self.sinks if s.mode != "wsapi"]
+        for ws, frames in targets:
+            for i in range(n):
+                try:
+                    await ws.send_str(frames[(self.garbage_sent + i) % len(frames)])
+                except (ConnectionResetError, RuntimeError):
+                    break
+        self.garbage_sent += n
+
     async def disconnect_all(self) -> None:
         for ws in [s.ws for s in self.streams] + list(self.wsapi_conns):
             await ws.close(code=1001, message=b"binance test exchange: fault disconnect")
@@ -569,6 +599,8 @@ class Server:
         self.faults.apply(kind, n, seconds)
         if kind == "disconnect":
             await self.disconnect_all()
+        elif kind == "garbage":
+            await self.send_garbage(n)
 
     async def _ctl_fault(self, request):
         q = request.query
