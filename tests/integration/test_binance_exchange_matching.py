@@ -105,7 +105,7 @@ def test_usdm_partial_fills_positions_and_trade_list(ex):
                 book = await _depth(s, ex, "/fapi/v1/depth")
                 qty = (Decimal(book["bids"][0][1]) + Decimal("0.005")).quantize(Decimal("0.001"))
                 r = await api.send("order.place", {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET",
-                                                   "quantity": str(qty)})
+                                                   "quantity": str(qty), "newOrderRespType": "RESULT"})
                 o = r["result"]
                 assert o["status"] == "FILLED" and o["executedQty"] == str(qty)
                 await _wait(lambda: any(e.get("e") == "ORDER_TRADE_UPDATE" and e["o"]["X"] == "FILLED"

@@ -233,7 +233,7 @@ def test_legacy_binance_connector_spot(ex):
 
 def test_usdm_rest_and_listen_key_user_stream(ex):
     from binance_sdk_derivatives_trading_usds_futures.rest_api.models import ModifyOrderSideEnum as MS, \
-        NewOrderSideEnum as S, NewOrderTimeInForceEnum as TIF, NewOrderTypeEnum as T
+        NewOrderNewOrderRespTypeEnum, NewOrderSideEnum as S, NewOrderTimeInForceEnum as TIF, NewOrderTypeEnum as T
 
     c = DerivativesTradingUsdsFutures(config_rest_api=ConfigurationRestAPI(base_path=ex.url, retries=0,
                                                                            **HMAC)).rest_api
@@ -272,19 +272,23 @@ def test_usdm_rest_and_listen_key_user_stream(ex):
             with pytest.raises(BadRequestError) as e:  # conditional orders moved to the algo API
                 c.new_order(symbol="BTCUSDT", side=S.SELL, type=T.STOP_MARKET, quantity=0.01)
             assert e.value.status_code == -4120
-            m = c.new_order(symbol="BTCUSDT", side=S.BUY, type=T.MARKET, quantity=0.01).data()
+            ack = c.new_order(symbol="BTCUSDT", side=S.BUY, type=T.MARKET, quantity=0.005).data()
+            assert ack.status == "NEW" and ack.executed_qty == "0.000"  # USD-M's default ACK answer
+            m = c.new_order(symbol="BTCUSDT", side=S.BUY, type=T.MARKET, quantity=0.005,
+                            new_order_resp_type=NewOrderNewOrderRespTypeEnum.RESULT).data()
             assert m.status == "FILLED"
             await _wait(lambda: any(type(e).__name__ == "AccountUpdate" for e in events))
             upd = [e for e in events if type(e).__name__ == "OrderTradeUpdate"]
             assert [(u.o.i, u.o.x) for u in upd][:3] == [(o.order_id, "NEW"), (o.order_id, "AMENDMENT"),
                                                          (o.order_id, "CANCELED")]
             trades = c.account_trade_list(symbol="BTCUSDT", order_id=m.order_id).data()
-            fills = [u.o for u in upd if u.o.x == "TRADE"]
+            fills = [u.o for u in upd if u.o.x == "TRADE" and u.o.i == m.order_id]
             assert [f.t for f in fills] == [t.id for t in trades] and all(f.N == "USDT" for f in fills)
             pos = c.position_information_v3(symbol="BTCUSDT").data()
             assert float(pos[0].position_amt) == pytest.approx(0.01)
             # reduce-only close
-            r = c.new_order(symbol="BTCUSDT", side=S.SELL, type=T.MARKET, quantity=0.01, reduce_only="true").data()
+            r = c.new_order(symbol="BTCUSDT", side=S.SELL, type=T.MARKET, quantity=0.01, reduce_only="true",
+                            new_order_resp_type=NewOrderNewOrderRespTypeEnum.RESULT).data()
             assert r.status == "FILLED" and r.reduce_only
             # the dead-man switch cancels open orders when it runs out
             c.new_order(symbol="BTCUSDT", side=S.BUY, type=T.LIMIT, time_in_force=TIF.GTC, quantity=0.01,

@@ -67,7 +67,15 @@ def op_order_place(srv, mk, p):
     if mk == "spot":
         rt = str(p.get("newOrderRespType") or ("FULL" if o.type in ("LIMIT", "MARKET") else "ACK")).upper()
         return srv.ex.order_view(o, True, rt)
-    return srv.ex.order_view(o, True)
+    v = srv.ex.order_view(o, True)
+    rt = str(p.get("newOrderRespType") or "ACK").upper()
+    if rt not in ("ACK", "RESULT"):
+        raise invalid("newOrderRespType")
+    if rt == "ACK":  # USD-M's default: the order as accepted; fills come on the user stream
+        m = srv.ex.markets[mk]
+        v.update({"status": "NEW", "executedQty": m.qty_str(0), "cumQty": m.qty_str(0), "cumQuote": "0.00000",
+                  "avgPrice": "0.00", "updateTime": o.time})
+    return v
 
 
 def op_order_test(srv, mk, p):
