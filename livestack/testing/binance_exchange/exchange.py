@@ -21,6 +21,7 @@ Matching is the shared engine's (``market.py``). What this layer adds, as Binanc
 from __future__ import annotations
 
 import itertools
+import re
 import logging
 import time
 from decimal import Decimal
@@ -43,6 +44,9 @@ SPOT_FEE = Decimal("0.001")
 USDM_MAKER_FEE = Decimal("0.0002")
 USDM_TAKER_FEE = Decimal("0.0005")
 USDM_LEVERAGE = 20
+
+
+_DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 
 
 def now_ms() -> int:
@@ -178,13 +182,9 @@ class Exchange:
             if required:
                 raise missing(name)
             return None
-        try:
-            d = Decimal(str(v))
-        except Exception:
-            raise invalid(name)
-        if not d.is_finite():
-            raise invalid(name)
-        return d
+        if not _DECIMAL.match(str(v)):
+            raise BinanceError(-1100, param=name, legal=_DECIMAL.pattern)
+        return Decimal(str(v))
 
     def _filters(self, name, m, price_units, qty_units, is_market, reduce_only=False) -> None:
         """Binance's filters, in its order; spot raises -1013 'Filter failure: X', USD-M its codes."""
@@ -295,7 +295,7 @@ class Exchange:
             try:
                 price_units = m.px_units(str(price))
             except ValueError:
-                raise BinanceError(-1111) if spot else BinanceError(-4014)
+                raise BinanceError(-1111)
         elif p.get("price") not in (None, ""):
             if spot:
                 raise BinanceError(-1106, param="price")
