@@ -208,13 +208,16 @@ def test_spot_ws_api_hmac_signature_subscription(ex):
     from binance_sdk_spot.websocket_api.models import OrderPlaceSideEnum as S, OrderPlaceTypeEnum as T
 
     async def go():
-        api = Spot(config_ws_api=ConfigurationWebSocketAPI(stream_url=ex.ws_api_url, **HMAC)).websocket_api
+        api = Spot(config_ws_api=ConfigurationWebSocketAPI(stream_url=ex.ws_api_url, return_rate_limits=False,
+                                                           **HMAC)).websocket_api
         conn = await api.create_connection()
         try:
             events = []
             sub = await conn.user_data_stream_subscribe_signature()
             sub.stream.on("message", lambda e: events.append(e.actual_instance))
-            m = (await conn.order_place(symbol="BTCUSDT", side=S.BUY, type=T.MARKET, quantity=0.002)).data().result
+            r = await conn.order_place(symbol="BTCUSDT", side=S.BUY, type=T.MARKET, quantity=0.002)
+            m = r.data().result  # signed with returnRateLimits=false among the params
+            assert m.status == "FILLED" and r.rate_limits == []
             await _wait(lambda: any(getattr(e, "x", None) == "TRADE" and e.i == m.order_id for e in events))
         finally:
             await api.close_connection()

@@ -408,7 +408,7 @@ class Server:
         if not isinstance(params, dict):
             params = {}
         rl = conn["rl"] and str(params.get("returnRateLimits", "true")).lower() != "false"
-        params = {k: v for k, v in params.items() if k != "returnRateLimits"}
+        # returnRateLimits stays in params: it is signed like any other parameter
         is_order = False
         retry = None
         try:
