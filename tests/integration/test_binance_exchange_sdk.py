@@ -192,6 +192,8 @@ def test_spot_ws_api_ed25519_session_and_user_stream(ex, keypair):
             await _wait(lambda: sum(1 for e in events if getattr(e, "x", None) == "TRADE") >= len(m.fills))
             reports = [e for e in events if type(e).__name__ == "ExecutionReport"]
             assert [(e.i, e.x) for e in reports][:2] == [(o.order_id, "NEW"), (o.order_id, "CANCELED")]
+            # a cancel's report carries the cancel's own id in "c" and the order's in "C"
+            assert reports[1].C == o.client_order_id and reports[1].c not in ("", o.client_order_id)
             fills = [e for e in reports if e.x == "TRADE"]
             assert [e.t for e in fills] == [f.trade_id for f in m.fills]
             assert all(e.N == "USDT" and float(e.n) > 0 for e in fills)

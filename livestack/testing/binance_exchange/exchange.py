@@ -60,7 +60,7 @@ def _d8(x: Decimal) -> str:
 class Order:
     __slots__ = ("market", "symbol", "order_id", "client_id", "side", "type", "tif", "price", "qty", "executed",
                  "cum_quote", "status", "time", "update", "coid", "fills", "reduce_only", "cancel_requested",
-                 "reject_reason", "locked", "stp", "orig_type", "expire_reason")
+                 "reject_reason", "locked", "stp", "orig_type", "expire_reason", "cancel_cid")
 
     def __init__(self, **kw):
         self.executed = 0
@@ -72,6 +72,7 @@ class Order:
         self.reject_reason = 0
         self.locked = Decimal(0)
         self.expire_reason = ""
+        self.cancel_cid = ""
         for k, v in kw.items():
             setattr(self, k, v)
 
@@ -418,6 +419,8 @@ class Exchange:
             raise BinanceError(-2011)
         m = self.markets[name]
         o.cancel_requested = True
+        if name == "spot":  # the cancel's own id: executionReport "c" (the order's id goes in "C")
+            o.cancel_cid = str(p.get("newClientOrderId") or f"web_cx{next(self._coids):012d}")
         self._submit(name, m, OrderCmdType.CANCEL, o)
         if o.open:  # the engine had no such order: should not happen
             raise BinanceError(-2011)
@@ -657,9 +660,11 @@ class Exchange:
         if last is not None and last[0] == o.order_id:
             _, lp, lq, fee, fee_asset, trade_id, maker, realized = last
         if name == "spot":
-            ev = {"e": "executionReport", "E": t, "s": o.symbol, "c": o.client_id, "S": o.side, "o": o.type,
+            canceled = x == "CANCELED"
+            ev = {"e": "executionReport", "E": t, "s": o.symbol,
+                  "c": (o.cancel_cid or o.client_id) if canceled else o.client_id, "S": o.side, "o": o.type,
                   "f": o.tif, "q": m.qty_str(o.qty), "p": m.px_str(o.price), "P": "0.00000000",
-                  "F": "0.00000000", "g": -1, "C": o.client_id if x == "CANCELED" else "", "x": x,
+                  "F": "0.00000000", "g": -1, "C": o.client_id if canceled else "", "x": x,
                   "X": o.status, "r": "NONE", "i": o.order_id, "l": m.qty_str(lq), "z": m.qty_str(o.executed),
                   "L": m.px_str(lp), "n": _d8(fee), "N": fee_asset, "T": o.update, "t": trade_id, "I": 0,
                   "w": o.open and o.type != "MARKET", "m": maker, "M": False, "O": o.time,

@@ -88,7 +88,7 @@ def op_order_cancel(srv, mk, p):
     v = srv.ex.order_view(o, mk != "spot")
     if mk == "spot":
         v = {"symbol": o.symbol, "origClientOrderId": o.client_id, "orderId": o.order_id, "orderListId": -1,
-             "clientOrderId": str(p.get("newClientOrderId") or o.client_id), "transactTime": now_ms(),
+             "clientOrderId": o.cancel_cid or o.client_id, "transactTime": now_ms(),
              **{k: v[k] for k in ("price", "origQty", "executedQty", "cummulativeQuoteQty", "status",
                                   "timeInForce", "type", "side")},
              "selfTradePreventionMode": o.stp}
