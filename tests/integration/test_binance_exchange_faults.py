@@ -255,3 +255,22 @@ def test_garbage_frames_rest_drop_ack_and_rest_fail(ex):
                 assert r.status == 200
 
     asyncio.run(go())
+
+
+def test_market_stream_stall_holds_then_delivers_in_order(ex):
+    async def go():
+        async with aiohttp.ClientSession() as s, s.ws_connect(ex.ws_url + "/ws/btcusdt@depth@100ms") as ws:
+            first = orjson.loads((await ws.receive(timeout=20)).data)
+            ex.fault("stall", seconds=1.0)
+            t0 = time.monotonic()
+            gap = 0.0
+            last_u = first["u"]
+            while time.monotonic() - t0 < 3.0:
+                t = time.monotonic()
+                d = orjson.loads((await ws.receive(timeout=20)).data)
+                gap = max(gap, time.monotonic() - t)
+                assert d["U"] == last_u + 1  # no diff lost across the stall
+                last_u = d["u"]
+            assert gap >= 0.8
+
+    asyncio.run(go())

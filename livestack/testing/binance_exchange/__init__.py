@@ -121,7 +121,7 @@ class ExchangeHandle:
         """Move the replay clock forward by ``seconds`` of capture time now."""
         def go():
             next(iter(self.server.ex.markets.values())).clock.advance(seconds)
-            return self.server._broadcast(self.server.ex.step())
+            self.server._queue_md(self.server.ex.step())
         self._call(go)
 
     def trades(self, market: str) -> list:

@@ -137,6 +137,7 @@ class Server:
         self.streams: list[StreamConn] = []
         self.wsapi_conns: set = set()
         self._held = {}  # market -> (event, deadline) for reorder_event
+        self._md_backlog = {}  # market -> [(stream, text)] not yet broadcast (held during a stall)
         self._runner = None
         self._pump_task = None
         self.ex.emit = self.dispatch
@@ -185,8 +186,12 @@ class Server:
         while True:
             try:
                 new = self.ex.step()
-                if time.monotonic() >= self.faults.stall_until:
-                    await self._broadcast(new)
+                for k, v in new.items():
+                    if v:
+                        self._md_backlog.setdefault(k, []).extend(v)
+                if time.monotonic() >= self.faults.stall_until and self._md_backlog:
+                    backlog, self._md_backlog = self._md_backlog, {}
+                    await self._broadcast(backlog)  # after a stall: the held messages, in order
                 self.listen_keys.expire_due()
                 self._flush_held(force=False)
             except asyncio.CancelledError:
@@ -215,6 +220,12 @@ class Server:
                     self.stats["md_sent"] += 1
                 except (ConnectionResetError, RuntimeError):
                     break
+
+    def _queue_md(self, new: dict) -> None:
+        """Market messages passed outside the pump (advance): broadcast by the pump's next round."""
+        for k, v in new.items():
+            if v:
+                self._md_backlog.setdefault(k, []).extend(v)
 
     # -- user-stream events -------------------------------------------------------------------
     def dispatch(self, market: str, ev: dict) -> None:
@@ -612,7 +623,7 @@ class Server:
 
     async def _ctl_advance(self, request):
         self.ex.markets[next(iter(self.ex.markets))].clock.advance(float(request.query.get("seconds", "1")))
-        await self._broadcast(self.ex.step())
+        self._queue_md(self.ex.step())
         return web.json_response({"ok": True})
 
     async def _ctl_state(self, request):
