@@ -200,6 +200,22 @@ def test_spot_ws_api_ed25519_session_and_user_stream(ex, keypair):
             assert any(type(e).__name__ == "OutboundAccountPosition" for e in events)
             acct = (await conn.account_status()).data().result
             assert any(b.asset == "BTC" for b in acct.balances)
+            from binance_sdk_spot.websocket_api.models import OrderCancelReplaceCancelReplaceModeEnum as M, \
+                OrderCancelReplaceSideEnum as RS, OrderCancelReplaceTimeInForceEnum as RTIF, \
+                OrderCancelReplaceTypeEnum as RT
+            o2 = (await conn.order_place(symbol="BTCUSDT", side=S.SELL, type=T.LIMIT, time_in_force=TIF.GTC,
+                                         quantity=0.01, price=_px(ask + 160, 0.01))).data().result
+            cr = (await conn.order_cancel_replace(symbol="BTCUSDT", cancel_replace_mode=M.STOP_ON_FAILURE,
+                                                  side=RS.SELL, type=RT.LIMIT, time_in_force=RTIF.GTC,
+                                                  cancel_order_id=o2.order_id, quantity=0.02,
+                                                  price=_px(ask + 170, 0.01))).data().result
+            assert cr.cancel_result == "SUCCESS" and cr.new_order_result == "SUCCESS"
+            bad = await conn.order_cancel_replace(symbol="BTCUSDT", cancel_replace_mode=M.STOP_ON_FAILURE,
+                                                  side=RS.SELL, type=RT.LIMIT, time_in_force=RTIF.GTC,
+                                                  cancel_order_id=o2.order_id, quantity=0.02,
+                                                  price=_px(ask + 170, 0.01))
+            assert "-2022" in str(bad.data())  # the cancel failed: nothing placed
+            await conn.open_orders_cancel_all(symbol="BTCUSDT")
         finally:
             await api.close_connection()
 
@@ -275,6 +291,13 @@ def test_usdm_rest_and_listen_key_user_stream(ex):
                 c.new_order(symbol="BTCUSDT", side=S.BUY, type=T.LIMIT, time_in_force=TIF.GTX, quantity=0.01,
                             price=_px(ask + 20, 0.1))
             assert e.value.status_code == -5022
+            with pytest.raises(BadRequestError) as e:  # FOK that cannot fill: -5021
+                c.new_order(symbol="BTCUSDT", side=S.BUY, type=T.LIMIT, time_in_force=TIF.FOK, quantity=500,
+                            price=_px(ask, 0.1))
+            assert e.value.status_code == -5021
+            ioc = c.new_order(symbol="BTCUSDT", side=S.BUY, type=T.LIMIT, time_in_force=TIF.IOC, quantity=0.01,
+                              price=_px(bid - 100, 0.1), new_order_resp_type=NewOrderNewOrderRespTypeEnum.RESULT).data()
+            assert ioc.status == "EXPIRED" and ioc.executed_qty == "0.000"
             with pytest.raises(BadRequestError) as e:  # reduceOnly with no position to reduce
                 c.new_order(symbol="BTCUSDT", side=S.SELL, type=T.MARKET, quantity=0.01, reduce_only="true")
             assert e.value.status_code == -2022
