@@ -106,6 +106,13 @@ def test_rate_limiter_429_retry_after_then_418():
         ("REQUEST_WEIGHT", "MINUTE", 1), ("ORDERS", "SECOND", 10)}
 
 
+def test_bad_limit_specs_are_clear_errors():
+    for bad in ("ORDERS=5", "ORDERS:10X=5", "FOO:1M=5", "ORDERS:10S=x", "ORDERS:10S=0"):
+        with pytest.raises(ValueError, match="rate limit"):
+            parse_limits(bad, SPOT_LIMITS)
+    assert [x.limit for x in parse_limits("ORDERS:10S=7", SPOT_LIMITS) if x.num == 10] == [7]
+
+
 def test_fault_specs():
     assert Faults.parse("drop_ack:2") == ("drop_ack", 2, 1.0)
     assert Faults.parse("stall:1.5") == ("stall", 1, 1.5)
