@@ -274,3 +274,47 @@ def test_market_stream_stall_holds_then_delivers_in_order(ex):
             assert gap >= 0.8
 
     asyncio.run(go())
+
+
+def test_usdm_ws_api_ed25519_session_logon_and_listen_key(ex):
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    priv = Ed25519PrivateKey.generate()
+    ex.server.keys.add_ed25519("usdm-ed-key", priv.public_key())  # a dict insert: safe across threads
+
+    def ed_signed(params):
+        p = dict(params, apiKey="usdm-ed-key", timestamp=int(time.time() * 1000))
+        q = urllib.parse.urlencode(sorted((k, str(v)) for k, v in p.items()))
+        p["signature"] = base64.b64encode(priv.sign(q.encode())).decode()
+        return p
+
+    async def go():
+        async with aiohttp.ClientSession() as s, s.ws_connect(ex.fws_api_url) as ws:
+            api = WsApi(ws)
+            hm = await api.send("session.logon", {})  # an HMAC key cannot log on
+            assert hm["status"] == 400 and hm["error"]["code"] == -4056
+            await ws.send_str(orjson.dumps({"id": "lo", "method": "session.logon", "params": ed_signed({})}).decode())
+            await _wait(lambda: "lo" in api.answers)
+            assert api.answers["lo"]["result"]["apiKey"] == "usdm-ed-key"
+            # logged on: signed requests carry only a timestamp
+            r = await api.send("v2/account.status", {"timestamp": int(time.time() * 1000)}, signed=False)
+            assert r["status"] == 200 and "availableBalance" in r["result"]
+            r = await api.send("v2/account.status", {}, signed=False)
+            assert r["error"]["code"] == -1102  # still needs the timestamp
+            lk = (await api.send("userDataStream.start", {"apiKey": "usdm-ed-key"}, signed=False))["result"]["listenKey"]
+            assert (await api.send("userDataStream.ping", {"apiKey": "usdm-ed-key"}, signed=False))["status"] == 200
+            async with s.ws_connect(f"{ex.fstream_url}/stream?streams={lk}") as us:
+                bid, _ = map(float, ex.best("usdm"))
+                r = await api.send("order.place", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+                                                   "timeInForce": "GTC", "quantity": "0.01",
+                                                   "price": f"{bid - 200:.1f}", "timestamp": int(time.time() * 1000)},
+                                   signed=False)
+                assert r["result"]["status"] == "NEW"
+                msg = orjson.loads((await us.receive(timeout=10)).data)
+                assert msg["stream"] == lk and msg["data"]["e"] == "ORDER_TRADE_UPDATE"
+                assert msg["data"]["o"]["i"] == r["result"]["orderId"]
+            api.task.cancel()
+
+    asyncio.run(go())
