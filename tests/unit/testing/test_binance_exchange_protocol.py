@@ -138,3 +138,22 @@ def test_presets():
     for market in PRESETS.values():
         for ep in market.values():
             assert ep.rest.startswith("https://") and ep.ws_api.startswith("wss://") and ep.streams.startswith("wss://")
+
+
+def test_ed25519_public_key_from_file_or_text(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from livestack.testing.binance_exchange.protocol import load_ed25519_public
+
+    priv = Ed25519PrivateKey.generate()
+    pem = priv.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    f = tmp_path / "k.pub"
+    f.write_bytes(pem)
+    for src in (str(f), pem, pem.decode()):
+        key = load_ed25519_public(src)
+        key.verify(priv.sign(b"x"), b"x")
+    rsa_like = tmp_path / "not.pem"
+    rsa_like.write_text("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+    with pytest.raises(ValueError):
+        load_ed25519_public(str(rsa_like))
