@@ -36,7 +36,7 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
         ts_lo, ts_hi = None, None
         for k in s.datasets():
             ds = s.file[k]
-            if ds.shape[0]:
+            if ds.shape[0] and "ts" in ds.dtype.names:  # (not the journal index: its inputs are in their kinds)
                 lo, hi = int(ds[0]["ts"]), int(ds[-1]["ts"])
                 ts_lo = lo if ts_lo is None else min(ts_lo, lo)
                 ts_hi = hi if ts_hi is None else max(ts_hi, hi)
@@ -202,6 +202,10 @@ def register(subparsers) -> None:
     summ.add_argument("file", help="session file (.h5)")
     summ.add_argument("--json", action="store_true", help="print JSON instead of tables")
     summ.set_defaults(func=_cmd_summary)
+    from livestack.records import export, report
+
+    export.register(rsub)
+    report.register(rsub)
     rec.set_defaults(func=lambda a: (rec.print_help(), 2)[1])
     try:
         from livestack.records import replay

@@ -5,9 +5,11 @@
     harness ──records ring (128-byte slots, seq 1,2,3… over every kind)──▶ writer process
                                                                              │ view(n): zero copy
                                                                              ▼
-             route by header: flags & JOURNAL → /journal (SLOT128, the consumed inputs)
-                              else kind       → /order_state /fill /order_cmd /position /denial …
-                                                 (the schema dtype of the kind; 64-byte kinds as 64)
+             route by header kind → /md_level /exec /control_cmd /timer … (consumed inputs, flag JOURNAL)
+                                    /order_state /fill /order_cmd /position /denial … (core outputs)
+                                    (the schema dtype of the kind; 64-byte kinds as 64: stored once)
+             and for each input (flag JOURNAL) → /journal: (seq, row, kind), the ordered index of
+                                    the consumed inputs (spec.JOURNAL_INDEX, 18 bytes an input)
                                                                              │ H5Dset_extent + H5Dwrite
                                                                              ▼ of a hyperslab per dataset
                              every flush_interval_ms (and at a wrap / high water): H5Fflush,
@@ -70,11 +72,13 @@ import numpy as np
 import livestack
 from livestack.records import diskspace, h5util
 from livestack.schema import DTYPES, SLOT128, RecordFlag, spec
+from livestack.schema import JOURNAL as JOURNAL_DTYPE
 
-#: dataset name → (record kind or 0, numpy dtype). Kind 0 marks the journal; -1 unknown kinds.
+#: dataset name → (record kind or 0, numpy dtype). Kind 0 marks the journal (the index of the
+#: consumed inputs, JOURNAL_DTYPE); -1 unknown kinds.
 JOURNAL = "journal"
 UNKNOWN = "unknown"
-DATASETS: dict[str, tuple[int, np.dtype]] = {JOURNAL: (0, SLOT128)}
+DATASETS: dict[str, tuple[int, np.dtype]] = {JOURNAL: (0, JOURNAL_DTYPE)}
 DATASETS.update({r.name.lower(): (r.kind, DTYPES[r.name]) for r in spec.RECORDS})
 DATASETS[UNKNOWN] = (-1, SLOT128)
 #: routing key → dataset name; key 0 is the journal, 1..255 the record kinds, 256 anything unknown
@@ -385,25 +389,68 @@ class RecordWriter:
             self._say(f"{int(unknown.sum())} records of unknown kind {sorted(set(kinds[unknown].tolist()))} "
                       "kept in /unknown", loud=True)
             key[unknown] = _KEY_UNKNOWN
-        key[(rec["flags"] & _JOURNAL_BIT) != 0] = 0
+        journaled = (rec["flags"] & _JOURNAL_BIT) != 0
+        jcount = int(np.count_nonzero(journaled))
+        rows = np.full(n, -1, dtype=np.int64) if jcount else None  # row each slot got in its dataset
         first = int(key[0])
         if (key == first).all():  # one destination: no gather needed
             if self.disk.enabled:
-                self._room({first: n})
-            return self._append(first, raw, rec)
-        order = np.argsort(key, kind="stable")
-        counts = np.bincount(key, minlength=_KEY_UNKNOWN + 1)
-        if self.disk.enabled:
-            self._room({int(k): int(counts[k]) for k in np.flatnonzero(counts)})
-        graw = np.take(raw, order, axis=0)  # ~4x faster than raw[order] here
-        grec = graw.view(SLOT128).reshape(n)
-        written = 0
-        start = 0
-        for k in np.flatnonzero(counts):
-            c = int(counts[k])
-            written += self._append(int(k), graw[start:start + c], grec[start:start + c])
-            start += c
+                self._room({first: n, 0: jcount} if jcount else {first: n})
+            written = self._append(first, raw, rec, rows, None)
+        else:
+            order = np.argsort(key, kind="stable")
+            counts = np.bincount(key, minlength=_KEY_UNKNOWN + 1)
+            if self.disk.enabled:
+                need = {int(k): int(counts[k]) for k in np.flatnonzero(counts)}
+                if jcount:
+                    need[0] = jcount
+                self._room(need)
+            graw = np.take(raw, order, axis=0)  # ~4x faster than raw[order] here
+            grec = graw.view(SLOT128).reshape(n)
+            written = 0
+            start = 0
+            for k in np.flatnonzero(counts):
+                c = int(counts[k])
+                written += self._append(int(k), graw[start:start + c], grec[start:start + c], rows,
+                                        order[start:start + c])
+                start += c
+        if jcount:
+            written += self._append_journal(rec, journaled, rows, key)
         return written
+
+    def _append_journal(self, rec: np.ndarray, journaled: np.ndarray, rows: np.ndarray, key: np.ndarray) -> int:
+        """Index the consumed inputs of this batch in /journal, in ring (= hseq) order."""
+        idx = np.flatnonzero(journaled)
+        entries = np.empty(len(idx), dtype=JOURNAL_DTYPE)
+        entries["seq"] = rec["seq"][idx]
+        entries["kind"] = rec["kind"][idx]
+        r = rows[idx]
+        last = self.last_seq[JOURNAL]
+        keep = entries["seq"] > last  # restart catch-up: entries already indexed are skipped
+        if not keep.all():
+            self.counters["duplicates_skipped"] += int(len(keep) - keep.sum())
+            entries, r, idx = entries[keep], r[keep], idx[keep]
+        missing = np.flatnonzero(r < 0)
+        for i in missing.tolist():  # in the file already (restart catch-up), its index entry not: look it up
+            r[i] = self._row_of(_KEY_TO_NAME[int(key[idx[i]])], int(entries["seq"][i]))
+        entries["row"] = r.astype(np.uint64)
+        if len(entries) == 0:
+            return 0
+        return self._append_rows(JOURNAL, entries)
+
+    def _row_of(self, name: str, seq: int) -> int:
+        """Row of the record ``seq`` in dataset ``name`` (rows are in seq order): a binary search."""
+        ds = self._ds[name]
+        lo, hi = 0, self.size[name]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if int(ds[mid]["seq"]) < seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo >= self.size[name] or int(ds[lo]["seq"]) != seq:
+            raise ValueError(f"{self.path}: journaled seq {seq} is in neither the batch nor /{name}")
+        return lo
 
     def rollback(self) -> None:
         """Undo every append since the last successful :meth:`flush` (after ENOSPC: HDF5 may have
@@ -427,10 +474,14 @@ class RecordWriter:
                                      f"{need / 2**20:.1f} MiB and the floor is {self.disk.min_free / 4 / 2**20:.1f} MiB")
         self.disk.hold_tail(self.file.id.get_vfd_handle(), need)  # DiskFull: nothing written
 
-    def _append(self, key: int, raw: np.ndarray, rec: np.ndarray) -> int:
+    def _append(self, key: int, raw: np.ndarray, rec: np.ndarray, rows_out: np.ndarray | None,
+                where: np.ndarray | None) -> int:
+        """Append slots of one destination; ``rows_out[where[i]]`` (``where`` None: ``i``) gets the row
+        slot i landed in (left -1 when it was already in the file)."""
         name = _KEY_TO_NAME[key]
         last = self.last_seq[name]
         seqs = rec["seq"]
+        keep = None
         if int(seqs[0]) <= last:  # restart catch-up: some of these are already in the file
             keep = seqs > last
             skipped = len(seqs) - int(keep.sum())
@@ -439,7 +490,7 @@ class RecordWriter:
             if len(rec) == 0:
                 return 0
         k = len(rec)
-        if key == 0 or key == _KEY_UNKNOWN:
+        if key == _KEY_UNKNOWN:
             rows = rec if rec.flags.c_contiguous else np.ascontiguousarray(rec)
         else:
             dt = DATASETS[name][1]
@@ -447,6 +498,14 @@ class RecordWriter:
                 rows = (raw if raw.flags.c_contiguous else np.ascontiguousarray(raw)).view(dt).reshape(k)
             else:
                 rows = np.ascontiguousarray(raw[:, :dt.itemsize]).view(dt).reshape(k)
+        if rows_out is not None:
+            got = self.size[name] + np.arange(k, dtype=np.int64)
+            pos = np.arange(len(seqs)) if where is None else where
+            rows_out[pos if keep is None else pos[keep]] = got
+        return self._append_rows(name, rows)
+
+    def _append_rows(self, name: str, rows: np.ndarray) -> int:
+        k = len(rows)
         dsid = self._dsid[name]
         n0 = self.size[name]
         dsid.set_extent((n0 + k,))
@@ -455,7 +514,7 @@ class RecordWriter:
         mspace = h5py.h5s.create_simple((k,))
         dsid.write(mspace, fspace, rows, mtype=self._mtype[name])
         self.size[name] = n0 + k
-        self.last_seq[name] = int(rec["seq"][-1])
+        self.last_seq[name] = int(rows["seq"][-1])
         self.counters["records_written"] += k
         return k
 

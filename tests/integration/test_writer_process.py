@@ -127,7 +127,12 @@ def verify_file(path: str, total: int) -> None:
         assert rep == {"records": total, "first": 1, "last": total, "missing": 0, "duplicates": 0,
                        "contiguous": True}, rep
         f = s.file
-        j = f["journal"][()]
+        from livestack.records.replay import consumed_inputs
+
+        idx = f["journal"][()]
+        assert (idx["kind"] == KIND_OF[(idx["seq"] % np.uint64(len(PATTERN))).astype(np.intp)]).all()
+        j = np.concatenate(list(consumed_inputs(f)))  # the inputs, from their kinds' datasets
+        j["flags"] |= np.uint8(RecordFlag.JOURNAL)
         seq = j["seq"]
         ph = (seq % np.uint64(len(PATTERN))).astype(np.intp)
         assert (FLAGS_OF[ph] != 0).all(), "non-journal record in /journal"
@@ -142,7 +147,7 @@ def verify_file(path: str, total: int) -> None:
                 continue
             seq = ds["seq"]
             ph = (seq % np.uint64(len(PATTERN))).astype(np.intp)
-            assert (KIND_OF[ph] == rec.kind).all() and (FLAGS_OF[ph] == 0).all(), rec.name
+            assert (KIND_OF[ph] == rec.kind).all() and (ds["flags"] == FLAGS_OF[ph]).all(), rec.name
             assert (ds["kind"] == rec.kind).all()
             assert (ds["ts"] == seq.astype(np.int64) * 1000).all()
             body = ds.view(np.uint8).reshape(len(ds), -1)[:, 24:32].copy().view(np.uint64).ravel()
