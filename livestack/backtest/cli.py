@@ -103,7 +103,7 @@ def _run(args) -> int:
     t0 = time.perf_counter()
     md = decode_capture(args.data, inst, market)
     decode_s = time.perf_counter() - t0
-    bs.check_md(md, str(args.data), market, inst.symbol)
+    bs.check_md(md, str(args.data), market, inst.symbol, saw_depth=info["market"] is not None)
     with _Progress(len(md), args) as prog:
         out = bs.run(md, cfg, collect=path is not None, journal=True, progress=prog.update)
     s = summary(out, inst)

@@ -97,21 +97,25 @@ def sniff_capture(path: str, lines: int = 400) -> dict:
     return out
 
 
-def check_md(md, path: str, market: str, symbol: str) -> None:
-    """The decoded capture can drive a backtest: it has a book snapshot and market events."""
-    from livestack.schema import FeedStatus, RecordKind
+def check_md(md, path: str, market: str, symbol: str, saw_depth: bool = True) -> None:
+    """The decoded capture can drive a backtest: it has a book snapshot and market events.
+    ``saw_depth``: the capture has depth diffs (``sniff_capture``'s market is not None)."""
+    from livestack.schema import DTYPES, FeedStatus, RecordKind
 
-    kinds = md["kind"] if len(md) else md
-    status = md[kinds == RecordKind.MD_STATUS] if len(md) else md
-    events = int((kinds != RecordKind.MD_STATUS).sum()) if len(md) else 0
-    if events == 0:
-        raise BacktestError(f"capture {path}: no market events for {symbol} on market {market}: nothing to "
-                            "backtest (wrong --market, or an instrument symbol that is not in the capture?)")
-    body = status.view(__import__("livestack.schema", fromlist=["DTYPES"]).DTYPES["MD_STATUS"])
-    if not (body["status"] == FeedStatus.SNAPSHOT_END).any():
+    kinds = md["kind"]
+    events = int((kinds != RecordKind.MD_STATUS).sum())
+    status = md[kinds == RecordKind.MD_STATUS].view(DTYPES["MD_STATUS"])
+    synced = bool((status["status"] == FeedStatus.SNAPSHOT_END).any())
+    if saw_depth and not synced:
         raise BacktestError(f"capture {path}: no order-book snapshot (or none that joins the depth diffs): the "
                             "book never becomes valid, so no strategy could quote. A Binance capture needs the REST "
                             "depth snapshot line (lastUpdateId) recorded after the first diffs")
+    if events == 0:
+        raise BacktestError(f"capture {path}: no market events for {symbol} on market {market}: nothing to "
+                            "backtest (wrong --market, or an instrument symbol that is not in the capture?)")
+    if not synced:
+        raise BacktestError(f"capture {path}: no depth updates and no order-book snapshot for {symbol}: the book "
+                            "never becomes valid, so no strategy could quote")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -73,6 +73,20 @@ cdef inline void _drain(Core core, MatchingEngine engine, acc_t *ao, acc_t *ar, 
     core.clear_outputs()
 
 
+cdef inline void _drain_journaled(Core core, MatchingEngine engine, acc_t *ao, acc_t *ar, uint8_t *slot) noexcept nogil:
+    """``_drain`` for a session file's record stream: as the harness writes the records ring, each
+    dispatched command (padded to 128 bytes) comes first, then the core's other records."""
+    cdef uint64_t k
+    for k in range(core.n_out_orders):
+        engine.submit_cmd(core.out_orders + k * 64)
+        memcpy(slot, core.out_orders + k * 64, 64)
+        memset(slot + 64, 0, 64)
+        _acc_add(ar, slot, 1)
+    _acc_add(ao, core.out_orders, core.n_out_orders)
+    _acc_add(ar, core.out_records, core.n_out_records)
+    core.clear_outputs()
+
+
 cdef inline void _journal(acc_t *ar, const uint8_t *rec, Py_ssize_t size, uint8_t *slot) noexcept nogil:
     """The harness's journal entry of a consumed input: the input in a 128-byte slot, flag JOURNAL
     (the records stream has the entry first, then the outputs the input caused)."""
@@ -101,7 +115,8 @@ def run(Core core, md, bint collect=True, MatchingEngine engine=None, engine_ts=
 
     journal : bool
         With ``collect``: ``records`` also holds each consumed input (flag JOURNAL) just before the
-        outputs it caused, as the harness sends them to the writer: a session file's record stream.
+        outputs it caused, the dispatched commands first (as 128-byte slots), as the harness sends
+        them to the writer: a session file's record stream.
     progress : callable, optional
         ``progress(md_delivered, inputs)`` every ``progress_every`` market records (and at the end);
         an exception it raises (KeyboardInterrupt) stops the run and is re-raised.
@@ -177,7 +192,10 @@ def run(Core core, md, bint collect=True, MatchingEngine engine=None, engine_ts=
                 hseq += 1
                 if collect:
                     _acc_add(&ae, ev, 1)
-                _drain(core, engine, &ao, &ar, collect)
+                if jr:
+                    _drain_journaled(core, engine, &ao, &ar, jslot)
+                else:
+                    _drain(core, engine, &ao, &ar, collect)
             elif kd < n:
                 # 3. a market record reaches the core
                 if jr:
@@ -185,7 +203,10 @@ def run(Core core, md, bint collect=True, MatchingEngine engine=None, engine_ts=
                 core.process(src + kd * size, hseq)
                 hseq += 1
                 kd += 1
-                _drain(core, engine, &ao, &ar, collect)
+                if jr:
+                    _drain_journaled(core, engine, &ao, &ar, jslot)
+                else:
+                    _drain(core, engine, &ao, &ar, collect)
                 if has_progress and kd >= next_progress:
                     next_progress += progress_every
                     with gil:
