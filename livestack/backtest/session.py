@@ -205,13 +205,6 @@ def run(md, cfg: dict, *, collect: bool = True, journal: bool = True, progress=N
     return out
 
 
-def strategy_identity(cfg: dict) -> dict:
-    """Session attributes naming the strategy (hook: the strategy SDK adds its identity here, e.g.
-    module path and source hash; a live run's supervisor stamps the same)."""
-    st = cfg["strategy"]
-    return {"strategy": st["name"], "strategy_params": json.dumps(st.get("params") or {}, sort_keys=True)}
-
-
 def write_session(path, out: dict, cfg: dict, info: dict) -> str:
     """Write a backtest run with ``journal=True`` as a session file: the record stream a live harness
     sends the writer (inputs flagged JOURNAL, each followed by its outputs; seq 1..n), written by
@@ -219,14 +212,14 @@ def write_session(path, out: dict, cfg: dict, info: dict) -> str:
     import numpy as np
 
     from livestack.node import config as cfgmod
-    from livestack.records.writer import RecordWriter
+    from livestack.records.writer import RecordWriter, session_identity
 
     recs = out["records"]
     recs["seq"] = np.arange(1, len(recs) + 1, dtype=np.uint64)
     first_ts = int(recs["ts"][0]) if len(recs) else 0
     attrs = {"session": info.get("session") or os.path.splitext(os.path.basename(str(path)))[0],
              "config": cfg, "cpu": {}, "instruments": [i.__dict__ for i in cfgmod.instruments(cfg)],
-             "start_time_ns": first_ts, "mode": "backtest", "backtest": info, **strategy_identity(cfg)}
+             "start_time_ns": first_ts, "backtest": info, **session_identity(cfg, "backtest")}
     last_ts = int(recs["ts"][-1]) if len(recs) else None
     w = RecordWriter(str(path), attrs, {"quiet": True})
     try:

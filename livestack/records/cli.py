@@ -100,6 +100,7 @@ def _enum_counts(s, name: str, field: str, enum_name: str, rows: int) -> dict[st
         else:
             total += np.bincount(v.astype(np.int64), minlength=1 << 16)[:1 << 16]
     names = {m.value: m.name for m in ENUMS[enum_name]}
+    names.setdefault(0, "NONE")
     found = [(names.get(int(k), f"?{int(k)}"), int(total[k])) for k in np.flatnonzero(total)]
     return dict(sorted(found, key=lambda kv: (-kv[1], kv[0])))
 

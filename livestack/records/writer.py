@@ -119,6 +119,18 @@ def default_path(session: str, records_dir: str = "records", date: _dt.date | No
     return os.path.join(records_dir, day, f"{session}.h5")
 
 
+def session_identity(cfg: dict, mode: str) -> dict:
+    """Attributes every session file carries about what ran, live or backtest alike: ``mode``
+    ("live" | "backtest"), ``strategy`` (name) and ``strategy_params`` (JSON).
+
+    Hook for the strategy SDK: add the strategy's identity here (module path, class, source hash),
+    so a live run (the supervisor) and a backtest (``livestack.backtest.session``) stamp the same.
+    """
+    st = (cfg or {}).get("strategy") or {}
+    return {"mode": mode, "strategy": str(st.get("name", "")),
+            "strategy_params": json.dumps(st.get("params") or {}, sort_keys=True, default=str)}
+
+
 class WriterLocked(RuntimeError):
     """Another live writer holds the file's lock."""
 

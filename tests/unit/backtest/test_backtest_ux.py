@@ -142,3 +142,48 @@ def test_backtest_writes_a_session_file_that_replays_bit_identically(usdm_captur
         assert sess.attrs["mode"] == "backtest" and sess.attrs["strategy"] == "mm_cy"
         assert sess.attrs["config"]["strategy"]["name"] == "mm_cy"
         assert len(sess["md_level"]) > 0 and len(sess["journal"]) == s["events"]
+
+
+def test_an_unknown_strategy_or_param_is_a_message_not_a_traceback(usdm_capture, tmp_path, capsys):
+    rc, out, err = run(capsys, "--data", usdm_capture, "--strategy", "mm_cyy", "--no-records")
+    assert rc == 2 and "unknown strategy" in err and "did you mean 'mm_cy'" in err and "Traceback" not in err
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[strategy]\nname = "mm_cy"\n[strategy.params]\nquote_qtty = 5\n')
+    rc, out, err = run(capsys, "--data", usdm_capture, "--config", str(cfg), "--no-records")
+    assert rc == 2 and "quote_qtty" in err and "Traceback" not in err
+
+
+def test_ctrl_c_stops_the_run_with_exit_130_and_writes_no_file(usdm_capture, tmp_path, capsys, monkeypatch):
+    def interrupt(md_done, inputs):
+        raise KeyboardInterrupt
+
+    import livestack.backtest.session as bs
+
+    real = bs.run
+    monkeypatch.setattr(bs, "run", lambda md, cfg, **kw: real(md, cfg, **dict(kw, progress=interrupt)))
+    rc, out, err = run(capsys, "--data", usdm_capture, "--strategy", "mm_cy", "--records", str(tmp_path / "r"))
+    assert rc == 130 and "interrupted" in err and "Traceback" not in err
+    assert not list((tmp_path / "r").rglob("*.h5")) if (tmp_path / "r").exists() else True
+
+
+def test_the_progress_callback_is_called_during_the_run_and_can_stop_it(usdm_capture):
+    from livestack.backtest import session as bs
+    from livestack.backtest.sim import run as sim_run
+    from livestack.feeds.capture import decode_capture
+    from livestack.harness.process import build_core
+    from livestack.node import config as cfgmod
+
+    cfg = bs.backtest_config(None, "mm_cy", "usdm", "BTCUSDT")
+    md = decode_capture(usdm_capture, cfgmod.instruments(cfg)[0], "usdm")
+    seen = []
+    sim_run(build_core(cfg), md, progress=lambda k, n: seen.append(k), progress_every=10)
+    assert seen[:3] == [10, 20, 30] and seen[-1] == len(md)
+    calls = []
+
+    def stop(k, n):
+        calls.append(k)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sim_run(build_core(cfg), md, progress=stop, progress_every=10)
+    assert calls == [10]  # stopped at the first call, mid-run
