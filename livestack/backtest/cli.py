@@ -21,7 +21,8 @@ EXIT_INTERRUPTED = 130
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("backtest", help="run the core over a recorded capture with a simulated venue")
-    p.add_argument("--data", required=True, help="Binance capture (.gz, one '<ns> <json>' a line)")
+    p.add_argument("--data", help="Binance capture (.gz, one '<ns> <json>' a line); default: the config's "
+                                  "[venue.options] capture_path")
     p.add_argument("--strategy", help="mm_cy | mm_numba | mm_py | taker_cy | taker_numba | taker_py | none "
                                       "(default: the config's strategy.name)")
     p.add_argument("--config", help="the run config (TOML, the file `livestack run` takes): [[instruments]], [risk], "
@@ -71,6 +72,12 @@ def _run(args) -> int:
     from livestack.feeds.capture import decode_capture
     from livestack.node import config as cfgmod
 
+    if args.data is None:
+        args.data, cap_market = bs.capture_of(args.config)
+        args.market = args.market or cap_market
+        if args.data is None:
+            raise bs.BacktestError("no capture to backtest: give --data FILE (or a --config whose [venue.options] "
+                                   "has capture_path)")
     info = bs.sniff_capture(str(args.data))
     market = args.market or info["market"] or "usdm"
     if args.market and info["market"] and args.market != info["market"]:

@@ -162,16 +162,33 @@ def backtest_config(config_path: str | None, strategy: str | None, market: str, 
     if len(cfg["instruments"]) != 1:
         raise BacktestError(f"config: a backtest runs one capture of one instrument; the config has "
                             f"{len(cfg['instruments'])} [[instruments]]")
-    unknown = set(cfg["venue"]["options"]) - set(VENUE_OPTIONS) - {"market", "capture", "speed", "symbol"}
+    from livestack.venues.sim import DEFAULTS as SIM_OPTIONS
+
+    unknown = set(cfg["venue"]["options"]) - set(SIM_OPTIONS)
     if cfg["venue"]["kind"] == "sim" and unknown:
-        raise BacktestError(f"config: [venue.options]: {sorted(unknown)} not known to the backtest's simulated "
-                            f"venue (known: {', '.join(VENUE_OPTIONS)})")
+        raise BacktestError(f"config: [venue.options]: unknown option(s) {sorted(unknown)} of the simulated venue "
+                            f"(the backtest uses {', '.join(VENUE_OPTIONS)}; known: {', '.join(sorted(SIM_OPTIONS))})")
     return cfg
 
 
 def _raw_of(cfg: dict) -> dict:
     """A merged config back in the shape ``validate`` takes (cpu -1 defaults resolved are kept)."""
     return copy.deepcopy(cfg)
+
+
+def capture_of(config_path: str | None) -> tuple[str | None, str | None]:
+    """``(capture_path, capture_market)`` of a run config that replays a capture through the simulated
+    venue (``[venue.options]``), so ``backtest --config`` alone backtests what ``run`` would replay."""
+    if config_path is None:
+        return None, None
+    import tomllib
+
+    try:
+        with open(config_path, "rb") as f:
+            opts = (tomllib.load(f).get("venue") or {}).get("options") or {}
+    except (OSError, tomllib.TOMLDecodeError):
+        return None, None  # reported by backtest_config
+    return opts.get("capture_path"), opts.get("capture_market")
 
 
 def venue_options(cfg: dict) -> dict:

@@ -98,6 +98,8 @@ DEFAULT_OPTIONS = {
     "min_write": 4096,            # fewer new records than this wait in the ring until a flush is due
     "chunk_records": 4096,        # HDF5 chunk length (rows) of the per-kind datasets
     "journal_chunk_records": 8192,  # HDF5 chunk length of /journal
+    "journal_gzip": 1,            # deflate level of /journal (+ byte shuffle): its seq/row columns climb by ~1,
+                                  # ~18 bytes an input become ~1 (0 = uncompressed); standard HDF5 filters only
     "high_water": 0.25,           # flush early when this fraction of the ring is written-unreleased
     "attach_timeout_s": 10.0,     # wait this long for the records ring to appear
     "status_interval_s": 0.0,     # > 0: print the counters to stderr this often
@@ -333,7 +335,10 @@ class RecordWriter:
             if name in f:
                 continue
             chunk = o["journal_chunk_records"] if kind <= 0 else o["chunk_records"]
-            ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(int(chunk),))
+            filters = {}
+            if name == JOURNAL and int(o["journal_gzip"]) > 0:
+                filters = {"compression": "gzip", "compression_opts": int(o["journal_gzip"]), "shuffle": True}
+            ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(int(chunk),), **filters)
             ds.attrs["kind"] = np.int64(kind)
             ds.attrs["record"] = spec.RECORDS_BY_KIND[kind].name if kind > 0 else name.upper()
             ds.attrs["layout_version"] = np.int64(spec.RECORDS_BY_KIND[kind].version if kind > 0 else 0)

@@ -187,3 +187,15 @@ def test_the_progress_callback_is_called_during_the_run_and_can_stop_it(usdm_cap
     with pytest.raises(KeyboardInterrupt):
         sim_run(build_core(cfg), md, progress=stop, progress_every=10)
     assert calls == [10]  # stopped at the first call, mid-run
+
+
+def test_the_run_config_of_a_capture_replay_backtests_that_capture(usdm_capture, tmp_path, capsys):
+    cfg = tmp_path / "replay.toml"  # what `livestack run` takes to replay a capture through the sim venue
+    cfg.write_text('[strategy]\nname = "mm_cy"\n[venue]\nkind = "sim"\n[venue.options]\nmarket = "capture"\n'
+                   f'capture_path = "{usdm_capture}"\ncapture_market = "usdm"\nreplay_speed = 20.0\n'
+                   'order_latency_ns = 50000\n')
+    rc, out, err = run(capsys, "--config", str(cfg), "--no-records", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["md_events"] > 60
+    rc, out, err = run(capsys, "--no-records")
+    assert rc == 2 and "give --data FILE" in err
