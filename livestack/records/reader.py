@@ -180,6 +180,9 @@ class Session(Mapping):
 
     def iter_frames(self, name: str, rows: int = 1 << 20):
         """:meth:`__getitem__`'s DataFrame of dataset ``name``, in pieces of at most ``rows`` rows."""
+        if name == JOURNAL and self.journal_is_index():
+            yield self.journal_frame()  # (an index: joined with its inputs' headers)
+            return
         kind = int(self.file[name].attrs.get("kind", 0))
         rec = spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None
         for arr in self.iter_raw(name, rows):
@@ -187,6 +190,8 @@ class Session(Mapping):
 
     def tail(self, name: str, k: int = 1) -> pd.DataFrame:
         """The DataFrame of the last ``k`` rows of dataset ``name`` (reads only those)."""
+        if name == JOURNAL and self.journal_is_index():
+            return self.journal_frame().tail(k)
         ds = self.file[name]
         n = int(ds.shape[0])
         kind = int(ds.attrs.get("kind", 0))

@@ -800,39 +800,6 @@ class RingWriter:
         return {"lag_records": int(n), "lag_ns": int(age)}
 
 
-class _HarnessWatch:
-    """What the writer needs to know about the harness at stop: done (telemetry) or gone (pidfd)."""
-
-    def __init__(self, telemetry, pid: int):
-        self.tel = telemetry
-        self.pidfd = None
-        if pid:
-            try:
-                self.pidfd = os.pidfd_open(pid)
-            except (OSError, AttributeError):  # already gone, or no pidfd on this kernel
-                self.pidfd = None
-
-    def gone(self) -> bool:
-        if self.tel is not None and self.tel.gauge("harness_done"):
-            return True
-        if self.pidfd is None:
-            return self.tel is None  # nothing to wait for
-        import select
-
-        return bool(select.select([self.pidfd], [], [], 0)[0])  # readable once the process ended
-
-    def last_seq(self) -> int:
-        """The harness's last record seq once it is done, else 0 (unknown)."""
-        if self.tel is not None and self.tel.gauge("harness_done"):
-            return int(self.tel.gauge("rseq"))
-        return 0
-
-    def close(self) -> None:
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
-
-
 def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) -> None:
     """Writer process entry point (see docs/CONTRACTS.md); started with ``spawn`` by the supervisor.
 
@@ -870,7 +837,9 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
             tel = TelemetryBlock.attach(o["telemetry"], timeout=float(o["attach_timeout_s"]))
         except Exception as e:  # noqa: BLE001 - telemetry is optional: the file matters
             print(f"livestack writer: no telemetry block ({e})", file=sys.stderr, flush=True)
-    harness = _HarnessWatch(tel, int(o["harness_pid"] or 0))
+    from livestack.records.harnesswatch import HarnessWatch
+
+    harness = HarnessWatch(tel, int(o["harness_pid"] or 0))
     try:
         writer = RecordWriter(path, attrs, o)
     except diskspace.DiskFull as e:

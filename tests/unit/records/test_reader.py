@@ -216,3 +216,10 @@ def test_open_session_reads_a_file_a_writer_still_has_open(tmp_path):
                 assert s["fill"].qty.tolist() == [1.0]
     finally:
         w._unlock(remove=True)
+
+
+def test_the_journal_frame_streams_and_tails_like_any_dataset(path):
+    with open_session(path) as s:
+        whole = s["journal"]
+        assert list(s.tail("journal", 2).kind) == list(whole.kind[-2:])
+        assert sum(len(f) for f in s.iter_frames("journal")) == len(whole) == 4
