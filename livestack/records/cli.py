@@ -28,6 +28,8 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
             "start_time": a.get("start_time", ""),
             "stop_time": a.get("stop_time", "") or "(none: live, or the writer did not close the file)",
             "writer_starts": a.get("writer_starts", 0),
+            "mode": a.get("mode", ""),          # live | backtest (session_identity)
+            "strategy": a.get("strategy", ""),
         }
         out["seq"] = s.seq_report()
         out["end"] = s.end_report(out["seq"])
@@ -129,6 +131,8 @@ def print_summary(d: dict, out=None) -> None:
     w(f"session {d['session']}  ({d['file']})")
     w(f"  host {d['host']}  livestack {d['livestack_version']}  schema v{d['schema_version']}  "
       f"writer starts {d['writer_starts']}")
+    if d.get("mode") or d.get("strategy"):
+        w(f"  {d.get('mode') or 'session'} of strategy {d.get('strategy') or '?'}")
     w(f"  started {d['start_time']}   stopped {d['stop_time']}")
     if "first_record" in d:
         w(f"  records from {d['first_record']} to {d['last_record']} ({d['span_s']:.3f} s)")
