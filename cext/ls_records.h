@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define LS_SCHEMA_VERSION 3
+#define LS_SCHEMA_VERSION 4
 #define LS_HEADER_SIZE 24
 
 /* RecordKind: record kind tags (header.kind) */

@@ -28,7 +28,7 @@ Everything is integer and input-ordered, so a run is bit-for-bit reproducible.
 """
 
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.stdint cimport uint8_t, int64_t, uint64_t, INT64_MAX
 
 import numpy as np
@@ -40,6 +40,10 @@ from livestack.matching.engine cimport MatchingEngine
 from livestack.schema import DTYPES, SLOT128
 
 cnp.import_array()
+
+cdef uint8_t JOURNAL_FLAG = 4  # RecordFlag.JOURNAL (checked against the schema at import below)
+from livestack.schema import RecordFlag as _RecordFlag
+assert int(_RecordFlag.JOURNAL) == JOURNAL_FLAG
 
 
 cdef inline void _acc_add(acc_t *a, const uint8_t *src, uint64_t n) noexcept nogil:
@@ -69,7 +73,32 @@ cdef inline void _drain(Core core, MatchingEngine engine, acc_t *ao, acc_t *ar, 
     core.clear_outputs()
 
 
-def run(Core core, md, bint collect=True, MatchingEngine engine=None, engine_ts=None):
+cdef inline void _drain_journaled(Core core, MatchingEngine engine, acc_t *ao, acc_t *ar, uint8_t *slot) noexcept nogil:
+    """``_drain`` for a session file's record stream: as the harness writes the records ring, each
+    dispatched command (padded to 128 bytes) comes first, then the core's other records."""
+    cdef uint64_t k
+    for k in range(core.n_out_orders):
+        engine.submit_cmd(core.out_orders + k * 64)
+        memcpy(slot, core.out_orders + k * 64, 64)
+        memset(slot + 64, 0, 64)
+        _acc_add(ar, slot, 1)
+    _acc_add(ao, core.out_orders, core.n_out_orders)
+    _acc_add(ar, core.out_records, core.n_out_records)
+    core.clear_outputs()
+
+
+cdef inline void _journal(acc_t *ar, const uint8_t *rec, Py_ssize_t size, uint8_t *slot) noexcept nogil:
+    """The harness's journal entry of a consumed input: the input in a 128-byte slot, flag JOURNAL
+    (the records stream has the entry first, then the outputs the input caused)."""
+    if size < 128:
+        memset(slot + size, 0, 128 - size)
+    memcpy(slot, rec, size)
+    slot[3] |= JOURNAL_FLAG
+    _acc_add(ar, slot, 1)
+
+
+def run(Core core, md, bint collect=True, MatchingEngine engine=None, engine_ts=None, bint journal=False,
+        progress=None, Py_ssize_t progress_every=1 << 16):
     """Run ``core`` over the market-data records ``md`` (64- or 128-byte slots) with ``engine``.
 
     Parameters
@@ -83,6 +112,14 @@ def run(Core core, md, bint collect=True, MatchingEngine engine=None, engine_ts=
         Default: one over the core's instruments with no latency.
     engine_ts : int64 array, optional
         When each record is applied to the engine (non-decreasing, <= its ``ts``); default ``ts``.
+
+    journal : bool
+        With ``collect``: ``records`` also holds each consumed input (flag JOURNAL) just before the
+        outputs it caused, the dispatched commands first (as 128-byte slots), as the harness sends
+        them to the writer: a session file's record stream.
+    progress : callable, optional
+        ``progress(md_delivered, inputs)`` every ``progress_every`` market records (and at the end);
+        an exception it raises (KeyboardInterrupt) stops the run and is re-raised.
 
     Returns a dict: ``orders`` (ORDER_CMD array) and ``records`` (SLOT128 array) of every core
     output in order and ``execs`` (SLOT128) of every execution event fed back (when ``collect``),
@@ -113,6 +150,11 @@ def run(Core core, md, bint collect=True, MatchingEngine engine=None, engine_ts=
     cdef int64_t ta, tc, te, td
     cdef acc_t ao, ar, ae
     cdef uint8_t ev[128]
+    cdef uint8_t jslot[128]
+    cdef bint jr = collect and journal
+    cdef bint has_progress = progress is not None
+    cdef Py_ssize_t next_progress = progress_every if progress_every > 0 else n + 1
+    err = None
     ao.size = 64
     ar.size = 128
     ae.size = 128
@@ -144,19 +186,45 @@ def run(Core core, md, bint collect=True, MatchingEngine engine=None, engine_ts=
                 engine.pop_event(ev)
                 n_exec += 1
                 (<ls_exec_t *>ev).seq = n_exec
+                if jr:
+                    _journal(&ar, ev, 128, jslot)
                 core.process(ev, hseq)
                 hseq += 1
                 if collect:
                     _acc_add(&ae, ev, 1)
-                _drain(core, engine, &ao, &ar, collect)
+                if jr:
+                    _drain_journaled(core, engine, &ao, &ar, jslot)
+                else:
+                    _drain(core, engine, &ao, &ar, collect)
             elif kd < n:
                 # 3. a market record reaches the core
+                if jr:
+                    _journal(&ar, src + kd * size, size, jslot)
                 core.process(src + kd * size, hseq)
                 hseq += 1
                 kd += 1
-                _drain(core, engine, &ao, &ar, collect)
+                if jr:
+                    _drain_journaled(core, engine, &ao, &ar, jslot)
+                else:
+                    _drain(core, engine, &ao, &ar, collect)
+                if has_progress and kd >= next_progress:
+                    next_progress += progress_every
+                    with gil:
+                        try:
+                            progress(kd, hseq - 1)
+                        except BaseException as e:  # Ctrl-C: stop, free, re-raise below
+                            err = e
+                    if err is not None:
+                        break
             else:
                 break
+    if err is not None:
+        free(ao.buf)
+        free(ar.buf)
+        free(ae.buf)
+        raise err
+    if has_progress:
+        progress(kd, hseq - 1)
     if ao.oom or ar.oom or ae.oom:
         free(ao.buf)
         free(ar.buf)

@@ -425,6 +425,7 @@ class Supervisor:
 
             attrs = {"session": self.session, "config": cfg, "cpu": cpu,
                      "instruments": [i.__dict__ for i in self.instruments]}
+            attrs.update(writer.session_identity(cfg, "live"))  # (records: strategy identity, mode)
             self._add("writer", writer.run_process, cpu["writer"],
                       (r["records"], self.records_path, attrs, {"flush_interval_ms": cfg["writer"]["flush_interval_ms"],
                                                                  "fsync_interval_ms": cfg["writer"]["fsync_interval_ms"],

@@ -28,6 +28,8 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
             "start_time": a.get("start_time", ""),
             "stop_time": a.get("stop_time", "") or "(none: live, or the writer did not close the file)",
             "writer_starts": a.get("writer_starts", 0),
+            "mode": a.get("mode", ""),          # live | backtest (session_identity)
+            "strategy": a.get("strategy", ""),
         }
         out["seq"] = s.seq_report()
         out["end"] = s.end_report(out["seq"])
@@ -36,7 +38,7 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
         ts_lo, ts_hi = None, None
         for k in s.datasets():
             ds = s.file[k]
-            if ds.shape[0]:
+            if ds.shape[0] and "ts" in ds.dtype.names:  # (not the journal index: its inputs are in their kinds)
                 lo, hi = int(ds[0]["ts"]), int(ds[-1]["ts"])
                 ts_lo = lo if ts_lo is None else min(ts_lo, lo)
                 ts_hi = hi if ts_hi is None else max(ts_hi, hi)
@@ -100,6 +102,7 @@ def _enum_counts(s, name: str, field: str, enum_name: str, rows: int) -> dict[st
         else:
             total += np.bincount(v.astype(np.int64), minlength=1 << 16)[:1 << 16]
     names = {m.value: m.name for m in ENUMS[enum_name]}
+    names.setdefault(0, "NONE")
     found = [(names.get(int(k), f"?{int(k)}"), int(total[k])) for k in np.flatnonzero(total)]
     return dict(sorted(found, key=lambda kv: (-kv[1], kv[0])))
 
@@ -128,6 +131,8 @@ def print_summary(d: dict, out=None) -> None:
     w(f"session {d['session']}  ({d['file']})")
     w(f"  host {d['host']}  livestack {d['livestack_version']}  schema v{d['schema_version']}  "
       f"writer starts {d['writer_starts']}")
+    if d.get("mode") or d.get("strategy"):
+        w(f"  {d.get('mode') or 'session'} of strategy {d.get('strategy') or '?'}")
     w(f"  started {d['start_time']}   stopped {d['stop_time']}")
     if "first_record" in d:
         w(f"  records from {d['first_record']} to {d['last_record']} ({d['span_s']:.3f} s)")
@@ -202,6 +207,10 @@ def register(subparsers) -> None:
     summ.add_argument("file", help="session file (.h5)")
     summ.add_argument("--json", action="store_true", help="print JSON instead of tables")
     summ.set_defaults(func=_cmd_summary)
+    from livestack.records import export, report
+
+    export.register(rsub)
+    report.register(rsub)
     rec.set_defaults(func=lambda a: (rec.print_help(), 2)[1])
     try:
         from livestack.records import replay

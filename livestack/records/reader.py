@@ -2,15 +2,21 @@
 
     >>> s = open_session("records/2026-11-24/1234-abcdef.h5")
     >>> s["fill"][["time", "symbol", "side", "price", "qty", "realized_pnl"]]
-    >>> s["journal"]            # every consumed input: header fields, kind by name
-    >>> s["journal_exec"]       # the journaled execution events, decoded
+    >>> s["journal"]            # every consumed input in order: hseq, kind by name, row, header fields
+    >>> s["journal_exec"]       # the consumed execution events, decoded (= s["exec"], the inputs)
     >>> s.refresh()             # a live (SWMR) file: see what the writer appended since
 
 Fields are converted by the unit the schema declares for them (``spec.py``): ``enum X`` → the
 member name, ``price units`` → price / 10**price_decimals of the row's instrument, ``qty units`` →
 qty / 10**qty_decimals, ``price units x qty units`` → / 10**(price_decimals + qty_decimals).
 The instruments come from the file's ``instruments`` attribute. ``ts`` and ``ts_event`` stay int64
-ns; a ``time`` column (UTC datetime) is added from ``ts``. Padding fields are dropped.
+ns; a ``time`` column (UTC datetime) is added from ``ts``. Padding fields are dropped. An enum value
+of 0 that the enum does not name reads ``NONE`` (e.g. ORDER_STATE.exec_type of a dispatch); any
+other unknown value ``?<value>``.
+
+Layout (schema 4): every consumed input is stored once, in the dataset of its kind, with the
+JOURNAL flag; ``/journal`` is the ordered index of the inputs (``seq``, ``row``, ``kind``). Files of
+schema <= 3 (a 128-byte copy of every input in ``/journal``) read the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from livestack.records import booktop
-from livestack.schema import DTYPES, ENUMS, spec
+from livestack.schema import DTYPES, ENUMS, SLOT128, RecordFlag, spec
 
 JOURNAL = "journal"
 _JSON_ATTRS = ("config", "cpu", "instruments", "writer_counters")
@@ -46,6 +52,7 @@ def _enum_names(values: np.ndarray, enum_name: str) -> np.ndarray:
     if e is None:
         return values
     names = {m.value: m.name for m in e}
+    names.setdefault(0, "NONE")  # 0 = not set (a dispatch's exec_type, a cancel's tif ...)
     uniq, inverse = np.unique(values, return_inverse=True)
     lut = np.array([names.get(u, f"?{u}") for u in uniq.tolist()], dtype=object)
     return lut[inverse.reshape(-1)]
@@ -173,6 +180,9 @@ class Session(Mapping):
 
     def iter_frames(self, name: str, rows: int = 1 << 20):
         """:meth:`__getitem__`'s DataFrame of dataset ``name``, in pieces of at most ``rows`` rows."""
+        if name == JOURNAL and self.journal_is_index():
+            yield self.journal_frame()  # (an index: joined with its inputs' headers)
+            return
         kind = int(self.file[name].attrs.get("kind", 0))
         rec = spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None
         for arr in self.iter_raw(name, rows):
@@ -180,25 +190,57 @@ class Session(Mapping):
 
     def tail(self, name: str, k: int = 1) -> pd.DataFrame:
         """The DataFrame of the last ``k`` rows of dataset ``name`` (reads only those)."""
+        if name == JOURNAL and self.journal_is_index():
+            return self.journal_frame().tail(k)
         ds = self.file[name]
         n = int(ds.shape[0])
         kind = int(ds.attrs.get("kind", 0))
         return to_frame(ds[max(0, n - k):n], spec.RECORDS_BY_KIND.get(kind) if kind > 0 else None,
                         self.instruments)
 
+    def journal_is_index(self) -> bool:
+        """True for schema-4 files (``/journal`` indexes the inputs), False for a v3 copy journal."""
+        return JOURNAL in self.file and self.file[JOURNAL].dtype.names is not None \
+            and "row" in self.file[JOURNAL].dtype.names
+
     def _journal_kind_counts(self) -> dict[int, int]:
         if JOURNAL not in self.file or self.file[JOURNAL].shape[0] == 0:
             return {}
-        total = np.zeros(256, dtype=np.int64)
+        total = np.zeros(1 << 16, dtype=np.int64)
         for kinds in self.iter_raw(JOURNAL, rows=1 << 22, field="kind"):
-            total += np.bincount(kinds, minlength=256)[:256]
+            total += np.bincount(kinds.astype(np.int64), minlength=1 << 16)[:1 << 16]
         return {int(k): int(total[k]) for k in np.flatnonzero(total)}
 
     def journal_raw(self, kind: str | int) -> np.ndarray:
-        """Journaled inputs of one kind, decoded to that kind's dtype."""
+        """Consumed inputs of one kind, in order, decoded to that kind's dtype."""
         k = kind if isinstance(kind, int) else spec.RECORDS_BY_NAME[kind.upper()].kind
-        j = self.file[JOURNAL][()]
-        return decode_slots(j[j["kind"] == k], k)
+        if not self.journal_is_index():
+            j = self.file[JOURNAL][()]
+            return decode_slots(j[j["kind"] == k], k)
+        name = spec.RECORDS_BY_KIND[k].name.lower()
+        if name not in self.file:
+            return np.zeros(0, DTYPES[spec.RECORDS_BY_KIND[k].name])
+        arr = self.file[name][()]
+        return arr[(arr["flags"] & int(RecordFlag.JOURNAL)) != 0]
+
+    def journal_frame(self) -> pd.DataFrame:
+        """Every consumed input in order: ``hseq`` (k + 1 for entry k), ``seq``, ``kind`` (name), ``row``
+        (in the kind's dataset; v3 files: in /journal) and the inputs' header fields."""
+        from livestack.records.replay import consumed_inputs
+
+        parts = list(consumed_inputs(self.file))
+        slots = np.concatenate(parts) if parts else np.zeros(0, SLOT128)
+        head = np.zeros(len(slots), dtype=[(f.name, DTYPES["TIMER"][f.name]) for f in spec.HEADER])
+        for f in spec.HEADER:
+            head[f.name] = slots[f.name]
+        head["flags"] |= np.uint8(int(RecordFlag.JOURNAL))  # as stored
+        df = to_frame(head, None, self.instruments)
+        df.insert(0, "hseq", np.arange(1, len(df) + 1, dtype=np.int64))
+        if self.journal_is_index():
+            df["row"] = self.file[JOURNAL]["row"].astype(np.int64)
+        else:
+            df["row"] = np.arange(len(df), dtype=np.int64)
+        return df
 
     # --- Mapping ----------------------------------------------------------------------------
     def keys(self):
@@ -221,6 +263,8 @@ class Session(Mapping):
             # derived, not a dataset (so not among keys()): rows joined from the /book_levels records
             rows = booktop.rows(self.file)
             df = to_frame(rows, booktop.row_record(booktop.levels_of(rows.dtype)), self.instruments)
+        elif key == JOURNAL:
+            df = self.journal_frame()
         elif key.startswith("journal_"):
             name = key[len("journal_"):].upper()
             if name not in spec.RECORDS_BY_NAME:
@@ -237,7 +281,7 @@ class Session(Mapping):
         return df
 
     def counts(self) -> dict[str, int]:
-        """Rows per dataset, and per journaled input kind."""
+        """Rows per dataset, and per journaled input kind (``journal_<kind>``)."""
         out = {k: int(self.file[k].shape[0]) for k in self.datasets()}
         for k, c in self._journal_kind_counts().items():
             name = spec.RECORDS_BY_KIND[k].name.lower() if k in spec.RECORDS_BY_KIND else f"kind{k}"
@@ -251,7 +295,9 @@ class Session(Mapping):
         the datasets (each holds its records in seq order; rows outside that range, which only a
         damaged file has, are collected apart). Memory is the seq span in bytes plus one slice.
         """
-        names = [k for k in self.datasets() if self.file[k].shape[0]]
+        # the journal index repeats the inputs' seqs (schema 4): the record set is every other dataset
+        names = [k for k in self.datasets() if self.file[k].shape[0]
+                 and not (k == JOURNAL and self.journal_is_index())]
         if not names:
             return {"records": 0, "first": 0, "last": 0, "missing": 0, "duplicates": 0, "contiguous": True}
         lo = min(int(self.file[k][0]["seq"]) for k in names)

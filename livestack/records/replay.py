@@ -2,7 +2,8 @@
 
 ::
 
-    /journal (consumed inputs, SLOT128, seq order) ──JOURNAL flag cleared──▶ Core(config of the file)
+    consumed_inputs(file): /journal index (kind, row) ──▶ rows of /md_level /exec /control_cmd /timer …
+      in hseq order, as SLOT128, JOURNAL flag cleared ──▶ Core(config of the file)
                                                                               .process_array(inputs, hseq0=1)
                                                                                  │            │
                                      recorded /order_cmd (seq order) ◀─compare─ orders      records ─compare─▶ recorded
@@ -17,6 +18,10 @@ the ``config`` attribute the supervisor stored in the file. The harness stamps i
 Comparison is byte for byte over each record's own size, except the header ``seq`` (the harness
 overwrites it with the record-stream sequence on the way to the ring). ``--verify`` reports the
 first divergence: which stream, which record, which input caused it, which fields differ.
+
+:func:`consumed_inputs` is THE way to get a session's inputs in the order the harness consumed
+them, whatever the file layout (schema 4 index, or the 128-byte copies of schema <= 3): replay uses
+it, and so can anything that rebuilds a core's state from a session (a restarted harness).
 """
 
 from __future__ import annotations
@@ -33,6 +38,67 @@ _SEQ = slice(8, 16)
 _SIZE_BY_KIND = np.zeros(1 << 16, dtype=np.int64)
 for _r in spec.RECORDS:
     _SIZE_BY_KIND[_r.kind] = _r.size
+
+
+def consumed_inputs(source, start: int = 0, stop: int | None = None, batch: int = 1 << 18):
+    """Yield the inputs a session's harness consumed, in consumption order, as SLOT128 batches.
+
+    Parameters
+    ----------
+    source : str, h5py.File or Session
+        A session file (path), or an open one (``h5py.File``, or a ``Session`` of ``open_session``).
+    start, stop : int
+        Journal entries ``[start, stop)`` only: entry k is the input of hseq k + 1 (so ``start=h``
+        resumes after hseq h). ``stop`` None: to the end of the journal as it is now.
+    batch : int
+        Most inputs per yielded array (bounded memory however long the session).
+
+    Yields
+    ------
+    numpy.ndarray (SLOT128)
+        Each input in a 128-byte slot exactly as the core processed it, except: the header ``seq``
+        is the record-stream seq the harness stamped on its journal entry, and the JOURNAL flag is
+        cleared (so ``Core.process_array(batch, hseq0=start + 1)`` re-runs them). 64-byte kinds are
+        zero-padded to 128 bytes, as on the ring.
+
+    Works on both layouts: schema >= 4 (``/journal`` indexes ``(kind, row)`` into the kinds'
+    datasets) and schema <= 3 (``/journal`` holds 128-byte copies).
+    """
+    import h5py
+
+    from livestack.records.reader import Session
+
+    if isinstance(source, str):
+        with h5py.File(source, "r", libver="latest", swmr=True) as f:
+            yield from consumed_inputs(f, start, stop, batch)
+        return
+    f = source.file if isinstance(source, Session) else source
+    if "journal" not in f:
+        return
+    j = f["journal"]
+    n = int(j.shape[0]) if stop is None else min(int(stop), int(j.shape[0]))
+    index = j.dtype.names is not None and "row" in j.dtype.names
+    clear = np.uint8(0xFF & ~int(RecordFlag.JOURNAL))
+    names = {r.kind: r.name.lower() for r in spec.RECORDS}
+    for a in range(max(0, int(start)), n, batch):
+        b = min(n, a + batch)
+        if not index:
+            out = np.ascontiguousarray(j[a:b])
+        else:
+            ent = j[a:b]
+            out = np.zeros(b - a, SLOT128)
+            raw = out.view(np.uint8).reshape(b - a, 128)
+            kinds = ent["kind"].astype(np.int64)
+            for k in np.unique(kinds).tolist():
+                sel = np.flatnonzero(kinds == k)
+                rows = ent["row"][sel].astype(np.int64)
+                ds = f[names.get(k, "unknown")]
+                lo, hi = int(rows.min()), int(rows.max()) + 1
+                got = ds[lo:hi][rows - lo]  # one contiguous read: a kind's inputs are (nearly) contiguous rows
+                size = got.dtype.itemsize
+                raw[sel, :size] = got.view(np.uint8).reshape(len(sel), size)
+        out["flags"] &= clear
+        yield out
 
 
 class ReplayError(RuntimeError):
@@ -63,6 +129,9 @@ def _recorded_outputs(f) -> tuple[np.ndarray, np.ndarray]:
         if name == "order_cmd" or name not in f or f[name].shape[0] == 0:
             continue
         rows = f[name][()]
+        rows = rows[(rows["flags"] & int(RecordFlag.JOURNAL)) == 0]  # inputs (schema 4) are not outputs
+        if len(rows) == 0:
+            continue
         slots = np.zeros(len(rows), SLOT128)
         slots.view(np.uint8).reshape(len(rows), 128)[:, :rec.size] = rows.view(np.uint8).reshape(len(rows), rec.size)
         parts.append(slots)
@@ -125,15 +194,15 @@ def replay(path: str, verify: bool = False) -> ReplayResult:
             raise ReplayError(f"{path}: no session config in the file (attribute 'config'); cannot replay")
         if "journal" not in s.file or s.file["journal"].shape[0] == 0:
             raise ReplayError(f"{path}: empty journal; nothing to replay")
-        journal = s.file["journal"][()]
+        parts = list(consumed_inputs(s))
         rec_orders, rec_records = _recorded_outputs(s.file) if verify else (None, None)
+    journal = np.concatenate(parts) if parts else np.zeros(0, SLOT128)
     try:
         from livestack.harness.process import build_core
     except ImportError as e:  # pragma: no cover - core not built
         raise ReplayError(f"the Core Runtime is not available in this build: {e}") from e
     core = build_core(cfg)
-    inputs = journal.copy()
-    inputs["flags"] &= np.uint8(0xFF & ~int(RecordFlag.JOURNAL))
+    inputs = journal
     orders, records = core.process_array(inputs, 1)
     res = ReplayResult(inputs=len(inputs), orders=len(orders), records=len(records))
     kinds, counts = np.unique(records["kind"], return_counts=True)

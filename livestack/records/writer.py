@@ -5,9 +5,11 @@
     harness ──records ring (128-byte slots, seq 1,2,3… over every kind)──▶ writer process
                                                                              │ view(n): zero copy
                                                                              ▼
-             route by header: flags & JOURNAL → /journal (SLOT128, the consumed inputs)
-                              else kind       → /order_state /fill /order_cmd /position /denial …
-                                                 (the schema dtype of the kind; 64-byte kinds as 64)
+             route by header kind → /md_level /exec /control_cmd /timer … (consumed inputs, flag JOURNAL)
+                                    /order_state /fill /order_cmd /position /denial … (core outputs)
+                                    (the schema dtype of the kind; 64-byte kinds as 64: stored once)
+             and for each input (flag JOURNAL) → /journal: (seq, row, kind), the ordered index of
+                                    the consumed inputs (spec.JOURNAL_INDEX, 18 bytes an input)
                                                                              │ H5Dset_extent + H5Dwrite
                                                                              ▼ of a hyperslab per dataset
                              every flush_interval_ms (and at a wrap / high water): H5Fflush,
@@ -70,11 +72,13 @@ import numpy as np
 import livestack
 from livestack.records import diskspace, h5util
 from livestack.schema import DTYPES, SLOT128, RecordFlag, spec
+from livestack.schema import JOURNAL as JOURNAL_DTYPE
 
-#: dataset name → (record kind or 0, numpy dtype). Kind 0 marks the journal; -1 unknown kinds.
+#: dataset name → (record kind or 0, numpy dtype). Kind 0 marks the journal (the index of the
+#: consumed inputs, JOURNAL_DTYPE); -1 unknown kinds.
 JOURNAL = "journal"
 UNKNOWN = "unknown"
-DATASETS: dict[str, tuple[int, np.dtype]] = {JOURNAL: (0, SLOT128)}
+DATASETS: dict[str, tuple[int, np.dtype]] = {JOURNAL: (0, JOURNAL_DTYPE)}
 DATASETS.update({r.name.lower(): (r.kind, DTYPES[r.name]) for r in spec.RECORDS})
 DATASETS[UNKNOWN] = (-1, SLOT128)
 #: routing key → dataset name; key 0 is the journal, 1..255 the record kinds, 256 anything unknown
@@ -94,6 +98,8 @@ DEFAULT_OPTIONS = {
     "min_write": 4096,            # fewer new records than this wait in the ring until a flush is due
     "chunk_records": 4096,        # HDF5 chunk length (rows) of the per-kind datasets
     "journal_chunk_records": 8192,  # HDF5 chunk length of /journal
+    "journal_gzip": 1,            # deflate level of /journal (+ byte shuffle): its seq/row columns climb by ~1,
+                                  # ~18 bytes an input become ~1 (0 = uncompressed); standard HDF5 filters only
     "high_water": 0.25,           # flush early when this fraction of the ring is written-unreleased
     "attach_timeout_s": 10.0,     # wait this long for the records ring to appear
     "status_interval_s": 0.0,     # > 0: print the counters to stderr this often
@@ -113,6 +119,18 @@ def default_path(session: str, records_dir: str = "records", date: _dt.date | No
     """``<records_dir>/<YYYY-MM-DD>/<session>.h5`` (local date, as the supervisor uses)."""
     day = (date or _dt.date.today()).isoformat()
     return os.path.join(records_dir, day, f"{session}.h5")
+
+
+def session_identity(cfg: dict, mode: str) -> dict:
+    """Attributes every session file carries about what ran, live or backtest alike: ``mode``
+    ("live" | "backtest"), ``strategy`` (name) and ``strategy_params`` (JSON).
+
+    Hook for the strategy SDK: add the strategy's identity here (module path, class, source hash),
+    so a live run (the supervisor) and a backtest (``livestack.backtest.session``) stamp the same.
+    """
+    st = (cfg or {}).get("strategy") or {}
+    return {"mode": mode, "strategy": str(st.get("name", "")),
+            "strategy_params": json.dumps(st.get("params") or {}, sort_keys=True, default=str)}
 
 
 class WriterLocked(RuntimeError):
@@ -317,7 +335,10 @@ class RecordWriter:
             if name in f:
                 continue
             chunk = o["journal_chunk_records"] if kind <= 0 else o["chunk_records"]
-            ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(int(chunk),))
+            filters = {}
+            if name == JOURNAL and int(o["journal_gzip"]) > 0:
+                filters = {"compression": "gzip", "compression_opts": int(o["journal_gzip"]), "shuffle": True}
+            ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(int(chunk),), **filters)
             ds.attrs["kind"] = np.int64(kind)
             ds.attrs["record"] = spec.RECORDS_BY_KIND[kind].name if kind > 0 else name.upper()
             ds.attrs["layout_version"] = np.int64(spec.RECORDS_BY_KIND[kind].version if kind > 0 else 0)
@@ -385,25 +406,68 @@ class RecordWriter:
             self._say(f"{int(unknown.sum())} records of unknown kind {sorted(set(kinds[unknown].tolist()))} "
                       "kept in /unknown", loud=True)
             key[unknown] = _KEY_UNKNOWN
-        key[(rec["flags"] & _JOURNAL_BIT) != 0] = 0
+        journaled = (rec["flags"] & _JOURNAL_BIT) != 0
+        jcount = int(np.count_nonzero(journaled))
+        rows = np.full(n, -1, dtype=np.int64) if jcount else None  # row each slot got in its dataset
         first = int(key[0])
         if (key == first).all():  # one destination: no gather needed
             if self.disk.enabled:
-                self._room({first: n})
-            return self._append(first, raw, rec)
-        order = np.argsort(key, kind="stable")
-        counts = np.bincount(key, minlength=_KEY_UNKNOWN + 1)
-        if self.disk.enabled:
-            self._room({int(k): int(counts[k]) for k in np.flatnonzero(counts)})
-        graw = np.take(raw, order, axis=0)  # ~4x faster than raw[order] here
-        grec = graw.view(SLOT128).reshape(n)
-        written = 0
-        start = 0
-        for k in np.flatnonzero(counts):
-            c = int(counts[k])
-            written += self._append(int(k), graw[start:start + c], grec[start:start + c])
-            start += c
+                self._room({first: n, 0: jcount} if jcount else {first: n})
+            written = self._append(first, raw, rec, rows, None)
+        else:
+            order = np.argsort(key, kind="stable")
+            counts = np.bincount(key, minlength=_KEY_UNKNOWN + 1)
+            if self.disk.enabled:
+                need = {int(k): int(counts[k]) for k in np.flatnonzero(counts)}
+                if jcount:
+                    need[0] = jcount
+                self._room(need)
+            graw = np.take(raw, order, axis=0)  # ~4x faster than raw[order] here
+            grec = graw.view(SLOT128).reshape(n)
+            written = 0
+            start = 0
+            for k in np.flatnonzero(counts):
+                c = int(counts[k])
+                written += self._append(int(k), graw[start:start + c], grec[start:start + c], rows,
+                                        order[start:start + c])
+                start += c
+        if jcount:
+            written += self._append_journal(rec, journaled, rows, key)
         return written
+
+    def _append_journal(self, rec: np.ndarray, journaled: np.ndarray, rows: np.ndarray, key: np.ndarray) -> int:
+        """Index the consumed inputs of this batch in /journal, in ring (= hseq) order."""
+        idx = np.flatnonzero(journaled)
+        entries = np.empty(len(idx), dtype=JOURNAL_DTYPE)
+        entries["seq"] = rec["seq"][idx]
+        entries["kind"] = rec["kind"][idx]
+        r = rows[idx]
+        last = self.last_seq[JOURNAL]
+        keep = entries["seq"] > last  # restart catch-up: entries already indexed are skipped
+        if not keep.all():
+            self.counters["duplicates_skipped"] += int(len(keep) - keep.sum())
+            entries, r, idx = entries[keep], r[keep], idx[keep]
+        missing = np.flatnonzero(r < 0)
+        for i in missing.tolist():  # in the file already (restart catch-up), its index entry not: look it up
+            r[i] = self._row_of(_KEY_TO_NAME[int(key[idx[i]])], int(entries["seq"][i]))
+        entries["row"] = r.astype(np.uint64)
+        if len(entries) == 0:
+            return 0
+        return self._append_rows(JOURNAL, entries)
+
+    def _row_of(self, name: str, seq: int) -> int:
+        """Row of the record ``seq`` in dataset ``name`` (rows are in seq order): a binary search."""
+        ds = self._ds[name]
+        lo, hi = 0, self.size[name]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if int(ds[mid]["seq"]) < seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo >= self.size[name] or int(ds[lo]["seq"]) != seq:
+            raise ValueError(f"{self.path}: journaled seq {seq} is in neither the batch nor /{name}")
+        return lo
 
     def rollback(self) -> None:
         """Undo every append since the last successful :meth:`flush` (after ENOSPC: HDF5 may have
@@ -427,10 +491,14 @@ class RecordWriter:
                                      f"{need / 2**20:.1f} MiB and the floor is {self.disk.min_free / 4 / 2**20:.1f} MiB")
         self.disk.hold_tail(self.file.id.get_vfd_handle(), need)  # DiskFull: nothing written
 
-    def _append(self, key: int, raw: np.ndarray, rec: np.ndarray) -> int:
+    def _append(self, key: int, raw: np.ndarray, rec: np.ndarray, rows_out: np.ndarray | None,
+                where: np.ndarray | None) -> int:
+        """Append slots of one destination; ``rows_out[where[i]]`` (``where`` None: ``i``) gets the row
+        slot i landed in (left -1 when it was already in the file)."""
         name = _KEY_TO_NAME[key]
         last = self.last_seq[name]
         seqs = rec["seq"]
+        keep = None
         if int(seqs[0]) <= last:  # restart catch-up: some of these are already in the file
             keep = seqs > last
             skipped = len(seqs) - int(keep.sum())
@@ -439,7 +507,7 @@ class RecordWriter:
             if len(rec) == 0:
                 return 0
         k = len(rec)
-        if key == 0 or key == _KEY_UNKNOWN:
+        if key == _KEY_UNKNOWN:
             rows = rec if rec.flags.c_contiguous else np.ascontiguousarray(rec)
         else:
             dt = DATASETS[name][1]
@@ -447,6 +515,14 @@ class RecordWriter:
                 rows = (raw if raw.flags.c_contiguous else np.ascontiguousarray(raw)).view(dt).reshape(k)
             else:
                 rows = np.ascontiguousarray(raw[:, :dt.itemsize]).view(dt).reshape(k)
+        if rows_out is not None:
+            got = self.size[name] + np.arange(k, dtype=np.int64)
+            pos = np.arange(len(seqs)) if where is None else where
+            rows_out[pos if keep is None else pos[keep]] = got
+        return self._append_rows(name, rows)
+
+    def _append_rows(self, name: str, rows: np.ndarray) -> int:
+        k = len(rows)
         dsid = self._dsid[name]
         n0 = self.size[name]
         dsid.set_extent((n0 + k,))
@@ -455,7 +531,7 @@ class RecordWriter:
         mspace = h5py.h5s.create_simple((k,))
         dsid.write(mspace, fspace, rows, mtype=self._mtype[name])
         self.size[name] = n0 + k
-        self.last_seq[name] = int(rec["seq"][-1])
+        self.last_seq[name] = int(rows["seq"][-1])
         self.counters["records_written"] += k
         return k
 
@@ -724,39 +800,6 @@ class RingWriter:
         return {"lag_records": int(n), "lag_ns": int(age)}
 
 
-class _HarnessWatch:
-    """What the writer needs to know about the harness at stop: done (telemetry) or gone (pidfd)."""
-
-    def __init__(self, telemetry, pid: int):
-        self.tel = telemetry
-        self.pidfd = None
-        if pid:
-            try:
-                self.pidfd = os.pidfd_open(pid)
-            except (OSError, AttributeError):  # already gone, or no pidfd on this kernel
-                self.pidfd = None
-
-    def gone(self) -> bool:
-        if self.tel is not None and self.tel.gauge("harness_done"):
-            return True
-        if self.pidfd is None:
-            return self.tel is None  # nothing to wait for
-        import select
-
-        return bool(select.select([self.pidfd], [], [], 0)[0])  # readable once the process ended
-
-    def last_seq(self) -> int:
-        """The harness's last record seq once it is done, else 0 (unknown)."""
-        if self.tel is not None and self.tel.gauge("harness_done"):
-            return int(self.tel.gauge("rseq"))
-        return 0
-
-    def close(self) -> None:
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
-
-
 def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) -> None:
     """Writer process entry point (see docs/CONTRACTS.md); started with ``spawn`` by the supervisor.
 
@@ -794,7 +837,9 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
             tel = TelemetryBlock.attach(o["telemetry"], timeout=float(o["attach_timeout_s"]))
         except Exception as e:  # noqa: BLE001 - telemetry is optional: the file matters
             print(f"livestack writer: no telemetry block ({e})", file=sys.stderr, flush=True)
-    harness = _HarnessWatch(tel, int(o["harness_pid"] or 0))
+    from livestack.records.harnesswatch import HarnessWatch
+
+    harness = HarnessWatch(tel, int(o["harness_pid"] or 0))
     try:
         writer = RecordWriter(path, attrs, o)
     except diskspace.DiskFull as e:

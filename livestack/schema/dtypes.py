@@ -38,8 +38,11 @@ SLOT64 = np.dtype({"names": [f.name for f in spec.HEADER] + ["body"],
                    "formats": [_NP[f.type] for f in spec.HEADER] + [(np.uint8, (64 - spec.HEADER_SIZE,))]})
 SLOT128 = np.dtype({"names": [f.name for f in spec.HEADER] + ["body"],
                     "formats": [_NP[f.type] for f in spec.HEADER] + [(np.uint8, (128 - spec.HEADER_SIZE,))]})
-#: The journal as stored in HDF5: consumed inputs, each in a 128-byte slot, decoded by header.kind.
-JOURNAL = SLOT128
+#: The journal as stored in HDF5 (schema 4): the ordered index of consumed inputs (spec.JOURNAL_INDEX),
+#: packed: each entry names the kind and the row of the input in that kind's dataset.
+JOURNAL = np.dtype({"names": [f.name for f in spec.JOURNAL_INDEX], "formats": [_NP[f.type] for f in spec.JOURNAL_INDEX]})
+#: The journal of schema <= 3 files: a 128-byte copy of every consumed input (still readable).
+JOURNAL_V3 = SLOT128
 
 
 def slot_dtype(size: int) -> np.dtype:

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 
 #: Bumped when the layout of any record changes; rings and files carry it and attach refuses a
 #: mismatch.
-SCHEMA_VERSION = 3  # 2: DENIAL v2 (count of coalesced repeats); 3: EXEC v2 / FILL v2 (128-bit exec id)
+SCHEMA_VERSION = 4  # 2: DENIAL v2 (count of coalesced repeats); 3: EXEC v2 / FILL v2 (128-bit exec id);
+# 4: session files store each consumed input once, in its kind's dataset; /journal is JOURNAL_INDEX
 # (BOOK_LEVELS, kind 17, was added to v3 without a bump: a new kind is additive, the writer creates
 # datasets for kinds a file lacks)
 
@@ -461,6 +462,16 @@ RECORDS += (
         F("px_4", "i64", "price units", "price of level first+4 (0 past the book's end)"),
         F("qty_4", "i64", "qty units", "quantity of level first+4 (0 past the book's end)"),
     )),
+)
+
+#: ``/journal`` of a session file (schema 4): the ordered index of the consumed inputs, not a copy.
+#: Entry k is the input the harness consumed at hseq = k + 1; the input itself is row ``row`` of the
+#: dataset of its kind (``/md_level``, ``/exec``, ``/control_cmd``, ``/timer`` ...), where it carries the
+#: JOURNAL flag. File-only (never on a ring): packed, 18 bytes, no C struct.
+JOURNAL_INDEX = (
+    F("seq", "u64", "count", "record-stream seq of the input (= the header seq of its row)"),
+    F("row", "u64", "count", "row of the input in the dataset of its kind"),
+    F("kind", "u16", "enum RecordKind", "the input's kind: its dataset is /<kind name in lower case>"),
 )
 
 RECORDS_BY_KIND = {r.kind: r for r in RECORDS}

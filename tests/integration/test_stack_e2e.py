@@ -73,7 +73,7 @@ def test_default_simulated_stack_trades_and_shuts_down_cleanly(stack):
     assert {"ACCEPTED", "CANCELED"} <= states, states
     assert len(rec["fill"]) > 0, "no fills in 20 s of market making"
     seq = np.sort(np.concatenate([np.asarray(df["seq"], dtype=np.uint64) for k, df in rec.items()
-                                  if len(df) and not k.startswith("journal_")]))
+                                  if len(df) and not k.startswith("journal")]))  # (inputs: in their kinds)
     assert seq[0] == 1 and np.all(np.diff(seq) == 1), "record-stream sequence has holes or duplicates"
 
 
@@ -175,23 +175,22 @@ class _JournaledStatuses:
     def count(self, status) -> int:
         import h5py
 
-        from livestack.records.reader import JOURNAL, decode_slots
-        from livestack.schema import RecordKind
+        from livestack.schema import FeedStatus, RecordFlag  # noqa: F401
 
         if self.f is None:
             try:
                 self.f = h5py.File(self.path, "r", libver="latest", swmr=True)
             except (OSError, FileNotFoundError):
                 return 0  # not created yet, or not yet in SWMR mode
-        if JOURNAL not in self.f:
+        if "md_status" not in self.f:
             return 0
-        ds = self.f[JOURNAL]
+        ds = self.f["md_status"]  # the consumed MD_STATUS inputs are stored here (schema 4), flag JOURNAL
         ds.refresh()
         n = int(ds.shape[0])
         new = ds[self.done:n]
         self.done = n
-        rows = new[new["kind"] == RecordKind.MD_STATUS]
-        for v in decode_slots(rows, RecordKind.MD_STATUS)["status"] if len(rows) else ():
+        new = new[(new["flags"] & int(RecordFlag.JOURNAL)) != 0]
+        for v in new["status"]:
             self.counts[int(v)] = self.counts.get(int(v), 0) + 1
         return self.counts.get(int(status), 0)
 

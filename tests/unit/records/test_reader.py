@@ -12,7 +12,7 @@ from livestack.records import open_session
 from livestack.records.writer import RecordWriter
 from livestack.schema import (
     SLOT128, Anomaly, ControlCmdType, ControlStatus, DenyReason, ExecType, OrdType, OrderCmdType, OrderState,
-    RecordFlag, Side, TimeInForce, TradingState, new,
+    RecordFlag, Side, TimeInForce, TradingState, new, spec,
 )
 
 INSTRUMENTS = [{"id": 1, "symbol": "BTCUSDT", "price_decimals": 2, "qty_decimals": 5},
@@ -92,6 +92,28 @@ def test_journal_is_decoded_by_kind(path):
         assert md.symbol.tolist() == ["BTCUSDT", "#9"]
         assert s["journal_control_cmd"].cmd.tolist() == ["KILL"]
         assert s.counts()["journal_md_level"] == 2
+        # each input is stored once, in its kind's dataset; the journal is the index
+        assert j.hseq.tolist() == [1, 2, 3, 4] and j.seq.tolist() == [1, 2, 13, 15] and j.row.tolist() == [0, 0, 0, 1]
+        assert s.counts()["md_level"] == 2 and s.counts()["exec"] == 1 and s.counts()["control_cmd"] == 1
+        assert s["md_level"].price.tolist() == [61837.63, 123.0]
+
+
+def test_every_enum_field_of_every_dataset_decodes_to_a_name(tmp_path):
+    """A zero in an enum that has no 0 member (ORDER_STATE.exec_type of a dispatch) reads NONE, not ?0."""
+    p = str(tmp_path / "z.h5")
+    with RecordWriter(p, {"session": "z"}, {"quiet": True}) as w:
+        w.write(np.concatenate([slot(r.name, i + 1, journal=r.name in ("MD_LEVEL", "EXEC", "TIMER"))
+                                for i, r in enumerate(spec.RECORDS)]))
+    with open_session(p) as s:
+        for name in s.keys():
+            df = s[name]
+            if name == "book_top" or not len(df):
+                continue
+            for col in df.columns:
+                if df[col].dtype == object:
+                    bad = [v for v in df[col] if isinstance(v, str) and v.startswith("?")]
+                    assert not bad, (name, col, bad)
+        assert s["order_state"].exec_type.tolist() == ["NONE"]
 
 
 def test_open_session_reads_attributes_and_instruments(path):
@@ -194,3 +216,10 @@ def test_open_session_reads_a_file_a_writer_still_has_open(tmp_path):
                 assert s["fill"].qty.tolist() == [1.0]
     finally:
         w._unlock(remove=True)
+
+
+def test_the_journal_frame_streams_and_tails_like_any_dataset(path):
+    with open_session(path) as s:
+        whole = s["journal"]
+        assert list(s.tail("journal", 2).kind) == list(whole.kind[-2:])
+        assert sum(len(f) for f in s.iter_frames("journal")) == len(whole) == 4

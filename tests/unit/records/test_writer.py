@@ -13,7 +13,7 @@ import livestack
 from livestack.ipc import Ring, segment_name
 from livestack.records import h5util, writer as wmod
 from livestack.records.writer import RecordWriter, RingWriter, WriterLocked
-from livestack.schema import DTYPES, SLOT128, RecordFlag, RecordKind, new, spec
+from livestack.schema import DTYPES, JOURNAL, SLOT128, RecordFlag, RecordKind, new, spec
 
 ATTRS = {"session": "unit-1", "config": {"writer": {"flush_interval_ms": 100.0}, "x": [1, 2]},
          "cpu": {"harness": 1, "writer": 0},
@@ -36,7 +36,7 @@ def slots(names, first_seq=1, journal=False) -> np.ndarray:
 
 def all_seqs(path):
     with h5py.File(path, "r", libver="latest", swmr=True) as f:
-        return np.sort(np.concatenate([f[k]["seq"][()] for k in f]))
+        return np.sort(np.concatenate([f[k]["seq"][()] for k in f if k != "journal"]))  # (the index repeats inputs)
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_every_kind_has_a_dataset_with_exactly_the_schema_dtype(path):
                    {f.name: off for f, off in spec.layout(rec)}
             assert ds.maxshape == (None,) and ds.chunks is not None
             assert int(ds.attrs["kind"]) == rec.kind and ds.attrs["record"] == rec.name
-        assert f["journal"].dtype == SLOT128
+        assert f["journal"].dtype == JOURNAL and JOURNAL.itemsize == 18  # the index: seq, row, kind
         assert set(f.keys()) == {r.name.lower() for r in spec.RECORDS} | {"journal", "unknown"}
 
 
@@ -86,19 +86,47 @@ def test_records_are_routed_by_kind_with_their_bytes_intact(path):
         assert len(f["journal"]) == 0
 
 
-def test_journal_flag_sends_inputs_to_the_journal_as_whole_slots(path):
+def test_inputs_are_stored_once_in_their_kind_dataset_and_the_journal_indexes_them_in_order(path):
     s = np.concatenate([slot("EXEC", 1, True), slot("FILL", 2), slot("MD_LEVEL", 3, True, price=7),
-                        slot("ORDER_CMD", 4), slot("CONTROL_CMD", 5, True), slot("TIMER", 6, True)])
+                        slot("ORDER_CMD", 4), slot("CONTROL_CMD", 5, True), slot("TIMER", 6, True),
+                        slot("MD_LEVEL", 7, True, price=8)])
     with RecordWriter(path, ATTRS) as w:
         w.write(s)
     with h5py.File(path, "r") as f:
         j = f["journal"][()]
-        assert j["seq"].tolist() == [1, 3, 5, 6]
-        assert j["kind"].tolist() == [RecordKind.EXEC, RecordKind.MD_LEVEL, RecordKind.CONTROL_CMD, RecordKind.TIMER]
-        assert (j["flags"] & int(RecordFlag.JOURNAL)).all()
-        assert j.tobytes() == s[[0, 2, 4, 5]].tobytes()
+        assert j["seq"].tolist() == [1, 3, 5, 6, 7]
+        assert j["kind"].tolist() == [RecordKind.EXEC, RecordKind.MD_LEVEL, RecordKind.CONTROL_CMD,
+                                      RecordKind.TIMER, RecordKind.MD_LEVEL]
+        assert j["row"].tolist() == [0, 0, 0, 0, 1]
+        md = f["md_level"][()]
+        assert md["price"].tolist() == [7, 8] and (md["flags"] & int(RecordFlag.JOURNAL)).all()
+        assert md.view(np.uint8).tobytes() == s[[2, 6]].view(np.uint8).reshape(2, 128)[:, :64].tobytes()
+        assert f["exec"][()].view(np.uint8).tobytes() == s[0].tobytes()
         assert f["fill"]["seq"].tolist() == [2] and f["order_cmd"]["seq"].tolist() == [4]
-        assert len(f["exec"]) == 0 and len(f["md_level"]) == 0
+    from livestack.records.replay import consumed_inputs
+
+    (got,) = list(consumed_inputs(path))
+    want = s[[0, 2, 4, 5, 6]].copy()
+    want["flags"] &= np.uint8(~int(RecordFlag.JOURNAL) & 0xFF)
+    assert got.tobytes() == want.tobytes()  # the inputs as the core saw them, in order
+    assert [b.tobytes() for b in consumed_inputs(path, start=2, batch=2)] == [want[2:4].tobytes(), want[4:].tobytes()]
+
+
+def test_restart_indexes_an_input_already_in_its_dataset_but_not_yet_in_the_journal(path):
+    s = np.concatenate([slot("MD_LEVEL", i + 1, True, price=i) for i in range(10)])
+    w = RecordWriter(path, ATTRS)
+    w.write(s)
+    w._dsid["journal"].set_extent((6,))  # as if killed after /md_level's flush but before /journal's
+    w.size["journal"] = 6
+    w.flush()
+    w.abandon()
+    w = RecordWriter(path, ATTRS, {"quiet": True})
+    w.write(s[4:])
+    w.close()
+    with h5py.File(path, "r") as f:
+        assert f["journal"]["seq"].tolist() == list(range(1, 11))
+        assert f["journal"]["row"].tolist() == list(range(10))
+        assert f["md_level"]["price"].tolist() == list(range(10))
 
 
 def test_attributes_carry_config_versions_host_cpu_instruments_and_times(path):
@@ -149,7 +177,8 @@ def test_restart_skips_records_already_in_the_file_and_writes_the_rest(path):
     w.abandon()  # as if killed after a flush; the ring still holds 61..100 and more
     w = RecordWriter(path, ATTRS, {"quiet": True})
     w.write(np.concatenate([slot(kinds[i % 3], i + 1, journal=kinds[i % 3] == "EXEC") for i in range(60, 150)]))
-    assert w.counters["duplicates_skipped"] == 40 and w.counters["holes"] == 0
+    # 40 records already in their datasets, and the 13 EXEC inputs among them already in the journal index
+    assert w.counters["duplicates_skipped"] == 40 + 13 and w.counters["holes"] == 0
     assert w.counters["seq_regressions"] == 0
     w.close()
     assert all_seqs(path).tolist() == list(range(1, 151))
