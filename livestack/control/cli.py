@@ -4,9 +4,9 @@ Readable tables by default, the raw reply with ``--json``. Exit status: 0 ok, 1 
 with an error, 2 no answer (timeout, unauthorized, no stack found). Never hangs: every request has
 ``--timeout`` (default 3 s).
 
-The endpoint: ``--endpoint``, else ``$LIVESTACK_CONTROL``, else the newest control socket of a
-running session (``records/<date>/<session>.control.sock`` under the current directory, or
-``$TMPDIR/livestack-<uid>/<session>/control.sock``).
+The endpoint: ``--endpoint``, else the stack ``--stack SESSION|NAME`` names in this host's registry
+(``livestack ls``), else ``$LIVESTACK_CONTROL``, else the running stack of the registry (several: the
+newest), else (a stack from before the registry) the newest control socket on disk.
 """
 
 from __future__ import annotations
@@ -22,10 +22,25 @@ COMMANDS_NO_ARGS = ("status", "session-start", "session-stop", "enable", "disabl
                     "kill-reset", "positions", "metrics")
 
 
-def discover_endpoint() -> str | None:
+def discover_endpoint(stack: str | None = None) -> str | None:
+    """``$LIVESTACK_CONTROL``, else the control endpoint of the stack ``stack`` names (session id or
+    name) or of the running stack in this host's registry (``livestack ls``), else -- a stack from
+    before the registry -- the newest control socket found on disk."""
     env = os.environ.get("LIVESTACK_CONTROL")
-    if env:
+    if env and not stack:
         return env
+    from livestack.node import registry
+
+    try:
+        entry = registry.find(stack)
+    except LookupError:
+        if stack:
+            raise
+        entry = None
+    if entry is not None:
+        if not entry.get("control"):
+            raise LookupError(f"stack {entry['session']} runs without control (control.enabled = false)")
+        return entry["control"]
     from livestack.control.server import default_session_dir
 
     cands = glob.glob(os.path.join("records", "*", "*.control.sock"))
@@ -50,7 +65,7 @@ def _value(text: str):
 def _client(args):
     from livestack.control.client import ControlClient
 
-    endpoint = args.endpoint or discover_endpoint()
+    endpoint = args.endpoint or discover_endpoint(getattr(args, "stack", None))
     if not endpoint:
         raise LookupError("no running livestack control socket found: pass --endpoint or set LIVESTACK_CONTROL")
     return ControlClient(endpoint, timeout=args.timeout, server_key=_server_key(args), keys=_keys(args))
@@ -183,7 +198,7 @@ def _cmd_ctl(args) -> int:
 def _events(args) -> int:
     from livestack.control.client import EventSubscriber, events_endpoint
 
-    endpoint = args.pub_endpoint or (events_endpoint(args.endpoint or discover_endpoint() or ""))
+    endpoint = args.pub_endpoint or (events_endpoint(args.endpoint or discover_endpoint(getattr(args, "stack", None)) or ""))
     if not endpoint:
         print("livestack ctl events: no PUB endpoint: pass --pub-endpoint", file=sys.stderr)
         return 2
@@ -234,6 +249,8 @@ def register(sub) -> None:
         c = argparse.ArgumentParser(add_help=False)
         c.add_argument("--endpoint", default=d(None),
                        help="control endpoint (ipc://PATH or tcp://HOST:PORT); default: discover")
+        c.add_argument("--stack", default=d(None), metavar="SESSION|NAME",
+                       help="the running stack to operate (livestack ls); default: the only/newest one")
         c.add_argument("--json", action="store_true", default=d(False), help="print the raw JSON reply")
         c.add_argument("--timeout", type=float, default=d(3.0), metavar="S", help="reply timeout (default 3 s)")
         c.add_argument("--server-key", default=d(None), metavar="KEY",

@@ -475,6 +475,28 @@ class Supervisor:
         if not self.quiet:
             for line in self.where():
                 print(f"  {line}", file=self.out, flush=True)
+        self._register()
+
+    def _register(self) -> None:
+        """This stack's entry in the host's registry (``livestack ls``; ctl/top/metrics find it there)."""
+        from livestack.node import registry
+
+        cfg = self.cfg
+        ep = getattr(self, "control_endpoint", None)
+        pub = cfg["control"]["pub_endpoint"] or (
+            (ep[:-5] if ep.endswith(".sock") else ep) + ".events.sock" if ep and ep.startswith("ipc://") else None)
+        try:
+            registry.register({
+                "session": self.session, "name": cfg["session"]["name"], "supervisor_pid": os.getpid(),
+                "started_at": self.started_at, "pids": {m.name: m.proc.pid for m in self.procs.values() if m.proc},
+                "control": ep, "events": pub, "metrics_port": cfg["telemetry"]["metrics_port"],
+                "records": os.path.abspath(self.records_path) if cfg["writer"]["enabled"] else None,
+                "telemetry": self.telemetry_name, "cpu": dict(cfg["cpu"]),
+                "feed": cfg["feed"]["kind"], "venue": cfg["venue"]["kind"], "strategy": cfg["strategy"]["name"],
+                "instruments": [i.symbol for i in self.instruments]})
+            self._registered = True
+        except OSError as e:
+            self._say(f"warning: not listed in the stacks registry ({e}); ctl/top need --endpoint/--telemetry")
 
     def where(self) -> list[str]:
         """Where things are, printed at start (``livestack run --quiet`` hides it)."""
@@ -570,6 +592,8 @@ class Supervisor:
         m.proc.start()
         send.close()
         m.started = time.monotonic()
+        if getattr(self, "_registered", False):  # a restart: the registry shows the new pid
+            self._register()
 
     def _reason(self, m: Managed) -> str:
         """How ``m`` ended, with what it reported."""
@@ -742,6 +766,10 @@ class Supervisor:
                 pass
         for ring in self.owned:
             ring.close()
+        if getattr(self, "_registered", False):
+            from livestack.node import registry
+
+            registry.unregister(self.session)
         shm.remove_session(self.session)
         if getattr(self, "_alive_fd", None) is not None:
             os.close(self._alive_fd)

@@ -102,3 +102,32 @@ def test_fix_venue_that_cannot_log_on_stops_the_session_non_zero(tmp_path):
     line = _started(r.stdout.splitlines())
     if line:
         _assert_nothing_left(*_session_and_pids(line))
+
+
+# -- issue 17.7: livestack ls, and ctl/top/metrics find the stack through it ------------------
+def test_ls_lists_the_running_stack_and_ctl_top_metrics_find_it_from_anywhere(tmp_path):
+    live = Live(tmp_path, _config(tmp_path), "--duration", "60")
+    try:
+        wait_for(live.started, timeout=60, what="stack started")
+        session, pids = _session_and_pids(live.started())
+        wait_for(lambda: session in _cli(tmp_path, "ls").stdout, timeout=30, what="the stack in livestack ls")
+        entries = json.loads(_cli(tmp_path, "ls", "--json").stdout)
+        (e,) = [x for x in entries if x["session"] == session]
+        assert e["supervisor_pid"] == live.proc.pid and set(e["pids"]) >= {"harness", "venue", "writer", "control"}
+        assert e["control"].startswith("ipc://") and e["records"].endswith(f"{session}.h5")
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()  # not the directory the stack runs in: ctl used to look only in ./records
+        st = subprocess.run([sys.executable, "-m", "livestack.cli", "ctl", "--stack", session, "--json", "status"],
+                            cwd=elsewhere, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+        assert st.returncode == 0, st.stderr
+        assert json.loads(st.stdout)["ok"] is True
+        bad = _cli(tmp_path, "ctl", "--stack", "nosuchstack", "status")
+        assert bad.returncode == 2 and "no running stack named 'nosuchstack'" in bad.stderr
+        m = _cli(tmp_path, "metrics", "--once", "--stack", session)
+        assert m.returncode == 0 and "livestack_" in m.stdout
+        live.proc.send_signal(2)
+        assert live.proc.wait(timeout=90) == sv.EXIT_OK
+        assert session not in _cli(tmp_path, "ls").stdout
+        _assert_nothing_left(session, pids)
+    finally:
+        live.kill()
