@@ -86,7 +86,11 @@ def _request(args) -> tuple[str, dict]:
     if cmd in ("cancel-all", "orders"):
         return cmd, {"instrument": args.instrument}
     if cmd == "set-limit":
-        return cmd, {"limit": args.limit, "value": _value(args.value), "instrument": args.instrument}
+        # the value as typed: the stack reads it in the limit's unit and says which (--raw: an int
+        # in fixed-point units)
+        v = args.value.strip()
+        value = int(v) if args.raw else (v.lower() == "true" if v.lower() in ("true", "false") else v)
+        return cmd, {"limit": args.limit, "value": value, "instrument": args.instrument}
     if cmd == "config":
         settings = {}
         for item in args.settings:
@@ -96,6 +100,23 @@ def _request(args) -> tuple[str, dict]:
             settings[k.strip()] = _value(v)
         return cmd, {"set": settings, "instrument": args.instrument}
     raise ValueError(f"unknown command {cmd}")
+
+
+def set_limit_text(res: dict) -> str:
+    """``risk.max_position = 5 BTC (500000000 fixed-point units) for instrument 1``."""
+    from livestack.units import UnitError, split_value
+
+    unit, given = res.get("unit"), res.get("given")
+    if isinstance(given, str):
+        try:
+            bare = split_value(given)[1] == ""
+        except UnitError:
+            bare = False
+        shown = f"{given} {unit}" if bare and unit else given
+        shown += f" ({res['value']} fixed-point units)" if str(res["value"]) != given.strip() else ""
+    else:
+        shown = f"{res['value']} (fixed-point units; counted in {unit})" if unit else str(res["value"])
+    return f"risk.{res['limit']} = {shown} for instrument {res['instrument']}"
 
 
 def _print_human(reply: dict) -> None:
@@ -164,7 +185,7 @@ def _print_human(reply: dict) -> None:
         for a in res.get("applied", []):
             con.print(f"  {a['key']} = {a['value']} (hseq {a['hseq']})")
         if cmd == "set-limit":
-            con.print(f"  risk.{res['limit']} = {res['value']} (instrument {res['instrument']})")
+            con.print("  " + set_limit_text(res), soft_wrap=True)
 
 
 def _cmd_ctl(args) -> int:
@@ -272,7 +293,10 @@ def register(sub) -> None:
         p.add_argument("--instrument", help="instrument id or symbol (default: all)")
     p = cmds.add_parser("set-limit", help=COMMANDS["set-limit"].doc, parents=[common])
     p.add_argument("limit", help="risk limit name, e.g. max_position")
-    p.add_argument("value", help="integer (fixed-point units) or decimal string for qty/price limits")
+    p.add_argument("value", help="the value in the limit's unit, optionally with it: '5 BTC' (sizes: the base "
+                                 "currency), '100 USDT' (notional, loss: the quote currency), '0.5%%' or '50 bps' "
+                                 "(price_band_bps), '200/s' (rates), a whole number for counts; the reply says the unit")
+    p.add_argument("--raw", action="store_true", help="VALUE is an integer in fixed-point units")
     p.add_argument("--instrument", help="instrument id or symbol (default: all)")
     p = cmds.add_parser("config", help=COMMANDS["config"].doc, parents=[common])
     p.add_argument("settings", nargs="+", metavar="KEY=VALUE", help="risk.<limit>=V or strategy.<param>=V")

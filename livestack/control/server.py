@@ -385,7 +385,10 @@ class ControlServer:
                 raise P.RequestError("bad_arguments", "set-limit needs 'limit' and 'value'")
             inst = insts.resolve(args.get("instrument"))
             limit = P.parse_limit(args["limit"])
-            value = P.limit_value(limit, args["value"], inst)
+            # a decimal for every instrument: the scale of the only one (several: say which)
+            only = next(iter(insts.by_id.values())) if inst is None and len(insts.by_id) == 1 else None
+            value = P.limit_value(limit, args["value"], inst or only)
+            args["unit"] = P.limit_unit_text(limit, inst or only)
             version = self._next_version()
             updates.append((ControlCmdType.SET_LIMIT, inst.id if inst else 0, int(limit), value,
                             P.Update(f"risk.{limit.name.lower()}", ControlCmdType.SET_LIMIT, inst.id if inst else 0,
@@ -480,7 +483,7 @@ class ControlServer:
         elif pend.cmd == "set-limit":
             upd = pend.rids[next(iter(pend.rids))]
             out.update(limit=upd.key.split(".", 1)[1], value=upd.arg1, instrument=upd.instrument or "all",
-                       version=pend.version)
+                       version=pend.version, unit=pend.args.get("unit"), given=pend.args.get("value"))
         elif pend.cmd == "config":
             out["version"] = pend.version
             out["applied"] = [{"key": pend.rids[rid].key, "hseq": int(r["hseq"]), "value": pend.rids[rid].arg1}

@@ -131,3 +131,53 @@ def test_ls_lists_the_running_stack_and_ctl_top_metrics_find_it_from_anywhere(tm
         _assert_nothing_left(session, pids)
     finally:
         live.kill()
+
+
+# -- bullet 7: ctl set-limit units; top marks, every process, STOPPED, PnL currency -----------
+def test_set_limit_units_and_top_shows_marks_every_process_currency_and_stopped(tmp_path):
+    live = Live(tmp_path, _config(tmp_path), "--duration", "90")
+    top = None
+    try:
+        wait_for(live.started, timeout=60, what="stack started")
+        session, pids = _session_and_pids(live.started())
+        wait_for(lambda: session in _cli(tmp_path, "ls").stdout, timeout=30, what="the stack in livestack ls")
+        r = _cli(tmp_path, "ctl", "set-limit", "max_position", "5 SIM")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "risk.max_position = 5 SIM (5000 fixed-point units)" in r.stdout
+        r = _cli(tmp_path, "ctl", "set-limit", "max_position", "7")  # a bare number: read in, and said in, the unit
+        assert r.returncode == 0 and "risk.max_position = 7 SIM (7000 fixed-point units)" in r.stdout, r.stdout
+        r = _cli(tmp_path, "ctl", "set-limit", "max_position", "100 USD")
+        assert r.returncode == 1 and "max_position is counted in SIM for SIM (its base currency), not USD" in r.stdout
+        r = _cli(tmp_path, "ctl", "set-limit", "price_band_bps", "0.5%")
+        assert r.returncode == 0 and "risk.price_band_bps = 0.5% (50 fixed-point units)" in r.stdout, r.stdout
+
+        def top_once():
+            t = _cli(tmp_path, "top", "--once", "--interval", "0.2")
+            return t.stdout if t.returncode == 0 and " USD" in t.stdout and "no book yet" not in t.stdout else None
+
+        wait_for(lambda: top_once() is not None, timeout=60, what="top with a mark price")
+        out = _cli(tmp_path, "top", "--once", "--interval", "0.2").stdout
+        assert re.search(r"SIM\s.*\d+\.\d+ SIM\s.*\d+\.\d+ USD\s.*USD\s.*USD", out), out  # qty, mark, PnL
+        for proc in ("harness", "writer", "venue", "control", "supervisor"):
+            assert re.search(rf"\b{proc}\W+\d+", out), (proc, out)
+        top = subprocess.Popen([sys.executable, "-m", "livestack.cli", "top", "--interval", "0.2"], cwd=ROOT,
+                               env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def top_attached():  # its mapping of the session's telemetry block
+            try:
+                with open(f"/proc/{top.pid}/maps") as f:
+                    return f"{session}.telemetry" in f.read()
+            except OSError:
+                return False
+
+        wait_for(top_attached, timeout=60, what="top attached to the telemetry block")
+        live.proc.send_signal(2)
+        assert live.proc.wait(timeout=90) == sv.EXIT_OK
+        out, err = top.communicate(timeout=60)  # top ends by itself when the stack ends
+        assert top.returncode == 0, err
+        assert "STOPPED" in out, out
+        _assert_nothing_left(session, pids)
+    finally:
+        live.kill()
+        if top is not None and top.poll() is None:
+            top.kill()
