@@ -38,6 +38,11 @@ def _run(args) -> int:
     out = sv.SafeStream(sys.stdout)
     sys.stdout = out
     sup = sv.Supervisor(cfg, out=out, quiet=args.quiet)
+    from livestack import logs
+
+    level, as_json = getattr(args, "log_level", "WARNING"), getattr(args, "log_json", False)
+    logs.setup("supervisor", sup.session, level, as_json, sup.log_path)
+    logs.export_env(level, as_json, sup.log_path, sup.session)
     try:
         sup.start()
     except sv.StartRefused as e:

@@ -181,3 +181,21 @@ def test_set_limit_units_and_top_shows_marks_every_process_currency_and_stopped(
         live.kill()
         if top is not None and top.poll() is None:
             top.kill()
+
+
+# -- bullet 2 (second half): logging instead of bare prints -----------------------------------
+def test_log_json_and_the_session_log_file_next_to_the_records(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "livestack.cli", "--log-level", "INFO", "--log-json", "run",
+                        _config(tmp_path), "--duration", "1"], cwd=ROOT, env=_env(tmp_path), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == sv.EXIT_OK, r.stdout + r.stderr
+    session, _ = _session_and_pids(_started(r.stdout.splitlines()))
+    lines = [json.loads(ln) for ln in r.stderr.splitlines() if ln.startswith("{")]
+    assert lines and all(x["session"] == session for x in lines), r.stderr
+    procs = {x["process"] for x in lines}
+    assert {"supervisor", "control"} <= procs, procs
+    logs = list((tmp_path / "records").glob(f"*/{session}.log"))
+    assert len(logs) == 1 and logs[0].with_suffix(".h5").exists()  # next to its records
+    text = logs[0].read_text()
+    assert f"session {session} started" in text and '"process": "control"' in text  # several processes
+    assert re.search(rf"^  log       {re.escape(str(logs[0]))}$", r.stdout, re.M)  # said at start
