@@ -67,7 +67,8 @@ def _client(args):
 
     endpoint = args.endpoint or discover_endpoint(getattr(args, "stack", None))
     if not endpoint:
-        raise LookupError("no running livestack control socket found: pass --endpoint or set LIVESTACK_CONTROL")
+        raise LookupError("no running livestack stack found on this host (livestack ls): start one with "
+                          "`livestack run`, or pass --endpoint / set LIVESTACK_CONTROL")
     return ControlClient(endpoint, timeout=args.timeout, server_key=_server_key(args), keys=_keys(args))
 
 

@@ -1,9 +1,33 @@
-"""What a careless operator does, and what livestack now does (issue 18, "Why" bullets).
+"""What a careless operator does, and what livestack now does (issue 18, each bullet of "Why").
 
 Each case drives the real ``livestack`` command in a subprocess (unique session, short
-``--duration``, hard timeouts, per-test CPU-lock folder) and asserts the clear error or the
-behaviour, and the exit code. Cases of bullets 2 and 4/5 that need a whole running stack live in
-``tests/integration/test_operator_exit.py`` (reused here via its helpers).
+``--duration``, hard timeouts, per-test CPU-lock and stacks-registry folder) and asserts the clear
+error or the behaviour, and the exit code. Index of the cases, by bullet:
+
+1. config errors in tables found late, exit 0 -- here: ``test_config_errors_inside_tables_...``
+   (feed option typo with "did you mean", strategy param type, metrics_port 99999, missing
+   capture file: 4 errors, exit 2, nothing started; ``config check`` the same),
+   ``test_config_show_...``, ``test_session_name_...``; tests/integration/test_operator_exit.py:
+   ``test_strategy_that_cannot_load_...``, ``test_strategy_param_typo_...``,
+   ``test_clean_stop_after_duration_exits_0`` (session.name in the records file name).
+2. ``run | head``, SIGHUP, prints -- test_operator_exit.py: ``test_stdout_closed_by_head_...``
+   (exit 141, nothing left), ``test_second_stack_..._sighup_stops_in_order`` (exit 129); here:
+   ``test_log_json_...`` (logging, JSON lines, the session log file) and
+   ``test_fix_venue_that_cannot_log_on_...`` (exit 1 with the reason).
+3. nothing at start says where things are -- test_operator_exit.py:
+   ``test_clean_stop_after_duration_exits_0`` (session, records, control, metrics, CPUs); here the
+   log file line in ``test_log_json_...``.
+4. CPU taken, metrics port taken, SIGKILLed harness -- test_operator_exit.py:
+   ``test_second_stack_on_the_same_harness_cpu_is_refused_...`` (exit 2),
+   ``test_metrics_port_in_use_is_refused`` (exit 2), ``test_sigkilled_harness_fails_the_session``
+   (exit 1).
+5. launch-pinned.sh -- tests/unit/node/test_launch_pinned.py (unknown flag, conflicts, --dry-run,
+   no temp file).
+6. backtest UX -- issue 18.6, another branch's tests (tests/realdata/test_backtest_cli.py).
+7. set-limit units, top marks / processes / STOPPED / PnL currency -- here:
+   ``test_set_limit_units_and_top_...``; issue 17.7 ``livestack ls``:
+   ``test_ls_lists_the_running_stack_...``, ``test_ctl_and_top_without_a_stack_...``.
+8. hand-written validation -- ``livestack/node/schema.py`` (msgspec), tests/unit/node/test_config.py.
 """
 
 from __future__ import annotations
@@ -199,3 +223,16 @@ def test_log_json_and_the_session_log_file_next_to_the_records(tmp_path):
     text = logs[0].read_text()
     assert f"session {session} started" in text and '"process": "control"' in text  # several processes
     assert re.search(rf"^  log       {re.escape(str(logs[0]))}$", r.stdout, re.M)  # said at start
+
+
+def test_ctl_and_top_without_a_stack_say_so_and_exit_2(tmp_path):
+    env_dir = tmp_path / "nothing"
+    env_dir.mkdir()
+    r = subprocess.run([sys.executable, "-m", "livestack.cli", "ctl", "status"], cwd=env_dir,
+                       env=dict(_env(tmp_path), LIVESTACK_STACKS_DIR=str(env_dir / "stacks"), TMPDIR=str(env_dir)),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no running livestack stack found on this host (livestack ls)" in r.stderr, r.stderr
+    r = _cli(tmp_path, "top", "--once", "--stack", "nosuchstack")
+    assert r.returncode == 2 and "no livestack stack is running on this host" in r.stderr, r.stderr
+    r = _cli(tmp_path, "ls")
+    assert r.returncode == 0 and "no livestack stack is running on this host" in r.stdout
