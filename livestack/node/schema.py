@@ -307,6 +307,12 @@ def convert(value, tp, path: str, errors: list[str]):
             return BAD
         items = [convert(v, typing.get_args(inner)[0], f"{path}[{i}]", errors) for i, v in enumerate(value)]
         return BAD if any(x is BAD for x in items) else items
+    if origin is dict and _is_struct(_strip(typing.get_args(inner)[1])):
+        if not isinstance(value, dict):
+            errors.append(f"'{path}' must be a table of tables, got {_type_name(value)}")
+            return BAD
+        items = {k: convert(v, typing.get_args(inner)[1], f"{path}.{k}", errors) for k, v in value.items()}
+        return BAD if any(x is BAD for x in items.values()) else items
     return _scalar(value, tp, path, errors)
 
 
@@ -332,7 +338,12 @@ def _struct(value, tp, path, errors):
             errors.append(f"{where} needs '{key}'")
     if len(errors) > n0:
         return BAD
-    obj = tp(**kwargs)
-    for key, msg in obj.check():
+    try:
+        obj = tp(**kwargs)  # runs a __post_init__ (a Struct handed over may validate there)
+    except (ValueError, TypeError) as e:
+        errors.append(f"{where}: {e}")
+        return BAD
+    check = getattr(obj, "check", None)  # optional: cross-field rules as (key, message) pairs
+    for key, msg in (check() if check is not None else ()):
         errors.append(f"'{path + '.' if path else ''}{key}'{'' if msg.startswith(':') else ' '}{msg}")
     return obj if len(errors) == n0 else BAD

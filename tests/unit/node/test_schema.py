@@ -72,3 +72,25 @@ def test_config_show_defaults_come_from_the_schema():
     d = config.DEFAULTS
     assert d["telemetry"] == {"metrics_port": 0} and d["rings"]["records_capacity"] == 1 << 21
     assert d["instruments"][0]["symbol"] == "SIM"
+
+
+def test_a_handed_over_struct_without_check_or_with_post_init_works(monkeypatch):
+    class Leg(msgspec.Struct, forbid_unknown_fields=True):
+        qty: int = 1
+
+    class Plain(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+        key: str = ""
+        legs: dict[str, Leg] = {}
+
+        def __post_init__(self):
+            if self.key == "secret":
+                raise ValueError("give a path, not the key")
+
+    monkeypatch.setitem(schema.VENUE_KINDS, "binance", Plain)
+    cfg = config.validate({"venue": {"kind": "binance", "options": {"legs": {"a": {"qty": 2}}}}})
+    assert cfg["venue"]["options"]["legs"] == {"a": {"qty": 2}}
+    with pytest.raises(config.ConfigError) as e:
+        config.validate({"venue": {"kind": "binance", "options": {"legs": {"a": {"qty": "2"}, "b": {"qt": 1}}}}})
+    assert len(e.value.errors) == 2 and "'venue.options.legs.a.qty' must be int" in e.value.errors[0]
+    with pytest.raises(config.ConfigError, match="'venue.options': give a path, not the key"):
+        config.validate({"venue": {"kind": "binance", "options": {"key": "secret"}}})
