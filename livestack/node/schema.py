@@ -56,9 +56,15 @@ class Session(Table):
     def check(self):
         import re
 
+        import os
+
+        out = []
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name):
-            return [("name", f"= {self.name!r}: 1-64 letters, digits, '_', '.', '-' (it goes into the records file name)")]
-        return []
+            out.append(("name", f"= {self.name!r}: 1-64 letters, digits, '_', '.', '-' (it goes into the records file name)"))
+        rd = os.path.expanduser(self.records_dir)
+        if os.path.exists(rd) and not os.path.isdir(rd):
+            out.append(("records_dir", f"= {self.records_dir!r}: exists and is not a directory"))
+        return out
 
 
 class CpuTable(Table):

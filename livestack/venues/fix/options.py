@@ -44,6 +44,11 @@ class FixVenueOptions(VenueLoopOptions, forbid_unknown_fields=True, kw_only=True
     log_level: str = "INFO"
 
     def check(self):
+        import os
+
+        out = []
         if self.reconnect_max_s < self.reconnect_min_s:
-            return [("reconnect_max_s", f"must be >= reconnect_min_s ({self.reconnect_min_s})")]
-        return []
+            out.append(("reconnect_max_s", f"must be >= reconnect_min_s ({self.reconnect_min_s})"))
+        if os.path.exists(self.store_dir) and not os.path.isdir(self.store_dir):
+            out.append(("store_dir", f"= {self.store_dir!r}: exists and is not a directory"))
+        return out

@@ -94,3 +94,13 @@ def test_a_handed_over_struct_without_check_or_with_post_init_works(monkeypatch)
     assert len(e.value.errors) == 2 and "'venue.options.legs.a.qty' must be int" in e.value.errors[0]
     with pytest.raises(config.ConfigError, match="'venue.options': give a path, not the key"):
         config.validate({"venue": {"kind": "binance", "options": {"key": "secret"}}})
+
+
+def test_paths_that_cannot_be_used_are_errors(tmp_path):
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    with pytest.raises(config.ConfigError) as e:
+        config.validate({"session": {"records_dir": str(f)},
+                         "venue": {"kind": "fix", "options": {"store_dir": str(f)}}})
+    assert len(e.value.errors) == 2
+    assert all("exists and is not a directory" in x for x in e.value.errors)
