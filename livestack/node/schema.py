@@ -1,9 +1,9 @@
 """The typed schema of the ``livestack run`` config, and a validator that reports every problem.
 
-Why msgspec and not pydantic: msgspec is already a dependency (the control protocol's wire
-format), has no import-time cost worth mentioning (~2 ms against pydantic's ~100 ms, paid by
-every ``livestack`` command and every spawned process that reloads a config), and its Structs
-are plain typed classes with ``Meta`` constraints -- all the schema needs. What msgspec does
+Why msgspec and not pydantic: msgspec is already a dependency (the control protocol uses it), so
+the schema adds none (pydantic would add pydantic + pydantic-core, and its import to every
+``livestack`` command); its Structs are plain typed classes with ``Meta`` range constraints and
+strict conversion (no silent "64" -> 64) -- all the schema needs. What msgspec does
 not do -- collect *every* problem instead of stopping at the first, and say "did you mean" for
 an unknown key -- is the small walker :func:`convert` below, which validates field by field
 with ``msgspec.convert`` (strict types: ``"64"`` is not an int, ``true`` is not an int; an
