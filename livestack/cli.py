@@ -18,6 +18,9 @@ def _cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="livestack", description="Low-latency live trading stack.")
     ap.add_argument("--version", action="version", version=f"livestack {livestack.__version__}")
+    ap.add_argument("--log-level", default="WARNING", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                    help="log lines on stderr from this level (default WARNING; the session log file: INFO)")
+    ap.add_argument("--log-json", action="store_true", help="log lines as JSON objects")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("ring-demo", help="two-process shared-memory ring demo (prints the rate)")
@@ -92,6 +95,9 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         ap.print_help()
         return 2
+    from livestack import logs
+
+    logs.setup(args.command or "livestack", level=args.log_level, as_json=args.log_json)
     return args.func(args) or 0
 
 

@@ -4,9 +4,9 @@ Readable tables by default, the raw reply with ``--json``. Exit status: 0 ok, 1 
 with an error, 2 no answer (timeout, unauthorized, no stack found). Never hangs: every request has
 ``--timeout`` (default 3 s).
 
-The endpoint: ``--endpoint``, else ``$LIVESTACK_CONTROL``, else the newest control socket of a
-running session (``records/<date>/<session>.control.sock`` under the current directory, or
-``$TMPDIR/livestack-<uid>/<session>/control.sock``).
+The endpoint: ``--endpoint``, else the stack ``--stack SESSION|NAME`` names in this host's registry
+(``livestack ls``), else ``$LIVESTACK_CONTROL``, else the running stack of the registry (several: the
+newest), else (a stack from before the registry) the newest control socket on disk.
 """
 
 from __future__ import annotations
@@ -22,10 +22,25 @@ COMMANDS_NO_ARGS = ("status", "session-start", "session-stop", "enable", "disabl
                     "kill-reset", "positions", "metrics")
 
 
-def discover_endpoint() -> str | None:
+def discover_endpoint(stack: str | None = None) -> str | None:
+    """``$LIVESTACK_CONTROL``, else the control endpoint of the stack ``stack`` names (session id or
+    name) or of the running stack in this host's registry (``livestack ls``), else -- a stack from
+    before the registry -- the newest control socket found on disk."""
     env = os.environ.get("LIVESTACK_CONTROL")
-    if env:
+    if env and not stack:
         return env
+    from livestack.node import registry
+
+    try:
+        entry = registry.find(stack)
+    except LookupError:
+        if stack:
+            raise
+        entry = None
+    if entry is not None:
+        if not entry.get("control"):
+            raise LookupError(f"stack {entry['session']} runs without control (control.enabled = false)")
+        return entry["control"]
     from livestack.control.server import default_session_dir
 
     cands = glob.glob(os.path.join("records", "*", "*.control.sock"))
@@ -50,9 +65,10 @@ def _value(text: str):
 def _client(args):
     from livestack.control.client import ControlClient
 
-    endpoint = args.endpoint or discover_endpoint()
+    endpoint = args.endpoint or discover_endpoint(getattr(args, "stack", None))
     if not endpoint:
-        raise LookupError("no running livestack control socket found: pass --endpoint or set LIVESTACK_CONTROL")
+        raise LookupError("no running livestack stack found on this host (livestack ls): start one with "
+                          "`livestack run`, or pass --endpoint / set LIVESTACK_CONTROL")
     return ControlClient(endpoint, timeout=args.timeout, server_key=_server_key(args), keys=_keys(args))
 
 
@@ -71,7 +87,11 @@ def _request(args) -> tuple[str, dict]:
     if cmd in ("cancel-all", "orders"):
         return cmd, {"instrument": args.instrument}
     if cmd == "set-limit":
-        return cmd, {"limit": args.limit, "value": _value(args.value), "instrument": args.instrument}
+        # the value as typed: the stack reads it in the limit's unit and says which (--raw: an int
+        # in fixed-point units)
+        v = args.value.strip()
+        value = int(v) if args.raw else (v.lower() == "true" if v.lower() in ("true", "false") else v)
+        return cmd, {"limit": args.limit, "value": value, "instrument": args.instrument}
     if cmd == "config":
         settings = {}
         for item in args.settings:
@@ -81,6 +101,23 @@ def _request(args) -> tuple[str, dict]:
             settings[k.strip()] = _value(v)
         return cmd, {"set": settings, "instrument": args.instrument}
     raise ValueError(f"unknown command {cmd}")
+
+
+def set_limit_text(res: dict) -> str:
+    """``risk.max_position = 5 BTC (500000000 fixed-point units) for instrument 1``."""
+    from livestack.units import UnitError, split_value
+
+    unit, given = res.get("unit"), res.get("given")
+    if isinstance(given, str):
+        try:
+            bare = split_value(given)[1] == ""
+        except UnitError:
+            bare = False
+        shown = f"{given} {unit}" if bare and unit else given
+        shown += f" ({res['value']} fixed-point units)" if str(res["value"]) != given.strip() else ""
+    else:
+        shown = f"{res['value']} (fixed-point units; counted in {unit})" if unit else str(res["value"])
+    return f"risk.{res['limit']} = {shown} for instrument {res['instrument']}"
 
 
 def _print_human(reply: dict) -> None:
@@ -149,7 +186,7 @@ def _print_human(reply: dict) -> None:
         for a in res.get("applied", []):
             con.print(f"  {a['key']} = {a['value']} (hseq {a['hseq']})")
         if cmd == "set-limit":
-            con.print(f"  risk.{res['limit']} = {res['value']} (instrument {res['instrument']})")
+            con.print("  " + set_limit_text(res), soft_wrap=True)
 
 
 def _cmd_ctl(args) -> int:
@@ -183,7 +220,7 @@ def _cmd_ctl(args) -> int:
 def _events(args) -> int:
     from livestack.control.client import EventSubscriber, events_endpoint
 
-    endpoint = args.pub_endpoint or (events_endpoint(args.endpoint or discover_endpoint() or ""))
+    endpoint = args.pub_endpoint or (events_endpoint(args.endpoint or discover_endpoint(getattr(args, "stack", None)) or ""))
     if not endpoint:
         print("livestack ctl events: no PUB endpoint: pass --pub-endpoint", file=sys.stderr)
         return 2
@@ -234,6 +271,8 @@ def register(sub) -> None:
         c = argparse.ArgumentParser(add_help=False)
         c.add_argument("--endpoint", default=d(None),
                        help="control endpoint (ipc://PATH or tcp://HOST:PORT); default: discover")
+        c.add_argument("--stack", default=d(None), metavar="SESSION|NAME",
+                       help="the running stack to operate (livestack ls); default: the only/newest one")
         c.add_argument("--json", action="store_true", default=d(False), help="print the raw JSON reply")
         c.add_argument("--timeout", type=float, default=d(3.0), metavar="S", help="reply timeout (default 3 s)")
         c.add_argument("--server-key", default=d(None), metavar="KEY",
@@ -255,7 +294,10 @@ def register(sub) -> None:
         p.add_argument("--instrument", help="instrument id or symbol (default: all)")
     p = cmds.add_parser("set-limit", help=COMMANDS["set-limit"].doc, parents=[common])
     p.add_argument("limit", help="risk limit name, e.g. max_position")
-    p.add_argument("value", help="integer (fixed-point units) or decimal string for qty/price limits")
+    p.add_argument("value", help="the value in the limit's unit, optionally with it: '5 BTC' (sizes: the base "
+                                 "currency), '100 USDT' (notional, loss: the quote currency), '0.5%%' or '50 bps' "
+                                 "(price_band_bps), '200/s' (rates), a whole number for counts; the reply says the unit")
+    p.add_argument("--raw", action="store_true", help="VALUE is an integer in fixed-point units")
     p.add_argument("--instrument", help="instrument id or symbol (default: all)")
     p = cmds.add_parser("config", help=COMMANDS["config"].doc, parents=[common])
     p.add_argument("settings", nargs="+", metavar="KEY=VALUE", help="risk.<limit>=V or strategy.<param>=V")

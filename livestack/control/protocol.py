@@ -293,15 +293,73 @@ def parse_limit(name) -> RiskLimit:
     raise RequestError("bad_arguments", f"unknown risk limit {name!r} (known: {known})")
 
 
+_COUNT_UNITS = {"PRICE_BAND_TICKS": ("ticks",), "PRICE_BAND_BPS": ("bps",), "SUBMIT_RATE": ("/s", "orders/s"),
+                "CANCEL_RATE": ("/s", "cancels/s"), "MAX_OPEN_ORDERS": ("orders",), "MAX_IN_FLIGHT": ("orders",),
+                "SUBMIT_BURST": ("orders",), "CANCEL_BURST": ("cancels",), "TRADABLE": ()}
+
+
+def limit_unit_text(limit: RiskLimit, inst: InstrumentInfo | None) -> str:
+    """The unit a limit is counted in, as an operator reads it: the instrument's base currency for
+    sizes, its quote currency for notionals and losses, else the count's unit."""
+    from livestack.units import currencies
+
+    kind = limit_unit(limit)
+    if kind in ("qty", "price"):
+        if inst is None or inst.price_decimals < 0:
+            return "base currency" if kind == "qty" else "quote currency"
+        base, quote = currencies(inst.symbol)
+        return base if kind == "qty" else quote
+    units = _COUNT_UNITS.get(limit.name, ())
+    return "0/1" if limit == RiskLimit.TRADABLE else (units[-1] if units else "count")
+
+
+def _strip_unit(limit: RiskLimit, text: str, inst: InstrumentInfo | None) -> str:
+    """``"5 BTC"`` -> ``"5"`` when BTC is the limit's unit; ``"0.5%"`` -> ``"50"`` for the bps band;
+    RequestError naming the right unit otherwise."""
+    from livestack.units import UnitError, percent_to_bps, split_value
+
+    what = f"limit {limit.name.lower()}"
+    try:
+        number, unit = split_value(text)
+    except UnitError as e:
+        raise RequestError("bad_arguments", f"{what}: {e}") from None
+    if not unit:
+        return number
+    want = limit_unit_text(limit, inst)
+    if unit in ("%", "bps") or unit.lower() == "bps":
+        if limit != RiskLimit.PRICE_BAND_BPS:
+            raise RequestError("bad_arguments", f"{what} is counted in {want}, not in {unit} "
+                               "(percentages: price_band_bps)")
+        try:
+            return str(percent_to_bps(number, "%" if unit == "%" else "bps"))
+        except UnitError as e:
+            raise RequestError("bad_arguments", f"{what}: {e}") from None
+    if limit_unit(limit) in ("qty", "price"):
+        if inst is None or inst.price_decimals < 0:
+            raise RequestError("bad_arguments", f"{what}: a value in {unit} needs a known instrument "
+                               "(pass 'instrument')")
+        if unit.upper() != want.upper():
+            raise RequestError("bad_arguments", f"{what} is counted in {want} for {inst.symbol} "
+                               f"({'its base currency' if limit_unit(limit) == 'qty' else 'its quote currency'}), not {unit}")
+        return number
+    if unit.lower() not in _COUNT_UNITS.get(limit.name, ()):
+        raise RequestError("bad_arguments", f"{what} is counted in {want}, not {unit}")
+    return number
+
+
 def limit_value(limit: RiskLimit, value, inst: InstrumentInfo | None) -> int:
-    """A limit value as the int64 the harness expects (fixed point for qty/price limits)."""
+    """A limit value as the int64 the harness expects (fixed point for qty/price limits).
+
+    An int is taken as is (fixed-point units); a string is a decimal in the limit's unit, with an
+    optional unit that must be that one (``"5 BTC"``, ``"100 USDT"``, ``"0.5%"`` / ``"50 bps"``
+    for price_band_bps, ``"200/s"`` for rates): see :func:`limit_unit_text`."""
     what = f"limit {limit.name.lower()}"
     if isinstance(value, bool):
         value = int(value)
     if isinstance(value, float):
         raise RequestError("bad_arguments", f"{what}: give an integer (fixed-point units) or a decimal string, not a float")
     if isinstance(value, str):
-        s = value.strip()
+        s = _strip_unit(limit, value.strip(), inst)
         if re.fullmatch(r"-?\d+", s) and limit_unit(limit) == "int":
             value = int(s)
         else:

@@ -40,9 +40,9 @@ Options (``run_process(..., options, stop)``; the ``control`` config table plus 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -57,6 +57,8 @@ from livestack.control import protocol as P
 from livestack.ipc import Backoff, Ring
 from livestack.schema import DTYPES, DTYPE_BY_KIND, SLOT128, ControlCmdType, ControlStatus, TradingState, spec
 from livestack.schema.fixedpoint import format_fixed
+
+log = logging.getLogger(__name__)
 
 #: struct format letter of each schema integer type, by (size, signed)
 _STRUCT_CHAR = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
@@ -217,8 +219,7 @@ class ControlServer:
 
                 return tuple(strategies.get(strat["name"], strat.get("params") or {}).param_names)
             except Exception as e:  # noqa: BLE001 - a strategy that fails to load must not stop control
-                print(f"control: strategy parameter names unavailable ({e}); config accepts strategy.params.<index>",
-                      file=sys.stderr, flush=True)
+                log.warning("strategy parameter names unavailable (%s); config accepts strategy.params.<index>", e)
         return None
 
     def bind(self) -> None:
@@ -385,7 +386,10 @@ class ControlServer:
                 raise P.RequestError("bad_arguments", "set-limit needs 'limit' and 'value'")
             inst = insts.resolve(args.get("instrument"))
             limit = P.parse_limit(args["limit"])
-            value = P.limit_value(limit, args["value"], inst)
+            # a decimal for every instrument: the scale of the only one (several: say which)
+            only = next(iter(insts.by_id.values())) if inst is None and len(insts.by_id) == 1 else None
+            value = P.limit_value(limit, args["value"], inst or only)
+            args["unit"] = P.limit_unit_text(limit, inst or only)
             version = self._next_version()
             updates.append((ControlCmdType.SET_LIMIT, inst.id if inst else 0, int(limit), value,
                             P.Update(f"risk.{limit.name.lower()}", ControlCmdType.SET_LIMIT, inst.id if inst else 0,
@@ -480,7 +484,7 @@ class ControlServer:
         elif pend.cmd == "set-limit":
             upd = pend.rids[next(iter(pend.rids))]
             out.update(limit=upd.key.split(".", 1)[1], value=upd.arg1, instrument=upd.instrument or "all",
-                       version=pend.version)
+                       version=pend.version, unit=pend.args.get("unit"), given=pend.args.get("value"))
         elif pend.cmd == "config":
             out["version"] = pend.version
             out["applied"] = [{"key": pend.rids[rid].key, "hseq": int(r["hseq"]), "value": pend.rids[rid].arg1}
@@ -614,10 +618,9 @@ def run_process(cmd_ring: str, reply_ring: str, events_ring: str | None, telemet
         try:
             server.bind()
         except ValueError as e:
-            print(f"control: {e}", file=sys.stderr, flush=True)
+            log.error("%s", e)
             raise SystemExit(2) from None
-        print(f"control: listening on {server.endpoint}" + (f", events on {server.pub_endpoint}" if server.pub else ""),
-              flush=True)
+        log.info("listening on %s%s", server.endpoint, f", events on {server.pub_endpoint}" if server.pub else "")
         if not term.is_set():
             server.run(_AnyOf(stop, term))
     finally:

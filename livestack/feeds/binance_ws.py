@@ -354,8 +354,9 @@ def run_process(ring_name: str, instruments, options: dict, stop) -> None:
     from livestack.ipc import Ring
 
     opts = {**DEFAULTS, **(options or {})}
-    logging.basicConfig(level=opts.get("log_level", logging.WARNING),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log.setLevel(opts.get("log_level", logging.WARNING))
+    if not logging.getLogger().handlers:  # outside a supervisor (livestack.logs): a plain format
+        logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ring = Ring.attach(ring_name, slot_size=64, timeout=float(opts["attach_timeout_s"]), role="producer")
     feed = BinanceFeed(ring, list(instruments), opts, stop)
     try:

@@ -572,7 +572,7 @@ def run_process(ring_name: str, instruments: list[Instrument], options: dict, st
     signal.signal(signal.SIGTERM, lambda *_: term.__setitem__("flag", True))
     ring = Ring.attach(ring_name, slot_size=64, timeout=10.0, role="producer")
     params = dict(options.get("model") or {})
-    if "events_per_s" in options:
+    if options.get("events_per_s") is not None:
         params["events_per_s"] = options["events_per_s"]
     pace = bool(options.get("pace", True))
     t0 = time.time_ns()

@@ -39,6 +39,9 @@ from livestack.ipc.ring cimport (Ring, ls_ring_t, ls_ring_peek, ls_ring_release,
                                  ls_ring_free, ls_ring_claim, ls_ring_commit, ls_ring_slot, ls_cpu_relax,
                                  ls_load_acquire_u64)
 from livestack.core.core cimport Core
+from livestack.core.ctx cimport (ls_ctx_inst, LS_INST_POSITION, LS_INST_COST, LS_INST_REALIZED,
+                                 LS_INST_UNREALIZED)
+from livestack.core.positions cimport reference_price
 from livestack.schema.records cimport *
 from livestack.telemetry.block cimport *
 
@@ -279,7 +282,8 @@ cdef class Harness:
             p = <const ls_position_t *>slot
             for k in range(self.n_inst):
                 if self.inst_ids[k] == h.instrument:
-                    ls_tel_position_set(tel, k, p.net_qty, p.cost, p.realized_pnl, p.unrealized_pnl, 0, h.ts)
+                    ls_tel_position_set(tel, k, p.net_qty, p.cost, p.realized_pnl, p.unrealized_pnl,
+                                        reference_price(ls_ctx_inst(self.core.ctx_words, k)), h.ts)
                     break
 
     cdef void tally(self, const uint8_t *rec, int source, int64_t t_in, int64_t t_core0,
@@ -313,8 +317,15 @@ cdef class Harness:
         cdef ls_tel_block_t *tel = self.tel
         cdef int i, slot = 0
         cdef ls_ring_t *others[6]
+        cdef int64_t *inst
         if tel == NULL:
             return
+        # positions with their mark (the core's reference price: mid, else last trade): the mark
+        # moves with every book change, not only with fills (POSITION records)
+        for i in range(self.n_inst):
+            inst = ls_ctx_inst(self.core.ctx_words, i)
+            ls_tel_position_set(tel, i, inst[LS_INST_POSITION], inst[LS_INST_COST], inst[LS_INST_REALIZED],
+                                inst[LS_INST_UNREALIZED], reference_price(inst), now)
         ls_tel_set(tel, LS_TEL_G_HSEQ, <int64_t>self.hseq)
         ls_tel_set(tel, LS_TEL_G_RSEQ, <int64_t>self.rseq)
         cdef int64_t disk = ls_tel_get(tel, LS_TEL_G_WRITER_DISK_STATE)

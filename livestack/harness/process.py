@@ -7,17 +7,18 @@ Everything here runs before or after the loop; the loop itself (``loop.pyx``) do
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
-import sys
 
 from livestack.ipc import Ring
 from livestack.node import config as cfgmod
 
 MCL_CURRENT, MCL_FUTURE = 1, 2
+log = logging.getLogger(__name__)
 
 
 def warn(msg: str) -> None:
-    print(f"harness: warning: {msg}", file=sys.stderr, flush=True)
+    log.warning(msg)
 
 
 def realtime_setup(cpu: int, sched_fifo: bool, mlockall: bool) -> dict:
@@ -79,8 +80,7 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None) -> No
         timer_interval_ns=int(h["timer_interval_ms"] * 1e6), batch=h["batch"], telemetry=telemetry)
     harness.run(cfg["session"]["duration_s"], h["drain_timeout_s"], h["cancel_on_stop"])
     c = harness.counters()
-    print(f"harness: stopped after {c['inputs']:,} inputs (md {c['md']:,}, exec {c['execs']:,}, "
+    log.info(f"stopped after {c['inputs']:,} inputs (md {c['md']:,}, exec {c['execs']:,}, "
           f"cmd {c['cmds']:,}, timers {c['timers']:,}), {c['orders_sent']:,} orders, "
           f"{c['records_out']:,} records"
-          + (f"; halted for the records disk ({c['disk_halts']} DISK_HALT inputs)" if c.get("disk_halts") else ""),
-          flush=True)
+          + (f"; halted for the records disk ({c['disk_halts']} DISK_HALT inputs)" if c.get("disk_halts") else ""))

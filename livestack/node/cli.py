@@ -38,6 +38,11 @@ def _run(args) -> int:
     out = sv.SafeStream(sys.stdout)
     sys.stdout = out
     sup = sv.Supervisor(cfg, out=out, quiet=args.quiet)
+    from livestack import logs
+
+    level, as_json = getattr(args, "log_level", "WARNING"), getattr(args, "log_json", False)
+    logs.setup("supervisor", sup.session, level, as_json, sup.log_path)
+    logs.export_env(level, as_json, sup.log_path, sup.session)
     try:
         sup.start()
     except sv.StartRefused as e:
@@ -66,8 +71,44 @@ def _run(args) -> int:
     return rc
 
 
+def _ls(args) -> int:
+    """``livestack ls``: the stacks running on this host (livestack.node.registry)."""
+    import json
+    import time
+
+    from livestack.node import registry
+
+    running = registry.stacks()
+    if args.json:
+        print(json.dumps(running, indent=2, sort_keys=True))
+        return 0
+    if not running:
+        print(f"no livestack stack is running on this host (registry {registry.registry_dir()})")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(box=None, header_style="bold")
+    for col in ("SESSION", "NAME", "UP", "PIDS", "CONTROL", "METRICS", "RECORDS"):
+        t.add_column(col, overflow="fold")
+    now = time.time()
+    for e in running:
+        up = int(now - (e.get("started_at") or now))
+        pids = " ".join(f"{k}={v}" for k, v in {"supervisor": e["supervisor_pid"], **e.get("pids", {})}.items())
+        port = e.get("metrics_port")
+        t.add_row(e["session"], str(e.get("name")), f"{up // 3600}:{up // 60 % 60:02d}:{up % 60:02d}", pids,
+                  e.get("control") or "off", f"http://127.0.0.1:{port}/metrics" if port else "off",
+                  e.get("records") or "off")
+    Console(width=max(160, Console().width)).print(t)
+    return 0
+
+
 def register(sub) -> None:
     import argparse
+
+    ls = sub.add_parser("ls", help="list the stacks running on this host (session, pids, control, metrics, records)")
+    ls.add_argument("--json", action="store_true", help="the registry entries as JSON")
+    ls.set_defaults(func=_ls)
 
     p = sub.add_parser("run", help="run the whole stack (no CONFIG: simulated market + exchange + market maker)",
                        conflict_handler="resolve", epilog=EXIT_CODES,

@@ -1,9 +1,15 @@
-"""The stack's TOML configuration: defaults, loading and validation with clear errors.
+"""The stack's TOML configuration: loading and validation with clear errors, before any process starts.
 
-Every key is declared here with its type and default; an unknown key, a wrong type or an
-impossible value (a CPU that does not exist, a capacity that is not a power of two) is an error
-that names the key. With no file, ``DEFAULTS`` is the embedded default: the simulated market and
-exchange with the example market maker, no network and no files.
+The schema -- every table and option, its type, range and default -- is the msgspec Structs of
+``livestack.node.schema`` (feed and venue options: the Struct each kind registers there). Every
+problem is reported, each once, with its TOML path: an unknown key (with "did you mean"), a wrong
+type, a value out of range (ports, CPUs, capacities that are not powers of two), a file that does
+not exist, an unknown strategy or strategy parameter, an invalid risk table, unsafe control
+endpoints. ``livestack config check|show``, ``run``, ``backtest`` and ``replay`` use :func:`load`.
+
+The result is a plain dict (every process takes it as such): the full config with defaults.
+With no file, ``DEFAULTS`` is the embedded default: the simulated market and exchange with the
+example market maker, no network and no files.
 """
 
 from __future__ import annotations
@@ -14,258 +20,199 @@ import re
 import tomllib
 from typing import Any
 
+import msgspec
+
 from livestack.config import Instrument
+from livestack.node import schema as S
 
 
 class ConfigError(ValueError):
-    """A configuration value is missing, unknown, of the wrong type or out of range."""
+    """A configuration value is missing, unknown, of the wrong type or out of range.
 
+    ``errors``: one message per problem, each naming its TOML path; ``str()`` lists them all."""
 
-DEFAULTS: dict[str, Any] = {
-    "session": {
-        "name": "default",             # records file <name>-<session id>.h5 ("default": <session id>.h5)
-        "records_dir": "records",      # HDF5 session files go to <records_dir>/<date>/<session>.h5
-        "duration_s": 0.0,             # 0: run until Ctrl-C / SIGTERM
-        "status_interval_s": 1.0,      # one-line status print period (0: quiet)
-    },
-    "cpu": {                            # CPU of each process (-1: any CPU but the harness's)
-        "harness": -1,                  # default: the last CPU
-        "feed": -1,
-        "venue": -1,
-        "writer": -1,
-        "control": -1,
-        "monitor": -1,
-    },
-    "harness": {
-        "timer_interval_ms": 100.0,     # idle timer tick (journaled input)
-        "sched_fifo": False,            # try SCHED_FIFO (warns when not permitted)
-        "mlockall": False,              # try mlockall (warns when not permitted)
-        "batch": 64,                    # max records taken from one ring before polling the next
-        "drain_timeout_s": 2.0,         # at stop: wait this long for venue answers to cancels
-        "cancel_on_stop": True,
-        "book_top_levels": 5,           # N of the session file's book_top rows (the core's top N after each
-                                        # book change); 0 = none. Strategy depth: [[instruments]] book_depth
-    },
-    "rings": {
-        "md_capacity": 1 << 16,
-        "orders_capacity": 1 << 12,
-        "exec_capacity": 1 << 12,
-        "cmd_capacity": 1 << 8,
-        "reply_capacity": 1 << 8,
-        "events_capacity": 1 << 14,
-        "records_capacity": 1 << 21,    # 256 MiB of 128-byte slots: minutes of journal at peak rate
-    },
-    "instruments": [
-        {"id": 1, "symbol": "SIM", "venue": "sim", "price_decimals": 2, "qty_decimals": 3, "tick": 1, "lot": 1},
-    ],
-    "feed": {
-        "kind": "sim",                  # sim: the seeded simulated market (published by the simulated venue
-                                        #      itself when venue.kind = "sim") | binance (websocket feed)
-        "options": {},
-    },
-    "venue": {
-        "kind": "sim",                  # sim | fix
-        "options": {},
-    },
-    "strategy": {
-        "name": "mm_cy",
-        "params": {},
-    },
-    # Pre-trade risk limits (livestack.core.RISK_KEYS): per-instrument keys at the top level apply to
-    # every instrument, [risk.symbols.SYMBOL] overrides one. Ints are raw fixed-point units, strings
-    # are decimals in the instrument's units. A [risk] table in a file is merged over these.
-    "risk": {
-        "max_order_qty": 100,
-        "max_position": 200,
-        "max_open_orders": 16,
-        "price_band_ticks": 50,
-        "submit_rate": 200,
-        "cancel_rate": 200,
-        "max_in_flight": 32,
-    },
-    "writer": {
-        "enabled": True,
-        "flush_interval_ms": 100.0,
-        "fsync_interval_ms": 1000.0,    # fsync the session file at most this often (0 = never)
-        "min_free_mb": 256.0,           # records disk: needed at start; below it REDUCING, below 1/2 HALTED,
-                                        # below 1/4 the writer closes the file (livestack/records/diskspace.py)
-    },
-    "control": {
-        "enabled": True,
-        "endpoint": "",                 # default ipc://<session dir>/control.sock (0600); tcp:// needs CURVE
-        "pub_endpoint": "",
-        "curve_secret_key": "",         # path: the server's secret certificate (`livestack ctl keygen`, 0600)
-        "curve_authorized_keys": [],    # paths: client public certificates (*.key files or directories)
-    },
-    "telemetry": {
-        "metrics_port": 0,              # 0: no Prometheus exporter
-    },
-}
-
-_FREE_FORM = {("feed", "options"), ("venue", "options"), ("strategy", "params"), ("risk",)}
-_INSTRUMENT_KEYS = {"id": int, "symbol": str, "venue": str, "price_decimals": int, "qty_decimals": int,
-                    "tick": int, "lot": int, "book_depth": int}
-
-
-def _merge(path: tuple, base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        where = ".".join(path + (key,))
-        if key not in base:
-            raise ConfigError(f"config: unknown key '{where}' (known: {', '.join(sorted(base))})")
-        default = base[key]
-        if path + (key,) in _FREE_FORM:
-            if not isinstance(value, dict):
-                raise ConfigError(f"config: '{where}' must be a table")
-            out[key] = {**default, **copy.deepcopy(value)} if key == "risk" else copy.deepcopy(value)
-        elif isinstance(default, dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"config: '{where}' must be a table, got {type(value).__name__}")
-            out[key] = _merge(path + (key,), default, value)
-        elif key == "instruments":
-            out[key] = value
+    def __init__(self, errors: str | list[str]):
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        strip = [e.removeprefix("config: ") for e in self.errors]
+        if len(strip) == 1:
+            text = f"config: {strip[0]}"
         else:
-            want = type(default)
-            if want is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if want is list and isinstance(value, str):
-                value = [value]  # one path where a list of paths is expected
-            if want is list and not all(isinstance(v, str) for v in value if isinstance(value, list)):
-                raise ConfigError(f"config: '{where}' must be a list of strings")
-            if type(value) is not want:
-                raise ConfigError(f"config: '{where}' must be {want.__name__}, got {type(value).__name__} {value!r}")
-            out[key] = value
-    return out
+            text = f"config: {len(strip)} problems:\n" + "\n".join(f"  - {e}" for e in strip)
+        super().__init__(text)
 
 
-def _check_pow2(cfg, section, key):
-    v = cfg[section][key]
-    if v < 2 or v & (v - 1):
-        raise ConfigError(f"config: '{section}.{key}' must be a power of two >= 2, got {v}")
+#: The embedded default config (``livestack config show`` with no file).
+DEFAULTS: dict[str, Any] = msgspec.to_builtins(S.Config())
 
 
 def validate(raw: dict | None) -> dict:
-    """Merge ``raw`` over the defaults and validate; returns the full configuration."""
-    if raw is None:
-        raw = {}
-    cfg = _merge((), DEFAULTS, raw)
-    ncpu = os.cpu_count() or 1
+    """Merge ``raw`` over the defaults and validate everything; returns the full configuration.
+    Raises ConfigError listing every problem found."""
+    errors: list[str] = []
+    raw = copy.deepcopy(raw or {})
+    cfg_obj = S.convert(raw, S.Config, "", errors)
+    if cfg_obj is S.BAD:
+        _late_checks(raw, errors)  # kinds, strategy, control: reported too when the tables parsed
+        raise ConfigError(errors)
+    cfg = msgspec.to_builtins(cfg_obj)
+    cfg["risk"] = {**S.RISK_DEFAULTS, **raw.get("risk", {})}
+    _late_checks(cfg, errors, full=True)
+    if errors:
+        raise ConfigError(errors)
     if cfg["cpu"]["harness"] == -1:
-        cfg["cpu"]["harness"] = ncpu - 1
-    for proc, cpu in cfg["cpu"].items():
-        if cpu != -1 and not (0 <= cpu < ncpu):
-            raise ConfigError(f"config: 'cpu.{proc}' = {cpu}: this machine has CPUs 0..{ncpu - 1}")
-    for key in cfg["rings"]:
-        _check_pow2(cfg, "rings", key)
-    if cfg["harness"]["timer_interval_ms"] <= 0:
-        raise ConfigError("config: 'harness.timer_interval_ms' must be > 0")
-    if cfg["harness"]["batch"] < 1:
-        raise ConfigError("config: 'harness.batch' must be >= 1")
-    if cfg["writer"]["flush_interval_ms"] <= 0:
-        raise ConfigError("config: 'writer.flush_interval_ms' must be > 0")
-    if cfg["writer"]["fsync_interval_ms"] < 0:
-        raise ConfigError("config: 'writer.fsync_interval_ms' must be >= 0 (0 = never fsync)")
-    if cfg["writer"]["min_free_mb"] < 0:
-        raise ConfigError("config: 'writer.min_free_mb' must be >= 0 (0 = no free-space guard)")
-    if cfg["feed"]["kind"] not in ("sim", "binance"):
-        raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim or binance "
-                          "(to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')")
-    if cfg["venue"]["kind"] not in ("sim", "fix"):
-        raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
-    _check_control(cfg["control"])
-    _check_strategy(cfg["strategy"])
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", cfg["session"]["name"]):
-        raise ConfigError(f"config: 'session.name' = {cfg['session']['name']!r}: 1-64 letters, digits, '_', '.', '-' "
-                          "(it goes into the records file name)")
-    insts = instruments(cfg)  # validates
-    try:
-        from livestack.core import parse_risk
-    except ImportError:  # core not built: checked again when the harness builds the core
-        parse_risk = None
-    if parse_risk is not None:
-        try:
-            parse_risk(cfg["risk"], insts, 64)
-        except ValueError as e:
-            raise ConfigError(f"config: [risk]: {e}") from None
+        cfg["cpu"]["harness"] = (os.cpu_count() or 1) - 1
     return cfg
 
 
-def _check_strategy(st: dict) -> None:
-    """The strategy is one the harness can load (else it would die at start, after the other
-    processes started); its params are checked when the harness builds it."""
+def _late_checks(cfg: dict, errors: list[str], full: bool = False) -> None:
+    """Checks that need more than one table, or another module: kinds' options, the strategy and
+    its params, control endpoints/keys, risk. On a raw (invalid) config, only what parsed."""
+    for section, registry in (("feed", S.FEED_KINDS), ("venue", S.VENUE_KINDS)):
+        tab = cfg.get(section)
+        if not isinstance(tab, dict):
+            continue
+        kind = tab.get("kind", "sim")
+        if not isinstance(kind, str):
+            continue
+        if kind not in registry:
+            hint = (" (to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')"
+                    if section == "feed" else "")
+            errors.append(f"'{section}.kind' = {kind!r}: unknown {section} kind ({S.did_you_mean(kind, registry)}"
+                          f"known: {', '.join(registry)}){hint}")
+            continue
+        opts = tab.get("options", {})
+        if isinstance(opts, dict):
+            obj = S.convert(opts, S.options_struct(registry, kind), f"{section}.options", errors)
+            if obj is not S.BAD and full:
+                tab["options"] = msgspec.to_builtins(obj)
+    st = cfg.get("strategy")
+    if isinstance(st, dict) and isinstance(st.get("name", "mm_cy"), str):
+        _check_strategy(st.get("name", "mm_cy"), st.get("params") or {}, errors)
+    ctl = cfg.get("control")
+    if full:
+        _check_control(ctl, errors)
+        if not errors:
+            _check_risk(cfg, errors)
+
+
+def _check_strategy(name: str, params, errors: list[str]) -> None:
+    """The strategy is one the harness can load and its params are ones it takes (else the harness
+    would die at start, after the other processes started)."""
     try:
         from livestack.strategies import NAMES
     except ImportError:  # strategies not built: the harness reports it at start
         return
-    if st["name"] not in NAMES:
+    if name not in NAMES:
         import difflib
 
-        near = difflib.get_close_matches(st["name"], NAMES, n=1)
-        raise ConfigError(f"config: 'strategy.name' = {st['name']!r}: unknown strategy"
-                          + (f" (did you mean {near[0]!r}?)" if near else "") + f"; known: {', '.join(NAMES)}")
+        near = difflib.get_close_matches(name, NAMES, n=1)
+        errors.append(f"'strategy.name' = {name!r}: unknown strategy" + (f" (did you mean {near[0]!r}?)" if near else "")
+                      + f"; known: {', '.join(NAMES)}")
+        return
+    if not isinstance(params, dict) or not params:
+        return
+    names = strategy_param_names(name)
+    if names is None:
+        return
+    for key, value in params.items():
+        if key not in names:
+            errors.append(f"unknown key 'strategy.params.{key}' for strategy {name!r} "
+                          f"({S.did_you_mean(key, names)}known: {', '.join(names)})")
+        elif isinstance(value, bool) or not isinstance(value, int):
+            errors.append(f"'strategy.params.{key}' must be int, got {S._type_name(value)} {value!r}")
 
 
-def _check_control(ctl: dict) -> None:
-    """The control endpoints and CURVE keys can be served safely (else ConfigError, before any
-    process starts); key paths are made absolute so every process reads the same files."""
+def strategy_param_names(name: str) -> tuple[str, ...] | None:
+    """The parameter names strategy ``name`` takes (None: unknown here; the harness checks)."""
+    if name == "none":
+        return ()
+    try:
+        import livestack.strategies as strategies
+
+        spec = getattr(strategies, "param_names", None)  # a registry that knows (user strategies)
+        if spec is not None:
+            return tuple(spec(name))
+        from livestack.strategies import kernels as K
+    except Exception:  # noqa: BLE001 -- numba or a build missing: the harness reports it at start
+        return None
+    if name.startswith("mm_"):
+        return tuple(K.MM_PARAM_NAMES)
+    if name.startswith("taker_"):
+        return tuple(K.TAKER_PARAM_NAMES)
+    return None
+
+
+def _check_control(ctl: dict, errors: list[str]) -> None:
+    """The control endpoints and CURVE keys can be served safely; key paths are made absolute so
+    every process reads the same files."""
+    if isinstance(ctl["curve_authorized_keys"], str):
+        ctl["curve_authorized_keys"] = [ctl["curve_authorized_keys"]]
     if ctl["curve_secret_key"]:
         if re.fullmatch(r"\S{40}", ctl["curve_secret_key"]) and not os.path.exists(ctl["curve_secret_key"]):
-            raise ConfigError("config: 'control.curve_secret_key' looks like a key: give the PATH of the secret "
-                              "certificate (`livestack ctl keygen`), never the key itself, in a config file")
+            errors.append("'control.curve_secret_key' looks like a key: give the PATH of the secret "
+                          "certificate (`livestack ctl keygen`), never the key itself, in a config file")
+            return
         ctl["curve_secret_key"] = os.path.abspath(os.path.expanduser(ctl["curve_secret_key"]))
     ctl["curve_authorized_keys"] = [os.path.abspath(os.path.expanduser(p)) for p in ctl["curve_authorized_keys"]]
-    if not ctl["enabled"]:
+    for i, p in enumerate(ctl["curve_authorized_keys"]):
+        if not os.path.exists(p):
+            errors.append(f"'control.curve_authorized_keys[{i}]' = {p!r}: no such file or directory")
+    if ctl["curve_secret_key"] and not os.path.exists(ctl["curve_secret_key"]):
+        errors.append(f"'control.curve_secret_key' = {ctl['curve_secret_key']!r}: no such file")
+    if errors or not ctl["enabled"]:
         return
     from livestack.control import auth
 
-    for key in ("endpoint", "pub_endpoint"):
-        ep = ctl[key]
-        if ep and not ep.startswith(("ipc://", "tcp://")):
-            raise ConfigError(f"config: 'control.{key}' = {ep!r}: expected ipc://PATH or tcp://HOST:PORT")
     try:
         auth.check_options(ctl)
     except ValueError as e:
-        raise ConfigError(f"config: [control]: {e}") from None
+        errors.append(f"[control]: {e}")
+
+
+def _check_risk(cfg: dict, errors: list[str]) -> None:
+    try:
+        from livestack.core import parse_risk
+    except ImportError:  # core not built: checked again when the harness builds the core
+        return
+    try:
+        parse_risk(cfg["risk"], instruments(cfg), 64)
+    except ValueError as e:
+        errors.append(f"[risk]: {e}")
 
 
 def instruments(cfg: dict) -> list[Instrument]:
     """The configured instruments as Instrument objects (validated: types, unique ids and symbols)."""
     items = cfg["instruments"]
-    if not isinstance(items, list) or not items:
-        raise ConfigError("config: 'instruments' must be a non-empty array of tables")
+    errors: list[str] = []
+    got = S.convert(items, S.Instruments, "instruments", errors)
+    if got is S.BAD:
+        raise ConfigError(errors)
     out, ids, symbols = [], set(), set()
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ConfigError(f"config: 'instruments[{i}]' must be a table")
-        for key, value in item.items():
-            if key not in _INSTRUMENT_KEYS:
-                raise ConfigError(f"config: unknown key 'instruments[{i}].{key}' (known: {', '.join(_INSTRUMENT_KEYS)})")
-            if type(value) is not _INSTRUMENT_KEYS[key]:
-                raise ConfigError(f"config: 'instruments[{i}].{key}' must be {_INSTRUMENT_KEYS[key].__name__}")
-        for key in ("id", "symbol"):
-            if key not in item:
-                raise ConfigError(f"config: 'instruments[{i}]' needs '{key}'")
-        try:
-            inst = Instrument(**item)
-        except ValueError as e:
-            raise ConfigError(f"config: 'instruments[{i}]': {e}") from None
+    for i, item in enumerate(got):
+        inst = Instrument(**msgspec.structs.asdict(item))
         if inst.id in ids or inst.symbol in symbols:
-            raise ConfigError(f"config: 'instruments[{i}]': duplicate id or symbol {inst.id}/{inst.symbol}")
+            raise ConfigError(f"'instruments[{i}]': duplicate id or symbol {inst.id}/{inst.symbol}")
         ids.add(inst.id)
         symbols.add(inst.symbol)
         out.append(inst)
     return out
 
 
+def read_toml(path: str) -> dict:
+    """The raw TOML of ``path`` (ConfigError when missing or invalid)."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not a TOML file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+
+
 def load(path: str | None) -> dict:
     """Load and validate a TOML file (None: the embedded default)."""
     if path is None:
         return validate({})
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config: file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config: {path} is not valid TOML: {e}") from None
-    return validate(raw)
+    return validate(read_toml(path))

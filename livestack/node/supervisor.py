@@ -26,6 +26,7 @@ that can then take it exclusively) unlinks the session's shared memory.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -298,6 +299,9 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
+    from livestack import logs
+
+    logs.setup_from_env(name, session)
     alive = hold_alive(session) if session else None
     cpus = ({cpu} if cpu >= 0 else set()) if isinstance(cpu, int) else set(cpu or ())  # -1: any CPU
     try:
@@ -371,6 +375,7 @@ class Supervisor:
         self.instruments = cfgmod.instruments(cfg)
         self.session_dir = os.path.join(cfg["session"]["records_dir"], _dt.date.today().isoformat())
         name = cfg["session"]["name"]  # in the file name unless it is the default's "default"
+        self.log_path = os.path.join(self.session_dir, (f"{name}-" if name != "default" else "") + f"{self.session}.log")
         self.records_path = os.path.join(self.session_dir, (f"{name}-" if name != "default" else "")
                                          + f"{self.session}.h5")
         from livestack.secrets import private_dir
@@ -392,6 +397,7 @@ class Supervisor:
 
     def _say(self, msg: str) -> None:
         self.events.append(msg)
+        logging.getLogger("livestack.node.supervisor").info(msg)
         print(f"livestack: {msg}", file=self.out, flush=True)
 
     def start(self) -> None:
@@ -476,6 +482,28 @@ class Supervisor:
         if not self.quiet:
             for line in self.where():
                 print(f"  {line}", file=self.out, flush=True)
+        self._register()
+
+    def _register(self) -> None:
+        """This stack's entry in the host's registry (``livestack ls``; ctl/top/metrics find it there)."""
+        from livestack.node import registry
+
+        cfg = self.cfg
+        ep = getattr(self, "control_endpoint", None)
+        pub = cfg["control"]["pub_endpoint"] or (
+            (ep[:-5] if ep.endswith(".sock") else ep) + ".events.sock" if ep and ep.startswith("ipc://") else None)
+        try:
+            registry.register({
+                "session": self.session, "name": cfg["session"]["name"], "supervisor_pid": os.getpid(),
+                "started_at": self.started_at, "pids": {m.name: m.proc.pid for m in self.procs.values() if m.proc},
+                "control": ep, "events": pub, "metrics_port": cfg["telemetry"]["metrics_port"],
+                "records": os.path.abspath(self.records_path) if cfg["writer"]["enabled"] else None,
+                "telemetry": self.telemetry_name, "cpu": dict(cfg["cpu"]), "log": os.path.abspath(self.log_path),
+                "feed": cfg["feed"]["kind"], "venue": cfg["venue"]["kind"], "strategy": cfg["strategy"]["name"],
+                "instruments": [i.symbol for i in self.instruments]})
+            self._registered = True
+        except OSError as e:
+            self._say(f"warning: not listed in the stacks registry ({e}); ctl/top need --endpoint/--telemetry")
 
     def where(self) -> list[str]:
         """Where things are, printed at start (``livestack run --quiet`` hides it)."""
@@ -491,6 +519,7 @@ class Supervisor:
             f"session   {cfg['session']['name']} (id {self.session})",
             f"records   {os.path.abspath(self.records_path)}" if cfg["writer"]["enabled"] else "records   off (writer.enabled = false)",
             f"control   {getattr(self, 'control_endpoint', None) or 'off (control.enabled = false)'}",
+            f"log       {os.path.abspath(self.log_path)}",
             f"metrics   http://127.0.0.1:{port}/metrics" if port else "metrics   off (telemetry.metrics_port = 0)",
             "processes " + "; ".join(f"{m.name} pid {m.proc.pid} {cpus(m)}" for m in self.procs.values()),
             f"feed      {cfg['feed']['kind']}   venue {cfg['venue']['kind']}   strategy {cfg['strategy']['name']}   "
@@ -571,6 +600,8 @@ class Supervisor:
         m.proc.start()
         send.close()
         m.started = time.monotonic()
+        if getattr(self, "_registered", False):  # a restart: the registry shows the new pid
+            self._register()
 
     def _reason(self, m: Managed) -> str:
         """How ``m`` ended, with what it reported."""
@@ -743,6 +774,10 @@ class Supervisor:
                 pass
         for ring in self.owned:
             ring.close()
+        if getattr(self, "_registered", False):
+            from livestack.node import registry
+
+            registry.unregister(self.session)
         shm.remove_session(self.session)
         if getattr(self, "_alive_fd", None) is not None:
             os.close(self._alive_fd)

@@ -59,6 +59,7 @@ from __future__ import annotations
 import datetime as _dt
 import fcntl
 import json
+import logging
 import os
 import signal
 import socket
@@ -73,6 +74,8 @@ import livestack
 from livestack.records import diskspace, h5util
 from livestack.schema import DTYPES, SLOT128, RecordFlag, spec
 from livestack.schema import JOURNAL as JOURNAL_DTYPE
+
+log = logging.getLogger(__name__)
 
 #: dataset name → (record kind or 0, numpy dtype). Kind 0 marks the journal (the index of the
 #: consumed inputs, JOURNAL_DTYPE); -1 unknown kinds.
@@ -374,8 +377,10 @@ class RecordWriter:
                 a[k] = _dumps(v)
 
     def _say(self, msg: str, loud: bool = False) -> None:
-        if loud or not self.options["quiet"]:
-            print(f"livestack writer: {msg}", file=sys.stderr, flush=True)
+        if loud:
+            log.warning(msg)
+        elif not self.options["quiet"]:
+            log.info(msg)
 
     # ------------------------------------------------------------------------------------------
     def write(self, slots: np.ndarray) -> int:
@@ -836,15 +841,14 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
 
             tel = TelemetryBlock.attach(o["telemetry"], timeout=float(o["attach_timeout_s"]))
         except Exception as e:  # noqa: BLE001 - telemetry is optional: the file matters
-            print(f"livestack writer: no telemetry block ({e})", file=sys.stderr, flush=True)
+            log.warning("no telemetry block (%s)", e)
     from livestack.records.harnesswatch import HarnessWatch
 
     harness = HarnessWatch(tel, int(o["harness_pid"] or 0))
     try:
         writer = RecordWriter(path, attrs, o)
     except diskspace.DiskFull as e:
-        print(f"livestack writer: NOT WRITING: {e}; trading is halted, records are counted and dropped",
-              file=sys.stderr, flush=True)
+        log.error("NOT WRITING: %s; trading is halted, records are counted and dropped", e)
         writer = None
     rw = RingWriter(ring, writer, o)
     published = [None]
@@ -873,7 +877,7 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
             publish()
             if time.monotonic() >= next_status:
                 c = dict(writer.counters if writer else {}, lost=rw.lost, **rw.lag())
-                print("livestack writer: " + " ".join(f"{k}={v}" for k, v in c.items()), file=sys.stderr, flush=True)
+                log.info(" ".join(f"{k}={v}" for k, v in c.items()))
                 next_status += status_every
         # the writer flushes last: keep draining until the harness has finished and the ring is empty
         deadline = time.monotonic() + float(o["final_drain_timeout_s"])
@@ -889,7 +893,7 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
             if writer.file is not None:
                 writer.close(end=rw.end)
         if rw.lost:
-            print(f"livestack writer: {rw.lost:,} records dropped after the disk filled", file=sys.stderr, flush=True)
+            log.warning("%s records dropped after the disk filled", f"{rw.lost:,}")
     except BaseException:
         if writer is not None:
             writer.abandon()

@@ -6,14 +6,34 @@ import sys
 import time
 
 
+def _stack(args) -> dict | None:
+    """The registry entry (``livestack ls``) of the stack to show: ``--stack``, else the running one
+    (several: the newest); None when ``--telemetry``/``--session`` name the block directly, or no
+    registered stack runs (a stack from before the registry: the newest block)."""
+    from livestack.node import registry
+
+    if args.telemetry or args.session:
+        return None
+    try:
+        return registry.find(args.stack)
+    except LookupError:
+        if args.stack:
+            raise
+        return None
+
+
 def _block(args):
     from livestack.telemetry.block import TelemetryBlock, TelemetryError
     from livestack.telemetry.snapshot import find_block
 
     try:
-        name = args.telemetry or find_block(args.session)
+        entry = _stack(args)
+        args.entry = entry
+        if entry is not None and not entry.get("telemetry"):
+            raise LookupError(f"stack {entry['session']} has no telemetry block")
+        name = args.telemetry or (entry["telemetry"] if entry else find_block(args.session))
         return TelemetryBlock.attach(name, timeout=args.attach_timeout)
-    except (FileNotFoundError, TelemetryError) as e:
+    except (FileNotFoundError, LookupError, TelemetryError) as e:
         print(f"livestack: {e}", file=sys.stderr)
         return None
 
@@ -25,7 +45,7 @@ def _cmd_top(args) -> int:
     if blk is None:
         return 2
     try:
-        return top.run(blk, interval=args.interval, once=args.once)
+        return top.run(blk, interval=args.interval, once=args.once, stack=args.entry)
     finally:
         blk.close()
 
@@ -58,7 +78,9 @@ def _cmd_metrics(args) -> int:
 
 
 def _common(p):
-    p.add_argument("--telemetry", metavar="NAME", help="telemetry segment name (default: the newest running session's)")
+    p.add_argument("--stack", metavar="SESSION|NAME",
+                   help="the running stack to show (livestack ls); default: the only/newest one")
+    p.add_argument("--telemetry", metavar="NAME", help="telemetry segment name (default: the stack's)")
     p.add_argument("--session", metavar="ID", help="session id (the telemetry block of that session)")
     p.add_argument("--attach-timeout", type=float, default=0.0, metavar="S", help="wait this long for the block")
 

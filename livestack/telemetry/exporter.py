@@ -32,6 +32,7 @@ Names follow Prometheus conventions: ``livestack_`` prefix, counters end in ``_t
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -223,7 +224,7 @@ def run_process(telemetry: str, options: dict, stop=None) -> None:
     flag = {"stop": False}
     signal.signal(signal.SIGTERM, lambda *_: flag.__setitem__("stop", True))
     exp = Exporter(blk, int(opts.get("port") or opts.get("metrics_port") or DEFAULT_PORT), opts.get("addr", "127.0.0.1"))
-    print(f"exporter: serving {exp.url}", flush=True)
+    logging.getLogger(__name__).info("serving %s", exp.url)
     try:
         while not flag["stop"] and not (stop is not None and stop.is_set()):
             blk.heartbeat(slot)

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from livestack.telemetry.snapshot import rates
 
-_STATE_STYLE = {"ACTIVE": "bold green", "REDUCING": "bold yellow", "HALTED": "bold red"}
+_STATE_STYLE = {"ACTIVE": "bold green", "REDUCING": "bold yellow", "HALTED": "bold red", "STOPPED": "bold white"}
 
 
 def fmt_ns(ns) -> str:
@@ -54,7 +54,22 @@ def _bar(ratio: float, width: int = 20) -> Text:
     return Text("█" * n + "·" * (width - n), style=style)
 
 
-def render(snap: dict, prev: dict | None = None, width: int = 200):
+def stack_running(block, stack: dict | None) -> bool:
+    """Whether the stack behind ``block`` still runs: its registry entry (``livestack ls``) is live,
+    else the supervisor pid in the block's name is alive."""
+    from livestack.ipc import shm
+    from livestack.telemetry.snapshot import _TEL_RE
+
+    if stack is not None:
+        from livestack.node import registry
+
+        return registry.alive(stack)
+    m = _TEL_RE.match(str(getattr(block, "name", "")))
+    return True if m is None else shm.pid_alive(int(m.group(1)))
+
+
+def render(snap: dict, prev: dict | None = None, width: int = 200, stack: dict | None = None,
+           stopped: bool = False):
     """One dashboard frame (a rich renderable) from a snapshot and, for rates, the previous one.
 
     Tables sit two abreast on a terminal at least 150 columns wide, one under another otherwise.
@@ -62,14 +77,17 @@ def render(snap: dict, prev: dict | None = None, width: int = 200):
     g = snap["gauges"]
     c = snap["counters"]
     r = rates(prev, snap)
-    state = snap["trading_state"]
+    state = "STOPPED" if stopped else snap["trading_state"]
     head = Text()
     head.append("livestack top  ", style="bold")
     head.append(f"{snap['name']}  ")
     head.append(f" {state} ", style=_STATE_STYLE.get(state, "bold") + " reverse")
     if g["kill_latched"]:
         head.append("  KILL LATCHED", style="bold red blink")
-    head.append(f"  session {'active' if g['session_active'] else 'stopped'}")
+    if stopped:
+        head.append("  the stack has ended (last values)", style="bold")
+    else:
+        head.append(f"  session {'active' if g['session_active'] else 'stopped'}")
     head.append(f"  hseq {g['hseq']:,}  config v{g['config_version']}  open orders {g['open_orders']}")
 
     lat = Table(title="latency by stage", title_justify="left", expand=False)
@@ -107,15 +125,19 @@ def render(snap: dict, prev: dict | None = None, width: int = 200):
         if v and k != "NONE":
             codes.add_row(f"anomaly {k.lower()}", f"{v:,}", style="red")
 
+    from livestack.units import currencies
+
     pos = Table(title="positions and PnL", title_justify="left")
-    for col in ("instrument", "net qty", "avg price", "mark", "realized", "unrealized"):
+    for col in ("instrument", "net qty", "avg price", "mark", "realized PnL", "unrealized PnL"):
         pos.add_column(col, justify="right" if col != "instrument" else "left")
     for p in snap["positions"]:
         pd, qd = p["price_decimals"], p["qty_decimals"]
+        base, quote = currencies(p["symbol"] or "")
         avg = _fixed(round(p["cost"] / p["net_qty"]), pd) if p["net_qty"] else "-"
         scale = 10 ** (pd + qd)
-        pos.add_row(p["symbol"] or str(p["instrument"]), _fixed(p["net_qty"], qd), avg, _fixed(p["mark_price"], pd),
-                    f"{p['realized_pnl'] / scale:,.2f}", f"{p['unrealized_pnl'] / scale:,.2f}",
+        mark = f"{_fixed(p['mark_price'], pd)} {quote}" if p["mark_price"] else "- (no book yet)"
+        pos.add_row(p["symbol"] or str(p["instrument"]), f"{_fixed(p['net_qty'], qd)} {base}", avg, mark,
+                    f"{p['realized_pnl'] / scale:,.2f} {quote}", f"{p['unrealized_pnl'] / scale:,.2f} {quote}",
                     style="red" if p["realized_pnl"] + p["unrealized_pnl"] < 0 else None)
 
     rings = Table(title="rings", title_justify="left")
@@ -129,10 +151,23 @@ def render(snap: dict, prev: dict | None = None, width: int = 200):
     procs = Table(title="processes", title_justify="left")
     for col in ("process", "pid", "health", "heartbeat", "errors", "lag"):
         procs.add_column(col, justify="right" if col not in ("process", "health") else "left")
+    seen = set()
     for p in snap["processes"]:
+        seen.add(p["pid"])
         health = Text("ok", style="green") if p["alive"] else Text("DEAD" if not p["running"] else "STALE", style="bold red")
+        if stopped:
+            health = Text("STOPPED", style="bold")
         procs.add_row(p["name"], str(p["pid"]), health, f"{p['heartbeat_age_s']:.1f} s ago", f"{p['errors']:,}",
                       fmt_ns(p["lag_ns"]) if p["lag_ns"] else "-")
+    if stack is not None:  # every process of the stack (livestack ls), those without a telemetry slot too
+        from livestack.ipc import shm
+
+        for name, pid in {"supervisor": stack.get("supervisor_pid"), **stack.get("pids", {})}.items():
+            if pid in seen or not pid:
+                continue
+            up = shm.pid_alive(int(pid)) and not stopped
+            procs.add_row(name, str(pid), Text("running", style="green") if up else Text("STOPPED", style="bold"),
+                          "-", "-", "-")
 
     pairs = ((lat, thr), (pos, codes), (rings, procs))
     if width < 150:
@@ -146,26 +181,30 @@ def render(snap: dict, prev: dict | None = None, width: int = 200):
 
 
 def run(block, interval: float = 1.0, once: bool = False, console: Console | None = None,
-        max_frames: int | None = None) -> int:
-    """Show the dashboard until Ctrl-C (or one frame with ``once``)."""
+        max_frames: int | None = None, stack: dict | None = None) -> int:
+    """Show the dashboard until Ctrl-C (or one frame with ``once``). When the stack ends, the last
+    frame says STOPPED and top returns."""
     console = console or Console()
     prev = block.snapshot()
     if once:
         time.sleep(interval)
-        console.print(render(block.snapshot(), prev, console.width))
+        console.print(render(block.snapshot(), prev, console.width, stack, not stack_running(block, stack)))
         return 0
     from rich.live import Live
 
     frames = 0
     try:
-        with Live(render(prev, None, console.width), console=console, refresh_per_second=max(1, int(1 / max(interval, 0.05))),
-                  screen=False) as live:
+        with Live(render(prev, None, console.width, stack), console=console,
+                  refresh_per_second=max(1, int(1 / max(interval, 0.05))), screen=False) as live:
             while max_frames is None or frames < max_frames:
                 time.sleep(interval)
                 cur = block.snapshot()
-                live.update(render(cur, prev, console.width))
+                stopped = not stack_running(block, stack)
+                live.update(render(cur, prev, console.width, stack, stopped))
                 prev = cur
                 frames += 1
+                if stopped:
+                    break
     except KeyboardInterrupt:
         pass
     return 0

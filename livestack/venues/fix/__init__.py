@@ -83,8 +83,9 @@ def run_process(orders_ring: str, exec_ring: str, instruments, options: dict, st
     from livestack.venues.fix.adapter import FixAdapter
     from livestack.venues.process import run_adapter_process
 
-    logging.basicConfig(level=logging.getLevelName(str(options.get("log_level", "INFO")).upper()),
-                        format="%(asctime)s fix %(levelname)s %(message)s")
+    logging.getLogger("livestack.venues.fix").setLevel(str(options.get("log_level", "INFO")).upper())
+    if not logging.getLogger().handlers:  # outside a supervisor (livestack.logs): a plain format
+        logging.basicConfig(format="%(asctime)s fix %(levelname)s %(message)s")
     adapter = FixAdapter(instruments, options)
     return run_adapter_process(adapter, orders_ring, exec_ring, options, stop)
 

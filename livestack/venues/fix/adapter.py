@@ -73,6 +73,12 @@ _EXEC = DTYPES["EXEC"]
 _TERMINAL = {int(ExecType.FILLED), int(ExecType.CANCELED), int(ExecType.REJECTED), int(ExecType.EXPIRED)}
 
 
+class LogonFailed(ConnectionError):
+    """The FIX session gave up logging on (``logon_retries`` exhausted, or a policy stop): raised
+    from the venue process loop; ``fatal`` makes the supervisor stop the session (exit 1)."""
+
+    fatal = True
+
 class _Order:
     __slots__ = ("instrument", "side", "price", "qty", "ord_type", "tif", "order_id")
 
@@ -139,6 +145,8 @@ class FixAdapter(VenueAdapter, SessionApp):
         the exec ring is full and ``poll`` is not called -- so heartbeats keep going and the
         session stays up (events wait in order in ``events``). Returns messages handled."""
         n = self.session.poll()
+        if self.session.gave_up:
+            raise LogonFailed(self.session.gave_up)
         if self._reject_times:
             self._reject_window(self.session.mono())
         if self.pending:

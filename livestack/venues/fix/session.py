@@ -142,6 +142,9 @@ class SessionOptions:
         #: reason); "reset" -- take the peer's number as the next expected one and go on
         self.on_seq_too_low = str(o.get("on_seq_too_low", "logout"))
         self.seq_too_low_retries = int(o.get("seq_too_low_retries", 3))
+        #: failed connects/logons in a row (since the last Logon) retried before the session gives
+        #: up (``FixSession.gave_up``; the venue process then fails fatally); 0 = retry forever
+        self.logon_retries = int(o.get("logon_retries", 5))
         #: silence before our TestRequest (HeartBtInt * test_request_factor), then how long its
         #: answer may take before the line is declared dead (default HeartBtInt)
         self.test_request_timeout_s = float(o.get("test_request_timeout_s", 0) or 0)
@@ -221,6 +224,10 @@ class FixSession:
         self._resend_sent = 0.0
         self._answered_test_requests: set[int] = set()
         self._too_low_in_a_row = 0  # logons refused by us for MsgSeqNum too low, since the last good one
+        self._failed_logons = 0  # connects that ended before a Logon, since the last good one
+        self._logged_on = False  # this connection reached ACTIVE
+        #: why the session gave up (no more reconnects): logon retries exhausted, or a policy stop
+        self.gave_up = ""
         self.heartbeat_s = self.opt.heartbeat_s
         self.last_disconnect_reason = ""
         self.stats = {k: 0 for k in (
@@ -314,6 +321,7 @@ class FixSession:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setblocking(False)
         self.stats["connects"] += 1
+        self._logged_on = False
         rc = s.connect_ex((self.opt.host, self.opt.port))
         self.sock = s
         self.framer.clear()
@@ -376,6 +384,13 @@ class FixSession:
             self.app.on_disconnect(self, reason)
         self._next_connect = self.mono() + self._backoff
         self._backoff = min(self._backoff * 2, self.opt.reconnect_max_s)
+        if self.enabled and not self._logged_on:
+            self._failed_logons += 1
+            if self.opt.logon_retries and self._failed_logons > self.opt.logon_retries:
+                self.enabled = False
+                self.gave_up = (f"could not log on to {self.opt.host}:{self.opt.port} after {self._failed_logons} "
+                                f"attempts (logon_retries = {self.opt.logon_retries}; last: {reason})")
+                log.error("fix %s: %s", self.opt.session_id, self.gave_up)
 
     # --- I/O ------------------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
@@ -596,13 +611,15 @@ class FixSession:
                 if self._too_low_in_a_row >= self.opt.seq_too_low_retries:
                     self.stats["stopped_by_policy"] += 1
                     self.enabled = False
-                    self._logout_disconnect(
-                        f"{text} ({self._too_low_in_a_row} logons in a row): session stopped; the peer "
-                        f"reset its sequence numbers -- set on_seq_too_low = 'reset' or reset_on_logon = true")
+                    self.gave_up = (f"{text} ({self._too_low_in_a_row} logons in a row): session stopped; the peer "
+                                    f"reset its sequence numbers -- set on_seq_too_low = 'reset' or reset_on_logon = true")
+                    self._logout_disconnect(self.gave_up)
                 else:
                     self._logout_disconnect(text)
                 return
         self._too_low_in_a_row = 0
+        self._failed_logons = 0
+        self._logged_on = True
         self._set_state(ACTIVE)
         self._backoff = self.opt.reconnect_min_s
         self.stats["logons"] += 1

@@ -105,7 +105,7 @@ def test_unsafe_or_unreadable_keys_are_config_errors(tmp_path, keys):
         (dict(ok, curve_authorized_keys=[str(empty_dir)]), "no \\*.key"),
         (dict(ok, curve_secret_key=""), "curve_secret_key is not"),
         (dict(ok, curve_secret_key="rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"), "never the key itself"),
-        (dict(ok, curve_authorized_keys=[1]), "list of strings"),
+        (dict(ok, curve_authorized_keys=[1]), r"curve_authorized_keys\[0\]' must be str"),
         (dict(ok, endpoint="udp://1.2.3.4:5"), "expected ipc"),
     ]
     for ctl, match in cases:

@@ -164,3 +164,25 @@ def test_records_decode_to_json_with_enum_names():
 def test_an_ipc_path_too_long_for_a_unix_socket_is_refused_clearly():
     with pytest.raises(ValueError, match="limited to 107 bytes"):
         P.check_bind("ipc:///tmp/" + "d" * 120 + "/control.sock", curve=False)
+
+
+def test_limit_values_take_units_and_refuse_the_wrong_one():
+    btc = INSTS.resolve("btcusdt")
+    assert P.limit_value(RiskLimit.MAX_POSITION, "5 BTC", btc) == 5000
+    assert P.limit_value(RiskLimit.MAX_POSITION, "5btc", btc) == 5000
+    assert P.limit_value(RiskLimit.MAX_NOTIONAL, "100 USDT", btc) == 10000
+    assert P.limit_value(RiskLimit.MAX_LOSS, "100.25 usdt", btc) == 10025
+    assert P.limit_value(RiskLimit.PRICE_BAND_BPS, "0.5%", None) == 50
+    assert P.limit_value(RiskLimit.PRICE_BAND_BPS, "50 bps", None) == 50
+    assert P.limit_value(RiskLimit.SUBMIT_RATE, "200/s", None) == 200
+    with pytest.raises(P.RequestError, match=r"max_position is counted in BTC for BTCUSDT \(its base currency\), not USDT"):
+        P.limit_value(RiskLimit.MAX_POSITION, "100 USDT", btc)
+    with pytest.raises(P.RequestError, match="max_notional is counted in USDT for BTCUSDT .*not BTC"):
+        P.limit_value(RiskLimit.MAX_NOTIONAL, "1 BTC", btc)
+    with pytest.raises(P.RequestError, match=r"max_position is counted in BTC, not in %"):
+        P.limit_value(RiskLimit.MAX_POSITION, "0.5%", btc)
+    with pytest.raises(P.RequestError, match="not a whole number of basis points"):
+        P.limit_value(RiskLimit.PRICE_BAND_BPS, "0.005%", None)
+    assert P.limit_unit_text(RiskLimit.MAX_POSITION, btc) == "BTC"
+    assert P.limit_unit_text(RiskLimit.MAX_LOSS, btc) == "USDT"
+    assert P.limit_unit_text(RiskLimit.SUBMIT_RATE, None) == "orders/s"
