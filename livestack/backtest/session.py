@@ -162,12 +162,7 @@ def backtest_config(config_path: str | None, strategy: str | None, market: str, 
     if len(cfg["instruments"]) != 1:
         raise BacktestError(f"config: a backtest runs one capture of one instrument; the config has "
                             f"{len(cfg['instruments'])} [[instruments]]")
-    from livestack.venues.sim import DEFAULTS as SIM_OPTIONS
-
-    unknown = set(cfg["venue"]["options"]) - set(SIM_OPTIONS)
-    if cfg["venue"]["kind"] == "sim" and unknown:
-        raise BacktestError(f"config: [venue.options]: unknown option(s) {sorted(unknown)} of the simulated venue "
-                            f"(the backtest uses {', '.join(VENUE_OPTIONS)}; known: {', '.join(sorted(SIM_OPTIONS))})")
+    # unknown [venue.options] keys are refused by the config schema (node/schema.py) above
     return cfg
 
 
