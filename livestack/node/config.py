@@ -170,8 +170,14 @@ def validate(raw: dict | None) -> dict:
     if cfg["feed"]["kind"] not in ("sim", "binance"):
         raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim or binance "
                           "(to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')")
-    if cfg["venue"]["kind"] not in ("sim", "fix"):
-        raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
+    if cfg["venue"]["kind"] not in ("sim", "fix", "binance"):
+        raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim, fix or binance")
+    if cfg["venue"]["kind"] == "binance":  # binance venue options: livestack.venues.binance.config (msgspec)
+        from livestack.venues.binance.config import load_options as _binance_options
+        try:
+            _binance_options(cfg["venue"]["options"])
+        except ValueError as e:
+            raise ConfigError(f"config: {e}") from None
     _check_control(cfg["control"])
     _check_strategy(cfg["strategy"])
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", cfg["session"]["name"]):

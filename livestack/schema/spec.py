@@ -161,6 +161,7 @@ ENUMS = (
         ("IOC", 2, "immediate or cancel"),
         ("POST_ONLY", 3, "rest or reject"),
         ("DAY", 4, "good for the trading day (FIX 59=0)"),
+        ("FOK", 5, "fill or kill: fill completely at once or expire (Binance timeInForce FOK)"),
     )),
     Enum("OrderState", "order lifecycle states", (
         ("NONE", 0, "no order"),
