@@ -71,6 +71,7 @@
 #define LS_TIME_IN_FORCE_IOC 2  /* immediate or cancel */
 #define LS_TIME_IN_FORCE_POST_ONLY 3  /* rest or reject */
 #define LS_TIME_IN_FORCE_DAY 4  /* good for the trading day (FIX 59=0) */
+#define LS_TIME_IN_FORCE_FOK 5  /* fill or kill: fill completely at once or expire (Binance timeInForce FOK) */
 
 /* OrderState: order lifecycle states */
 #define LS_ORDER_STATE_NONE 0  /* no order */

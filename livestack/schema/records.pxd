@@ -53,6 +53,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_TIME_IN_FORCE_IOC
     enum: LS_TIME_IN_FORCE_POST_ONLY
     enum: LS_TIME_IN_FORCE_DAY
+    enum: LS_TIME_IN_FORCE_FOK
     enum: LS_ORDER_STATE_NONE
     enum: LS_ORDER_STATE_PENDING_NEW
     enum: LS_ORDER_STATE_ACCEPTED
