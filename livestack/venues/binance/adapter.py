@@ -502,17 +502,30 @@ class BinanceAdapter(VenueAdapter):
         await asyncio.sleep(0)
 
     async def _await_cancel(self, v: _VOrder, cid: int) -> None:
+        """A cancel can be sent again safely (it never creates an order): without an answer it is
+        retried once the session is back; a -2011 after a retry is checked against the order's status."""
         params = {"symbol": v.symbol, "origClientOrderId": v.clid}
-        try:
-            res = await self._order_call("order.cancel", params, "DELETE")
-        except ApiError as e:
-            self._emit(ExecType.CANCEL_REJECTED, cid, v, reason=codec.reason_of(e.code))
+        for attempt in range(5):
+            try:
+                res = await self._order_call("order.cancel", params, "DELETE")
+            except ApiError as e:
+                if attempt and e.code == -2011:
+                    await self._resolve(v, cancel_cid=cid)
+                    return
+                self._emit(ExecType.CANCEL_REJECTED, cid, v, reason=codec.reason_of(e.code))
+                return
+            except NoAnswer:
+                self.stats["unknown_outcomes"] += 1
+                self.stats["cancel_retries"] += 1
+                if v.terminal:
+                    return
+                await asyncio.sleep(0.1 * (attempt + 1))
+                while not self.up and not self._stopping:
+                    await self._sleep_until_up(0.5)
+                continue
+            self._after_cancel_answer(v, res, cid)
             return
-        except NoAnswer:
-            self.stats["unknown_outcomes"] += 1
-            await self._resolve(v, cancel_cid=cid)
-            return
-        self._after_cancel_answer(v, res, cid)
+        await self._resolve(v, cancel_cid=cid)
 
     def _after_cancel_answer(self, v: _VOrder, res, cid: int) -> None:
         if not isinstance(res, dict):

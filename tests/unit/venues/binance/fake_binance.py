@@ -273,6 +273,13 @@ class FakeBinance:
             o["price"], o["origQty"] = p["price"], p["quantity"]
             self._push(o, "AMENDMENT")
             return self._view(o), None
+        if method == "openOrders.cancelAll":
+            done = []
+            for o in list(self.orders.values()):
+                if o["status"] in ("NEW", "PARTIALLY_FILLED") and o["symbol"] == p.get("symbol"):
+                    self._set(o, "CANCELED", "CANCELED")
+                    done.append(self._view(o))
+            return (done, None) if done else (None, {"code": -2011, "msg": "Unknown order sent."})
         if method == "openOrders.status":
             return [self._view(o) for o in self.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")], None
         if method in ("account.status", "account.position"):
