@@ -42,6 +42,7 @@ class FakeBinance:
         self.time_skew_ms = 0
         self.fail_1021_once = False
         self.countdowns = 0
+        self.order_limit = 100                  # exchangeInfo ORDERS per 10 s
         self.loop = None
         self.port = 0
         self._runner = None
@@ -74,6 +75,7 @@ class FakeBinance:
         app.router.add_get("/ws-api/v3", self._ws_api)
         app.router.add_get("/ws-fapi/v1", self._ws_api)
         app.router.add_get("/ws/{key}", self._stream)
+        app.router.add_get("/_bench/flood", self._flood)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -129,7 +131,8 @@ class FakeBinance:
     async def _info(self, req):
         return web.json_response({
             "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-                           {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}],
+                           {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                            "limit": self.order_limit}],
             "symbols": [{"symbol": self.symbol, "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": self.tick, "maxPrice": "1000000", "tickSize": self.tick},
                 {"filterType": "LOT_SIZE", "minQty": self.step, "maxQty": "9000", "stepSize": self.step},
@@ -176,6 +179,15 @@ class FakeBinance:
         self._signed(req)
         self.countdowns += 1
         return web.json_response({"symbol": self.symbol, "countdownTime": req.query.get("countdownTime")})
+
+    async def _flood(self, req):
+        """Push ``n`` one-unit TRADE events of order ``clid`` as fast as the sockets take them (bench)."""
+        clid, n, unit = req.query["clid"], int(req.query["n"]), req.query.get("qty", "0.00001")
+        for i in range(n):
+            self._trade(clid, unit, None, True)
+            if i % 256 == 255:
+                await asyncio.sleep(0)
+        return web.json_response({"pushed": n})
 
     async def _stream(self, req):
         ws = web.WebSocketResponse()
@@ -337,3 +349,16 @@ class FakeBinance:
             for ws in list(self.sessions | self.streams):
                 await ws.close()
         self.call(_k)
+
+
+def serve(market: str, conn) -> None:
+    """Run a FakeBinance in this (child) process: sends its port over ``conn``, stops when ``conn`` closes."""
+    fake = FakeBinance(market, step="0.00001" if market == "spot" else "0.001")
+    fake.order_limit = 1_000_000
+    fake.start()
+    conn.send(fake.port)
+    try:
+        conn.recv()
+    except EOFError:
+        pass
+    fake.stop()
