@@ -407,3 +407,23 @@ def instrument_fields(f: SymbolFilters) -> dict:
     if f.step:
         out["lot"] = f.step
     return out
+
+
+def config_from_filters(f: SymbolFilters) -> tuple[dict, dict]:
+    """What a symbol's exchangeInfo filters mean for the stack's config, so the core's pre-trade risk
+    denies what Binance would refuse: ``(instrument fields, [risk.symbols.X] keys)``.
+
+    PRICE_FILTER tickSize -> ``tick``; LOT_SIZE stepSize -> ``lot``, maxQty -> ``max_order_qty``;
+    MIN_NOTIONAL / NOTIONAL -> ``min_notional`` (and ``max_notional`` when bounded); PERCENT_PRICE
+    multipliers -> ``price_band_bps`` (the tighter side)."""
+    inst = instrument_fields(f)
+    risk: dict = {}
+    if f.max_qty:
+        risk["max_order_qty"] = f.max_qty
+    if f.min_notional:
+        risk["min_notional"] = f.min_notional
+    if f.max_notional:
+        risk["max_notional"] = f.max_notional
+    if f.pct_up > 1 and 0 < f.pct_down < 1:
+        risk["price_band_bps"] = int(min(f.pct_up - 1, 1 - f.pct_down) * 10000)
+    return inst, risk
