@@ -7,7 +7,6 @@ cancel-on-disconnect cancels what rests."""
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import time
 
 import numpy as np

@@ -41,6 +41,8 @@ from livestack.venues.binance import codec
 from livestack.venues.binance.codec import Reject
 from livestack.venues.binance.config import BinanceVenueOptions, load_options
 from livestack.venues.binance.ratelimit import RateLimiter
+from livestack.venues.binance.reconcile import ReconcileMixin
+from livestack.venues.binance.state import _VOrder
 from livestack.venues.binance.transport import ApiError, EventStream, NoAnswer, Rest, WsApi
 from livestack.venues.execid import ExecIdCollision, ExecIdRegistry
 
@@ -57,32 +59,7 @@ _PATHS = {
 }
 
 
-class _VOrder:
-    """One order at Binance (one clientOrderId)."""
-
-    __slots__ = ("cid", "inst", "symbol", "side", "price", "qty", "clid", "order_id", "acked", "terminal",
-                 "cum", "sent_mono", "pending_replace", "retired", "cancel_sent", "replacing")
-
-    def __init__(self, cid, inst, side, price, qty, clid):
-        self.cid = cid              # the core order this venue order currently is
-        self.inst = inst
-        self.symbol = inst.symbol
-        self.side = side
-        self.price = price
-        self.qty = qty              # venue quantity (what Binance was asked for)
-        self.clid = clid
-        self.order_id = 0
-        self.acked = False
-        self.terminal = False
-        self.cum = 0                # filled at Binance, as reported to the core
-        self.sent_mono = time.monotonic()
-        self.pending_replace = 0    # spot: the orig cid this new venue order replaces, until REPLACED
-        self.retired = False        # spot: canceled by our cancelReplace (its CANCELED is not news)
-        self.cancel_sent = False
-        self.replacing = False      # spot: our cancelReplace of it is in flight (its CANCELED is held)
-
-
-class BinanceAdapter(VenueAdapter):
+class BinanceAdapter(ReconcileMixin, VenueAdapter):
     """Binance spot / USD-M venue (options: :class:`~livestack.venues.binance.config.BinanceVenueOptions`)."""
 
     name = "binance"
@@ -537,7 +514,10 @@ class BinanceAdapter(VenueAdapter):
             self.stats["bad_messages"] += 1
             return
         if executed > v.cum:
-            return  # fills still on their way in the user stream: its CANCELED ends the order after them
+            # fills still on their way in the user stream: its CANCELED ends the order after them; if
+            # the stream lost them, the status query a moment later finds them
+            asyncio.ensure_future(self._resolve_soon(v, 1.0))
+            return
         if not v.terminal:
             self._terminal(v, ExecType.CANCELED, 0, res.get("updateTime") or res.get("transactTime"))
 
@@ -663,141 +643,6 @@ class BinanceAdapter(VenueAdapter):
         self._emit(ExecType.CANCEL_REJECTED, nv.cid, old, reason=int(Reject.NOT_DELIVERED), orig=old.cid)
         await self._resolve(old)
 
-    # --- resolution / reconciliation -----------------------------------------------------------
-    async def _after_recv_window(self, v: _VOrder) -> None:
-        """Wait until Binance can no longer accept a request we sent for ``v`` (recvWindow passed)."""
-        left = v.sent_mono + self.opt.recv_window_ms / 1000.0 + 0.2 - time.monotonic()
-        if left > 0:
-            await asyncio.sleep(left)
-        while not self.up and not self._stopping:
-            await self._sleep_until_up(0.5)
-
-    async def _query_order(self, v: _VOrder) -> dict:
-        p = {"symbol": v.symbol, "origClientOrderId": v.clid}
-        if self.opt.use_ws_api and self.ws is not None and self.ws.up:
-            res = await self._ws_call("order.status", p)
-        else:
-            res = await self._rest_call("GET", self.paths["order"], list(p.items()))
-        if not isinstance(res, dict) or not isinstance(res.get("orderId"), int) or not isinstance(res.get("status"), str):
-            self.stats["bad_messages"] += 1
-            raise NoAnswer("order status: malformed")
-        return res
-
-    async def _resolve(self, v: _VOrder, cancel_cid: int = 0) -> None:
-        """Find out what happened to ``v`` by asking Binance; emit what the core has not seen."""
-        await self._after_recv_window(v)
-        for _ in range(20):
-            if self._stopping:
-                return
-            try:
-                st = await self._query_order(v)
-            except ApiError as e:
-                if e.code == -2013:
-                    if not v.acked and not v.terminal:
-                        self._terminal(v, ExecType.REJECTED, int(Reject.NOT_DELIVERED))
-                    elif cancel_cid:
-                        self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.NO_SUCH_ORDER))
-                    return
-                await asyncio.sleep(0.5)
-                continue
-            except NoAnswer:
-                await self._sleep_until_up(0.5)
-                continue
-            await self._apply_status(v, st)
-            if cancel_cid and not v.terminal:
-                self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.CANCEL_REJECTED))
-            return
-        self.stats["resolve_failures"] += 1
-
-    async def _apply_status(self, v: _VOrder, st: dict) -> None:
-        v.order_id = st["orderId"]
-        status = st["status"]
-        try:
-            executed = codec.parse_fixed(st.get("executedQty", "0"), v.inst.qty_decimals)
-        except ValueError:
-            self.stats["bad_messages"] += 1
-            return
-        if status in ("NEW", "PARTIALLY_FILLED") and not v.terminal:
-            self._ack(v, st.get("updateTime"))
-        if executed > v.cum:
-            await self._fetch_fills(v, final=status == "FILLED")
-        if not v.terminal and status in ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"):
-            et = ExecType.CANCELED if status == "CANCELED" else (
-                ExecType.REJECTED if status == "REJECTED" else ExecType.EXPIRED)
-            self._terminal(v, et, 0)
-
-    async def _fetch_fills(self, v: _VOrder, final: bool) -> None:
-        """Every trade of ``v`` (spot ``myTrades`` / USD-M ``userTrades``), applied once by trade id."""
-        p = {"symbol": v.symbol, "orderId": v.order_id}
-        try:
-            if self.market == "spot" and self.ws is not None and self.ws.up and self.opt.use_ws_api:
-                trades = await self._ws_call("myTrades", p)
-            else:
-                trades = await self._rest_call("GET", self.paths["trades"], list(p.items()))
-        except (ApiError, NoAnswer) as e:
-            log.warning("binance: trades of %s: %s", v.clid, e)
-            self.stats["resolve_failures"] += 1
-            return
-        if not isinstance(trades, list):
-            self.stats["bad_messages"] += 1
-            return
-        for t in sorted((t for t in trades if isinstance(t, dict) and isinstance(t.get("id"), int)),
-                        key=lambda t: t["id"]):
-            if t.get("orderId") not in (None, v.order_id):
-                continue
-            self._fill(v, t["id"], t.get("price"), t.get("qty"), str(t.get("commission", "0")),
-                       str(t.get("commissionAsset", "")), int(t.get("time", 0) or 0) * 1_000_000, None)
-        self.stats["fills_reconciled_queries"] += 1
-
-    async def _reconcile(self) -> None:
-        """After a (re)connect: every order not terminal is asked about (status, then its trades);
-        open orders of this epoch we never heard of (a restarted venue process) are adopted."""
-        self.stats["reconciles"] += 1
-        for v in [v for v in self.vorders.values() if not v.terminal and not v.pending_replace]:
-            try:
-                st = await self._query_order(v)
-            except ApiError as e:
-                if e.code == -2013 and not v.acked and time.monotonic() - v.sent_mono > self.opt.recv_window_ms / 1000:
-                    self._terminal(v, ExecType.REJECTED, int(Reject.NOT_DELIVERED))
-                continue
-            except NoAnswer:
-                continue
-            await self._apply_status(v, st)
-        try:
-            if self.market == "spot" and self.opt.use_ws_api:
-                opens = await self._ws_call("openOrders.status", {})
-                acct = await self._ws_call("account.status", {"omitZeroBalances": "true"})
-            else:
-                opens = await self._rest_call("GET", self.paths["open"], [])
-                acct = (await self._ws_call("account.position", {})) if (self.market == "usdm" and self.opt.use_ws_api) \
-                    else None
-        except (ApiError, NoAnswer) as e:
-            log.warning("binance: reconcile queries: %s", e)
-            return
-        if acct is not None:
-            self.stats["account_queries"] += 1
-        for o in opens if isinstance(opens, list) else ():
-            if not isinstance(o, dict):
-                continue
-            clid, sym = o.get("clientOrderId"), o.get("symbol")
-            cid = codec.parse_client_order_id(clid, self.epoch)
-            if cid is None or clid in self.vorders or sym not in self.by_symbol:
-                continue
-            inst = self.by_symbol[sym]
-            try:
-                v = _VOrder(cid, inst, codec.SIDE_OF.get(o.get("side"), 0),
-                            codec.parse_fixed(o.get("price", "0"), inst.price_decimals),
-                            codec.parse_fixed(o.get("origQty", "0"), inst.qty_decimals), clid)
-            except ValueError:
-                self.stats["bad_messages"] += 1
-                continue
-            v.acked = True   # the core learned of it before this process started
-            self.vorders[clid] = v
-            self.core.setdefault(cid, v)
-            self.stats["adopted_orders"] += 1
-            if isinstance(o.get("orderId"), int):
-                await self._apply_status(v, o)
-
     # --- user data stream ----------------------------------------------------------------------
     def _on_event(self, doc) -> None:
         if not isinstance(doc, dict):
@@ -861,6 +706,15 @@ class BinanceAdapter(VenueAdapter):
             if v.retired or v.replacing:
                 return  # our cancelReplace's cancel: the answer decides (REPLACED, or CANCELED on -2021)
             reason = int(Reject.NEW_ORDER_REJECTED) if et == ExecType.REJECTED else 0
+            try:
+                cum = codec.parse_fixed(u.cum_qty, v.inst.qty_decimals)
+            except ValueError:
+                cum = v.cum
+            if cum > v.cum:   # fills the stream has not delivered (reordered or lost): they come first
+                self.stats["terminal_held"] += 1
+                v.held = (et, reason, u.ts_ns // 1_000_000, cum)
+                asyncio.ensure_future(self._resolve_soon(v, 1.0))
+                return
             self._terminal(v, et, reason, u.ts_ns // 1_000_000)
 
     # --- events --------------------------------------------------------------------------------
@@ -906,6 +760,11 @@ class BinanceAdapter(VenueAdapter):
             v.terminal = True
         self.stats["fills"] += 1
         self._emit(et, v.cid, v, last_px=last_px, last_qty=last_qty, words=words, ts_ns=ts_ns)
+        if v.held is not None and v.cum >= v.held[3]:
+            het, hreason, hts, _ = v.held
+            v.held = None
+            if not v.terminal:
+                self._terminal(v, het, hreason, hts)
         if self._fills_log is not None:
             import orjson
 
@@ -943,50 +802,3 @@ class BinanceAdapter(VenueAdapter):
         self.stats["events"] += 1
         if int(et) in (int(ExecType.REJECTED), int(ExecType.CANCEL_REJECTED)):
             self.stats["rejects." + codec.reason_name(int(reason))] += 1
-
-    # --- timers: time sync, listenKey keep-alive, dead-man switch ------------------------------
-    async def _timers(self) -> None:
-        next_sync = next_keep = next_count = time.monotonic()
-        refresh = self.opt.countdown_refresh_s or self.opt.countdown_cancel_ms / 3000.0
-        while True:
-            await asyncio.sleep(0.05)
-            if not self.up:
-                continue
-            now = time.monotonic()
-            try:
-                if now >= next_sync:
-                    next_sync = now + self.opt.time_sync_interval_s
-                    await self._sync_time()
-                if self.market == "usdm" and now >= next_keep:
-                    next_keep = now + self.opt.listen_key_keepalive_s
-                    if self._listen_key:
-                        await self.rest.call("PUT", self.paths["listen_key"], key=True)
-                        self.stats["listen_key_keepalives"] += 1
-                if self.market == "usdm" and self.opt.countdown_cancel_ms and self.harness_alive and now >= next_count:
-                    next_count = now + refresh
-                    await self._countdown(self.opt.countdown_cancel_ms)
-            except (ApiError, NoAnswer) as e:
-                log.warning("binance: timer request: %s", e)
-
-    async def _countdown(self, ms: int) -> None:
-        for inst in self.instruments.values():
-            try:
-                await self._rest_call("POST", self.paths["countdown"], [("symbol", inst.symbol), ("countdownTime", ms)])
-                self.stats["countdown_refreshes"] += 1
-            except (ApiError, NoAnswer) as e:
-                log.warning("binance: countdownCancelAll %s: %s", inst.symbol, e)
-
-    async def _cancel_all(self) -> None:
-        for inst in self.instruments.values():
-            try:
-                if self.market == "usdm":
-                    await self._rest_call("DELETE", self.paths["cancel_all"], [("symbol", inst.symbol)])
-                elif self.ws is not None and self.ws.up:
-                    await self._ws_call("openOrders.cancelAll", {"symbol": inst.symbol})
-                else:
-                    await self._rest_call("DELETE", self.paths["open"], [("symbol", inst.symbol)])
-                self.stats["cancel_all"] += 1
-            except (ApiError, NoAnswer) as e:
-                if e.__class__ is ApiError and e.code == -2011:
-                    continue  # nothing open
-                log.warning("binance: cancel all %s: %s", inst.symbol, e)

@@ -49,7 +49,8 @@ class BinanceVenueOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     listen_key_keepalive_s: float = 1800.0
     reconnect_min_s: float = 0.2
     reconnect_max_s: float = 5.0
-    reconcile_interval_s: float = 0.0   # periodic open-order reconciliation (0 = only after gaps)
+    reconcile_interval_s: float = 2.0   # open-orders sweep: finds user-stream events that never came
+                                        # (0 = only after reconnects)
     check_filters: bool = True          # pre-send check of exchangeInfo symbol filters (local reject)
     fills_log: str = ""                 # JSONL of every fill with fee + fee asset ("" = none)
     log_level: str = "INFO"
