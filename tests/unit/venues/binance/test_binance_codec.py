@@ -242,3 +242,13 @@ def test_options_struct_refuses_unknown_keys_and_bad_values():
         load_options({"countdown_cancel_ms": 1000})  # spot has no countdown
     with pytest.raises(ValueError):
         load_options({"recv_window_ms": 70000})
+
+
+def test_filters_map_onto_instrument_fields_and_core_risk_keys():
+    inst, risk = codec.config_from_filters(codec.parse_filters(SPOT_SYMBOL, 2, 8))
+    assert inst == {"tick": 1, "lot": 1000}
+    assert risk["min_notional"] == 500 and risk["max_order_qty"] == 900000000000
+    assert risk["price_band_bps"] == 8000          # 0.2 down / 5 up: the tighter side, 80 %
+    fu = codec.parse_filters({"filters": [{"filterType": "PERCENT_PRICE", "multiplierUp": "1.05",
+                                           "multiplierDown": "0.95"}]}, 2, 3)
+    assert codec.config_from_filters(fu)[1] == {"price_band_bps": 500}
