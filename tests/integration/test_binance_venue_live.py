@@ -113,8 +113,8 @@ def _check_fills_equal_trades(ex, sup):
                                   f"missing {len(set(want) - set(got))}, extra {len(set(got) - set(want))}"
     for k, t in want.items():
         f = got[k]
-        assert int(f["price"]) == parse_fixed(t["price"], 2)
-        assert int(f["qty"]) == parse_fixed(t["qty"], 8)
+        assert round(float(f["price"]) * 100) == parse_fixed(t["price"], 2)   # the reader gives decimals
+        assert round(float(f["qty"]) * 10**8) == parse_fixed(t["qty"], 8)
         assert str(f["side"]) == ("BUY" if t["isBuyer"] else "SELL")
     return len(want)
 
