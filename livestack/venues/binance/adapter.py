@@ -148,6 +148,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         if self._fills_log is not None:
             self._fills_log.close()
             self._fills_log = None
+        log.info("binance: venue stats %s", " ".join(f"{k}={v}" for k, v in sorted(self.status_counters().items())))
 
     def status_counters(self) -> dict[str, int]:
         """Venue status as int counters: ``connected``, ``halted`` (418 ban), ``bad_messages``,
