@@ -46,7 +46,12 @@ def run_process(orders_ring: str, exec_ring: str, instruments, options: dict, st
     from livestack.venues.binance.config import load_options
     from livestack.venues.process import run_adapter_process
 
+    import sys
+
     opt = load_options(options)
+    # two threads share the GIL here (the ring loop and the I/O thread): hand it over in 200 us, not
+    # Python's default 5 ms, or an answer waits on the loop's busy phase (bench: p50 480 -> 330 us)
+    sys.setswitchinterval(0.0002)
     logging.basicConfig(level=logging.getLevelName(opt.log_level.upper()),
                         format="%(asctime)s binance %(levelname)s %(message)s")
     adapter = BinanceAdapter(instruments, opt, ring_name=orders_ring)
