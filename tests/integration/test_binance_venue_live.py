@@ -22,18 +22,23 @@ from livestack.ipc import shm
 from livestack.node import config
 from livestack.node.supervisor import Supervisor
 from livestack.schema import parse_fixed
-from livestack.venues.binance import codec
 from livestack.venues.execid import exec_id_words
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-CAPTURE = "binance/spot-btcusdt-20240808.gz"
+CAPTURES = {"spot": "binance/spot-btcusdt-20240808.gz", "usdm": "binance/usdm-btcusdt-20240808.gz"}
+#: per market: instrument (the captures' decimals), quote size above MIN_NOTIONAL (spot 5, USD-M 100 USDT)
+MARKETS = {
+    "spot": ({"price_decimals": 2, "qty_decimals": 8, "tick": 1, "lot": 1000}, 10000, "5.00"),
+    "usdm": ({"price_decimals": 2, "qty_decimals": 3, "tick": 10, "lot": 1}, 2, "100.00"),
+}
 
 
-@pytest.fixture
-def live(tmp_path, datadir, monkeypatch):
-    path = datadir / CAPTURE
+@pytest.fixture(params=["spot", "usdm"])
+def live(request, tmp_path, datadir, monkeypatch):
+    market = request.param
+    path = datadir / CAPTURES[market]
     if not path.exists():
         pytest.skip(f"{path} missing")
     be = pytest.importorskip("livestack.testing.binance_exchange")
@@ -41,26 +46,27 @@ def live(tmp_path, datadir, monkeypatch):
 
     monkeypatch.setenv("LS_TEST_BINANCE_KEY", be.DEFAULT_API_KEY)
     monkeypatch.setenv("LS_TEST_BINANCE_SECRET", be.DEFAULT_API_SECRET)
-    ex = be.start_exchange(markets=("spot",), spot_capture=str(path))
-    md = ReplayServer(path, "spot", pace="recorded").start_in_thread()
+    ex = be.start_exchange(markets=(market,), **{f"{market}_capture": str(path)})
+    md = ReplayServer(path, market, pace="recorded").start_in_thread()
     sups = []
+    inst, qty, min_notional = MARKETS[market]
 
     def start(**venue_opts):
-        u = ex.urls()["spot"]
+        u = ex.urls()[market]
         raw = {
             "session": {"records_dir": str(tmp_path / "records"), "status_interval_s": 0.0},
-            "instruments": [{"id": 1, "symbol": "BTCUSDT", "venue": "binance", "price_decimals": 2,
-                             "qty_decimals": 8, "tick": 1, "lot": 1000}],
+            "instruments": [{"id": 1, "symbol": "BTCUSDT", "venue": "binance", **inst}],
             "feed": {"kind": "binance", "options": md.feed_options()},
             "venue": {"kind": "binance", "options": {
-                "market": "spot", "rest_url": u["rest"], "ws_api_url": u["ws_api"],
+                "market": market, "rest_url": u["rest"], "ws_api_url": u["ws_api"],
+                "ws_stream_url": u["streams"] + "/ws",
                 "api_key_env": "LS_TEST_BINANCE_KEY", "secret_env": "LS_TEST_BINANCE_SECRET",
                 "recv_window_ms": 1000, "request_timeout_s": 1.0, "reconcile_interval_s": 0.5,
                 "fills_log": str(tmp_path / "fills.jsonl"), **venue_opts}},
-            "strategy": {"name": "mm_cy", "params": {"half_spread_ticks": 1, "quote_qty": 10000,
-                                                     "requote_ticks": 1, "max_position": 200000}},
-            "risk": {"max_order_qty": 100000, "max_position": 400000, "price_band_ticks": 0,
-                     "min_notional": "5.00", "submit_rate": 50, "cancel_rate": 50},
+            "strategy": {"name": "mm_cy", "params": {"half_spread_ticks": 1, "quote_qty": qty,
+                                                     "requote_ticks": 1, "max_position": 20 * qty}},
+            "risk": {"max_order_qty": 10 * qty, "max_position": 40 * qty, "price_band_ticks": 0,
+                     "min_notional": min_notional, "submit_rate": 50, "cancel_rate": 50},
             "harness": {"drain_timeout_s": 5.0},
         }
         sup = Supervisor(config.validate(raw), out=io.StringIO())
@@ -69,7 +75,7 @@ def live(tmp_path, datadir, monkeypatch):
         return sup
 
     try:
-        yield ex, start
+        yield ex, start, market, inst
     finally:
         for sup in sups:
             sup.stop(timeout=30)
@@ -84,23 +90,16 @@ def _fills(sup):
     return open_session(sup.records_path)["fill"]
 
 
-def _epoch_orders(ex, sup):
-    """The exchange's orders of this session's venue (its clientOrderId epoch)."""
-    epoch = codec.session_epoch_of(f"{shm.segment_name(sup.session, 'orders.binance')}")
-    mine = [o for o in ex.orders("spot") if codec.parse_client_order_id(o["clientOrderId"], epoch) is not None]
-    return mine
+def _trade_count(ex, market):
+    return len(ex.trades(market))
 
 
-def _trade_count(ex):
-    return len(ex.trades("spot"))
+def _settle(ex, sup, market, n_fills, timeout=60):
+    wait_for(lambda: sup.poll() and _trade_count(ex, market) >= n_fills, timeout, f"{n_fills} trades at the exchange")
 
 
-def _settle(ex, sup, n_fills, timeout=60):
-    wait_for(lambda: sup.poll() and _trade_count(ex) >= n_fills, timeout, f"{n_fills} trades at the exchange")
-
-
-def _check_fills_equal_trades(ex, sup):
-    trades = ex.trades("spot")
+def _check_fills_equal_trades(ex, sup, market, inst):
+    trades = ex.trades(market)
     fills = _fills(sup)
     want = {exec_id_words(f"BTCUSDT-{t['id']}"): t for t in trades}
     got = {}
@@ -112,9 +111,11 @@ def _check_fills_equal_trades(ex, sup):
                                   f"missing {len(set(want) - set(got))}, extra {len(set(got) - set(want))}"
     for k, t in want.items():
         f = got[k]
-        assert round(float(f["price"]) * 100) == parse_fixed(t["price"], 2)   # the reader gives decimals
-        assert round(float(f["qty"]) * 10**8) == parse_fixed(t["qty"], 8)
-        assert str(f["side"]) == ("BUY" if t["isBuyer"] else "SELL")
+        pd, qd = inst["price_decimals"], inst["qty_decimals"]
+        assert round(float(f["price"]) * 10**pd) == parse_fixed(t["price"], pd)   # the reader gives decimals
+        assert round(float(f["qty"]) * 10**qd) == parse_fixed(t["qty"], qd)
+        buyer = t["isBuyer"] if "isBuyer" in t else t["buyer"]
+        assert str(f["side"]) == ("BUY" if buyer else "SELL")
     return len(want)
 
 
@@ -124,12 +125,12 @@ def _stop(sup):
 
 
 def test_live_session_fills_equal_the_exchange_trade_list(live):
-    ex, start = live
+    ex, start, market, inst = live
     sup = start()
-    _settle(ex, sup, 6)
+    _settle(ex, sup, market, 6)
     assert sup.procs["venue"].restarts == 0
     _stop(sup)
-    n = _check_fills_equal_trades(ex, sup)
+    n = _check_fills_equal_trades(ex, sup, market, inst)
     assert n >= 6
 
 
@@ -139,20 +140,20 @@ def _venue_stats(text):
 
 
 def test_fault_injection_loses_no_fill_and_duplicates_no_order(live, capfd):
-    ex, start = live
+    ex, start, market, inst = live
     sup = start()
-    _settle(ex, sup, 2)
+    _settle(ex, sup, market, 2)
     for kind, n, seconds in (("drop_ack", 2, 0), ("dup_event", 6, 0), ("reorder_event", 4, 0),
                              ("drop_event", 4, 0), ("ack_delay", 0, 0.3), ("stall", 0, 1.5),
                              ("disconnect", 1, 0), ("ack_delay", 0, 0.0)):
         ex.fault(kind, n=n, seconds=seconds)
-        t0 = _trade_count(ex)
-        wait_for(lambda: sup.poll() and _trade_count(ex) > t0, 60, f"trading to go on after {kind}")
+        t0 = _trade_count(ex, market)
+        wait_for(lambda: sup.poll() and _trade_count(ex, market) > t0, 60, f"trading to go on after {kind}")
     assert sup.procs["venue"].restarts == 0, "the venue process died"
     time.sleep(2.0)   # the sweep (0.5 s) finds what the dropped events hid
     _stop(sup)
-    _check_fills_equal_trades(ex, sup)
-    ids = [o["clientOrderId"] for o in ex.orders("spot")]
+    _check_fills_equal_trades(ex, sup, market, inst)
+    ids = [o["clientOrderId"] for o in ex.orders(market)]
     assert len(ids) == len(set(ids)), "an order was placed twice"
     st = _venue_stats(capfd.readouterr().err)
     print("venue stats:", st)
