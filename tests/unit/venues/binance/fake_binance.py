@@ -43,6 +43,7 @@ class FakeBinance:
         self.fail_1021_once = False
         self.countdowns = 0
         self.order_limit = 100                  # exchangeInfo ORDERS per 10 s
+        self.ban_next = 0                       # the next n order requests answer 418 (IP banned)
         self.loop = None
         self.port = 0
         self._runner = None
@@ -217,6 +218,13 @@ class FakeBinance:
                 if "signature" in p and not self._check_ws_sig(p):
                     await ws.send_str(orjson.dumps({"id": rid, "status": 400, "error": {
                         "code": -1022, "msg": "Signature for this request is not valid."}}).decode())
+                    continue
+                if self.ban_next and method.startswith("order."):
+                    self.ban_next -= 1
+                    until = int(time.time() * 1000) + 3000
+                    await ws.send_str(orjson.dumps({"id": rid, "status": 418, "error": {
+                        "code": -1003, "msg": f"Way too much request weight used; IP banned until {until}.",
+                        "data": {"serverTime": until - 3000, "retryAfter": until}}}).decode())
                     continue
                 if self.fail_1021_once and method.startswith("order."):
                     self.fail_1021_once = False

@@ -177,3 +177,18 @@ def test_bad_frames_are_counted_and_1021_is_resynced_and_retried_once(venue):
     ad._on_event({"e": "executionReport", "s": 5})                    # wrong types: counted, no crash
     ad._on_event({"e": "ORDER_TRADE_UPDATE", "o": []})
     assert ad.stats["bad_messages"] >= 4
+
+
+def test_418_bans_halt_the_venue_new_orders_are_rejected_locally_until_it_passes(venue):
+    fake, ad, inst = venue
+    ev = Events(ad)
+    fake.ban_next = 1
+    ad.submit(cmd(OrderCmdType.NEW, 71))
+    ev.until(lambda e: e["client_order_id"] == 71 and e["exec_type"] == ExecType.REJECTED, "banned")
+    assert ad.halted and ad.status_counters()["halted"] == 1
+    assert ev.of(71, ExecType.REJECTED)[0]["reason"] == codec.Reject.TOO_MANY_REQUESTS
+    n = sum(m == "order.place" for m, _ in fake.requests)
+    ad.submit(cmd(OrderCmdType.NEW, 72))
+    ev.until(lambda e: e["client_order_id"] == 72 and e["exec_type"] == ExecType.REJECTED, "local reject")
+    assert ev.of(72, ExecType.REJECTED)[0]["reason"] == codec.Reject.BANNED
+    assert sum(m == "order.place" for m, _ in fake.requests) == n     # nothing sent while banned
