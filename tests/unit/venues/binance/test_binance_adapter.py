@@ -192,3 +192,22 @@ def test_418_bans_halt_the_venue_new_orders_are_rejected_locally_until_it_passes
     ev.until(lambda e: e["client_order_id"] == 72 and e["exec_type"] == ExecType.REJECTED, "local reject")
     assert ev.of(72, ExecType.REJECTED)[0]["reason"] == codec.Reject.BANNED
     assert sum(m == "order.place" for m, _ in fake.requests) == n     # nothing sent while banned
+
+
+def test_orders_over_rest_when_the_ws_api_is_off():
+    fake = FakeBinance("spot").start()
+    ad = BinanceAdapter([INST], fake.options(use_ws_api=False), creds=Credentials(KEY, SECRET))
+    ad.start()
+    try:
+        wait(lambda: ad.up, "connect")
+        ev = Events(ad)
+        ad.submit(cmd(OrderCmdType.NEW, 81))
+        ev.until(lambda e: e["client_order_id"] == 81 and e["exec_type"] == ExecType.ACCEPTED, "ack")
+        ad.submit(cmd(OrderCmdType.CANCEL, 81))
+        ev.until(lambda e: e["client_order_id"] == 81 and e["exec_type"] == ExecType.CANCELED, "canceled")
+        assert not any(m.startswith("order.") for m, _ in fake.requests)   # REST carried both
+        assert fake.orders[clid(81)]["status"] == "CANCELED"
+        assert ad.stats["rest_requests"] >= 4
+    finally:
+        ad.stop()
+        fake.stop()
