@@ -81,7 +81,7 @@ def serve_bnx(market: str, conn) -> None:
     """The product's test exchange (livestack.testing.binance_exchange) in this child process."""
     from livestack.testing.binance_exchange import start_exchange
 
-    lim = "REQUEST_WEIGHT:1M=10000000,ORDERS:10S=10000000,ORDERS:1D=100000000"
+    lim = "REQUEST_WEIGHT:1M=10000000,ORDERS:10S=10000000,ORDERS:1M=10000000,ORDERS:1D=100000000"
     ex = start_exchange(markets=(market,), loop=True, spot_limits=lim, usdm_limits=lim)
     conn.send(ex.port)
     ex.advance(5.0)
@@ -127,7 +127,7 @@ def main() -> None:
 
         opts["ws_stream_url"] = f"ws://127.0.0.1:{port}/fstream/ws"
         bid = parent.recv()
-        base_px = parse_fixed(bid, 2) - 100 * inst.tick   # rests: never fills
+        base_px = parse_fixed(bid, 2) * 97 // 100 // inst.tick * inst.tick   # 3 % below: rests
     ad = BinanceAdapter([inst], opts, creds=Credentials(KEY, SECRET))
     ad.start()
     buf = np.zeros(256, DTYPES["EXEC"])
@@ -135,7 +135,7 @@ def main() -> None:
         end = time.monotonic() + 15
         while not ad.up and time.monotonic() < end:
             time.sleep(0.01)
-        one = 10 ** (qd - 3)  # 0.001 BTC
+        one = 10 ** (qd - 3) * (1 if a.market == "spot" else 2)  # 0.001 BTC spot, 0.002 USD-M (> 100 USDT)
         lat = np.zeros(a.round_trips, dtype=np.int64)
         warm = 200
         for i in range(a.round_trips + warm):
@@ -147,7 +147,8 @@ def main() -> None:
             if i >= warm:
                 lat[i - warm] = t1 - t0
             ad.submit(_cmd(OrderCmdType.CANCEL, cid, 0, 0))
-            _wait(ad, buf, lambda e, c=cid: e["client_order_id"] == c and e["exec_type"] == ExecType.CANCELED)
+            _wait(ad, buf, lambda e, c=cid: e["client_order_id"] == c and e["exec_type"] in (
+                ExecType.CANCELED, ExecType.CANCEL_REJECTED))
         rt = {"round_trips": a.round_trips, "warmup": warm, **common.percentiles(lat)}
 
         us = None

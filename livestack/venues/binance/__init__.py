@@ -11,7 +11,10 @@ user data stream for executions.
 Modules: ``config`` (the options Struct), ``auth`` (HMAC-SHA256 / Ed25519 signing, keys from an env
 var or a 0600 file), ``codec`` (decimals, order params, error codes -> reasons, user-stream events,
 exchangeInfo filters, clientOrderId scheme), ``ratelimit`` (exchangeInfo limits + headers / WS
-``rateLimits``), ``transport`` (REST, WS API, event stream), ``adapter`` (``BinanceAdapter``).
+``rateLimits``), ``transport`` (REST, WS API, event stream), ``adapter`` (``BinanceAdapter``: commands,
+answers, user-stream events), ``reconcile`` (unknown outcomes resolved by status queries, reconnect
+reconciliation, the open-orders sweep, timers: time offset, listenKey keep-alive, countdownCancelAll),
+``state`` (one order at Binance). Threads: the process loop (rings) and one asyncio I/O thread.
 
 =============  ==================================  ===========================================
 ORDER_CMD      spot                                USD-M
