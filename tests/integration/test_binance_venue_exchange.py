@@ -109,6 +109,8 @@ def test_ed25519_keys_post_only_fok_and_replace(market, tmp_path):
         v.until(5, ExecType.FILLED)
         trades = ex.trades(market)
         assert len(trades) >= 1
+        if market == "spot":   # an Ed25519 key logs the session on, then subscribes the user stream
+            assert v.ad.stats["session_logons"] == 1 and v.ad.stats["user_stream_subscriptions"] == 1
         assert not [e for e in v.got if e["client_order_id"] == 2 and e["exec_type"] == ExecType.CANCELED]
     finally:
         if v is not None:

@@ -75,7 +75,7 @@ def live(request, tmp_path, datadir, monkeypatch):
         return sup
 
     try:
-        yield ex, start, market, inst
+        yield ex, start, market, inst, tmp_path / "fills.jsonl"
     finally:
         for sup in sups:
             sup.stop(timeout=30)
@@ -98,8 +98,14 @@ def _settle(ex, sup, market, n_fills, timeout=60):
     wait_for(lambda: sup.poll() and _trade_count(ex, market) >= n_fills, timeout, f"{n_fills} trades at the exchange")
 
 
-def _check_fills_equal_trades(ex, sup, market, inst):
+def _check_fills_equal_trades(ex, sup, market, inst, fills_log):
+    import json
+
     trades = ex.trades(market)
+    fees = {}
+    for line in fills_log.read_text().splitlines():
+        d = json.loads(line)
+        fees.setdefault(d["exec_id"], (d["fee"], d["fee_asset"]))
     fills = _fills(sup)
     want = {exec_id_words(f"BTCUSDT-{t['id']}"): t for t in trades}
     got = {}
@@ -116,6 +122,8 @@ def _check_fills_equal_trades(ex, sup, market, inst):
         assert round(float(f["qty"]) * 10**qd) == parse_fixed(t["qty"], qd)
         buyer = t["isBuyer"] if "isBuyer" in t else t["buyer"]
         assert str(f["side"]) == ("BUY" if buyer else "SELL")
+        fee, asset = fees[f"BTCUSDT-{t['id']}"]          # the venue's fill log: fee + fee asset per trade
+        assert (float(fee), asset) == (float(t["commission"]), t["commissionAsset"])
     return len(want)
 
 
@@ -125,12 +133,12 @@ def _stop(sup):
 
 
 def test_live_session_fills_equal_the_exchange_trade_list(live):
-    ex, start, market, inst = live
+    ex, start, market, inst, fills_log = live
     sup = start()
     _settle(ex, sup, market, 6)
     assert sup.procs["venue"].restarts == 0
     _stop(sup)
-    n = _check_fills_equal_trades(ex, sup, market, inst)
+    n = _check_fills_equal_trades(ex, sup, market, inst, fills_log)
     assert n >= 6
 
 
@@ -140,7 +148,7 @@ def _venue_stats(text):
 
 
 def test_fault_injection_loses_no_fill_and_duplicates_no_order(live, capfd):
-    ex, start, market, inst = live
+    ex, start, market, inst, fills_log = live
     sup = start()
     _settle(ex, sup, market, 2)
     for kind, n, seconds in (("drop_ack", 2, 0), ("dup_event", 6, 0), ("reorder_event", 4, 0),
@@ -152,7 +160,7 @@ def test_fault_injection_loses_no_fill_and_duplicates_no_order(live, capfd):
     assert sup.procs["venue"].restarts == 0, "the venue process died"
     time.sleep(2.0)   # the sweep (0.5 s) finds what the dropped events hid
     _stop(sup)
-    _check_fills_equal_trades(ex, sup, market, inst)
+    _check_fills_equal_trades(ex, sup, market, inst, fills_log)
     ids = [o["clientOrderId"] for o in ex.orders(market)]
     assert len(ids) == len(set(ids)), "an order was placed twice"
     st = _venue_stats(capfd.readouterr().err)

@@ -244,7 +244,13 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         self.ws = WsApi(self.opt.url("ws_api"), self.stats, self._on_event, self._on_rate_limits)
         await self.ws.open()
         if self.market == "spot":
-            res = await self._ws_call("userDataStream.subscribe.signature", {"timestamp": self.server_ms()}, signed=True)
+            if self.creds.key_type == "ed25519":
+                # an Ed25519 key can authenticate the session: session.logon, then userDataStream.subscribe
+                await self._ws_call("session.logon", {})
+                self.stats["session_logons"] += 1
+                res = await self._ws_call("userDataStream.subscribe", {}, signed=False)
+            else:   # HMAC keys cannot log a session on: the signed subscription
+                res = await self._ws_call("userDataStream.subscribe.signature", {})
             self.stats["user_stream_subscriptions"] += 1
             log.info("binance: user data stream subscribed (subscriptionId %s)",
                      res.get("subscriptionId") if isinstance(res, dict) else "?")
