@@ -14,6 +14,8 @@ connection) there are 0 duplicate orders and 0 lost fills, and the venue process
 from __future__ import annotations
 
 import io
+import os
+import signal
 import time
 
 import pytest
@@ -62,7 +64,8 @@ def live(request, tmp_path, datadir, monkeypatch):
                 "ws_stream_url": u["streams"] + "/ws",
                 "api_key_env": "LS_TEST_BINANCE_KEY", "secret_env": "LS_TEST_BINANCE_SECRET",
                 "recv_window_ms": 1000, "request_timeout_s": 1.0, "reconcile_interval_s": 0.5,
-                "fills_log": str(tmp_path / "fills.jsonl"), **venue_opts}},
+                "fills_log": str(tmp_path / "fills.jsonl"), "store_dir": str(tmp_path / "venue-store"),
+                **venue_opts}},
             "strategy": {"name": "mm_cy", "params": {"half_spread_ticks": 1, "quote_qty": qty,
                                                      "requote_ticks": 1, "max_position": 20 * qty}},
             "risk": {"max_order_qty": 10 * qty, "max_position": 40 * qty, "price_band_ticks": 0,
@@ -132,17 +135,24 @@ def _stop(sup):
     assert rc == 0, sup.events
 
 
-def test_live_session_fills_equal_the_exchange_trade_list(live):
+def test_live_session_fills_equal_the_exchange_trade_list_across_a_venue_kill(live):
     ex, start, market, inst, fills_log = live
     sup = start()
-    _settle(ex, sup, market, 6)
+    _settle(ex, sup, market, 4)
     assert sup.procs["venue"].restarts == 0
+    # the venue process is killed: the supervisor restarts it, it reads its journal, reconciles, and
+    # reports only what happened while it was gone
+    os.kill(sup.procs["venue"].proc.pid, signal.SIGKILL)
+    wait_for(lambda: sup.poll() and sup.procs["venue"].restarts >= 1, 60, "the venue restart")
+    _settle(ex, sup, market, _trade_count(ex, market) + 2)
+    time.sleep(1.0)
     _stop(sup)
     n = _check_fills_equal_trades(ex, sup, market, inst, fills_log)
     assert n >= 6
 
 
 def _venue_stats(text):
+    """The counters the venue process logged at its (last orderly) stop."""
     line = [ln for ln in text.splitlines() if "binance: venue stats" in ln][-1]
     return {k: int(v) for k, v in (kv.split("=") for kv in line.split("venue stats ", 1)[1].split())}
 

@@ -101,9 +101,24 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         self._spot_dec = msgspec.json.Decoder(codec.SpotReport)
         self._up_event: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
+        self.journal = None
 
     # --- VenueAdapter (process-loop thread) -----------------------------------------------------
     def start(self) -> None:
+        if self.opt.store_dir:
+            from livestack.venues.binance.journal import Journal
+
+            self.journal = Journal(self.opt.store_dir, self.epoch)
+            orders, execs = self.journal.load(self.instruments)
+            for clid, v in orders.items():
+                self.vorders[clid] = v
+                if not v.terminal and not v.retired:
+                    self.core[v.cid] = v
+            for text in execs:
+                self.exec_ids.words(text)
+            if orders:
+                log.info("binance: journal: %d orders (%d live), %d fills already reported", len(orders),
+                         len(self.core), len(execs))
         if self.opt.fills_log:
             from livestack.secrets import open_private
 
@@ -148,6 +163,8 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         if self._fills_log is not None:
             self._fills_log.close()
             self._fills_log = None
+        if self.journal is not None:
+            self.journal.close()
         log.info("binance: venue stats %s", " ".join(f"{k}={v}" for k, v in sorted(self.status_counters().items())))
 
     def status_counters(self) -> dict[str, int]:
@@ -441,6 +458,8 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         v = _VOrder(cid, inst, side, price, qty, clid)
         self.vorders[clid] = v
         self.core[cid] = v
+        if self.journal is not None:
+            self.journal.write(v)       # before it is sent: a restarted process knows to ask about it
         asyncio.ensure_future(self._await_new(v, params))
         await asyncio.sleep(0)  # let the request go out before the next command (order preserved)
 
@@ -631,6 +650,8 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         old.cid = nv.cid
         self.core.pop(orig, None)
         self.core[nv.cid] = nv
+        if self.journal is not None:
+            self.journal.write(old)
         self._emit(ExecType.REPLACED, nv.cid, nv, orig=orig)
 
     async def _resolve_replace(self, old: _VOrder, nv: _VOrder) -> None:
@@ -766,7 +787,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         if done and not v.retired:
             v.terminal = True
         self.stats["fills"] += 1
-        self._emit(et, v.cid, v, last_px=last_px, last_qty=last_qty, words=words, ts_ns=ts_ns)
+        self._emit(et, v.cid, v, last_px=last_px, last_qty=last_qty, words=words, ts_ns=ts_ns, exec_text=text)
         if v.held is not None and v.cum >= v.held[3]:
             het, hreason, hts, _ = v.held
             v.held = None
@@ -782,7 +803,8 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
             self._fills_log.flush()
 
     def _emit(self, et, cid: int, v: _VOrder | None, reason: int = 0, orig: int = 0, last_px: int = 0,
-              last_qty: int = 0, words=(0, 0), ts_ms=None, ts_ns: int = 0, inst_id: int = 0, side: int = 0) -> None:
+              last_qty: int = 0, words=(0, 0), ts_ms=None, ts_ns: int = 0, inst_id: int = 0, side: int = 0,
+              exec_text: str = "") -> None:
         r = new("EXEC")[0]
         now = time.time_ns()
         r["ts"] = now
@@ -807,5 +829,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         r["exec_id"], r["exec_id_hi"] = words
         self.events.append(r)
         self.stats["events"] += 1
+        if self.journal is not None and v is not None and v.clid:
+            self.journal.write(v, exec_text)
         if int(et) in (int(ExecType.REJECTED), int(ExecType.CANCEL_REJECTED)):
             self.stats["rejects." + codec.reason_name(int(reason))] += 1

@@ -53,6 +53,8 @@ class BinanceVenueOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
                                         # (0 = only after reconnects)
     check_filters: bool = True          # pre-send check of exchangeInfo symbol filters (local reject)
     fills_log: str = ""                 # JSONL of every fill with fee + fee asset ("" = none)
+    store_dir: str = ""                 # the venue's journal (0700 dir, 0600 file): a restarted venue
+                                        # process reports only what is new ("" = none)
     log_level: str = "INFO"
     # process-loop options (livestack.venues.process.run_loop); accepted here so one table validates
     harness_pid: int | None = None

@@ -211,3 +211,43 @@ def test_orders_over_rest_when_the_ws_api_is_off():
     finally:
         ad.stop()
         fake.stop()
+
+
+def test_a_restarted_venue_process_reports_exactly_what_happened_while_it_was_gone(tmp_path):
+    fake = FakeBinance("spot").start()
+    opts = fake.options(store_dir=str(tmp_path / "store"))
+    a = BinanceAdapter([INST], opts, creds=Credentials(KEY, SECRET))
+    a.start()
+    try:
+        wait(lambda: a.up, "connect")
+        ev = Events(a)
+        a.submit(cmd(OrderCmdType.NEW, 91, qty=300000))
+        a.submit(cmd(OrderCmdType.NEW, 92))
+        ev.until(lambda e: e["client_order_id"] == 92 and e["exec_type"] == ExecType.ACCEPTED, "ack 92")
+        ev.until(lambda e: e["client_order_id"] == 91 and e["exec_type"] == ExecType.ACCEPTED, "ack 91")
+        t1 = fake.trade(clid(91), "0.00100000")
+        ev.until(lambda e: e["exec_type"] == ExecType.PARTIALLY_FILLED, "first fill")
+    finally:
+        a.stop()
+    # while no venue process runs: two more fills of 91 (it fills), 92 is canceled (e.g. by hand)
+    t2 = fake.trade(clid(91), "0.00100000", push=False)
+    t3 = fake.trade(clid(91), "0.00100000", push=False)
+    fake.call(lambda: fake.orders[clid(92)].update(status="CANCELED"))
+    b = BinanceAdapter([INST], opts, creds=Credentials(KEY, SECRET))
+    b.start()
+    try:
+        wait(lambda: b.up, "reconnect")
+        ev = Events(b)
+        ev.until(lambda e: e["client_order_id"] == 92 and e["exec_type"] == ExecType.CANCELED, "92 canceled")
+        ev.until(lambda e: e["client_order_id"] == 91 and e["exec_type"] == ExecType.FILLED, "91 filled")
+        time.sleep(0.3)
+        got = ev.drain()
+        fills = [(int(e["exec_id"]), int(e["exec_id_hi"])) for e in got
+                 if e["exec_type"] in (ExecType.PARTIALLY_FILLED, ExecType.FILLED)]
+        assert sorted(fills) == sorted(exec_id_words(f"BTCUSDT-{t['id']}") for t in (t2, t3))  # t1 not again
+        assert exec_id_words(f"BTCUSDT-{t1['id']}") not in fills
+        assert not [e for e in got if e["exec_type"] == ExecType.ACCEPTED]
+        assert sum(m == "order.place" for m, _ in fake.requests) == 2
+    finally:
+        b.stop()
+        fake.stop()
