@@ -17,7 +17,7 @@ Python API::
     ex.ws_api_url     # ws://127.0.0.1:P/ws-api/v3
     ex.fws_api_url    # ws://127.0.0.1:P/ws-fapi/v1
     ex.ws_url         # ws://127.0.0.1:P        spot streams: /ws/<stream>, /stream?streams=
-    ex.fstream_url    # ws://127.0.0.1:P/fstream USD-M streams + /ws/<listenKey>
+    ex.fstream_url    # ws://127.0.0.1:P/futures USD-M streams + /ws/<listenKey>
     ex.fault("drop_ack", n=1); ex.advance(2.0); ex.trades("usdm"); ex.state()
     ex.stop()
 
@@ -41,8 +41,7 @@ DEFAULT_ED25519_API_KEY = "livestack-test-ed25519-key"
 def default_capture(market: str) -> str | None:
     """The shared capture of ``market`` (``$LIVESTACK_DATA`` or ../shared/data), if present."""
     names = {"spot": "spot-btcusdt-20240808.gz", "usdm": "usdm-btcusdt-20240808.gz"}
-    roots = [os.environ.get("LIVESTACK_DATA"), Path(__file__).resolve().parents[3].parent / "shared" / "data",
-             "/work/shared/data"]
+    roots = [os.environ.get("LIVESTACK_DATA"), Path(__file__).resolve().parents[3].parent / "shared" / "data"]
     for r in roots:
         if r:
             p = Path(r) / "binance" / names[market]
@@ -96,12 +95,13 @@ class ExchangeHandle:
 
     @property
     def fstream_url(self) -> str:
-        return f"{self.ws_url}/fstream"
+        return f"{self.ws_url}/futures"
 
     def urls(self) -> dict:
         """Endpoints in the shape of ``livestack.venues.binance_presets`` presets."""
-        return {"spot": {"rest": self.url, "ws_api": self.ws_api_url, "streams": self.ws_url},
+        allu = {"spot": {"rest": self.url, "ws_api": self.ws_api_url, "streams": self.ws_url},
                 "usdm": {"rest": self.url, "ws_api": self.fws_api_url, "streams": self.fstream_url}}
+        return {k: v for k, v in allu.items() if k in self.server.ex.markets}
 
     def _call(self, fn, timeout=10.0):
         async def run():
@@ -113,14 +113,15 @@ class ExchangeHandle:
 
     def fault(self, kind: str, n: int = 1, seconds: float = 1.0) -> None:
         """Inject a fault now: ack_delay (seconds), drop_ack (n), disconnect, dup_event (n),
-        reorder_event (n), drop_event (n), stall (seconds), time_offset (n = ms), rest_fail (n)."""
+        reorder_event (n), drop_event (n), stall (seconds), time_offset (n = ms), rest_fail (n),
+        garbage (n malformed frames now on every WS API connection and USD-M user stream)."""
         self._call(lambda: self.server.inject(kind, n, seconds))
 
     def advance(self, seconds: float) -> None:
         """Move the replay clock forward by ``seconds`` of capture time now."""
         def go():
             next(iter(self.server.ex.markets.values())).clock.advance(seconds)
-            return self.server._broadcast(self.server.ex.step())
+            self.server._queue_md(self.server.ex.step())
         self._call(go)
 
     def trades(self, market: str) -> list:
@@ -140,6 +141,20 @@ class ExchangeHandle:
 
     def state(self) -> dict:
         return self._call(self.server.state)
+
+    def set_limits(self, market: str, spec: str) -> None:
+        """Change rate limits now, e.g. ``set_limits("spot", "REQUEST_WEIGHT:1M=50,ORDERS:10S=3")``;
+        counts and any ban are reset."""
+        from livestack.testing.binance_exchange.protocol import parse_limits
+
+        def go():
+            lim = self.server.limiters[market]
+            lim.limits = parse_limits(spec, lim.limits)
+            lim.counts = [0] * len(lim.limits)
+            lim.windows = [-1] * len(lim.limits)
+            lim.banned_until = 0.0
+            lim.limited_hits = 0
+        self._call(go)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._loop.is_closed():

@@ -21,6 +21,7 @@ Matching is the shared engine's (``market.py``). What this layer adds, as Binanc
 from __future__ import annotations
 
 import itertools
+import re
 import logging
 import time
 from decimal import Decimal
@@ -45,6 +46,9 @@ USDM_TAKER_FEE = Decimal("0.0005")
 USDM_LEVERAGE = 20
 
 
+_DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -56,7 +60,7 @@ def _d8(x: Decimal) -> str:
 class Order:
     __slots__ = ("market", "symbol", "order_id", "client_id", "side", "type", "tif", "price", "qty", "executed",
                  "cum_quote", "status", "time", "update", "coid", "fills", "reduce_only", "cancel_requested",
-                 "reject_reason", "locked", "stp", "orig_type", "expire_reason")
+                 "reject_reason", "locked", "stp", "orig_type", "expire_reason", "cancel_cid")
 
     def __init__(self, **kw):
         self.executed = 0
@@ -68,6 +72,7 @@ class Order:
         self.reject_reason = 0
         self.locked = Decimal(0)
         self.expire_reason = ""
+        self.cancel_cid = ""
         for k, v in kw.items():
             setattr(self, k, v)
 
@@ -117,6 +122,8 @@ class Exchange:
             else:
                 self.accounts[name] = Account(name, {m.quote_asset: usdm_balance})
         self.orders: dict[str, dict[int, Order]] = {n: {} for n in markets}  # order_id -> Order
+        self.live: dict[str, dict[int, Order]] = {n: {} for n in markets}  # open orders, order_id -> Order
+        self.by_client: dict[str, dict[str, Order]] = {n: {} for n in markets}  # clientOrderId -> latest Order
         self.by_coid: dict[str, dict[int, Order]] = {n: {} for n in markets}  # engine coid -> Order
         self.trades: dict[str, list] = {n: [] for n in markets}  # myTrades rows
         self._order_ids = itertools.count(1_000_001)
@@ -176,13 +183,9 @@ class Exchange:
             if required:
                 raise missing(name)
             return None
-        try:
-            d = Decimal(str(v))
-        except Exception:
-            raise invalid(name)
-        if not d.is_finite():
-            raise invalid(name)
-        return d
+        if not _DECIMAL.match(str(v)):
+            raise BinanceError(-1100, param=name, legal=_DECIMAL.pattern)
+        return Decimal(str(v))
 
     def _filters(self, name, m, price_units, qty_units, is_market, reduce_only=False) -> None:
         """Binance's filters, in its order; spot raises -1013 'Filter failure: X', USD-M its codes."""
@@ -293,7 +296,7 @@ class Exchange:
             try:
                 price_units = m.px_units(str(price))
             except ValueError:
-                raise BinanceError(-1111) if spot else BinanceError(-4014)
+                raise BinanceError(-1111)
         elif p.get("price") not in (None, ""):
             if spot:
                 raise BinanceError(-1106, param="price")
@@ -302,7 +305,8 @@ class Exchange:
         if client_id:
             if len(client_id) > 36:
                 raise invalid("newClientOrderId")
-            if any(o.client_id == client_id and o.open for o in self.orders[name].values()):
+            prev = self.by_client[name].get(client_id)
+            if prev is not None and prev.open:
                 self.counters["rejects"] += 1
                 raise BinanceError(-2010, reason="Duplicate order sent.") if spot else BinanceError(-4116)
         else:
@@ -358,6 +362,8 @@ class Exchange:
             o.tif = "GTC"
         self.orders[name][o.order_id] = o
         self.by_coid[name][o.coid] = o
+        self.by_client[name][client_id] = o
+        self.live[name][o.order_id] = o
         self.counters["orders"] += 1
         if fok_fail:  # spot FOK that cannot fill: NEW then EXPIRED, no fill
             self._event(name, m, o, "NEW")
@@ -368,6 +374,9 @@ class Exchange:
         self._submit(name, m, OrderCmdType.NEW, o, engine_tif)
         if o.status == "REJECTED":
             del self.orders[name][o.order_id]
+            self.live[name].pop(o.order_id, None)
+            if self.by_client[name].get(o.client_id) is o:
+                del self.by_client[name][o.client_id]
             self._release(name, m, o)
             reason = o.reject_reason
             if reason == 100:
@@ -380,7 +389,7 @@ class Exchange:
         acct = self.accounts["usdm"]
         wallet = acct.free(m.quote_asset)
         used = abs(acct.position) * (acct.entry or 0) / USDM_LEVERAGE
-        for o in self.orders["usdm"].values():
+        for o in self.live["usdm"].values():
             if o.open:
                 used += m.px_dec(o.price) * m.qty_dec(o.qty - o.executed) / USDM_LEVERAGE
         return wallet - used
@@ -397,12 +406,8 @@ class Exchange:
                 o = self.orders[name].get(int(oid))
             except ValueError:
                 raise invalid("orderId")
-            if o is not None and cid not in (None, "") and o.client_id != str(cid):
-                o = None
         else:
-            cands = [x for x in self.orders[name].values() if x.client_id == str(cid)]
-            opens = [x for x in cands if x.open]
-            o = (opens or cands or [None])[-1]
+            o = self.by_client[name].get(str(cid))
         if o is None or o.symbol != m.symbol:
             return None
         return o
@@ -414,6 +419,8 @@ class Exchange:
             raise BinanceError(-2011)
         m = self.markets[name]
         o.cancel_requested = True
+        if name == "spot":  # the cancel's own id: executionReport "c" (the order's id goes in "C")
+            o.cancel_cid = str(p.get("newClientOrderId") or f"web_cx{next(self._coids):012d}")
         self._submit(name, m, OrderCmdType.CANCEL, o)
         if o.open:  # the engine had no such order: should not happen
             raise BinanceError(-2011)
@@ -423,7 +430,7 @@ class Exchange:
     def cancel_all(self, name: str, symbol) -> list:
         m = self.market(name, symbol)
         out = []
-        for o in list(self.orders[name].values()):
+        for o in list(self.live[name].values()):
             if o.open and o.symbol == m.symbol:
                 o.cancel_requested = True
                 self._submit(name, m, OrderCmdType.CANCEL, o)
@@ -463,6 +470,11 @@ class Exchange:
 
     # -- engine events ------------------------------------------------------------------------
     def _on_exec(self, name, m, rec, taker: bool) -> None:
+        o = self._apply_exec(name, m, rec, taker)
+        if o is not None and not o.open:
+            self.live[name].pop(o.order_id, None)
+
+    def _apply_exec(self, name, m, rec, taker: bool):
         et = int(rec["exec_type"])
         o = self.by_coid[name].get(int(rec["client_order_id"]))
         if et == ExecType.REPLACED:
@@ -475,9 +487,9 @@ class Exchange:
             o.qty = int(rec["qty"])
             o.update = now_ms()
             self._event(name, m, o, "AMENDMENT")
-            return
+            return o
         if o is None:
-            return
+            return None
         if et == ExecType.ACCEPTED:
             o.status = "NEW"
             self._event(name, m, o, "NEW")
@@ -500,9 +512,11 @@ class Exchange:
             self._finish(name, m, o, "EXPIRED")
         elif et == ExecType.CANCEL_REJECTED:
             o.cancel_requested = False
+        return o
 
     def _finish(self, name, m, o, status) -> None:
         o.status = status
+        self.live[name].pop(o.order_id, None)
         o.update = now_ms()
         self._release(name, m, o)
         self.by_coid[name].pop(o.coid, None)
@@ -646,9 +660,11 @@ class Exchange:
         if last is not None and last[0] == o.order_id:
             _, lp, lq, fee, fee_asset, trade_id, maker, realized = last
         if name == "spot":
-            ev = {"e": "executionReport", "E": t, "s": o.symbol, "c": o.client_id, "S": o.side, "o": o.type,
+            canceled = x == "CANCELED"
+            ev = {"e": "executionReport", "E": t, "s": o.symbol,
+                  "c": (o.cancel_cid or o.client_id) if canceled else o.client_id, "S": o.side, "o": o.type,
                   "f": o.tif, "q": m.qty_str(o.qty), "p": m.px_str(o.price), "P": "0.00000000",
-                  "F": "0.00000000", "g": -1, "C": o.client_id if x == "CANCELED" else "", "x": x,
+                  "F": "0.00000000", "g": -1, "C": o.client_id if canceled else "", "x": x,
                   "X": o.status, "r": "NONE", "i": o.order_id, "l": m.qty_str(lq), "z": m.qty_str(o.executed),
                   "L": m.px_str(lp), "n": _d8(fee), "N": fee_asset, "T": o.update, "t": trade_id, "I": 0,
                   "w": o.open and o.type != "MARKET", "m": maker, "M": False, "O": o.time,

@@ -25,7 +25,7 @@ import numpy as np
 from livestack.config import BTCUSDT_SPOT, BTCUSDT_USDM, Instrument
 from livestack.feeds.capture import decode_capture
 from livestack.matching import MatchingEngine
-from livestack.schema import DTYPES
+from livestack.schema import DTYPES, FeedStatus, RecordKind
 from livestack.testing.replay_server import Venue
 
 
@@ -82,7 +82,10 @@ class Market:
         ts = self.recs["ts"].astype(np.int64)
         self.rec_times = np.maximum.accumulate(ts)
         self.msg_times = np.maximum.accumulate(np.array([m.ts for m in self.venue.msgs], dtype=np.int64))
-        self.t0 = int(min(self.rec_times[0], self.msg_times[0]))
+        # the replay starts where the engine's book is valid: at the capture's first SNAPSHOT_END
+        st = self.recs.view(DTYPES["MD_STATUS"])
+        ends = np.nonzero((self.recs["kind"] == RecordKind.MD_STATUS) & (st["status"] == FeedStatus.SNAPSHOT_END))[0]
+        self.t0 = int(self.rec_times[ends[0]]) if len(ends) else int(min(self.rec_times[0], self.msg_times[0]))
         self.rec_pos = 0
         self.msg_pos = 0
         self.loops = 0
@@ -98,6 +101,8 @@ class Market:
         self.base_asset = self.symbol[:-4] if self.symbol.endswith("USDT") else self.symbol[:3]
         self.quote_asset = self.symbol[len(self.base_asset):]
         self.last_trade_px: int | None = None
+        self._book, self._book_at = None, -1
+        self.step(self.t0)  # the capture up to the book's start is history, not replayed
 
     @staticmethod
     def _symbol_of(venue: Venue) -> str | None:
@@ -182,8 +187,13 @@ class Market:
         return Decimal(units).scaleb(-self.instrument.qty_decimals)
 
     def book(self):
-        """(bids, asks) of the engine's public book in units, best first."""
-        return self.engine.book(self.instrument.id)
+        """(bids, asks) of the engine's public book in units, best first (cached until the next
+        market record: our orders do not change the public book)."""
+        n = self.engine.n_md
+        if self._book_at != n:
+            self._book = self.engine.book(self.instrument.id)
+            self._book_at = n
+        return self._book
 
     def best(self):
         bids, asks = self.book()

@@ -67,7 +67,15 @@ def op_order_place(srv, mk, p):
     if mk == "spot":
         rt = str(p.get("newOrderRespType") or ("FULL" if o.type in ("LIMIT", "MARKET") else "ACK")).upper()
         return srv.ex.order_view(o, True, rt)
-    return srv.ex.order_view(o, True)
+    v = srv.ex.order_view(o, True)
+    rt = str(p.get("newOrderRespType") or "ACK").upper()
+    if rt not in ("ACK", "RESULT"):
+        raise invalid("newOrderRespType")
+    if rt == "ACK":  # USD-M's default: the order as accepted; fills come on the user stream
+        m = srv.ex.markets[mk]
+        v.update({"status": "NEW", "executedQty": m.qty_str(0), "cumQty": m.qty_str(0), "cumQuote": "0.00000",
+                  "avgPrice": "0.00", "updateTime": o.time})
+    return v
 
 
 def op_order_test(srv, mk, p):
@@ -80,7 +88,7 @@ def op_order_cancel(srv, mk, p):
     v = srv.ex.order_view(o, mk != "spot")
     if mk == "spot":
         v = {"symbol": o.symbol, "origClientOrderId": o.client_id, "orderId": o.order_id, "orderListId": -1,
-             "clientOrderId": str(p.get("newClientOrderId") or o.client_id), "transactTime": now_ms(),
+             "clientOrderId": o.cancel_cid or o.client_id, "transactTime": now_ms(),
              **{k: v[k] for k in ("price", "origQty", "executedQty", "cummulativeQuoteQty", "status",
                                   "timeInForce", "type", "side")},
              "selfTradePreventionMode": o.stp}
@@ -103,7 +111,7 @@ def op_open_orders(srv, mk, p):
     sym = p.get("symbol")
     if sym:
         srv.ex.market(mk, sym)
-    return [srv.ex.order_view(o, False) for o in srv.ex.orders[mk].values() if o.open]
+    return [srv.ex.order_view(o, False) for o in srv.ex.live[mk].values() if o.open]
 
 
 def op_all_orders(srv, mk, p):

@@ -338,7 +338,13 @@ def parse_limits(spec: str, defaults) -> list:
     for part in spec.split(","):
         name, _, n = part.partition("=")
         kind, _, iv = name.partition(":")
-        num, unit = int(iv[:-1]), letters[iv[-1].upper()]
+        try:
+            num, unit, n = int(iv[:-1]), letters[iv[-1].upper()], int(n)
+            if kind.upper() not in ("REQUEST_WEIGHT", "ORDERS", "RAW_REQUESTS") or num <= 0 or n <= 0:
+                raise ValueError
+        except (ValueError, KeyError, IndexError):
+            raise ValueError(f"rate limit {part!r}: expected KIND:<n><S|M|H|D>=<limit>, KIND one of "
+                             "REQUEST_WEIGHT, ORDERS, RAW_REQUESTS (e.g. ORDERS:10S=5)") from None
         for x in lims:
             if x.kind == kind.upper() and x.interval == unit and x.num == num:
                 x.limit = int(n)

@@ -4,8 +4,8 @@ Paths (one port, 127.0.0.1)::
 
     /api/v3/...                 spot REST              /fapi/v1/..., /fapi/v2/..., /fapi/v3/...  USD-M REST
     /ws-api/v3                  spot WebSocket API     /ws-fapi/v1                               USD-M WebSocket API
-    /ws, /ws/<stream>, /stream  spot market streams    /fstream/{ws,stream,market/stream,public/stream,
-                                                       private/stream}, /fstream/ws/<listenKey>  USD-M streams
+    /ws, /ws/<stream>, /stream  spot market streams    /futures/{ws,stream,market/stream,public/stream,
+                                                       private/stream}, /futures/ws/<listenKey>  USD-M streams
     /_control/{state,fault,advance,trades}             test control (not Binance)
 """
 
@@ -26,7 +26,24 @@ from livestack.testing.binance_exchange.protocol import (BinanceError, check_res
 log = logging.getLogger(__name__)
 
 FAULT_KINDS = ("ack_delay", "drop_ack", "disconnect", "dup_event", "reorder_event", "drop_event", "stall",
-               "time_offset", "rest_fail")
+               "time_offset", "rest_fail", "garbage")
+
+#: malformed frames of the ``garbage`` fault, cycled: not JSON, wrong types, unknown ids and events
+GARBAGE_WSAPI = (
+    "this is not json",
+    '{"id":"no-such-request","status":200,"result":{"orderId":1}}',
+    '{"id":null,"status":"200","result":{"orderId":"not-a-number"}}',
+    '{"subscriptionId":0,"event":{"e":"executionReport","E":"soon","s":"BTCUSDT","i":"x","X":17}}',
+    '{"subscriptionId":0,"event":{"e":"somethingNew","E":1}}',
+    '[1,2,3]',
+)
+GARBAGE_STREAM = (
+    "this is not json",
+    '{"e":"ORDER_TRADE_UPDATE","E":"soon","T":1,"o":{"s":"BTCUSDT","i":"bad","X":17}}',
+    '{"e":"somethingNew","E":1}',
+    '{"e":"ACCOUNT_UPDATE","E":1,"a":null}',
+    '[1,2,3]',
+)
 
 
 class Faults:
@@ -59,7 +76,7 @@ class Faults:
             self.time_offset_ms = int(n)
         elif kind == "rest_fail":
             self.rest_fail += n
-        elif kind != "disconnect":
+        elif kind not in ("disconnect", "garbage"):
             raise ValueError(f"fault {kind!r}: expected one of {', '.join(FAULT_KINDS)}")
 
     @staticmethod
@@ -120,9 +137,11 @@ class Server:
         self.streams: list[StreamConn] = []
         self.wsapi_conns: set = set()
         self._held = {}  # market -> (event, deadline) for reorder_event
+        self._md_backlog = {}  # market -> [(stream, text)] not yet broadcast (held during a stall)
         self._runner = None
         self._pump_task = None
         self.ex.emit = self.dispatch
+        self.garbage_sent = 0
         self.stats = {"rest": 0, "ws_requests": 0, "events_sent": 0, "md_sent": 0, "errors": 0}
 
     # -- time ---------------------------------------------------------------------------------
@@ -136,7 +155,7 @@ class Server:
             app.router.add_route(method, path, self._rest)
         app.router.add_get("/ws-api/v3", self._wsapi_spot)
         app.router.add_get("/ws-fapi/v1", self._wsapi_usdm)
-        for prefix, market in (("", "spot"), ("/fstream", "usdm")):
+        for prefix, market in (("", "spot"), ("/futures", "usdm")):
             for path in ("/ws", "/stream", "/market/stream", "/public/stream", "/private/stream",
                          "/market/ws", "/public/ws", "/private/ws"):
                 app.router.add_get(prefix + path, self._stream_handler(market))
@@ -167,8 +186,12 @@ class Server:
         while True:
             try:
                 new = self.ex.step()
-                if time.monotonic() >= self.faults.stall_until:
-                    await self._broadcast(new)
+                for k, v in new.items():
+                    if v:
+                        self._md_backlog.setdefault(k, []).extend(v)
+                if time.monotonic() >= self.faults.stall_until and self._md_backlog:
+                    backlog, self._md_backlog = self._md_backlog, {}
+                    await self._broadcast(backlog)  # after a stall: the held messages, in order
                 self.listen_keys.expire_due()
                 self._flush_held(force=False)
             except asyncio.CancelledError:
@@ -197,6 +220,12 @@ class Server:
                     self.stats["md_sent"] += 1
                 except (ConnectionResetError, RuntimeError):
                     break
+
+    def _queue_md(self, new: dict) -> None:
+        """Market messages passed outside the pump (advance): broadcast by the pump's next round."""
+        for k, v in new.items():
+            if v:
+                self._md_backlog.setdefault(k, []).extend(v)
 
     # -- user-stream events -------------------------------------------------------------------
     def dispatch(self, market: str, ev: dict) -> None:
@@ -390,7 +419,7 @@ class Server:
         if not isinstance(params, dict):
             params = {}
         rl = conn["rl"] and str(params.get("returnRateLimits", "true")).lower() != "false"
-        params = {k: v for k, v in params.items() if k != "returnRateLimits"}
+        # returnRateLimits stays in params: it is signed like any other parameter
         is_order = False
         retry = None
         try:
@@ -561,6 +590,18 @@ class Server:
         return ws
 
     # -- control ------------------------------------------------------------------------------
+    async def send_garbage(self, n: int) -> None:
+        """``n`` malformed frames on every WS API connection and USD-M user stream, now."""
+        targets = [(ws, GARBAGE_WSAPI) for ws in self.wsapi_conns]
+        targets += [(s.ws, GARBAGE_STREAM) for s in self.sinks if s.mode != "wsapi"]
+        for ws, frames in targets:
+            for i in range(n):
+                try:
+                    await ws.send_str(frames[(self.garbage_sent + i) % len(frames)])
+                except (ConnectionResetError, RuntimeError):
+                    break
+        self.garbage_sent += n
+
     async def disconnect_all(self) -> None:
         for ws in [s.ws for s in self.streams] + list(self.wsapi_conns):
             await ws.close(code=1001, message=b"binance test exchange: fault disconnect")
@@ -569,6 +610,8 @@ class Server:
         self.faults.apply(kind, n, seconds)
         if kind == "disconnect":
             await self.disconnect_all()
+        elif kind == "garbage":
+            await self.send_garbage(n)
 
     async def _ctl_fault(self, request):
         q = request.query
@@ -580,7 +623,7 @@ class Server:
 
     async def _ctl_advance(self, request):
         self.ex.markets[next(iter(self.ex.markets))].clock.advance(float(request.query.get("seconds", "1")))
-        await self._broadcast(self.ex.step())
+        self._queue_md(self.ex.step())
         return web.json_response({"ok": True})
 
     async def _ctl_state(self, request):
