@@ -14,7 +14,9 @@ exchangeInfo filters, clientOrderId scheme), ``ratelimit`` (exchangeInfo limits 
 ``rateLimits``), ``transport`` (REST, WS API, event stream), ``adapter`` (``BinanceAdapter``: commands,
 answers, user-stream events), ``reconcile`` (unknown outcomes resolved by status queries, reconnect
 reconciliation, the open-orders sweep, timers: time offset, listenKey keep-alive, countdownCancelAll),
-``state`` (one order at Binance). Threads: the process loop (rings) and one asyncio I/O thread.
+``state`` (one order at Binance), ``journal`` (option ``store_dir``: what the venue reported, so a
+restarted venue process reports only what is new). Threads: the process loop (rings) and one
+asyncio I/O thread.
 
 =============  ==================================  ===========================================
 ORDER_CMD      spot                                USD-M
