@@ -13,22 +13,15 @@ from typing import Literal
 
 import msgspec
 
-#: production endpoints by market (the presets of the test exchange's engineer add testnet ones)
-ENDPOINTS = {
-    "spot": {"rest": "https://api.binance.com", "ws_api": "wss://ws-api.binance.com:443/ws-api/v3",
-             "ws_stream": "wss://stream.binance.com:9443/ws"},
-    "usdm": {"rest": "https://fapi.binance.com", "ws_api": "wss://ws-fapi.binance.com/ws-fapi/v1",
-             "ws_stream": "wss://fstream.binance.com/ws"},
-}
-
-
 class BinanceVenueOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[venue.options]`` of ``venue.kind = "binance"``."""
 
     market: Literal["spot", "usdm"] = "spot"
-    rest_url: str = ""                 # "" = ENDPOINTS[market]["rest"]
-    ws_api_url: str = ""               # "" = ENDPOINTS[market]["ws_api"]
-    ws_stream_url: str = ""            # USD-M user stream base ("" = ENDPOINTS[market]["ws_stream"])
+    environment: Literal["production", "testnet", "demo", "local"] = "production"  # endpoint preset
+    local_url: str = ""                # environment "local": the test exchange's http base
+    rest_url: str = ""                 # "" = the preset's (livestack.venues.binance_presets)
+    ws_api_url: str = ""               # "" = the preset's WebSocket API
+    ws_stream_url: str = ""            # USD-M listenKey stream base ("" = the preset's streams + "/ws")
     key_type: Literal["hmac", "ed25519"] = "hmac"
     api_key_env: str = "BINANCE_API_KEY"       # env var holding the API key ...
     api_key_file: str = ""                     # ... or a 0600 file (wins when set)
@@ -67,8 +60,14 @@ class BinanceVenueOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     attach_timeout_s: float = 10.0
 
     def url(self, which: str) -> str:
+        """``rest`` / ``ws_api`` / ``ws_stream``: the explicit option, else the environment's preset."""
         own = {"rest": self.rest_url, "ws_api": self.ws_api_url, "ws_stream": self.ws_stream_url}[which]
-        return (own or ENDPOINTS[self.market][which]).rstrip("/")
+        if own:
+            return own.rstrip("/")
+        from livestack.venues.binance_presets import preset
+
+        p = preset(self.market, self.environment, self.local_url or None)
+        return {"rest": p.rest, "ws_api": p.ws_api, "ws_stream": p.streams.rstrip("/") + "/ws"}[which].rstrip("/")
 
 
 def load_options(options: dict) -> BinanceVenueOptions:

@@ -252,3 +252,14 @@ def test_filters_map_onto_instrument_fields_and_core_risk_keys():
     fu = codec.parse_filters({"filters": [{"filterType": "PERCENT_PRICE", "multiplierUp": "1.05",
                                            "multiplierDown": "0.95"}]}, 2, 3)
     assert codec.config_from_filters(fu)[1] == {"price_band_bps": 500}
+
+
+def test_endpoints_come_from_the_presets_unless_given():
+    o = load_options({"market": "usdm", "environment": "testnet"})
+    assert o.url("rest") == "https://testnet.binancefuture.com"
+    assert o.url("ws_api") == "wss://testnet.binancefuture.com/ws-fapi/v1"
+    assert o.url("ws_stream") == "wss://fstream.binancefuture.com/ws"
+    assert load_options({}).url("ws_api") == "wss://ws-api.binance.com:443/ws-api/v3"
+    assert load_options({"rest_url": "http://127.0.0.1:1/"}).url("rest") == "http://127.0.0.1:1"
+    with pytest.raises(ValueError):
+        load_options({"environment": "staging"})
