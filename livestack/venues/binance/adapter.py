@@ -43,7 +43,7 @@ from livestack.venues.binance.config import BinanceVenueOptions, load_options
 from livestack.venues.binance.ratelimit import RateLimiter
 from livestack.venues.binance.reconcile import ReconcileMixin
 from livestack.venues.binance.state import _VOrder
-from livestack.venues.binance.transport import ApiError, EventStream, NoAnswer, Rest, WsApi
+from livestack.venues.binance.transport import ApiError, EventStream, NoAnswer, NotSent, Rest, WsApi
 from livestack.venues.execid import ExecIdCollision, ExecIdRegistry
 
 log = logging.getLogger(__name__)
@@ -470,8 +470,25 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         return await self._rest_call(rest_method, self.paths["order"], list(params.items()))
 
     async def _await_new(self, v: _VOrder, params: dict) -> None:
+        first = v.sent_mono
+        while True:
+            try:
+                res = await self._order_call("order.place", params, "POST")
+                break
+            except NotSent:   # never left: send it when the session is back (no duplicate possible)
+                if time.monotonic() - first > self.opt.stale_order_s:
+                    self._terminal(v, ExecType.REJECTED, int(Reject.STALE))
+                    return
+                self.stats["resent_not_sent"] += 1
+                await asyncio.sleep(0.05)
+                await self._sleep_until_up(0.5)
+                v.sent_mono = time.monotonic()
+            except (ApiError, NoAnswer) as e:
+                res = e
+                break
         try:
-            res = await self._order_call("order.place", params, "POST")
+            if isinstance(res, Exception):
+                raise res
         except ApiError as e:
             if e.code in (-4116, -2010) and "uplicate" in e.msg:
                 self.stats["duplicate_client_order_id"] += 1

@@ -32,6 +32,10 @@ class NoAnswer(Exception):
     """The request was sent (or may have been) but no answer came: its outcome is unknown."""
 
 
+class NotSent(NoAnswer):
+    """The request certainly never left: the connection was not open when it was to be sent."""
+
+
 def _connect(url: str):
     try:
         from websockets.asyncio.client import connect
@@ -154,8 +158,9 @@ class WsApi:
         """Send one request; returns the future of its answer (result, or ApiError / NoAnswer)."""
         rid = str(next(self._ids))
         fut = asyncio.get_running_loop().create_future()
-        if not self.up:
-            fut.set_exception(NoAnswer("not connected"))
+        state = getattr(getattr(self.ws, "state", None), "name", "OPEN")
+        if not self.up or state != "OPEN":
+            fut.set_exception(NotSent("not connected"))
             return fut
         self._waiting[rid] = fut
         msg = {"id": rid, "method": method}

@@ -87,10 +87,13 @@ class FakeBinance:
     def stop(self):
         async def _down():
             for ws in list(self.sessions | self.streams):
-                await ws.close()
-            await self._runner.cleanup()
+                try:   # a client already gone never answers the close: do not wait for it
+                    await asyncio.wait_for(ws.close(), 1.0)
+                except (asyncio.TimeoutError, OSError, RuntimeError):
+                    pass
+            await asyncio.wait_for(self._runner.cleanup(), 10)
         if self.loop is not None:
-            asyncio.run_coroutine_threadsafe(_down(), self.loop).result(10)
+            asyncio.run_coroutine_threadsafe(_down(), self.loop).result(30)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
 
@@ -355,7 +358,10 @@ class FakeBinance:
     def kick(self):
         async def _k():
             for ws in list(self.sessions | self.streams):
-                await ws.close()
+                try:
+                    await asyncio.wait_for(ws.close(), 1.0)
+                except (asyncio.TimeoutError, OSError, RuntimeError):
+                    pass
         self.call(_k)
 
 

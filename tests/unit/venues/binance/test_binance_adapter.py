@@ -251,3 +251,62 @@ def test_a_restarted_venue_process_reports_exactly_what_happened_while_it_was_go
     finally:
         b.stop()
         fake.stop()
+
+
+def test_mutated_user_stream_events_are_counted_never_raised(venue):
+    """Seeded mutations of the documented events (wrong types, missing / extra fields, odd values,
+    our own clientOrderIds among them) go through the adapter's event handler on its I/O loop:
+    nothing raises, and the venue keeps working."""
+    import asyncio
+    import random
+
+    from .test_binance_codec import FUT_UPDATE, SPOT_REPORT
+
+    fake, ad, inst = venue
+    ev = Events(ad)
+    ad.submit(cmd(OrderCmdType.NEW, 95))
+    ev.until(lambda e: e["client_order_id"] == 95 and e["exec_type"] == ExecType.ACCEPTED, "ack")
+    rnd = random.Random(15)
+    odd = [None, "", "x", -1, 0, 2**70, 1.5, [], {}, True, "1e9", "-0.1", "0.000000001"]
+    base_spot = dict(SPOT_REPORT, s="BTCUSDT", c=clid(95), i=1000)
+    base_fut = dict(FUT_UPDATE, o=dict(FUT_UPDATE["o"], c=clid(95)))
+    docs = []
+    for _ in range(400):
+        spot = rnd.random() < 0.5
+        d = dict(base_spot) if spot else {**base_fut, "o": dict(base_fut["o"])}
+        tgt = d if spot else d["o"]
+        for _ in range(rnd.randint(1, 3)):
+            k = rnd.choice(list(tgt))
+            r = rnd.random()
+            if r < 0.4:
+                tgt[k] = rnd.choice(odd)
+            elif r < 0.6:
+                tgt.pop(k, None)
+            elif r < 0.8:
+                tgt["x"] = rnd.choice(["TRADE", "NEW", "CANCELED", "EXPIRED", "AMENDMENT", "?"])
+            else:
+                tgt["zz" + str(rnd.random())] = 1
+        docs.append(d)
+    docs += [None, [], "str", 5, {"e": None}, {"e": "executionReport"}, {"e": "listenKeyExpired"}]
+
+    async def run():
+        for d in docs:
+            ad._on_event(d)
+    asyncio.run_coroutine_threadsafe(run(), ad._loop).result(30)
+    assert ad.stats["bad_messages"] > 100
+    wait(lambda: ad.stats["connects"] >= 2 and ad.up, "the reconnect the listenKeyExpired event asked for")
+    ad.submit(cmd(OrderCmdType.NEW, 96))
+    ev.until(lambda e: e["client_order_id"] == 96 and e["exec_type"] == ExecType.ACCEPTED, "still trading", 20)
+
+
+def test_a_new_order_met_by_a_dropped_connection_is_placed_once_after_the_reconnect(venue):
+    fake, ad, inst = venue
+    ev = Events(ad)
+    connects = ad.stats["connects"]
+    fake.kick()
+    ad.submit(cmd(OrderCmdType.NEW, 97))
+    ev.until(lambda e: e["client_order_id"] == 97 and e["exec_type"] in (ExecType.ACCEPTED, ExecType.REJECTED),
+             "an answer", 20)
+    wait(lambda: ad.stats["connects"] > connects, "reconnect")
+    assert [int(e["exec_type"]) for e in ev.of(97)] == [ExecType.ACCEPTED], ad.stats
+    assert clid(97) in fake.orders
