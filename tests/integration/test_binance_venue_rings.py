@@ -76,9 +76,9 @@ def venue(session, procs, monkeypatch):
         execs.close()
 
 
-def test_orders_ring_to_binance_to_exec_ring(venue):
+def test_orders_ring_to_binance_to_exec_ring(venue, capfd):
     fake, orders, execs, stop, start = venue
-    p = start()
+    p = start(log_level="DEBUG")
     orders.write_batch(_cmds([(OrderCmdType.NEW, 1, 5000000, 100000, Side.BUY),
                               (OrderCmdType.NEW, 2, 5000100, 100000, Side.SELL)]))
     got = []
@@ -105,6 +105,9 @@ def test_orders_ring_to_binance_to_exec_ring(venue):
     stop.set()
     p.join(timeout=15)
     assert p.exitcode == 0
+    out = capfd.readouterr()
+    assert "venue stats" in out.err
+    assert SECRET not in out.out + out.err and KEY not in out.out + out.err   # keys never reach a log
 
 
 def test_harness_death_cancels_resting_orders(venue):

@@ -59,6 +59,8 @@ def run_process(orders_ring: str, exec_ring: str, instruments, options: dict, st
     sys.setswitchinterval(0.0002)
     logging.basicConfig(level=logging.getLevelName(opt.log_level.upper()),
                         format="%(asctime)s binance %(levelname)s %(message)s")
+    for noisy in ("websockets", "aiohttp"):   # their DEBUG logs carry signed request frames / URLs
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
     adapter = BinanceAdapter(instruments, opt, ring_name=orders_ring)
     loop_opts = dict(options)
     loop_opts.setdefault("idle_max_sleep_ns", opt.idle_max_sleep_ns)
