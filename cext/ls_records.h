@@ -71,6 +71,7 @@
 #define LS_TIME_IN_FORCE_IOC 2  /* immediate or cancel */
 #define LS_TIME_IN_FORCE_POST_ONLY 3  /* rest or reject */
 #define LS_TIME_IN_FORCE_DAY 4  /* good for the trading day (FIX 59=0) */
+#define LS_TIME_IN_FORCE_FOK 5  /* fill or kill: fill completely at once or expire (Binance timeInForce FOK) */
 
 /* OrderState: order lifecycle states */
 #define LS_ORDER_STATE_NONE 0  /* no order */
@@ -113,6 +114,7 @@
 #define LS_DENY_REASON_UNKNOWN_ORDER 19  /* cancel/replace of an order the core does not know or that is not live */
 #define LS_DENY_REASON_NO_REFERENCE 20  /* no reference price for the band check */
 #define LS_DENY_REASON_THROTTLE 21  /* order throttle: too many orders in flight */
+#define LS_DENY_REASON_MIN_NOTIONAL 22  /* order notional below the venue's minimum (Binance MIN_NOTIONAL / NOTIONAL filter) */
 
 /* ControlCmdType: CONTROL_CMD.cmd */
 #define LS_CONTROL_CMD_TYPE_STATUS 1  /* no-op that returns state */
@@ -155,6 +157,7 @@
 #define LS_RISK_LIMIT_SUBMIT_BURST 12  /* submit token bucket capacity */
 #define LS_RISK_LIMIT_CANCEL_BURST 13  /* cancel token bucket capacity */
 #define LS_RISK_LIMIT_MAX_LOSS_HALT 14  /* daily loss at which trading goes HALTED (REDUCING starts at MAX_LOSS) */
+#define LS_RISK_LIMIT_MIN_NOTIONAL 15  /* min order notional, price units (the venue's MIN_NOTIONAL / NOTIONAL filter; 0 = off) */
 
 /* Anomaly: ANOMALY.code */
 #define LS_ANOMALY_NONE 0  /* none */

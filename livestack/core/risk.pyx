@@ -59,6 +59,8 @@ cdef int check_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, i
         return LS_DENY_REASON_MAX_ORDER_QTY
     if limits[LS_RISK_LIMIT_MAX_NOTIONAL] > 0 and ls_muldiv(px, qty, c.qty_scale[i]) > limits[LS_RISK_LIMIT_MAX_NOTIONAL]:
         return LS_DENY_REASON_MAX_NOTIONAL
+    if limits[LS_RISK_LIMIT_MIN_NOTIONAL] > 0 and ls_muldiv(px, qty, c.qty_scale[i]) < limits[LS_RISK_LIMIT_MIN_NOTIONAL]:
+        return LS_DENY_REASON_MIN_NOTIONAL
     if limits[LS_RISK_LIMIT_PRICE_BAND_TICKS] > 0 or limits[LS_RISK_LIMIT_PRICE_BAND_BPS] > 0:
         ref = reference_price(inst_ctx)
         if ref <= 0:

@@ -26,6 +26,7 @@ RISK_KEYS = {
     "cancel_burst": (int(RiskLimit.CANCEL_BURST), "count"),
     "tradable": (int(RiskLimit.TRADABLE), "bool"),                 # default true
     "max_in_flight": (int(RiskLimit.MAX_IN_FLIGHT), "count"),      # orders awaiting a venue answer; 0 = off
+    "min_notional": (int(RiskLimit.MIN_NOTIONAL), "price"),        # price units; 0 = off (Binance MIN_NOTIONAL)
 }
 #: account-wide keys (top level only): price units x qty units (the PnL scale); 0 = off.
 GLOBAL_RISK_KEYS = {"max_loss": int(RiskLimit.MAX_LOSS), "max_loss_halt": int(RiskLimit.MAX_LOSS_HALT)}

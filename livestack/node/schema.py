@@ -211,6 +211,7 @@ FEED_KINDS: dict[str, str | type] = {
 VENUE_KINDS: dict[str, str | type] = {
     "sim": "livestack.venues.sim_options:SimVenueOptions",
     "fix": "livestack.venues.fix.options:FixVenueOptions",
+    "binance": "livestack.venues.binance.config:BinanceVenueOptions",
 }
 
 

@@ -452,6 +452,11 @@ class Supervisor:
             self._add("venue", sim.run_process, cpu["venue"],
                       (r["orders"], r["exec"], self.instruments, vopts, self.stop_event),
                       {"md_ring": r["md"][0] if feed_kind == "sim" else None})
+        elif venue_kind == "binance":
+            from livestack.venues import binance
+
+            self._add("venue", binance.run_process, cpu["venue"],
+                      (r["orders"], r["exec"], self.instruments, vopts, self.stop_event))
         else:
             from livestack.venues import fix
 

@@ -53,6 +53,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_TIME_IN_FORCE_IOC
     enum: LS_TIME_IN_FORCE_POST_ONLY
     enum: LS_TIME_IN_FORCE_DAY
+    enum: LS_TIME_IN_FORCE_FOK
     enum: LS_ORDER_STATE_NONE
     enum: LS_ORDER_STATE_PENDING_NEW
     enum: LS_ORDER_STATE_ACCEPTED
@@ -89,6 +90,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_DENY_REASON_UNKNOWN_ORDER
     enum: LS_DENY_REASON_NO_REFERENCE
     enum: LS_DENY_REASON_THROTTLE
+    enum: LS_DENY_REASON_MIN_NOTIONAL
     enum: LS_CONTROL_CMD_TYPE_STATUS
     enum: LS_CONTROL_CMD_TYPE_SESSION_START
     enum: LS_CONTROL_CMD_TYPE_SESSION_STOP
@@ -123,6 +125,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RISK_LIMIT_SUBMIT_BURST
     enum: LS_RISK_LIMIT_CANCEL_BURST
     enum: LS_RISK_LIMIT_MAX_LOSS_HALT
+    enum: LS_RISK_LIMIT_MIN_NOTIONAL
     enum: LS_ANOMALY_NONE
     enum: LS_ANOMALY_UNKNOWN_ORDER
     enum: LS_ANOMALY_DUPLICATE_EXEC

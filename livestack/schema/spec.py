@@ -162,6 +162,7 @@ ENUMS = (
         ("IOC", 2, "immediate or cancel"),
         ("POST_ONLY", 3, "rest or reject"),
         ("DAY", 4, "good for the trading day (FIX 59=0)"),
+        ("FOK", 5, "fill or kill: fill completely at once or expire (Binance timeInForce FOK)"),
     )),
     Enum("OrderState", "order lifecycle states", (
         ("NONE", 0, "no order"),
@@ -204,6 +205,7 @@ ENUMS = (
         ("UNKNOWN_ORDER", 19, "cancel/replace of an order the core does not know or that is not live"),
         ("NO_REFERENCE", 20, "no reference price for the band check"),
         ("THROTTLE", 21, "order throttle: too many orders in flight"),
+        ("MIN_NOTIONAL", 22, "order notional below the venue's minimum (Binance MIN_NOTIONAL / NOTIONAL filter)"),
     )),
     Enum("ControlCmdType", "CONTROL_CMD.cmd", (
         ("STATUS", 1, "no-op that returns state"),
@@ -247,6 +249,7 @@ ENUMS = (
         ("SUBMIT_BURST", 12, "submit token bucket capacity"),
         ("CANCEL_BURST", 13, "cancel token bucket capacity"),
         ("MAX_LOSS_HALT", 14, "daily loss at which trading goes HALTED (REDUCING starts at MAX_LOSS)"),
+        ("MIN_NOTIONAL", 15, "min order notional, price units (the venue's MIN_NOTIONAL / NOTIONAL filter; 0 = off)"),
     )),
     Enum("Anomaly", "ANOMALY.code", (
         ("NONE", 0, "none"),

@@ -74,6 +74,14 @@ def test_max_notional():
     assert len(d.new(price=99990, qty=100)[0]) == 1
 
 
+def test_min_notional():
+    # a venue's minimum order value (Binance MIN_NOTIONAL): 999.90 * 0.100 = 99.99 quote -> 9999 units
+    d = Driver(risk={"min_notional": "100.00"})
+    _denied(d, d.new(price=99990, qty=100), DenyReason.MIN_NOTIONAL)
+    d.control(ControlCmdType.SET_LIMIT, arg0=int(RiskLimit.MIN_NOTIONAL), arg1=9999)
+    assert len(d.new(price=99990, qty=100)[0]) == 1
+
+
 def test_max_position_counts_open_orders_worst_case():
     d = Driver(risk={"max_position": 100})
     assert len(d.new(BUY, 99990, 60)[0]) == 1

@@ -1,0 +1,162 @@
+"""BinanceAdapter against the product's Binance test exchange (livestack.testing.binance_exchange):
+Ed25519 signing, post-only / FOK / IOC outcomes, replace (spot cancelReplace, USD-M modify), the
+USD-M dead-man switch, throttling before the exchange's limit, and 429 -> 418 -> HALTED."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from livestack.config import Instrument
+from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, Side, TimeInForce, new, parse_fixed
+from livestack.venues.binance.adapter import BinanceAdapter
+from livestack.venues.binance.auth import Credentials
+from livestack.venues.binance.codec import Reject
+
+be = pytest.importorskip("livestack.testing.binance_exchange")
+pytestmark = pytest.mark.timeout(120)
+
+INSTS = {"spot": Instrument(1, "BTCUSDT", "binance", price_decimals=2, qty_decimals=8, tick=1, lot=1000),
+         "usdm": Instrument(1, "BTCUSDT", "binance", price_decimals=2, qty_decimals=3, tick=10, lot=1)}
+QTY = {"spot": 10000, "usdm": 2}   # 0.0001 BTC (> 5 USDT) / 0.002 BTC (> 100 USDT)
+
+
+def _wait(cond, what, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Venue:
+    def __init__(self, ex, market, creds, **opts):
+        u = ex.urls()[market]
+        self.ex, self.market, self.inst = ex, market, INSTS[market]
+        o = {"market": market, "rest_url": u["rest"], "ws_api_url": u["ws_api"], "ws_stream_url": u["streams"] + "/ws",
+             "session_epoch": 99, "recv_window_ms": 1000, "request_timeout_s": 2.0, "reconcile_interval_s": 0.5}
+        o.update(opts)
+        self.ad = BinanceAdapter([self.inst], o, creds=creds)
+        self.ad.start()
+        self.got = []
+        self.buf = np.zeros(64, DTYPES["EXEC"])
+        _wait(lambda: self.ad.up, "connect")
+
+    def events(self):
+        n = self.ad.poll(self.buf, 0)
+        self.got.extend(self.buf[i].copy() for i in range(n))
+        return self.got
+
+    def until(self, cid, et, timeout=15.0):
+        _wait(lambda: any(e["client_order_id"] == cid and e["exec_type"] == et for e in self.events()),
+              f"{cid} {ExecType(et).name}; got {[(int(e['client_order_id']), int(e['exec_type'])) for e in self.got]}",
+              timeout)
+        return [e for e in self.got if e["client_order_id"] == cid and e["exec_type"] == et][0]
+
+    def send(self, kind, cid, side, price, qty, tif=TimeInForce.GTC, orig=0, ord_type=OrdType.LIMIT):
+        c = new("ORDER_CMD")
+        c["cmd"], c["client_order_id"], c["side"], c["price"], c["qty"] = int(kind), cid, int(side), price, qty
+        c["orig_client_order_id"], c["tif"], c["ord_type"], c["instrument"] = orig, int(tif), int(ord_type), 1
+        self.ad.submit(c)
+
+    def best(self):
+        _wait(lambda: all(self.ex.best(self.market)), "a book")
+        b, a = self.ex.best(self.market)
+        return parse_fixed(b, 2), parse_fixed(a, 2)
+
+
+@pytest.fixture(params=["spot", "usdm"])
+def market(request):
+    return request.param
+
+
+def _exchange(market, **kw):
+    return be.start_exchange(markets=(market,), loop=True, **kw)
+
+
+def test_ed25519_keys_post_only_fok_and_replace(market, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    priv = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    ex = _exchange(market, ed25519_pub=pub)
+    v = None
+    try:
+        v = Venue(ex, market, Credentials(be.DEFAULT_ED25519_API_KEY, priv, "ed25519"))
+        ex.advance(3.0)
+        bid, ask = v.best()
+        tick, q = v.inst.tick, QTY[market]
+        v.send(OrderCmdType.NEW, 1, Side.BUY, ask + 5 * tick, q, TimeInForce.POST_ONLY)   # would take
+        r = v.until(1, ExecType.REJECTED)
+        assert r["reason"] == (Reject.NEW_ORDER_REJECTED if market == "spot" else Reject.GTX_ORDER_REJECT)
+        v.send(OrderCmdType.NEW, 2, Side.BUY, bid - 50 * tick, q, TimeInForce.POST_ONLY)  # rests
+        v.until(2, ExecType.ACCEPTED)
+        v.send(OrderCmdType.REPLACE, 3, Side.BUY, bid - 60 * tick, q * 2, orig=2)
+        rep = v.until(3, ExecType.REPLACED)
+        assert rep["orig_client_order_id"] == 2 and rep["price"] == bid - 60 * tick
+        v.send(OrderCmdType.CANCEL, 3, Side.BUY, 0, 0)
+        v.until(3, ExecType.CANCELED)
+        v.send(OrderCmdType.NEW, 4, Side.BUY, bid - 50 * tick, q, TimeInForce.FOK)         # cannot fill at once
+        assert v.until(4, ExecType.EXPIRED if market == "spot" else ExecType.REJECTED)
+        v.send(OrderCmdType.NEW, 5, Side.BUY, ask + 5 * tick, q, TimeInForce.IOC)          # takes
+        v.until(5, ExecType.FILLED)
+        trades = ex.trades(market)
+        assert len(trades) >= 1
+        if market == "spot":   # an Ed25519 key logs the session on, then subscribes the user stream
+            assert v.ad.stats["session_logons"] == 1 and v.ad.stats["user_stream_subscriptions"] == 1
+        assert not [e for e in v.got if e["client_order_id"] == 2 and e["exec_type"] == ExecType.CANCELED]
+    finally:
+        if v is not None:
+            v.ad.stop()
+        ex.stop()
+
+
+def test_usdm_countdown_cancel_all_is_refreshed_while_the_harness_lives():
+    ex = _exchange("usdm")
+    v = None
+    try:
+        v = Venue(ex, "usdm", Credentials(be.DEFAULT_API_KEY, be.DEFAULT_API_SECRET),
+                  countdown_cancel_ms=2000, countdown_refresh_s=0.2)
+        _wait(lambda: v.ad.stats["countdown_refreshes"] >= 3, "countdown refreshes")
+        v.ad.harness_alive = False          # what on_harness_lost does first: stop refreshing
+        n = v.ad.stats["countdown_refreshes"]
+        time.sleep(0.6)
+        assert v.ad.stats["countdown_refreshes"] <= n + 1
+    finally:
+        if v is not None:
+            v.ad.stop()
+        ex.stop()
+
+
+def test_throttled_below_the_exchange_limit_then_429_and_418_halt(market):
+    ex = _exchange(market, **{f"{market}_limits": "ORDERS:10S=5"}, ban_after=2, ban_s=30)
+    v = None
+    try:
+        v = Venue(ex, market, Credentials(be.DEFAULT_API_KEY, be.DEFAULT_API_SECRET), stale_order_s=1.5)
+        ex.advance(3.0)
+        bid, _ = v.best()
+        for i in range(6):
+            v.send(OrderCmdType.NEW, 10 + i, Side.BUY, bid - (50 + i) * v.inst.tick, QTY[market])
+        _wait(lambda: sum(e["exec_type"] in (ExecType.ACCEPTED, ExecType.REJECTED) for e in v.events()) >= 6,
+              "six answers")
+        assert v.ad.limiter.stats["throttled"] >= 1
+        assert not any(k.startswith("error.-1015") for k in v.ad.stats), "the exchange had to refuse: not throttled"
+        stale = [e for e in v.got if e["exec_type"] == ExecType.REJECTED]
+        assert all(e["reason"] == Reject.STALE for e in stale)
+        # a limiter that does not know the limit: Binance answers 429, then bans (418): HALTED
+        v.ad.limiter.windows.clear()
+        for i in range(8):
+            v.send(OrderCmdType.NEW, 100 + i, Side.BUY, bid - (80 + i) * v.inst.tick, QTY[market])
+        _wait(lambda: v.ad.halted or v.ad.stats.get("error.-1015", 0) >= 1, "429")
+        assert v.ad.stats.get("error.-1015", 0) + v.ad.stats.get("error.-1003", 0) >= 1
+    finally:
+        if v is not None:
+            v.ad.stop()
+        ex.stop()
