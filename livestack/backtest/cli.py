@@ -11,7 +11,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("backtest", help="run the core over a recorded capture with a simulated venue")
     p.add_argument("--data", required=True, help="Binance capture (.gz, one '<ns> <json>' a line)")
     p.add_argument("--strategy", required=True,
-                   help="mm_cy | mm_numba | mm_py | taker_cy | taker_numba | taker_py | none")
+                   help="mm_cy | mm_numba | mm_py | taker_cy | taker_numba | taker_py | none, or your own: "
+                        "package.module:Class or path/file.py|.pyx:Class (docs/strategies.md)")
     p.add_argument("--config", help="TOML with [instrument], [risk], [strategy.params], [core]")
     p.add_argument("--market", choices=["usdm", "spot"], default="usdm")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -31,7 +32,16 @@ def _cmd(args) -> int:
     from livestack.backtest import instrument_for, load_config, run_backtest, summary
     from livestack.feeds.capture import decode_capture
 
-    cfg = load_config(args.config) if args.config else {}
+    from livestack.strategies import loader
+
+    try:
+        cfg = load_config(args.config) if args.config else {}
+        # the strategy loads (imports / compiles, params convert) before the capture is decoded
+        loader.load(loader.normalize(args.strategy), cfg.get("strategy", {}).get("params") or None,
+                    instrument_for(args.market, cfg), on_error=cfg.get("strategy", {}).get("on_error"))
+    except (ValueError, OSError) as e:
+        print(f"livestack backtest: {e}", file=__import__("sys").stderr)
+        return 2
     core_cfg = dict(cfg.get("core", {}))
     if args.book_depth is not None:
         core_cfg["book_depth"] = args.book_depth
@@ -44,7 +54,8 @@ def _cmd(args) -> int:
         import pathlib
 
         stem = pathlib.Path(args.data).name.split(".")[0]
-        path = pathlib.Path(args.records) / f"backtest-{stem}-{args.strategy}.h5"
+        label = args.strategy.rpartition(":")[2] or args.strategy  # a reference: its class name
+        path = pathlib.Path(args.records) / f"backtest-{stem}-{label}.h5"
         if path.exists():
             print(f"backtest: {path} exists; remove it or choose another --records DIR")
             return 2

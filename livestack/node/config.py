@@ -68,8 +68,9 @@ DEFAULTS: dict[str, Any] = {
         "options": {},
     },
     "strategy": {
-        "name": "mm_cy",
+        "name": "mm_cy",                # registry name, package.module:Class or path/file.py|.pyx:Class
         "params": {},
+        "on_error": "disable",          # disable | halt | continue (livestack.strategies.config)
     },
     # Pre-trade risk limits (livestack.core.RISK_KEYS): per-instrument keys at the top level apply to
     # every instrument, [risk.symbols.SYMBOL] overrides one. Ints are raw fixed-point units, strings
@@ -173,11 +174,11 @@ def validate(raw: dict | None) -> dict:
     if cfg["venue"]["kind"] not in ("sim", "fix"):
         raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
     _check_control(cfg["control"])
-    _check_strategy(cfg["strategy"])
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", cfg["session"]["name"]):
         raise ConfigError(f"config: 'session.name' = {cfg['session']['name']!r}: 1-64 letters, digits, '_', '.', '-' "
                           "(it goes into the records file name)")
     insts = instruments(cfg)  # validates
+    _check_strategy(cfg["strategy"], insts)
     try:
         from livestack.core import parse_risk
     except ImportError:  # core not built: checked again when the harness builds the core
@@ -190,19 +191,14 @@ def validate(raw: dict | None) -> dict:
     return cfg
 
 
-def _check_strategy(st: dict) -> None:
-    """The strategy is one the harness can load (else it would die at start, after the other
-    processes started); its params are checked when the harness builds it."""
-    try:
-        from livestack.strategies import NAMES
-    except ImportError:  # strategies not built: the harness reports it at start
-        return
-    if st["name"] not in NAMES:
-        import difflib
+def _check_strategy(st: dict, insts) -> None:
+    """The strategy loads (imported / compiled, params converted) before any process starts."""
+    from livestack.strategies import config as strategy_config  # [strategy] schema: owned by the SDK
 
-        near = difflib.get_close_matches(st["name"], NAMES, n=1)
-        raise ConfigError(f"config: 'strategy.name' = {st['name']!r}: unknown strategy"
-                          + (f" (did you mean {near[0]!r}?)" if near else "") + f"; known: {', '.join(NAMES)}")
+    try:
+        strategy_config.check(st, insts)
+    except ValueError as e:
+        raise ConfigError(f"config: {e}") from None
 
 
 def _check_control(ctl: dict) -> None:

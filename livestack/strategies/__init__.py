@@ -26,6 +26,10 @@ NAMES = ("mm_cy", "mm_numba", "mm_py", "taker_cy", "taker_numba", "taker_py", "n
 
 def get(name: str, params: dict | None = None) -> Strategy | None:
     """A strategy by registry name, parameters applied; ``"none"`` gives ``None``."""
+    if ":" in name:  # a user strategy reference: livestack.strategies.loader
+        from livestack.strategies import loader
+
+        return loader.load(loader.normalize(name), params)
     if name == "none":
         if params:
             raise ValueError("strategy 'none' takes no parameters")
