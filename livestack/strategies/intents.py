@@ -24,7 +24,8 @@ Named reads: ``header(w).ts``, ``inst(w, i).bid_px``, ``order(w, slot).state``,
 
 from __future__ import annotations
 
-from numba.extending import register_jitable
+import numpy as np
+from numba.extending import overload, register_jitable
 
 from livestack.core import ctx as C
 from livestack.schema.dtypes import OrdType, OrderCmdType, OrderState, Side, TimeInForce
@@ -74,10 +75,54 @@ ACCEPTED = int(OrderState.ACCEPTED)
 PARTIALLY_FILLED = int(OrderState.PARTIALLY_FILLED)
 
 
-@register_jitable
+# Named views. In Python they are numpy records with attribute access (np.recarray rows, views of
+# the block's own words); numba compiles the @overload twins into record views, no copy either way.
+
 def header(w):
     """The header words as a record (``ts``, ``ev_kind``, ``ev_inst``, ``trading_state`` ...)."""
-    return w[0:HDR_WORDS].view(HDR_DTYPE)[0]
+    return w[0:HDR_WORDS].view(HDR_DTYPE).view(np.recarray)[0]
+
+
+def inst(w, i):
+    """Instrument i's fixed words as a record (``bid_px``, ``ask_px``, ``position``, ``healthy``,
+    ``tick``, ``n_live``, ``user`` (scratch words) ...)."""
+    b = w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE]
+    return w[b:b + INST_FIXED_WORDS].view(INST_DTYPE).view(np.recarray)[0]
+
+
+def order(w, slot):
+    """Order slot ``slot`` as a record (``id``, ``side``, ``state``, ``price``, ``qty``, ``leaves`` ...)."""
+    o = w[CTX_ORD_OFF] + slot * ORD_WORDS
+    return w[o:o + ORD_WORDS].view(ORD_DTYPE).view(np.recarray)[0]
+
+
+def params(w, dtype):
+    """The params words as a record of ``dtype`` (``livestack.strategies.params.record_dtype``; Python)."""
+    po = w[C.CTX_PARAM_OFF]
+    return w[po:po + dtype.itemsize // 8].view(dtype).view(np.recarray)[0]
+
+
+@overload(header)
+def _header_nb(w):
+    def impl(w):
+        return w[0:HDR_WORDS].view(HDR_DTYPE)[0]
+    return impl
+
+
+@overload(inst)
+def _inst_nb(w, i):
+    def impl(w, i):
+        b = w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE]
+        return w[b:b + INST_FIXED_WORDS].view(INST_DTYPE)[0]
+    return impl
+
+
+@overload(order)
+def _order_nb(w, slot):
+    def impl(w, slot):
+        o = w[CTX_ORD_OFF] + slot * ORD_WORDS
+        return w[o:o + ORD_WORDS].view(ORD_DTYPE)[0]
+    return impl
 
 
 @register_jitable
@@ -86,29 +131,20 @@ def inst_base(w, i):
 
 
 @register_jitable
-def inst(w, i):
-    """Instrument i's fixed words as a record (``bid_px``, ``ask_px``, ``position``, ``healthy``,
-    ``tick``, ``n_live``, ``user`` (scratch words) ...)."""
-    b = w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE]
-    return w[b:b + INST_FIXED_WORDS].view(INST_DTYPE)[0]
-
-
-@register_jitable
-def order(w, slot):
-    """Order slot ``slot`` as a record (``id``, ``side``, ``state``, ``price``, ``qty``, ``leaves`` ...)."""
-    o = w[CTX_ORD_OFF] + slot * ORD_WORDS
-    return w[o:o + ORD_WORDS].view(ORD_DTYPE)[0]
-
-
-@register_jitable
 def live_slot(w, i, k):
     """The order slot of instrument i's k-th live order (0 <= k < inst(w, i).n_live)."""
     return w[w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE] + w[CTX_INST_LIVE_OFF] + k]
 
 
-@register_jitable
 def live_order(w, i, k):
     return order(w, live_slot(w, i, k))
+
+
+@overload(live_order)
+def _live_order_nb(w, i, k):
+    def impl(w, i, k):
+        return order(w, live_slot(w, i, k))
+    return impl
 
 
 @register_jitable

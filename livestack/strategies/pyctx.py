@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from livestack.core import ctx as C
 from livestack.schema.dtypes import OrdType, OrderCmdType, TimeInForce
-from livestack.strategies.kernels import push
+from livestack.strategies.intents import push
 
 _INST_FIELDS = {n[5:].lower(): getattr(C, n) for n in C.NAMES
                 if n.startswith("INST_") and n not in ("INST_FIXED_WORDS", "INST_USER_WORDS")}

@@ -15,10 +15,10 @@ def test_no_config_is_the_embedded_simulated_default():
 
 def test_values_override_defaults_and_ints_widen_to_floats(tmp_path):
     p = tmp_path / "c.toml"
-    p.write_text('[harness]\ntimer_interval_ms = 5\n[strategy]\nname = "mm_numba"\nparams = {spread_ticks = 3}\n')
+    p.write_text('[harness]\ntimer_interval_ms = 5\n[strategy]\nname = "mm_numba"\nparams = {half_spread_ticks = 3}\n')
     cfg = load(str(p))
     assert cfg["harness"]["timer_interval_ms"] == 5.0 and cfg["harness"]["batch"] == 64
-    assert cfg["strategy"]["params"] == {"spread_ticks": 3}
+    assert cfg["strategy"]["params"] == {"half_spread_ticks": 3}
 
 
 @pytest.mark.parametrize("raw,match", [
