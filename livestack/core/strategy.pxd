@@ -38,6 +38,7 @@ cdef class PyStrategy(Strategy):
     cdef readonly object view
     cdef public object last_error
     cdef public object first_traceback
+    cdef public object reporter   # called with (strategy, exception) on each error (the loader: logging)
     cdef public long errors
 
 

@@ -22,14 +22,12 @@ them, overridden by the ``params`` dict it is given, in the block at ``ctx[CTX_P
 that order. ``SET_PARAM`` control commands change them by index.
 """
 
-import logging
 import traceback
 
 from libc.stdint cimport int64_t
 from livestack.core.ctx cimport *
 from livestack.schema.records cimport *
 
-_log = logging.getLogger(__name__)
 ON_ERROR = {"continue": ON_ERROR_CONTINUE, "disable": ON_ERROR_DISABLE, "halt": ON_ERROR_HALT}
 
 
@@ -128,13 +126,13 @@ cdef class PyStrategy(Strategy):
                 ctx[LS_CTX_N_INTENTS] = -1  # tells the core: drop this call's intents
 
     def _report(self, e):
-        # the error path only (the core records ANOMALY STRATEGY_ERROR and applies on_error):
-        # a log line for the first error and then at each power of two, the first traceback kept
+        # the error path only (the core records ANOMALY STRATEGY_ERROR and applies on_error): the
+        # first traceback kept; ``reporter(strategy, exc)`` (set by livestack.strategies.loader: a
+        # log line) called -- the core itself does no I/O
         if self.first_traceback is None:
             self.first_traceback = "".join(traceback.format_exception(e))
-        n = self.errors
-        if n & (n - 1) == 0:
-            _log.error("strategy %s raised %s: %s (error #%d)", self.name, type(e).__name__, e, n)
+        if self.reporter is not None:
+            self.reporter(self, e)
 
     def error_info(self):
         """{"errors", "last_error", "first_traceback"} (None when it never raised)."""

@@ -39,6 +39,15 @@ class StrategyLoadError(ValueError):
     """The strategy reference cannot be resolved, compiled, instantiated or given its params."""
 
 
+def report_error(strategy, exc) -> None:
+    """A strategy raised: a log line for the first error, then at each power of two (a strategy
+    failing on every event must not flood the log; the ANOMALY records count every one)."""
+    n = strategy.errors
+    if n & (n - 1) == 0:
+        log.error("strategy %s raised %s: %s (error #%d; on_error applies)", strategy.name, type(exc).__name__,
+                  exc, n)
+
+
 def sha256_file(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -289,6 +298,8 @@ def load(ref: str, params: dict | None = None, instrument=None, *, name: str | N
             s.configure(on_error=on_error)
         except ValueError as e:
             raise StrategyLoadError(str(e)) from None
+    if hasattr(s, "reporter"):
+        s.reporter = report_error
     ident["params"] = {k: (str(v) if not isinstance(v, (int, float, bool, str)) else v)
                        for k, v in (params or {}).items()}
     s.identity = ident

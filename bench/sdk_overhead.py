@@ -1,0 +1,95 @@
+"""SDK overhead (issue 13): the built-in market maker written on the Strategy SDK (hooks, named
+views, typed params) against the same market maker as it was before the SDK (raw word offsets,
+one ``on_event``; kept verbatim in ``bench/legacy/``), per flavour, on the same decoded capture.
+
+    legacy  (bench/legacy)              SDK (livestack.strategies)
+    legacy_mm.pyx  -> compiled by the   mm_cy     (SdkStrategy.on_event -> on_book/... vtable)
+                      strategy loader
+    legacy_numba.mm_kernel (cfunc)      mm_numba  (numba_sdk: one cfunc, hooks njit-inlined)
+    legacy_kernels.mm_body via on_event mm_py     (PyHooks -> on_book -> kernels.mm_body)
+
+Figure: core-only events/s (``Core.run_count``: process()+clear_outputs() per record), median of
+``repeat`` runs taken round-robin (legacy and SDK alternate, so a noisy neighbour hits both).
+Called by ``bench/bench_core.py --sdk``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import statistics
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LEGACY = ROOT / "bench" / "legacy"
+
+
+def _legacy():
+    sys.path.insert(0, str(LEGACY))
+    import legacy_kernels as LK
+    import legacy_numba
+
+    from livestack.core.strategy import CfuncStrategy, PyStrategy
+    from livestack.strategies import loader
+
+    mod = loader._import_file(loader.build_pyx(LEGACY / "legacy_mm.pyx"))
+
+    class LegacyPy:
+        def on_event(self, w):
+            LK.mm_body(w)
+
+    return {
+        "cython": lambda: mod.MarketMaker("legacy_mm_cy"),
+        "numba": lambda: CfuncStrategy(legacy_numba.mm_kernel(), "legacy_mm_numba", LK.MM_PARAM_NAMES,
+                                       LK.MM_PARAM_DEFAULTS),
+        "python": lambda: PyStrategy(LegacyPy(), "legacy_mm_py", LK.MM_PARAM_NAMES, LK.MM_PARAM_DEFAULTS),
+    }
+
+
+def run(md, instrument, risk, repeat=7, python=True, python_records=100_000):
+    """{flavour: {legacy/sdk events/s medians, overhead}}; Python on the first ``python_records``."""
+    from livestack import strategies
+    from livestack.core import Core
+
+    legacy = _legacy()
+    sdk = {"cython": lambda: strategies.get("mm_cy"), "numba": lambda: strategies.get("mm_numba"),
+           "python": lambda: strategies.get("mm_py")}
+    flavours = ["cython", "numba"] + (["python"] if python else [])
+    rates = {f: {"legacy": [], "sdk": []} for f in flavours}
+    counts = {}
+    for r in range(repeat):
+        for f in flavours:
+            if f == "python" and r >= 3:
+                continue
+            data = md[:python_records] if f == "python" else md
+            order = ("legacy", "sdk") if r % 2 == 0 else ("sdk", "legacy")
+            for which in order:
+                c = Core([instrument], risk, (legacy if which == "legacy" else sdk)[f]())
+                t0 = time.perf_counter()
+                c.run_count(data)
+                rates[f][which].append(len(data) / (time.perf_counter() - t0))
+                counts[(f, which)] = c.counters()["orders_sent"]
+    out = {}
+    for f in flavours:
+        lg, sd = statistics.median(rates[f]["legacy"]), statistics.median(rates[f]["sdk"])
+        assert counts[(f, "legacy")] == counts[(f, "sdk")], f"{f}: legacy and SDK sent different orders"
+        out[f] = {"legacy_events_per_s_median": lg, "sdk_events_per_s_median": sd,
+                  "overhead_pct": 100.0 * (lg - sd) / lg, "runs": len(rates[f]["sdk"]),
+                  "legacy_runs_events_per_s": rates[f]["legacy"], "sdk_runs_events_per_s": rates[f]["sdk"],
+                  "orders_sent": counts[(f, "sdk")],
+                  "records": python_records if f == "python" else len(md)}
+    return out
+
+
+BOUNDS = {"cython": 5.0, "numba": 10.0}
+
+
+def report(out) -> list[str]:
+    lines = ["SDK overhead: built-in market maker on the SDK vs the same MM before the SDK (core-only ev/s, medians)"]
+    for f, r in out.items():
+        bound = BOUNDS.get(f)
+        verdict = "" if bound is None else (f"  bound {bound:.0f}%: {'met' if r['overhead_pct'] <= bound else 'NOT met'}")
+        lines.append(f"  {f:7s} legacy {r['legacy_events_per_s_median'] / 1e6:7.2f}M  sdk {r['sdk_events_per_s_median'] / 1e6:7.2f}M"
+                     f"  overhead {r['overhead_pct']:+6.1f}%  ({r['runs']} runs, {r['records']:,} records, "
+                     f"{r['orders_sent']:,} orders){verdict}")
+    return lines
