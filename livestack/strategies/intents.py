@@ -28,6 +28,7 @@ import numpy as np
 from numba.extending import overload, register_jitable
 
 from livestack.core import ctx as C
+from livestack.strategies import views as V
 from livestack.schema.dtypes import OrdType, OrderCmdType, OrderState, Side, TimeInForce
 
 HDR_DTYPE = C.HDR_DTYPE
@@ -75,25 +76,24 @@ ACCEPTED = int(OrderState.ACCEPTED)
 PARTIALLY_FILLED = int(OrderState.PARTIALLY_FILLED)
 
 
-# Named views. In Python they are numpy records with attribute access (np.recarray rows, views of
-# the block's own words); numba compiles the @overload twins into record views, no copy either way.
+# Named views (livestack.strategies.views): in Python small objects with a property per field; in
+# numba (the @overload twins) a struct of the array and the base whose attributes compile to one
+# load each -- no copy, no per-call array either way.
 
 def header(w):
-    """The header words as a record (``ts``, ``ev_kind``, ``ev_inst``, ``trading_state`` ...)."""
-    return w[0:HDR_WORDS].view(HDR_DTYPE).view(np.recarray)[0]
+    """The header words by name (``ts``, ``ev_kind``, ``ev_inst``, ``trading_state`` ...)."""
+    return V.HdrView(w, 0)
 
 
 def inst(w, i):
-    """Instrument i's fixed words as a record (``bid_px``, ``ask_px``, ``position``, ``healthy``,
-    ``tick``, ``n_live``, ``user`` (scratch words) ...)."""
-    b = w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE]
-    return w[b:b + INST_FIXED_WORDS].view(INST_DTYPE).view(np.recarray)[0]
+    """Instrument i's fixed words by name (``bid_px``, ``ask_px``, ``position``, ``healthy``,
+    ``tick``, ``n_live``; ``user``: its scratch words, writable)."""
+    return V.InstView(w, w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE])
 
 
 def order(w, slot):
-    """Order slot ``slot`` as a record (``id``, ``side``, ``state``, ``price``, ``qty``, ``leaves`` ...)."""
-    o = w[CTX_ORD_OFF] + slot * ORD_WORDS
-    return w[o:o + ORD_WORDS].view(ORD_DTYPE).view(np.recarray)[0]
+    """Order slot ``slot`` by name (``id``, ``side``, ``state``, ``price``, ``qty``, ``leaves`` ...)."""
+    return V.OrderView(w, w[CTX_ORD_OFF] + slot * ORD_WORDS)
 
 
 def params(w, dtype):
@@ -105,23 +105,21 @@ def params(w, dtype):
 @overload(header)
 def _header_nb(w):
     def impl(w):
-        return w[0:HDR_WORDS].view(HDR_DTYPE)[0]
+        return V.make_hdr(w, 0)
     return impl
 
 
 @overload(inst)
 def _inst_nb(w, i):
     def impl(w, i):
-        b = w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE]
-        return w[b:b + INST_FIXED_WORDS].view(INST_DTYPE)[0]
+        return V.make_inst(w, w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE])
     return impl
 
 
 @overload(order)
 def _order_nb(w, slot):
     def impl(w, slot):
-        o = w[CTX_ORD_OFF] + slot * ORD_WORDS
-        return w[o:o + ORD_WORDS].view(ORD_DTYPE)[0]
+        return V.make_order(w, w[CTX_ORD_OFF] + slot * ORD_WORDS)
     return impl
 
 

@@ -1,4 +1,5 @@
-"""Named accessors over the context block for plain-Python strategies (prototyping).
+"""Named accessors over the context block for plain ``on_event(w)`` Python strategies (the form
+before the Strategy SDK; new code: ``livestack.strategies.sdk.Strategy`` with hooks and typed params).
 
 ``on_event(w)`` receives the block as a numpy int64 array; wrap it once::
 

@@ -99,30 +99,8 @@ class NumbaStrategy:
     on_error = "disable"   # numba code cannot raise into the core; kept for symmetry
 
 
-def _view_class(name: str, fields: dict):
-    def prop(word):
-        return property(lambda self: int(self._w[self._b + word]))
-
-    ns = {"__slots__": ("_w", "_b"), "FIELDS": fields}
-    for f, word in fields.items():
-        ns[f] = prop(word)
-
-    def __init__(self, w, b):
-        self._w, self._b = w, b
-
-    def as_dict(self):
-        return {f: int(self._w[self._b + word]) for f, word in fields.items()}
-
-    def __repr__(self):
-        return f"<{name} {self.as_dict()}>"
-
-    ns.update(__init__=__init__, as_dict=as_dict, __repr__=__repr__)
-    return type(name, (), ns)
-
-
 #: Python views with attribute names, generated from the same declaration as the C structs
-InstView = _view_class("InstView", C.INST_FIELDS)
-OrderView = _view_class("OrderView", C.ORD_FIELDS)
+from livestack.strategies.views import HdrView, InstView, OrderView  # noqa: E402,F401
 
 
 class Context:
