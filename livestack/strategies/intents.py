@@ -96,10 +96,27 @@ def order(w, slot):
     return V.OrderView(w, w[CTX_ORD_OFF] + slot * ORD_WORDS)
 
 
+_params_views: dict = {}
+
+
 def params(w, dtype):
-    """The params words as a record of ``dtype`` (``livestack.strategies.params.record_dtype``; Python)."""
-    po = w[C.CTX_PARAM_OFF]
-    return w[po:po + dtype.itemsize // 8].view(dtype).view(np.recarray)[0]
+    """The params words by name, a live view (``SET_PARAM`` changes show) laid out as ``dtype``
+    (``livestack.strategies.params.record_dtype``; float fields read as doubles). Python side."""
+    cls = _params_views.get(dtype)
+    if cls is None:
+        ns = {"__slots__": ("_w", "_b")}
+        for k, name in enumerate(dtype.names):
+            if dtype[name].kind == "f":
+                ns[name] = property(lambda self, k=k: float(self._w[self._b + k:self._b + k + 1].view(np.float64)[0]))
+            else:
+                ns[name] = property(lambda self, k=k: int(self._w[self._b + k]))
+
+        def __init__(self, w, b):
+            self._w, self._b = w, b
+
+        ns["__init__"] = __init__
+        cls = _params_views[dtype] = type("ParamsView", (), ns)
+    return cls(w, int(w[C.CTX_PARAM_OFF]))
 
 
 @overload(header)
