@@ -8,8 +8,10 @@ one ``on_event``; kept verbatim in ``bench/legacy/``), per flavour, on the same 
     legacy_numba.mm_kernel (cfunc)      mm_numba  (numba_sdk: one cfunc, hooks njit-inlined)
     legacy_kernels.mm_body via on_event mm_py     (PyHooks -> on_book -> kernels.mm_body)
 
-Figure: core-only events/s (``Core.run_count``: process()+clear_outputs() per record), median of
-``repeat`` runs taken round-robin (legacy and SDK alternate, so a noisy neighbour hits both).
+Figures: core-only events/s (``Core.run_count``: process()+clear_outputs() per record; no venue
+answers, so quotes stay in flight) and backtest events/s (+ the in-process simulated venue's
+execution events: acks, fills, replaces -- the order-churn path), medians of ``repeat`` runs taken
+round-robin (legacy and SDK alternate, so a noisy neighbour hits both).
 Called by ``bench/bench_core.py --sdk``.
 """
 
@@ -55,7 +57,9 @@ def run(md, instrument, risk, repeat=7, python=True, python_records=100_000):
     sdk = {"cython": lambda: strategies.get("mm_cy"), "numba": lambda: strategies.get("mm_numba"),
            "python": lambda: strategies.get("mm_py")}
     flavours = ["cython", "numba"] + (["python"] if python else [])
-    rates = {f: {"legacy": [], "sdk": []} for f in flavours}
+    from livestack.backtest.sim import run as backtest_run
+
+    rates = {f: {"legacy": [], "sdk": [], "legacy_bt": [], "sdk_bt": []} for f in flavours}
     counts = {}
     for r in range(repeat):
         for f in flavours:
@@ -69,11 +73,20 @@ def run(md, instrument, risk, repeat=7, python=True, python_records=100_000):
                 c.run_count(data)
                 rates[f][which].append(len(data) / (time.perf_counter() - t0))
                 counts[(f, which)] = c.counters()["orders_sent"]
+                c = Core([instrument], risk, (legacy if which == "legacy" else sdk)[f]())
+                t0 = time.perf_counter()
+                o = backtest_run(c, data, collect=False)
+                rates[f][which + "_bt"].append(o["inputs"] / (time.perf_counter() - t0))
+                counts[(f, which, "bt")] = c.counters()["orders_sent"]
     out = {}
     for f in flavours:
         lg, sd = statistics.median(rates[f]["legacy"]), statistics.median(rates[f]["sdk"])
         assert counts[(f, "legacy")] == counts[(f, "sdk")], f"{f}: legacy and SDK sent different orders"
-        out[f] = {"legacy_events_per_s_median": lg, "sdk_events_per_s_median": sd,
+        assert counts[(f, "legacy", "bt")] == counts[(f, "sdk", "bt")], f"{f}: backtest orders differ"
+        lgb, sdb = statistics.median(rates[f]["legacy_bt"]), statistics.median(rates[f]["sdk_bt"])
+        out[f] = {"backtest_legacy_events_per_s_median": lgb, "backtest_sdk_events_per_s_median": sdb,
+                  "backtest_overhead_pct": 100.0 * (lgb - sdb) / lgb,
+                  "backtest_orders_sent": counts[(f, "sdk", "bt")],"legacy_events_per_s_median": lg, "sdk_events_per_s_median": sd,
                   "overhead_pct": 100.0 * (lg - sd) / lg, "runs": len(rates[f]["sdk"]),
                   "legacy_runs_events_per_s": rates[f]["legacy"], "sdk_runs_events_per_s": rates[f]["sdk"],
                   "orders_sent": counts[(f, "sdk")],
@@ -92,4 +105,7 @@ def report(out) -> list[str]:
         lines.append(f"  {f:7s} legacy {r['legacy_events_per_s_median'] / 1e6:7.2f}M  sdk {r['sdk_events_per_s_median'] / 1e6:7.2f}M"
                      f"  overhead {r['overhead_pct']:+6.1f}%  ({r['runs']} runs, {r['records']:,} records, "
                      f"{r['orders_sent']:,} orders){verdict}")
+        lines.append(f"  {'':7s} backtest: legacy {r['backtest_legacy_events_per_s_median'] / 1e6:5.2f}M  sdk "
+                     f"{r['backtest_sdk_events_per_s_median'] / 1e6:5.2f}M  overhead {r['backtest_overhead_pct']:+6.1f}%  "
+                     f"({r['backtest_orders_sent']:,} orders: venue answers, order churn)")
     return lines
