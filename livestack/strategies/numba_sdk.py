@@ -1,7 +1,7 @@
 """Compile a :class:`livestack.strategies.sdk.NumbaStrategy` into one ``@cfunc("void(voidptr)")``.
 
-The kernel views the block (``numba.carray``), the params as the strategy's own record type
-(``params.record_dtype``: one named field per param), and dispatches on the input's kind to the
+The kernel views the block (``numba.carray``), the params through a view type of the strategy's
+own params (``views.params_view``: ``p.<name>`` is one load), and dispatches on the input's kind to the
 njit-compiled hooks, exactly as ``SdkStrategy.on_event`` (Cython) and ``sdk.PyHooks`` (Python) do.
 ``on_start`` runs once: the SDK keeps its flag in the last global user word (``intents.sdk_word``).
 """
@@ -16,6 +16,7 @@ from numba.core.registry import CPUDispatcher
 from livestack.core import ctx as C
 from livestack.schema.dtypes import ExecType, RecordKind
 from livestack.strategies import intents as I
+from livestack.strategies import views
 from livestack.strategies.params import record_dtype
 from livestack.strategies.sdk import HOOKS
 
@@ -71,13 +72,12 @@ def build(cls):
         raise TypeError(f"{cls.__name__}: unknown hook(s) {unknown} (hooks: {', '.join(HOOKS)})")
     on_start, on_book, on_trade, on_fill, on_order_update, on_timer, on_stop = (_hook(cls, n) for n in HOOKS)
     PD = record_dtype(getattr(cls, "Params", None))
-    NPW = PD.itemsize // 8
+    make_params = views.params_view(PD)[1]
 
     def kernel(ptr):
         head = numba.carray(ptr, (1,), np.int64)
         w = numba.carray(ptr, (head[0],), np.int64)
-        po = w[CTX_PARAM_OFF]
-        p = w[po:po + NPW].view(PD)[0]
+        p = make_params(w, w[CTX_PARAM_OFF])
         s = I.sdk_word(w)
         if w[s] == 0:
             w[s] = 1

@@ -12,6 +12,7 @@ attributes read ``w[base + word]`` at a word index generated from ``livestack/sc
 
 from __future__ import annotations
 
+import numpy as np
 from numba.core import cgutils, types
 from numba.extending import intrinsic, make_attribute_wrapper, models, overload_attribute, register_model
 
@@ -45,7 +46,7 @@ InstView = _py_view("InstView", C.INST_FIELDS, ARRAYS["INST"])
 OrderView = _py_view("OrderView", C.ORD_FIELDS, ARRAYS["ORD"])
 
 
-def _nb_view(kind, fields, arrays):
+def _nb_view(kind, fields, arrays, floats=()):
     class ViewType(types.Type):
         def __init__(self, arrty):
             self.arrty = arrty
@@ -77,13 +78,18 @@ def _nb_view(kind, fields, arrays):
             return lambda v: v._w[v._b + word]
         return typer
 
+    def double(word):
+        def typer(v):
+            return lambda v: v._w[v._b + word:v._b + word + 1].view(np.float64)[0]
+        return typer
+
     def array(word, n):
         def typer(v):
             return lambda v: v._w[v._b + word:v._b + word + n]
         return typer
 
     for f, word in fields.items():
-        overload_attribute(ViewType, f)(scalar(word))
+        overload_attribute(ViewType, f)((double if f in floats else scalar)(word))
     for f, (word, n) in arrays.items():
         overload_attribute(ViewType, f)(array(word, n))
     return ViewType, make
@@ -92,3 +98,16 @@ def _nb_view(kind, fields, arrays):
 HdrViewType, make_hdr = _nb_view("Hdr", C.HDR_FIELDS, ARRAYS["HDR"])
 InstViewType, make_inst = _nb_view("Inst", C.INST_FIELDS, ARRAYS["INST"])
 OrderViewType, make_order = _nb_view("Order", C.ORD_FIELDS, ARRAYS["ORD"])
+
+
+_params_types: dict = {}
+
+
+def params_view(dtype):
+    """(numba view type, maker) for a params record ``dtype``: ``p.<name>`` is one load (float
+    params read as doubles); built once per dtype."""
+    if dtype not in _params_types:
+        fields = {n: k for k, n in enumerate(dtype.names)}
+        floats = tuple(n for n in dtype.names if dtype[n].kind == "f")
+        _params_types[dtype] = _nb_view(f"Params{len(_params_types)}", fields, {}, floats)
+    return _params_types[dtype]

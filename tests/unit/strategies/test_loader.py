@@ -146,3 +146,33 @@ def test_an_exception_is_an_anomaly_and_the_on_error_policy_applies(tmp_path, po
         assert c["strategy_disabled"] == 1
     if policy == "halt":
         assert core.trading_state == int(TradingState.HALTED)
+
+
+NUMBA_FLOAT = '''
+import dataclasses
+from livestack.strategies.intents import inst, place
+from livestack.strategies.sdk import BUY, GTC, NumbaStrategy
+
+@dataclasses.dataclass
+class P:
+    scale: float = 0.5
+    base: int = 2
+
+class F(NumbaStrategy):
+    Params = P
+
+    @staticmethod
+    def on_book(w, i, p):
+        b = inst(w, i)
+        if b.bid_px > 0 and b.n_live == 0:
+            place(w, i, BUY, b.bid_px, int(p.base * p.scale * 4.0), GTC, False)
+'''
+
+
+def test_numba_params_are_named_and_floats_read_as_doubles(tmp_path):
+    f = tmp_path / "nbfloat.py"
+    f.write_text(NUMBA_FLOAT)
+    strat = loader.load(f"{f}:F", {"scale": 1.5}, INST)
+    core = Core([INST], RISK, strat)
+    orders, _ = core.process_array(R.slots(R.snapshot(1, 1, [(100000, 5)], [(100010, 5)])), hseq0=1)
+    assert len(orders) == 1 and orders[0]["qty"] == 12 and orders[0]["price"] == 100000
