@@ -46,7 +46,10 @@ def build_core(cfg: dict):
     from livestack.core import Core
     from livestack.strategies import config as strategy_config
 
-    strategy = strategy_config.build(cfg["strategy"], cfgmod.instruments(cfg))
+    if cfg.get("strategies"):
+        strategy = strategy_config.build_set(cfg["strategies"], cfgmod.instruments(cfg))
+    else:
+        strategy = strategy_config.build(cfg["strategy"], cfgmod.instruments(cfg))
     # book depth: per instrument ([[instruments]] book_depth, livestack.config.DEFAULT_BOOK_DEPTH);
     # BOOK_TOP records: harness.book_top_levels (a config from before it existed: 5)
     return Core(cfgmod.instruments(cfg), cfg["risk"], strategy,

@@ -72,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
         "params": {},
         "on_error": "disable",          # disable | halt | continue (livestack.strategies.config)
     },
+    "strategies": [],                   # [[strategies]]: several per session (livestack.strategies.config)
     # Pre-trade risk limits (livestack.core.RISK_KEYS): per-instrument keys at the top level apply to
     # every instrument, [risk.symbols.SYMBOL] overrides one. Ints are raw fixed-point units, strings
     # are decimals in the instrument's units. A [risk] table in a file is merged over these.
@@ -123,7 +124,7 @@ def _merge(path: tuple, base: dict, over: dict) -> dict:
             if not isinstance(value, dict):
                 raise ConfigError(f"config: '{where}' must be a table, got {type(value).__name__}")
             out[key] = _merge(path + (key,), default, value)
-        elif key == "instruments":
+        elif key in ("instruments", "strategies"):  # arrays of tables, validated by their owners
             out[key] = value
         else:
             want = type(default)
@@ -179,6 +180,15 @@ def validate(raw: dict | None) -> dict:
                           "(it goes into the records file name)")
     insts = instruments(cfg)  # validates
     _check_strategy(cfg["strategy"], insts)
+    if cfg["strategies"]:  # [[strategies]]: several strategies (livestack.strategies.config, owned by the SDK)
+        from livestack.strategies import config as strategy_config
+
+        if "strategy" in raw:
+            raise ConfigError("config: give [strategy] or [[strategies]], not both")
+        try:
+            cfg["risk"] = strategy_config.check_set(cfg["strategies"], insts, cfg["risk"])[1]
+        except ValueError as e:
+            raise ConfigError(f"config: {e}") from None
     try:
         from livestack.core import parse_risk
     except ImportError:  # core not built: checked again when the harness builds the core

@@ -427,7 +427,7 @@ class Supervisor:
                      "instruments": [i.__dict__ for i in self.instruments]}
             from livestack.strategies import config as strategy_config  # sdk: strategy identity for replay
 
-            attrs["strategy"] = strategy_config.identity(cfg["strategy"], self.instruments)
+            attrs["strategy"] = strategy_config.session_identity(cfg, self.instruments)
             self._add("writer", writer.run_process, cpu["writer"],
                       (r["records"], self.records_path, attrs, {"flush_interval_ms": cfg["writer"]["flush_interval_ms"],
                                                                  "fsync_interval_ms": cfg["writer"]["fsync_interval_ms"],

@@ -123,6 +123,9 @@ def check_strategy_identity(recorded, cfg: dict, force: bool = False) -> str | N
             recorded = json.loads(recorded)
         except ValueError:
             recorded = None
+    if isinstance(recorded, list):  # [[strategies]]: each one
+        warnings = [w for r in recorded if (w := check_strategy_identity(r, cfg, force))]
+        return "; ".join(warnings) or None
     if not isinstance(recorded, dict) or not recorded.get("sha256"):
         return None
     from livestack.strategies import loader

@@ -123,3 +123,92 @@ def attach_errors(records_path: str, records_dir: str, tag: str | None) -> bool:
     finally:
         os.unlink(p)
     return True
+
+
+# ---- several strategies per session: [[strategies]] -------------------------------------------------
+
+class StrategyEntry(msgspec.Struct, forbid_unknown_fields=True):
+    """One ``[[strategies]]`` entry: a strategy, the instruments it owns (symbols; an instrument
+    belongs to at most one strategy), its params, on_error and risk limits (per-instrument keys,
+    merged over ``[risk]`` for its instruments)."""
+
+    name: str
+    instruments: list[str]
+    params: dict = {}
+    on_error: str = "disable"
+    risk: dict = {}
+
+
+def parse_set(entries: list) -> list[StrategyEntry]:
+    out = []
+    for k, e in enumerate(entries):
+        try:
+            st = msgspec.convert(e, StrategyEntry)
+        except msgspec.ValidationError as ex:
+            raise ValueError(f"[[strategies]][{k}]: {ex}") from None
+        if st.on_error not in ON_ERROR:
+            raise ValueError(f"[[strategies]][{k}]: on_error = {st.on_error!r}: expected one of {', '.join(ON_ERROR)}")
+        out.append(st)
+    return out
+
+
+def check_set(entries: list, instruments, risk: dict) -> tuple[list, dict]:
+    """Validate ``[[strategies]]`` (loaded, params converted for each one's first instrument,
+    ownership); returns (identities, the risk table with each strategy's limits merged in as
+    ``symbols`` overrides of its instruments). File references are made absolute in place."""
+    from livestack.core.risk_config import GLOBAL_RISK_KEYS
+    from livestack.strategies.multi import MAX_STRATEGIES
+
+    parsed = parse_set(entries)
+    if not 1 <= len(parsed) <= MAX_STRATEGIES:
+        raise ValueError(f"[[strategies]]: 1..{MAX_STRATEGIES} strategies per session, got {len(parsed)}")
+    by_symbol = {i.symbol: i for i in instruments}
+    owner: dict = {}
+    risk = {**risk, "symbols": {k: dict(v) for k, v in (risk.get("symbols") or {}).items()}}
+    idents = []
+    for k, st in enumerate(parsed):
+        if not st.instruments:
+            raise ValueError(f"[[strategies]][{k}] ({st.name}): instruments: at least one symbol")
+        for sym in st.instruments:
+            if sym not in by_symbol:
+                raise ValueError(f"[[strategies]][{k}] ({st.name}): unknown instrument {sym!r} "
+                                 f"(configured: {', '.join(by_symbol)})")
+            if sym in owner:
+                raise ValueError(f"[[strategies]][{k}] ({st.name}): instrument {sym!r} already belongs to "
+                                 f"[[strategies]][{owner[sym]}] ({parsed[owner[sym]].name}); one strategy per instrument")
+            owner[sym] = k
+        bad = sorted(set(st.risk) & set(GLOBAL_RISK_KEYS))
+        if bad:
+            raise ValueError(f"[[strategies]][{k}] ({st.name}): risk key(s) {bad} are account-wide: set them in [risk]")
+        for sym in st.instruments:
+            risk["symbols"][sym] = {**risk["symbols"].get(sym, {}), **st.risk}
+        entries[k]["name"] = loader.normalize(st.name)
+        try:
+            s = loader.load(entries[k]["name"], st.params, by_symbol[st.instruments[0]], on_error=st.on_error)
+        except loader.StrategyLoadError as e:
+            raise ValueError(f"[[strategies]][{k}]: {e}") from None
+        idents.append(dict(s.identity, instruments=list(st.instruments), on_error=st.on_error))
+    return idents, risk
+
+
+def build_set(entries: list, instruments):
+    """The ``StrategySet`` the core runs for ``[[strategies]]``."""
+    from livestack.strategies.multi import StrategySet
+
+    parsed = parse_set(entries)
+    index = {i.symbol: n for n, i in enumerate(instruments)}
+    by_symbol = {i.symbol: i for i in instruments}
+    members, owners = [], {}
+    for k, st in enumerate(parsed):
+        s = loader.load(loader.normalize(st.name), st.params, by_symbol[st.instruments[0]], on_error=st.on_error)
+        members.append((s, st.on_error))
+        for sym in st.instruments:
+            owners[index[sym]] = k
+    return StrategySet(members, owners)
+
+
+def session_identity(cfg: dict, instruments):
+    """The session file's ``strategy`` attribute: one identity, or a list for [[strategies]]."""
+    if cfg.get("strategies"):
+        return check_set([dict(e) for e in cfg["strategies"]], instruments, cfg["risk"])[0]
+    return identity(cfg["strategy"], instruments)
