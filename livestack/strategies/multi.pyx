@@ -26,17 +26,7 @@ MAX_STRATEGIES = MAX_MEMBERS
 
 
 cdef class StrategySet(Strategy):
-    cdef Strategy s0, s1, s2, s3, s4, s5, s6, s7
-    cdef readonly int n
-    cdef int64_t param_off[MAX_MEMBERS]
-    cdef int64_t n_params[MAX_MEMBERS]
-    cdef int policy[MAX_MEMBERS]
-    cdef uint8_t disabled_[MAX_MEMBERS]
-    cdef uint8_t cancel_pending[MAX_MEMBERS]
-    cdef int64_t errors_[MAX_MEMBERS]
-    cdef int64_t owner[MAX_INST]
-    cdef readonly int64_t foreign
-    cdef readonly list members
+    # fields: multi.pxd (MAX_MEMBERS = 8 slots, MAX_INST = 256 instruments)
 
     def __init__(self, members, owners, name="strategies"):
         """``members``: [(Strategy, on_error str)]; ``owners``: instrument index -> member index."""
