@@ -189,6 +189,7 @@ def validate(raw: dict | None) -> dict:
             cfg["risk"] = strategy_config.check_set(cfg["strategies"], insts, cfg["risk"])[1]
         except ValueError as e:
             raise ConfigError(f"config: {e}") from None
+        cfg["strategy"] = {"name": "none", "params": {}, "on_error": "disable"}  # [[strategies]] runs instead
     try:
         from livestack.core import parse_risk
     except ImportError:  # core not built: checked again when the harness builds the core
