@@ -20,7 +20,7 @@ Each throughput figure is the best and the median of --repeat runs, taken round-
 strategies (the machine is shared with other work: best = least disturbed). Strategies: no strategy, numba market maker (cfunc via C function pointer), Cython market
 maker (vtable call), Python market maker (GIL taken per call), and the two takers.
 
-    .venv/bin/python bench/bench_core.py [--data PATH] [--repeat 5] [--no-python]
+    .venv/bin/python bench/bench_core.py [--data PATH] [--repeat 5] [--no-python] [--sdk | --sdk-only]
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "binance" / "usdm-btcusdt-20240808.gz"))
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--no-python", action="store_true", help="skip the (slow) Python market maker")
+    ap.add_argument("--sdk", action="store_true",
+                    help="also measure the Strategy SDK's overhead (bench/sdk_overhead.py): the SDK market maker "
+                         "vs the pre-SDK one per flavour; writes bench/results/core_sdk.json")
+    ap.add_argument("--sdk-only", action="store_true", help="only the SDK overhead section")
     args = ap.parse_args(argv)
 
     from livestack.feeds.capture import decode_capture
@@ -70,6 +74,16 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     md = decode_capture(args.data, BTCUSDT_USDM, "usdm")
     decode_s = time.perf_counter() - t0
+    if args.sdk or args.sdk_only:
+        import sdk_overhead
+
+        sdk = sdk_overhead.run(md, BTCUSDT_USDM, DEFAULT_RISK, repeat=args.repeat, python=not args.no_python)
+        print("\n".join(sdk_overhead.report(sdk)))
+        path = write_result("core_sdk", {"data": args.data, "records": len(md), "repeat": args.repeat,
+                                         "bounds_pct": sdk_overhead.BOUNDS, "results": sdk})
+        print(f"  wrote {path}")
+        if args.sdk_only:
+            return 0
     names = ["none", "mm_numba", "mm_cy"] + ([] if args.no_python else ["mm_py"]) + ["taker_numba", "taker_cy"]
     for n in names:  # compile numba kernels before timing
         strategies.get(n)

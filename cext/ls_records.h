@@ -169,7 +169,7 @@
 #define LS_ANOMALY_BAD_RECORD 6  /* record with an unknown kind or version */
 #define LS_ANOMALY_RECORDS_FULL 7  /* records ring full: trading halted */
 #define LS_ANOMALY_CROSSED_BOOK 8  /* book crossed after an update */
-#define LS_ANOMALY_STRATEGY_ERROR 9  /* a Python strategy raised; its intents of that call are dropped */
+#define LS_ANOMALY_STRATEGY_ERROR 9  /* a Python strategy raised; its intents of that call are dropped (detail = its errors so far; then its on_error policy) */
 #define LS_ANOMALY_INTENTS_OVERFLOW 10  /* the strategy appended more intents than the buffer holds */
 #define LS_ANOMALY_VENUE_RESET 11  /* a restarted venue lost its orders: detail = how many the core ended CANCELED */
 #define LS_ANOMALY_DISK_FULL 12  /* records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped) */
@@ -648,7 +648,7 @@ typedef struct ls_trading_state {
     uint8_t state;  /* @32 enum TradingState: new state */
     uint8_t prev_state;  /* @33 enum TradingState: previous state */
     uint8_t kill_latched;  /* @34 bool: kill switch latched */
-    uint8_t cause;  /* @35 : 1 control command, 2 loss limit, 3 records ring full, 4 session stop, 5 records disk low/full */
+    uint8_t cause;  /* @35 : 1 control command, 2 loss limit, 3 records ring full, 4 session stop, 5 records disk low/full, 6 strategy error (on_error = halt) */
     uint8_t _pad[28];  /* @36 : padding */
 } ls_trading_state_t;
 _Static_assert(sizeof(ls_trading_state_t) == 64, "TRADING_STATE size");

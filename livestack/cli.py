@@ -56,6 +56,7 @@ PLUGINS = (
     "livestack.control.cli",     # ctl
     "livestack.telemetry.cli",   # top, metrics
     "livestack.testing.cli",     # testing binance-exchange
+    "livestack.strategies.cli",  # new-strategy, build-strategy
 )
 
 

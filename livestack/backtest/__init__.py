@@ -46,11 +46,13 @@ def instrument_for(market: str, cfg: dict | None = None) -> Instrument:
 
 
 def build_core(strategy_name: str, instrument: Instrument, cfg: dict | None = None) -> Core:
-    from livestack import strategies
+    from livestack.strategies import loader
 
     cfg = cfg or {}
     scfg = cfg.get("strategy", {})
-    strat = strategies.get(strategy_name, scfg.get("params") or None)
+    # registry name or a user strategy reference (pkg.mod:Class, path/file.py|.pyx:Class)
+    strat = loader.load(loader.normalize(strategy_name), scfg.get("params") or None, instrument,
+                        on_error=scfg.get("on_error"))
     return Core([instrument], cfg.get("risk", DEFAULT_RISK), strat, **cfg.get("core", {}))
 
 
@@ -137,6 +139,9 @@ def write_session(path, out: dict, instrument: Instrument, cfg: dict, info: dict
     recs["seq"] = np.arange(1, len(recs) + 1, dtype=np.uint64)
     attrs = {"session": f"backtest-{info.get('strategy', '')}", "config": dict(cfg, backtest=info),
              "instruments": [asdict(instrument)]}
+    strat = out["core"].strategy if out.get("core") is not None else None
+    if strat is not None and strat.identity:
+        attrs["strategy"] = strat.identity
     with RecordWriter(str(path), attrs, {"quiet": True}) as w:
         for a in range(0, len(recs), 1 << 16):
             w.write(recs[a:a + (1 << 16)])

@@ -23,8 +23,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("backtest", help="run the core over a recorded capture with a simulated venue")
     p.add_argument("--data", help="Binance capture (.gz, one '<ns> <json>' a line); default: the config's "
                                   "[venue.options] capture_path")
-    p.add_argument("--strategy", help="mm_cy | mm_numba | mm_py | taker_cy | taker_numba | taker_py | none "
-                                      "(default: the config's strategy.name)")
+    p.add_argument("--strategy", help="mm_cy | mm_numba | mm_py | taker_cy | taker_numba | taker_py | none, or your own: "
+                                      "package.module:Class or path/file.py|.pyx:Class (docs/strategies.md); "
+                                      "default: the config's strategy.name")
     p.add_argument("--config", help="the run config (TOML, the file `livestack run` takes): [[instruments]], [risk], "
                                     "[strategy], [harness] book_top_levels, [venue.options] latencies; what it "
                                     "leaves out gets the market's defaults")
@@ -101,7 +102,8 @@ def _run(args) -> int:
 
         stem = pathlib.Path(args.data).name.split(".")[0]
         records_dir = args.records if args.records is not None else cfg["session"]["records_dir"]
-        name = f"backtest-{stem}-{strategy}-{time.strftime('%H%M%S')}"
+        label = strategy.rpartition(":")[2] or strategy  # a reference: its class name
+        name = f"backtest-{stem}-{label}-{time.strftime('%H%M%S')}"
         path = pathlib.Path(default_path(name, records_dir))
         k = 1
         while path.exists() or path.with_name(path.name + ".lock").exists():

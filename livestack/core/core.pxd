@@ -90,6 +90,8 @@ cdef class Core:
     cdef readonly Strategy strategy
     cdef int strategy_flavour               # 0 = none, FLAVOUR_CYTHON / CFUNC / PYTHON (strategy.pxd)
     cdef ls_strategy_fn strategy_fn         # the cfunc's address (FLAVOUR_CFUNC)
+    cdef readonly int64_t strategy_errors   # calls that raised (ANOMALY STRATEGY_ERROR each)
+    cdef readonly int strategy_disabled     # 1 once on_error = disable took it out
     cdef object _ctx_array                  # numpy int64 array owning ctx_words
     cdef object _instruments
     cdef object _risk
@@ -105,3 +107,4 @@ cdef class Core:
     cdef void _book_clear(self, int64_t i) noexcept nogil
     cdef void _mark(self, int64_t i) noexcept nogil
     cdef void _run_strategy(self) noexcept nogil
+    cdef void _strategy_error(self) noexcept nogil

@@ -34,13 +34,13 @@ cimport numpy as cnp
 from livestack.schema.records cimport *
 from livestack.core.ctx cimport *
 from livestack.core.book cimport BookSide, book_side_init, book_side_free, book_side_clear, book_side_set
-from livestack.core.strategy cimport FLAVOUR_CFUNC
+from livestack.core.strategy cimport FLAVOUR_CFUNC, ON_ERROR_DISABLE, ON_ERROR_HALT
 from livestack.core.orders cimport order_index_init, order_index_free
 from livestack.core.denials cimport denial_runs_init, denial_runs_free
 from livestack.core.positions cimport position_mark
 from livestack.core.order_table cimport live_slots
 from livestack.core.risk cimport limits_row, RISK_TOKEN
-from livestack.core.dispatch cimport run_intent
+from livestack.core.dispatch cimport run_intent, cancel_all
 from livestack.core.execution cimport on_exec
 from livestack.core.control cimport on_control, set_trading_state, check_loss
 from livestack.core.emit cimport emit_anomaly, emit_book_top, flush_denial_runs
@@ -302,13 +302,29 @@ cdef class Core:
         n = ctx[LS_CTX_N_INTENTS]
         ctx[LS_CTX_N_INTENTS] = 0
         if n < 0:
-            emit_anomaly(self, LS_ANOMALY_STRATEGY_ERROR, 0, 0, 0, 0, 0)
+            self._strategy_error()
             return
         if n > self.max_intents:
             emit_anomaly(self, LS_ANOMALY_INTENTS_OVERFLOW, 0, 0, n, 0, 0)
             n = self.max_intents
         for k in range(n):
             run_intent(self, ctx + ctx[LS_CTX_INTENT_OFF] + k * LS_INTENT_WORDS)
+
+    cdef void _strategy_error(self) noexcept nogil:
+        """The strategy raised (its intents of this call are dropped): ANOMALY STRATEGY_ERROR
+        (instrument of the input, detail = errors so far), then its on_error policy: disable
+        (never called again, its orders canceled) or halt (the same, and HALTED cause 6)."""
+        cdef int64_t i = self.ctx_words[LS_CTX_EV_INST]
+        self.strategy_errors += 1
+        emit_anomaly(self, LS_ANOMALY_STRATEGY_ERROR, self.instrument_ids[i] if i >= 0 else 0, 0,
+                     self.strategy_errors, self.trading_state, 0)
+        if self.strategy.on_error == ON_ERROR_DISABLE or self.strategy.on_error == ON_ERROR_HALT:
+            self.strategy_flavour = 0
+            self.strategy_disabled = 1
+            flush_denial_runs(self)
+            cancel_all(self, -1)
+            if self.strategy.on_error == ON_ERROR_HALT and self.trading_state != LS_TRADING_STATE_HALTED:
+                set_trading_state(self, LS_TRADING_STATE_HALTED, 6)
 
     # ============================================================================================
     # the per-input entry point
@@ -445,6 +461,14 @@ cdef class Core:
             self._run_strategy()              # every EXEC reaches the strategy (unknown orders too)
         elif kind == LS_RECORD_KIND_CONTROL_CMD:
             self.c_control += 1
+            if self.strategy_flavour != 0 and self.strategy.stop_hook and \
+                    (<const ls_control_cmd_t *>rec).cmd == LS_CONTROL_CMD_TYPE_SESSION_STOP:
+                ctx[LS_CTX_EV_INST] = -1        # on_stop: before the core cancels everything
+                ctx[LS_CTX_EV_SIDE] = 0
+                ctx[LS_CTX_EV_PRICE] = 0
+                ctx[LS_CTX_EV_QTY] = 0
+                ctx[LS_CTX_EV_STATUS] = (<const ls_control_cmd_t *>rec).cmd
+                self._run_strategy()
             on_control(self, <const ls_control_cmd_t *>rec)
         elif kind == LS_RECORD_KIND_TIMER:
             self.c_timer += 1
@@ -517,7 +541,8 @@ cdef class Core:
         return {
             "events": self.c_events, "md_events": self.c_md, "exec_events": self.c_exec,
             "control_events": self.c_control, "timer_events": self.c_timer,
-            "bad_records": self.c_bad_records, "strategy_calls": self.c_strategy_calls,
+            "bad_records": self.c_bad_records, "strategy_calls": self.c_strategy_calls, "strategy_errors": self.strategy_errors,
+            "strategy_disabled": self.strategy_disabled,
             "intents": self.c_intents, "orders_sent": self.c_orders_sent, "new_orders": self.c_news,
             "cancels": self.c_cancels, "replaces": self.c_replaces, "fills": self.c_fills,
             "denials": self.c_denials, "anomalies": self.c_anomalies,

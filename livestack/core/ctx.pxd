@@ -101,6 +101,101 @@ cdef extern from "ls_core.h" nogil:
     enum: LS_INTENT_WORDS
     enum: LS_INST_USER_WORDS
     enum: LS_ORD_EXEC_RING
+    ctypedef struct ls_ctx_hdr_t:
+        int64_t words
+        int64_t ts
+        int64_t hseq
+        int64_t ev_kind
+        int64_t ev_inst
+        int64_t ev_flags
+        int64_t ev_side
+        int64_t ev_price
+        int64_t ev_qty
+        int64_t ev_status
+        int64_t ev_order_id
+        int64_t ev_order_slot
+        int64_t trading_state
+        int64_t kill_latched
+        int64_t n_inst
+        int64_t depth
+        int64_t inst_off
+        int64_t inst_stride
+        int64_t live_cap
+        int64_t inst_live_off
+        int64_t inst_bidpx_off
+        int64_t inst_bidqty_off
+        int64_t inst_askpx_off
+        int64_t inst_askqty_off
+        int64_t ord_off
+        int64_t max_orders
+        int64_t param_off
+        int64_t n_params
+        int64_t intent_off
+        int64_t max_intents
+        int64_t n_intents
+        int64_t guser_off
+        int64_t n_guser
+        int64_t next_order_id
+    ctypedef struct ls_ctx_inst_t:
+        int64_t id
+        int64_t healthy
+        int64_t tick
+        int64_t lot
+        int64_t qty_scale
+        int64_t bid_px
+        int64_t bid_qty
+        int64_t ask_px
+        int64_t ask_qty
+        int64_t n_bids
+        int64_t n_asks
+        int64_t bbo_bid_px
+        int64_t bbo_bid_qty
+        int64_t bbo_ask_px
+        int64_t bbo_ask_qty
+        int64_t last_px
+        int64_t last_qty
+        int64_t last_side
+        int64_t last_ts
+        int64_t position
+        int64_t cost
+        int64_t realized
+        int64_t unrealized
+        int64_t open_buy_qty
+        int64_t open_sell_qty
+        int64_t n_live
+        int64_t in_flight
+        int64_t depth
+        int64_t user[16]
+    ctypedef struct ls_ctx_ord_t:
+        int64_t id
+        int64_t inst
+        int64_t side
+        int64_t state
+        int64_t price
+        int64_t qty
+        int64_t cum_qty
+        int64_t leaves
+        int64_t venue_id
+        int64_t tif
+        int64_t ord_type
+        int64_t pending_id
+        int64_t pending_price
+        int64_t pending_qty
+        int64_t pre_state
+        int64_t ts_sent
+        int64_t cancel_after
+        int64_t new_pos
+        int64_t exec_pos
+        int64_t exec_ids[16]
+    ctypedef struct ls_ctx_intent_t:
+        int64_t type
+        int64_t inst
+        int64_t side
+        int64_t price
+        int64_t qty
+        int64_t order_id
+        int64_t tif
+        int64_t ord_type
     int64_t *ls_ctx_inst(ls_strategy_ctx_t *ctx, int64_t i)
     int64_t *ls_ctx_order(ls_strategy_ctx_t *ctx, int64_t slot)
     int64_t ls_ctx_live_slot(ls_strategy_ctx_t *ctx, int64_t i, int64_t k)
@@ -113,3 +208,14 @@ cdef extern from "ls_core.h" nogil:
     int ls_ctx_push_intent(ls_strategy_ctx_t *ctx, int64_t type, int64_t inst, int64_t side, int64_t price, int64_t qty, int64_t order_id, int64_t tif, int64_t ord_type)
     int64_t ls_tdiv(int64_t a, int64_t b)
     int64_t ls_muldiv(int64_t a, int64_t b, int64_t c)
+
+
+# named views: ls_ctx_hdr(ctx).ts, ls_ctx_inst_view(ctx, i).bid_px, ls_ctx_ord_view(ctx, slot).state
+cdef inline ls_ctx_hdr_t *ls_ctx_hdr(ls_strategy_ctx_t *ctx) noexcept nogil:
+    return <ls_ctx_hdr_t *>ctx
+
+cdef inline ls_ctx_inst_t *ls_ctx_inst_view(ls_strategy_ctx_t *ctx, int64_t i) noexcept nogil:
+    return <ls_ctx_inst_t *>ls_ctx_inst(ctx, i)
+
+cdef inline ls_ctx_ord_t *ls_ctx_ord_view(ls_strategy_ctx_t *ctx, int64_t slot) noexcept nogil:
+    return <ls_ctx_ord_t *>ls_ctx_order(ctx, slot)

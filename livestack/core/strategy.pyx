@@ -22,8 +22,13 @@ them, overridden by the ``params`` dict it is given, in the block at ``ctx[CTX_P
 that order. ``SET_PARAM`` control commands change them by index.
 """
 
+import traceback
+
 from libc.stdint cimport int64_t
-from livestack.core.ctx cimport LS_CTX_N_INTENTS
+from livestack.core.ctx cimport *
+from livestack.schema.records cimport *
+
+ON_ERROR = {"continue": ON_ERROR_CONTINUE, "disable": ON_ERROR_DISABLE, "halt": ON_ERROR_HALT}
 
 
 cdef class Strategy:
@@ -37,6 +42,10 @@ cdef class Strategy:
         self.param_names = tuple(str(n) for n in param_names)
         self.param_defaults = tuple(int(v) for v in param_defaults)
         self.fn = NULL
+        self.on_error = ON_ERROR_DISABLE
+        self.stop_hook = False
+        self.identity = None
+        self.typed_params = None
 
     cdef void on_event(self, ls_strategy_ctx_t *ctx) noexcept nogil:
         pass
@@ -50,6 +59,23 @@ cdef class Strategy:
         if len(values) != len(self.param_names):
             raise ValueError(f"strategy {self.name!r}: {len(self.param_names)} parameters, got {len(values)} values")
         self.param_defaults = values
+
+    def configure(self, name=None, param_names=None, param_defaults=None, on_error=None):
+        """Set what the loader decided: name, parameter names and values (int64 words), the
+        on_error policy ("continue" | "disable" | "halt")."""
+        if name is not None:
+            self.name = str(name)
+        if param_names is not None:
+            values = tuple(int(v) for v in param_defaults)
+            if len(values) != len(param_names):
+                raise ValueError("param_names and param_defaults differ in length")
+            self.param_names = tuple(str(n) for n in param_names)
+            self.param_defaults = values
+        if on_error is not None:
+            if on_error not in ON_ERROR:
+                raise ValueError(f"strategy {self.name!r}: on_error = {on_error!r}: expected one of {list(ON_ERROR)}")
+            self.on_error = ON_ERROR[on_error]
+        return self
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name} flavour={self.flavour}>"
@@ -96,4 +122,82 @@ cdef class PyStrategy(Strategy):
             except BaseException as e:  # never let a strategy error unwind the core
                 self.errors += 1
                 self.last_error = e
+                self._report(e)
                 ctx[LS_CTX_N_INTENTS] = -1  # tells the core: drop this call's intents
+
+    def _report(self, e):
+        # the error path only (the core records ANOMALY STRATEGY_ERROR and applies on_error): the
+        # first traceback kept; ``reporter(strategy, exc)`` (set by livestack.strategies.loader: a
+        # log line) called -- the core itself does no I/O
+        if self.first_traceback is None:
+            self.first_traceback = "".join(traceback.format_exception(e))
+        if self.reporter is not None:
+            self.reporter(self, e)
+
+    def error_info(self):
+        """{"errors", "last_error", "first_traceback"} (None when it never raised)."""
+        if not self.errors:
+            return None
+        return {"errors": self.errors, "last_error": f"{type(self.last_error).__name__}: {self.last_error}",
+                "first_traceback": self.first_traceback}
+
+
+cdef class SdkStrategy(Strategy):
+    """Cython flavour of the SDK: subclass, override the hooks you need::
+
+        cdef class MyStrategy(SdkStrategy):
+            cdef void on_book(self, ls_strategy_ctx_t *ctx, int64_t i) noexcept nogil:
+                cdef ls_ctx_inst_t *I = ls_ctx_inst_view(ctx, i)
+                sdk_quote(ctx, i, I.bid_px, I.ask_px, 1)
+
+    The core calls ``on_event``, which dispatches on the input's kind: book inputs (MD_LEVEL at the
+    end of a venue message, MD_BBO, MD_STATUS) -> ``on_book``, MD_TRADE -> ``on_trade``, EXEC with a
+    fill -> ``on_fill``, other EXEC -> ``on_order_update``, TIMER -> ``on_timer``, SESSION_STOP ->
+    ``on_stop``; ``on_start`` before the first of them. Intent helpers: ``livestack/strategies/sdk.pxd``.
+    """
+
+    def __init__(self, name=None, param_names=(), param_defaults=()):
+        Strategy.__init__(self, name or type(self).__name__, param_names, param_defaults)
+        self.stop_hook = True
+        self.started = 0
+
+    cdef void on_event(self, ls_strategy_ctx_t *ctx) noexcept nogil:
+        cdef int64_t kind = ctx[LS_CTX_EV_KIND], i = ctx[LS_CTX_EV_INST], st
+        if not self.started:
+            self.started = 1
+            self.on_start(ctx)
+        if kind == LS_RECORD_KIND_MD_LEVEL or kind == LS_RECORD_KIND_MD_BBO or kind == LS_RECORD_KIND_MD_STATUS:
+            self.on_book(ctx, i)
+        elif kind == LS_RECORD_KIND_MD_TRADE:
+            self.on_trade(ctx, i)
+        elif kind == LS_RECORD_KIND_EXEC:
+            st = ctx[LS_CTX_EV_STATUS]
+            if st == LS_EXEC_TYPE_PARTIALLY_FILLED or st == LS_EXEC_TYPE_FILLED:
+                self.on_fill(ctx, i)
+            else:
+                self.on_order_update(ctx, i)
+        elif kind == LS_RECORD_KIND_TIMER:
+            self.on_timer(ctx)
+        elif kind == LS_RECORD_KIND_CONTROL_CMD:
+            self.on_stop(ctx)
+
+    cdef void on_start(self, ls_strategy_ctx_t *ctx) noexcept nogil:
+        pass
+
+    cdef void on_book(self, ls_strategy_ctx_t *ctx, int64_t i) noexcept nogil:
+        pass
+
+    cdef void on_trade(self, ls_strategy_ctx_t *ctx, int64_t i) noexcept nogil:
+        pass
+
+    cdef void on_fill(self, ls_strategy_ctx_t *ctx, int64_t i) noexcept nogil:
+        pass
+
+    cdef void on_order_update(self, ls_strategy_ctx_t *ctx, int64_t i) noexcept nogil:
+        pass
+
+    cdef void on_timer(self, ls_strategy_ctx_t *ctx) noexcept nogil:
+        pass
+
+    cdef void on_stop(self, ls_strategy_ctx_t *ctx) noexcept nogil:
+        pass

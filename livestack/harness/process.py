@@ -44,10 +44,13 @@ def realtime_setup(cpu: int, sched_fifo: bool, mlockall: bool) -> dict:
 
 def build_core(cfg: dict):
     """The Core and strategy the config asks for (also used by replay)."""
-    from livestack import strategies
     from livestack.core import Core
+    from livestack.strategies import config as strategy_config
 
-    strategy = strategies.get(cfg["strategy"]["name"], cfg["strategy"]["params"])
+    if cfg.get("strategies"):
+        strategy = strategy_config.build_set(cfg["strategies"], cfgmod.instruments(cfg))
+    else:
+        strategy = strategy_config.build(cfg["strategy"], cfgmod.instruments(cfg))
     # book depth: per instrument ([[instruments]] book_depth, livestack.config.DEFAULT_BOOK_DEPTH);
     # BOOK_TOP records: harness.book_top_levels (a config from before it existed: 5)
     return Core(cfgmod.instruments(cfg), cfg["risk"], strategy,
@@ -79,6 +82,13 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None) -> No
         produce(rings["orders"]), produce(rings["records"]), produce(rings["reply"]), produce(rings["events"]),
         timer_interval_ns=int(h["timer_interval_ms"] * 1e6), batch=h["batch"], telemetry=telemetry)
     harness.run(cfg["session"]["duration_s"], h["drain_timeout_s"], h["cancel_on_stop"])
+    from livestack.strategies import config as strategy_config  # sdk: keep the first strategy traceback
+
+    err = strategy_config.save_errors(core, cfg["session"]["records_dir"], telemetry_name)
+    if err:
+        print(f"harness: strategy {err['strategy']} raised {err['errors']:,} time(s)"
+              f"{' and was disabled' if err['disabled'] else ''}; the first:\n{err['first_traceback']}",
+              file=sys.stderr, flush=True)
     c = harness.counters()
     log.info(f"stopped after {c['inputs']:,} inputs (md {c['md']:,}, exec {c['execs']:,}, "
           f"cmd {c['cmds']:,}, timers {c['timers']:,}), {c['orders_sent']:,} orders, "

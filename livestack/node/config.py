@@ -56,7 +56,11 @@ def validate(raw: dict | None) -> dict:
         raise ConfigError(errors)
     cfg = msgspec.to_builtins(cfg_obj)
     cfg["risk"] = {**S.RISK_DEFAULTS, **raw.get("risk", {})}
+    if cfg["strategies"] and "strategy" in raw:
+        errors.append("give [strategy] or [[strategies]], not both")
     _late_checks(cfg, errors, full=True)
+    if not errors:
+        _check_strategies_sdk(cfg, errors)
     if errors:
         raise ConfigError(errors)
     if cfg["cpu"]["harness"] == -1:
@@ -86,13 +90,37 @@ def _late_checks(cfg: dict, errors: list[str], full: bool = False) -> None:
             if obj is not S.BAD and full:
                 tab["options"] = msgspec.to_builtins(obj)
     st = cfg.get("strategy")
-    if isinstance(st, dict) and isinstance(st.get("name", "mm_cy"), str):
-        _check_strategy(st.get("name", "mm_cy"), st.get("params") or {}, errors)
+    if isinstance(st, dict) and isinstance(st.get("name", "mm_cy"), str) and ":" not in st.get("name", "mm_cy"):
+        _check_strategy(st.get("name", "mm_cy"), st.get("params") or {}, errors)  # references: the SDK's check
     ctl = cfg.get("control")
     if full:
         _check_control(ctl, errors)
         if not errors:
             _check_risk(cfg, errors)
+
+
+def _check_strategies_sdk(cfg: dict, errors: list[str]) -> None:
+    """The strategy (or each of ``[[strategies]]``) loads -- imported or compiled, typed params
+    converted to the instrument's fixed point -- before any process starts (the Strategy SDK's
+    checks, ``livestack.strategies.config``). ``[[strategies]]`` merges each one's risk limits
+    into ``[risk]`` and runs instead of ``[strategy]``."""
+    try:
+        from livestack.strategies import config as strategy_config
+    except ImportError:  # strategies not built: the harness reports it at start
+        return
+    insts = instruments(cfg)
+    if cfg["strategies"]:
+        try:
+            cfg["risk"] = strategy_config.check_set(cfg["strategies"], insts, cfg["risk"])[1]
+        except ValueError as e:
+            errors.append(str(e).removeprefix("config: "))
+            return
+        cfg["strategy"] = {"name": "none", "params": {}, "on_error": "disable"}  # [[strategies]] runs instead
+        return
+    try:
+        strategy_config.check(cfg["strategy"], insts)
+    except ValueError as e:
+        errors.append(f"[strategy]: {e}")
 
 
 def _check_strategy(name: str, params, errors: list[str]) -> None:

@@ -133,8 +133,9 @@ class Venue(Table):
 
 
 class Strategy(Table):
-    name: str = "mm_cy"
+    name: str = "mm_cy"                  # registry name, package.module:Class or path/file.py|.pyx:Class
     params: dict[str, Scalar | list[Scalar]] = {}
+    on_error: Literal["disable", "halt", "continue"] = "disable"  # livestack.strategies.config
 
 
 class Writer(Table):
@@ -185,6 +186,8 @@ class Config(Table):
     feed: Feed = msgspec.field(default_factory=Feed)
     venue: Venue = msgspec.field(default_factory=Venue)
     strategy: Strategy = msgspec.field(default_factory=Strategy)
+    #: [[strategies]]: several per session, each checked by livestack.strategies.config.check_set
+    strategies: list[dict[str, Any]] = msgspec.field(default_factory=list)
     risk: dict[str, Any] = msgspec.field(default_factory=lambda: dict(RISK_DEFAULTS))
     writer: Writer = msgspec.field(default_factory=Writer)
     control: Control = msgspec.field(default_factory=Control)

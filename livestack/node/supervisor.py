@@ -431,7 +431,7 @@ class Supervisor:
 
             attrs = {"session": self.session, "config": cfg, "cpu": cpu,
                      "instruments": [i.__dict__ for i in self.instruments]}
-            attrs.update(writer.session_identity(cfg, "live"))  # (records: strategy identity, mode)
+            attrs.update(writer.session_identity(cfg, "live", self.instruments))  # mode, strategy identity (SDK)
             self._add("writer", writer.run_process, cpu["writer"],
                       (r["records"], self.records_path, attrs, {"flush_interval_ms": cfg["writer"]["flush_interval_ms"],
                                                                  "fsync_interval_ms": cfg["writer"]["fsync_interval_ms"],
@@ -770,6 +770,10 @@ class Supervisor:
                 m.proc.kill()
                 m.proc.join(timeout=5)
                 rc = 1
+        from livestack.strategies import config as strategy_config  # sdk: the first strategy traceback
+
+        strategy_config.attach_errors(self.records_path, self.cfg["session"]["records_dir"],
+                                      getattr(self, "telemetry_name", None))
         if self.started_at:
             self._say(f"session {self.session} stopped; records in {self.records_path}")
         if getattr(self, "telemetry", None) is not None:

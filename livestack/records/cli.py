@@ -29,7 +29,7 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
             "stop_time": a.get("stop_time", "") or "(none: live, or the writer did not close the file)",
             "writer_starts": a.get("writer_starts", 0),
             "mode": a.get("mode", ""),          # live | backtest (session_identity)
-            "strategy": a.get("strategy", ""),
+            "strategy": _strategy_label(a.get("strategy", "")),
         }
         out["seq"] = s.seq_report()
         out["end"] = s.end_report(out["seq"])
@@ -83,6 +83,15 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
         if isinstance(a.get("writer_counters"), dict):
             out["writer_counters"] = a["writer_counters"]
     return out
+
+
+def _strategy_label(ident) -> str:
+    """The session's strategy as one line: the SDK identity's ref(s), else the stored name."""
+    if isinstance(ident, dict):
+        return str(ident.get("ref", ""))
+    if isinstance(ident, list):
+        return ", ".join(str(i.get("ref", "")) if isinstance(i, dict) else str(i) for i in ident)
+    return str(ident)
 
 
 def _enum_counts(s, name: str, field: str, enum_name: str, rows: int) -> dict[str, int]:

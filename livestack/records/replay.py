@@ -184,8 +184,38 @@ def _describe(row_rec, row_rep, kind_rec: int | None, kind_rep: int | None) -> d
     return out
 
 
-def replay(path: str, verify: bool = False) -> ReplayResult:
-    """Run the journal of session file ``path`` through a fresh Core; optionally verify outputs."""
+def check_strategy_identity(recorded, cfg: dict, force: bool = False) -> str | None:
+    """Refuse (ReplayError) a strategy whose source changed since the session was recorded
+    (sha256 in the session's ``strategy`` attribute) unless ``force``; returns a warning or None."""
+    if isinstance(recorded, (bytes, str)):
+        try:
+            recorded = json.loads(recorded)
+        except ValueError:
+            recorded = None
+    if isinstance(recorded, list):  # [[strategies]]: each one
+        warnings = [w for r in recorded if (w := check_strategy_identity(r, cfg, force))]
+        return "; ".join(warnings) or None
+    if not isinstance(recorded, dict) or not recorded.get("sha256"):
+        return None
+    from livestack.strategies import loader
+
+    ref = recorded.get("ref") or cfg["strategy"]["name"]
+    try:
+        _, now = loader.resolve(ref) if loader.is_reference(ref) else (None, {"sha256": ""})
+    except loader.StrategyLoadError as e:
+        raise ReplayError(f"strategy {ref!r} of the session cannot be loaded: {e}") from None
+    if now["sha256"] == recorded["sha256"]:
+        return None
+    msg = (f"strategy {ref!r} changed since the session was recorded: source sha256 "
+           f"{recorded['sha256'][:16]}... recorded, {now['sha256'][:16] or '(none)'}... now ({now.get('path')})")
+    if not force:
+        raise ReplayError(msg + "; replay it with --force to run the current code anyway")
+    return msg
+
+
+def replay(path: str, verify: bool = False, force: bool = False) -> ReplayResult:
+    """Run the journal of session file ``path`` through a fresh Core; optionally verify outputs.
+    A strategy whose source hash differs from the recorded one is refused unless ``force``."""
     from livestack.records.reader import open_session
 
     with open_session(path) as s:
@@ -195,13 +225,20 @@ def replay(path: str, verify: bool = False) -> ReplayResult:
         if "journal" not in s.file or s.file["journal"].shape[0] == 0:
             raise ReplayError(f"{path}: empty journal; nothing to replay")
         parts = list(consumed_inputs(s))
+        recorded_strategy = s.file.attrs.get("strategy")
         rec_orders, rec_records = _recorded_outputs(s.file) if verify else (None, None)
     journal = np.concatenate(parts) if parts else np.zeros(0, SLOT128)
     try:
         from livestack.harness.process import build_core
     except ImportError as e:  # pragma: no cover - core not built
         raise ReplayError(f"the Core Runtime is not available in this build: {e}") from e
-    core = build_core(cfg)
+    warning = check_strategy_identity(recorded_strategy, cfg, force)
+    if warning:
+        print(f"livestack replay: warning: {warning}", file=sys.stderr)
+    try:
+        core = build_core(cfg)
+    except ValueError as e:
+        raise ReplayError(f"{path}: cannot build the session's core: {e}") from None
     inputs = journal
     orders, records = core.process_array(inputs, 1)
     res = ReplayResult(inputs=len(inputs), orders=len(orders), records=len(records))
@@ -247,7 +284,7 @@ def replay(path: str, verify: bool = False) -> ReplayResult:
 
 def _cmd_replay(args) -> int:
     try:
-        r = replay(args.file, verify=args.verify)
+        r = replay(args.file, verify=args.verify, force=args.force)
     except ReplayError as e:
         print(f"livestack replay: {e}", file=sys.stderr)
         return 2
@@ -281,4 +318,6 @@ def register(subparsers) -> None:
     p.add_argument("file", help="session file (.h5)")
     p.add_argument("--verify", action="store_true", help="compare dispatches and records with the recording")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--force", action="store_true",
+                   help="replay even when the strategy's source changed since the recording (sha256 differs)")
     p.set_defaults(func=_cmd_replay)

@@ -124,15 +124,18 @@ def default_path(session: str, records_dir: str = "records", date: _dt.date | No
     return os.path.join(records_dir, day, f"{session}.h5")
 
 
-def session_identity(cfg: dict, mode: str) -> dict:
+def session_identity(cfg: dict, mode: str, instruments=None) -> dict:
     """Attributes every session file carries about what ran, live or backtest alike: ``mode``
-    ("live" | "backtest"), ``strategy`` (name) and ``strategy_params`` (JSON).
+    ("live" | "backtest"), ``strategy`` (the Strategy SDK's identity: ref, module, path, sha256 of
+    the source, params, flavour; a list for ``[[strategies]]``; ``replay`` compares it) and
+    ``strategy_params`` (JSON), so a live run (the supervisor) and a backtest
+    (``livestack.backtest.session``) stamp the same."""
+    from livestack.node.config import instruments as config_instruments
+    from livestack.strategies import config as strategy_config
 
-    Hook for the strategy SDK: add the strategy's identity here (module path, class, source hash),
-    so a live run (the supervisor) and a backtest (``livestack.backtest.session``) stamp the same.
-    """
     st = (cfg or {}).get("strategy") or {}
-    return {"mode": mode, "strategy": str(st.get("name", "")),
+    insts = instruments if instruments is not None else config_instruments(cfg)
+    return {"mode": mode, "strategy": strategy_config.session_identity(cfg, insts),
             "strategy_params": json.dumps(st.get("params") or {}, sort_keys=True, default=str)}
 
 

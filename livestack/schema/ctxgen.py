@@ -5,6 +5,15 @@
 
 setup.py runs it before cythonizing (with the record layouts), so C, Cython, numba and Python
 strategies always index the block with the same numbers.
+
+Besides the word indices, every block is also generated as a *named view* of the same words:
+
+* C / Cython: ``ls_ctx_hdr_t``, ``ls_ctx_inst_t``, ``ls_ctx_ord_t``, ``ls_ctx_intent_t`` (structs of
+  int64 fields, ``_Static_assert``-ed against the word counts) and ``ls_ctx_hdr(ctx)``,
+  ``ls_ctx_inst_view(ctx, i)``, ``ls_ctx_ord_view(ctx, slot)`` casts;
+* numpy / numba: ``HDR_DTYPE``, ``INST_DTYPE``, ``ORD_DTYPE``, ``INTENT_DTYPE`` record dtypes in
+  ``livestack.core.ctx`` (``w[a:b].view(INST_DTYPE)[0].bid_px`` works in numba nopython code);
+* Python: ``HDR_FIELDS`` ... (name -> word) used by ``livestack.strategies.view``.
 """
 
 from __future__ import annotations
@@ -48,6 +57,21 @@ def _names(spec) -> list[str]:
     return names + [n for n, _, _ in spec.CONSTANTS]
 
 
+def _fields(spec, prefix):
+    """[(lower-case field name, word count)] of one block in word order (arrays at the end)."""
+    const = {n: v for n, v, _ in spec.CONSTANTS}
+    b = [b for b in spec.BLOCKS if b.prefix == prefix][0]
+    out = [(w.lower(), 1) for w, _ in b.words]
+    if b.size_from is not None:
+        word, c, mult = b.size_from
+        out = out[:-1] + [(out[-1][0], mult * const[c])] if out[-1][0] == word.lower() else out
+    return out
+
+
+_STRUCTS = (("CTX", "ls_ctx_hdr_t", "HDR"), ("INST", "ls_ctx_inst_t", "INST"), ("ORD", "ls_ctx_ord_t", "ORD"),
+            ("INTENT", "ls_ctx_intent_t", "INTENT"))
+
+
 def render_h(spec=None) -> str:
     spec = spec or _spec()
     out = [f"/* {BANNER} */", "#ifndef LS_CTX_WORDS_H", "#define LS_CTX_WORDS_H", ""]
@@ -59,6 +83,14 @@ def render_h(spec=None) -> str:
         for n, v, d in rows:
             out.append(f"    LS_{n} = {v},".ljust(36) + (f"/* {d} */" if d else ""))
         out.append("};")
+    sizes = {p: rows[-1][0] for p, rows in spec.layout()}
+    out += ["", "/* Named views of the same words (one int64 field per word; arrays for the ring / scratch words). */"]
+    for prefix, cname, _ in _STRUCTS:
+        out.append("typedef struct {")
+        for f, n in _fields(spec, prefix):
+            out.append(f"    int64_t {f}" + (f"[{n}]" if n > 1 else "") + ";")
+        out.append(f"}} {cname};")
+        out.append(f"_Static_assert(sizeof({cname}) == 8 * LS_{sizes[prefix]}, \"{cname} matches the word layout\");")
     out += ["", "#endif", ""]
     return "\n".join(out)
 
@@ -69,7 +101,19 @@ def render_pxd(spec=None) -> str:
            "from libc.stdint cimport int64_t", "", 'cdef extern from "ls_core.h" nogil:',
            "    ctypedef int64_t ls_strategy_ctx_t"]
     out += [f"    enum: LS_{n}" for n in _names(spec)]
+    for prefix, cname, _ in _STRUCTS:
+        out.append(f"    ctypedef struct {cname}:")
+        for f, n in _fields(spec, prefix):
+            out.append(f"        int64_t {f}" + (f"[{n}]" if n > 1 else ""))
     out += [f"    {h}" for h in _HELPERS]
+    out += ["", "",
+            "# named views: ls_ctx_hdr(ctx).ts, ls_ctx_inst_view(ctx, i).bid_px, ls_ctx_ord_view(ctx, slot).state",
+            "cdef inline ls_ctx_hdr_t *ls_ctx_hdr(ls_strategy_ctx_t *ctx) noexcept nogil:",
+            "    return <ls_ctx_hdr_t *>ctx", "",
+            "cdef inline ls_ctx_inst_t *ls_ctx_inst_view(ls_strategy_ctx_t *ctx, int64_t i) noexcept nogil:",
+            "    return <ls_ctx_inst_t *>ls_ctx_inst(ctx, i)", "",
+            "cdef inline ls_ctx_ord_t *ls_ctx_ord_view(ls_strategy_ctx_t *ctx, int64_t slot) noexcept nogil:",
+            "    return <ls_ctx_ord_t *>ls_ctx_order(ctx, slot)"]
     return "\n".join(out) + "\n"
 
 
@@ -81,6 +125,16 @@ def render_pyx(spec=None) -> str:
            "the values the C compiler sees, declared once in livestack/schema/ctx_spec.py.\"\"\"", "", ""]
     out += [f"{n} = LS_{n}" for n in names]
     out += ["", "NAMES = (" + ", ".join(repr(n) for n in names) + ",)", ""]
+    out += ["import numpy as _np", "",
+            "# named views of the same words: numpy record dtypes (numba record types: numba.from_dtype)",
+            "# and name -> word maps for the Python view (livestack.strategies.view)"]
+    for prefix, _, py in _STRUCTS:
+        fields = _fields(spec, prefix)
+        out.append(f"{py}_DTYPE = _np.dtype([" + ", ".join(
+            f"({f!r}, _np.int64)" if n == 1 else f"({f!r}, _np.int64, ({n},))" for f, n in fields) + "])")
+        out.append(f"{py}_FIELDS = {{" + ", ".join(
+            f"{f!r}: {k}" for k, (f, n) in enumerate(fields) if n == 1) + "}")
+    out.append("")
     return "\n".join(out)
 
 

@@ -261,7 +261,7 @@ ENUMS = (
         ("BAD_RECORD", 6, "record with an unknown kind or version"),
         ("RECORDS_FULL", 7, "records ring full: trading halted"),
         ("CROSSED_BOOK", 8, "book crossed after an update"),
-        ("STRATEGY_ERROR", 9, "a Python strategy raised; its intents of that call are dropped"),
+        ("STRATEGY_ERROR", 9, "a Python strategy raised; its intents of that call are dropped (detail = its errors so far; then its on_error policy)"),
         ("INTENTS_OVERFLOW", 10, "the strategy appended more intents than the buffer holds"),
         ("VENUE_RESET", 11, "a restarted venue lost its orders: detail = how many the core ended CANCELED"),
         ("DISK_FULL", 12, "records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped)"),
@@ -411,7 +411,7 @@ RECORDS = (
         F("state", "u8", "enum TradingState", "new state"),
         F("prev_state", "u8", "enum TradingState", "previous state"),
         F("kill_latched", "u8", "bool", "kill switch latched"),
-        F("cause", "u8", "", "1 control command, 2 loss limit, 3 records ring full, 4 session stop, 5 records disk low/full"),
+        F("cause", "u8", "", "1 control command, 2 loss limit, 3 records ring full, 4 session stop, 5 records disk low/full, 6 strategy error (on_error = halt)"),
         F("_pad", "u8", "", "padding", 28),
     )),
     Record(15, "TELEMETRY", 128, "telemetry snapshot (counters at a point in the record stream)", (

@@ -12,6 +12,10 @@ name            flavour   what
 ``none``        -         no strategy (state derivation, risk and control only)
 ==============  ========  ==========================================================
 
+All six are written on the Strategy SDK (``livestack.strategies.sdk``, ``docs/strategies.md``):
+the same hooks and named views a user strategy has. ``get`` also takes a user reference
+(``pkg.mod:Class``, ``path/file.py:Class``), loaded by ``livestack.strategies.loader``.
+
 ``get(name, params)`` returns a :class:`livestack.core.Strategy` whose parameter defaults are
 overridden by ``params`` (names checked, ints only); pass it to ``livestack.core.Core``.
 """
@@ -26,6 +30,10 @@ NAMES = ("mm_cy", "mm_numba", "mm_py", "taker_cy", "taker_numba", "taker_py", "n
 
 def get(name: str, params: dict | None = None) -> Strategy | None:
     """A strategy by registry name, parameters applied; ``"none"`` gives ``None``."""
+    if ":" in name:  # a user strategy reference: livestack.strategies.loader
+        from livestack.strategies import loader
+
+        return loader.load(loader.normalize(name), params)
     if name == "none":
         if params:
             raise ValueError("strategy 'none' takes no parameters")
@@ -44,12 +52,18 @@ def get(name: str, params: dict | None = None) -> Strategy | None:
         s = CfuncStrategy(taker_kernel(), name, K.TAKER_PARAM_NAMES, K.TAKER_PARAM_DEFAULTS)
     elif name == "mm_py":
         from livestack.strategies.pystrats import MarketMakerPy
-        s = PyStrategy(MarketMakerPy(), name, K.MM_PARAM_NAMES, K.MM_PARAM_DEFAULTS)
+        from livestack.strategies.sdk import PyHooks
+        s = PyStrategy(PyHooks(MarketMakerPy()), name, K.MM_PARAM_NAMES, K.MM_PARAM_DEFAULTS)
     elif name == "taker_py":
         from livestack.strategies.pystrats import TakerPy
-        s = PyStrategy(TakerPy(), name, K.TAKER_PARAM_NAMES, K.TAKER_PARAM_DEFAULTS)
+        from livestack.strategies.sdk import PyHooks
+        s = PyStrategy(PyHooks(TakerPy()), name, K.TAKER_PARAM_NAMES, K.TAKER_PARAM_DEFAULTS)
     else:
-        raise ValueError(f"unknown strategy {name!r} (known: {', '.join(NAMES)})")
+        import difflib
+
+        near = difflib.get_close_matches(name, NAMES, n=1)
+        raise ValueError(f"unknown strategy {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                         + f"; known: {', '.join(NAMES)}, or a reference package.module:Class / path/file.py:Class")
     if params:
         return with_params(s, params)
     return s

@@ -1,81 +1,65 @@
-"""The example strategies as plain functions over the context block ``w`` (an int64 array).
+"""The example strategies on the SDK, as functions over the context block ``w`` (an int64 array),
+its named views (``livestack.strategies.intents``: ``inst(w, i).bid_px``, ``order(w, s).state``)
+and the params record ``p`` (``p.quote_qty``).
 
-One source, two flavours: numba compiles these functions into the ``@cfunc`` kernels the core
-calls through a C function pointer (``numba_strategies``), and the Python flavour (``pystrats``)
-runs the very same functions in the interpreter on a numpy view of the block. The Cython flavour
-(``mm.pyx``, ``taker.pyx``) follows the same rules line by line; tests prove the outputs match.
+One source, two flavours: numba compiles these functions into the hooks of ``MarketMakerNumba`` /
+``TakerNumba`` (``numba_strategies``, one ``@cfunc`` each), and the Python flavour (``pystrats``)
+runs the very same functions in the interpreter. The Cython flavour (``mm.pyx``, ``taker.pyx``)
+follows the same rules line by line; tests prove the outputs match.
 
 Only integer arithmetic; ``tdiv`` truncates toward zero like C (Python's ``//`` floors).
-``register_jitable`` leaves each function a plain Python function when called from Python and
-lets numba compile it when called from jitted code.
 """
 
 from __future__ import annotations
 
+import msgspec
 from numba.extending import register_jitable
 
-from livestack.core import ctx as C
-from livestack.schema.dtypes import (OrdType, OrderCmdType, OrderState, RecordKind, Side,
-                                     TimeInForce, TradingState)
+from livestack.core.ctx import (CTX_EV_INST, CTX_EV_KIND, CTX_EV_SIDE, CTX_INST_OFF, CTX_WORDS,  # noqa: F401
+                                INST_N_LIVE)  # (re-exported for benches and test helpers)
+from livestack.schema.dtypes import OrderState, RecordKind, Side, TimeInForce, TradingState
+from livestack.strategies.intents import (CANCEL, GTC, IOC, LIMIT, NEW, REPLACE, header, inst,  # noqa: F401
+                                          live_slot, order, push)
+from livestack.strategies.params import record_dtype
 
-# plain ints (compile-time constants for numba)
-CTX_WORDS = C.CTX_WORDS
-CTX_TS = C.CTX_TS
-CTX_EV_KIND = C.CTX_EV_KIND
-CTX_EV_INST = C.CTX_EV_INST
-CTX_EV_SIDE = C.CTX_EV_SIDE
-CTX_EV_QTY = C.CTX_EV_QTY
-CTX_TRADING_STATE = C.CTX_TRADING_STATE
-CTX_KILL_LATCHED = C.CTX_KILL_LATCHED
-CTX_INST_OFF = C.CTX_INST_OFF
-CTX_INST_STRIDE = C.CTX_INST_STRIDE
-CTX_INST_LIVE_OFF = C.CTX_INST_LIVE_OFF
-CTX_ORD_OFF = C.CTX_ORD_OFF
-CTX_PARAM_OFF = C.CTX_PARAM_OFF
-CTX_INTENT_OFF = C.CTX_INTENT_OFF
-CTX_MAX_INTENTS = C.CTX_MAX_INTENTS
-CTX_N_INTENTS = C.CTX_N_INTENTS
-INST_HEALTHY = C.INST_HEALTHY
-INST_TICK = C.INST_TICK
-INST_BID_PX = C.INST_BID_PX
-INST_ASK_PX = C.INST_ASK_PX
-INST_POSITION = C.INST_POSITION
-INST_N_LIVE = C.INST_N_LIVE
-INST_USER = C.INST_USER
-ORD_WORDS = C.ORD_WORDS
-ORD_ID = C.ORD_ID
-ORD_SIDE = C.ORD_SIDE
-ORD_STATE = C.ORD_STATE
-ORD_PRICE = C.ORD_PRICE
-INTENT_WORDS = C.INTENT_WORDS
-INTENT_TYPE = C.INTENT_TYPE
-INTENT_INST = C.INTENT_INST
-INTENT_SIDE = C.INTENT_SIDE
-INTENT_PRICE = C.INTENT_PRICE
-INTENT_QTY = C.INTENT_QTY
-INTENT_ORDER_ID = C.INTENT_ORDER_ID
-INTENT_TIF = C.INTENT_TIF
-INTENT_ORD_TYPE = C.INTENT_ORD_TYPE
-
-NEW = int(OrderCmdType.NEW)
-CANCEL = int(OrderCmdType.CANCEL)
-REPLACE = int(OrderCmdType.REPLACE)
 BUY = int(Side.BUY)
 SELL = int(Side.SELL)
-GTC = int(TimeInForce.GTC)
-IOC = int(TimeInForce.IOC)
-LIMIT = int(OrdType.LIMIT)
 ACCEPTED = int(OrderState.ACCEPTED)
 PARTIALLY_FILLED = int(OrderState.PARTIALLY_FILLED)
 ACTIVE = int(TradingState.ACTIVE)
 REDUCING = int(TradingState.REDUCING)
 HALTED = int(TradingState.HALTED)
 MD_TRADE = int(RecordKind.MD_TRADE)
+GTC_ = int(TimeInForce.GTC)
 
-MM_PARAM_NAMES = ("half_spread_ticks", "quote_qty", "skew_ticks", "requote_ticks", "max_position")
-MM_PARAM_DEFAULTS = (2, 10, 1, 2, 50)
-TAKER_PARAM_NAMES = ("decay_permille", "threshold", "take_qty", "max_position", "cooldown_ns")
-TAKER_PARAM_DEFAULTS = (50, 500, 10, 50, 1000000000)
+
+class MMParams(msgspec.Struct, forbid_unknown_fields=True):
+    half_spread_ticks: int = 2     # quote this many ticks either side of the (skewed) mid
+    quote_qty: int = 10            # qty units per quote
+    skew_ticks: int = 1            # ticks of skew per quote_qty of position
+    requote_ticks: int = 2         # move a resting quote only when it is this far from target
+    max_position: int = 50         # qty units; a side whose fill would pass it is not quoted
+
+
+class TakerParams(msgspec.Struct, forbid_unknown_fields=True):
+    decay_permille: int = 50       # trade-flow accumulator decay per public trade
+    threshold: int = 500           # |accumulator| that triggers a take (qty units)
+    take_qty: int = 10
+    max_position: int = 50
+    cooldown_ns: int = 1_000_000_000
+
+
+MM_DTYPE = record_dtype(MMParams)
+TAKER_DTYPE = record_dtype(TakerParams)
+MM_PARAM_NAMES = MM_DTYPE.names
+MM_PARAM_DEFAULTS = tuple(f.default for f in msgspec.structs.fields(MMParams))
+TAKER_PARAM_NAMES = TAKER_DTYPE.names
+TAKER_PARAM_DEFAULTS = tuple(f.default for f in msgspec.structs.fields(TakerParams))
+
+# the taker's scratch words of an instrument (inst(w, i).user[...])
+TK_ACC = 0        # decayed signed trade flow
+TK_LAST_TS = 1    # ts of the last take
+TK_ARMED = 2      # 1 once a take happened (the cooldown applies)
 
 
 @register_jitable
@@ -85,87 +69,64 @@ def tdiv(a, b):
 
 
 @register_jitable
-def push(w, typ, inst, side, price, qty, oid, tif, ord_type):
-    n = w[CTX_N_INTENTS]
-    if n >= w[CTX_MAX_INTENTS]:
-        return
-    b = w[CTX_INTENT_OFF] + n * INTENT_WORDS
-    w[b + INTENT_TYPE] = typ
-    w[b + INTENT_INST] = inst
-    w[b + INTENT_SIDE] = side
-    w[b + INTENT_PRICE] = price
-    w[b + INTENT_QTY] = qty
-    w[b + INTENT_ORDER_ID] = oid
-    w[b + INTENT_TIF] = tif
-    w[b + INTENT_ORD_TYPE] = ord_type
-    w[CTX_N_INTENTS] = n + 1
-
-
-@register_jitable
 def mm_manage(w, i, slot, want, target, side, qty, requote):
     if slot < 0:
         if want:
-            push(w, NEW, i, side, target, qty, 0, GTC, LIMIT)
+            push(w, NEW, i, side, target, qty, 0, GTC_, LIMIT)
         return
-    o = w[CTX_ORD_OFF] + slot * ORD_WORDS
-    st = w[o + ORD_STATE]
+    o = order(w, slot)
+    st = o.state
     if st != ACCEPTED and st != PARTIALLY_FILLED:
         return
     if not want:
-        push(w, CANCEL, i, 0, 0, 0, w[o + ORD_ID], 0, 0)
+        push(w, CANCEL, i, 0, 0, 0, o.id, 0, 0)
         return
-    d = w[o + ORD_PRICE] - target
+    d = o.price - target
     if d < 0:
         d = -d
     if d >= requote:
         if st == PARTIALLY_FILLED:
-            push(w, CANCEL, i, 0, 0, 0, w[o + ORD_ID], 0, 0)
+            push(w, CANCEL, i, 0, 0, 0, o.id, 0, 0)
         else:
-            push(w, REPLACE, i, side, target, qty, w[o + ORD_ID], 0, 0)
+            push(w, REPLACE, i, side, target, qty, o.id, 0, 0)
 
 
 @register_jitable
-def mm_body(w):
-    """Market maker (rules: ``livestack/strategies/mm.pyx``)."""
-    i = w[CTX_EV_INST]
+def mm_body(w, i, p):
+    """Market maker (rules: ``livestack/strategies/mm.pyx``); every event of instrument i."""
     if i < 0:
         return
-    base = w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE]
-    p = w[CTX_PARAM_OFF]
-    hs = w[p]
-    qq = w[p + 1]
-    skew_t = w[p + 2]
-    requote = w[p + 3]
-    maxpos = w[p + 4]
+    b = inst(w, i)
+    hs = p.half_spread_ticks
+    qq = p.quote_qty
     bid_slot = -1
     ask_slot = -1
-    live = base + w[CTX_INST_LIVE_OFF]
-    for k in range(w[base + INST_N_LIVE]):
-        s = w[live + k]
-        o = w[CTX_ORD_OFF] + s * ORD_WORDS
-        st = w[o + ORD_STATE]
-        if w[o + ORD_SIDE] == BUY:
+    for k in range(b.n_live):
+        s = live_slot(w, i, k)
+        o = order(w, s)
+        st = o.state
+        if o.side == BUY:
             if bid_slot < 0:
                 bid_slot = s
             elif st == ACCEPTED or st == PARTIALLY_FILLED:
-                push(w, CANCEL, i, 0, 0, 0, w[o + ORD_ID], 0, 0)
+                push(w, CANCEL, i, 0, 0, 0, o.id, 0, 0)
         else:
             if ask_slot < 0:
                 ask_slot = s
             elif st == ACCEPTED or st == PARTIALLY_FILLED:
-                push(w, CANCEL, i, 0, 0, 0, w[o + ORD_ID], 0, 0)
-    ts = w[CTX_TRADING_STATE]
-    bid = w[base + INST_BID_PX]
-    ask = w[base + INST_ASK_PX]
-    pos = w[base + INST_POSITION]
-    tick = w[base + INST_TICK]
-    quoting = (w[base + INST_HEALTHY] != 0 and ts != HALTED and w[CTX_KILL_LATCHED] == 0
-               and bid > 0 and ask > bid and qq > 0)
+                push(w, CANCEL, i, 0, 0, 0, o.id, 0, 0)
+    h = header(w)
+    ts = h.trading_state
+    bid = b.bid_px
+    ask = b.ask_px
+    pos = b.position
+    tick = b.tick
+    quoting = (b.healthy != 0 and ts != HALTED and h.kill_latched == 0 and bid > 0 and ask > bid and qq > 0)
     if not quoting:
         mm_manage(w, i, bid_slot, False, 0, BUY, 0, 0)
         mm_manage(w, i, ask_slot, False, 0, SELL, 0, 0)
         return
-    skew = tdiv(pos * skew_t, qq)
+    skew = tdiv(pos * p.skew_ticks, qq)
     num_b = bid + ask - 2 * (skew + hs) * tick
     num_a = bid + ask - 2 * (skew - hs) * tick
     bid_t = (num_b // (2 * tick)) * tick if num_b > 0 else 0
@@ -174,6 +135,7 @@ def mm_body(w):
         bid_t = ask - tick
     if ask_t <= bid:
         ask_t = bid + tick
+    maxpos = p.max_position
     want_bid = (ts == ACTIVE or (ts == REDUCING and pos < 0)) and pos + qq <= maxpos and bid_t > 0
     want_ask = (ts == ACTIVE or (ts == REDUCING and pos > 0)) and pos - qq >= -maxpos
     qty_b = qq
@@ -183,44 +145,38 @@ def mm_body(w):
             qty_b = -pos
         if pos < qty_a:
             qty_a = pos
-    mm_manage(w, i, bid_slot, want_bid, bid_t, BUY, qty_b, requote * tick)
-    mm_manage(w, i, ask_slot, want_ask, ask_t, SELL, qty_a, requote * tick)
+    mm_manage(w, i, bid_slot, want_bid, bid_t, BUY, qty_b, p.requote_ticks * tick)
+    mm_manage(w, i, ask_slot, want_ask, ask_t, SELL, qty_a, p.requote_ticks * tick)
 
 
 @register_jitable
-def taker_body(w):
-    """Trade-flow imbalance taker (rules: ``livestack/strategies/taker.pyx``)."""
-    if w[CTX_EV_KIND] != MD_TRADE:
-        return
-    i = w[CTX_EV_INST]
-    base = w[CTX_INST_OFF] + i * w[CTX_INST_STRIDE]
-    u = base + INST_USER
-    p = w[CTX_PARAM_OFF]
-    decay = w[p]
-    thr = w[p + 1]
-    tq = w[p + 2]
-    maxpos = w[p + 3]
-    cooldown = w[p + 4]
-    side = w[CTX_EV_SIDE]
-    q = w[CTX_EV_QTY]
+def taker_body(w, i, p):
+    """Trade-flow imbalance taker (rules: ``livestack/strategies/taker.pyx``); public trades only."""
+    b = inst(w, i)
+    h = header(w)
+    side = h.ev_side
+    q = h.ev_qty
     signed = 0
     if side == BUY:
         signed = q
     elif side == SELL:
         signed = -q
-    acc = w[u]
-    acc = acc - tdiv(acc * decay, 1000) + signed
-    w[u] = acc
-    bid = w[base + INST_BID_PX]
-    ask = w[base + INST_ASK_PX]
-    pos = w[base + INST_POSITION]
-    now = w[CTX_TS]
-    if (w[base + INST_HEALTHY] == 0 or w[CTX_TRADING_STATE] != ACTIVE or w[CTX_KILL_LATCHED] != 0
+    acc = b.user[TK_ACC]
+    acc = acc - tdiv(acc * p.decay_permille, 1000) + signed
+    b.user[TK_ACC] = acc
+    bid = b.bid_px
+    ask = b.ask_px
+    pos = b.position
+    now = h.ts
+    thr = p.threshold
+    tq = p.take_qty
+    maxpos = p.max_position
+    if (b.healthy == 0 or h.trading_state != ACTIVE or h.kill_latched != 0
             or bid <= 0 or ask <= bid or thr <= 0):
         return
-    if w[base + INST_N_LIVE] > 0:
+    if b.n_live > 0:
         return
-    if w[u + 2] != 0 and now - w[u + 1] < cooldown:
+    if b.user[TK_ARMED] != 0 and now - b.user[TK_LAST_TS] < p.cooldown_ns:
         return
     if acc >= thr and pos + tq <= maxpos:
         push(w, NEW, i, BUY, ask, tq, 0, IOC, LIMIT)
@@ -228,6 +184,6 @@ def taker_body(w):
         push(w, NEW, i, SELL, bid, tq, 0, IOC, LIMIT)
     else:
         return
-    w[u] = 0
-    w[u + 1] = now
-    w[u + 2] = 1
+    b.user[TK_ACC] = 0
+    b.user[TK_LAST_TS] = now
+    b.user[TK_ARMED] = 1

@@ -1,4 +1,5 @@
-"""Named accessors over the context block for plain-Python strategies (prototyping).
+"""Named accessors over the context block for plain ``on_event(w)`` Python strategies (the form
+before the Strategy SDK; new code: ``livestack.strategies.sdk.Strategy`` with hooks and typed params).
 
 ``on_event(w)`` receives the block as a numpy int64 array; wrap it once::
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from livestack.core import ctx as C
 from livestack.schema.dtypes import OrdType, OrderCmdType, TimeInForce
-from livestack.strategies.kernels import push
+from livestack.strategies.intents import push
 
 _INST_FIELDS = {n[5:].lower(): getattr(C, n) for n in C.NAMES
                 if n.startswith("INST_") and n not in ("INST_FIXED_WORDS", "INST_USER_WORDS")}

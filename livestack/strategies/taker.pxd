@@ -1,4 +1,4 @@
-from livestack.core.strategy cimport Strategy
+from livestack.core.strategy cimport SdkStrategy
 
-cdef class Taker(Strategy):
+cdef class Taker(SdkStrategy):
     pass

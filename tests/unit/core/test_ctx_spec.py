@@ -27,3 +27,15 @@ def test_no_hand_written_word_index_is_left_in_the_core_header():
     text = (ctxgen.ROOT / "cext" / "ls_core.h").read_text()
     assert not re.search(r"^\s*LS_(CTX|INST|ORD|INTENT)_\w+\s*[=,]", text, re.M)
     assert '#include "ls_ctx_words.h"' in text
+
+
+def test_named_views_cover_every_word_of_each_block_at_its_index():
+    for py, prefix, size in (("HDR", "CTX", "CTX_HDR_WORDS"), ("INST", "INST", "INST_FIXED_WORDS"),
+                             ("ORD", "ORD", "ORD_WORDS"), ("INTENT", "INTENT", "INTENT_WORDS")):
+        dt, fields = getattr(ctx, f"{py}_DTYPE"), getattr(ctx, f"{py}_FIELDS")
+        assert dt.itemsize == 8 * getattr(ctx, size), py
+        for name, word in fields.items():
+            assert dt.fields[name][1] == 8 * word, (py, name)
+            assert getattr(ctx, f"{prefix}_{name.upper()}") == word, (py, name)
+    text = (ctxgen.ROOT / "cext" / "ls_ctx_words.h").read_text()
+    assert "_Static_assert(sizeof(ls_ctx_inst_t) == 8 * LS_INST_FIXED_WORDS" in text

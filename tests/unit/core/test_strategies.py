@@ -95,26 +95,29 @@ def test_taker_crosses_the_spread_on_trade_flow_imbalance():
 
 
 def test_plain_python_strategy_with_named_accessors():
-    from livestack.schema import RecordKind
-    from livestack.strategies.pyctx import Ctx
+    import dataclasses
 
-    class JoinBid:
-        param_names = ("size",)
-        param_defaults = (7,)
+    from livestack.strategies.sdk import PyHooks, Strategy
 
-        def on_event(self, w):
-            ctx = Ctx(w)
-            i = ctx.ev_inst
-            if i < 0 or ctx.kind != RecordKind.MD_TRADE:
-                return
-            mine = ctx.live_orders(i)
+    @dataclasses.dataclass
+    class JoinParams:
+        size: int = 7
+
+    class JoinBidSdk(Strategy):
+        Params = JoinParams
+
+        def on_trade(self, ctx, i):
+            mine = ctx.orders(i)
             book = ctx.inst(i)
             if not mine:
-                ctx.new(i, Side.BUY, book.bid_px, ctx.param(0))
+                ctx.place(Side.BUY, book.bid_px, self.params.size)
             elif mine[0].price != book.bid_px:
-                ctx.replace(mine[0].id, book.bid_px, mine[0].qty)
+                ctx.modify(mine[0].id, book.bid_px, mine[0].qty)
             assert ctx.bids(i)[0] == (book.bid_px, book.bid_qty)
 
+    from livestack.core.strategy import PyStrategy
+
+    JoinBid = lambda: PyStrategy(PyHooks(JoinBidSdk(JoinParams())), "join", ("size",), (7,))  # noqa: E731
     core = Core([INST], RISK, JoinBid())
     recs = R.snapshot(1, 1, *BOOK) + [R.md_trade(1, 2, Side.SELL, 100000, 1)]
     o, r = core.process_array(R.slots(recs))
