@@ -135,7 +135,8 @@ def _check_strategy(name: str, params, errors: list[str]) -> None:
 
         near = difflib.get_close_matches(name, NAMES, n=1)
         errors.append(f"'strategy.name' = {name!r}: unknown strategy" + (f" (did you mean {near[0]!r}?)" if near else "")
-                      + f"; known: {', '.join(NAMES)}")
+                      + f"; known: {', '.join(NAMES)}, or your own as package.module:Class or "
+                        "path/file.py|.pyx:Class (docs/strategies.md)")
         return
     if not isinstance(params, dict) or not params:
         return

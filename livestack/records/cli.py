@@ -87,6 +87,11 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
 
 def _strategy_label(ident) -> str:
     """The session's strategy as one line: the SDK identity's ref(s), else the stored name."""
+    if isinstance(ident, (bytes, str)):
+        try:
+            ident = json.loads(ident)
+        except ValueError:
+            return ident.decode() if isinstance(ident, bytes) else ident
     if isinstance(ident, dict):
         return str(ident.get("ref", ""))
     if isinstance(ident, list):

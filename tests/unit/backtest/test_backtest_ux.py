@@ -139,7 +139,7 @@ def test_backtest_writes_a_session_file_that_replays_bit_identically(usdm_captur
     from livestack.records import open_session
 
     with open_session(path) as sess:
-        assert sess.attrs["mode"] == "backtest" and sess.attrs["strategy"] == "mm_cy"
+        assert sess.attrs["mode"] == "backtest" and json.loads(sess.attrs["strategy"])["ref"] == "mm_cy"
         assert sess.attrs["config"]["strategy"]["name"] == "mm_cy"
         assert len(sess["md_level"]) > 0 and len(sess["journal"]) == s["events"]
 

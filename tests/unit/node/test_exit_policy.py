@@ -86,5 +86,5 @@ def test_a_session_name_that_cannot_be_a_file_name_is_a_config_error():
 def test_a_strategy_name_that_does_not_exist_is_a_config_error_with_a_suggestion():
     import pytest
 
-    with pytest.raises(config.ConfigError, match="unknown strategy 'mm_c' \\(did you mean 'mm_cy'\\?\\)"):
+    with pytest.raises(config.ConfigError, match="'strategy.name' = 'mm_c': unknown strategy \\(did you mean 'mm_cy'\\?\\)"):
         config.validate({"strategy": {"name": "mm_c"}})
