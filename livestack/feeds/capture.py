@@ -9,7 +9,6 @@ which appears where the recorder received it, after a few diffs. Both go through
 
 from __future__ import annotations
 
-import gzip
 import time
 
 import numpy as np
@@ -21,25 +20,15 @@ from livestack.schema import SLOT64, FeedStatus, RecordFlag
 REPLAYED = int(RecordFlag.REPLAYED)
 
 
-def read_capture(path) -> list[tuple[int, bytes]]:
-    """All lines of a capture as ``(receive ns, message bytes)``; snapshot lines included."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    out = []
-    with opener(path, "rb") as f:
-        for line in f:
-            line = line.rstrip(b"\r\n")
-            if not line:
-                continue
-            sp = line.find(b" ")
-            if sp <= 0:
-                out.append((out[-1][0] if out else 0, line))  # no timestamp: keep it, it is malformed
-                continue
-            try:
-                ts = int(line[:sp])
-            except ValueError:
-                ts = out[-1][0] if out else 0
-            out.append((ts, line[sp + 1:]))
-    return out
+def read_capture(path, fmt: str | None = None) -> list[tuple[int, bytes]]:
+    """All lines of a capture as ``(receive ns, message bytes)``; snapshot lines included.
+
+    Any format ``livestack capture verify`` reads (``capture_formats.FORMATS``: the native
+    ``<ns> <json>`` lines, cryptofeed's raw recorder files), detected from the first lines.
+    """
+    from livestack.feeds.capture_formats import read_messages
+
+    return [(m.ts, m.data) for m in read_messages(path, fmt).messages]
 
 
 def is_snapshot(msg: bytes) -> bool:
