@@ -92,6 +92,9 @@ class OkxDecoder(L2Decoder):
         c.messages += 1
         out = self.out
         n0 = out.n
+        if msg == b"pong" or msg == "pong":  # answer to the keepalive "ping"
+            c.control += 1
+            return 0
         try:
             m = _decode(msg)
         except (msgspec.DecodeError, UnicodeDecodeError):

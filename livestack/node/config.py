@@ -167,7 +167,13 @@ def validate(raw: dict | None) -> dict:
         raise ConfigError("config: 'writer.fsync_interval_ms' must be >= 0 (0 = never fsync)")
     if cfg["writer"]["min_free_mb"] < 0:
         raise ConfigError("config: 'writer.min_free_mb' must be >= 0 (0 = no free-space guard)")
-    if cfg["feed"]["kind"] not in ("sim", "binance"):
+    from livestack.feeds.registry import FEED_KINDS, validate as _validate_feed  # mkt: okx, kraken, dbn
+    if cfg["feed"]["kind"] in FEED_KINDS:
+        try:
+            _validate_feed(cfg["feed"]["kind"], cfg["feed"]["options"])
+        except ValueError as e:
+            raise ConfigError(f"config: {e}") from None
+    elif cfg["feed"]["kind"] not in ("sim", "binance"):
         raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim or binance "
                           "(to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')")
     if cfg["venue"]["kind"] not in ("sim", "fix"):

@@ -61,7 +61,7 @@ class _Book:
             side = self.r.choice("ba")
             book = self.bids if side == "b" else self.asks
             keys = sorted(book, reverse=(side == "b"))
-            if keys and self.r.random() < 0.3:
+            if len(keys) > 2 and self.r.random() < 0.3:
                 k = self.r.choice(keys[: depth or len(keys)])
                 del book[k]
                 ch.append((side, k, "0" if self.qd == 0 else "0." + "0" * self.qd))
