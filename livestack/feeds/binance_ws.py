@@ -241,12 +241,18 @@ class BinanceFeed:
         feed = self
         dec = self.dec
 
+        on_dec = dec.on_message
+
         def on_message(msg, ts):
+            on_dec(msg, ts)
+
+        def on_batch_end():
             feed._last_msg = time.monotonic()
-            dec.on_message(msg, ts)
             feed.flush()
-            if feed._fetching or any(not s.synced for s in dec.syncs.values()):
-                feed._maybe_fetch()
+            for s in dec.syncs.values():
+                if not s.synced:
+                    feed._maybe_fetch()
+                    break
 
         async def on_open(sess):
             feed._ws = _PicowsHandle(sess)
@@ -257,7 +263,7 @@ class BinanceFeed:
             dec.status_all(now, FeedStatus.CONNECTED)
             feed.flush()
 
-        sess = WsSession(self.url(), "picows", on_open, on_message)
+        sess = WsSession(self.url(), "picows", on_open, on_message, on_batch_end=on_batch_end)
         try:
             return await sess.run()
         finally:

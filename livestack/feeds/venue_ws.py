@@ -139,8 +139,11 @@ class VenueFeed:
 
     # -- messages ---------------------------------------------------------------------------
     def on_message(self, msg: bytes, ts: int) -> None:
-        self._last_msg = time.monotonic()
         self.dec.on_message(msg, ts)
+
+    def on_batch_end(self) -> None:
+        """After what one socket read delivered: records to the ring, resubscribe broken books."""
+        self._last_msg = time.monotonic()
         self.flush()
         for st in self.dec.states.values():
             if st.resync_wanted:
@@ -210,7 +213,8 @@ class VenueFeed:
                 if not first:
                     self.c.reconnects += 1
                 first = False
-                self._sess = WsSession(self.o.ws_url, self.o.transport, self._on_open, self.on_message)
+                self._sess = WsSession(self.o.ws_url, self.o.transport, self._on_open, self.on_message,
+                                       on_batch_end=self.on_batch_end)
                 try:
                     if await self._sess.run():
                         delay = self.o.reconnect_min_s
