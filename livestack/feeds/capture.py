@@ -57,12 +57,16 @@ def decode_capture(path, instrument: Instrument, market: str = "usdm", *, counte
         Capture file (gzip or plain).
     instrument : Instrument
         Decimals and id of the records (e.g. ``livestack.config.BTCUSDT_USDM``).
-    market : {"usdm", "spot"}
-        Selects the continuity rule (``pu`` chain vs ``U``/``u``).
+    market : {"usdm", "spot", "okx", "kraken"}
+        Binance: selects the continuity rule (``pu`` chain vs ``U``/``u``); ``okx`` / ``kraken``: an
+        OKX / Kraken websocket capture through their checksummed book decoders (the instrument's
+        ``symbol`` is the venue's, e.g. ``BTC-USDT``, ``BTC/USD``).
     counters : Counters, optional
         Filled with what was seen (messages, malformed by reason, gaps, snapshots ...).
     """
     lines = read_capture(path)
+    if market in L2_MARKETS:
+        return _decode_l2(lines, instrument, market, connected, replayed)
     dec = _decoder(instrument, market, counters)
     out = dec.out
     if connected and lines:
@@ -74,6 +78,27 @@ def decode_capture(path, instrument: Instrument, market: str = "usdm", *, counte
         else:
             dec.on_message(msg, ts)
     recs = np.array(out.view(), dtype=SLOT64, copy=True)
+    recs["seq"] = np.arange(1, len(recs) + 1, dtype=np.uint64)
+    if replayed:
+        recs["flags"] |= REPLAYED
+    return recs
+
+
+#: ``market`` values of :func:`decode_capture` served by the OKX / Kraken decoders
+L2_MARKETS = ("okx", "kraken")
+
+
+def _decode_l2(lines, instrument: Instrument, market: str, connected: bool, replayed: bool) -> np.ndarray:
+    if market == "okx":
+        from livestack.feeds.okx import OkxDecoder as Dec
+    else:
+        from livestack.feeds.kraken import KrakenDecoder as Dec
+    dec = Dec([instrument], MdBuffer(1 << 16))
+    if connected and lines:
+        dec.status_all(lines[0][0], FeedStatus.CONNECTED)
+    for ts, msg in lines:
+        dec.on_message(msg, ts)
+    recs = np.array(dec.out.arr[:dec.out.n], dtype=SLOT64, copy=True)
     recs["seq"] = np.arange(1, len(recs) + 1, dtype=np.uint64)
     if replayed:
         recs["flags"] |= REPLAYED

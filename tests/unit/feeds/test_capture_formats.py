@@ -121,3 +121,16 @@ def test_replay_reads_cryptofeed_binance_like_native(tmp_path):
     a = decode_capture(src, inst, "spot")
     b = decode_capture(ws, inst, "spot")
     assert len(a) == len(b) and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("venue,gen,sym", [("okx", okx_session, "BTC-USDT"), ("kraken", kraken_session, "BTC/USD")])
+def test_decode_capture_okx_kraken(tmp_path, venue, gen, sym):
+    """decode_capture (backtest / sim venue capture market) takes OKX and Kraken captures too."""
+    from livestack.config import Instrument
+    from livestack.feeds.capture import book_from_records, decode_capture
+
+    cap = tmp_path / "c.gz"
+    write_livestack(cap, [(10**18 + i, m) for i, m in enumerate(gen(seed=3, n=50))])
+    recs = decode_capture(cap, Instrument(5, sym, venue, 1, 8), venue)
+    _, _, valid = book_from_records(recs)
+    assert valid and (recs["seq"] == range(1, len(recs) + 1)).all() and (recs["instrument"] == 5).all()
