@@ -12,6 +12,7 @@ status 1 on a checksum failure or a gap, 2 on a file it cannot read, else 0.
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -79,6 +80,15 @@ def _binance_setup(msgs):
     return insts, ("usdm" if futures else "spot")
 
 
+_STREAM = re.compile(rb'\A\s*\{\s*"stream"\s*:\s*"[a-z0-9_]+@([A-Za-z0-9_]+)')
+
+
+def _unused_stream(data: bytes) -> bool:
+    """A Binance combined-stream envelope of a kind the feed does not use (kline, aggTrade, ...)."""
+    m = _STREAM.match(data[:80])
+    return bool(m) and m.group(1) not in (b"depth", b"trade", b"bookTicker")
+
+
 def verify(path, venue: str, fmt: str | None = None) -> dict:
     """Run a capture through the venue's decoder; returns the ``VERIFY_KEYS`` counts (and extras)."""
     if venue not in VENUES:
@@ -91,6 +101,7 @@ def verify(path, venue: str, fmt: str | None = None) -> dict:
 
         insts, market = _binance_setup(msgs)
         dec = BinanceDecoder(insts, market)
+        ignored = 0
         for i, m in enumerate(msgs):
             if m.data.lstrip()[:16].startswith(b'{"lastUpdateId"'):
                 if m.symbol:
@@ -98,14 +109,16 @@ def verify(path, venue: str, fmt: str | None = None) -> dict:
                 else:  # native format: the snapshot names no symbol; only a straddling one is taken
                     for sym in dec.needing_snapshot() or [s.instrument.symbol for s in dec.syncs.values() if not s.synced]:
                         dec.on_snapshot(sym, m.data, m.ts)
+            elif _unused_stream(m.data):
+                ignored += 1  # a stream the feed does not subscribe to (kline, aggTrade ...): not malformed
             else:
                 dec.on_message(m.data, m.ts)
             if (i & 1023) == 0:
                 _count_records(dec.out, acc)
         _count_records(dec.out, acc)
         c = dec.c
-        acc.update(messages=c.messages, gaps=c.gaps, malformed=c.malformed + rd.malformed,
-                   snapshots=c.snapshots, market=market, symbols=[i.symbol for i in insts])
+        acc.update(messages=c.messages + ignored, gaps=c.gaps, malformed=c.malformed + rd.malformed,
+                   snapshots=c.snapshots, market=market, symbols=[i.symbol for i in insts], ignored=ignored)
         return acc
     if venue == "okx":
         from livestack.feeds.okx import OkxDecoder as Dec, scan_decimals

@@ -162,10 +162,9 @@ class OkxDecoder(L2Decoder):
             c.book_messages += 1
             out = self.out
             if action == "snapshot":
-                start = self.snapshot_begin(st, ts, tev, uid)
+                self.snapshot_begin(st, ts, tev, uid)
                 n = self._levels(st, st.book.bids, BUY, [(lv[0], lv[1]) for lv in bids], ts, tev, uid, SNAP)
                 n += self._levels(st, st.book.asks, SELL, [(lv[0], lv[1]) for lv in asks], ts, tev, uid, SNAP)
-                del start
                 self.snapshot_end(st, ts, tev, uid, n)
                 st.last_seq = uid
             elif action == "update":
