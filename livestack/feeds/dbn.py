@@ -262,6 +262,8 @@ def run_process(ring_name: str, instruments, options: dict, stop) -> None:
         def flush():
             nonlocal seq
             out_n = out.n
+            if out_n:
+                out.arr["flags"][:out_n] |= REPLAYED  # a replay, as decode_dbn marks it
             k = 0
             deadline = time.monotonic() + o.ring_timeout_s
             while k < out_n:

@@ -131,3 +131,49 @@ def test_dbn_options_contract():
         validate_options({"path": "x", "bogus": 1})
     with pytest.raises(ValueError, match="pace"):
         validate_options({"path": "x", "pace": "slow"})
+
+
+def test_dbn_feed_process_into_ring(session, procs):
+    """``kind = "dbn"`` as the supervisor runs it: a spawned process replays the file into a shared
+    md ring; the records read back equal the offline decode."""
+    import multiprocessing as mp
+    import time
+
+    from livestack.feeds.dbn import decode_dbn, run_process
+    from livestack.ipc import Backoff, Ring, segment_name
+
+    path = _file()
+    ref = decode_dbn(path, [ES])
+    ctx = mp.get_context("spawn")
+    ring = Ring.create(segment_name(session, "md.dbn"), 1 << 14, 64)
+    stop = ctx.Event()
+    p = ctx.Process(target=run_process, args=(ring.name, [ES], {"path": str(path)}, stop), daemon=True)
+    procs.append(p)
+    chunks, buf = [], np.zeros(4096, dtype=ring.dtype)
+    got = 0
+    try:
+        p.start()
+        deadline = time.monotonic() + 120
+        b = Backoff("backoff")
+        while got < len(ref):
+            assert time.monotonic() < deadline and p.is_alive(), f"{got}/{len(ref)} records, exit {p.exitcode}"
+            k = ring.read(buf)
+            if k:
+                chunks.append(buf[:k].copy())
+                got += k
+                b.reset()
+            else:
+                b.idle()
+        stop.set()
+        p.join(15)
+        assert p.exitcode == 0
+    finally:
+        stop.set()
+        ring.close()
+        ring.unlink()
+    recs = np.concatenate(chunks)
+    for f in ("kind", "seq", "instrument", "ts", "flags"):
+        assert np.array_equal(recs[f], ref[f]), f
+    lv = DTYPE_BY_KIND[RecordKind.MD_LEVEL]
+    assert np.array_equal(recs.view(lv)["price"], ref.view(lv)["price"])
+    assert np.array_equal(recs.view(lv)["qty"], ref.view(lv)["qty"])
