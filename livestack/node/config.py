@@ -174,7 +174,8 @@ def validate(raw: dict | None) -> dict:
         except ValueError as e:
             raise ConfigError(f"config: {e}") from None
     elif cfg["feed"]["kind"] not in ("sim", "binance"):
-        raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim or binance "
+        raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim, binance or one of "
+                          f"{sorted(FEED_KINDS)} "
                           "(to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')")
     if cfg["venue"]["kind"] not in ("sim", "fix"):
         raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
