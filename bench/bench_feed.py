@@ -148,6 +148,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-ws", action="store_true")
+    ap.add_argument("--no-transports", action="store_true",
+                    help="skip websockets vs picows side by side (bench/feed_transports.py) and the OKX/Kraken decoders")
     ap.add_argument("--data", default=os.environ.get("LIVESTACK_DATA", str(HERE.parent.parent / "shared" / "data")))
     a = ap.parse_args(argv)
     data = pathlib.Path(a.data)
@@ -184,6 +186,16 @@ def main(argv=None):
             rows.append([market, "websocket: per feed-process CPU s", wmsgs, wn, f"{fcpu * 1e3:.0f}",
                          f"{wmsgs / fcpu / 1e3:.0f}k", f"{wn / fcpu / 1e6:.2f}M"])
         results[market] = r
+    tr = decs = None
+    if not a.no_transports:
+        import feed_transports
+
+        usdm = data / CASES["usdm"][0]
+        tr = feed_transports.bench_transports(usdm, repeat=min(a.repeat, 3)) if usdm.exists() else None
+        decs = feed_transports.bench_decoders(repeat=min(a.repeat, 3))
+        rows += [[c, w, n, "", "", r, ""] for c, w, n, r in feed_transports.rows(tr, decs)]
+        results["transports"] = tr
+        results["venue_decoders"] = decs
     m = common.machine()
     print(f"Binance feed decode rate on {m['cpu']} ({m['cores']} cores), Python {m['python']}; "
           f"decode = best of {a.repeat} single-thread passes over the whole capture in memory; "

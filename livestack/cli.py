@@ -57,6 +57,7 @@ PLUGINS = (
     "livestack.telemetry.cli",   # top, metrics
     "livestack.testing.cli",     # testing binance-exchange
     "livestack.strategies.cli",  # new-strategy, build-strategy
+    "livestack.feeds.capture_cli",  # capture verify|convert
 )
 
 

@@ -18,6 +18,8 @@ cdef class MdBuffer:
     cpdef Py_ssize_t add_levels(self, object raw, uint8_t side, uint32_t instrument, int64_t ts,
                                 int64_t ts_event, int64_t update_id, int price_decimals,
                                 int qty_decimals, uint8_t flags) except -3
+    cpdef void add_level(self, uint32_t instrument, int64_t ts, int64_t ts_event, int64_t price,
+                         int64_t qty, int64_t update_id, uint8_t side, uint8_t flags) except *
     cpdef void add_trade(self, uint32_t instrument, int64_t ts, int64_t ts_event, int64_t price,
                          int64_t qty, int64_t trade_id, uint8_t side, uint8_t flags) except *
     cdef Py_ssize_t _levels(self, const unsigned char *p, Py_ssize_t n, uint8_t side,

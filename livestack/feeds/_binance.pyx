@@ -216,6 +216,24 @@ cdef class MdBuffer:
             self.n = start_n
             return LEVELS_SYNTAX
 
+    cpdef void add_level(self, uint32_t instrument, int64_t ts, int64_t ts_event, int64_t price,
+                         int64_t qty, int64_t update_id, uint8_t side, uint8_t flags) except *:
+        """Append one MD_LEVEL from fixed-point values (the OKX / Kraken / DBN books)."""
+        self._reserve(1)
+        cdef ls_md_level_t *rec = <ls_md_level_t *>(self.base + self.n * SLOT)
+        memset(rec, 0, SLOT)
+        rec.kind = LS_RECORD_KIND_MD_LEVEL
+        rec.version = V_LEVEL
+        rec.flags = flags
+        rec.instrument = instrument
+        rec.ts = ts
+        rec.ts_event = ts_event
+        rec.price = price
+        rec.qty = qty
+        rec.update_id = update_id
+        rec.side = side
+        self.n += 1
+
     cpdef void add_trade(self, uint32_t instrument, int64_t ts, int64_t ts_event, int64_t price,
                          int64_t qty, int64_t trade_id, uint8_t side, uint8_t flags) except *:
         """Append one MD_TRADE."""

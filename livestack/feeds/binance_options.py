@@ -28,6 +28,7 @@ class BinanceFeedOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
     overflow_wait_ms: Annotated[float, Meta(ge=0)] = 20.0
     publish_ms: _Pos = 50.0
     log_level: str = "WARNING"
+    transport: Literal["picows", "websockets"] = "picows"  # picows: fastest in bench/bench_feed.py
 
     def check(self):
         out = []

@@ -27,6 +27,7 @@ Options (all optional)
                       ``livestack.feeds.binance.COUNTER_NAMES``)
 ``attach_timeout_s``  how long to wait for the ring to appear (5)
 ``overflow_wait_ms``  how long a write waits for the consumer to free slots, reset by progress (20)
+``transport``         "picows" (default: fastest in ``bench/bench_feed.py``) | "websockets"
 
 Records: see ``livestack.feeds.binance``. On every connect ``MD_STATUS(CONNECTED)``; on a lost
 connection ``MD_STATUS(DISCONNECTED)``; on a stale stream ``MD_STATUS(STALE, detail=silence ns)``
@@ -68,6 +69,7 @@ DEFAULTS = {
     "max_buffered": 10_000,
     "overflow_wait_ms": 20.0,
     "publish_ms": 50.0,
+    "transport": "picows",
 }
 
 
@@ -192,6 +194,8 @@ class BinanceFeed:
 
     async def _session(self) -> bool:
         """One websocket session; returns True if it received anything."""
+        if self.opts["transport"] == "picows":
+            return await self._session_picows()
         from websockets.asyncio.client import connect
 
         got = False
@@ -228,6 +232,42 @@ class BinanceFeed:
             finally:
                 self._ws = None
         return got
+
+    async def _session_picows(self) -> bool:
+        """The same session over picows (``transport = "picows"``): frames handed to the decoder
+        straight from the protocol callback, no per-message future or queue."""
+        from livestack.feeds.ws_transport import WsSession
+
+        feed = self
+        dec = self.dec
+
+        on_dec = dec.on_message
+
+        def on_message(msg, ts):
+            on_dec(msg, ts)
+
+        def on_batch_end():
+            feed._last_msg = time.monotonic()
+            feed.flush()
+            for s in dec.syncs.values():
+                if not s.synced:
+                    feed._maybe_fetch()
+                    break
+
+        async def on_open(sess):
+            feed._ws = _PicowsHandle(sess)
+            feed.c.add("connects")
+            now = time.time_ns()
+            feed._last_msg = time.monotonic()
+            dec.reset_all(now)
+            dec.status_all(now, FeedStatus.CONNECTED)
+            feed.flush()
+
+        sess = WsSession(self.url(), "picows", on_open, on_message, on_batch_end=on_batch_end)
+        try:
+            return await sess.run()
+        finally:
+            self._ws = None
 
     async def _watchdog(self) -> None:
         stale_s = float(self.opts["stale_ms"]) / 1000.0
@@ -336,6 +376,22 @@ class BinanceFeed:
         self._stopping = True
         if self._ws is not None:
             asyncio.ensure_future(self._ws.close())
+
+
+class _PicowsHandle:
+    """What the watchdog needs of a connection (``close``, ``ping``) over a picows session."""
+
+    def __init__(self, sess):
+        self.sess = sess
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.sess.close()
+
+    async def ping(self):
+        await self.sess.ping()
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(None)  # picows answers pings itself; a dead peer shows as stale
+        return fut
 
 
 def run_process(ring_name: str, instruments, options: dict, stop) -> None:

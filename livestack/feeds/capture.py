@@ -9,7 +9,6 @@ which appears where the recorder received it, after a few diffs. Both go through
 
 from __future__ import annotations
 
-import gzip
 import time
 
 import numpy as np
@@ -21,25 +20,15 @@ from livestack.schema import SLOT64, FeedStatus, RecordFlag
 REPLAYED = int(RecordFlag.REPLAYED)
 
 
-def read_capture(path) -> list[tuple[int, bytes]]:
-    """All lines of a capture as ``(receive ns, message bytes)``; snapshot lines included."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    out = []
-    with opener(path, "rb") as f:
-        for line in f:
-            line = line.rstrip(b"\r\n")
-            if not line:
-                continue
-            sp = line.find(b" ")
-            if sp <= 0:
-                out.append((out[-1][0] if out else 0, line))  # no timestamp: keep it, it is malformed
-                continue
-            try:
-                ts = int(line[:sp])
-            except ValueError:
-                ts = out[-1][0] if out else 0
-            out.append((ts, line[sp + 1:]))
-    return out
+def read_capture(path, fmt: str | None = None) -> list[tuple[int, bytes]]:
+    """All lines of a capture as ``(receive ns, message bytes)``; snapshot lines included.
+
+    Any format ``livestack capture verify`` reads (``capture_formats.FORMATS``: the native
+    ``<ns> <json>`` lines, cryptofeed's raw recorder files), detected from the first lines.
+    """
+    from livestack.feeds.capture_formats import read_messages
+
+    return [(m.ts, m.data) for m in read_messages(path, fmt).messages]
 
 
 def is_snapshot(msg: bytes) -> bool:
@@ -68,12 +57,16 @@ def decode_capture(path, instrument: Instrument, market: str = "usdm", *, counte
         Capture file (gzip or plain).
     instrument : Instrument
         Decimals and id of the records (e.g. ``livestack.config.BTCUSDT_USDM``).
-    market : {"usdm", "spot"}
-        Selects the continuity rule (``pu`` chain vs ``U``/``u``).
+    market : {"usdm", "spot", "okx", "kraken"}
+        Binance: selects the continuity rule (``pu`` chain vs ``U``/``u``); ``okx`` / ``kraken``: an
+        OKX / Kraken websocket capture through their checksummed book decoders (the instrument's
+        ``symbol`` is the venue's, e.g. ``BTC-USDT``, ``BTC/USD``).
     counters : Counters, optional
         Filled with what was seen (messages, malformed by reason, gaps, snapshots ...).
     """
     lines = read_capture(path)
+    if market in L2_MARKETS:
+        return _decode_l2(lines, instrument, market, connected, replayed)
     dec = _decoder(instrument, market, counters)
     out = dec.out
     if connected and lines:
@@ -85,6 +78,27 @@ def decode_capture(path, instrument: Instrument, market: str = "usdm", *, counte
         else:
             dec.on_message(msg, ts)
     recs = np.array(out.view(), dtype=SLOT64, copy=True)
+    recs["seq"] = np.arange(1, len(recs) + 1, dtype=np.uint64)
+    if replayed:
+        recs["flags"] |= REPLAYED
+    return recs
+
+
+#: ``market`` values of :func:`decode_capture` served by the OKX / Kraken decoders
+L2_MARKETS = ("okx", "kraken")
+
+
+def _decode_l2(lines, instrument: Instrument, market: str, connected: bool, replayed: bool) -> np.ndarray:
+    if market == "okx":
+        from livestack.feeds.okx import OkxDecoder as Dec
+    else:
+        from livestack.feeds.kraken import KrakenDecoder as Dec
+    dec = Dec([instrument], MdBuffer(1 << 16))
+    if connected and lines:
+        dec.status_all(lines[0][0], FeedStatus.CONNECTED)
+    for ts, msg in lines:
+        dec.on_message(msg, ts)
+    recs = np.array(dec.out.arr[:dec.out.n], dtype=SLOT64, copy=True)
     recs["seq"] = np.arange(1, len(recs) + 1, dtype=np.uint64)
     if replayed:
         recs["flags"] |= REPLAYED

@@ -209,6 +209,10 @@ class Config(Table):
 FEED_KINDS: dict[str, str | type] = {
     "sim": "livestack.feeds.sim_options:SimFeedOptions",
     "binance": "livestack.feeds.binance_options:BinanceFeedOptions",
+    "okx": "livestack.feeds.venue_ws:OkxFeedOptions",
+    "kraken": "livestack.feeds.venue_ws:KrakenFeedOptions",
+    "dbn": "livestack.feeds.dbn:DbnFeedOptions",
+    "nats": "livestack.feeds.nats:MdRelayOptions",
 }
 #: venue kind -> its options Struct
 VENUE_KINDS: dict[str, str | type] = {

@@ -34,6 +34,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from livestack.feeds.registry import FEED_KINDS, entry_point as feed_entry_point  # mkt
 from livestack.ipc import Ring, shm
 from livestack.ipc.stopflag import StopFlag
 from livestack.node import config as cfgmod
@@ -466,6 +467,9 @@ class Supervisor:
             from livestack.feeds import binance_ws
 
             self._add("feed", binance_ws.run_process, cpu["feed"],
+                      (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
+        elif feed_kind in FEED_KINDS:  # mkt: okx, kraken, dbn (livestack/feeds/registry.py)
+            self._add("feed", feed_entry_point(feed_kind), cpu["feed"],
                       (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
         elif feed_kind == "sim" and venue_kind != "sim":
             from livestack.feeds import sim as simfeed  # the simulated market without the simulated venue
