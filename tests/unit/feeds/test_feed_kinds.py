@@ -19,7 +19,9 @@ def _load(tmp_path, feed: str):
     ("kraken", "version = 1\ndepth = 100"),
     ("dbn", 'path = "x.dbn.zst"\npace = "recorded"'),
 ])
-def test_feed_kind_accepted(tmp_path, kind, opts):
+def test_feed_kind_accepted(tmp_path, kind, opts, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.dbn.zst").write_bytes(b"")  # the config checks that the dbn file exists
     cfg = _load(tmp_path, f'[feed]\nkind = "{kind}"\n[feed.options]\n{opts}\n')
     assert cfg["feed"]["kind"] == kind
 
@@ -29,6 +31,7 @@ def test_feed_kind_accepted(tmp_path, kind, opts):
     ("okx", 'transport = "carrier-pigeon"', "transport"),
     ("kraken", "depth = 7", "depth"),
     ("dbn", 'pace = "max"', "path"),
+    ("dbn", 'path = "no-such.dbn.zst"', "no such file"),
 ])
 def test_feed_kind_bad_options(tmp_path, kind, opts, msg):
     with pytest.raises(config.ConfigError, match=msg):
