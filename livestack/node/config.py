@@ -89,6 +89,7 @@ DEFAULTS: dict[str, Any] = {
         "fsync_interval_ms": 1000.0,    # fsync the session file at most this often (0 = never)
         "min_free_mb": 256.0,           # records disk: needed at start; below it REDUCING, below 1/2 HALTED,
                                         # below 1/4 the writer closes the file (livestack/records/diskspace.py)
+        "nats": {},                     # obs: JetStream publishing, livestack.records.jetstream.NatsOptions
     },
     "control": {
         "enabled": True,
@@ -102,7 +103,8 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-_FREE_FORM = {("feed", "options"), ("venue", "options"), ("strategy", "params"), ("risk",)}
+_FREE_FORM = {("feed", "options"), ("venue", "options"), ("strategy", "params"), ("risk",),
+              ("writer", "nats")}  # obs: validated by livestack.records.jetstream.options
 _INSTRUMENT_KEYS = {"id": int, "symbol": str, "venue": str, "price_decimals": int, "qty_decimals": int,
                     "tick": int, "lot": int, "book_depth": int}
 
@@ -144,6 +146,16 @@ def _check_pow2(cfg, section, key):
         raise ConfigError(f"config: '{section}.{key}' must be a power of two >= 2, got {v}")
 
 
+def _check_nats(cfg: dict) -> None:
+    """obs: [writer.nats] and feed.kind = "nats" options are msgspec Structs in their modules."""
+    from livestack.records import jetstream
+
+    try:
+        jetstream.options(cfg["writer"]["nats"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def validate(raw: dict | None) -> dict:
     """Merge ``raw`` over the defaults and validate; returns the full configuration."""
     if raw is None:
@@ -174,6 +186,7 @@ def validate(raw: dict | None) -> dict:
         raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")
     _check_control(cfg["control"])
     _check_strategy(cfg["strategy"])
+    _check_nats(cfg)  # obs (issue 17 item 6)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", cfg["session"]["name"]):
         raise ConfigError(f"config: 'session.name' = {cfg['session']['name']!r}: 1-64 letters, digits, '_', '.', '-' "
                           "(it goes into the records file name)")

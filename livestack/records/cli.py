@@ -202,6 +202,9 @@ def register(subparsers) -> None:
     summ.add_argument("file", help="session file (.h5)")
     summ.add_argument("--json", action="store_true", help="print JSON instead of tables")
     summ.set_defaults(func=_cmd_summary)
+    from livestack.records import jetstream
+
+    jetstream.register_pull(rsub)  # obs: `records pull SESSION --from nats://... --out FILE`
     rec.set_defaults(func=lambda a: (rec.print_help(), 2)[1])
     try:
         from livestack.records import replay

@@ -1,0 +1,387 @@
+"""Records past one host: the writer publishes every flushed batch to a NATS JetStream stream, and
+``livestack records pull`` rebuilds the record set from it on another host.
+
+::
+
+    records ring ──▶ writer ──▶ HDF5 file (flush)            the writer never waits on the network:
+                       │ on_flush(batch)                     its only added work per flush is one
+                       ▼                                     append of the flushed slots to the spool
+                  <file>.nats-spool  (raw 128-byte slots, append-only, local disk)
+                       │ publisher thread (own asyncio loop, nats-py)
+                       ▼
+    JetStream stream LIVESTACK_RECORDS, subject <prefix>.<session>.<kind>   (kind: md_level, exec, ...)
+      one message = consecutive records of one kind, header Nats-Msg-Id = <session>.<first seq>-<last seq>
+      <prefix>.<session>.meta: the session attributes (JSON), published first
+
+* **Never blocks, never loses.** The spool is the outbox: a NATS outage only grows it; the
+  publisher retries (same message ids, so a retried publish JetStream already stored is dropped as a
+  duplicate) and catches up from the spool, also after a writer restart -- its acknowledged offset
+  is kept in ``<file>.nats-cursor``. A fully published spool is removed at a clean close.
+* **Record identity is the record seq** (contiguous on the records ring), so ``pull`` orders by
+  seq and drops any seq seen twice (a message re-cut differently after a crash), and reports holes.
+  The rebuilt file holds byte-identical datasets: the same slots written in the same order through
+  the same :class:`~livestack.records.writer.RecordWriter`.
+
+Options: :class:`NatsOptions` (``[writer.nats]`` in the config).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+import time
+
+import msgspec
+import numpy as np
+
+from livestack.schema import SLOT128, RecordKind
+
+log = logging.getLogger(__name__)
+
+SLOT = 128
+META = "meta"
+
+
+class NatsOptions(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """``[writer.nats]``: publish flushed record batches to JetStream (off while ``servers`` is empty)."""
+
+    servers: list[str] = []                 # nats://host:port URLs of the cluster
+    stream: str = "LIVESTACK_RECORDS"
+    subject_prefix: str = "livestack.rec"   # subjects <prefix>.<session>.<kind>
+    replicas: int = 1                       # stream replicas when the publisher creates the stream
+    duplicate_window_s: float = 3600.0      # JetStream dedup window for Nats-Msg-Id
+    max_msg_records: int = 4096             # records per message (128 B each: 512 KiB < 1 MiB max_payload)
+    in_flight: int = 8                      # messages awaiting their ack at once
+    ack_timeout_s: float = 5.0
+    retry_s: float = 0.5                    # wait after a failed publish before retrying
+    connect_timeout_s: float = 2.0
+    spool_dir: str = ""                     # default: beside the session file
+    keep_spool: bool = False                # keep the spool after everything was acknowledged
+
+
+def options(raw: dict | None) -> NatsOptions:
+    """Validate ``[writer.nats]`` (msgspec: unknown keys and wrong types are errors naming the key)."""
+    try:
+        return msgspec.convert(raw or {}, NatsOptions)
+    except msgspec.ValidationError as e:
+        raise ValueError(f"config writer.nats: {e}") from None
+
+
+def kind_name(kind: int) -> str:
+    try:
+        return RecordKind(kind).name.lower()
+    except ValueError:
+        return f"kind{kind}"
+
+
+def subject(prefix: str, session: str, what: str) -> str:
+    return f"{prefix}.{session}.{what}"
+
+
+class Spool:
+    """Append-only file of 128-byte slots plus the publisher's acknowledged byte offset."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.cursor_path = path[: -len(".nats-spool")] + ".nats-cursor" if path.endswith(".nats-spool") \
+            else path + ".cursor"
+        self._f = open(path, "ab")
+
+    def append(self, slots) -> None:
+        """Writer side: one write of the flushed slots (no fsync: the HDF5 file is the durable copy)."""
+        self._f.write(np.ascontiguousarray(slots).tobytes())
+        self._f.flush()
+
+    def size(self) -> int:
+        return os.path.getsize(self.path)
+
+    def acked(self) -> int:
+        try:
+            with open(self.cursor_path) as f:
+                return int(f.read().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def set_acked(self, off: int) -> None:
+        tmp = self.cursor_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(off))
+        os.replace(tmp, self.cursor_path)
+
+    def read(self, off: int, max_records: int) -> np.ndarray:
+        n = max(0, (self.size() - off) // SLOT)
+        n = min(n, max_records)
+        if n == 0:
+            return np.zeros(0, dtype=SLOT128)
+        with open(self.path, "rb") as f:
+            f.seek(off)
+            buf = f.read(n * SLOT)
+        return np.frombuffer(buf, dtype=SLOT128, count=len(buf) // SLOT)
+
+    def close(self, remove: bool = False) -> None:
+        self._f.close()
+        if remove:
+            for p in (self.path, self.cursor_path):
+                try:
+                    os.unlink(p)
+                except FileNotFoundError:
+                    pass
+
+
+def split_by_kind(slots: np.ndarray, max_records: int):
+    """``[(kind, records)]``: runs of one kind each, in order of first appearance, chunked."""
+    out = []
+    kinds = slots["kind"]
+    for k in dict.fromkeys(kinds.tolist()):
+        sel = slots[kinds == k]
+        for i in range(0, len(sel), max_records):
+            out.append((int(k), sel[i:i + max_records]))
+    return out
+
+
+class RecordPublisher:
+    """Publishes a session's flushed record batches to JetStream from a background thread.
+
+    ``append(slots)`` (the writer's flushed-batch callback) only appends to the spool. ``close()``
+    waits up to ``drain_timeout_s`` for the spool to be published.
+    """
+
+    def __init__(self, session: str, file_path: str, attrs: dict, opts: NatsOptions):
+        self.session, self.opts = session, opts
+        d = opts.spool_dir or os.path.dirname(os.path.abspath(file_path))
+        os.makedirs(d, exist_ok=True)
+        base = os.path.splitext(os.path.basename(file_path))[0]
+        self.spool = Spool(os.path.join(d, base + ".nats-spool"))
+        self.meta = json.dumps(attrs, default=str, sort_keys=True).encode()
+        self.stats = {"published_records": 0, "published_msgs": 0, "duplicates": 0, "errors": 0,
+                      "connected": 0, "acked_bytes": self.spool.acked()}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livestack-nats-publish", daemon=True)
+        self._thread.start()
+
+    # writer thread --------------------------------------------------------------------------
+    def append(self, slots) -> None:
+        if len(slots):
+            self.spool.append(slots)
+            self._wake.set()
+
+    def pending_bytes(self) -> int:
+        return self.spool.size() - self.stats["acked_bytes"]
+
+    def close(self, drain_timeout_s: float = 10.0) -> bool:
+        """Stop after publishing what is spooled (at most ``drain_timeout_s``); True when all was.
+        Anything left stays in the spool for the next publisher of this file."""
+        deadline = time.monotonic() + drain_timeout_s
+        while self.pending_bytes() > 0 and time.monotonic() < deadline and self._thread.is_alive():
+            self._wake.set()
+            time.sleep(0.02)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(max(1.0, deadline - time.monotonic() + 5))
+        done = self.pending_bytes() == 0
+        self.spool.close(remove=done and not self.opts.keep_spool)
+        return done
+
+    # publisher thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception:  # noqa: BLE001 - the writer goes on; what is spooled stays for a restart
+            log.exception("nats publisher stopped")
+
+    async def _connect(self):
+        import nats
+
+        o = self.opts
+        while not self._stop.is_set():
+            try:
+                nc = await nats.connect(servers=o.servers, connect_timeout=o.connect_timeout_s,
+                                        max_reconnect_attempts=-1, reconnect_time_wait=0.2,
+                                        allow_reconnect=True)
+                js = nc.jetstream(timeout=o.ack_timeout_s)
+                await self._ensure_stream(js)
+                return nc, js
+            except Exception as e:  # noqa: BLE001 - outage: keep trying, the spool keeps the data
+                self.stats["errors"] += 1
+                log.warning("nats: cannot connect/create stream (%s); retrying", e)
+                await asyncio.sleep(o.retry_s)
+        return None, None
+
+    async def _ensure_stream(self, js) -> None:
+        from nats.js.api import StreamConfig
+        from nats.js.errors import NotFoundError
+
+        o = self.opts
+        try:
+            await js.stream_info(o.stream)
+        except NotFoundError:
+            await js.add_stream(StreamConfig(name=o.stream, subjects=[f"{o.subject_prefix}.>"],
+                                             num_replicas=o.replicas, duplicate_window=o.duplicate_window_s))
+
+    async def _publish(self, js, subj: str, payload: bytes, msg_id: str) -> None:
+        """Publish until acknowledged: a timeout is retried with the same id (deduplicated)."""
+        while True:
+            try:
+                ack = await js.publish(subj, payload, timeout=self.opts.ack_timeout_s,
+                                       headers={"Nats-Msg-Id": msg_id})
+                self.stats["duplicates"] += bool(getattr(ack, "duplicate", False))
+                self.stats["published_msgs"] += 1
+                return
+            except Exception as e:  # noqa: BLE001 - node lost, leader election, timeout: retry
+                self.stats["errors"] += 1
+                log.info("nats publish %s failed (%s); retrying", msg_id, e)
+                if self._stop.is_set() and self._hard_stop():
+                    raise
+                await asyncio.sleep(self.opts.retry_s)
+
+    def _hard_stop(self) -> bool:
+        return False  # close() bounds the wait; a failing publish keeps retrying until then
+
+    async def _main(self) -> None:
+        nc, js = await self._connect()
+        if js is None:
+            return
+        self.stats["connected"] = 1
+        o = self.opts
+        try:
+            await self._publish(js, subject(o.subject_prefix, self.session, META), self.meta,
+                                f"{self.session}.meta")
+            while True:
+                off = self.stats["acked_bytes"]
+                chunk = self.spool.read(off, o.max_msg_records * o.in_flight)
+                if len(chunk) == 0:
+                    if self._stop.is_set():
+                        return
+                    self._wake.wait(0.05)
+                    self._wake.clear()
+                    continue
+                tasks = []
+                for kind, recs in split_by_kind(chunk, o.max_msg_records):
+                    seqs = recs["seq"]
+                    mid = f"{self.session}.{int(seqs[0])}-{int(seqs[-1])}.{kind}"
+                    tasks.append(self._publish(js, subject(o.subject_prefix, self.session, kind_name(kind)),
+                                               recs.tobytes(), mid))
+                await asyncio.gather(*tasks)
+                self.stats["published_records"] += len(chunk)
+                self.stats["acked_bytes"] = off + len(chunk) * SLOT
+                self.spool.set_acked(self.stats["acked_bytes"])
+        finally:
+            try:
+                await nc.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+# ---------------------------------------------------------------------------------------------
+# pull: rebuild a record set on another host
+# ---------------------------------------------------------------------------------------------
+
+async def _fetch(servers: list[str], session: str, stream: str, prefix: str, timeout_s: float):
+    import nats
+
+    nc = await nats.connect(servers=servers, connect_timeout=timeout_s, max_reconnect_attempts=5)
+    try:
+        js = nc.jetstream(timeout=timeout_s)
+        info = await js.stream_info(stream)
+        if info.state.messages == 0:
+            return None, []
+        sub = await js.subscribe(f"{prefix}.{session}.>", stream=stream, ordered_consumer=True)
+        meta, parts = None, []
+        try:
+            while True:
+                try:
+                    m = await sub.next_msg(timeout=timeout_s)
+                except asyncio.TimeoutError:
+                    break
+                if m.subject.endswith("." + META):
+                    meta = json.loads(m.data)
+                else:
+                    parts.append(np.frombuffer(m.data, dtype=SLOT128).copy())
+                if m.metadata.num_pending == 0:
+                    break
+        finally:
+            await sub.unsubscribe()
+        return meta, parts
+    finally:
+        await nc.close()
+
+
+def fetch_records(servers: list[str], session: str, stream: str = "LIVESTACK_RECORDS",
+                  prefix: str = "livestack.rec", timeout_s: float = 5.0):
+    """``(attrs, slots, report)``: every record of ``session`` in the stream, in record-seq order,
+    each seq once; ``report`` counts messages' duplicates and the holes in the seq range."""
+    for attempt in range(5):  # a node just lost: the JetStream API may time out during elections
+        try:
+            meta, parts = asyncio.run(_fetch(servers, session, stream, prefix, timeout_s))
+            break
+        except Exception as e:  # noqa: BLE001
+            if attempt == 4 or type(e).__name__ not in ("TimeoutError", "NoServersError", "ServiceUnavailableError"):
+                raise
+            log.info("pull: %s; retrying", e)
+            time.sleep(1.0)
+    if not parts:
+        return meta, np.zeros(0, dtype=SLOT128), {"records": 0, "duplicates": 0, "holes": []}
+    allr = np.concatenate(parts)
+    order = np.argsort(allr["seq"], kind="stable")
+    allr = allr[order]
+    keep = np.ones(len(allr), dtype=bool)
+    keep[1:] = allr["seq"][1:] != allr["seq"][:-1]
+    dups = int((~keep).sum())
+    out = allr[keep]
+    seqs = out["seq"].astype(np.int64)
+    holes = []
+    if len(seqs) > 1:
+        step = np.nonzero(np.diff(seqs) != 1)[0]
+        holes = [(int(seqs[i]) + 1, int(seqs[i + 1]) - 1) for i in step]
+    return meta, out, {"records": len(out), "duplicates": dups, "holes": holes,
+                       "first_seq": int(seqs[0]), "last_seq": int(seqs[-1])}
+
+
+def pull(session: str, servers: list[str], out_path: str, stream: str = "LIVESTACK_RECORDS",
+         prefix: str = "livestack.rec", timeout_s: float = 5.0, batch: int = 65536) -> dict:
+    """Rebuild the session file's records at ``out_path`` from JetStream; returns the report."""
+    from livestack.records.writer import RecordWriter
+
+    meta, slots, report = fetch_records(servers, session, stream, prefix, timeout_s)
+    if meta is None and not len(slots):
+        raise LookupError(f"no records of session {session} in stream {stream} at {', '.join(servers)}")
+    attrs = dict(meta or {"session": session})
+    w = RecordWriter(out_path, attrs, {"quiet": True})
+    try:
+        for i in range(0, len(slots), batch):
+            w.write(slots[i:i + batch])
+            w.flush()
+    finally:
+        w.close(end={"end_reason": "pulled", "records_produced": report.get("last_seq", 0)})
+    report["path"] = out_path
+    return report
+
+
+def _cmd_pull(args) -> int:
+    servers = [s for a in args.servers for s in a.split(",") if s]
+    try:
+        report = pull(args.session, servers, args.out, args.stream, args.prefix, args.timeout)
+    except (LookupError, OSError) as e:
+        print(f"livestack records pull: {e}")
+        return 1
+    print(f"{report['records']:,} records of session {args.session} (seq {report.get('first_seq')}.."
+          f"{report.get('last_seq')}) written to {report['path']}; duplicates dropped {report['duplicates']}, "
+          f"holes {len(report['holes'])}" + (f": {report['holes'][:5]}" if report["holes"] else ""))
+    return 0 if not report["holes"] else 1
+
+
+def register_pull(rsub) -> None:
+    """``livestack records pull SESSION --from nats://host:4222 --out FILE``."""
+    p = rsub.add_parser("pull", help="rebuild a session's records from NATS JetStream (another host's writer)")
+    p.add_argument("session", help="session id (the writer's, e.g. 12345-ab12cd)")
+    p.add_argument("--from", dest="servers", action="append", required=True, metavar="URL",
+                   help="nats://host:port (repeat or comma-separate for a cluster)")
+    p.add_argument("--out", required=True, help="session file to write (.h5; must not exist)")
+    p.add_argument("--stream", default="LIVESTACK_RECORDS")
+    p.add_argument("--prefix", default="livestack.rec", help="subject prefix")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the server / next message")
+    p.set_defaults(func=_cmd_pull)
