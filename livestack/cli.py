@@ -52,6 +52,7 @@ PLUGINS = (
     "livestack.records.cli",     # records, replay
     "livestack.control.cli",     # ctl
     "livestack.telemetry.cli",   # top, metrics
+    "livestack.feeds.nats",      # md-relay (obs)
 )
 
 

@@ -291,3 +291,81 @@ def run_process(ring_name: str, instruments, options: dict, stop) -> dict:
             metrics.stop()
         ring.close()
     return st.c
+
+
+# ---------------------------------------------------------------------------------------------
+# `livestack md-relay`: a feed host that serves its md to trading hosts
+# ---------------------------------------------------------------------------------------------
+
+def serve_relay(cfg: dict, relay: dict, seconds: float = 0.0) -> int:
+    """Run the config's feed (sim or binance) into a local md ring and relay it until SIGINT/SIGTERM
+    (or ``seconds``); returns 0, or 1 when a child process failed."""
+    import multiprocessing as mp
+
+    from livestack.ipc import Ring, shm
+    from livestack.ipc.stopflag import StopFlag
+    from livestack.node import config as cfgmod
+
+    kind = cfg["feed"]["kind"]
+    if kind == "binance":
+        from livestack.feeds import binance_ws as feedmod
+    elif kind == "sim":
+        from livestack.feeds import sim as feedmod
+    else:
+        raise ValueError(f"md-relay: feed.kind {kind!r} cannot be relayed (sim or binance)")
+    o = options(relay)
+    session = shm.new_session_id()
+    ring = Ring.create(shm.segment_name(session, f"md.{kind}"), cfg["rings"]["md_capacity"], SLOT)
+    ctx = mp.get_context("spawn")
+    stop = StopFlag(ctx)
+    procs = [ctx.Process(target=feedmod.run_process, args=(ring.name, cfgmod.instruments(cfg), cfg["feed"]["options"],
+                                                           stop), name="livestack-feed"),
+             ctx.Process(target=run_relay, args=(ring.name, msgspec.to_builtins(o), stop), name="livestack-md-relay")]
+    flag = []
+    old = {s: signal.signal(s, lambda *_: flag.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
+    rc = 0
+    try:
+        for p in procs:
+            p.start()
+        print(f"md-relay: {kind} feed → {subject_of(o)} on {', '.join(o.servers)} (session {session})", flush=True)
+        end = time.monotonic() + seconds if seconds > 0 else float("inf")
+        while not flag and time.monotonic() < end and all(p.is_alive() for p in procs):
+            time.sleep(0.1)
+        rc = 0 if all(p.is_alive() for p in procs) else 1
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(15)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        ring.close()
+        shm.remove_session(session)
+        for s, h in old.items():
+            signal.signal(s, h)
+    return rc
+
+
+def _cmd_relay(args) -> int:
+    from livestack.node import config as cfgmod
+
+    try:
+        cfg = cfgmod.load(args.config)
+        relay = {"servers": [s for a in args.to for s in a.split(",") if s], "feed": args.feed_name,
+                 "replicas": args.replicas}
+        return serve_relay(cfg, relay, args.seconds)
+    except (cfgmod.ConfigError, ValueError) as e:
+        print(f"livestack md-relay: {e}")
+        return 2
+
+
+def register(sub) -> None:
+    """``livestack md-relay [CONFIG] --to nats://host:4222 [--feed-name NAME]``."""
+    p = sub.add_parser("md-relay", help="run this config's feed and publish its md records to NATS JetStream "
+                                         "(trading hosts use feed.kind = 'nats')")
+    p.add_argument("config", nargs="?", help="TOML config (its [feed] and [[instruments]]); default: the sim feed")
+    p.add_argument("--to", action="append", required=True, metavar="URL", help="nats://host:port (repeatable)")
+    p.add_argument("--feed-name", default="md", help="subject livestack.md.NAME (default md)")
+    p.add_argument("--replicas", type=int, default=1, help="stream replicas if the relay creates the stream")
+    p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until Ctrl-C)")
+    p.set_defaults(func=_cmd_relay)

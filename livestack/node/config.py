@@ -152,6 +152,11 @@ def _check_nats(cfg: dict) -> None:
 
     try:
         jetstream.options(cfg["writer"]["nats"])
+        if cfg["feed"]["kind"] == "nats":
+            from livestack.feeds import nats as natsfeed
+
+            if not natsfeed.options(cfg["feed"]["options"]).servers:
+                raise ValueError("config: feed.kind = 'nats' needs feed.options.servers (nats://host:port)")
     except ValueError as e:
         raise ConfigError(str(e)) from None
 
@@ -179,8 +184,8 @@ def validate(raw: dict | None) -> dict:
         raise ConfigError("config: 'writer.fsync_interval_ms' must be >= 0 (0 = never fsync)")
     if cfg["writer"]["min_free_mb"] < 0:
         raise ConfigError("config: 'writer.min_free_mb' must be >= 0 (0 = no free-space guard)")
-    if cfg["feed"]["kind"] not in ("sim", "binance"):
-        raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim or binance "
+    if cfg["feed"]["kind"] not in ("sim", "binance", "nats"):  # nats: obs
+        raise ConfigError(f"config: 'feed.kind' = {cfg['feed']['kind']!r}: expected sim, binance or nats "
                           "(to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')")
     if cfg["venue"]["kind"] not in ("sim", "fix"):
         raise ConfigError(f"config: 'venue.kind' = {cfg['venue']['kind']!r}: expected sim or fix")

@@ -457,6 +457,11 @@ class Supervisor:
 
             self._add("feed", binance_ws.run_process, cpu["feed"],
                       (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
+        elif feed_kind == "nats":  # obs: md relayed from another host's feed over NATS JetStream
+            from livestack.feeds import nats as natsfeed
+
+            self._add("feed", natsfeed.run_process, cpu["feed"],
+                      (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
         elif feed_kind == "sim" and venue_kind != "sim":
             from livestack.feeds import sim as simfeed  # the simulated market without the simulated venue
 

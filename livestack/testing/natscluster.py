@@ -65,6 +65,7 @@ class NatsCluster:
 
     def __init__(self, n: int, workdir: str, name: str = "ls"):
         self.n, self.workdir, self.name = n, workdir, name
+        os.makedirs(workdir, exist_ok=True)
         self.binary = server_binary()
         p = _ports(3 * n)
         self.client_ports, self.cluster_ports, self.http_ports = p[:n], p[n:2 * n], p[2 * n:]

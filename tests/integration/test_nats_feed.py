@@ -115,3 +115,41 @@ def test_md_relayed_over_jetstream_through_a_node_kill_arrives_exactly_once_in_o
     assert np.array_equal(seq, np.arange(1, total + 1, dtype=np.uint64))  # none lost, none twice, in order
     body = recs["body"][:, :8].copy().view(np.uint64).ravel()
     assert np.array_equal(body, seq ^ XOR)
+
+
+def test_a_stack_with_feed_kind_nats_trades_on_md_relayed_from_another_hosts_feed(tmp_path):
+    """Host A: ``livestack md-relay`` (the sim feed → JetStream); host B: ``Supervisor`` with
+    ``feed.kind = "nats"``: its harness consumes the relayed market data."""
+    import io
+    import subprocess
+    import sys
+
+    from livestack.ipc import shm
+    from livestack.node import config
+    from livestack.node.supervisor import Supervisor
+
+    try:
+        server_binary()
+    except NatsUnavailable as e:
+        pytest.skip(f"nats-server cannot run here: {e}")
+    with NatsCluster(1, str(tmp_path / "nats")) as c:
+        env = dict(os.environ, PYTHONPATH=os.getcwd())
+        relay = subprocess.Popen([sys.executable, "-c", "import sys; from livestack.cli import main; sys.exit(main())",
+                                  "md-relay", "--to", c.urls[0], "--feed-name", "simhost", "--seconds", "120"],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        sup = Supervisor(config.validate({
+            "session": {"records_dir": str(tmp_path / "records"), "status_interval_s": 0.0},
+            "feed": {"kind": "nats", "options": {"servers": c.urls, "feed": "simhost", "deliver": "all"}}}),
+            out=io.StringIO())
+        try:
+            sup.start()
+            _wait(lambda: (sup.poll() or True) and sup.status()["md"] > 2000 and relay.poll() is None, 120,
+                  "the harness to consume 2000 relayed md records")
+            snap = sup.status().get("telemetry") or {}
+            assert snap.get("counters", {}).get("md_events", 0) > 0
+        finally:
+            sup.stop(timeout=20)
+            relay.terminate()
+            out = relay.communicate(timeout=30)[0].decode(errors="replace")
+        assert "md-relay: sim feed" in out, out
+        assert shm.list_segments(sup.session) == []
