@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -28,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # noqa: E402
-from bench_writer import fill  # noqa: E402
+from bench_writer import _check, fill, produce  # noqa: E402
 
 from livestack.ipc import Ring, new_session_id, remove_session, segment_name  # noqa: E402
 from livestack.ipc.stopflag import StopFlag  # noqa: E402
@@ -61,6 +63,53 @@ def bench_publish(n: int, nodes: int, batch: int, workdir: str) -> dict:
             "records_per_s": n / (t1 - t0), "spool_append_s": t_spooled - t0,
             "callback_ns": common.percentiles(cb), "callback_ns_per_record_p50": float(np.median(cb)) / batch,
             "messages": pub.stats["published_msgs"], "errors": pub.stats["errors"]}
+
+
+def _writer_proc(ring_name, path, stop, nats_opts):
+    from livestack.records import writer as wmod
+
+    wmod.run_process(ring_name, path, {"session": "bench"}, {"quiet": True, "nats": nats_opts}, stop)
+
+
+def bench_writer_rate(total: int, workdir: str, urls, spool_dir: str = "") -> dict:
+    """Writer process records/s, records ring → HDF5, with [writer.nats] off and on (same producer)."""
+    import os
+
+    sid = new_session_id()
+    path = os.path.join(workdir, f"w-{sid}-{'on' if urls else 'off'}.h5")
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    try:
+        ring = Ring.create(segment_name(sid, "records"), 1 << 20, 128)
+        nopts = {"servers": urls, "spool_dir": spool_dir} if urls else None
+        w = ctx.Process(target=_writer_proc, args=(ring.name, path, stop, nopts))
+        w.start()
+        while not os.path.exists(path):
+            time.sleep(0.001)
+        time.sleep(0.5)
+        prod = ctx.Process(target=produce, args=(ring.name, total, None))
+        prod.start()
+        while ring.tail == 0:
+            time.sleep(0.0002)
+        t0 = time.perf_counter()
+        while ring.head < total:
+            time.sleep(0.0005)
+            if not w.is_alive():
+                raise RuntimeError(f"writer died ({w.exitcode})")
+        t1 = time.perf_counter()
+        stop.set()
+        w.join(300)
+        prod.join(60)
+        ring.close()
+        _check(path, total)
+        mode = "off" if not urls else ("server down: spool only" if urls == DOWN else "on")
+        mode += " (spool in /dev/shm)" if spool_dir.startswith("/dev/shm") else ""
+        return {"nats": mode, "records": total, "records_per_s": total / (t1 - t0)}
+    finally:
+        remove_session(sid)
+
+
+DOWN = ["nats://127.0.0.1:9"]  # nothing listens: the publisher retries, the writer only spools
 
 
 def _wait_connected(pub, timeout=60):
@@ -155,8 +204,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--md", type=int, default=10_000)
-    ap.add_argument("--only", choices=("publish", "relay"), default=None)
+    ap.add_argument("--only", choices=("publish", "relay", "writer"), default=None)
     a = ap.parse_args()
+    if a.only == "writer":
+        with tempfile.TemporaryDirectory() as d, NatsCluster(1, f"{d}/w") as c:
+            shmdir = f"/dev/shm/lsbench-{os.getpid()}"
+            try:
+                for u, sd in ((None, ""), (DOWN, ""), (c.urls, ""), (DOWN, shmdir), (c.urls, shmdir)):
+                    print(bench_writer_rate(2_000_000, d, u, sd))
+            finally:
+                shutil.rmtree(shmdir, ignore_errors=True)
+        return
     if a.only == "relay":
         with tempfile.TemporaryDirectory() as d:
             for nodes in (1, 3):
@@ -167,6 +225,13 @@ def main() -> None:
         pubs = [bench_publish(a.records, nodes, 4096, d) for nodes in (1, 3)]
         cbs = [bench_publish(200_000, 1, b, d) for b in (100, 1024)]
         relays = [bench_relay(a.md, nodes, d) for nodes in (1, 3)]
+        with NatsCluster(1, f"{d}/w") as c:
+            shmdir = f"/dev/shm/lsbench-{os.getpid()}"
+            try:
+                wrates = [bench_writer_rate(2_000_000, d, u, sd) for u, sd in
+                          ((None, ""), (DOWN, ""), (c.urls, ""), (DOWN, shmdir), (c.urls, shmdir))]
+            finally:
+                shutil.rmtree(shmdir, ignore_errors=True)
     rows = [[f"publish R{p['replicas']} ({p['nodes']} node)", f"{p['records_per_s']:,.0f} rec/s",
              f"{p['messages']:,} msgs", f"cb p50 {p['callback_ns']['p50_ns'] / 1e3:,.1f} µs / "
              f"{p['batch']} rec, p99 {p['callback_ns']['p99_ns'] / 1e3:,.1f} µs"] for p in pubs + cbs]
@@ -174,10 +239,12 @@ def main() -> None:
               f"+{r['added_p99_ns'] / 1e3:,.0f} µs p99",
               f"relay p50 {r['relay_ns']['p50_ns'] / 1e3:,.0f} µs p99 {r['relay_ns']['p99_ns'] / 1e3:,.0f} µs; "
               f"direct ring p50 {r['baseline_ns']['p50_ns'] / 1e3:,.0f} µs"] for r in relays]
+    rows += [[f"writer process, nats {w['nats']}", f"{w['records_per_s']:,.0f} rec/s", "",
+              "records ring → HDF5 (+ spool → JetStream)"] for w in wrates]
     print(common.table(rows, ["measured", "rate / added", "", "detail"]))
     load = open("/proc/loadavg").read().split()[:3]
     print(f"load average during the run: {' '.join(load)} (2 cores shared with other work: ms-scale hops)")
-    out = common.write_result("nats", {"publish": pubs + cbs, "md_relay": relays, "loadavg": load,
+    out = common.write_result("nats", {"publish": pubs + cbs, "md_relay": relays, "writer": wrates, "loadavg": load,
                                        "note": "writer's added latency = callback_ns (spool append per flush)"})
     print(f"wrote {out}")
 

@@ -112,7 +112,10 @@ class Spool:
         os.replace(tmp, self.cursor_path)
 
     def read(self, off: int, max_records: int) -> np.ndarray:
-        n = max(0, (self.size() - off) // SLOT)
+        try:
+            n = max(0, (self.size() - off) // SLOT)
+        except FileNotFoundError:
+            return np.zeros(0, dtype=SLOT128)
         n = min(n, max_records)
         if n == 0:
             return np.zeros(0, dtype=SLOT128)
@@ -143,70 +146,111 @@ def split_by_kind(slots: np.ndarray, max_records: int):
 
 
 class RecordPublisher:
-    """Publishes a session's flushed record batches to JetStream from a background thread.
+    """Publishes a session's flushed record batches to JetStream from a separate process.
 
-    ``append(slots)`` (the writer's flushed-batch callback) only appends to the spool. ``close()``
-    waits up to ``drain_timeout_s`` for the spool to be published.
+    ``append(slots)`` (the writer's flushed-batch callback) only appends to the spool; a spawned
+    publisher process (:func:`_publisher_main`: no GIL shared with the writer) tails the spool and
+    keeps its acknowledged offset in the cursor file. ``close()`` waits up to ``drain_timeout_s`` for
+    the spool to be published. ``thread=True`` runs the publisher in a thread instead (tests).
     """
 
-    def __init__(self, session: str, file_path: str, attrs: dict, opts: NatsOptions):
+    def __init__(self, session: str, file_path: str, attrs: dict, opts: NatsOptions, thread: bool = False):
+        import multiprocessing as mp
+
         self.session, self.opts = session, opts
         d = opts.spool_dir or os.path.dirname(os.path.abspath(file_path))
         os.makedirs(d, exist_ok=True)
         base = os.path.splitext(os.path.basename(file_path))[0]
         self.spool = Spool(os.path.join(d, base + ".nats-spool"))
-        self.meta = json.dumps(attrs, default=str, sort_keys=True).encode()
-        self.stats = {"published_records": 0, "published_msgs": 0, "duplicates": 0, "errors": 0,
-                      "connected": 0, "acked_bytes": self.spool.acked()}
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="livestack-nats-publish", daemon=True)
-        self._thread.start()
+        meta = json.dumps(attrs, default=str, sort_keys=True).encode()
+        self._closed: int | None = None  # pending bytes at close
+        ctx = mp.get_context("spawn")
+        self._shared = ctx.Array("q", len(_SHARED), lock=False)  # published_msgs, errors, connected
+        self._stop = ctx.Event()
+        args = (self.spool.path, session, meta, msgspec.to_builtins(opts), self._stop, self._shared, os.getpid())
+        if thread:
+            self._worker = threading.Thread(target=_publisher_main, args=args, name="livestack-nats-publish",
+                                            daemon=True)
+        else:
+            self._worker = ctx.Process(target=_publisher_main, args=args, name="livestack-nats-publish", daemon=True)
+        self._worker.start()
 
-    # writer thread --------------------------------------------------------------------------
+    @property
+    def stats(self) -> dict:
+        acked = self.spool.acked()
+        d = dict(zip(_SHARED, list(self._shared)))
+        d.update(acked_bytes=acked, published_records=acked // SLOT)
+        return d
+
+    # writer side ------------------------------------------------------------------------------
     def append(self, slots) -> None:
         if len(slots):
             self.spool.append(slots)
-            self._wake.set()
 
     def pending_bytes(self) -> int:
-        return self.spool.size() - self.stats["acked_bytes"]
+        if self._closed is not None:
+            return self._closed
+        return self.spool.size() - self.spool.acked()
 
     def close(self, drain_timeout_s: float = 10.0) -> bool:
         """Stop after publishing what is spooled (at most ``drain_timeout_s``); True when all was.
         Anything left stays in the spool for the next publisher of this file."""
         deadline = time.monotonic() + drain_timeout_s
-        while self.pending_bytes() > 0 and time.monotonic() < deadline and self._thread.is_alive():
-            self._wake.set()
-            time.sleep(0.02)
+        while self.pending_bytes() > 0 and time.monotonic() < deadline and self._worker.is_alive():
+            time.sleep(0.01)
         self._stop.set()
-        self._wake.set()
-        self._thread.join(max(1.0, deadline - time.monotonic() + 5))
-        done = self.pending_bytes() == 0
-        self.spool.close(remove=done and not self.opts.keep_spool)
-        return done
+        self._worker.join(10)
+        if isinstance(self._worker, threading.Thread) is False and self._worker.is_alive():
+            self._worker.kill()
+            self._worker.join(5)
+        pending = self.pending_bytes()
+        self.spool.close(remove=pending == 0 and not self.opts.keep_spool)
+        self._closed = pending
+        return pending == 0
 
-    # publisher thread ------------------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except Exception:  # noqa: BLE001 - the writer goes on; what is spooled stays for a restart
-            log.exception("nats publisher stopped")
+
+_SHARED = ("published_msgs", "errors", "connected")
+
+
+def _publisher_main(spool_path, session, meta, opts, stop, shared, parent_pid) -> None:
+    """The publisher (process or thread): tail the spool, publish, persist the acked offset. Exits
+    when ``stop`` is set and the spool is published, or when the writer process is gone."""
+    logging.basicConfig(level=logging.WARNING)
+    pub = _Publisher(spool_path, session, meta, msgspec.convert(opts, NatsOptions), stop, shared, parent_pid)
+    try:
+        asyncio.run(pub.main())
+    except Exception:  # noqa: BLE001 - what is spooled stays for the next publisher
+        log.exception("nats publisher stopped")
+
+
+class _Publisher:
+    def __init__(self, spool_path, session, meta, opts: NatsOptions, stop, shared, parent_pid):
+        self.session, self.meta, self.opts, self.stop, self.shared = session, meta, opts, stop, shared
+        self.parent_pid = parent_pid
+        self.spool = Spool.__new__(Spool)  # reader: no append handle
+        self.spool.path = spool_path
+        self.spool.cursor_path = spool_path[: -len(".nats-spool")] + ".nats-cursor"
+
+    def _done(self) -> bool:
+        """The writer asked to stop (and all is published), or it is gone: a restarted writer starts
+        its own publisher at the cursor."""
+        if os.getppid() != self.parent_pid and os.getpid() != self.parent_pid:
+            return True
+        return self.stop.is_set()
 
     async def _connect(self):
         import nats
 
         o = self.opts
-        while not self._stop.is_set():
+        while not self._done():
             try:
                 nc = await nats.connect(servers=o.servers, connect_timeout=o.connect_timeout_s,
-                                        max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-                                        allow_reconnect=True)
+                                        max_reconnect_attempts=-1, reconnect_time_wait=0.2, allow_reconnect=True)
                 js = nc.jetstream(timeout=o.ack_timeout_s)
                 await self._ensure_stream(js)
                 return nc, js
             except Exception as e:  # noqa: BLE001 - outage: keep trying, the spool keeps the data
-                self.stats["errors"] += 1
+                self.shared[1] += 1
                 log.warning("nats: cannot connect/create stream (%s); retrying", e)
                 await asyncio.sleep(o.retry_s)
         return None, None
@@ -223,41 +267,34 @@ class RecordPublisher:
                                              num_replicas=o.replicas, duplicate_window=o.duplicate_window_s))
 
     async def _publish(self, js, subj: str, payload: bytes, msg_id: str) -> None:
-        """Publish until acknowledged: a timeout is retried with the same id (deduplicated)."""
+        """Publish until acknowledged: a failure is retried with the same id (deduplicated)."""
         while True:
             try:
-                ack = await js.publish(subj, payload, timeout=self.opts.ack_timeout_s,
-                                       headers={"Nats-Msg-Id": msg_id})
-                self.stats["duplicates"] += bool(getattr(ack, "duplicate", False))
-                self.stats["published_msgs"] += 1
+                await js.publish(subj, payload, timeout=self.opts.ack_timeout_s, headers={"Nats-Msg-Id": msg_id})
+                self.shared[0] += 1
                 return
             except Exception as e:  # noqa: BLE001 - node lost, leader election, timeout: retry
-                self.stats["errors"] += 1
+                self.shared[1] += 1
                 log.info("nats publish %s failed (%s); retrying", msg_id, e)
-                if self._stop.is_set() and self._hard_stop():
+                if os.getppid() != self.parent_pid and os.getpid() != self.parent_pid:
                     raise
                 await asyncio.sleep(self.opts.retry_s)
 
-    def _hard_stop(self) -> bool:
-        return False  # close() bounds the wait; a failing publish keeps retrying until then
-
-    async def _main(self) -> None:
+    async def main(self) -> None:
         nc, js = await self._connect()
         if js is None:
             return
-        self.stats["connected"] = 1
+        self.shared[2] = 1
         o = self.opts
+        acked = self.spool.acked()
         try:
-            await self._publish(js, subject(o.subject_prefix, self.session, META), self.meta,
-                                f"{self.session}.meta")
+            await self._publish(js, subject(o.subject_prefix, self.session, META), self.meta, f"{self.session}.meta")
             while True:
-                off = self.stats["acked_bytes"]
-                chunk = self.spool.read(off, o.max_msg_records * o.in_flight)
+                chunk = self.spool.read(acked, o.max_msg_records * o.in_flight)
                 if len(chunk) == 0:
-                    if self._stop.is_set():
+                    if self._done():
                         return
-                    self._wake.wait(0.05)
-                    self._wake.clear()
+                    await asyncio.sleep(0.005)
                     continue
                 tasks = []
                 for kind, recs in split_by_kind(chunk, o.max_msg_records):
@@ -266,9 +303,8 @@ class RecordPublisher:
                     tasks.append(self._publish(js, subject(o.subject_prefix, self.session, kind_name(kind)),
                                                recs.tobytes(), mid))
                 await asyncio.gather(*tasks)
-                self.stats["published_records"] += len(chunk)
-                self.stats["acked_bytes"] = off + len(chunk) * SLOT
-                self.spool.set_acked(self.stats["acked_bytes"])
+                acked += len(chunk) * SLOT
+                self.spool.set_acked(acked)
         finally:
             try:
                 await nc.close()
