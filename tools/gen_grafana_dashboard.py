@@ -114,7 +114,7 @@ def build():
                    0, y, 12, 6, "stat"))
     P.append(panel(55, "Control requests / errors per second",
                    [q(f"rate(livestack_control_requests_total{{{SEL}}}[{RI}])", "requests"),
-                    q(f"rate(livestack_control_errors_total{{{SEL}}}[{RI}])", "errors")], 12, y, 12, 6, unit="ops"))
+                    q(f"rate(livestack_control_request_errors_total{{{SEL}}}[{RI}])", "errors")], 12, y, 12, 6, unit="ops"))
     return {
         "uid": "livestack", "title": "livestack", "tags": ["livestack", "trading"], "timezone": "utc",
         "schemaVersion": 39, "version": 1, "editable": True, "refresh": "5s",

@@ -17,6 +17,10 @@ from livestack.venues.process import VenueCounters
 
 
 class _Adapter:
+    session = types.SimpleNamespace(stats={"msgs_in": 9, "msgs_out": 8, "connects": 1, "garbage": 2, "bad_checksum": 1},
+                                    rejects_by_reason={"session.REQUIRED_TAG_MISSING": 1})
+    stats = {"rejects": 2, "exec_refused.bad_side": 1}
+
     def status_counters(self):
         return {"session_active": 1, "session_stopped": 0, "logons": 1, "disconnects": 0, "rejects": 2,
                 "reject_storms": 0, "reject_storm_active": 0}

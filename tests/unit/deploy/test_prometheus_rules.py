@@ -52,3 +52,26 @@ def test_promtool_rule_unit_tests_pass():
     p = subprocess.run(["promtool", "test", "rules", RULE_TESTS], capture_output=True, text=True, timeout=300,
                        cwd=os.path.dirname(RULE_TESTS))
     assert p.returncode == 0 and "SUCCESS" in p.stdout, p.stdout + p.stderr
+
+
+def test_the_full_exposition_has_every_process_and_the_issue_s_families(session, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = full_exposition(session, tmp_path)
+    s = {(x.name, tuple(sorted(x.labels.items()))): x.value
+         for f in text_string_to_metric_families(text) for x in f.samples}
+    blocks = {dict(k[1])["process"] for k in s if k[0] == "livestack_metrics_block_up"}
+    assert blocks == {"feed.binance", "venue.fix", "writer", "control", "supervisor"}
+    assert s[("livestack_feed_malformed_total", (("feed", "binance"), ("reason", "json")))] == 1
+    assert s[("livestack_feed_reconnects_total", (("feed", "binance"),))] == 1
+    assert s[("livestack_feed_resyncs_total", (("feed", "binance"),))] == 2
+    assert s[("livestack_venue_malformed_total", (("reason", "garbage"), ("venue", "fix")))] == 2
+    assert s[("livestack_venue_exec_refused_total", (("reason", "bad_side"), ("venue", "fix")))] == 1
+    assert s[("livestack_venue_rate_limit_used_ratio", (("limit", "orders_10s"), ("venue", "fix")))] == pytest.approx(0.1)
+    assert s[("livestack_writer_fsync_seconds_total", ())] == pytest.approx(0.003)
+    assert s[("livestack_writer_lag_seconds", ())] == pytest.approx(0.005)
+    assert s[("livestack_control_request_errors_total", ())] == 1
+    assert s[("livestack_process_restarts_total", (("process", "venue"),))] == 1
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and not (p.stdout + p.stderr).strip(), p.stdout + p.stderr
