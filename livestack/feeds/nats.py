@@ -35,6 +35,11 @@ from livestack.schema import DTYPES, SLOT64, FeedStatus, RecordKind, spec
 
 log = logging.getLogger(__name__)
 
+
+async def _on_error(e) -> None:
+    """nats-py's error callback: a refused connection during an outage is expected (it retries)."""
+    log.debug("nats: %s", e)
+
 SLOT = 64
 SEQ_HEADER = "Ls-Seq"
 
@@ -78,7 +83,7 @@ async def _connect(o: MdRelayOptions, stop):
 
     while not stop():
         try:
-            nc = await nats.connect(servers=o.servers, connect_timeout=o.connect_timeout_s,
+            nc = await nats.connect(error_cb=_on_error, servers=o.servers, connect_timeout=o.connect_timeout_s,
                                     max_reconnect_attempts=-1, reconnect_time_wait=0.2)
             return nc, nc.jetstream(timeout=o.ack_timeout_s)
         except Exception as e:  # noqa: BLE001 - keep trying: nothing is lost meanwhile

@@ -41,6 +41,11 @@ from livestack.schema import SLOT128, RecordKind
 
 log = logging.getLogger(__name__)
 
+
+async def _on_error(e) -> None:
+    """nats-py's error callback: a refused connection during an outage is expected (it retries)."""
+    log.debug("nats: %s", e)
+
 SLOT = 128
 META = "meta"
 
@@ -244,7 +249,7 @@ class _Publisher:
         o = self.opts
         while not self._done():
             try:
-                nc = await nats.connect(servers=o.servers, connect_timeout=o.connect_timeout_s,
+                nc = await nats.connect(error_cb=_on_error, servers=o.servers, connect_timeout=o.connect_timeout_s,
                                         max_reconnect_attempts=-1, reconnect_time_wait=0.2, allow_reconnect=True)
                 js = nc.jetstream(timeout=o.ack_timeout_s)
                 await self._ensure_stream(js)
@@ -319,7 +324,7 @@ class _Publisher:
 async def _fetch(servers: list[str], session: str, stream: str, prefix: str, timeout_s: float):
     import nats
 
-    nc = await nats.connect(servers=servers, connect_timeout=timeout_s, max_reconnect_attempts=5)
+    nc = await nats.connect(error_cb=_on_error, servers=servers, connect_timeout=timeout_s, max_reconnect_attempts=5)
     try:
         js = nc.jetstream(timeout=timeout_s)
         info = await js.stream_info(stream)
