@@ -150,6 +150,32 @@ def split_by_kind(slots: np.ndarray, max_records: int):
     return out
 
 
+class WriterExtras:
+    """What the writer process runs beside writing (kept here so writer.py needs two lines): its
+    metrics block (counters, lag, fsync latency) and, with ``[writer.nats]`` servers, the JetStream
+    publisher fed by the flushed-batch callback ``RingWriter.on_flush``."""
+
+    def __init__(self, records_ring: str, rw, path: str, attrs: dict, nats_raw: dict | None):
+        from livestack.telemetry import procmetrics
+
+        self.stats = procmetrics.WriterStats()
+        if rw.writer is not None:
+            rw.writer.fsync_stats = self.stats
+        self.publisher = None
+        nopts = options(nats_raw) if nats_raw else None
+        if nopts is not None and nopts.servers and rw.writer is not None:
+            self.publisher = RecordPublisher(str(attrs.get("session", "")), path, attrs, nopts)
+            rw.on_flush = self.publisher.append
+            self.stats.nats = self.publisher
+        self.metrics = procmetrics.start(records_ring, "writer", procmetrics.writer_updater(rw, self.stats))
+
+    def close(self, drain_timeout_s: float = 10.0) -> None:
+        if self.publisher is not None:
+            self.publisher.close(drain_timeout_s)
+        if self.metrics is not None:
+            self.metrics.stop()
+
+
 class RecordPublisher:
     """Publishes a session's flushed record batches to JetStream from a separate process.
 

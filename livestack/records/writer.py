@@ -817,21 +817,9 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
               file=sys.stderr, flush=True)
         writer = None
     rw = RingWriter(ring, writer, o)
-    from livestack.telemetry import procmetrics  # counters, lag and fsync latency in /metrics
+    from livestack.records import jetstream  # obs: /metrics (mirror thread) and [writer.nats] publishing
 
-    wstats = procmetrics.WriterStats()
-    if writer is not None:
-        writer.fsync_stats = wstats
-    metrics = procmetrics.start(records_ring, "writer", procmetrics.writer_updater(rw, wstats))
-    publisher = None
-    if o.get("nats") and writer is not None:  # [writer.nats]: flushed batches also go to JetStream
-        from livestack.records import jetstream
-
-        nopts = jetstream.options(o["nats"])
-        if nopts.servers:
-            publisher = jetstream.RecordPublisher(str(attrs.get("session", "")), path, attrs, nopts)
-            rw.on_flush = publisher.append
-            wstats.nats = publisher
+    extras = jetstream.WriterExtras(records_ring, rw, path, attrs, o.get("nats"))
     published = [None]
 
     def publish() -> None:
@@ -880,10 +868,7 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
             writer.abandon()
         raise
     finally:
-        if publisher is not None:
-            publisher.close(float(o.get("nats_drain_timeout_s", 10.0)))
-        if metrics is not None:
-            metrics.stop()
+        extras.close(float(o.get("nats_drain_timeout_s", 10.0)))
         harness.close()
         ring.close()
     if rw.stopped:
