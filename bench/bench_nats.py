@@ -86,7 +86,7 @@ def bench_writer_rate(total: int, workdir: str, urls, spool_dir: str = "") -> di
         w.start()
         while not os.path.exists(path):
             time.sleep(0.001)
-        time.sleep(0.5)
+        time.sleep(4.0)  # the writer's publisher process has started (imports) and connected
         prod = ctx.Process(target=produce, args=(ring.name, total, None))
         prod.start()
         while ring.tail == 0:
