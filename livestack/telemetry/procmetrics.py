@@ -73,12 +73,14 @@ class _Cache:
 
 
 def feed_updater(counters):
-    """Updater for a feed whose counters object has ``as_dict()`` (Binance ``Counters``)."""
+    """Updater for a feed's counters: an object with ``as_dict()`` (Binance ``Counters``), a dict,
+    or a callable returning a dict."""
     cache = _Cache()
     last = {"messages": -1, "at": 0.0}
 
     def update(blk):
-        d = counters.as_dict() if hasattr(counters, "as_dict") else dict(counters)
+        d = counters.as_dict() if hasattr(counters, "as_dict") else dict(counters() if callable(counters)
+                                                                            else counters)
         for k, v in d.items():
             if k.startswith("malformed_"):
                 cache.get(blk, "counter", "livestack_feed_malformed_total", "messages rejected as malformed, by reason",
