@@ -116,3 +116,36 @@ def test_writer_publishes_through_a_node_kill_and_pull_rebuilds_identical_record
         if "seq" in (a[name].dtype.names or ()):
             n += len(a[name])
     assert n >= total  # every record is in some dataset (a journaled one maybe in two)
+
+
+def test_a_publish_outage_never_blocks_appends_and_is_caught_up_when_nats_returns(tmp_path):
+    """NATS down from the start: appends return at once and spool; once the server comes up the
+    publisher creates the stream and publishes everything, each record once."""
+    import time
+
+    from livestack.records import jetstream
+    from livestack.schema import SLOT128
+
+    try:
+        server_binary()
+    except NatsUnavailable as e:
+        pytest.skip(f"nats-server cannot run here: {e}")
+    c = NatsCluster(1, str(tmp_path / "nats"))          # ports chosen, server not started yet
+    pub = jetstream.RecordPublisher("7-outage", str(tmp_path / "s.h5"), {"session": "7-outage"},
+                                    jetstream.NatsOptions(servers=c.urls, retry_s=0.1))
+    try:
+        recs = np.zeros(50_000, dtype=SLOT128)
+        recs["seq"] = np.arange(1, len(recs) + 1)
+        recs["kind"] = np.where(recs["seq"] % 4 == 0, 5, 1)
+        for i in range(0, len(recs), 1000):
+            pub.append(recs[i:i + 1000])                # returns at once: the server is down
+        assert pub.pending_bytes() == recs.nbytes and pub.stats["published_records"] == 0
+        c.start(timeout=60)
+        _wait(lambda: pub.pending_bytes() == 0, 120, "the spool to be caught up")
+        assert pub.close(30)
+        meta, got, report = jetstream.fetch_records(c.urls, "7-outage")
+        assert meta == {"session": "7-outage"} and report["holes"] == [] and report["duplicates"] == 0
+        assert got.tobytes() == recs.tobytes()
+    finally:
+        pub.close(0.1)
+        c.stop()
