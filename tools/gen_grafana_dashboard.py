@@ -112,6 +112,10 @@ def build():
     P.append(panel(54, "Processes up", [q(f"livestack_process_up{{{SEL}}}", "{{process}} {{pid}}"),
                                         q(f"livestack_metrics_block_up{{{SEL}}}", "block {{process}}")],
                    0, y, 12, 6, "stat"))
+    P.append(panel(56, "NATS JetStream: records spooled, not yet acknowledged",
+                   [q(f"livestack_writer_nats_pending_bytes{{{SEL}}} / 128", "pending records"),
+                    q(f"rate(livestack_writer_nats_published_records_total{{{SEL}}}[{RI}])", "published/s"),
+                    q(f"livestack_writer_nats_connected{{{SEL}}}", "connected")], 0, y + 6, 12, 6))
     P.append(panel(55, "Control requests / errors per second",
                    [q(f"rate(livestack_control_requests_total{{{SEL}}}[{RI}])", "requests"),
                     q(f"rate(livestack_control_request_errors_total{{{SEL}}}[{RI}])", "errors")], 12, y, 12, 6, unit="ops"))

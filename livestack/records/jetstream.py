@@ -279,9 +279,16 @@ class _Publisher:
 
         o = self.opts
         while not self._done():
+            async def down():
+                self.shared[2] = 0
+
+            async def up():
+                self.shared[2] = 1
+
             try:
                 nc = await nats.connect(error_cb=_on_error, servers=o.servers, connect_timeout=o.connect_timeout_s,
-                                        max_reconnect_attempts=-1, reconnect_time_wait=0.2, allow_reconnect=True)
+                                        max_reconnect_attempts=-1, reconnect_time_wait=0.2, allow_reconnect=True,
+                                        disconnected_cb=down, reconnected_cb=up)
                 js = nc.jetstream(timeout=o.ack_timeout_s)
                 await self._ensure_stream(js)
                 return nc, js

@@ -188,6 +188,8 @@ def writer_updater(ring_writer, stats: WriterStats | None = None):
                       "records acknowledged by JetStream").set(st["published_records"])
             cache.get(blk, "counter", "livestack_writer_nats_publish_errors_total",
                       "failed JetStream publishes (each retried)").set(st["errors"])
+            cache.get(blk, "gauge", "livestack_writer_nats_connected",
+                      "1 while the publisher is connected to NATS").set(st["connected"])
 
     return update
 

@@ -59,6 +59,8 @@ def full_exposition(session: str, tmp_path) -> str:
         try:
             st = procmetrics.WriterStats()
             st.fsync_ns_sum, st.fsync_ns_last, st.fsync_ns_max = 3_000_000, 1_000_000, 2_000_000
+            st.nats = types.SimpleNamespace(pending_bytes=lambda: 1280, stats={
+                "published_records": 10, "errors": 0, "connected": 1})
             rw = types.SimpleNamespace(writer=w, lost=0, lag=lambda: {"lag_records": 3, "lag_ns": 5_000_000})
             b = MetricsBlock.open(session, "writer")
             blocks.append(b)
