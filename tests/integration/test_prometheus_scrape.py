@@ -1,6 +1,7 @@
 """A real Prometheus server (the Debian ``prometheus`` binary, on 127.0.0.1 with a tmp dir and an
 ephemeral port) scrapes a running stack's exporter; the test asks Prometheus's HTTP API for
-livestack metrics of every process: harness, venue, writer, control, supervisor."""
+livestack metrics of every process: harness, venue, writer, control, supervisor; then the operator
+disables trading and the LivestackTradingHalted alert of deploy/prometheus/alerts.yml fires in that server."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from livestack.ipc import shm
 from livestack.node import config
 from livestack.node.supervisor import Supervisor
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("prometheus") is None,
@@ -89,6 +91,21 @@ def test_prometheus_scrapes_every_process_of_a_running_stack(tmp_path):
         rules = json.load(urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/api/v1/rules", timeout=5))
         names = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
         assert "LivestackTradingHalted" in names  # the alert rules load into a real server
+        from livestack.control.client import ControlClient
+
+        with ControlClient(sup.control_endpoint, timeout=10) as c:  # the operator halts trading
+            c.disable()
+        firing: list = []
+
+        def halted_fires():
+            assert sup.poll(), "; ".join(sup.events)
+            alerts = json.load(urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/api/v1/alerts", timeout=5))
+            firing[:] = [a for a in alerts["data"]["alerts"] if a["labels"]["alertname"] == "LivestackTradingHalted"
+                         and a["state"] == "firing"]
+            return bool(firing)
+
+        wait_for(halted_fires, 120, "LivestackTradingHalted to fire in Prometheus", poll_s=0.5)
+        assert firing[0]["labels"]["severity"] == "critical"
         if shutil.which("promtool"):  # the live exposition of a whole stack is lint-clean
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
                 text = r.read().decode()
