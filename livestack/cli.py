@@ -58,6 +58,7 @@ PLUGINS = (
     "livestack.testing.cli",     # testing binance-exchange
     "livestack.strategies.cli",  # new-strategy, build-strategy
     "livestack.feeds.capture_cli",  # capture verify|convert
+    "livestack.feeds.nats",      # md-relay (obs)
 )
 
 

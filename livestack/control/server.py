@@ -206,6 +206,8 @@ class ControlServer:
         self.auth: auth.Authenticator | None = None
         self.endpoint = self.pub_endpoint = None
         self._ipc_paths: list[str] = []
+        #: request counts for /metrics (procmetrics.control_updater mirrors them)
+        self.counts = {"requests": 0, "errors": 0, "timeouts": 0}
 
     # ---- setup ------------------------------------------------------------------------------
     @staticmethod
@@ -354,6 +356,7 @@ class ControlServer:
             return
         envelope = frames[:-1]
         rid, name = None, None
+        self.counts["requests"] += 1
         try:
             rid, name, args = P.decode_request(frames[-1])
             cmd = P.COMMANDS[name]
@@ -362,8 +365,10 @@ class ControlServer:
             else:
                 self._submit(envelope, rid, name, args)
         except P.RequestError as e:
+            self.counts["errors"] += 1
             self._send(envelope, P.error_reply(getattr(e, "id", rid), name, e.code, e.message))
         except Exception as e:  # noqa: BLE001 - every request gets a reply, even on a bug
+            self.counts["errors"] += 1
             self._send(envelope, P.error_reply(rid, name, "internal", f"{type(e).__name__}: {e}"))
 
     def instruments(self) -> P.Instruments:
@@ -520,6 +525,7 @@ class ControlServer:
                            f"last heartbeat {h[0]['heartbeat_age_s']:.1f} s ago)"
             msg = (f"{pend.cmd}: the harness did not answer within {self.timeout_s * 1000:.0f} ms{hint}; "
                    "the command may still take effect when the harness reads it")
+            self.counts["timeouts"] += 1
             self._send(pend.envelope, P.error_reply(pend.client_id, pend.cmd, "timeout", msg))
             self._publish("control", {"cmd": pend.cmd, "ok": False, "error": "timeout", "message": msg})
 
@@ -614,6 +620,9 @@ def run_process(cmd_ring: str, reply_ring: str, events_ring: str | None, telemet
     except ValueError:
         pass  # not the main thread
     server = ControlServer(cmd_ring, reply_ring, events_ring, telemetry, options)
+    from livestack.telemetry import procmetrics  # request counts in /metrics (a mirror thread)
+
+    metrics = procmetrics.start(cmd_ring, "control", procmetrics.control_updater(server.counts))
     try:
         try:
             server.bind()
@@ -624,6 +633,8 @@ def run_process(cmd_ring: str, reply_ring: str, events_ring: str | None, telemet
         if not term.is_set():
             server.run(_AnyOf(stop, term))
     finally:
+        if metrics is not None:
+            metrics.stop()
         server.close()
 
 

@@ -415,10 +415,15 @@ def run_process(ring_name: str, instruments, options: dict, stop) -> None:
         logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ring = Ring.attach(ring_name, slot_size=64, timeout=float(opts["attach_timeout_s"]), role="producer")
     feed = BinanceFeed(ring, list(instruments), opts, stop)
+    from livestack.telemetry import procmetrics  # its counters in /metrics (a mirror thread)
+
+    metrics = procmetrics.start(ring_name, "feed.binance", procmetrics.feed_updater(feed.c), {"feed": "binance"})
     try:
         asyncio.run(feed.run())
     finally:
         log.info("binance %s feed stopped: %s", feed.market, feed.c)
+        if metrics is not None:
+            metrics.stop()
         ring.close()
 
 

@@ -582,6 +582,10 @@ def run_process(ring_name: str, instruments: list[Instrument], options: dict, st
     backoff = Backoff("backoff")
     deadline = None if options.get("seconds") is None else time.monotonic() + float(options["seconds"])
     mono0 = time.monotonic_ns()
+    from livestack.telemetry import procmetrics  # its counters in /metrics (a mirror thread)
+
+    metrics = procmetrics.start(ring_name, "feed.sim", procmetrics.feed_updater(
+        lambda: {"records": pub.published, "overflow_records": pub.overflow, "gaps": pub.gaps}), {"feed": "sim"})
     try:
         while not term["flag"] and not (stop is not None and stop.is_set()):
             if deadline is not None and time.monotonic() > deadline:
@@ -599,6 +603,8 @@ def run_process(ring_name: str, instruments: list[Instrument], options: dict, st
                 pub.publish(None)
                 backoff.idle()
     finally:
+        if metrics is not None:
+            metrics.stop()
         ring.close()
 
 

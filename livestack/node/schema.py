@@ -143,6 +143,19 @@ class Writer(Table):
     flush_interval_ms: PosFloat = 100.0
     fsync_interval_ms: NonNegFloat = 1000.0  # fsync the session file at most this often (0 = never)
     min_free_mb: NonNegFloat = 256.0         # records disk: needed at start (livestack/records/diskspace.py)
+    #: [writer.nats]: publish flushed batches to NATS JetStream (livestack.records.jetstream.NatsOptions)
+    nats: dict[str, Any] = {}
+
+    def check(self):
+        if not self.nats:
+            return []
+        from livestack.records import jetstream
+
+        try:
+            jetstream.options(self.nats)
+        except ValueError as e:
+            return [("nats", f": {str(e).removeprefix('config writer.nats: ')}")]
+        return []
 
 
 class Control(Table):

@@ -422,6 +422,7 @@ class Supervisor:
         r["events"] = self._ring("events", "events", rc["events_capacity"], 128)
         r["records"] = self._ring("records", "records", rc["records_capacity"], 128)
         self.telemetry_name = self._create_telemetry()
+        self._open_metrics()
         self._alive_fd = hold_alive(self.session)
         self.started_at = time.time()
         os.makedirs(self.session_dir, exist_ok=True)
@@ -437,6 +438,7 @@ class Supervisor:
                       (r["records"], self.records_path, attrs, {"flush_interval_ms": cfg["writer"]["flush_interval_ms"],
                                                                  "fsync_interval_ms": cfg["writer"]["fsync_interval_ms"],
                                                                  "min_free_mb": cfg["writer"]["min_free_mb"],
+                                                                 "nats": cfg["writer"].get("nats") or None,
                                                                  "telemetry": self.telemetry_name},
                        self.stop_event))
         from livestack.harness import process as harness
@@ -468,8 +470,13 @@ class Supervisor:
 
             self._add("feed", binance_ws.run_process, cpu["feed"],
                       (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
-        elif feed_kind in FEED_KINDS:  # mkt: okx, kraken, dbn (livestack/feeds/registry.py)
+        elif feed_kind in FEED_KINDS:  # okx, kraken, dbn (livestack/feeds/registry.py)
             self._add("feed", feed_entry_point(feed_kind), cpu["feed"],
+                      (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
+        elif feed_kind == "nats":  # obs: md relayed from another host's feed over NATS JetStream
+            from livestack.feeds import nats as natsfeed
+
+            self._add("feed", natsfeed.run_process, cpu["feed"],
                       (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
         elif feed_kind == "sim" and venue_kind != "sim":
             from livestack.feeds import sim as simfeed  # the simulated market without the simulated venue
@@ -486,6 +493,7 @@ class Supervisor:
         for m in self.procs.values():
             if m.proc is None:
                 self._spawn(m)
+            self._count_restart(m)  # every process has a (zero) restarts series from the start
         self._say(f"session {self.session} started: " + ", ".join(
             f"{m.name} pid {m.proc.pid}" + (f" cpu {m.cpu}" if m.cpu >= 0 else "") for m in self.procs.values()))
         if not self.quiet:
@@ -548,6 +556,22 @@ class Supervisor:
         if not guard.preflight():
             raise diskspace.DiskFull(f"records disk too full to start: {self.session_dir} has "
                                      f"{guard.free / 2**20:.1f} MiB free, writer.min_free_mb = {w['min_free_mb']:g}")
+
+    def _open_metrics(self) -> None:
+        """The supervisor's metrics block: livestack_info and process restarts (obs, issue 17)."""
+        from livestack.telemetry import procmetrics
+
+        self.metrics = None
+        try:
+            self.metrics = procmetrics.supervisor_block(self.session, self.cfg)
+        except Exception as e:  # noqa: BLE001 - the session runs without these metrics
+            self._say(f"no supervisor metrics block: {e}")
+
+    def _count_restart(self, m) -> None:
+        if getattr(self, "metrics", None) is not None:
+            self.metrics.counter("livestack_process_restarts_total", "times the supervisor restarted the process",
+                                 {"process": m.name}).set(m.restarts)
+            self.metrics.heartbeat()
 
     def _create_telemetry(self):
         try:
@@ -671,6 +695,7 @@ class Supervisor:
                 if m.name == "venue":  # the venue needs the current harness pid for cancel-on-disconnect
                     m.args[3]["harness_pid"] = self.procs["harness"].proc.pid
                 self._spawn(m)
+                self._count_restart(m)
                 self._say(f"{m.name} restarted (pid {m.proc.pid}, restart #{m.restarts})")
         return True
 
@@ -780,6 +805,9 @@ class Supervisor:
                                       getattr(self, "telemetry_name", None))
         if self.started_at:
             self._say(f"session {self.session} stopped; records in {self.records_path}")
+        if getattr(self, "metrics", None) is not None:
+            self.metrics.close()
+            self.metrics = None
         if getattr(self, "telemetry", None) is not None:
             try:
                 self.telemetry.close()

@@ -225,6 +225,9 @@ def register(subparsers) -> None:
 
     export.register(rsub)
     report.register(rsub)
+    from livestack.records import jetstream
+
+    jetstream.register_pull(rsub)  # obs: `records pull SESSION --from nats://... --out FILE`
     rec.set_defaults(func=lambda a: (rec.print_help(), 2)[1])
     try:
         from livestack.records import replay

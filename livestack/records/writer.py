@@ -202,6 +202,7 @@ class RecordWriter:
             "records_lost_disk_full": 0,  # taken from the ring after the disk filled, not written
         }
         self._fsync_thread = None
+        self.fsync_stats = None  # set by run_process: fsync latency for /metrics
         self.file = None
         d = os.path.dirname(self.path)
         if d:
@@ -593,8 +594,15 @@ class RecordWriter:
         return True
 
     def _fsync(self, fd: int) -> None:
+        t0 = time.perf_counter_ns()
         os.fsync(fd)
         self.counters["fsyncs"] += 1
+        st = self.fsync_stats
+        if st is not None:  # procmetrics.WriterStats: fsync latency for /metrics
+            dt = time.perf_counter_ns() - t0
+            st.fsync_ns_sum += dt
+            st.fsync_ns_last = dt
+            st.fsync_ns_max = max(st.fsync_ns_max, dt)
 
     def wait_fsync(self) -> None:
         """Wait for the background fsync, if one runs."""
@@ -674,6 +682,9 @@ class RingWriter:
         self.stopped = writer is None  # disk full: nothing more is written
         self.lost = 0                  # records consumed and dropped while stopped
         self.end: dict = {}            # end attributes stamped at close
+        #: called with each flushed batch (a view of the ring's slots, valid during the call) just
+        #: before the ring releases it: the NATS JetStream publisher's spool (records/jetstream.py)
+        self.on_flush = None
 
     @property
     def disk_state(self) -> int:
@@ -731,6 +742,8 @@ class RingWriter:
             now = time.monotonic()
             if self.fsync_interval > 0 and now >= self.next_fsync and self.writer.fsync_async():
                 self.next_fsync = now + self.fsync_interval
+            if self.on_flush is not None:
+                self.on_flush(self.ring.view(self.pending))
             self.ring.release(self.pending)
             self.pending = 0
         self.next_flush = time.monotonic() + self.flush_interval
@@ -761,6 +774,8 @@ class RingWriter:
                 w.flush()
             elif self.pending:
                 w.flush()
+                if self.on_flush is not None:
+                    self.on_flush(self.ring.view(self.pending))
                 self.ring.release(self.pending)
                 self.pending = 0
         except Exception:  # noqa: BLE001 - the disk is full: what was not flushed is lost
@@ -854,6 +869,9 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
         log.error("NOT WRITING: %s; trading is halted, records are counted and dropped", e)
         writer = None
     rw = RingWriter(ring, writer, o)
+    from livestack.records import jetstream  # obs: /metrics (mirror thread) and [writer.nats] publishing
+
+    extras = jetstream.WriterExtras(records_ring, rw, path, attrs, o.get("nats"))
     published = [None]
 
     def publish() -> None:
@@ -902,6 +920,7 @@ def run_process(records_ring: str, path: str, attrs: dict, options: dict, stop) 
             writer.abandon()
         raise
     finally:
+        extras.close(float(o.get("nats_drain_timeout_s", 10.0)))
         harness.close()
         ring.close()
     if rw.stopped:

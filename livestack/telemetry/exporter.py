@@ -27,12 +27,19 @@ Names follow Prometheus conventions: ``livestack_`` prefix, counters end in ``_t
 ``livestack_process_start_time_seconds{process}``, ``livestack_process_errors_total{process}``,
 ``livestack_process_lag_seconds{process}``
 ``livestack_telemetry_up``                         1 when the block was read
+``livestack_metrics_block_up{process}``            1 per per-process metrics block read (``procblock.py``)
 =================================================  ==========================================================
+
+Every other process (feed, venue, writer, control, supervisor) has its own self-describing metrics
+block (:mod:`livestack.telemetry.procblock`); each scrape reads all blocks of the session and
+merges same-named series of several blocks into one family (e.g. ``livestack_feed_messages_total``
+with a ``feed`` label per feed process). See ``docs/metrics.md`` for the full list.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 
@@ -42,6 +49,9 @@ from prometheus_client.utils import floatToGoString
 
 from livestack.schema import TradingState
 from livestack.telemetry import block as tb
+from livestack.telemetry import procblock
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9464
 #: exported histogram bounds in ns: 1-2-5 from 10 ns to 10 s (exact bucket edges of the block)
@@ -54,8 +64,7 @@ _GAUGES = {  # block gauge -> (metric name, help, scale)
     "session_active": ("livestack_session_active", "1 between session start and stop", 1),
     "config_version": ("livestack_config_version", "version of the last config update applied", 1),
     "open_orders": ("livestack_open_orders", "open orders now", 1),
-    "writer_lag_records": ("livestack_writer_lag_records", "records in the records ring not yet persisted", 1),
-    "writer_lag_ns": ("livestack_writer_lag_seconds", "age of the oldest unpersisted record, if known", 1e-9),
+    # writer lag: exported from the writer's own metrics block (livestack_writer_lag_*)
     "instruments": ("livestack_instruments", "instruments configured", 1),
     "rseq": ("livestack_record_sequence", "record seq of the last record the harness wrote", 1),
     "writer_disk_state": ("livestack_writer_disk_state",
@@ -84,8 +93,9 @@ def _cumulative(buckets: list[int]) -> list[tuple[str, float]]:
 class TelemetryCollector:
     """prometheus-client collector: ``registry.register(TelemetryCollector(block))``."""
 
-    def __init__(self, block):
+    def __init__(self, block, session: str | None = None):
         self.block = block
+        self.session = session if session is not None else procblock.session_of(getattr(block, "name", ""))
 
     def describe(self):
         return []  # dynamic families: no pre-registration checks
@@ -95,12 +105,16 @@ class TelemetryCollector:
         try:
             snap = self.block.snapshot()
         except Exception:  # noqa: BLE001 - a scrape must answer even when the block is gone
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
+            snap = None
+        up.add_metric([], 0 if snap is None else 1)
         yield up
-        yield from self._families(snap)
+        taken = set()
+        if snap is not None:
+            for fam in self._families(snap):
+                taken.add(fam.name)
+                yield fam
+        if self.session:
+            yield from process_block_families(self.session, taken)
 
     def _families(self, snap: dict):
         for name, value in snap["counters"].items():
@@ -175,6 +189,59 @@ class TelemetryCollector:
             errs.add_metric([name], p["errors"])
             lag.add_metric([name], p["lag_ns"] / 1e9)
         yield from (up, age, start, errs, lag)
+
+
+def _parse_labels(text: str) -> list[tuple[str, str]]:
+    out = []
+    for m in _LABEL_PAIR.finditer(text):
+        out.append((m.group(1), re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1), m.group(2))))
+    return out
+
+
+_LABEL_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def process_block_families(session: str, taken: set | frozenset = frozenset()):
+    """Metric families of every per-process metrics block of ``session``: series of the same name
+    from several blocks (two feeds) merge into one family; a name registered with two types is
+    exported once, with the first type seen (and logged)."""
+    fams: dict[str, tuple[int, str, list]] = {}
+    up = GaugeMetricFamily("livestack_metrics_block_up", "1 for each per-process metrics block read",
+                           labels=["process"])
+    for name in procblock.session_blocks(session):
+        try:
+            b = procblock.read(name)
+        except Exception:  # noqa: BLE001 - a block removed or half-created between listdir and read
+            continue
+        up.add_metric([b["process"]], 1)
+        const = _parse_labels(b["labels"])
+        for kind, mname, labels, doc, value in b["metrics"]:
+            f = fams.setdefault(mname, (kind, doc, []))
+            if f[0] != kind:
+                log.warning("metric %s registered as two types; %s's series skipped", mname, b["process"])
+                continue
+            f[2].append((const + _parse_labels(labels), value))
+    yield up
+    for mname, (kind, doc, series) in sorted(fams.items()):
+        if mname.removesuffix("_total") in taken:
+            log.warning("process metric %s has the name of a harness metric; skipped", mname)
+            continue
+        keys: list[str] = []
+        for lab, _ in series:
+            for k, _v in lab:
+                if k not in keys:
+                    keys.append(k)
+        cls = CounterMetricFamily if kind == procblock.COUNTER else GaugeMetricFamily
+        fam = cls(mname, doc or mname, labels=keys)
+        seen = set()
+        for lab, value in series:
+            d = dict(lab)
+            vals = tuple(d.get(k, "") for k in keys)
+            if vals in seen:
+                continue  # two blocks with the same series: the first wins
+            seen.add(vals)
+            fam.add_metric(list(vals), value)
+        yield fam
 
 
 def registry_for(block) -> CollectorRegistry:

@@ -284,9 +284,16 @@ def run_adapter_process(adapter, orders_ring: str, exec_ring: str, options: dict
     orders = Ring.attach(orders_ring, slot_size=64, timeout=attach_s, role="consumer")
     execs = Ring.attach(exec_ring, slot_size=128, timeout=attach_s, role="producer")
     counters = VenueCounters(options.get("counters"))
+    from livestack.telemetry import procmetrics  # its counters in /metrics (a mirror thread)
+
+    kind = getattr(adapter, "metrics_name", type(adapter).__name__.lower().removesuffix("adapter"))
+    metrics = procmetrics.start(exec_ring, f"venue.{kind}", procmetrics.venue_updater(counters, adapter),
+                                {"venue": kind})
     try:
         return run_loop(adapter, orders, execs, options, stop, counters, lambda: term.flag)
     finally:
+        if metrics is not None:
+            metrics.stop()
         orders.close()
         execs.close()
 

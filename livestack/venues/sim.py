@@ -459,6 +459,9 @@ def run_process(orders_ring: str, exec_ring: str, instruments: list[Instrument],
         options["exec_epoch"] = int(execs.tail) + 1
     ex = SimExchange(instruments, options)
     venue = _SimVenue(ex, md, counters)
+    from livestack.telemetry import procmetrics  # its counters in /metrics (a mirror thread)
+
+    metrics = procmetrics.start(exec_ring, "venue.sim", procmetrics.venue_updater(counters), {"venue": "sim"})
     deadline = None if options.get("seconds") is None else time.monotonic() + float(options["seconds"])
 
     def should_stop() -> bool:
@@ -482,6 +485,8 @@ def run_process(orders_ring: str, exec_ring: str, instruments: list[Instrument],
             return counters.as_dict()
         return vp.run_loop(venue, orders, execs, options, stop, counters, should_stop)
     finally:
+        if metrics is not None:
+            metrics.stop()
         orders.close()
         execs.close()
         if md is not None:

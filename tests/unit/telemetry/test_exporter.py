@@ -22,7 +22,6 @@ def blk(session):
     b.denial(DenyReason.MAX_POSITION)
     b.order_state(OrderState.ACCEPTED)
     b.set_gauge("trading_state", TradingState.REDUCING)
-    b.set_gauge("writer_lag_ns", 2_000_000)
     b.record_many("core", [15, 20, 21, 450, 1000, 1001, 50_000, 20_000_000_000])
     b.record_many("tick_to_trade", [3000] * 10)
     b.register_instrument(0, 1, "BTCUSDT", 2, 3)
@@ -53,7 +52,6 @@ def test_scrape_parses_and_histograms_are_cumulative_and_consistent(blk):
     assert s[("livestack_denials_total", (("reason", "MAX_POSITION"),))] == 1
     assert s[("livestack_trading_state", (("state", "REDUCING"),))] == 1
     assert s[("livestack_trading_state", (("state", "ACTIVE"),))] == 0
-    assert s[("livestack_writer_lag_seconds", ())] == pytest.approx(0.002)
     assert s[("livestack_position", (("instrument", "BTCUSDT"),))] == 1.5
     assert s[("livestack_realized_pnl", (("instrument", "BTCUSDT"),))] == pytest.approx(0.12345)
     assert s[("livestack_ring_fill_ratio", (("ring", "md.sim"),))] == 0.5
