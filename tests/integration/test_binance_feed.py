@@ -73,6 +73,11 @@ def run_feed(datadir, session, procs, market="usdm", faults=(), capacity=1 << 16
     # the venue book holds every level ever touched (>1000): ask the stand-in for all of them so the
     # rebuilt book can be compared exactly (Binance itself caps the snapshot at 1000 / 5000 levels)
     options.setdefault("snapshot_limit", 1_000_000)
+    if pause_until is None:
+        # this test process drains the ring; on a busy machine it can be descheduled for longer than
+        # the feed's default 20 ms wait for room, and the overflow GAP that follows is not what these
+        # tests check (test_full_ring_... does, with a paused consumer)
+        options.setdefault("overflow_wait_ms", 60_000.0)
     opts = server.feed_options(counters=shared, **options)
     p = ctx.Process(target=binance_ws.run_process, args=(name, [inst], opts, stop), daemon=True)
     procs.append(p)
