@@ -139,17 +139,18 @@ def backtest_config(config_path: str | None, strategy: str | None, market: str, 
             raise BacktestError(f"config: file {config_path} does not exist") from None
         except tomllib.TOMLDecodeError as e:
             raise BacktestError(f"config: {config_path} is not valid TOML: {e}") from None
+    d = MARKET_DEFAULTS[market]
+    first = copy.deepcopy(raw)
+    if strategy:  # --strategy replaces the file's strategy before anything is checked against it
+        first.setdefault("strategy", {})["name"] = strategy
+    if "instruments" not in raw:  # the strategy's params convert for the instrument it will trade
+        first["instruments"] = [dict(d["instrument"], symbol=symbol or d["instrument"]["symbol"])]
     try:
-        cfg = cfgmod.load(config_path)
+        cfg = cfgmod.validate(first)
     except cfgmod.ConfigError as e:
         raise BacktestError(str(e)) from None
-    d = MARKET_DEFAULTS[market]
-    if "instruments" not in raw:
-        cfg["instruments"] = [dict(d["instrument"], symbol=symbol or d["instrument"]["symbol"])]
     if "risk" not in raw:
         cfg["risk"] = copy.deepcopy(d["risk"])
-    if strategy:
-        cfg["strategy"]["name"] = strategy
     params = dict(cfg["strategy"].get("params") or {})
     family = cfg["strategy"]["name"].split("_")[0]
     for k in _FAMILY_PARAMS.get(family, ()):

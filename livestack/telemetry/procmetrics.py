@@ -12,6 +12,8 @@ is a label. Full list: ``docs/metrics.md``.
 
 from __future__ import annotations
 
+import re
+
 import hashlib
 import json
 import time
@@ -98,6 +100,12 @@ def feed_updater(counters):
     return update
 
 
+def _metric_word(k) -> str:
+    """``k`` as a Prometheus metric-name fragment ([a-zA-Z0-9_], not starting with a digit)."""
+    w = re.sub(r"[^a-zA-Z0-9_]", "_", str(k))
+    return w if w and not w[0].isdigit() else f"n{w}"
+
+
 def venue_updater(counters, adapter=None):
     """Updater for a venue process: ``VenueCounters`` plus the adapter's ``status_counters()`` and
     ``rate_limits()`` (``{limit: (used, max)}``) when it has them."""
@@ -110,8 +118,13 @@ def venue_updater(counters, adapter=None):
         for k, v in d.items():
             if k in VENUE_GAUGES:
                 cache.get(blk, "gauge", f"livestack_venue_{k}", f"venue state {k} (0/1)").set(v)
+            elif "." in str(k):  # "<counter>.<reason>" (e.g. the Binance adapter's rejects.UNKNOWN_ORDER, error.-2022)
+                head, _, reason = str(k).partition(".")
+                cache.get(blk, "counter", f"livestack_venue_{_metric_word(head)}_by_reason_total",
+                          f"venue counter {head}, by reason", {"reason": reason}).set(v)
             else:
-                cache.get(blk, "counter", VENUE_NAMES.get(k, f"livestack_venue_{k}_total"), f"venue counter {k}").set(v)
+                cache.get(blk, "counter", VENUE_NAMES.get(k, f"livestack_venue_{_metric_word(k)}_total"),
+                          f"venue counter {k}").set(v)
         sess = getattr(adapter, "session", None)
         st = getattr(sess, "stats", None)
         if isinstance(st, dict):  # a session layer (FIX): traffic and malformed input by reason
