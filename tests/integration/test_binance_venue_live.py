@@ -73,6 +73,9 @@ def live(request, tmp_path, datadir, monkeypatch):
             "harness": {"drain_timeout_s": 5.0},
         }
         sup = Supervisor(config.validate(raw), out=io.StringIO())
+        # the children log INFO into the session's log file (what `livestack run` sets up; the venue
+        # stats line the fault test reads is INFO)
+        monkeypatch.setenv("LIVESTACK_LOG_FILE", sup.log_path)
         sups.append(sup)
         sup.start()
         return sup
