@@ -100,9 +100,10 @@ DEFAULTS: dict[str, Any] = {
     "telemetry": {
         "metrics_port": 0,              # 0: no Prometheus exporter
     },
+    "recovery": {},                     # issue 14 (rcv): livestack.harness.recovery.RecoveryConfig
 }
 
-_FREE_FORM = {("feed", "options"), ("venue", "options"), ("strategy", "params"), ("risk",)}
+_FREE_FORM = {("feed", "options"), ("venue", "options"), ("strategy", "params"), ("risk",), ("recovery",)}
 _INSTRUMENT_KEYS = {"id": int, "symbol": str, "venue": str, "price_decimals": int, "qty_decimals": int,
                     "tick": int, "lot": int, "book_depth": int}
 
@@ -187,6 +188,12 @@ def validate(raw: dict | None) -> dict:
             parse_risk(cfg["risk"], insts, 64)
         except ValueError as e:
             raise ConfigError(f"config: [risk]: {e}") from None
+    try:  # issue 14 (rcv): [recovery] is validated by its own msgspec Struct
+        from livestack.harness.recovery import parse as _parse_recovery
+
+        _parse_recovery(cfg.get("recovery"))
+    except ValueError as e:
+        raise ConfigError(f"config: {e}") from None
     return cfg
 
 

@@ -383,6 +383,11 @@ class Supervisor:
         #: why the session ended badly (None: it did not); ``run()`` returns its exit code
         self.failure: str | None = None
         self.end_code = EXIT_OK
+        from livestack.harness import recovery
+
+        self._recovery = recovery.parse(cfg.get("recovery"))
+        self.harness_restart = False
+        self.harness_restarts = 0
 
     # ------------------------------------------------------------------------------------------
     def _ring(self, role: str, name: str, capacity: int, slot: int, kind: int = 0) -> str:
@@ -433,12 +438,17 @@ class Supervisor:
                        self.stop_event))
         from livestack.harness import process as harness
 
-        self._add("harness", harness.run_process, cpu["harness"], (r, cfg, self.telemetry_name), restart=False)
+        # issue 14: a dead harness is restarted and rebuilds its core from the session file
+        # (livestack/harness/recovery.py); the venue then keeps its orders across the restart
+        # (no cancel-on-disconnect) and the new harness asks it for their status
+        self.harness_restart = self._recovery.restart_harness and cfg["writer"]["enabled"]
+        self._add("harness", harness.run_process, cpu["harness"], (r, cfg, self.telemetry_name),
+                  {"records_path": self.records_path}, restart=False)
         self._spawn(self.procs["harness"])
         harness_pid = self.procs["harness"].proc.pid
         if "writer" in self.procs:
             self.procs["writer"].args[3]["harness_pid"] = harness_pid
-        vopts = dict(cfg["venue"]["options"], harness_pid=harness_pid)
+        vopts = dict(cfg["venue"]["options"], harness_pid=0 if self.harness_restart else harness_pid)
         if venue_kind == "sim":
             from livestack.venues import sim
 
@@ -600,6 +610,13 @@ class Supervisor:
                     self._say("harness exited (code 0); stopping session")
                     return False
                 refused = m.proc.exitcode == EXIT_CHILD_FATAL  # its CPU was taken after our check
+                if self.harness_restart and not refused and self.harness_restarts < self._recovery.max_restarts:
+                    self.harness_restarts += 1
+                    why = self._reason(m)
+                    self._spawn(m)
+                    self._say(f"harness {why}; restarted (pid {m.proc.pid}, restart #{self.harness_restarts}): "
+                              "rebuilding from the journal, RECOVERING")
+                    continue
                 self._fail(f"harness {self._reason(m)}" + ("" if refused else " (venues cancel on disconnect)"))
                 if refused:
                     self.end_code = EXIT_REFUSED
@@ -627,7 +644,7 @@ class Supervisor:
             elif now >= m.next_restart:
                 m.restarts += 1
                 m.next_restart = 0.0
-                if m.name == "venue":  # the venue needs the current harness pid for cancel-on-disconnect
+                if m.name == "venue" and not self.harness_restart:  # current harness pid: cancel-on-disconnect
                     m.args[3]["harness_pid"] = self.procs["harness"].proc.pid
                 self._spawn(m)
                 self._say(f"{m.name} restarted (pid {m.proc.pid}, restart #{m.restarts})")

@@ -115,8 +115,10 @@ def _describe(row_rec, row_rep, kind_rec: int | None, kind_rep: int | None) -> d
     return out
 
 
-def replay(path: str, verify: bool = False) -> ReplayResult:
-    """Run the journal of session file ``path`` through a fresh Core; optionally verify outputs."""
+def read_journal(path: str, allow_empty: bool = False) -> tuple[dict, np.ndarray]:
+    """(session config, journaled inputs as SLOT128 in hseq order, JOURNAL flag cleared: ready for
+    ``Core.process_array(inputs, 1)``). The one place that reads the journal: ``replay`` and a
+    restarted harness (``livestack.harness.recovery``) both go through it."""
     from livestack.records.reader import open_session
 
     with open_session(path) as s:
@@ -124,16 +126,30 @@ def replay(path: str, verify: bool = False) -> ReplayResult:
         if not isinstance(cfg, dict) or "strategy" not in cfg:
             raise ReplayError(f"{path}: no session config in the file (attribute 'config'); cannot replay")
         if "journal" not in s.file or s.file["journal"].shape[0] == 0:
+            if allow_empty:
+                return cfg, np.zeros(0, SLOT128)
             raise ReplayError(f"{path}: empty journal; nothing to replay")
-        journal = s.file["journal"][()]
-        rec_orders, rec_records = _recorded_outputs(s.file) if verify else (None, None)
+        inputs = s.file["journal"][()]
+    inputs["flags"] &= np.uint8(0xFF & ~int(RecordFlag.JOURNAL))
+    return cfg, inputs
+
+
+def replay(path: str, verify: bool = False) -> ReplayResult:
+    """Run the journal of session file ``path`` through a fresh Core; optionally verify outputs."""
+    from livestack.records.reader import open_session
+
+    cfg, journal = read_journal(path)
+    if verify:
+        with open_session(path) as s:
+            rec_orders, rec_records = _recorded_outputs(s.file)
+    else:
+        rec_orders, rec_records = None, None
     try:
         from livestack.harness.process import build_core
     except ImportError as e:  # pragma: no cover - core not built
         raise ReplayError(f"the Core Runtime is not available in this build: {e}") from e
     core = build_core(cfg)
-    inputs = journal.copy()
-    inputs["flags"] &= np.uint8(0xFF & ~int(RecordFlag.JOURNAL))
+    inputs = journal
     orders, records = core.process_array(inputs, 1)
     res = ReplayResult(inputs=len(inputs), orders=len(orders), records=len(records))
     kinds, counts = np.unique(records["kind"], return_counts=True)
