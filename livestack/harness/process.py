@@ -86,10 +86,17 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
 
         t0 = time.monotonic()
         recovery.wait_writer(records_ring, recovery.parse(cfg.get("recovery")).writer_wait_s)
-        _, journal = read_journal(records_path, allow_empty=True)
+        for attempt in range(200):  # a writer (re)opening the file holds it locked for a moment
+            try:
+                _, journal = read_journal(records_path, allow_empty=True)
+                break
+            except OSError:
+                if attempt == 199:
+                    raise
+                time.sleep(0.05)
         if len(journal):
             core.run_count(journal, 1)
-            recovery.release_taken_input([exec_ring, cmd_ring] + md_rings, journal[-1])
+            recovery.release_taken_input([exec_ring, cmd_ring] + md_rings, journal[-1:])
         print(f"harness: restarted: core rebuilt from {len(journal):,} journaled inputs in "
               f"{time.monotonic() - t0:.3f}s", flush=True)
     harness = loop.Harness(

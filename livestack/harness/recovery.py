@@ -98,7 +98,7 @@ def release_taken_input(rings: list, last: np.ndarray) -> str | None:
     input from its ring: that input is then both in the journal and still at its ring's head.
     Release it (byte-identical to the last journaled input, seq and flags aside). Returns the
     ring's name, or None."""
-    want = last.view(np.uint8).copy()
+    want = np.frombuffer(np.ascontiguousarray(last).tobytes(), np.uint8)[:128].copy()
     for ring in rings:
         if ring.size() == 0:
             continue
@@ -106,7 +106,7 @@ def release_taken_input(rings: list, last: np.ndarray) -> str | None:
         if rec is None:
             continue
         got = np.zeros(128, np.uint8)
-        raw = rec.view(np.uint8).reshape(-1)[:ring.slot_size]
+        raw = np.frombuffer(np.ascontiguousarray(rec).tobytes(), np.uint8)[:ring.slot_size]
         got[:len(raw)] = raw
         a, b = got.copy(), want.copy()
         a[8:16] = b[8:16] = 0      # header seq: the journal copy carries the record-stream seq

@@ -653,6 +653,7 @@ cdef class MatchingEngine:
             if e != NULL:
                 e.instrument = c.instrument
                 e.client_order_id = c.client_order_id
+                e.orig_client_order_id = c.orig_client_order_id
                 e.price = c.price
                 e.qty = c.qty
                 e.side = c.side

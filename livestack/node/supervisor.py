@@ -610,7 +610,14 @@ class Supervisor:
                     self._say("harness exited (code 0); stopping session")
                     return False
                 refused = m.proc.exitcode == EXIT_CHILD_FATAL  # its CPU was taken after our check
-                if self.harness_restart and not refused and self.harness_restarts < self._recovery.max_restarts:
+                # a harness that fails by itself (not killed by a signal) right after each start is
+                # in a crash loop: stop the session rather than restart it forever
+                if m.proc.exitcode > 0 and now - m.started < QUICK_FAIL_S:
+                    m.quick_fails += 1
+                elif m.proc.exitcode < 0:
+                    m.quick_fails = 0
+                if (self.harness_restart and not refused and m.quick_fails < MAX_QUICK_FAILS
+                        and self.harness_restarts < self._recovery.max_restarts):
                     self.harness_restarts += 1
                     why = self._reason(m)
                     self._spawn(m)
