@@ -18,6 +18,7 @@ cdef void on_recover(Core c, const ls_control_cmd_t *command) noexcept nogil
 cdef void on_stop_unresolved(Core c) noexcept nogil
 cdef void on_order_status(Core c, const ls_exec_t *e) noexcept nogil
 cdef void on_reject(Core c, int64_t i) noexcept nogil
+cdef void recon_settled(Core c, int64_t s) noexcept nogil
 cdef void recovery_timer(Core c) noexcept nogil
 
 cdef inline int instrument_blocked(Core c, int64_t i) noexcept nogil:

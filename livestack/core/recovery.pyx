@@ -145,6 +145,13 @@ cdef void _explained(Core c, int64_t s) noexcept nogil:
             _finish_recovery(c)
 
 
+cdef void recon_settled(Core c, int64_t s) noexcept nogil:
+    """An order RECOVER asked about ended through an ordinary event (its CANCELED, FILLED ...:
+    e.g. the cancel a FIX peer without OrderStatusRequest got instead): explained."""
+    if c.recon_wait[s] and not is_live(ls_ctx_order(c.ctx_words, s)[LS_ORD_STATE]):
+        _explained(c, s)
+
+
 cdef void _mismatch(Core c, int64_t s, const ls_exec_t *e) noexcept nogil:
     """The venue contradicts the core: ANOMALY naming the order, HALTED (at once outside recovery,
     at its end inside it). Nothing is applied."""

@@ -167,3 +167,15 @@ def test_recovery_replays_bit_identically():
     x, y = run(), run()
     for (o1, r1), (o2, r2) in zip(x, y):
         assert np.array_equal(o1, o2) and np.array_equal(r1, r2)
+
+
+def test_an_order_that_ends_by_an_ordinary_event_during_recovery_is_explained():
+    """A FIX peer without OrderStatusRequest gets a cancel by ClOrdID instead: its CANCELED explains it."""
+    d = Driver()
+    o1, _ = d.new(BUY, 99990, 10)
+    a = int(o1["client_order_id"][0])
+    d.exec(ExecType.ACCEPTED, a, venue_order_id=5)
+    _recover(d)
+    assert d.core.trading_state == int(TradingState.RECOVERING)
+    d.exec(ExecType.CANCELED, a)
+    assert d.core.trading_state == int(TradingState.ACTIVE)
