@@ -63,15 +63,18 @@ def recoveries_done(path: str) -> np.ndarray:
     return ts["ts"][sel].astype(np.int64)
 
 
-def stack_config(records_dir: str, **recovery) -> dict:
+def stack_config(records_dir: str, extra: dict | None = None) -> dict:
+    """The default simulated stack (or, with ``extra``, e.g. the FIX venue) for a chaos run."""
     from livestack.node import config
 
-    return config.validate({
+    raw = {
         "session": {"records_dir": records_dir, "status_interval_s": 0.0},
         "rings": {"records_capacity": 1 << 17, "md_capacity": 1 << 14},
         "writer": {"min_free_mb": 16.0, "flush_interval_ms": 20.0},
-        "recovery": {"recover_timeout_s": 10.0, **recovery},
-    })
+        "recovery": {"recover_timeout_s": 10.0},
+    }
+    raw.update(extra or {})
+    return config.validate(raw)
 
 
 def _wait(pred, timeout: float, what: str, sup=None) -> None:
@@ -85,16 +88,19 @@ def _wait(pred, timeout: float, what: str, sup=None) -> None:
 
 
 def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), others_every: int = 4,
-              recover_wait_s: float = 60.0, on_kill=None) -> ChaosResult:
+              recover_wait_s: float = 60.0, on_kill=None, extra_config: dict | None = None,
+              on_gap=None) -> ChaosResult:
     """Start a stack, SIGKILL ``kills`` times (seeded), stop it, check the file. The harness is
-    the target except every ``others_every``-th kill, which hits the venue, writer or control
-    process when it has been up long enough not to count as a crash loop."""
+    the target except every ``others_every``-th kill, which hits the venue, writer, control or
+    feed process when it has been up long enough not to count as a crash loop. ``extra_config``
+    overrides parts of the stack config (the FIX venue); ``on_gap()`` runs between kills (e.g. a
+    test exchange filling orders)."""
     from livestack.ipc import Ring, shm
     from livestack.node.supervisor import QUICK_FAIL_S, Supervisor
 
     rng = random.Random(seed)
     res = ChaosResult()
-    sup = Supervisor(stack_config(records_dir), out=io.StringIO())
+    sup = Supervisor(stack_config(records_dir, extra_config), out=io.StringIO())
     exec_obs = None
     try:
         sup.start()
@@ -107,10 +113,12 @@ def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), othe
             while time.monotonic() < end:
                 if not sup.poll():
                     raise RuntimeError("; ".join(sup.events[-5:]))
+                if on_gap is not None:
+                    on_gap()
                 time.sleep(0.02)
             name = "harness"
             if others_every and k % others_every == others_every - 1:
-                up = [n for n in ("venue", "writer", "control") if n in sup.procs and sup.procs[n].proc.is_alive()
+                up = [n for n in ("venue", "writer", "control", "feed") if n in sup.procs and sup.procs[n].proc.is_alive()
                       and time.monotonic() - sup.procs[n].started > QUICK_FAIL_S + 1]
                 if up:
                     name = rng.choice(up)

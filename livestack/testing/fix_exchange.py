@@ -77,7 +77,9 @@ class _Order:
 
 
 def _fmt(x: float) -> str:
-    s = repr(float(x))
+    # rounded to 9 decimals: float arithmetic on quantities (0.01 - 0.001) must not put
+    # 0.009000000000000001 on the wire
+    s = repr(round(float(x), 9))
     return s[:-2] if s.endswith(".0") else s
 
 
