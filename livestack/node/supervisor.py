@@ -181,6 +181,20 @@ def alive_path(session: str) -> str:
     return os.path.join(shm.SHM_DIR, f"{shm.PREFIX}{session}.alive")
 
 
+def harness_pid_path(session: str) -> str:
+    """The pid of the session's current harness (rewritten at each harness restart, issue 14), so
+    an orphaned child waits for the harness that runs now, not the one it was started with."""
+    return os.path.join(shm.SHM_DIR, f"{shm.PREFIX}{session}.harness")
+
+
+def _current_harness(session: str, fallback: int) -> int:
+    try:
+        with open(harness_pid_path(session)) as f:
+            return int(f.read().strip() or 0) or fallback
+    except (OSError, ValueError):
+        return fallback
+
+
 def hold_alive(session: str) -> int:
     """Take a shared lock on the session's liveness file; the kernel drops it when we die."""
     import fcntl
@@ -259,7 +273,7 @@ def _wait_gone(fd: int | None, timeout: float) -> None:
         select.select([fd], [], [], timeout)
 
 
-def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu) -> None:
+def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session: str = "") -> None:
     """Thread in every child: poll ``getppid()``; once the supervisor is gone stop this process
     in order (see the module docstring) by sending it the SIGTERM a normal stop sends."""
     import threading
@@ -279,7 +293,8 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu) -> None
         while os.getppid() == parent:
             time.sleep(ORPHAN_POLL_S)
         _ORPHANED.append(1)
-        _wait_gone(harness, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels first
+        now = _current_harness(session, harness_pid) if session and name not in ("harness", "feed") else harness_pid
+        _wait_gone(_pidfd(now) if now != harness_pid else harness, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels first
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=run, name="livestack-orphan-watch", daemon=True).start()
@@ -303,7 +318,7 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", 
     try:
         if name == "harness" and cpus:
             _CPU_LOCKS.append(take_cpu_lock(min(cpus), session))  # held (open) for the process's life
-        _watch_parent(name, parent, harness_pid, cpu)
+        _watch_parent(name, parent, harness_pid, cpu, session)
         if cpus:
             os.sched_setaffinity(0, cpus)
         target(*args, **kwargs)
@@ -569,7 +584,7 @@ class Supervisor:
 
     def _spawn(self, m: Managed) -> None:
         h = self.procs.get("harness")
-        harness_pid = h.proc.pid if h is not None and h.proc is not None else 0
+        harness_pid = h.proc.pid if h is not None and h.proc is not None and h.proc.is_alive() else 0
         if m.report is not None:
             m.report.close()
         m.report, send = self.ctx.Pipe(duplex=False)
@@ -580,6 +595,12 @@ class Supervisor:
         m.proc.start()
         send.close()
         m.started = time.monotonic()
+        if m.name == "harness":
+            try:
+                with open(harness_pid_path(self.session), "w") as f:
+                    f.write(str(m.proc.pid))
+            except OSError:
+                pass
 
     def _reason(self, m: Managed) -> str:
         """How ``m`` ended, with what it reported."""
