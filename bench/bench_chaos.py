@@ -35,11 +35,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kills", type=int, default=200)
     ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--max-minutes", type=float, default=0.0, help="stop killing after this long (0: never)")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     res = run_chaos(tempfile.mkdtemp(prefix="ls-chaos-"), args.kills, args.seed,
                     on_kill=lambda k, name: print(f"kill {k + 1}/{args.kills}: {name}", flush=True)
-                    if (k + 1) % 20 == 0 else None)
+                    if (k + 1) % 20 == 0 else None, max_s=args.max_minutes * 60 or None)
     wall = time.monotonic() - t0
     ms = np.array(res.recover_ms)
     q = common.percentiles((ms * 1e6).astype(np.int64)) if len(ms) else {}
@@ -51,7 +52,8 @@ def main(argv=None):
                        ["path", "p50 ms", "p99 ms", "max ms"]))
     print(common.table([[k, str(c.get(k))] for k in ("new_orders", "duplicate_orders", "venue_fills", "applied_fills",
                                                       "lost_fills", "double_fills", "exec_unconsumed",
-                                                      "positions_equal", "contiguous", "records", "replay_verified",
+                                                      "positions_equal", "contiguous", "records", "journal_inputs",
+                                                      "replay_verified",
                                                       "stop_rc")],
                        ["check", "value"]))
     print("wrote", common.write_result("chaos", {"kills": res.kills, "seed": args.seed, "wall_s": wall,

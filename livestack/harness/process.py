@@ -76,6 +76,8 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
         from livestack.telemetry.block import TelemetryBlock
 
         telemetry = TelemetryBlock.attach(telemetry_name)
+        if records_path is not None:
+            telemetry.reclaim_dead_processes()  # a restarted harness: its predecessors' slots (issue 14)
     md_rings, exec_ring, cmd_ring = [consume(n) for n in rings["md"]], consume(rings["exec"]), consume(rings["cmd"])
     orders_ring, records_ring = produce(rings["orders"]), produce(rings["records"])
     restarted = records_path is not None and records_ring.tail > 0  # a previous harness wrote records
