@@ -56,11 +56,14 @@
 #define LS_EXEC_TYPE_REPLACED 7  /* replace accepted: price/qty changed, client_order_id renamed */
 #define LS_EXEC_TYPE_EXPIRED 8  /* order expired (time in force) */
 #define LS_EXEC_TYPE_VENUE_RESET 9  /* the venue process restarted without its order state (client_order_id 0, instrument 0 = all): every order whose NewOrder came before orders-ring position venue_order_id is gone */
+#define LS_EXEC_TYPE_ORDER_STATUS 10  /* answer to a STATUS command (never a fill): reason 0 = the order is live at the venue (price, qty, cum_qty, leaves_qty, venue_order_id are its state); reason 1 = the venue does not know the order; 2 = it ended there (cum_qty = its fills) */
+#define LS_EXEC_TYPE_STOP_UNRESOLVED 11  /* made by the core, never by a venue: the session stopped before the venue answered for the order (ORDER_STATE UNKNOWN carries it as the reason) */
 
 /* OrderCmdType: ORDER_CMD.cmd */
 #define LS_ORDER_CMD_TYPE_NEW 1  /* NewOrder */
 #define LS_ORDER_CMD_TYPE_CANCEL 2  /* CancelOrder */
 #define LS_ORDER_CMD_TYPE_REPLACE 3  /* ReplaceOrder */
+#define LS_ORDER_CMD_TYPE_STATUS 4  /* OrderStatusRequest: the venue answers with an EXEC ORDER_STATUS (recovery, pending timeouts) */
 
 /* OrdType: ORDER_CMD.ord_type */
 #define LS_ORD_TYPE_LIMIT 1  /* limit order */
@@ -85,11 +88,13 @@
 #define LS_ORDER_STATE_REPLACED 8  /* replaced by a new client_order_id (terminal for the old id) */
 #define LS_ORDER_STATE_REJECTED 9  /* rejected (terminal) */
 #define LS_ORDER_STATE_EXPIRED 10  /* expired (terminal) */
+#define LS_ORDER_STATE_UNKNOWN 11  /* outcome unknown: sent before a harness restart and not yet explained by the venue, or still unanswered at stop (terminal then; the ORDER_STATE exec_type says why) */
 
 /* TradingState: execution-control trading state */
 #define LS_TRADING_STATE_ACTIVE 0  /* orders allowed */
 #define LS_TRADING_STATE_REDUCING 1  /* only orders that reduce a position */
 #define LS_TRADING_STATE_HALTED 2  /* no new orders */
+#define LS_TRADING_STATE_RECOVERING 3  /* a restarted harness rebuilt its state from the journal and waits for the venues to explain every open order: no new orders */
 
 /* DenyReason: risk / execution-control reason codes */
 #define LS_DENY_REASON_NONE 0  /* not denied */
@@ -115,6 +120,8 @@
 #define LS_DENY_REASON_NO_REFERENCE 20  /* no reference price for the band check */
 #define LS_DENY_REASON_THROTTLE 21  /* order throttle: too many orders in flight */
 #define LS_DENY_REASON_MIN_NOTIONAL 22  /* order notional below the venue's minimum (Binance MIN_NOTIONAL / NOTIONAL filter) */
+#define LS_DENY_REASON_RECOVERING 23  /* trading state RECOVERING: the venue has not explained every open order yet */
+#define LS_DENY_REASON_INSTRUMENT_HALTED 24  /* the instrument is halted (pending timeout or reject storm) until the operator re-enables trading */
 
 /* ControlCmdType: CONTROL_CMD.cmd */
 #define LS_CONTROL_CMD_TYPE_STATUS 1  /* no-op that returns state */
@@ -130,6 +137,8 @@
 #define LS_CONTROL_CMD_TYPE_SET_PARAM 11  /* set strategy parameter arg0 to arg1 (config update) */
 #define LS_CONTROL_CMD_TYPE_RECORDS_HALT 12  /* made by the harness: the records ring was full, halt trading (journaled, so replay agrees) */
 #define LS_CONTROL_CMD_TYPE_DISK_HALT 13  /* made by the harness: the record writer reported its disk low (arg0 1: REDUCING) or full (arg0 2 halt, 3 writer stopped: cancel all, HALTED); arg1 = free bytes; journaled */
+#define LS_CONTROL_CMD_TYPE_RECOVER 14  /* made by a restarted harness after rebuilding the core from the journal: arg0 = session epoch (client order ids continue at epoch << 40), arg1 = orders-ring position; enter RECOVERING and ask the venue for the status of every open order; journaled */
+#define LS_CONTROL_CMD_TYPE_STOP_UNRESOLVED 15  /* made by the harness at the end of its stop drain: every order still open ends UNKNOWN (exec_type STOP_UNRESOLVED); journaled */
 
 /* ControlStatus: CONTROL_REPLY.status */
 #define LS_CONTROL_STATUS_OK 0  /* applied */
@@ -175,6 +184,11 @@
 #define LS_ANOMALY_DISK_FULL 12  /* records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped) */
 #define LS_ANOMALY_BAD_EXEC_ID 13  /* a fill without a venue execution id (exec_id = exec_id_hi = 0): not applied */
 #define LS_ANOMALY_BOOK_NO_MEMORY 14  /* the full book could not grow: level not held (detail = price), instrument unhealthy */
+#define LS_ANOMALY_RECON_MISMATCH 15  /* a venue's status answer contradicts the core (detail = venue cum_qty): HALTED, never a synthetic fill */
+#define LS_ANOMALY_RECON_TIMEOUT 16  /* recovery: the venue did not explain an order in time (detail = orders unexplained): HALTED */
+#define LS_ANOMALY_PENDING_TIMEOUT 17  /* an order stayed pending past the timeout and its status request went unanswered: instrument HALTED */
+#define LS_ANOMALY_REJECT_STORM 18  /* N venue rejects in T seconds on an instrument (detail = rejects): throttled, then instrument HALTED on the next storm */
+#define LS_ANOMALY_STOP_UNRESOLVED 19  /* orders still open when the stop drain ended (detail = how many): they end UNKNOWN */
 
 /* common header of every record */
 typedef struct ls_hdr {

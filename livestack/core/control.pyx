@@ -8,6 +8,7 @@ from livestack.core.core cimport Core, CORE_N_DENY, CORE_N_ANOMALY, CORE_N_LIMIT
 from livestack.core.risk cimport limits_row, RISK_TOKEN
 from livestack.core.dispatch cimport cancel_all
 from livestack.core.emit cimport emit_record, emit_anomaly, flush_denial_runs
+from livestack.core.recovery cimport on_recover, on_stop_unresolved
 
 cdef int64_t TOKEN = RISK_TOKEN
 
@@ -63,6 +64,7 @@ cdef void on_control(Core c, const ls_control_cmd_t *command) noexcept nogil:
         if c.kill_latched or not c.session_active:
             err = LS_CONTROL_ERROR_NOT_ALLOWED
         else:
+            memset(c.inst_halted, 0, c.n_instruments)   # instruments halted by timeouts / reject storms
             c.reducing_cause = LS_DENY_REASON_REDUCE_ONLY
             set_trading_state(c, LS_TRADING_STATE_ACTIVE, 1)
     elif cmd == LS_CONTROL_CMD_TYPE_TRADING_DISABLE:
@@ -146,6 +148,12 @@ cdef void on_control(Core c, const ls_control_cmd_t *command) noexcept nogil:
         else:
             c.ctx_words[c.ctx_words[LS_CTX_PARAM_OFF] + command.arg0] = command.arg1
             v0 = command.arg1
+    elif cmd == LS_CONTROL_CMD_TYPE_RECOVER:
+        on_recover(c, command)
+        v0 = c.recon_outstanding
+    elif cmd == LS_CONTROL_CMD_TYPE_STOP_UNRESOLVED:
+        v0 = c.open_orders
+        on_stop_unresolved(c)
     else:
         err = LS_CONTROL_ERROR_UNKNOWN_COMMAND
     cdef ls_telemetry_t *t

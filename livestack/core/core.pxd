@@ -96,6 +96,27 @@ cdef class Core:
     cdef object _instruments
     cdef object _risk
 
+    # ---- recovery, pending timeouts, reject storms (recovery.pyx) ----------------------------
+    cdef uint8_t *recon_wait                # [max_orders] 1: RECOVER asked the venue about this slot
+    cdef uint8_t *ask_state                 # [max_orders] pending timeout: 0 none, 1 STATUS asked, 2 escalated
+    cdef int64_t *ask_ts                    # [max_orders] when the STATUS went out
+    cdef readonly int64_t recon_outstanding # RECOVER's STATUS requests not answered yet
+    cdef int recon_prev_state               # trading state to go back to once everything is explained
+    cdef int recon_failed                   # a mismatch was found: HALTED at the end, not the previous state
+    cdef int64_t recon_started_ts
+    cdef readonly int64_t epoch             # session epoch (RECOVER arg0); ids continue at epoch << 40
+    cdef int64_t recover_timeout_ns         # RECOVERING longer than this: ANOMALY RECON_TIMEOUT, HALTED
+    cdef int64_t pending_timeout_ns         # pending longer: STATUS; unexplained after as long again: instrument halted
+    cdef int64_t reject_storm_n             # rejects in the window that make a storm (0 = off)
+    cdef int64_t reject_storm_window_ns
+    cdef int64_t *rej_count                 # [n_instruments] rejects in the current window
+    cdef int64_t *rej_window_ts             # [n_instruments] start of the current window
+    cdef int64_t *throttle_until            # [n_instruments] event time until which NEW is denied THROTTLE
+    cdef uint8_t *inst_halted               # [n_instruments] halted until TRADING_ENABLE
+    cdef uint8_t *storms                    # [n_instruments] reject storms seen
+    cdef readonly uint64_t c_status_requests
+    cdef readonly uint64_t c_recoveries
+
     cdef int process(self, const uint8_t *rec, uint64_t hseq) noexcept nogil
     cdef void clear_outputs(self) noexcept nogil
     cdef void records_overflow(self, uint64_t hseq) noexcept nogil

@@ -44,6 +44,7 @@ from livestack.core.dispatch cimport run_intent, cancel_all
 from livestack.core.execution cimport on_exec
 from livestack.core.control cimport on_control, set_trading_state, check_loss
 from livestack.core.emit cimport emit_anomaly, emit_book_top, flush_denial_runs
+from livestack.core.recovery cimport recovery_init, recovery_free, recovery_timer
 from livestack.core.lifecycle import transition_table  # noqa: F401  (the lifecycle as data)
 from livestack.core.risk_config import RISK_KEYS, GLOBAL_RISK_KEYS, REQUIRED_RISK_KEYS, parse_risk  # noqa: F401
 from livestack.core.assembly import check_arguments, resolve_strategy, context_block
@@ -88,18 +89,25 @@ cdef class Core:
         Intents a strategy may append per call.
     active : bool
         Start with the session started and trading ACTIVE (else HALTED until SESSION_START).
+    recover_timeout_ns, pending_timeout_ns, reject_storm_n, reject_storm_window_ns : int
+        Recovery and "nothing waits forever" (``recovery.pyx``; 0 = off): RECOVERING longer than
+        recover_timeout_ns -> HALTED; an order pending longer than pending_timeout_ns gets a STATUS
+        request, and as long again unexplained halts its instrument; reject_storm_n venue rejects
+        within reject_storm_window_ns throttle the instrument, the next storm halts it.
     """
 
     def __cinit__(self):
         self.bids = NULL
         self.asks = NULL
         self.ctx_words = NULL
+        self.recon_wait = NULL
         self.out_orders = NULL
         self.out_records = NULL
 
     def __init__(self, instruments, risk, strategy=None, params=None, *, int max_orders=4096,
                  book_depth=None, int book_top_levels=0, int live_cap=64, int max_intents=64,
-                 bint active=True):
+                 bint active=True, int64_t recover_timeout_ns=5_000_000_000, int64_t pending_timeout_ns=0,
+                 int64_t reject_storm_n=0, int64_t reject_storm_window_ns=1_000_000_000):
         instruments, depths, lims, max_loss, halt = check_arguments(
             instruments, risk, max_orders, book_depth, book_top_levels, live_cap, max_intents)
         # the context's top arrays mirror max(book_depth, book_top_levels) levels of the full
@@ -186,6 +194,7 @@ cdef class Core:
         self.reducing_cause = LS_DENY_REASON_REDUCE_ONLY
         self.pnl_total = 0
         self.next_client_order_id = 1
+        recovery_init(self, recover_timeout_ns, pending_timeout_ns, reject_storm_n, reject_storm_window_ns)
         ctx[LS_CTX_TRADING_STATE] = self.trading_state
         self.open_orders = 0
         memset(self.c_deny, 0, sizeof(self.c_deny))
@@ -221,6 +230,8 @@ cdef class Core:
         PyMem_Free(self.terminal_fifo)
         PyMem_Free(self.out_orders)
         PyMem_Free(self.out_records)
+        if self.recon_wait != NULL:
+            recovery_free(self)
 
     # ============================================================================================
     # small helpers
@@ -474,6 +485,7 @@ cdef class Core:
             self.c_timer += 1
             if self.denial_runs.pending:
                 flush_denial_runs(self)
+            recovery_timer(self)
             ctx[LS_CTX_EV_INST] = -1
             ctx[LS_CTX_EV_SIDE] = 0
             ctx[LS_CTX_EV_PRICE] = 0
@@ -547,7 +559,8 @@ cdef class Core:
             "cancels": self.c_cancels, "replaces": self.c_replaces, "fills": self.c_fills,
             "denials": self.c_denials, "anomalies": self.c_anomalies,
             "unknown_order_execs": self.c_unknown_order_execs, "late_events": self.c_late_events, "output_overflow": self.c_out_overflow,
-            "open_orders": self.open_orders,
+            "open_orders": self.open_orders, "status_requests": self.c_status_requests,
+            "recoveries": self.c_recoveries, "epoch": self.epoch,
             "denials_by_reason": {DENY_NAMES.get(k, str(k)): self.c_deny[k] for k in range(CORE_N_DENY) if self.c_deny[k]},
             "anomalies_by_code": {ANOMALY_NAMES.get(k, str(k)): self.c_anomaly[k] for k in range(CORE_N_ANOMALY) if self.c_anomaly[k]},
         }

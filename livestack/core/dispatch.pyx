@@ -7,7 +7,8 @@ from livestack.core.core cimport Core, CORE_N_DENY, CORE_N_ANOMALY, CORE_N_LIMIT
 from livestack.core.lifecycle cimport is_live, is_pending
 from livestack.core.orders cimport order_index_get, order_index_put
 from livestack.core.order_table cimport live_slots, alloc_order_slot, set_order_state
-from livestack.core.risk cimport limits_row, trading_blocked, token_bucket, check_order
+from livestack.core.risk cimport limits_row, trading_blocked, blocked_reason, token_bucket, check_order
+from livestack.core.recovery cimport instrument_blocked
 from livestack.core.emit cimport emit_order_cmd, emit_anomaly, emit_order_state, deny_intent, end_denial_run
 
 
@@ -37,11 +38,14 @@ cdef int new_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, int
     cdef int64_t *order
     cdef int64_t s
     if trading_blocked(c):
-        return deny_intent(c, LS_DENY_REASON_HALTED, i, intent, side, px, qty, coid)
+        return deny_intent(c, blocked_reason(c), i, intent, side, px, qty, coid)
     if i < 0 or i >= c.n_instruments or limits_row(c, i)[LS_RISK_LIMIT_TRADABLE] == 0:
         return deny_intent(c, LS_DENY_REASON_UNKNOWN_INSTRUMENT, i, intent, side, px, qty, coid)
     if side != LS_SIDE_BUY and side != LS_SIDE_SELL:
         return deny_intent(c, LS_DENY_REASON_BAD_QTY, i, intent, side, px, qty, coid)
+    r = instrument_blocked(c, i)   # halted by a pending timeout / reject storm, or throttled
+    if r:
+        return deny_intent(c, r, i, intent, side, px, qty, coid)
     if ord_type != 0 and ord_type != LS_ORD_TYPE_LIMIT:
         return deny_intent(c, LS_DENY_REASON_BAD_PRICE, i, intent, side, px, qty, coid)  # limit orders only
     if tif == 0:
@@ -169,9 +173,12 @@ cdef int replace_order(Core c, int64_t coid, int64_t px, int64_t qty) noexcept n
     if not is_live(st) or order[LS_ORD_ID] != coid:
         return deny_intent(c, LS_DENY_REASON_UNKNOWN_ORDER, i, intent, side, px, qty, coid)
     if trading_blocked(c):
-        return deny_intent(c, LS_DENY_REASON_HALTED, i, intent, side, px, qty, coid)
+        return deny_intent(c, blocked_reason(c), i, intent, side, px, qty, coid)
     if limits_row(c, i)[LS_RISK_LIMIT_TRADABLE] == 0:
         return deny_intent(c, LS_DENY_REASON_UNKNOWN_INSTRUMENT, i, intent, side, px, qty, coid)
+    r = instrument_blocked(c, i)
+    if r:
+        return deny_intent(c, r, i, intent, side, px, qty, coid)
     if is_pending(st):
         return deny_intent(c, LS_DENY_REASON_DUPLICATE, i, intent, side, px, qty, coid)
     if qty <= order[LS_ORD_CUM_QTY]:

@@ -13,6 +13,7 @@ from livestack.core.order_table cimport live_slots, set_order_state
 from livestack.core.dispatch cimport cancel_order
 from livestack.core.control cimport check_loss
 from livestack.core.emit cimport emit_record, emit_anomaly, emit_order_state, emit_position
+from livestack.core.recovery cimport on_order_status, on_reject, recon_settled
 
 
 cdef bint apply_fill(Core c, int64_t s, const ls_exec_t *e) noexcept nogil:
@@ -80,6 +81,9 @@ cdef void on_exec(Core c, const ls_exec_t *e) noexcept nogil:
     if et == LS_EXEC_TYPE_VENUE_RESET:
         venue_reset(c, e)
         return
+    if et == LS_EXEC_TYPE_ORDER_STATUS:   # an answer to a STATUS command, not a lifecycle event
+        on_order_status(c, e)
+        return
     if s < 0 and e.orig_client_order_id != 0:
         s = order_index_get(&c.order_index, e.orig_client_order_id)
     ctx[LS_CTX_EV_INST] = c._inst_index(e.instrument)
@@ -112,8 +116,9 @@ cdef void on_exec(Core c, const ls_exec_t *e) noexcept nogil:
             order[LS_ORD_PRE_STATE] = LS_ORDER_STATE_ACCEPTED
         emit_order_state(c, order, st, et)
     elif act == A_REJECT:
-        if st == LS_ORDER_STATE_PENDING_NEW or order[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW:
+        if st == LS_ORDER_STATE_PENDING_NEW or st == LS_ORDER_STATE_UNKNOWN or order[LS_ORD_PRE_STATE] == LS_ORDER_STATE_PENDING_NEW:
             set_order_state(c, s, LS_ORDER_STATE_REJECTED, et)
+            on_reject(c, i)
         else:
             emit_anomaly(c, LS_ANOMALY_ILLEGAL_TRANSITION, c.instrument_ids[i], order[LS_ORD_ID], e.exec_id, st, et)
     elif act == A_FILL:
@@ -164,6 +169,8 @@ cdef void on_exec(Core c, const ls_exec_t *e) noexcept nogil:
         ctx[LS_CTX_EV_ORDER_ID] = order[LS_ORD_ID]
     elif act == A_EXPIRED:
         set_order_state(c, s, LS_ORDER_STATE_EXPIRED, et)
+    if c.recon_outstanding:
+        recon_settled(c, s)
     if order[LS_ORD_CANCEL_AFTER] and (act == A_REPLACED or act == A_CANCEL_REJECT):
         # a kill/cancel-all was waiting for this replace to resolve: cancel the surviving id now
         order[LS_ORD_CANCEL_AFTER] = 0
@@ -197,6 +204,8 @@ cdef void venue_reset(Core c, const ls_exec_t *e) noexcept nogil:
             if ls_ctx_order(ctx, s)[LS_ORD_NEW_POS] < cutoff:
                 set_order_state(c, s, LS_ORDER_STATE_CANCELED, LS_EXEC_TYPE_VENUE_RESET)  # leaves the live list
                 dropped += 1
+                if c.recon_outstanding:
+                    recon_settled(c, s)
             else:
                 k += 1
     if dropped:

@@ -22,8 +22,8 @@ cdef int lifecycle_action(int64_t state, int64_t exec_type) noexcept nogil
 cdef inline bint is_live(int64_t st) noexcept nogil:
     return st == LS_ORDER_STATE_PENDING_NEW or st == LS_ORDER_STATE_ACCEPTED or \
         st == LS_ORDER_STATE_PARTIALLY_FILLED or st == LS_ORDER_STATE_PENDING_CANCEL or \
-        st == LS_ORDER_STATE_PENDING_REPLACE
+        st == LS_ORDER_STATE_PENDING_REPLACE or st == LS_ORDER_STATE_UNKNOWN
 
 cdef inline bint is_pending(int64_t st) noexcept nogil:
     return st == LS_ORDER_STATE_PENDING_NEW or st == LS_ORDER_STATE_PENDING_CANCEL or \
-        st == LS_ORDER_STATE_PENDING_REPLACE
+        st == LS_ORDER_STATE_PENDING_REPLACE or st == LS_ORDER_STATE_UNKNOWN

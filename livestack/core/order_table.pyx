@@ -26,6 +26,8 @@ cdef int64_t alloc_order_slot(Core c) noexcept nogil:
     else:
         return -1
     memset(ls_ctx_order(c.ctx_words, s), 0, LS_ORD_WORDS * sizeof(int64_t))
+    c.recon_wait[s] = 0   # (a reused slot was terminal: nothing outstanding; recovery.pyx)
+    c.ask_state[s] = 0
     return s
 
 

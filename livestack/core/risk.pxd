@@ -4,7 +4,8 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from livestack.core.core cimport Core
 from livestack.core.core cimport CORE_N_LIMITS
-from livestack.schema.records cimport LS_TRADING_STATE_HALTED
+from livestack.schema.records cimport (LS_TRADING_STATE_HALTED, LS_TRADING_STATE_RECOVERING, LS_DENY_REASON_HALTED,
+                                        LS_DENY_REASON_RECOVERING)
 
 cdef enum:
     RISK_TOKEN = 1000000000     # one token of a rate bucket (rate tokens/s = rate units per ns)
@@ -15,7 +16,12 @@ cdef inline int64_t *limits_row(Core c, int64_t i) noexcept nogil:
 
 cdef inline bint trading_blocked(Core c) noexcept nogil:
     """No new exposure at all: HALTED, the kill latch, or no session."""
-    return c.trading_state == LS_TRADING_STATE_HALTED or c.kill_latched or not c.session_active
+    return c.trading_state == LS_TRADING_STATE_HALTED or c.kill_latched or not c.session_active \
+        or c.trading_state == LS_TRADING_STATE_RECOVERING
+
+cdef inline int blocked_reason(Core c) noexcept nogil:
+    """The DenyReason of a trading_blocked() denial."""
+    return LS_DENY_REASON_RECOVERING if c.trading_state == LS_TRADING_STATE_RECOVERING else LS_DENY_REASON_HALTED
 
 cdef bint token_bucket(int64_t now, int64_t *tokens, int64_t *refill_ts, int64_t rate, int64_t burst,
                        bint consume) noexcept nogil

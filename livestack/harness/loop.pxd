@@ -50,6 +50,7 @@ cdef class Harness:
     cdef ls_ring_t *events_ring
     cdef readonly uint64_t hseq
     cdef readonly uint64_t rseq
+    cdef uint64_t rpend                  # records written into the records ring, not yet committed
     cdef int64_t timer_interval_ns
     cdef int64_t next_timer_ns
     cdef uint64_t batch

@@ -143,6 +143,7 @@ cdef class Harness:
                              f"than the worst case of one input ({self.records_reserve})")
         self.hseq = 0
         self.rseq = 0
+        self.rpend = 0
         self.state = HS_STARTING
         self.take_md = True
         self.halted_for_records = False
@@ -177,8 +178,14 @@ cdef class Harness:
 
     # ---------------------------------------------------------------------------------------
     cdef void journal(self, const uint8_t *rec, uint32_t slot_size) noexcept nogil:
+        # Written, not committed: the journal entry and every output of the input become visible
+        # to the writer in ONE commit (emit_outputs), before any order leaves. A harness killed
+        # in between leaves either the input with all it caused, or nothing (the input is then
+        # still in its ring: a restarted harness takes it again). (issue 14: crash-only recovery)
         cdef uint64_t pos
-        ls_ring_claim(self.records_ring, 1, &pos)  # room guaranteed by the reserve check
+        ls_ring_claim(self.records_ring, self.rpend + 1, &pos)  # room guaranteed by the reserve check
+        pos += self.rpend
+        self.rpend += 1
         cdef uint8_t *slot = ls_ring_slot(self.records_ring, pos)
         memcpy(slot, rec, slot_size)
         if slot_size < 128:
@@ -187,7 +194,6 @@ cdef class Harness:
         h.flags = h.flags | LS_RECORD_FLAG_JOURNAL
         self.rseq += 1
         h.seq = self.rseq
-        ls_ring_commit(self.records_ring, 1)
 
     cdef void emit_outputs(self, const uint8_t *rec, int64_t t_in, int64_t now) noexcept nogil:
         cdef uint64_t i, pos
@@ -198,20 +204,33 @@ cdef class Harness:
         # dispatches: orders ring (room promised by orders_budget) and a copy on the records ring
         cdef ls_tel_block_t *tel = self.tel
         cdef const ls_order_cmd_t *oc
-        cdef uint64_t j
-        for i in range(self.core.n_out_orders):
-            o = self.core.out_orders + i * 64
-            # the records-ring copy first: it gets the record-stream seq, and the venue sees the
-            # same 64 bytes (so a dispatch can be matched to its record by seq)
-            ls_ring_claim(self.records_ring, 1, &pos)
-            slot = ls_ring_slot(self.records_ring, pos)
-            memcpy(slot, o, 64)
+        cdef uint64_t j, pos0, n_ord = self.core.n_out_orders, n_rec = self.core.n_out_records
+        ls_ring_claim(self.records_ring, 1, &pos0)
+        pos0 += self.rpend      # the journal entry (uncommitted) comes first
+        # 1. every output into the records ring, uncommitted (room: the reserve check)
+        for i in range(n_ord):
+            # the records-ring copy: it gets the record-stream seq, and the venue sees the same
+            # 64 bytes (so a dispatch can be matched to its record by seq)
+            slot = ls_ring_slot(self.records_ring, pos0 + i)
+            memcpy(slot, self.core.out_orders + i * 64, 64)
             memset(slot + 64, 0, 64)
             self.rseq += 1
             (<ls_hdr_t *>slot).seq = self.rseq
+        for i in range(n_rec):
+            slot = ls_ring_slot(self.records_ring, pos0 + n_ord + i)
+            memcpy(slot, self.core.out_records + i * 128, 128)
+            self.rseq += 1
+            (<ls_hdr_t *>slot).seq = self.rseq
+        # 2. one commit: the input and everything it caused are recorded together
+        ls_ring_commit(self.records_ring, self.rpend + n_ord + n_rec)
+        self.rpend = 0
+        # 3. only now do orders leave (a crash before this: recorded, never sent -> UNKNOWN,
+        #    resolved by the venue's status answer after a restart)
+        for i in range(n_ord):
+            slot = ls_ring_slot(self.records_ring, pos0 + i)
+            o = slot
             if ls_ring_write(self.orders_ring, slot) != 0:
                 self.c.orders_ring_full += 1  # cannot happen unless the budget was wrong
-            ls_ring_commit(self.records_ring, 1)
             self.c.orders_sent += 1
             if tel != NULL:
                 oc = <const ls_order_cmd_t *>o
@@ -226,15 +245,9 @@ cdef class Harness:
                 if t_in and i == 0:
                     # tick-to-trade inside the stack: input's receive stamp -> order in the ring
                     ls_tel_record(tel, LS_TEL_H_TICK_TO_TRADE, now - (<const ls_hdr_t *>rec).ts)
-        for i in range(self.core.n_out_records):
-            o = self.core.out_records + i * 128
-            ls_ring_claim(self.records_ring, 1, &pos)
-            slot = ls_ring_slot(self.records_ring, pos)
-            memcpy(slot, o, 128)
+        for i in range(n_rec):
+            slot = ls_ring_slot(self.records_ring, pos0 + n_ord + i)
             h = <ls_hdr_t *>slot
-            self.rseq += 1
-            h.seq = self.rseq
-            ls_ring_commit(self.records_ring, 1)
             kind = h.kind
             if tel != NULL:
                 self._tally_record(slot, now)
@@ -547,11 +560,45 @@ cdef class Harness:
                 self.poll_once()
             if self.core.open_orders == 0:
                 break
+        if self.core.open_orders > 0 and cancel_on_stop:
+            # orders the venue did not answer for in time: a journaled STOP_UNRESOLVED makes each
+            # end UNKNOWN (exec_type STOP_UNRESOLVED) in the records: nothing is left non-terminal
+            self.inject_command(LS_CONTROL_CMD_TYPE_STOP_UNRESOLVED, 0, 0, timeout_s)
         self.state = HS_STOPPED
         if self.tel != NULL:
             # last gauges: the final record seq, then "done" (the writer stamps them into the file)
             self.gauges(realtime_ns())
             ls_tel_set(self.tel, LS_TEL_G_HARNESS_DONE, 1)
+
+    def resume(self, uint64_t hseq):
+        """Continue a session after a harness restart: ``hseq`` inputs are in the journal (the core
+        was rebuilt from them); the record stream continues at the records ring's position."""
+        self.hseq = hseq
+        self.rseq = self.records_ring.tail
+        self.rpend = 0
+
+    def inject_command(self, int cmd, int64_t arg0=0, int64_t arg1=0, double room_timeout_s=2.0):
+        """Journal and process a CONTROL_CMD the harness makes itself (RECOVER, STOP_UNRESOLVED);
+        waits (bounded) for records-ring room. Returns False when there was no room."""
+        cdef ls_control_cmd_t *cc
+        cdef int64_t deadline = realtime_ns() + <int64_t>(room_timeout_s * 1e9)
+        memset(self.scratch, 0, 128)
+        cc = <ls_control_cmd_t *>self.scratch
+        cc.kind = LS_RECORD_KIND_CONTROL_CMD
+        cc.version = LS_CONTROL_CMD_VERSION
+        cc.ts = realtime_ns()
+        cc.cmd = <uint16_t>cmd
+        cc.arg0 = arg0
+        cc.arg1 = arg1
+        cdef bint ok = False
+        with nogil:
+            while (ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve
+                   and realtime_ns() < deadline):
+                ls_cpu_relax()
+            if ls_ring_free(self.records_ring, self.records_reserve) >= self.records_reserve:
+                self.inject(self.scratch)
+                ok = True
+        return ok
 
     def step(self):
         """One poll pass (for tests and single-threaded drivers); returns inputs consumed."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import sys
+import time
 
 from livestack.ipc import Ring
 from livestack.node import config as cfgmod
@@ -46,6 +48,7 @@ def build_core(cfg: dict):
     """The Core and strategy the config asks for (also used by replay)."""
     from livestack.core import Core
     from livestack.strategies import config as strategy_config
+    from livestack.harness import recovery
 
     if cfg.get("strategies"):
         strategy = strategy_config.build_set(cfg["strategies"], cfgmod.instruments(cfg))
@@ -54,10 +57,11 @@ def build_core(cfg: dict):
     # book depth: per instrument ([[instruments]] book_depth, livestack.config.DEFAULT_BOOK_DEPTH);
     # BOOK_TOP records: harness.book_top_levels (a config from before it existed: 5)
     return Core(cfgmod.instruments(cfg), cfg["risk"], strategy,
-                book_top_levels=int(cfg.get("harness", {}).get("book_top_levels", 5)))
+                book_top_levels=int(cfg.get("harness", {}).get("book_top_levels", 5)),
+                **recovery.core_kwargs(cfg))
 
 
-def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None) -> None:
+def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, records_path: str | None = None) -> None:
     """Entry point of the harness process (spawned by the supervisor).
 
     ``rings`` maps role -> segment name: ``md`` (list), ``exec``, ``cmd``, ``orders``, ``records``,
@@ -77,10 +81,41 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None) -> No
         from livestack.telemetry.block import TelemetryBlock
 
         telemetry = TelemetryBlock.attach(telemetry_name)
+        if records_path is not None:
+            telemetry.reclaim_dead_processes()  # a restarted harness: its predecessors' slots (issue 14)
+    md_rings, exec_ring, cmd_ring = [consume(n) for n in rings["md"]], consume(rings["exec"]), consume(rings["cmd"])
+    orders_ring, records_ring = produce(rings["orders"]), produce(rings["records"])
+    restarted = records_path is not None and records_ring.tail > 0  # a previous harness wrote records
+    journal = None
+    if restarted:  # crash-only recovery (livestack/harness/recovery.py): rebuild the core from the journal
+        from livestack.harness import recovery
+        from livestack.records.replay import read_journal
+
+        t0 = time.monotonic()
+        recovery.wait_writer(records_ring, recovery.parse(cfg.get("recovery")).writer_wait_s)
+        for attempt in range(200):  # a writer (re)opening the file holds it locked for a moment
+            try:
+                _, journal = read_journal(records_path, allow_empty=True)
+                break
+            except OSError:
+                if attempt == 199:
+                    raise
+                time.sleep(0.05)
+        if len(journal):
+            core.run_count(journal, 1)
+            recovery.release_taken_input([exec_ring, cmd_ring] + md_rings, journal[-1:])
+        log.warning("restarted: core rebuilt from %s journaled inputs in %.3fs", f"{len(journal):,}",
+                    time.monotonic() - t0)
     harness = loop.Harness(
-        core, [consume(n) for n in rings["md"]], consume(rings["exec"]), consume(rings["cmd"]),
-        produce(rings["orders"]), produce(rings["records"]), produce(rings["reply"]), produce(rings["events"]),
+        core, md_rings, exec_ring, cmd_ring, orders_ring, records_ring, produce(rings["reply"]), produce(rings["events"]),
         timer_interval_ns=int(h["timer_interval_ms"] * 1e6), batch=h["batch"], telemetry=telemetry)
+    if restarted:
+        from livestack.harness import recovery
+        from livestack.schema import ControlCmdType
+
+        harness.resume(len(journal))
+        harness.inject_command(int(ControlCmdType.RECOVER), recovery.count_recovers(journal) + 1, int(orders_ring.tail),
+                               10.0)
     harness.run(cfg["session"]["duration_s"], h["drain_timeout_s"], h["cancel_on_stop"])
     from livestack.strategies import config as strategy_config  # sdk: keep the first strategy traceback
 

@@ -77,4 +77,5 @@ cdef class MatchingEngine:
     cdef int _new(self, const ls_order_cmd_t *c, int64_t t) noexcept nogil
     cdef int _cancel(self, const ls_order_cmd_t *c, int64_t t) noexcept nogil
     cdef int _replace(self, const ls_order_cmd_t *c, int64_t t) noexcept nogil
+    cdef int _status(self, const ls_order_cmd_t *c, int64_t t) noexcept nogil
     cdef uint16_t _validate(self, int64_t ii, int64_t price, int64_t qty, int ord_type) noexcept nogil

@@ -533,6 +533,8 @@ cdef class MatchingEngine:
             return self._cancel(c, t)
         if c.cmd == LS_ORDER_CMD_TYPE_REPLACE:
             return self._replace(c, t)
+        if c.cmd == LS_ORDER_CMD_TYPE_STATUS:
+            return self._status(c, t)
         self._reject(LS_EXEC_TYPE_REJECTED, t, c, R_BAD_TYPE)
         return 0
 
@@ -634,6 +636,31 @@ cdef class MatchingEngine:
         o = self.live.slot[k]
         self._remove_at(k)
         self._event(LS_EXEC_TYPE_CANCELED, t, &o)
+        return 0
+
+    cdef int _status(self, const ls_order_cmd_t *c, int64_t t) noexcept nogil:
+        """OrderStatusRequest: EXEC ORDER_STATUS with the live order's state (reason 0), or reason 1
+        when no live order has the id (or the replace id in orig_client_order_id): this engine
+        forgets orders once they end, and their final event was sent before this answer."""
+        cdef int64_t k = self._find_order(c.client_order_id)
+        cdef ls_exec_t *e
+        if k < 0 and c.orig_client_order_id != 0:
+            k = self._find_order(c.orig_client_order_id)
+        if k >= 0:
+            e = self._event(LS_EXEC_TYPE_ORDER_STATUS, t, &self.live.slot[k])
+        else:
+            e = self._blank(LS_EXEC_TYPE_ORDER_STATUS, t)
+            if e != NULL:
+                e.instrument = c.instrument
+                e.client_order_id = c.client_order_id
+                e.orig_client_order_id = c.orig_client_order_id
+                e.price = c.price
+                e.qty = c.qty
+                e.side = c.side
+                e.reason = 1
+        if e != NULL:
+            e.exec_id = 0       # not an execution: no exec id (a fill is never derived from it)
+            e.exec_id_hi = 0
         return 0
 
     cdef int _replace(self, const ls_order_cmd_t *c, int64_t t) noexcept nogil:

@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from livestack.harness.recovery import RecoveryConfig
+
 # -- constrained scalar types ------------------------------------------------------------------
 Port = Annotated[int, Meta(ge=0, le=65535)]         # 0: off
 TcpPort = Annotated[int, Meta(ge=1, le=65535)]
@@ -199,6 +201,8 @@ class Config(Table):
     feed: Feed = msgspec.field(default_factory=Feed)
     venue: Venue = msgspec.field(default_factory=Venue)
     strategy: Strategy = msgspec.field(default_factory=Strategy)
+    #: [recovery]: harness restart and pending/reject-storm timeouts (livestack/harness/recovery.py)
+    recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
     #: [[strategies]]: several per session, each checked by livestack.strategies.config.check_set
     strategies: list[dict[str, Any]] = msgspec.field(default_factory=list)
     risk: dict[str, Any] = msgspec.field(default_factory=lambda: dict(RISK_DEFAULTS))

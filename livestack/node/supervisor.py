@@ -183,6 +183,20 @@ def alive_path(session: str) -> str:
     return os.path.join(shm.SHM_DIR, f"{shm.PREFIX}{session}.alive")
 
 
+def harness_pid_path(session: str) -> str:
+    """The pid of the session's current harness (rewritten at each harness restart, issue 14), so
+    an orphaned child waits for the harness that runs now, not the one it was started with."""
+    return os.path.join(shm.SHM_DIR, f"{shm.PREFIX}{session}.harness")
+
+
+def _current_harness(session: str, fallback: int) -> int:
+    try:
+        with open(harness_pid_path(session)) as f:
+            return int(f.read().strip() or 0) or fallback
+    except (OSError, ValueError):
+        return fallback
+
+
 def hold_alive(session: str) -> int:
     """Take a shared lock on the session's liveness file; the kernel drops it when we die."""
     import fcntl
@@ -261,7 +275,7 @@ def _wait_gone(fd: int | None, timeout: float) -> None:
         select.select([fd], [], [], timeout)
 
 
-def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu) -> None:
+def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session: str = "") -> None:
     """Thread in every child: poll ``getppid()``; once the supervisor is gone stop this process
     in order (see the module docstring) by sending it the SIGTERM a normal stop sends."""
     import threading
@@ -281,7 +295,8 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu) -> None
         while os.getppid() == parent:
             time.sleep(ORPHAN_POLL_S)
         _ORPHANED.append(1)
-        _wait_gone(harness, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels first
+        now = _current_harness(session, harness_pid) if session and name not in ("harness", "feed") else harness_pid
+        _wait_gone(_pidfd(now) if now != harness_pid else harness, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels first
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=run, name="livestack-orphan-watch", daemon=True).start()
@@ -308,7 +323,7 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", 
     try:
         if name == "harness" and cpus:
             _CPU_LOCKS.append(take_cpu_lock(min(cpus), session))  # held (open) for the process's life
-        _watch_parent(name, parent, harness_pid, cpu)
+        _watch_parent(name, parent, harness_pid, cpu, session)
         if cpus:
             os.sched_setaffinity(0, cpus)
         target(*args, **kwargs)
@@ -389,6 +404,11 @@ class Supervisor:
         #: why the session ended badly (None: it did not); ``run()`` returns its exit code
         self.failure: str | None = None
         self.end_code = EXIT_OK
+        from livestack.harness import recovery
+
+        self._recovery = recovery.parse(cfg.get("recovery"))
+        self.harness_restart = False
+        self.harness_restarts = 0
 
     # ------------------------------------------------------------------------------------------
     def _ring(self, role: str, name: str, capacity: int, slot: int, kind: int = 0) -> str:
@@ -443,12 +463,17 @@ class Supervisor:
                        self.stop_event))
         from livestack.harness import process as harness
 
-        self._add("harness", harness.run_process, cpu["harness"], (r, cfg, self.telemetry_name), restart=False)
+        # issue 14: a dead harness is restarted and rebuilds its core from the session file
+        # (livestack/harness/recovery.py); the venue then keeps its orders across the restart
+        # (no cancel-on-disconnect) and the new harness asks it for their status
+        self.harness_restart = self._recovery.restart_harness and cfg["writer"]["enabled"]
+        self._add("harness", harness.run_process, cpu["harness"], (r, cfg, self.telemetry_name),
+                  {"records_path": self.records_path}, restart=False)
         self._spawn(self.procs["harness"])
         harness_pid = self.procs["harness"].proc.pid
         if "writer" in self.procs:
             self.procs["writer"].args[3]["harness_pid"] = harness_pid
-        vopts = dict(cfg["venue"]["options"], harness_pid=harness_pid)
+        vopts = dict(cfg["venue"]["options"], harness_pid=0 if self.harness_restart else harness_pid)
         if venue_kind == "sim":
             from livestack.venues import sim
 
@@ -622,7 +647,7 @@ class Supervisor:
 
     def _spawn(self, m: Managed) -> None:
         h = self.procs.get("harness")
-        harness_pid = h.proc.pid if h is not None and h.proc is not None else 0
+        harness_pid = h.proc.pid if h is not None and h.proc is not None and h.proc.is_alive() else 0
         if m.report is not None:
             m.report.close()
         m.report, send = self.ctx.Pipe(duplex=False)
@@ -635,6 +660,12 @@ class Supervisor:
         m.started = time.monotonic()
         if getattr(self, "_registered", False):  # a restart: the registry shows the new pid
             self._register()
+        if m.name == "harness":
+            try:
+                with open(harness_pid_path(self.session), "w") as f:
+                    f.write(str(m.proc.pid))
+            except OSError:
+                pass
 
     def _reason(self, m: Managed) -> str:
         """How ``m`` ended, with what it reported."""
@@ -665,6 +696,20 @@ class Supervisor:
                     self._say("harness exited (code 0); stopping session")
                     return False
                 refused = m.proc.exitcode == EXIT_CHILD_FATAL  # its CPU was taken after our check
+                # a harness that fails by itself (not killed by a signal) right after each start is
+                # in a crash loop: stop the session rather than restart it forever
+                if m.proc.exitcode > 0 and now - m.started < QUICK_FAIL_S:
+                    m.quick_fails += 1
+                elif m.proc.exitcode < 0:
+                    m.quick_fails = 0
+                if (self.harness_restart and not refused and m.quick_fails < MAX_QUICK_FAILS
+                        and self.harness_restarts < self._recovery.max_restarts):
+                    self.harness_restarts += 1
+                    why = self._reason(m)
+                    self._spawn(m)
+                    self._say(f"harness {why}; restarted (pid {m.proc.pid}, restart #{self.harness_restarts}): "
+                              "rebuilding from the journal, RECOVERING")
+                    continue
                 self._fail(f"harness {self._reason(m)}" + ("" if refused else " (venues cancel on disconnect)"))
                 if refused:
                     self.end_code = EXIT_REFUSED
@@ -692,7 +737,7 @@ class Supervisor:
             elif now >= m.next_restart:
                 m.restarts += 1
                 m.next_restart = 0.0
-                if m.name == "venue":  # the venue needs the current harness pid for cancel-on-disconnect
+                if m.name == "venue" and not self.harness_restart:  # current harness pid: cancel-on-disconnect
                     m.args[3]["harness_pid"] = self.procs["harness"].proc.pid
                 self._spawn(m)
                 self._count_restart(m)

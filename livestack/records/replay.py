@@ -213,9 +213,11 @@ def check_strategy_identity(recorded, cfg: dict, force: bool = False) -> str | N
     return msg
 
 
-def replay(path: str, verify: bool = False, force: bool = False) -> ReplayResult:
-    """Run the journal of session file ``path`` through a fresh Core; optionally verify outputs.
-    A strategy whose source hash differs from the recorded one is refused unless ``force``."""
+def read_journal(path: str, allow_empty: bool = False) -> tuple[dict, np.ndarray]:
+    """(session config, the consumed inputs as SLOT128 in hseq order, JOURNAL flag cleared: ready for
+    ``Core.process_array(inputs, 1)``). The one place that reads a session's inputs for a core:
+    ``replay`` and a restarted harness (``livestack.harness.recovery``) both go through it; it reads
+    either file layout through :func:`consumed_inputs`."""
     from livestack.records.reader import open_session
 
     with open_session(path) as s:
@@ -223,11 +225,22 @@ def replay(path: str, verify: bool = False, force: bool = False) -> ReplayResult
         if not isinstance(cfg, dict) or "strategy" not in cfg:
             raise ReplayError(f"{path}: no session config in the file (attribute 'config'); cannot replay")
         if "journal" not in s.file or s.file["journal"].shape[0] == 0:
+            if allow_empty:
+                return cfg, np.zeros(0, SLOT128)
             raise ReplayError(f"{path}: empty journal; nothing to replay")
         parts = list(consumed_inputs(s))
+    return cfg, (np.concatenate(parts) if parts else np.zeros(0, SLOT128))
+
+
+def replay(path: str, verify: bool = False, force: bool = False) -> ReplayResult:
+    """Run the journal of session file ``path`` through a fresh Core; optionally verify outputs.
+    A strategy whose source hash differs from the recorded one is refused unless ``force``."""
+    from livestack.records.reader import open_session
+
+    cfg, journal = read_journal(path)
+    with open_session(path) as s:
         recorded_strategy = s.file.attrs.get("strategy")
         rec_orders, rec_records = _recorded_outputs(s.file) if verify else (None, None)
-    journal = np.concatenate(parts) if parts else np.zeros(0, SLOT128)
     try:
         from livestack.harness.process import build_core
     except ImportError as e:  # pragma: no cover - core not built

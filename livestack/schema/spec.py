@@ -147,11 +147,17 @@ ENUMS = (
         ("VENUE_RESET", 9, "the venue process restarted without its order state (client_order_id 0, "
                            "instrument 0 = all): every order whose NewOrder came before orders-ring "
                            "position venue_order_id is gone"),
+        ("ORDER_STATUS", 10, "answer to a STATUS command (never a fill): reason 0 = the order is live at the "
+                             "venue (price, qty, cum_qty, leaves_qty, venue_order_id are its state); reason "
+                             "1 = the venue does not know the order; 2 = it ended there (cum_qty = its fills)"),
+        ("STOP_UNRESOLVED", 11, "made by the core, never by a venue: the session stopped before the venue "
+                                "answered for the order (ORDER_STATE UNKNOWN carries it as the reason)"),
     )),
     Enum("OrderCmdType", "ORDER_CMD.cmd", (
         ("NEW", 1, "NewOrder"),
         ("CANCEL", 2, "CancelOrder"),
         ("REPLACE", 3, "ReplaceOrder"),
+        ("STATUS", 4, "OrderStatusRequest: the venue answers with an EXEC ORDER_STATUS (recovery, pending timeouts)"),
     )),
     Enum("OrdType", "ORDER_CMD.ord_type", (
         ("LIMIT", 1, "limit order"),
@@ -176,11 +182,15 @@ ENUMS = (
         ("REPLACED", 8, "replaced by a new client_order_id (terminal for the old id)"),
         ("REJECTED", 9, "rejected (terminal)"),
         ("EXPIRED", 10, "expired (terminal)"),
+        ("UNKNOWN", 11, "outcome unknown: sent before a harness restart and not yet explained by the venue, "
+                        "or still unanswered at stop (terminal then; the ORDER_STATE exec_type says why)"),
     )),
     Enum("TradingState", "execution-control trading state", (
         ("ACTIVE", 0, "orders allowed"),
         ("REDUCING", 1, "only orders that reduce a position"),
         ("HALTED", 2, "no new orders"),
+        ("RECOVERING", 3, "a restarted harness rebuilt its state from the journal and waits for the venues "
+                          "to explain every open order: no new orders"),
     )),
     Enum("DenyReason", "risk / execution-control reason codes", (
         ("NONE", 0, "not denied"),
@@ -206,6 +216,9 @@ ENUMS = (
         ("NO_REFERENCE", 20, "no reference price for the band check"),
         ("THROTTLE", 21, "order throttle: too many orders in flight"),
         ("MIN_NOTIONAL", 22, "order notional below the venue's minimum (Binance MIN_NOTIONAL / NOTIONAL filter)"),
+        ("RECOVERING", 23, "trading state RECOVERING: the venue has not explained every open order yet"),
+        ("INSTRUMENT_HALTED", 24, "the instrument is halted (pending timeout or reject storm) until the operator "
+                                  "re-enables trading"),
     )),
     Enum("ControlCmdType", "CONTROL_CMD.cmd", (
         ("STATUS", 1, "no-op that returns state"),
@@ -222,6 +235,11 @@ ENUMS = (
         ("RECORDS_HALT", 12, "made by the harness: the records ring was full, halt trading (journaled, so replay agrees)"),
         ("DISK_HALT", 13, "made by the harness: the record writer reported its disk low (arg0 1: REDUCING) or "
                           "full (arg0 2 halt, 3 writer stopped: cancel all, HALTED); arg1 = free bytes; journaled"),
+        ("RECOVER", 14, "made by a restarted harness after rebuilding the core from the journal: arg0 = session "
+                        "epoch (client order ids continue at epoch << 40), arg1 = orders-ring position; enter "
+                        "RECOVERING and ask the venue for the status of every open order; journaled"),
+        ("STOP_UNRESOLVED", 15, "made by the harness at the end of its stop drain: every order still open ends "
+                                "UNKNOWN (exec_type STOP_UNRESOLVED); journaled"),
     )),
     Enum("ControlStatus", "CONTROL_REPLY.status", (
         ("OK", 0, "applied"),
@@ -267,6 +285,14 @@ ENUMS = (
         ("DISK_FULL", 12, "records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped)"),
         ("BAD_EXEC_ID", 13, "a fill without a venue execution id (exec_id = exec_id_hi = 0): not applied"),
         ("BOOK_NO_MEMORY", 14, "the full book could not grow: level not held (detail = price), instrument unhealthy"),
+        ("RECON_MISMATCH", 15, "a venue's status answer contradicts the core (detail = venue cum_qty): HALTED, "
+                               "never a synthetic fill"),
+        ("RECON_TIMEOUT", 16, "recovery: the venue did not explain an order in time (detail = orders unexplained): HALTED"),
+        ("PENDING_TIMEOUT", 17, "an order stayed pending past the timeout and its status request went unanswered: "
+                                "instrument HALTED"),
+        ("REJECT_STORM", 18, "N venue rejects in T seconds on an instrument (detail = rejects): throttled, then "
+                             "instrument HALTED on the next storm"),
+        ("STOP_UNRESOLVED", 19, "orders still open when the stop drain ended (detail = how many): they end UNKNOWN"),
     )),
 )
 

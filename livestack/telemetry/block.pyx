@@ -269,10 +269,31 @@ cdef class TelemetryBlock:
         ls_tel_ring_overflow(self.tel, slot, n)
 
     # --- process slots (every process its own) -------------------------------------------
+    def reclaim_dead_processes(self):
+        """Free the slots of processes that no longer exist (a session whose processes are
+        restarted again and again -- issue 14's chaos runs -- would fill the table); returns how
+        many were freed."""
+        self._check()
+        cdef int i, n = 0
+        cdef int64_t pid
+        for i in range(LS_TEL_MAX_PROCS):
+            pid = self.tel.procs[i].pid
+            if pid > 0:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    ls_tel_proc_unregister(self.tel, i)
+                    n += 1
+                except PermissionError:
+                    pass
+        return n
+
     def register_process(self, str name, pid=None):
         """Claim this process's slot (compare-and-swap on pid); returns the slot index."""
         self._check()
         cdef int slot = ls_tel_proc_register(self.tel, pid or os.getpid(), _b(name), time.time_ns())
+        if slot < 0 and self.reclaim_dead_processes():
+            slot = ls_tel_proc_register(self.tel, pid or os.getpid(), _b(name), time.time_ns())
         if slot < 0:
             raise TelemetryError(f"telemetry block {self.name}: process table full ({LS_TEL_MAX_PROCS} slots)")
         return slot

@@ -77,7 +77,9 @@ class _Order:
 
 
 def _fmt(x: float) -> str:
-    s = repr(float(x))
+    # rounded to 9 decimals: float arithmetic on quantities (0.01 - 0.001) must not put
+    # 0.009000000000000001 on the wire
+    s = repr(round(float(x), 9))
     return s[:-2] if s.endswith(".0") else s
 
 
@@ -296,6 +298,16 @@ HeartBtInt={heartbeat_s}
                 o.price = float(fields.get(44, o.price))
                 self.orders[o.cl_ord_id] = o
                 self._er(o, "5", "1" if o.cum else "0", cl_ord_id=fields[11], orig=fields[41])
+            elif mt == "H":   # OrderStatusRequest (issue 14): ExecType I with the order's status
+                o = self.orders.get(fields[11])
+                if o is None:
+                    o = _Order(fields[11], "NONE", fields[55], fields[54], 0.0, 0.0, "1")
+                    o.live = False
+                    self._er(o, "I", "8", text="unknown order")
+                elif o.live:
+                    self._er(o, "I", "1" if o.cum else "0")
+                else:
+                    self._er(o, "I", "2" if o.cum >= o.qty - 1e-12 else "4")
 
 
     def _example(self, mt: str, fields: dict):

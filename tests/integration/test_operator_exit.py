@@ -142,7 +142,8 @@ def test_strategy_param_typo_is_refused_before_anything_starts(tmp_path):
 
 
 def test_sigkilled_harness_fails_the_session(tmp_path):
-    live = Live(tmp_path, _config(tmp_path), "--duration", "60")
+    # the policy without harness restarts (issue 14 restarts it by default: test_recovery_chaos.py)
+    live = Live(tmp_path, _config(tmp_path, "\n[recovery]\nrestart_harness = false\n"), "--duration", "60")
     try:
         wait_for(live.started, timeout=60, what="stack started")
         session, pids = _session_and_pids(live.started())

@@ -117,7 +117,7 @@ def test_a_killed_harness_makes_the_venue_cancel_its_resting_orders(stack):
     harness consumed them before dying) or still unread in the exec ring."""
     from livestack.schema import DTYPES, ExecType
 
-    sup = stack({})
+    sup = stack({"recovery": {"restart_harness": False}})  # the policy without restarts (issue 14)
     _wait(lambda: sup.poll() and _resting(sup), 30, "the market maker to have resting orders")
     resting = _resting(sup)
     ring = sup._owned(sup.rings["exec"])

@@ -63,6 +63,9 @@ logout_timeout_s      2.0              bound on waiting for the Logout answer at
 connect_timeout_s     5.0              TCP connect timeout
 stale_order_s         5.0              a command waiting for the session longer than this is
                                        rejected locally (EXEC REJECTED, reason 3002)
+status_unsupported    "cancel"         a peer that refuses OrderStatusRequest (35=H, sent for the
+                                       core's STATUS commands: recovery, pending timeouts): "cancel"
+                                       the order by ClOrdID, or "none" (the core escalates)
 test_request_factor   1.2              TestRequest after heartbeat_s * this of silence
 max_body              1048576          largest BodyLength accepted (bigger: resynchronise)
 log_level             "INFO"           logging level of the venue process

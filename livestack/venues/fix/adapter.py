@@ -101,6 +101,9 @@ class FixAdapter(VenueAdapter, SessionApp):
         options = dict(options or {})
         self.opt = SessionOptions(options)
         self.stale_order_s = float(options.get("stale_order_s", 5.0))
+        self.status_unsupported = str(options.get("status_unsupported", "cancel"))
+        if self.status_unsupported not in ("cancel", "none"):
+            raise ValueError(f"fix: status_unsupported = {self.status_unsupported!r}: expected 'cancel' or 'none'")
         self.reject_storm_count = int(options.get("reject_storm_count", 20))
         self.reject_storm_window_s = float(options.get("reject_storm_window_s", 5.0))
         if self.reject_storm_count < 1 or self.reject_storm_window_s <= 0:
@@ -284,6 +287,20 @@ class FixAdapter(VenueAdapter, SessionApp):
                                                                   o.price, inst.price_decimals, o.qty,
                                                                   inst.qty_decimals, oid),
                 "G", str(cid), str(orig_id), inst_id, side)
+        elif kind == OrderCmdType.STATUS:
+            # OrderStatusRequest (35=H) for the live id; a peer that refuses 35=H gets the
+            # configured policy instead (on_session_reject / 35=j: ``status_unsupported``)
+            o = self.orders.get(cid)
+            if o is not None:
+                side = o.side
+            if side not in (Side.BUY, Side.SELL):
+                side = self._side_from_journal(cid)
+            oid = o.order_id if o is not None else None
+            clid = str(cid).encode()
+            self.stats["status_requests"] += 1
+            self.session.send_app(
+                lambda seq, now: enc.order_status_request(seq, now, clid, sym, side, oid),
+                "H", str(cid), "", inst_id, side)
         else:
             self._local_reject(cmd, BAD_COMMAND)
 
@@ -342,6 +359,18 @@ class FixAdapter(VenueAdapter, SessionApp):
             self.orders.pop(cid, None)
         elif msg_type == "F":
             self._event(ExecType.CANCEL_REJECTED, cid, instrument, side, reason)
+        elif msg_type == "H":
+            # the peer does not support OrderStatusRequest: follow ``status_unsupported``
+            # ("cancel": cancel the order by ClOrdID -- its CANCELED or cancel reject explains it;
+            # "none": nothing, the core's recovery / pending timeout escalates)
+            self.stats["status_unsupported"] += 1
+            if self.status_unsupported == "cancel":
+                cmd = np.zeros(1, dtype=DTYPES["ORDER_CMD"])[0]
+                cmd["cmd"], cmd["client_order_id"] = int(OrderCmdType.CANCEL), cid
+                cmd["instrument"], cmd["side"] = instrument, side
+                o = self.orders.get(cid)
+                cmd["qty"] = o.qty if o is not None else 0
+                self._send(cmd)
 
     # --- SessionApp -----------------------------------------------------------------------------
     def on_logon(self, session) -> None:

@@ -528,6 +528,16 @@ cdef class Encoder:
         self._put_fixed(38, qty, qty_decimals)
         return self._finish()
 
+    def order_status_request(self, int64_t seq, int64_t now_ns, bytes cl_ord_id, bytes symbol, int side,
+                             bytes order_id=None):
+        """OrderStatusRequest (35=H): the peer answers with an ExecutionReport ExecType I (issue 14)."""
+        self._begin(b"H", 1, seq, now_ns, False, 0)
+        if order_id:
+            self._put_str(37, PyBytes_AS_STRING(order_id), PyBytes_GET_SIZE(order_id))
+        self._put_str(11, PyBytes_AS_STRING(cl_ord_id), PyBytes_GET_SIZE(cl_ord_id))
+        self._instrument_side(symbol, side)
+        return self._finish()
+
     def order_cancel_replace_request(self, int64_t seq, int64_t now_ns, bytes cl_ord_id,
                                      bytes orig_cl_ord_id, bytes symbol, int side, int ord_type, int tif,
                                      int64_t price, int price_decimals, int64_t qty, int qty_decimals,

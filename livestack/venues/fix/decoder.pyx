@@ -15,7 +15,7 @@ from libc.string cimport memcmp, memcpy, memset
 from livestack.schema.records cimport (
     ls_exec_t, LS_RECORD_KIND_EXEC, LS_EXEC_VERSION, LS_EXEC_TYPE_ACCEPTED, LS_EXEC_TYPE_REJECTED,
     LS_EXEC_TYPE_PARTIALLY_FILLED, LS_EXEC_TYPE_FILLED, LS_EXEC_TYPE_CANCELED,
-    LS_EXEC_TYPE_CANCEL_REJECTED, LS_EXEC_TYPE_REPLACED, LS_EXEC_TYPE_EXPIRED,
+    LS_EXEC_TYPE_CANCEL_REJECTED, LS_EXEC_TYPE_REPLACED, LS_EXEC_TYPE_EXPIRED, LS_EXEC_TYPE_ORDER_STATUS,
     LS_SIDE_BUY, LS_SIDE_SELL,
 )
 from livestack.venues.fix._ls_fix cimport *
@@ -203,7 +203,8 @@ cdef class ExecDecoder:
     ExecType 5 Replaced       REPLACED (client = ClOrdID, orig = OrigClOrdID)
     ExecType 8 Rejected       REJECTED (reason = OrdRejReason 103)
     ExecType C Expired / 3    EXPIRED
-    other valid ExecTypes     skipped (pending new/cancel/replace, status, restated ...)
+    ExecType I Order status   ORDER_STATUS (no exec id; reason 0 live, 1 OrdStatus 8 unknown, 2 ended)
+    other valid ExecTypes     skipped (pending new/cancel/replace, restated ...)
     35=9 OrderCancelReject    CANCEL_REJECTED (reason = CxlRejReason 102); a cancel's reject
                               carries the order (OrigClOrdID) as client_order_id, a
                               replace's reject the new id with orig = OrigClOrdID
@@ -366,7 +367,7 @@ cdef class ExecDecoder:
         rc = _fixed(p, off, ln, S_PRICE, pdec, 0, &e.price, bad_tag)
         # OrderQty > 0, except in a Rejected report: it echoes the order as sent (e.g. a quantity of 0
         # is the very reason for the reject, 103=13)
-        if rc == 0: rc = _fixed(p, off, ln, S_ORDERQTY, qdec, 0 if et == b'8' else 1, &e.qty, bad_tag)
+        if rc == 0: rc = _fixed(p, off, ln, S_ORDERQTY, qdec, 0 if et == b'8' or et == b'I' else 1, &e.qty, bad_tag)
         if rc == 0: rc = _fixed(p, off, ln, S_LASTPX, pdec, 0, &e.last_px, bad_tag)
         if rc == 0: rc = _fixed(p, off, ln, S_LASTQTY, qdec, 0, &e.last_qty, bad_tag)
         if rc == 0: rc = _fixed(p, off, ln, S_CUMQTY, qdec, 0, &e.cum_qty, bad_tag)
@@ -410,6 +411,18 @@ cdef class ExecDecoder:
                 e.reason = <uint16_t>rc
         elif et == b'C' or et == b'3':
             e.exec_type = LS_EXEC_TYPE_EXPIRED
+        elif et == b'I':
+            # answer to our OrderStatusRequest (issue 14): never a fill, so no exec id; reason 0 =
+            # live at the venue, 1 = the venue does not know it (OrdStatus 8), 2 = it ended there
+            e.exec_type = LS_EXEC_TYPE_ORDER_STATUS
+            e.exec_id = 0
+            e.exec_id_hi = 0
+            if st == b'0' or st == b'1' or st == b'5' or st == b'6' or st == b'A' or st == b'E' or st == b'D':
+                e.reason = 0
+            elif st == b'8':
+                e.reason = 1
+            else:
+                e.reason = 2
         else:
             return C_SKIPPED
         return C_DECODED

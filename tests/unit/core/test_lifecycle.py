@@ -13,7 +13,8 @@ from tests.unit.core.helpers import BUY, Driver, anomalies, states
 
 S, E, A = OrderState, ExecType, Anomaly
 #: the per-order execution types (VENUE_RESET is about a whole venue: tests/unit/core/test_venue_reset.py)
-ORDER_EXECS = [e for e in E if e != E.VENUE_RESET]
+#: (ORDER_STATUS answers a STATUS request and STOP_UNRESOLVED is the core's own: tests/unit/core/test_recovery.py)
+ORDER_EXECS = [e for e in E if e not in (E.VENUE_RESET, E.ORDER_STATUS, E.STOP_UNRESOLVED)]
 QTY = 10
 
 # (state, exec) -> (state after, anomaly or None); state after is of the order's current id
@@ -48,6 +49,8 @@ EXPECTED = {
     S.EXPIRED: _TERMINAL,
     S.NONE: {e: (None, A.UNKNOWN_ORDER) for e in ORDER_EXECS},
 }
+# sent before a harness restart, not yet explained: answered like PENDING_NEW (issue 14)
+EXPECTED[S.UNKNOWN] = EXPECTED[S.PENDING_NEW]
 
 
 def _to_state(d, state):
@@ -56,6 +59,11 @@ def _to_state(d, state):
         return 77, 0
     d.new(BUY, 99990, QTY)
     if state == S.PENDING_NEW:
+        return 1, 0
+    if state == S.UNKNOWN:
+        from livestack.schema import ControlCmdType
+
+        d.control(ControlCmdType.RECOVER, arg0=1, arg1=-1)
         return 1, 0
     if state == S.REJECTED:
         d.exec(E.REJECTED, 1)
@@ -123,7 +131,7 @@ def test_every_state_exec_pair(state, exec_type):
 
 def test_core_table_covers_every_pair():
     t = transition_table()
-    assert set(t) == {(s, e) for s in range(11) for e in range(1, 9)}
+    assert set(t) == {(s, e) for s in range(12) for e in range(1, 9)}
 
 
 def test_fill_before_ack_accepts_implicitly():

@@ -161,3 +161,12 @@ def test_denial_and_anomaly_totals_come_from_the_per_code_tables(blk):
     blk.anomaly(Anomaly.BAD_RECORD)
     s = blk.snapshot()
     assert s["counters"]["denials"] == 1 and s["counters"]["anomalies"] == 1
+
+
+def test_a_full_process_table_reclaims_the_slots_of_dead_processes(blk):
+    """Issue 14: a session whose processes are restarted again and again never runs out of slots."""
+    for k in range(32):
+        blk.register_process(f"dead{k}", pid=2**22 + 1000 + k)   # no such pids
+    slot = blk.register_process("alive")
+    assert 0 <= slot < 32
+    assert {p["name"] for p in blk.processes()} == {"alive"}

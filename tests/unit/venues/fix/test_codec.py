@@ -240,10 +240,19 @@ def test_exec_type_and_ord_status_map_to_exec_events(exec_type, ord_status, leav
     assert out[0]["exec_type"] == want and out[0]["kind"] == 5 and out[0]["instrument"] == 1
 
 
-@pytest.mark.parametrize("exec_type", ["6", "E", "A", "I", "D"])
-def test_pending_and_status_reports_make_no_event(exec_type):
+@pytest.mark.parametrize("exec_type", ["6", "E", "A", "D"])
+def test_pending_reports_make_no_event(exec_type):
     out = np.zeros(1, DTYPES["EXEC"])
     assert decoder().decode(er({150: exec_type}), out)[0] == codec.SKIPPED
+
+
+@pytest.mark.parametrize("ord_status,reason", [("0", 0), ("1", 0), ("2", 2), ("4", 2), ("8", 1)])
+def test_status_reports_are_order_status_events_without_an_exec_id(ord_status, reason):
+    """ExecType I answers our OrderStatusRequest (issue 14): ORDER_STATUS, never a fill."""
+    out = np.zeros(1, DTYPES["EXEC"])
+    assert decoder().decode(er({150: "I", 39: ord_status}), out) == (codec.DECODED, 0)
+    assert out[0]["exec_type"] == ExecType.ORDER_STATUS and out[0]["reason"] == reason
+    assert out[0]["exec_id"] == 0 and out[0]["exec_id_hi"] == 0
 
 
 def test_fill_fields_are_exact_fixed_point():

@@ -1,0 +1,211 @@
+"""Chaos run (issue 14): a whole stack under a seeded random SIGKILL loop, then checks.
+
+Stands in for nothing: it drives the real ``Supervisor`` (real processes, shared memory, HDF5)
+and SIGKILLs its children -- the harness most often, the venue, the writer and the control
+process too -- at random instants. Used by ``tests/integration/test_recovery_chaos.py`` (short,
+seeded) and ``bench/bench_chaos.py`` (long, reports kill -> ACTIVE latencies).
+
+What it checks once the session stopped (:func:`check_session`):
+
+* 0 duplicate orders: every NewOrder client_order_id in the order stream is unique;
+* 0 lost or double-applied fills: every fill the venue sent reached the journal (the exec ring
+  was fully consumed), each journaled fill's exec id is applied exactly once (FILL records);
+* final positions in the records equal the sum of the venue's fills;
+* the record stream is contiguous (seq 1..N over every dataset) across the restarts;
+* ``livestack replay --verify`` passes over the whole file.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+RECOVERY_CAUSE = 6   # TRADING_STATE.cause of the changes recovery makes (core/recovery.pxd)
+RECOVERING = 3
+
+
+@dataclass
+class ChaosResult:
+    journal_inputs: int = 0                          # journaled inputs at the end (a restart re-runs them all)
+    kills: dict = field(default_factory=dict)        # process name -> kills
+    recover_ms: list = field(default_factory=list)   # harness kill -> recovery end seen in the file (wall clock)
+    path: str = ""
+    checks: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+
+
+def _raw(path: str, name: str) -> np.ndarray:
+    """A dataset of the live session file; empty while the file is not readable yet (not created,
+    or the writer has not switched it to SWMR). Opened without the HDF5 file lock: a poller
+    holding the lock would make a restarting writer fail to reopen its file."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r", libver="latest", swmr=True, locking=False) as f:
+            return f[name][()] if name in f else np.zeros(0)
+    except OSError:
+        return np.zeros(0)
+
+
+def recoveries_done(path: str) -> np.ndarray:
+    """ts of every TRADING_STATE record that ended a recovery (cause 6, state not RECOVERING)."""
+    ts = _raw(path, "trading_state")
+    if not len(ts):
+        return np.zeros(0, np.int64)
+    sel = (ts["cause"] == RECOVERY_CAUSE) & (ts["state"] != RECOVERING)
+    return ts["ts"][sel].astype(np.int64)
+
+
+def stack_config(records_dir: str, extra: dict | None = None) -> dict:
+    """The default simulated stack (or, with ``extra``, e.g. the FIX venue) for a chaos run."""
+    from livestack.node import config
+
+    raw = {
+        "session": {"records_dir": records_dir, "status_interval_s": 0.0},
+        "rings": {"records_capacity": 1 << 17, "md_capacity": 1 << 14},
+        "writer": {"min_free_mb": 16.0, "flush_interval_ms": 20.0},
+        "recovery": {"recover_timeout_s": 10.0},
+    }
+    raw.update(extra or {})
+    return config.validate(raw)
+
+
+def _wait(pred, timeout: float, what: str, sup=None, poll_s: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if sup is not None and not sup.poll():
+            raise RuntimeError(f"session ended while waiting for {what}: {'; '.join(sup.events[-5:])}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(poll_s)
+
+
+def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), others_every: int = 4,
+              recover_wait_s: float = 60.0, on_kill=None, extra_config: dict | None = None,
+              on_gap=None, max_s: float | None = None) -> ChaosResult:
+    """Start a stack, SIGKILL ``kills`` times (seeded), stop it, check the file. The harness is
+    the target except every ``others_every``-th kill, which hits the venue, writer, control or
+    feed process when it has been up long enough not to count as a crash loop. ``extra_config``
+    overrides parts of the stack config (the FIX venue); ``on_gap()`` runs between kills (e.g. a
+    test exchange filling orders). ``max_s``: stop killing after this long (the kills done are
+    in the result)."""
+    from livestack.ipc import Ring, shm
+    from livestack.node.supervisor import QUICK_FAIL_S, Supervisor
+
+    rng = random.Random(seed)
+    res = ChaosResult()
+    sup = Supervisor(stack_config(records_dir, extra_config), out=io.StringIO())
+    exec_obs = None
+    try:
+        sup.start()
+        res.path = sup.records_path
+        exec_obs = Ring.attach(sup.rings["exec"], timeout=10.0)
+        _wait(lambda: len(_raw(res.path, "order_cmd")) > 0, 90,
+              "the first orders", sup)
+        t_start = time.monotonic()
+        for k in range(kills):
+            if max_s is not None and time.monotonic() - t_start > max_s:
+                break
+            end = time.monotonic() + rng.uniform(*gap_s)
+            while time.monotonic() < end:
+                if not sup.poll():
+                    raise RuntimeError("; ".join(sup.events[-5:]))
+                if on_gap is not None:
+                    on_gap()
+                time.sleep(0.02)
+            name = "harness"
+            if others_every and k % others_every == others_every - 1:
+                up = [n for n in ("venue", "writer", "control", "feed") if n in sup.procs and sup.procs[n].proc.is_alive()
+                      and time.monotonic() - sup.procs[n].started > QUICK_FAIL_S + 1]
+                if up:
+                    name = rng.choice(up)
+            m = sup.procs[name]
+            done_before = len(recoveries_done(res.path)) if name == "harness" else 0
+            t_kill = time.time_ns()
+            os.kill(m.proc.pid, signal.SIGKILL)
+            res.kills[name] = res.kills.get(name, 0) + 1
+            if on_kill is not None:
+                on_kill(k, name)
+            if name == "harness":
+                _wait(lambda: len(recoveries_done(res.path)) > done_before, recover_wait_s,
+                      f"recovery after harness kill #{k}", sup, poll_s=0.01)
+                # wall clock when the end of the recovery is seen in the file: an upper bound (the
+                # writer's 20 ms flush and this poll on top). Not the record's ts: that is the
+                # input's, here the venue's answer stamped with the venue's own clock.
+                res.recover_ms.append((time.time_ns() - t_kill) / 1e6)
+            else:
+                old = m.proc.pid
+                _wait(lambda: m.proc.pid != old and m.proc.is_alive(), 30, f"{name} restart", sup)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            assert sup.poll(), "; ".join(sup.events[-5:])
+            time.sleep(0.05)
+        rc = sup.stop(timeout=30)
+        res.events = list(sup.events)
+        res.checks = check_session(res.path)
+        res.checks["stop_rc"] = rc
+        res.checks["exec_unconsumed"] = int(exec_obs.tail - exec_obs.head)
+    finally:
+        sup.stop(timeout=30)
+        if exec_obs is not None:
+            exec_obs.close()
+        shm.remove_session(sup.session)
+    return res
+
+
+def check_session(path: str) -> dict:
+    """The chaos invariants over a stopped session's file (see the module docstring)."""
+    from livestack.records import open_session
+    from livestack.records.replay import read_journal, replay
+    from livestack.core.inputs import decode
+    from livestack.schema import ExecType, OrderCmdType
+
+    out = {}
+    with open_session(path) as s:
+        names = [n for n in s.datasets() if n != "journal"]
+        seqs = [s.raw(n)["seq"].astype(np.uint64) for n in names if len(s.raw(n))]
+        seqs.append(s.raw("journal")["seq"].astype(np.uint64))
+        orders = s.raw("order_cmd")
+        fills = s.raw("fill")
+        pos = s.raw("position")
+    seq = np.sort(np.concatenate(seqs))
+    out["records"] = int(len(seq))
+    out["contiguous"] = bool(len(seq) and seq[0] == 1 and np.all(np.diff(seq) == 1))
+    news = orders[orders["cmd"] == int(OrderCmdType.NEW)]["client_order_id"]
+    out["new_orders"] = int(len(news))
+    out["duplicate_orders"] = int(len(news) - len(np.unique(news)))
+    _, journal = read_journal(path)
+    ex = decode(journal, "EXEC")
+    fl = ex[np.isin(ex["exec_type"], [int(ExecType.PARTIALLY_FILLED), int(ExecType.FILLED)])]
+    ids = set(zip(fl["exec_id"].tolist(), fl["exec_id_hi"].tolist()))
+    applied = list(zip(fills["exec_id"].tolist(), fills["exec_id_hi"].tolist()))
+    out["venue_fills"] = len(ids)
+    out["applied_fills"] = len(applied)
+    out["double_fills"] = len(applied) - len(set(applied))
+    out["lost_fills"] = len(ids - set(applied))
+    venue_pos = {}
+    for inst, side, q, eid, ehi in zip(fl["instrument"].tolist(), fl["side"].tolist(), fl["last_qty"].tolist(),
+                                        fl["exec_id"].tolist(), fl["exec_id_hi"].tolist()):
+        if (eid, ehi) in ids:
+            ids.discard((eid, ehi))
+            venue_pos[inst] = venue_pos.get(inst, 0) + (q if side == 1 else -q)
+    rec_pos = {}
+    for inst, net in zip(pos["instrument"].tolist(), pos["net_qty"].tolist()):
+        rec_pos[inst] = net
+    out["venue_positions"] = venue_pos
+    out["record_positions"] = rec_pos
+    out["positions_equal"] = all(rec_pos.get(i, 0) == v for i, v in venue_pos.items())
+    r = replay(path, verify=True)
+    out["replay_verified"] = bool(r.verified)
+    out["journal_inputs"] = int(r.inputs)
+    out["replay_divergence"] = r.divergence
+    return out
