@@ -195,6 +195,11 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         finally:
             loop.close()
 
+    def rate_limits(self) -> dict[str, tuple[int, int]]:
+        """``{"<KIND>_<length>s": (used, limit)}`` of Binance's rate-limit windows as tracked here
+        (exchangeInfo, X-MBX-* headers, WS rateLimits): livestack_venue_rate_limit_used_ratio."""
+        return self.limiter.usage(self.server_ms() / 1000.0)
+
     def server_ms(self) -> int:
         return int(time.time() * 1000) + self.offset_ms
 

@@ -59,6 +59,15 @@ class RateLimiter:
             if kind in ("REQUEST_WEIGHT", "ORDERS") and length > 0 and limit > 0:
                 self.windows[(kind, length)] = Window(kind, length, limit)
 
+    def usage(self, now: float) -> dict[str, tuple[int, int]]:
+        """``{"<KIND>_<length>s": (used, limit)}`` of every window at server time ``now`` (a window
+        that has rolled over reads 0): the venue's rate-limit gauges in /metrics."""
+        out = {}
+        for (kind, length), w in list(self.windows.items()):
+            used = w.count if now - (now % w.length_s) == w.start else 0
+            out[f"{kind}_{length}s"] = (int(used), int(w.limit))
+        return out
+
     def delay(self, weight: int, is_order: bool, now: float) -> float:
         """Seconds to wait before sending a request of ``weight`` (and one order if ``is_order``)."""
         wait = max(0.0, self.blocked_until - now, self.banned_until - now)

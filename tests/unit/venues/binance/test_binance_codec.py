@@ -263,3 +263,47 @@ def test_endpoints_come_from_the_presets_unless_given():
     assert load_options({"rest_url": "http://127.0.0.1:1/"}).url("rest") == "http://127.0.0.1:1"
     with pytest.raises(ValueError):
         load_options({"environment": "staging"})
+
+
+def test_rate_limit_usage_feeds_the_venue_rate_limit_gauge():
+    """The windows loaded from exchangeInfo report (used, limit) per window, a rolled-over window
+    reads 0, and the venue's metrics updater turns them into livestack_venue_rate_limit_used_ratio."""
+    from livestack.telemetry import procmetrics
+    from livestack.venues.binance.ratelimit import RateLimiter
+
+    rl = RateLimiter()
+    rl.load([{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}])
+    now = 1_000_020.0
+    for _ in range(25):
+        rl.spend(2, True, now)
+    use = rl.usage(now)
+    assert use["ORDERS_10s"][1] == 100 and use["REQUEST_WEIGHT_60s"] == (50, 6000)
+    assert 0 < use["ORDERS_10s"][0] <= 50
+    assert rl.usage(now + 3600)["REQUEST_WEIGHT_60s"] == (0, 6000)
+
+    class _Counters:
+        def as_dict(self):
+            return {}
+
+    class _Adapter:
+        def rate_limits(self):
+            return rl.usage(now)
+
+    got = {}
+
+    class _Metric:
+        def __init__(self, labels):
+            self.labels = labels
+
+        def set(self, v):
+            got[(self.labels or {}).get("limit")] = v
+
+    class _Block:
+        def counter(self, name, doc, labels=None, scale=1.0):
+            return _Metric(labels)
+
+        gauge = counter
+
+    procmetrics.venue_updater(_Counters(), _Adapter())(_Block())
+    assert got.get("REQUEST_WEIGHT_60s") == int(1e6 * 50 / 6000)
