@@ -173,7 +173,9 @@ def check_session(path: str) -> dict:
     with open_session(path) as s:
         names = [n for n in s.datasets() if n != "journal"]
         seqs = [s.raw(n)["seq"].astype(np.uint64) for n in names if len(s.raw(n))]
-        seqs.append(s.raw("journal")["seq"].astype(np.uint64))
+        journal = s.raw("journal")
+        if "row" not in (journal.dtype.names or ()):  # schema <= 3: the journal holds the inputs' copies;
+            seqs.append(journal["seq"].astype(np.uint64))  # schema 4: the inputs are in their kinds' datasets
         orders = s.raw("order_cmd")
         fills = s.raw("fill")
         pos = s.raw("position")
