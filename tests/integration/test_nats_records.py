@@ -50,6 +50,9 @@ def _writer(ctx, ring_name, path, stop, session, urls):
     p = ctx.Process(target=writer.run_process,
                     args=(ring_name, path, {"session": session, "instruments": INSTRUMENTS},
                           {"flush_interval_ms": 20.0, "quiet": True,
+                           # at close the writer waits this long for the publisher to drain the spool
+                           # (default 10 s: too short on a busy 2-core CI machine after a node kill)
+                           "nats_drain_timeout_s": 120.0,
                            "nats": {"servers": urls, "replicas": 3, "max_msg_records": 2000}}, stop),
                     name="livestack-writer")
     p.start()
