@@ -7,6 +7,12 @@ refuses every non-SWMR open of the file ("file is already open for write (may us
 ...)"), including the restarted writer's. The writer proves no other writer is alive (its lock
 file, see ``writer.py``) and then clears the bits here before reopening for append.
 
+A SIGKILLed SWMR writer can also leave the superblock's end-of-allocation address ("EOF addr")
+behind the data it had already written: SWMR orders raw data before the metadata that points at
+it, but the superblock is rewritten only at close. Reads of a chunk allocated after the last
+superblock write then fail with "addr overflow ... eoa = ...". ``h5clear --increment`` fixes that
+by moving the EOA to at least the end of the file; ``clear_status_flags`` does the same.
+
 Superblock version 2/3 layout (offsets for 8-byte addresses)::
 
      0        8     9     10    11     12            20            28           36          44        48
@@ -73,7 +79,9 @@ def status_flags(path: str) -> int | None:
 
 
 def clear_status_flags(path: str) -> int:
-    """Reset the superblock's write/SWMR-write flags (``h5clear -s``); returns the old flags.
+    """Reset the superblock's write/SWMR-write flags (``h5clear -s``) and, when the flags were
+    set, move its end-of-allocation address to at least the file's size (``h5clear -i``, see the
+    module docstring); returns the old flags.
 
     Only call this when no process has the file open for writing.
     """
@@ -93,6 +101,12 @@ def clear_status_flags(path: str) -> int:
         if old == 0:
             return 0
         sb[FLAGS_OFFSET] = 0
+        eoa_at = 12 + 2 * size_off  # after base addr and superblock-extension addr
+        base = int.from_bytes(sb[12:12 + size_off], "little")
+        eoa = int.from_bytes(sb[eoa_at:eoa_at + size_off], "little")
+        size = os.fstat(fd).st_size - base  # (addresses are relative to the base address)
+        if size > eoa:  # space between the two is leaked, never reused: harmless
+            sb[eoa_at:eoa_at + size_off] = size.to_bytes(size_off, "little")
         sb[length:length + 4] = lookup3(bytes(sb[:length])).to_bytes(4, "little")
         os.pwrite(fd, bytes(sb), 0)
         os.fsync(fd)
