@@ -7,7 +7,9 @@ messages, no REST snapshot) as fast as it can to each client connection in turn;
 process, runs the feed's own ``livestack.feeds.ws_transport.WsSession`` and either only counts the
 messages (``raw``: the transport ceiling) or also decodes every message with ``BinanceDecoder`` and
 writes the records into a 64-byte shared-memory ring (``decode->ring``: what the feed process does).
-Rate = messages / (last message - first message) at the client; best of ``repeat``.
+Rate = messages / (end of last read - end of first read) at the client (see ``_client``); best
+of ``repeat``. ``decode->ring`` on picows runs the feed's C-level listener
+(``livestack.feeds._picows_binance``); ``decode->ring, Python listener`` the Python one it replaced.
 
 decoders: ``OkxDecoder`` / ``KrakenDecoder`` on generated sessions with a checksum on every book
 message (``livestack.testing.l2_venue``), in memory, per CPU second.
@@ -56,54 +58,71 @@ def _serve(path, conns: int, port_q, done) -> None:
     asyncio.run(main())
 
 
-def _client(url: str, transport: str, mode: str, n_expected: int, snapshot, ring):
+def _client(url: str, transport: str, mode: str, n_expected: int, snapshot, ring, c_listener: bool = True):
+    """One connection; returns (messages/s wall, messages/s of this process's CPU, records).
+
+    Every mode is timed the same way, at the end of each socket read (``on_batch_end``): the clock
+    starts at the end of the first read, whose messages are left out, and stops at the end of the
+    last. ``raw`` only counts; ``decode->ring`` decodes and writes the records to the ring once per
+    read, as the feed does, through the C-level listener the feed runs (``c_listener``) or through
+    the Python one.
+    """
     from livestack.feeds.binance import BinanceDecoder, Counters, MdBuffer
     from livestack.feeds.ws_transport import WsSession
 
-    st = {"n": 0, "t0": 0, "t1": 0, "c0": 0, "c1": 0, "seq": 1, "records": 0}
+    st = {"n": 0, "n_first": 0, "t0": 0, "t1": 0, "c0": 0, "c1": 0, "seq": 1, "records": 0}
     cpu = time.process_time_ns
+    c_path = mode != "raw" and transport == "picows" and c_listener  # what the feed runs (binance_ws)
+
+    class _N:  # message counts of the C path land here; st["n"] counts the Python path
+        messages = records = 0
+
+    cnt = _N()
+    out = dec = None
     if mode == "raw":
         def on_message(msg, ts):
-            if st["n"] == 0:
-                st["t0"] = time.perf_counter_ns()
-                st["c0"] = cpu()
             st["n"] += 1
-            st["t1"] = time.perf_counter_ns()
-            st["c1"] = cpu()
     else:
         out = MdBuffer(1 << 16)
         dec = BinanceDecoder([BTCUSDT_USDM], "usdm", out, Counters())
         dec.on_snapshot("BTCUSDT", snapshot[1], snapshot[0])
         on_dec = dec.on_message
-        write_to = out.write_to
-        clear = out.clear
 
         def on_message(msg, ts):
-            if st["n"] == 0:
-                st["t0"] = time.perf_counter_ns()
-                st["c0"] = cpu()
             st["n"] += 1
             on_dec(msg, ts)
 
-        def batch_end():  # what the feed does: records to the ring once per socket read
-            if out.n:
-                k = write_to(ring, st["seq"], 0)
-                st["seq"] += k
-                st["records"] += k
-                clear()
-            st["t1"] = time.perf_counter_ns()
-            st["c1"] = cpu()
+    def batch_end():
+        if st["t0"] == 0:
+            st["t0"] = time.perf_counter_ns()
+            st["c0"] = cpu()
+            st["n_first"] = st["n"] + cnt.messages
+        if out is not None and out.n:  # what the feed does: records to the ring once per socket read
+            k = out.write_to(ring, st["seq"], 0)
+            st["seq"] += k
+            st["records"] += k
+            out.clear()
+        st["t1"] = time.perf_counter_ns()
+        st["c1"] = cpu()
 
     async def on_open(sess):
         pass
 
+    factory = None
+    if c_path:
+        from livestack.feeds._picows_binance import BinanceFrameListener
+
+        factory = lambda sess: BinanceFrameListener(dec._fast, out, on_message, batch_end, cnt, sess)  # noqa: E731
+
     async def go():
-        s = WsSession(url, transport, on_open, on_message, on_batch_end=None if mode == "raw" else batch_end)
+        s = WsSession(url, transport, on_open, on_message, on_batch_end=batch_end, listener_factory=factory)
         await asyncio.wait_for(s.run(), 120)
 
     asyncio.run(go())
+    st["n"] += cnt.messages
     assert st["n"] == n_expected, (transport, mode, st["n"], n_expected)
-    return st["n"] / ((st["t1"] - st["t0"]) / 1e9), st["n"] / (max(st["c1"] - st["c0"], 1) / 1e9), st["records"]
+    n = st["n"] - st["n_first"]
+    return n / ((st["t1"] - st["t0"]) / 1e9), n / (max(st["c1"] - st["c0"], 1) / 1e9), st["records"]
 
 
 def bench_transports(path, repeat: int = 3) -> dict:
@@ -116,6 +135,7 @@ def bench_transports(path, repeat: int = 3) -> dict:
     snapshot = next((ts, m) for ts, m in lines if is_snapshot(m))
     n = sum(1 for _, m in lines if not is_snapshot(m))
     modes = [(t, m) for m in ("raw", "decode->ring") for t in ("websockets", "picows")]
+    modes.append(("picows", "decode->ring, Python listener"))
     ctx = mp.get_context("spawn")
     port_q, done = ctx.Queue(), ctx.Event()
     srv = ctx.Process(target=_serve, args=(str(path), repeat * len(modes), port_q, done), daemon=True)
@@ -130,7 +150,8 @@ def bench_transports(path, repeat: int = 3) -> dict:
         try:
             for _ in range(repeat):
                 for t, m in modes:
-                    rate, crate, recs = _client(url, t, m, n, snapshot, ring)
+                    rate, crate, recs = _client(url, t, m.split(",")[0], n, snapshot, ring,
+                                                c_listener="Python" not in m)
                     res[f"{t} {m}"].append(rate)
                     res_cpu[f"{t} {m}"].append(crate)
                     while ring.read(buf):  # drain what decode->ring wrote (the consumer's part, untimed)

@@ -38,3 +38,47 @@ cdef class MdBuffer:
     cpdef Py_ssize_t write_to(self, Ring ring, uint64_t first_seq, Py_ssize_t start=*) except -1
     cpdef void flag_last(self, uint8_t flags) noexcept
     cpdef void truncate(self, Py_ssize_t n) noexcept
+
+
+cdef struct Span:
+    Py_ssize_t start
+    Py_ssize_t end
+
+
+cdef struct Fields:
+    int64_t E, T, U, u, pu, t
+    int have
+    int m
+    int type_err
+    Span b, a, B, A, p, q
+
+
+cdef class Diff:
+    cdef public int64_t E, T, U, u, pu
+    cdef public object b, a
+
+
+@cython.final
+cdef class SyncState:
+    cdef int64_t *last_u
+    cdef uint8_t *synced
+    cdef uint8_t *first
+    cdef readonly Py_ssize_t n
+
+    cdef Py_ssize_t _at(self, Py_ssize_t i) except -1
+
+
+# The combined-stream scanner; ``_decode`` is what a C-level websocket listener calls with the
+# frame's payload pointer (livestack/feeds/_picows_binance.pyx).
+@cython.final
+cdef class FastDecoder:
+    cdef MdBuffer out
+    cdef dict routes
+    cdef SyncState state
+    cdef public Diff diff
+    cdef public int slot
+
+    cdef int _apply_in_sequence(self, const unsigned char *p, Fields *f, int slot, uint32_t inst, int pd,
+                                int qd, bint futures, int64_t ts) except -100
+    cpdef int decode(self, object msg, int64_t ts) except -100
+    cdef int _decode(self, object msg, const unsigned char *p, Py_ssize_t n, int64_t ts) except -100

@@ -13,6 +13,7 @@ Record layout: ``livestack/schema/spec.py`` (MD_LEVEL, MD_TRADE, MD_BBO, MD_STAT
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcmp, memset
+from libc.stdlib cimport calloc, free
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 import numpy as np
@@ -404,19 +405,6 @@ cdef enum:
     F_m = 64
 
 
-cdef struct Span:
-    Py_ssize_t start
-    Py_ssize_t end
-
-
-cdef struct Fields:
-    int64_t E, T, U, u, pu, t
-    int have
-    int m
-    int type_err
-    Span b, a, B, A, p, q
-
-
 cdef inline bint _digit(unsigned char c) noexcept nogil:
     return 48 <= c <= 57
 
@@ -691,11 +679,56 @@ cdef inline int _str_fixed(const unsigned char *p, Span s, int decimals, int64_t
 
 cdef class Diff:
     """A depth diff as the BookSync needs it (level arrays kept as raw JSON bytes)."""
-    cdef public int64_t E, T, U, u, pu
-    cdef public object b, a
 
     def __repr__(self):
         return f"Diff(U={self.U}, u={self.u}, pu={self.pu}, E={self.E})"
+
+
+@cython.final
+cdef class SyncState:
+    """The book-sync state of ``n`` instruments (synced, first diff after a snapshot, last update
+    id), kept in C so that :class:`FastDecoder` can apply an in-sequence depth diff of a synced
+    book itself. ``binance.BookSync`` reads and writes its state here (properties), so the Python
+    procedure and the C fast path never disagree.
+    """
+
+    def __cinit__(self, Py_ssize_t n):
+        if n < 1:
+            raise ValueError(f"SyncState: n must be >= 1, got {n}")
+        self.n = n
+        self.last_u = <int64_t *>calloc(n, sizeof(int64_t))
+        self.synced = <uint8_t *>calloc(n, 1)
+        self.first = <uint8_t *>calloc(n, 1)
+        if self.last_u == NULL or self.synced == NULL or self.first == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.last_u)
+        free(self.synced)
+        free(self.first)
+
+    cdef Py_ssize_t _at(self, Py_ssize_t i) except -1:
+        if i < 0 or i >= self.n:
+            raise IndexError(f"SyncState: slot {i} not in 0..{self.n - 1}")
+        return i
+
+    def get_last_u(self, Py_ssize_t i):
+        return self.last_u[self._at(i)]
+
+    def set_last_u(self, Py_ssize_t i, int64_t v):
+        self.last_u[self._at(i)] = v
+
+    def get_synced(self, Py_ssize_t i):
+        return bool(self.synced[self._at(i)])
+
+    def set_synced(self, Py_ssize_t i, bint v):
+        self.synced[self._at(i)] = v
+
+    def get_first(self, Py_ssize_t i):
+        return bool(self.first[self._at(i)])
+
+    def set_first(self, Py_ssize_t i, bint v):
+        self.first[self._at(i)] = v
 
 
 @cython.final
@@ -704,17 +737,51 @@ cdef class FastDecoder:
 
     ``routes``: ``{stream name: (kind, slot, instrument id, price decimals, qty decimals, futures)}``.
     :meth:`decode` returns DONE, DEPTH (then :attr:`diff` and :attr:`slot` are set) or an ERR_*.
-    """
-    cdef MdBuffer out
-    cdef dict routes
-    cdef public Diff diff
-    cdef public int slot
 
-    def __init__(self, MdBuffer out, dict routes):
+    With a ``state`` (:class:`SyncState`, one entry per slot), a depth diff for a synced book that
+    continues its update-id chain (USD-M: ``pu`` equals the last ``u``; spot: ``U <= last + 1 < u + 1``)
+    is applied here and DONE returned, with exactly the records ``BookSync._apply`` writes. Anything
+    else (not synced, first diff after a snapshot, a break in the chain, an old diff, a malformed
+    level array) goes back as DEPTH to the Python procedure, which handles it as before.
+    """
+
+    def __init__(self, MdBuffer out, dict routes, SyncState state=None):
         self.out = out
         self.routes = {k.encode() if isinstance(k, str) else k: v for k, v in routes.items()}
+        self.state = state
         self.diff = None
         self.slot = -1
+        if state is not None:
+            for v in routes.values():
+                if not 0 <= v[1] < state.n:
+                    raise ValueError(f"FastDecoder: route slot {v[1]} outside the state's 0..{state.n - 1}")
+
+    cdef int _apply_in_sequence(self, const unsigned char *p, Fields *f, int slot, uint32_t inst, int pd,
+                                int qd, bint futures, int64_t ts) except -100:
+        """The synced-book fast path: 1 applied (DONE), 0 not applicable here (Python decides)."""
+        cdef SyncState st = self.state
+        cdef int64_t last, tev
+        cdef Py_ssize_t start, nb, na
+        cdef MdBuffer out = self.out
+        if st is None or not st.synced[slot] or st.first[slot]:
+            return 0
+        last = st.last_u[slot]
+        if futures:
+            if f.pu != last:
+                return 0
+        elif f.u <= last or f.U > last + 1:
+            return 0
+        tev = (f.T if futures and (f.have & F_T) and f.T > 0 else f.E) * 1000000
+        start = out.n
+        nb = out._levels(p + f.b.start, f.b.end - f.b.start, LS_SIDE_BUY, inst, ts, tev, f.u, pd, qd, 0)
+        na = out._levels(p + f.a.start, f.a.end - f.a.start, LS_SIDE_SELL, inst, ts, tev, f.u, pd, qd, 0) if nb >= 0 else nb
+        if nb < 0 or na < 0:
+            out.truncate(start)
+            return 0
+        if nb + na:
+            out.flag_last(LS_RECORD_FLAG_LAST_IN_MSG)
+        st.last_u[slot] = f.u
+        return 1
 
     cpdef int decode(self, object msg, int64_t ts) except -100:
         cdef Py_buffer view
@@ -841,6 +908,8 @@ cdef class FastDecoder:
             return C_ERR_FIELD
         if futures and not (f.have & F_pu):
             return C_ERR_FIELD
+        if self._apply_in_sequence(p, &f, slot, inst, pd, qd, futures, ts):
+            return C_DONE
         d = Diff.__new__(Diff)
         d.E = f.E
         d.T = f.T if (f.have & F_T) else 0

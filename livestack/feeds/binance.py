@@ -65,7 +65,7 @@ import numpy as np
 from livestack.config import Instrument
 from livestack.feeds._binance import (  # noqa: F401
     DEPTH, DONE, ERR_DECIMAL, ERR_FIELD, ERR_JSON, ERR_STREAM, KIND_BBO, KIND_DEPTH, KIND_TRADE,
-    LEVELS_DECIMAL, LEVELS_SYNTAX, Diff, FastDecoder, MdBuffer,
+    LEVELS_DECIMAL, LEVELS_SYNTAX, Diff, FastDecoder, MdBuffer, SyncState,
 )
 from livestack.schema import FeedStatus, RecordFlag, Side
 
@@ -206,7 +206,7 @@ class BookSync:
     """
 
     def __init__(self, instrument: Instrument, market: str, out: MdBuffer, counters: Counters,
-                 max_buffered: int = 10_000):
+                 max_buffered: int = 10_000, state: SyncState | None = None, slot: int = 0):
         if market not in MARKETS:
             raise ValueError(f"market {market!r}: expected one of {MARKETS}")
         self.instrument = instrument
@@ -217,10 +217,23 @@ class BookSync:
         self.max_buffered = max_buffered
         self.buffered: collections.deque = collections.deque()
         self.pending = None  # (Snapshot, ts) waiting for a straddling diff
+        # synced / last_u / _first live in a SyncState shared with the decoder's C fast path
+        self._st = state if state is not None else SyncState(1)
+        self._slot = slot
         self.synced = False
         self.last_u = 0
         self._first = False
         self.resync_count = 0
+
+    synced = property(lambda self: self._st.get_synced(self._slot),
+                      lambda self, v: self._st.set_synced(self._slot, v),
+                      doc="book in sync: diffs are applied after the continuity check")
+    last_u = property(lambda self: self._st.get_last_u(self._slot),
+                      lambda self, v: self._st.set_last_u(self._slot, v),
+                      doc="final update id of the last diff (or snapshot) applied")
+    _first = property(lambda self: self._st.get_first(self._slot),
+                      lambda self, v: self._st.set_first(self._slot, v),
+                      doc="the next diff is the first after a snapshot (no continuity check)")
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -372,11 +385,15 @@ class BinanceDecoder:
     counters : Counters, optional
     depth_speed : str, optional
         Depth stream suffix (``"100ms"``, ``"0ms"``, ``""`` for the 1 s stream).
+    fast_path : bool
+        Let the C scanner apply in-sequence diffs of a synced book itself (``FastDecoder`` with a
+        ``SyncState``); False sends every diff through ``BookSync`` in Python. Same records either
+        way (tested); False exists for that test and the bench's comparison.
     """
 
     def __init__(self, instruments, market: str, out: MdBuffer | None = None,
                  counters: Counters | None = None, depth_speed: str | None = None,
-                 max_buffered: int = 10_000, samples: int = 16):
+                 max_buffered: int = 10_000, samples: int = 16, fast_path: bool = True):
         if market not in MARKETS:
             raise ValueError(f"market {market!r}: expected one of {MARKETS}")
         self.market = market
@@ -384,11 +401,12 @@ class BinanceDecoder:
         self.c = counters if counters is not None else Counters()
         self.depth_speed = DEFAULT_DEPTH_SPEED[market] if depth_speed is None else depth_speed
         self.syncs: dict[str, BookSync] = {}
-        for inst in instruments:
+        self._state = SyncState(max(len(instruments), 1))
+        for slot, inst in enumerate(instruments):
             key = inst.symbol.lower()
             if key in self.syncs:
                 raise ValueError(f"instrument {inst.symbol} given twice")
-            self.syncs[key] = BookSync(inst, market, self.out, self.c, max_buffered)
+            self.syncs[key] = BookSync(inst, market, self.out, self.c, max_buffered, self._state, slot)
         self._slots = list(self.syncs.values())
         routes = {}
         for slot, (sym, sync) in enumerate(self.syncs.items()):
@@ -398,7 +416,7 @@ class BinanceDecoder:
                 routes[f"{sym}@{suffix}"] = (KIND_DEPTH, *args)
             routes[f"{sym}@trade"] = (KIND_TRADE, *args)
             routes[f"{sym}@bookTicker"] = (KIND_BBO, *args)
-        self._fast = FastDecoder(self.out, routes)
+        self._fast = FastDecoder(self.out, routes, self._state if fast_path else None)
         #: the last few malformed messages: (reason, receive ns, first 200 bytes)
         self.malformed_samples: collections.deque = collections.deque(maxlen=samples)
 

@@ -263,7 +263,8 @@ class BinanceFeed:
             dec.status_all(now, FeedStatus.CONNECTED)
             feed.flush()
 
-        sess = WsSession(self.url(), "picows", on_open, on_message, on_batch_end=on_batch_end)
+        sess = WsSession(self.url(), "picows", on_open, on_message, on_batch_end=on_batch_end,
+                         listener_factory=_frame_listener(dec, on_message, on_batch_end))
         try:
             return await sess.run()
         finally:
@@ -376,6 +377,17 @@ class BinanceFeed:
         self._stopping = True
         if self._ws is not None:
             asyncio.ensure_future(self._ws.close())
+
+
+def _frame_listener(dec, on_message, on_batch_end):
+    """The C-level picows listener for ``dec`` (``_picows_binance``), or None (the Python one)
+    when that extension is not built or does not load against the installed picows."""
+    try:
+        from livestack.feeds._picows_binance import BinanceFrameListener
+    except (ImportError, ValueError) as e:  # e.g. a picows whose Cython layout differs from the build's
+        log.warning("binance feed: C frame listener unavailable (%s); using the Python listener", e)
+        return None
+    return lambda sess: BinanceFrameListener(dec._fast, dec.out, on_message, on_batch_end, dec.c, sess)
 
 
 class _PicowsHandle:

@@ -20,7 +20,7 @@ class WsSession:
     connection closes (or :meth:`close`), and returns whether anything was received."""
 
     def __init__(self, url: str, transport: str, on_open, on_message, *, open_timeout: float = 10.0,
-                 max_size: int = 1 << 24, on_batch_end=None):
+                 max_size: int = 1 << 24, on_batch_end=None, listener_factory=None):
         if transport not in TRANSPORTS:
             raise ValueError(f"transport {transport!r}: expected one of {TRANSPORTS}")
         self.url = url
@@ -32,6 +32,11 @@ class WsSession:
         #: the ring there, once per socket read instead of once per message, at no latency cost
         #: (nothing else is waiting to be decoded)
         self.on_batch_end = on_batch_end
+        #: picows only: ``listener_factory(session)`` makes the connection's ``WSListener`` in
+        #: place of the Python one below (the Binance feed's C-level listener,
+        #: ``_picows_binance.BinanceFrameListener``); it must deliver what it does not handle
+        #: itself to ``on_message`` and call ``on_batch_end`` like the Python one
+        self.listener_factory = listener_factory
         self.open_timeout = open_timeout
         self.max_size = max_size
         self.got = False
@@ -123,8 +128,9 @@ class WsSession:
                     transport.send_close(frame.get_close_code())
                     transport.disconnect()
 
+        factory = Listener if self.listener_factory is None else (lambda: self.listener_factory(sess))
         tr, _ = await asyncio.wait_for(
-            ws_connect(Listener, self.url, enable_auto_pong=True, max_frame_size=self.max_size,
+            ws_connect(factory, self.url, enable_auto_pong=True, max_frame_size=self.max_size,
                        websocket_handshake_timeout=self.open_timeout), self.open_timeout)
         self._tr = tr
         try:
