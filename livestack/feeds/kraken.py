@@ -178,7 +178,7 @@ class KrakenDecoder(L2Decoder):
             self.malformed("decimal", ts, msg)
             if book and st is not None and st.synced:
                 self.gap(st, ts)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError):
             out.truncate(n0)
             self.malformed("field", ts, msg)
             if book and st is not None and st.synced:

@@ -136,7 +136,7 @@ class OkxDecoder(L2Decoder):
             self.malformed("decimal", ts, msg)
             if ch in BOOK_CHANNELS and st.synced:
                 self.gap(st, ts)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError):
             out.truncate(n0)
             self.malformed("field", ts, msg)
             if ch in BOOK_CHANNELS and st.synced:

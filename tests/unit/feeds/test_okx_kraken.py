@@ -226,3 +226,21 @@ def test_fuzz_kraken(blobs):
     b, a, _ = book_from_records(records(dec))
     st_ = dec.states["BTC/USD"]
     assert {lv[0]: lv[1] for lv in st_.book.bids.levels.values()} == b or not st_.synced
+
+
+def test_a_timestamp_or_sequence_beyond_int64_ns_is_a_malformed_field_not_a_crash():
+    # found by test_fuzz_kraken: a v1 level time of 10,700,000,000 s does not fit int64 ns
+    dec = kraken.KrakenDecoder([KR_I])
+    for m in _KR_BASE[:2]:
+        dec.on_message(m, 5)
+    before = dec.c.malformed_field
+    dec.on_message(b'[42, {"a": [["45287.7", "2.73303505", "10700000000.158383"]], "c": "508169693"}, '
+                   b'"book-10", "BTC/USD"]', 6)
+    assert dec.c.malformed_field == before + 1
+    dec = okx.OkxDecoder([OKX_I])
+    dec.on_message(_OKX_BASE[0], 5)
+    before = dec.c.malformed_field
+    m = json.loads(_OKX_BASE[1])
+    m["data"][0]["ts"] = "99999999999999999999"
+    dec.on_message(json.dumps(m).encode(), 6)
+    assert dec.c.malformed_field == before + 1
