@@ -38,7 +38,7 @@ def venue(request):
         fake.stop()
 
 
-def wait(cond, what, timeout=10.0):
+def wait(cond, what, timeout=60.0):  # generous: a busy 2-core CI machine, never a sleep
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
