@@ -44,6 +44,7 @@ from livestack.ipc import Ring, new_session_id, remove_session, segment_name  # 
 from livestack.schema import RecordKind  # noqa: E402
 
 PRICE = 100_005
+PROCS = ("harness", "feed", "venue", "writer")
 
 
 def _harness(names, cpu, ready, q, every):
@@ -63,6 +64,7 @@ def _harness(names, cpu, ready, q, every):
     h.run(0.0, 2.0, False)
     c = core.counters()
     q.put({"md_events": c["md_events"], "orders_sent": c["orders_sent"], "denials": c["denials"],
+           "denials_by_reason": {k: v for k, v in c["denials_by_reason"].items() if v},
            "harness": h.counters()})
 
 
@@ -204,7 +206,7 @@ def run_case(n: int, every: int, cpus, records_dir: str, profile: bool) -> dict:
             time.sleep(0.0005)
         t_end_ns = time.time_ns()
         wall = time.monotonic() - w0
-        cpu = {k: 100 * (_cpu(p) - cpu0[k]) / wall for k, p in ps.items()}
+        cpu_s = {k: _cpu(p) - cpu0[k] for k, p in ps.items()}
         f = fq.get(timeout=30)
         if profile:
             for p in prof.values():
@@ -224,10 +226,12 @@ def run_case(n: int, every: int, cpus, records_dir: str, profile: bool) -> dict:
             md_rows = s.counts().get("md_trade", 0)
         out = {"events": n, "every": every, "seconds": (t_end_ns - f["t0_ns"]) / 1e9,
                "events_per_s": n / ((t_end_ns - f["t0_ns"]) / 1e9), "feed_events_per_s": n / (f["feed_ns"] / 1e9),
-               "md_ring_full_waits": f["full_waits"], "orders": hc["orders_sent"], "denials": hc["denials"],
+               "md_ring_full_waits": f["full_waits"], "orders": hc["orders_sent"], "denials": hc["denials"], "denials_by_reason": hc["denials_by_reason"],
                "harness_md": hc["md_events"], "file_md_rows": md_rows, "records": rep["records"],
                "records_contiguous": rep["contiguous"], "ring_overflows": counters.get("ring_overflows", 0),
-               "lost": n - min(hc["md_events"] - snap, md_rows), "cpu_pct": cpu, "file_bytes": os.path.getsize(path)}
+               "lost": n - min(hc["md_events"] - snap, md_rows),
+               "cpu_pct": {k: 100 * v / wall for k, v in cpu_s.items()},
+               "cpu_ns_per_event": {k: v * 1e9 / n for k, v in cpu_s.items()}, "file_bytes": os.path.getsize(path)}
         if profile:
             out["profile"] = {k: _top_frames(prof_dir, k) for k in ("harness", "writer", "feed", "venue")}
         shutil.rmtree(prof_dir, ignore_errors=True)
@@ -269,9 +273,18 @@ def main(argv=None):
         rows.append([k, f"{m['events_per_s'] / 1e6:.2f}M",
                      " ".join(f"{x / 1e6:.2f}" for x in v["events_per_s_runs"]), f"{m['orders']:,}", m["denials"],
                      m["lost"], "yes" if m["records_contiguous"] else "NO", f"{m['records']:,}",
-                     " / ".join(f"{m['cpu_pct'][p]:.0f}" for p in ("harness", "feed", "venue", "writer"))])
+                     " / ".join(f"{m['cpu_pct'][p]:.0f}" for p in PROCS),
+                     " / ".join(f"{m['cpu_ns_per_event'][p]:.0f}" for p in PROCS)])
     print(common.table(rows, ["strategy", "md events/s", "runs (M/s)", "orders", "denials", "md lost",
-                              "seq contiguous", "records written", "CPU % harness / feed / venue / writer"]))
+                              "seq contiguous", "records written", "CPU % harness / feed / venue / writer",
+                              "CPU ns per md event (same order)"]))
+    for k, v in results.items():
+        ns = v["median"]["cpu_ns_per_event"]
+        shared = ns["feed"] + ns["venue"] + ns["writer"]
+        print(f"{k}: CPU {cpus[0]} spends {shared:.0f} ns per md event (feed + venue + writer: at most "
+              f"{1e3 / shared:.2f}M ev/s if it had that CPU to itself), the harness {ns['harness']:.0f} ns on CPU "
+              f"{cpus[1]} (it spins: its CPU share says how much of CPU {cpus[1]} it got, "
+              f"{v['median']['cpu_pct']['harness']:.0f}%)")
     for k, v in results.items():
         prof = v["runs"][0].get("profile")
         if prof:

@@ -217,24 +217,29 @@ cdef inline void nap(int64_t ns) noexcept nogil:
     nanosleep(&ts, NULL)
 
 
-def feed_run(Ring md, int64_t n, uint32_t instrument, int64_t price, int64_t batch=512, int64_t nap_ns=20000):
+def feed_run(Ring md, int64_t n, uint32_t instrument, int64_t price, int64_t batch=512, int64_t nap_ns=20000,
+             int64_t max_nap_ns=320000):
     """Feed stand-in for bench_e2e.py: ``n`` MD_TRADE records, written in place into the md ring in
-    batches as fast as it takes them (``ts`` = the batch's wall time); when the ring is full it
-    sleeps ``nap_ns`` (it shares a CPU with the venue and the writer: it never spins). Nothing is
+    batches as fast as it takes them (``ts`` = the batch's wall time); while the ring has no room
+    for a whole batch it sleeps, ``nap_ns`` doubling up to ``max_nap_ns`` (it shares a CPU with
+    the venue and the writer: it never spins, and each wake-up costs that CPU). Nothing is
     dropped. Returns (full waits, ns from the first write to the last)."""
     md._require(ROLE_PRODUCER)
     cdef ls_ring_t *r = md.ring
     cdef ls_md_trade_t *t
-    cdef uint64_t pos, k, j
-    cdef int64_t i = 0, full = 0, t0, now
+    cdef uint64_t pos, k, j, want
+    cdef int64_t i = 0, full = 0, t0, now, sleep_ns = nap_ns
     with nogil:
         t0 = wall_ns()
         while i < n:
-            k = ls_ring_claim(r, <uint64_t>min(batch, n - i), &pos)
-            if k == 0:
+            want = <uint64_t>min(batch, n - i)
+            if ls_ring_free(r, want) < want:
                 full += 1
-                nap(nap_ns)
+                nap(sleep_ns)
+                sleep_ns = min(sleep_ns * 2, max_nap_ns)
                 continue
+            sleep_ns = nap_ns
+            k = ls_ring_claim(r, want, &pos)
             now = wall_ns()
             for j in range(k):
                 t = <ls_md_trade_t *>ls_ring_slot(r, pos + j)
