@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     ok = spread["status"]["p99_ns_median"] <= TARGET_P99_NS
     print(f"target p99 <= {TARGET_P99_NS / 1e3:.0f} µs through the harness (median run): {'met' if ok else 'NOT met'}"
           f"{'' if spread['status']['p99_ns_max'] <= TARGET_P99_NS else ' (not in every run)'}")
-    path = write_result("control", {
+    path = write_result("control" if args.harness == "real" else "control_stand_in", {
         "what": "control request round trip measured in the client (send to reply parsed)",
         "topology": f"ControlClient -> ROUTER ({args.transport}) -> cmd ring -> {_harness_text(args)} -> reply ring",
         "transport": args.transport, "harness": _harness_text(args),
