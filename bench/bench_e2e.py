@@ -227,6 +227,7 @@ def run_case(n: int, every: int, cpus, records_dir: str, profile: bool) -> dict:
         out = {"events": n, "every": every, "seconds": (t_end_ns - f["t0_ns"]) / 1e9,
                "events_per_s": n / ((t_end_ns - f["t0_ns"]) / 1e9), "feed_events_per_s": n / (f["feed_ns"] / 1e9),
                "md_ring_full_waits": f["full_waits"], "orders": hc["orders_sent"], "denials": hc["denials"], "denials_by_reason": hc["denials_by_reason"],
+               "harness_counters": hc["harness"],
                "harness_md": hc["md_events"], "file_md_rows": md_rows, "records": rep["records"],
                "records_contiguous": rep["contiguous"], "ring_overflows": counters.get("ring_overflows", 0),
                "lost": n - min(hc["md_events"] - snap, md_rows),
@@ -271,13 +272,19 @@ def main(argv=None):
     for k, v in results.items():
         m = v["median"]
         rows.append([k, f"{m['events_per_s'] / 1e6:.2f}M",
-                     " ".join(f"{x / 1e6:.2f}" for x in v["events_per_s_runs"]), f"{m['orders']:,}", m["denials"],
+                     " ".join(f"{x / 1e6:.2f}" for x in v["events_per_s_runs"]), f"{m['orders']:,}",
+                     f"{m['denials']:,} {m['denials_by_reason'] or ''}",
                      m["lost"], "yes" if m["records_contiguous"] else "NO", f"{m['records']:,}",
+                     f"{m['harness_counters']['records_backpressure']:,}",
                      " / ".join(f"{m['cpu_pct'][p]:.0f}" for p in PROCS),
                      " / ".join(f"{m['cpu_ns_per_event'][p]:.0f}" for p in PROCS)])
     print(common.table(rows, ["strategy", "md events/s", "runs (M/s)", "orders", "denials", "md lost",
-                              "seq contiguous", "records written", "CPU % harness / feed / venue / writer",
+                              "seq contiguous", "records written", "harness passes with the records ring full",
+                              "CPU % harness / feed / venue / writer",
                               "CPU ns per md event (same order)"]))
+    print("denials: the core's reasons (HALTED: trading halted while the records ring was full, i.e. the writer "
+          "was behind; md is never dropped, the harness stops taking it); the events ring has no reader here (lossy "
+          "by design)")
     for k, v in results.items():
         ns = v["median"]["cpu_ns_per_event"]
         shared = ns["feed"] + ns["venue"] + ns["writer"]
