@@ -150,25 +150,7 @@ def run_case(period_ns, n, cpus, every=1):
         remove_session(sid)
 
 
-_HICCUP = None
-
-
-def floor(cpus, duration_ns):
-    """Run bench/c/hiccup.c pinned on each CPU at once for duration_ns; the per-CPU gap counts."""
-    global _HICCUP
-    import json
-    import subprocess
-    import tempfile
-
-    if _HICCUP is None:
-        _HICCUP = common.compile_c(pathlib.Path(__file__).resolve().parent / "c" / "hiccup.c",
-                                   pathlib.Path(tempfile.mkdtemp(prefix="lsbench-")) / "hiccup")
-    ps = [subprocess.Popen([str(_HICCUP), str(c), str(int(duration_ns))], stdout=subprocess.PIPE, text=True)
-          for c in cpus]
-    out = [json.loads(p.communicate(timeout=duration_ns / 1e9 + 60)[0]) for p in ps]
-    return {"per_cpu": out, "over_1us": sum(o["over_1us"] for o in out), "over_10us": sum(o["over_10us"] for o in out),
-            "max_ns": max(o["max_ns"] for o in out),
-            "lost_fraction": max(o["lost_ns"] / max(1, o["duration_ns"]) for o in out)}
+floor = common.hiccup_floor
 
 
 def main(argv=None):

@@ -10,9 +10,12 @@ Topology (the harness is reached only through shared-memory rings, never through
 
 One loop, one thread (plus pyzmq's ZAP authenticator thread when CURVE is on, see
 ``livestack.control.auth``): poll the ROUTER with a timeout while
-nothing is in flight; while a command is in flight, poll without blocking and check the reply ring
-with ``Backoff("backoff")`` (spin → yield → short sleeps), so a reply is picked up within
-microseconds without busy-spinning a core. Every request gets exactly one reply; a command the
+nothing is in flight. Right after a command is written to the cmd ring the server watches the
+reply ring for at most ``reply_spin_us`` (CPU pauses): the pinned harness answers a command within
+a few microseconds, so the reply usually goes back to the client in the same pass, without a trip
+round the loop. A reply not there by then (a descheduled harness, a multi-command config) is
+awaited in the loop: poll without blocking and check the reply ring with ``Backoff("backoff")``
+(spin → short sleeps), so it is picked up within microseconds without busy-spinning a core. Every request gets exactly one reply; a command the
 harness has not answered by the deadline gets a ``timeout`` error (a late reply is published on
 PUB as ``control`` with ``late: true`` and otherwise dropped).
 
@@ -34,7 +37,9 @@ Options (``run_process(..., options, stop)``; the ``control`` config table plus 
                            ``strategy.<name>``); else resolved from ``strategy`` ({name, params})
                            through ``livestack.strategies.get``; else only ``strategy.params.<index>``
 ``attach_timeout_s``       wait this long for the rings and telemetry block to exist (default 10)
-``reply_spins``            CPU pauses before the first sleep while a reply is awaited (default 20)
+``reply_spin_us``          after writing a command, watch the reply ring this long before going back
+                           to the loop (default 50; 0: never)
+``reply_spins``            loop passes before the first sleep while a reply is awaited (default 20)
 =========================  ======================================================================
 """
 
@@ -92,9 +97,15 @@ def _reply_dict(raw: bytes, offset: int) -> dict:
     return dict(zip(_REPLY_FIELDS, _REPLY.unpack_from(raw, offset)))
 
 
+_CMD_INDEX = {n: i for i, n in enumerate(_CMD_FIELDS)}
+
+
 def _pack_cmd(**values) -> bytes:
     """A CONTROL_CMD slot from field values by name (absent fields are 0)."""
-    return _CMD.pack(*(values.get(n, 0) for n in _CMD_FIELDS))
+    packed = [0] * len(_CMD_FIELDS)
+    for name, v in values.items():
+        packed[_CMD_INDEX[name]] = v
+    return _CMD.pack(*packed)
 
 
 DEFAULT_TIMEOUT_MS = 2000
@@ -147,13 +158,13 @@ def record_to_dict(raw: bytes) -> dict:
     return out
 
 
+_STATE_NAMES = {int(s): s.name for s in TradingState}
+
+
 def decode_state_bits(value1: int) -> dict:
     """CONTROL_REPLY.value1 as the core writes it: trading state | kill latched << 8 | session active << 9."""
     ts = value1 & 0xFF
-    try:
-        name = TradingState(ts).name
-    except ValueError:
-        name = str(ts)
+    name = _STATE_NAMES.get(ts) or str(ts)
     return {"trading_state": name, "kill_latched": bool(value1 >> 8 & 1), "session_active": bool(value1 >> 9 & 1)}
 
 
@@ -200,6 +211,9 @@ class ControlServer:
         # yield can cost a whole time slice, while a sleeper is woken promptly by the scheduler.
         self.backoff = Backoff("backoff", spins=int(opts.get("reply_spins", 20)), yields=0, min_sleep_ns=5000,
                                max_sleep_ns=50_000)
+        # right after a command: a bounded watch of the reply ring (see the module docstring)
+        self.reply_spin_s = max(0.0, float(opts.get("reply_spin_us", 50))) / 1e6
+        self._spin = Backoff("spin")
         set_timer_slack_ns(1000)
         self.ctx = zmq.Context.instance() if opts.get("shared_context") else zmq.Context()
         self.router = self.pub = None
@@ -355,7 +369,7 @@ class ControlServer:
         if len(frames) < 2:
             return
         envelope = frames[:-1]
-        rid, name = None, None
+        rid, name, submitted = None, None, False
         self.counts["requests"] += 1
         try:
             rid, name, args = P.decode_request(frames[-1])
@@ -364,12 +378,15 @@ class ControlServer:
                 self._send(envelope, self._query(rid, name, args))
             else:
                 self._submit(envelope, rid, name, args)
+                submitted = True
         except P.RequestError as e:
             self.counts["errors"] += 1
             self._send(envelope, P.error_reply(getattr(e, "id", rid), name, e.code, e.message))
         except Exception as e:  # noqa: BLE001 - every request gets a reply, even on a bug
             self.counts["errors"] += 1
             self._send(envelope, P.error_reply(rid, name, "internal", f"{type(e).__name__}: {e}"))
+        if submitted and self.reply_spin_s and self.reply.wait_readable(self.reply_spin_s, self._spin):
+            self._drain_replies()
 
     def instruments(self) -> P.Instruments:
         if self._instruments_cfg:

@@ -40,6 +40,7 @@ cdef class Harness:
     cdef int64_t rtt_coid[4096]
     cdef int64_t rtt_ts[4096]
     cdef int64_t next_gauge_ns
+    cdef int64_t t_chain                 # end of the last input's core work when it emitted nothing (0: none)
     cdef ls_ring_t *md[8]
     cdef int n_md
     cdef ls_ring_t *exec_ring

@@ -101,7 +101,7 @@ class Segment:
         except posix_ipc.ExistentialError as e:
             raise FileExistsError(f"shared-memory segment {name} already exists") from e
         try:
-            mm = mmap.mmap(seg.fd, size)
+            mm = _map(seg.fd, size)
         except BaseException:
             seg.close_fd()
             unlink_segment(name)
@@ -199,6 +199,16 @@ class Segment:
         return f"<Segment {self.name}{' closed' if self.closed else ''}>"
 
 
+#: every page mapped at map time (Linux): the creator allocates the segment's pages once, and each
+#: process that maps it gets its page tables then, not through a fault per 4 KiB page on first
+#: touch -- which, in a fresh records ring, is the harness's first write into every page
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
+
+
+def _map(fd: int, size: int) -> mmap.mmap:
+    return mmap.mmap(fd, size, flags=mmap.MAP_SHARED | _POPULATE)
+
+
 def _lock_fd(seg, name: str) -> int:
     """A descriptor for role locks on the segment ``seg`` has open, then close ``seg``'s.
 
@@ -228,7 +238,7 @@ def _open(name: str) -> Segment | None:
     except posix_ipc.ExistentialError:
         return None
     try:
-        mm = mmap.mmap(seg.fd, seg.size) if seg.size else None
+        mm = _map(seg.fd, seg.size) if seg.size else None
     except BaseException:
         seg.close_fd()
         raise

@@ -429,14 +429,13 @@ class RecordWriter:
                 if jcount:
                     need[0] = jcount
                 self._room(need)
-            graw = np.take(raw, order, axis=0)  # ~4x faster than raw[order] here
-            grec = graw.view(SLOT128).reshape(n)
+            # each destination gathers only its own rows, and only the bytes its dtype stores (64 of
+            # the 128 for the 64-byte kinds): one copy per record, not a whole-slot regroup first
             written = 0
             start = 0
             for k in np.flatnonzero(counts):
                 c = int(counts[k])
-                written += self._append(int(k), graw[start:start + c], grec[start:start + c], rows,
-                                        order[start:start + c])
+                written += self._append(int(k), raw, rec, rows, order[start:start + c])
                 start += c
         if jcount:
             written += self._append_journal(rec, journaled, rows, key)
@@ -500,32 +499,36 @@ class RecordWriter:
 
     def _append(self, key: int, raw: np.ndarray, rec: np.ndarray, rows_out: np.ndarray | None,
                 where: np.ndarray | None) -> int:
-        """Append slots of one destination; ``rows_out[where[i]]`` (``where`` None: ``i``) gets the row
-        slot i landed in (left -1 when it was already in the file)."""
+        """Append the slots ``where`` (indices into ``raw``/``rec``, in seq order; None: all of them)
+        of one destination; ``rows_out[where[i]]`` gets the row slot ``where[i]`` landed in (left -1
+        when it was already in the file)."""
         name = _KEY_TO_NAME[key]
         last = self.last_seq[name]
-        seqs = rec["seq"]
-        keep = None
+        if where is None:
+            where = np.arange(len(rec))
+            whole = True
+        else:
+            whole = False
+        seqs = rec["seq"] if whole else rec["seq"][where]
         if int(seqs[0]) <= last:  # restart catch-up: some of these are already in the file
             keep = seqs > last
-            skipped = len(seqs) - int(keep.sum())
-            self.counters["duplicates_skipped"] += skipped
-            raw, rec = raw[keep], rec[keep]
-            if len(rec) == 0:
+            self.counters["duplicates_skipped"] += len(seqs) - int(keep.sum())
+            where = where[keep]
+            whole = False
+            if len(where) == 0:
                 return 0
-        k = len(rec)
-        if key == _KEY_UNKNOWN:
-            rows = rec if rec.flags.c_contiguous else np.ascontiguousarray(rec)
+        k = len(where)
+        size = 128 if key == _KEY_UNKNOWN else DATASETS[name][1].itemsize
+        part = raw if size == 128 else raw[:, :size]
+        if whole:
+            rows = part if part.flags.c_contiguous else np.ascontiguousarray(part)
+        elif 128 % size == 0:  # one item copy per record: ~2x faster than a 2-D take, ~8x than part[where]
+            rows = np.take(raw.view(f"V{size}")[:, 0], where)
         else:
-            dt = DATASETS[name][1]
-            if dt.itemsize == 128:
-                rows = (raw if raw.flags.c_contiguous else np.ascontiguousarray(raw)).view(dt).reshape(k)
-            else:
-                rows = np.ascontiguousarray(raw[:, :dt.itemsize]).view(dt).reshape(k)
+            rows = np.take(part, where, axis=0)
+        rows = rows.view(SLOT128 if key == _KEY_UNKNOWN else DATASETS[name][1]).reshape(k)
         if rows_out is not None:
-            got = self.size[name] + np.arange(k, dtype=np.int64)
-            pos = np.arange(len(seqs)) if where is None else where
-            rows_out[pos if keep is None else pos[keep]] = got
+            rows_out[where] = self.size[name] + np.arange(k, dtype=np.int64)
         return self._append_rows(name, rows)
 
     def _append_rows(self, name: str, rows: np.ndarray) -> int:

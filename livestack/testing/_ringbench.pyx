@@ -203,3 +203,71 @@ def t2t_drive(Ring md, Ring orders, Ring execs, Ring records, int64_t n, int64_t
         while wall_ns() < due and got < n:
             got += drain_orders(orders.ring, execs.ring, lat, nlat, &k, ex)
     return got, full, wall_ns() - t0
+
+
+# ---- bench/bench_e2e.py: a feed process and a venue process that share a CPU (never spin) ----------
+from posix.time cimport nanosleep
+from livestack.ipc.ring cimport ls_ring_claim, ls_ring_commit, ls_ring_slot
+
+
+cdef inline void nap(int64_t ns) noexcept nogil:
+    cdef timespec ts
+    ts.tv_sec = ns // 1000000000
+    ts.tv_nsec = ns % 1000000000
+    nanosleep(&ts, NULL)
+
+
+def feed_run(Ring md, int64_t n, uint32_t instrument, int64_t price, int64_t batch=512, int64_t nap_ns=20000,
+             int64_t max_nap_ns=320000):
+    """Feed stand-in for bench_e2e.py: ``n`` MD_TRADE records, written in place into the md ring in
+    batches as fast as it takes them (``ts`` = the batch's wall time); while the ring has no room
+    for a whole batch it sleeps, ``nap_ns`` doubling up to ``max_nap_ns`` (it shares a CPU with
+    the venue and the writer: it never spins, and each wake-up costs that CPU). Nothing is
+    dropped. Returns (full waits, ns from the first write to the last)."""
+    md._require(ROLE_PRODUCER)
+    cdef ls_ring_t *r = md.ring
+    cdef ls_md_trade_t *t
+    cdef uint64_t pos, k, j, want
+    cdef int64_t i = 0, full = 0, t0, now, sleep_ns = nap_ns
+    with nogil:
+        t0 = wall_ns()
+        while i < n:
+            want = <uint64_t>min(batch, n - i)
+            if ls_ring_free(r, want) < want:
+                full += 1
+                nap(sleep_ns)
+                sleep_ns = min(sleep_ns * 2, max_nap_ns)
+                continue
+            sleep_ns = nap_ns
+            k = ls_ring_claim(r, want, &pos)
+            now = wall_ns()
+            for j in range(k):
+                t = <ls_md_trade_t *>ls_ring_slot(r, pos + j)
+                memset(t, 0, 64)
+                t.kind = LS_RECORD_KIND_MD_TRADE
+                t.version = LS_MD_TRADE_VERSION
+                t.flags = LS_RECORD_FLAG_LAST_IN_MSG
+                t.instrument = instrument
+                t.seq = i + 1
+                t.ts = now
+                t.ts_event = now
+                t.price = price + (i & 65535)  # a distinct price per trade: no duplicate intents
+                t.qty = 1
+                t.trade_id = i + 1
+                t.side = 1
+                i += 1
+            ls_ring_commit(r, k)
+    return full, wall_ns() - t0
+
+
+def venue_poll(Ring orders, Ring execs):
+    """Venue stand-in for bench_e2e.py: answer every ORDER_CMD readable now (NEW -> CANCELED, an
+    unfilled IOC); returns how many were read (call again after a backoff when 0)."""
+    orders._require(ROLE_CONSUMER)
+    execs._require(ROLE_PRODUCER)
+    cdef uint8_t ex[128]
+    cdef int64_t k = 0, got
+    cdef int64_t[::1] nolat = np.zeros(1, dtype=np.int64)
+    with nogil:
+        got = drain_orders(orders.ring, execs.ring, nolat, 0, &k, ex)
+    return got
