@@ -120,6 +120,22 @@ def set_limit_text(res: dict) -> str:
     return f"risk.{res['limit']} = {shown} for instrument {res['instrument']}"
 
 
+def strategy_table(rows: list[dict], title: str):
+    """The per-strategy rows (``livestack.strategies.telemetry.per_strategy``) as a rich Table."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col in ("strategy", "instruments", "orders", "fills", "denials", "errors", "realized PnL", "unrealized PnL",
+                "PnL"):
+        t.add_column(col, justify="left" if col in ("strategy", "instruments") else "right")
+    for r in rows:
+        err = f"{r['errors']:,}" + (" [red](stopped)[/]" if r["stopped"] else "")
+        t.add_row(r["name"], " ".join(r["instruments"]), f"{r['orders_sent']:,}", f"{r['fills']:,}",
+                  f"{r['denials']:,}", err, f"{r['realized_pnl']:,.2f}", f"{r['unrealized_pnl']:,.2f}",
+                  f"{r['pnl']:,.2f}")
+    return t
+
+
 def _print_human(reply: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -141,13 +157,18 @@ def _print_human(reply: dict) -> None:
         return
     if cmd == "positions":
         t = Table(title=f"positions at hseq {reply['hseq']}", title_justify="left")
-        for col in ("instrument", "net qty", "avg price", "realized PnL", "unrealized PnL"):
-            t.add_column(col, justify="left" if col == "instrument" else "right")
+        for col in ("instrument", "strategy", "net qty", "avg price", "realized PnL", "unrealized PnL", "orders",
+                    "fills", "denials"):
+            t.add_column(col, justify="left" if col in ("instrument", "strategy") else "right")
         for p in res["positions"]:
             avg = p.get("avg_price")
-            t.add_row(p["symbol"], p["net_qty_str"], "-" if avg is None else f"{avg:,.{p['price_decimals']}f}",
-                      f"{p['realized_pnl_quote']:,.2f}", f"{p['unrealized_pnl_quote']:,.2f}")
+            t.add_row(p["symbol"], p.get("strategy_name") or "-", p["net_qty_str"],
+                      "-" if avg is None else f"{avg:,.{p['price_decimals']}f}",
+                      f"{p['realized_pnl_quote']:,.2f}", f"{p['unrealized_pnl_quote']:,.2f}",
+                      f"{p.get('orders_sent', 0):,}", f"{p.get('fills', 0):,}", f"{p.get('denials', 0):,}")
         con.print(t)
+        if res.get("strategies"):
+            con.print(strategy_table(res["strategies"], "per strategy (sums over its instruments; PnL in quote currency)"))
         return
     if cmd == "metrics":
         from livestack.telemetry.top import render

@@ -550,15 +550,21 @@ class ControlServer:
             rows.sort(key=lambda o: o["client_order_id"])
             return P.ok_reply(rid, name, hseq, {"orders": rows, "count": len(rows)})
         if name == "positions":
+            # per instrument, each row naming its strategy; per strategy: sums over its instruments
+            from livestack.strategies.telemetry import per_strategy
+
+            positions, strats = self.tel.positions(), self.tel.strategies()
+            names = {st["index"]: st["name"] for st in strats}
             rows = []
-            for p in self.tel.positions():
+            for p in positions:
                 pd, qd = p["price_decimals"], p["qty_decimals"]
                 scale = 10 ** (qd)
                 rows.append(dict(p, net_qty_str=format_fixed(p["net_qty"], qd),
                                  realized_pnl_quote=p["realized_pnl"] / scale / 10**pd,
                                  unrealized_pnl_quote=p["unrealized_pnl"] / scale / 10**pd,
-                                 avg_price=(p["cost"] / p["net_qty"] / 10**pd) if p["net_qty"] else None))
-            return P.ok_reply(rid, name, hseq, {"positions": rows})
+                                 avg_price=(p["cost"] / p["net_qty"] / 10**pd) if p["net_qty"] else None,
+                                 strategy_name=names.get(p.get("strategy", -1), "")))
+            return P.ok_reply(rid, name, hseq, {"positions": rows, "strategies": per_strategy(positions, strats)})
         if name == "metrics":
             from livestack.telemetry.snapshot import compact
 
