@@ -5,7 +5,7 @@ Topology (the harness is reached only through shared-memory rings, never through
     ctl / ControlClient ──DEALER/REQ──▶ ROUTER ┐                    ┌──▶ cmd ring (CONTROL_CMD) ──▶ harness
                                                │  control process   │
     ctl events / SUB ◀──────────────── PUB ◀───┘  (this module)     └──◀ reply ring (CONTROL_REPLY) ◀──
-                                                        ▲  ◀── events ring (FILL, TRADING_STATE, ANOMALY, ORDER_STATE)
+                                                        ▲  ◀── events ring (FILL, TRADING_STATE, ANOMALY, ANOMALY_TEXT, ORDER_STATE)
                                                         └───── telemetry block (orders, positions, metrics)
 
 One loop, one thread (plus pyzmq's ZAP authenticator thread when CURVE is on, see
@@ -135,6 +135,10 @@ def record_to_dict(raw: bytes) -> dict:
     out = {"kind": rec.name.lower()}
     for f, _ in spec.layout(rec):
         if f.name.startswith("_") or f.name in ("kind", "version"):
+            continue
+        if f.count > 1:  # a byte array: ANOMALY_TEXT.text (utf-8, `length` bytes used)
+            b = arr[f.name].tobytes()
+            out[f.name] = b[:int(arr["length"])].decode("utf-8", "replace") if f.unit == "utf-8" else b.hex()
             continue
         v = int(arr[f.name])
         enum_name = _ENUM_OF.get((rec.name, f.name))
@@ -580,7 +584,8 @@ class ControlServer:
         return out
 
     # ---- PUB --------------------------------------------------------------------------------
-    _TOPICS = {"TRADING_STATE": "trading_state", "FILL": "fill", "ANOMALY": "anomaly", "ORDER_STATE": "order_state"}
+    _TOPICS = {"TRADING_STATE": "trading_state", "FILL": "fill", "ANOMALY": "anomaly", "ORDER_STATE": "order_state",
+               "ANOMALY_TEXT": "anomaly_text"}
 
     def _drain_events(self) -> bool:
         n = self.events.read(self._events_buf)

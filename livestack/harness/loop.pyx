@@ -258,7 +258,8 @@ cdef class Harness:
                 if self.reply_ring == NULL or ls_ring_write(self.reply_ring, slot) != 0:
                     self.c.replies_dropped += 1
             elif (kind == LS_RECORD_KIND_FILL or kind == LS_RECORD_KIND_TRADING_STATE
-                  or kind == LS_RECORD_KIND_ANOMALY or kind == LS_RECORD_KIND_ORDER_STATE):
+                  or kind == LS_RECORD_KIND_ANOMALY or kind == LS_RECORD_KIND_ORDER_STATE
+                  or kind == LS_RECORD_KIND_ANOMALY_TEXT):
                 if self.events_ring != NULL and ls_ring_write(self.events_ring, slot) != 0:
                     self.c.events_dropped += 1
         self.c.records_out += self.core.n_out_orders + self.core.n_out_records
