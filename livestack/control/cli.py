@@ -168,7 +168,7 @@ def _print_human(reply: dict) -> None:
                       f"{p.get('orders_sent', 0):,}", f"{p.get('fills', 0):,}", f"{p.get('denials', 0):,}")
         con.print(t)
         if res.get("strategies"):
-            con.print(strategy_table(res["strategies"], "per strategy (sums over its instruments; PnL in quote currency)"))
+            con.print(strategy_table(res["strategies"], "per strategy (sums over its instruments; PnL: quote currency)"))
         return
     if cmd == "metrics":
         from livestack.telemetry.top import render
