@@ -16,6 +16,7 @@ per instrument: instruments of one strategy may have different base assets). Its
 from __future__ import annotations
 
 import json
+import logging
 
 from livestack.strategies.config import short_name
 
@@ -28,12 +29,19 @@ def owners(core) -> tuple[list[str], dict[int, int]]:
         return [], {}
     if hasattr(s, "owners"):  # StrategySet
         return [m.name for m in s.members], s.owners()
-    return [short_name(s.name)], {i: 0 for i in range(len(core.instruments()))}
+    return [short_name(s.name)], {i: 0 for i in range(len(core.instruments))}
 
 
 def register_strategies(telemetry, core) -> None:
     """Harness, at start: strategy names and the instrument owners into the telemetry block
-    (instrument slot = core index)."""
+    (instrument slot = core index). A failure is logged, never fatal: telemetry must not stop trading."""
+    try:
+        _register(telemetry, core)
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).exception("per-strategy telemetry not registered")
+
+
+def _register(telemetry, core) -> None:
     from livestack.telemetry.block import MAX_INSTRUMENTS, MAX_STRATEGIES
 
     names, own = owners(core)

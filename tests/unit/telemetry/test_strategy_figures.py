@@ -88,3 +88,24 @@ def test_the_session_file_strategy_attribute_maps_strategies_to_instruments():
     assert strategy_map('[{"ref": "/x/q.py:Q", "name": "a", "instruments": ["AAA"]},'
                         ' {"ref": "mm_cy", "instruments": ["BBB"]}]', syms) == [("a", ["AAA"]), ("mm_cy", ["BBB"])]
     assert strategy_map('{"ref": "none"}', syms) == [] and strategy_map("", syms) == []
+
+
+def test_the_harness_registers_one_strategy_as_owner_of_every_instrument_or_each_member_of_a_set(session):
+    from livestack.config import Instrument
+    from livestack.core import Core
+    from livestack.strategies import loader
+    from livestack.strategies.multi import StrategySet
+    from livestack.strategies.telemetry import register_strategies
+
+    insts = [Instrument(k, f"S{k}", "sim", price_decimals=2, qty_decimals=3, tick=1, lot=1) for k in (1, 2, 3)]
+    risk = {"max_order_qty": 10, "max_position": 100}
+    one = Core(insts, risk, loader.load("mm_cy", None, insts[0]))
+    two = Core(insts, risk, StrategySet([(loader.load("mm_cy", None, insts[0], name="a"), "disable"),
+                                         (loader.load("taker_cy", None, insts[1], name="b"), "halt")], {0: 0, 2: 1}))
+    for core, names, owners in ((one, ["mm_cy"], [0, 0, 0]), (two, ["a", "b"], [0, -1, 1])):
+        with TelemetryBlock.create(segment_name(session, "telemetry")) as b:
+            for k, i in enumerate(insts):
+                b.register_instrument(k, i.id, i.symbol, 2, 3)
+            register_strategies(b, core)
+            assert [s["name"] for s in b.strategies()] == names
+            assert [p["strategy"] for p in b.positions()] == owners
