@@ -165,3 +165,17 @@ def test_message_text_is_cut_to_the_record_at_a_character_boundary():
     assert b.decode() == "a" + "é" * 39
     assert exception_text(KeyError("x at 0x7f3a2b1c9d00")) == "KeyError: 'x at 0x?'"
     assert [m.name for m in ErrorAction] == ["CONTINUE", "DISABLE", "HALT"]
+
+
+def test_the_same_inputs_give_the_same_error_records_in_a_replay(tmp_path):
+    """Bit-exact replay: a fresh core and strategy on the same inputs writes the same ANOMALY_TEXT
+    bytes (the exception's memory address is masked)."""
+    runs = [_run(tmp_path, PY, "py", "continue") for _ in range(2)]
+    a, b = (r[3] for r in runs)
+    assert list(a.text) == list(b.text) and len(a) == 2
+    f = tmp_path / "boom_py_continue.py"
+    outs = []
+    for _ in range(2):
+        core = Core([INST], RISK, loader.load(f"{f}:Boom", None, INST, on_error="continue"))
+        outs.append(core.process_array(_inputs(), hseq0=1)[1])
+    assert outs[0].tobytes() == outs[1].tobytes()
