@@ -120,22 +120,6 @@ def set_limit_text(res: dict) -> str:
     return f"risk.{res['limit']} = {shown} for instrument {res['instrument']}"
 
 
-def strategy_table(rows: list[dict], title: str):
-    """The per-strategy rows (``livestack.strategies.telemetry.per_strategy``) as a rich Table."""
-    from rich.table import Table
-
-    t = Table(title=title, title_justify="left")
-    for col in ("strategy", "instruments", "orders", "fills", "denials", "errors", "realized PnL", "unrealized PnL",
-                "PnL"):
-        t.add_column(col, justify="left" if col in ("strategy", "instruments") else "right")
-    for r in rows:
-        err = f"{r['errors']:,}" + (" [red](stopped)[/]" if r["stopped"] else "")
-        t.add_row(r["name"], " ".join(r["instruments"]), f"{r['orders_sent']:,}", f"{r['fills']:,}",
-                  f"{r['denials']:,}", err, f"{r['realized_pnl']:,.2f}", f"{r['unrealized_pnl']:,.2f}",
-                  f"{r['pnl']:,.2f}")
-    return t
-
-
 def _print_human(reply: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -168,6 +152,8 @@ def _print_human(reply: dict) -> None:
                       f"{p.get('orders_sent', 0):,}", f"{p.get('fills', 0):,}", f"{p.get('denials', 0):,}")
         con.print(t)
         if res.get("strategies"):
+            from livestack.telemetry.top import strategy_table
+
             con.print(strategy_table(res["strategies"], "per strategy (sums over its instruments; PnL: quote currency)"))
         return
     if cmd == "metrics":

@@ -141,7 +141,12 @@ def render(snap: dict, prev: dict | None = None, width: int = 200, stack: dict |
                     f"{p['realized_pnl'] / scale:,.2f} {quote}", f"{p['unrealized_pnl'] / scale:,.2f} {quote}",
                     style="red" if p["realized_pnl"] + p["unrealized_pnl"] < 0 else None)
 
-    strat = strategy_table(snap) if snap.get("strategies") else None
+    strat = None
+    if snap.get("strategies"):
+        from livestack.strategies.telemetry import per_strategy
+
+        strat = strategy_table(per_strategy(snap["positions"], snap["strategies"]),
+                               "strategies (sums over each one's instruments; PnL in quote currency)")
 
     rings = Table(title="rings", title_justify="left")
     for col in ("ring", "fill", "capacity", "level", "full"):
@@ -184,20 +189,19 @@ def render(snap: dict, prev: dict | None = None, width: int = 200, stack: dict |
     return Group(head, Text(""), *rows[:2], *extra, *rows[2:])
 
 
-def strategy_table(snap: dict) -> Table:
-    """Per strategy: its instruments, orders sent, fills, denials, errors (red; "stopped" once its
-    on_error policy took it out) and PnL summed over its instruments."""
-    from livestack.strategies.telemetry import per_strategy
-
-    t = Table(title="strategies (sums over each one's instruments; PnL in quote currency)", title_justify="left")
-    for col in ("strategy", "instruments", "orders", "fills", "denials", "errors", "realized PnL", "unrealized PnL"):
+def strategy_table(rows: list[dict], title: str) -> Table:
+    """Per strategy (``livestack.strategies.telemetry.per_strategy`` rows): its instruments, orders
+    sent, fills, denials, errors (red; "stopped" once its on_error policy took it out) and PnL summed
+    over its instruments. ``top`` and ``ctl positions`` show it."""
+    t = Table(title=title, title_justify="left")
+    for col in ("strategy", "instruments", "orders", "fills", "denials", "errors", "realized PnL", "unrealized PnL",
+                "PnL"):
         t.add_column(col, justify="left" if col in ("strategy", "instruments") else "right")
-    for r in per_strategy(snap["positions"], snap["strategies"]):
-        err = Text(f"{r['errors']:,}" + (" stopped" if r["stopped"] else ""),
-                   style="bold red" if r["errors"] else "")
+    for r in rows:
+        err = Text(f"{r['errors']:,}" + (" stopped" if r["stopped"] else ""), style="bold red" if r["errors"] else "")
         t.add_row(r["name"], " ".join(r["instruments"]), f"{r['orders_sent']:,}", f"{r['fills']:,}",
                   f"{r['denials']:,}", err, f"{r['realized_pnl']:,.2f}", f"{r['unrealized_pnl']:,.2f}",
-                  style="red" if r["pnl"] < 0 else None)
+                  f"{r['pnl']:,.2f}", style="red" if r["pnl"] < 0 else None)
     return t
 
 
