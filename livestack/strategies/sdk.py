@@ -166,7 +166,8 @@ class Context:
 
 
 for _f, _word in C.HDR_FIELDS.items():
-    setattr(Context, _f, property(lambda self, _word=_word: int(self.w[_word])))
+    if _f not in Context.__dict__:  # ``error`` is the intent (the ERROR word reads as header(w).error)
+        setattr(Context, _f, property(lambda self, _word=_word: int(self.w[_word])))
 
 
 class PyHooks:

@@ -179,3 +179,10 @@ def test_the_same_inputs_give_the_same_error_records_in_a_replay(tmp_path):
         core = Core([INST], RISK, loader.load(f"{f}:Boom", None, INST, on_error="continue"))
         outs.append(core.process_array(_inputs(), hseq0=1)[1])
     assert outs[0].tobytes() == outs[1].tobytes()
+
+
+def test_a_python_strategy_may_report_a_code_too(tmp_path):
+    src = PY.replace('raise ValueError(f"bad book at bid {{b.bid_px}} for {{object()}}")', "ctx.error(9)")
+    core, orders, errs, texts = _run(tmp_path, src, "pycode", "disable")
+    assert list(texts.text) == ["error code 9 in on_book"] and list(texts.error_code) == [9] and len(errs) == 1
+    assert core.counters()["strategy_disabled"] == 1
