@@ -311,7 +311,7 @@ def register(sub) -> None:
     p.add_argument("--instrument", help="instrument for risk.* keys (default: all)")
     p = cmds.add_parser("events", help="print state changes published on the PUB socket", parents=[common])
     p.add_argument("--pub-endpoint", help="PUB endpoint (default: beside the control socket)")
-    p.add_argument("--topic", action="append", help="topic filter (trading_state, fill, anomaly, order_state, control)")
+    p.add_argument("--topic", action="append", help="topic filter (trading_state, fill, anomaly, anomaly_text, order_state, control)")
     p.add_argument("--count", type=int, help="stop after N messages")
     p.add_argument("--seconds", type=float, help="stop after S seconds")
     p = cmds.add_parser("keygen", help="create a CURVE certificate pair (NAME.key, NAME.key_secret mode 0600)")
