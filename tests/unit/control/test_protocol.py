@@ -188,3 +188,18 @@ def test_limit_values_take_units_and_refuse_the_wrong_one():
     assert P.limit_unit_text(RiskLimit.MAX_POSITION, btc) == "BTC"
     assert P.limit_unit_text(RiskLimit.MAX_LOSS, btc) == "USDT"
     assert P.limit_unit_text(RiskLimit.SUBMIT_RATE, None) == "orders/s"
+
+
+def test_an_anomaly_text_event_carries_its_message_decoded():
+    """ANOMALY_TEXT is published on PUB (topic anomaly_text) with the strategy error's message as text."""
+    import numpy as np
+
+    from livestack.schema import new
+
+    r = new("ANOMALY_TEXT", 1, hseq=7, code=9, strategy=1, action=1, error_code=0)
+    msg = "RuntimeError: é boom".encode()
+    r["text"][0, :len(msg)] = np.frombuffer(msg, np.uint8)
+    r["length"] = len(msg)
+    d = S.record_to_dict(r.tobytes())
+    assert d["kind"] == "anomaly_text" and d["text"] == "RuntimeError: é boom" and d["hseq"] == 7
+    assert d["code"] == "STRATEGY_ERROR" and d["action"] == "DISABLE" and d["strategy"] == 1
