@@ -41,7 +41,8 @@ enum {
     LS_CTX_GUSER_OFF = 31,          /* word offset of the global user words */
     LS_CTX_N_GUSER = 32,            /* global user words */
     LS_CTX_NEXT_ORDER_ID = 33,      /* client_order_id the next accepted NEW/REPLACE gets */
-    LS_CTX_HDR_WORDS = 34,          /* header size */
+    LS_CTX_ERROR = 34,              /* nonzero: the strategy reports an error in this call (numba/Python intents.error(w, code), Cython sdk_error(ctx, code); a Python exception: -1). The core drops the call's intents, records ANOMALY STRATEGY_ERROR + ANOMALY_TEXT, applies on_error and clears the word */
+    LS_CTX_HDR_WORDS = 35,          /* header size */
 };
 
 /* Instrument block: fixed fields (then the live order slots and the top-of-book arrays). */
@@ -152,6 +153,7 @@ typedef struct {
     int64_t guser_off;
     int64_t n_guser;
     int64_t next_order_id;
+    int64_t error;
 } ls_ctx_hdr_t;
 _Static_assert(sizeof(ls_ctx_hdr_t) == 8 * LS_CTX_HDR_WORDS, "ls_ctx_hdr_t matches the word layout");
 typedef struct {

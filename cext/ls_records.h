@@ -26,6 +26,7 @@
 #define LS_RECORD_KIND_TELEMETRY 15  /* telemetry snapshot */
 #define LS_RECORD_KIND_ANOMALY 16  /* surprising input recorded instead of crashing */
 #define LS_RECORD_KIND_BOOK_LEVELS 17  /* up to 5 levels of one side of the core's top N (book_top rows are assembled from them) */
+#define LS_RECORD_KIND_ANOMALY_TEXT 18  /* the message of the ANOMALY just before it (a strategy error's text) */
 
 /* RecordFlag: bits of header.flags */
 #define LS_RECORD_FLAG_LAST_IN_MSG 1  /* last record decoded from one venue message: the book is consistent after it */
@@ -178,7 +179,7 @@
 #define LS_ANOMALY_BAD_RECORD 6  /* record with an unknown kind or version */
 #define LS_ANOMALY_RECORDS_FULL 7  /* records ring full: trading halted */
 #define LS_ANOMALY_CROSSED_BOOK 8  /* book crossed after an update */
-#define LS_ANOMALY_STRATEGY_ERROR 9  /* a Python strategy raised; its intents of that call are dropped (detail = its errors so far; then its on_error policy) */
+#define LS_ANOMALY_STRATEGY_ERROR 9  /* a strategy raised (Python) or reported an error (numba / Cython error code); its intents of that call are dropped (detail = its errors so far; then its on_error policy; the message: the ANOMALY_TEXT record after it) */
 #define LS_ANOMALY_INTENTS_OVERFLOW 10  /* the strategy appended more intents than the buffer holds */
 #define LS_ANOMALY_VENUE_RESET 11  /* a restarted venue lost its orders: detail = how many the core ended CANCELED */
 #define LS_ANOMALY_DISK_FULL 12  /* records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped) */
@@ -189,6 +190,11 @@
 #define LS_ANOMALY_PENDING_TIMEOUT 17  /* an order stayed pending past the timeout and its status request went unanswered: instrument HALTED */
 #define LS_ANOMALY_REJECT_STORM 18  /* N venue rejects in T seconds on an instrument (detail = rejects): throttled, then instrument HALTED on the next storm */
 #define LS_ANOMALY_STOP_UNRESOLVED 19  /* orders still open when the stop drain ended (detail = how many): they end UNKNOWN */
+
+/* ErrorAction: ANOMALY_TEXT.action: what a strategy's on_error policy did after the error */
+#define LS_ERROR_ACTION_CONTINUE 0  /* the call's intents dropped; the strategy is called again */
+#define LS_ERROR_ACTION_DISABLE 1  /* the strategy is not called again; its orders are canceled */
+#define LS_ERROR_ACTION_HALT 2  /* every strategy stopped, every order canceled, trading HALTED (cause 6) */
 
 /* common header of every record */
 typedef struct ls_hdr {
@@ -805,5 +811,40 @@ _Static_assert(offsetof(ls_book_levels_t, px_3) == 96, "BOOK_LEVELS.px_3");
 _Static_assert(offsetof(ls_book_levels_t, qty_3) == 104, "BOOK_LEVELS.qty_3");
 _Static_assert(offsetof(ls_book_levels_t, px_4) == 112, "BOOK_LEVELS.px_4");
 _Static_assert(offsetof(ls_book_levels_t, qty_4) == 120, "BOOK_LEVELS.qty_4");
+
+/* ANOMALY_TEXT (kind 18, 128 bytes): the message of the ANOMALY recorded just before it, same hseq: a strategy error's text (the Python exception as 'Type: message', or the code a numba / Cython strategy reported). Added to schema 4 without a bump: a new kind is additive. */
+#define LS_ANOMALY_TEXT_SIZE 128
+#define LS_ANOMALY_TEXT_VERSION 1
+typedef struct ls_anomaly_text {
+    uint16_t kind;  /* @0 enum RecordKind: record kind tag: which layout follows */
+    uint8_t version;  /* @2 : layout version of this kind */
+    uint8_t flags;  /* @3 bits RecordFlag: record flags */
+    uint32_t instrument;  /* @4 id: instrument id from config; 0 when the record is not about one */
+    uint64_t seq;  /* @8 count: producer sequence; on the records ring the contiguous record-stream sequence */
+    int64_t ts;  /* @16 ns: ts_recv for inputs, ts_core for core outputs (ns since the epoch) */
+    uint64_t hseq;  /* @24 count: harness input sequence (that of the ANOMALY it explains) */
+    uint16_t code;  /* @32 enum Anomaly: the ANOMALY's code (STRATEGY_ERROR) */
+    uint8_t strategy;  /* @34 index: the strategy: index in the session's [[strategies]] (0 for a single [strategy]) */
+    uint8_t action;  /* @35 enum ErrorAction: what its on_error policy did */
+    uint8_t length;  /* @36 bytes: bytes of text used (the message truncated to fit, at a utf-8 character boundary) */
+    uint8_t _pad[3];  /* @37 : padding */
+    int64_t error_code;  /* @40 : the code a numba / Cython strategy reported (error(w, code)); 0 for a Python exception */
+    uint8_t text[80];  /* @48 utf-8: the message, utf-8, NUL-padded */
+} ls_anomaly_text_t;
+_Static_assert(sizeof(ls_anomaly_text_t) == 128, "ANOMALY_TEXT size");
+_Static_assert(offsetof(ls_anomaly_text_t, kind) == 0, "ANOMALY_TEXT.kind");
+_Static_assert(offsetof(ls_anomaly_text_t, version) == 2, "ANOMALY_TEXT.version");
+_Static_assert(offsetof(ls_anomaly_text_t, flags) == 3, "ANOMALY_TEXT.flags");
+_Static_assert(offsetof(ls_anomaly_text_t, instrument) == 4, "ANOMALY_TEXT.instrument");
+_Static_assert(offsetof(ls_anomaly_text_t, seq) == 8, "ANOMALY_TEXT.seq");
+_Static_assert(offsetof(ls_anomaly_text_t, ts) == 16, "ANOMALY_TEXT.ts");
+_Static_assert(offsetof(ls_anomaly_text_t, hseq) == 24, "ANOMALY_TEXT.hseq");
+_Static_assert(offsetof(ls_anomaly_text_t, code) == 32, "ANOMALY_TEXT.code");
+_Static_assert(offsetof(ls_anomaly_text_t, strategy) == 34, "ANOMALY_TEXT.strategy");
+_Static_assert(offsetof(ls_anomaly_text_t, action) == 35, "ANOMALY_TEXT.action");
+_Static_assert(offsetof(ls_anomaly_text_t, length) == 36, "ANOMALY_TEXT.length");
+_Static_assert(offsetof(ls_anomaly_text_t, _pad) == 37, "ANOMALY_TEXT._pad");
+_Static_assert(offsetof(ls_anomaly_text_t, error_code) == 40, "ANOMALY_TEXT.error_code");
+_Static_assert(offsetof(ls_anomaly_text_t, text) == 48, "ANOMALY_TEXT.text");
 
 #endif

@@ -43,7 +43,13 @@
  *          | orders[LS_TEL_MAX_ORDERS]          64 bytes each, seqlock          |
  *          | procs[LS_TEL_MAX_PROCS]            128 bytes each, own-slot writer |
  *          | rings[LS_TEL_MAX_RINGS]            64 bytes each                   |
+ *          | strategies[LS_TEL_MAX_STRATEGIES]  64 bytes each (layout 2)        |
  *          +--------------------------------------------------------------------+
+ *
+ * Per strategy (layout 2): each position entry names the strategy that owns its instrument
+ * (`strategy`, [[strategies]] index + 1) and counts the instrument's orders sent, fills and denials
+ * (per-field atomics); the strategies table holds each strategy's name and its errors. A reader
+ * sums a strategy's instruments for its position figures.
  *
  * Histograms: fixed log-linear buckets with two significant decimal digits from 10 ns to 10 s.
  * Bucket 0 holds v <= 10 ns; then, for each decade 10^k < v <= 10^(k+1) (k = 1..9), 90 buckets
@@ -63,7 +69,7 @@
 #include "ls_atomic.h"
 
 #define LS_TEL_MAGIC 0x314d454c4554534cULL /* "LSTELEM1" little-endian */
-#define LS_TEL_LAYOUT_VERSION 1
+#define LS_TEL_LAYOUT_VERSION 2   /* 2: per-instrument order/fill/denial counts, the strategies table */
 #define LS_TEL_HEADER_SIZE 256
 #define LS_TEL_NAME_LENGTH 32
 
@@ -75,6 +81,7 @@
 #define LS_TEL_MAX_ORDERS 1024
 #define LS_TEL_MAX_PROCS 32
 #define LS_TEL_MAX_RINGS 32
+#define LS_TEL_MAX_STRATEGIES 8
 
 #define LS_TEL_HIST_BUCKETS 812     /* used buckets */
 #define LS_TEL_HIST_SLOTS 816       /* buckets array length (cache-line multiple) */
@@ -179,7 +186,7 @@ typedef struct ls_tel_position {
     uint32_t instrument;
     uint8_t price_decimals;
     uint8_t qty_decimals;
-    uint16_t _pad0;
+    uint16_t strategy;       /* 1 + index of the strategy owning the instrument; 0: none */
     int64_t net_qty;         /* qty units, signed */
     int64_t cost;            /* price units x qty units: signed cost basis of the open position */
     int64_t realized_pnl;    /* price units x qty units */
@@ -187,8 +194,23 @@ typedef struct ls_tel_position {
     int64_t mark_price;      /* price units */
     int64_t ts;              /* ts_core of the last change (ns) */
     char symbol[LS_TEL_NAME_LENGTH];
-    uint8_t _pad1[128 - 64 - LS_TEL_NAME_LENGTH];
+    /* per-field atomics, not under the seqlock (monotonic counters, ls_tel_instrument_count) */
+    uint64_t orders_sent;    /* order commands dispatched for the instrument (NEW, CANCEL, REPLACE) */
+    uint64_t fills;          /* fills applied */
+    uint64_t denials;        /* intents denied */
+    uint64_t _pad1;
 } ls_tel_position_t;
+
+enum { LS_TEL_I_ORDERS_SENT = 0, LS_TEL_I_FILLS = 1, LS_TEL_I_DENIALS = 2 };
+
+/* One strategy of the session (registered by the harness at start; in use once in_use != 0). */
+typedef struct ls_tel_strategy {
+    uint64_t errors;         /* calls that failed (ANOMALY STRATEGY_ERROR of this strategy) */
+    uint32_t stopped;        /* 1 once its on_error policy took it out (disable / halt) */
+    uint32_t in_use;         /* store-release publishes the name */
+    uint64_t _pad[2];
+    char name[LS_TEL_NAME_LENGTH];
+} ls_tel_strategy_t;
 
 /* One open order (seqlock). A slot holds an order while `state` != 0 (OrderState NONE). */
 typedef struct ls_tel_order {
@@ -235,7 +257,7 @@ typedef struct ls_tel_block {
     int64_t creator_pid;
     int64_t created_ns;
     uint32_t n_counters, n_gauges, n_hists, n_buckets;
-    uint32_t max_codes, max_instruments, max_orders, max_procs, max_rings, _pad0;
+    uint32_t max_codes, max_instruments, max_orders, max_procs, max_rings, max_strategies;
     uint8_t _pad1[LS_TEL_HEADER_SIZE - 80];
     /* @256 */
     uint64_t counters[LS_TEL_MAX_COUNTERS];
@@ -248,6 +270,7 @@ typedef struct ls_tel_block {
     ls_tel_order_t orders[LS_TEL_MAX_ORDERS];
     ls_tel_proc_t procs[LS_TEL_MAX_PROCS];
     ls_tel_ring_t rings[LS_TEL_MAX_RINGS];
+    ls_tel_strategy_t strategies[LS_TEL_MAX_STRATEGIES];
 } ls_tel_block_t;
 
 _Static_assert(offsetof(ls_tel_block_t, counters) == LS_TEL_HEADER_SIZE, "telemetry header size");
@@ -256,6 +279,7 @@ _Static_assert(sizeof(ls_tel_position_t) == 128, "position entry size");
 _Static_assert(sizeof(ls_tel_order_t) == 64, "order entry size");
 _Static_assert(sizeof(ls_tel_proc_t) == 128, "process slot size");
 _Static_assert(sizeof(ls_tel_ring_t) == 64, "ring entry size");
+_Static_assert(sizeof(ls_tel_strategy_t) == 64, "strategy entry size");
 _Static_assert(offsetof(ls_tel_block_t, hists) % LS_CACHE_LINE == 0, "histograms aligned");
 _Static_assert(offsetof(ls_tel_block_t, positions) % LS_CACHE_LINE == 0, "positions aligned");
 _Static_assert(offsetof(ls_tel_block_t, orders) % LS_CACHE_LINE == 0, "orders aligned");
@@ -308,6 +332,7 @@ static inline void ls_tel_init(ls_tel_block_t *t, uint32_t schema_version, int64
     t->max_orders = LS_TEL_MAX_ORDERS;
     t->max_procs = LS_TEL_MAX_PROCS;
     t->max_rings = LS_TEL_MAX_RINGS;
+    t->max_strategies = LS_TEL_MAX_STRATEGIES;
     ls_store_release_u64((volatile uint64_t *)&t->magic, LS_TEL_MAGIC);
 }
 
@@ -431,6 +456,43 @@ static inline void ls_tel_position_set(ls_tel_block_t *t, uint32_t slot, int64_t
     ls_tel_seq_write_end(&e->seq);
 }
 
+/* The strategy owning the instrument in `slot` (index k < LS_TEL_MAX_STRATEGIES; -1: none). */
+static inline void ls_tel_instrument_strategy(ls_tel_block_t *t, uint32_t slot, int k) {
+    ls_tel_position_t *e = &t->positions[slot];
+    ls_tel_seq_write_begin(&e->seq);
+    LS_TEL_STORE(&e->strategy, (uint16_t)(k >= 0 && k < LS_TEL_MAX_STRATEGIES ? k + 1 : 0));
+    ls_tel_seq_write_end(&e->seq);
+}
+
+/* Count n for the instrument in `slot`: which = LS_TEL_I_ORDERS_SENT | LS_TEL_I_FILLS | LS_TEL_I_DENIALS. */
+static inline void ls_tel_instrument_count(ls_tel_block_t *t, uint32_t slot, int which, uint64_t n) {
+    if (LS_UNLIKELY(slot >= LS_TEL_MAX_INSTRUMENTS))
+        return;
+    ls_tel_position_t *e = &t->positions[slot];
+    uint64_t *c = which == LS_TEL_I_ORDERS_SENT ? &e->orders_sent : which == LS_TEL_I_FILLS ? &e->fills : &e->denials;
+    LS_TEL_STORE(c, LS_TEL_LOAD(c) + n);
+}
+
+/* Register strategy k (at start). */
+static inline void ls_tel_strategy_register(ls_tel_block_t *t, uint32_t k, const char *name) {
+    if (LS_UNLIKELY(k >= LS_TEL_MAX_STRATEGIES))
+        return;
+    ls_tel_strategy_t *e = &t->strategies[k];
+    memset(e->name, 0, LS_TEL_NAME_LENGTH);
+    strncpy(e->name, name, LS_TEL_NAME_LENGTH - 1);
+    __atomic_store_n(&e->in_use, (uint32_t)1, __ATOMIC_RELEASE);
+}
+
+/* Strategy k failed; `stopped`: its on_error policy took it out. */
+static inline void ls_tel_strategy_error(ls_tel_block_t *t, uint32_t k, int stopped) {
+    if (LS_UNLIKELY(k >= LS_TEL_MAX_STRATEGIES))
+        return;
+    ls_tel_strategy_t *e = &t->strategies[k];
+    LS_TEL_STORE(&e->errors, LS_TEL_LOAD(&e->errors) + 1);
+    if (stopped)
+        LS_TEL_STORE(&e->stopped, (uint32_t)1);
+}
+
 /* Open-order snapshot: the harness mirrors its order table slot by slot (slot = its own table
  * index, < LS_TEL_MAX_ORDERS). A terminal order is removed with ls_tel_order_clear. */
 static inline void ls_tel_order_set(ls_tel_block_t *t, uint32_t slot, uint32_t instrument, int64_t client_order_id,
@@ -543,6 +605,10 @@ static inline int ls_tel_position_read(const ls_tel_block_t *t, uint32_t slot, l
         out->unrealized_pnl = LS_TEL_LOAD(&e->unrealized_pnl);
         out->mark_price = LS_TEL_LOAD(&e->mark_price);
         out->ts = LS_TEL_LOAD(&e->ts);
+        out->strategy = LS_TEL_LOAD(&e->strategy);
+        out->orders_sent = LS_TEL_LOAD(&e->orders_sent);
+        out->fills = LS_TEL_LOAD(&e->fills);
+        out->denials = LS_TEL_LOAD(&e->denials);
         for (int k = 0; k < LS_TEL_NAME_LENGTH; k++)
             out->symbol[k] = LS_TEL_LOAD(&e->symbol[k]);
         if (ls_tel_seq_read_ok(&e->seq, s)) {

@@ -141,13 +141,20 @@ def _print_human(reply: dict) -> None:
         return
     if cmd == "positions":
         t = Table(title=f"positions at hseq {reply['hseq']}", title_justify="left")
-        for col in ("instrument", "net qty", "avg price", "realized PnL", "unrealized PnL"):
-            t.add_column(col, justify="left" if col == "instrument" else "right")
+        for col in ("instrument", "strategy", "net qty", "avg price", "realized PnL", "unrealized PnL", "orders",
+                    "fills", "denials"):
+            t.add_column(col, justify="left" if col in ("instrument", "strategy") else "right")
         for p in res["positions"]:
             avg = p.get("avg_price")
-            t.add_row(p["symbol"], p["net_qty_str"], "-" if avg is None else f"{avg:,.{p['price_decimals']}f}",
-                      f"{p['realized_pnl_quote']:,.2f}", f"{p['unrealized_pnl_quote']:,.2f}")
+            t.add_row(p["symbol"], p.get("strategy_name") or "-", p["net_qty_str"],
+                      "-" if avg is None else f"{avg:,.{p['price_decimals']}f}",
+                      f"{p['realized_pnl_quote']:,.2f}", f"{p['unrealized_pnl_quote']:,.2f}",
+                      f"{p.get('orders_sent', 0):,}", f"{p.get('fills', 0):,}", f"{p.get('denials', 0):,}")
         con.print(t)
+        if res.get("strategies"):
+            from livestack.telemetry.top import strategy_table
+
+            con.print(strategy_table(res["strategies"], "per strategy (sums over its instruments; PnL: quote currency)"))
         return
     if cmd == "metrics":
         from livestack.telemetry.top import render
@@ -304,7 +311,7 @@ def register(sub) -> None:
     p.add_argument("--instrument", help="instrument for risk.* keys (default: all)")
     p = cmds.add_parser("events", help="print state changes published on the PUB socket", parents=[common])
     p.add_argument("--pub-endpoint", help="PUB endpoint (default: beside the control socket)")
-    p.add_argument("--topic", action="append", help="topic filter (trading_state, fill, anomaly, order_state, control)")
+    p.add_argument("--topic", action="append", help="topic filter (trading_state, fill, anomaly, anomaly_text, order_state, control)")
     p.add_argument("--count", type=int, help="stop after N messages")
     p.add_argument("--seconds", type=float, help="stop after S seconds")
     p = cmds.add_parser("keygen", help="create a CURVE certificate pair (NAME.key, NAME.key_secret mode 0600)")

@@ -5,7 +5,7 @@ Topology (the harness is reached only through shared-memory rings, never through
     ctl / ControlClient ──DEALER/REQ──▶ ROUTER ┐                    ┌──▶ cmd ring (CONTROL_CMD) ──▶ harness
                                                │  control process   │
     ctl events / SUB ◀──────────────── PUB ◀───┘  (this module)     └──◀ reply ring (CONTROL_REPLY) ◀──
-                                                        ▲  ◀── events ring (FILL, TRADING_STATE, ANOMALY, ORDER_STATE)
+                                                        ▲  ◀── events ring (FILL, TRADING_STATE, ANOMALY, ANOMALY_TEXT, ORDER_STATE)
                                                         └───── telemetry block (orders, positions, metrics)
 
 One loop, one thread (plus pyzmq's ZAP authenticator thread when CURVE is on, see
@@ -146,6 +146,10 @@ def record_to_dict(raw: bytes) -> dict:
     out = {"kind": rec.name.lower()}
     for f, _ in spec.layout(rec):
         if f.name.startswith("_") or f.name in ("kind", "version"):
+            continue
+        if f.count > 1:  # a byte array: ANOMALY_TEXT.text (utf-8, `length` bytes used)
+            b = arr[f.name].tobytes()
+            out[f.name] = b[:int(arr["length"])].decode("utf-8", "replace") if f.unit == "utf-8" else b.hex()
             continue
         v = int(arr[f.name])
         enum_name = _ENUM_OF.get((rec.name, f.name))
@@ -567,15 +571,21 @@ class ControlServer:
             rows.sort(key=lambda o: o["client_order_id"])
             return P.ok_reply(rid, name, hseq, {"orders": rows, "count": len(rows)})
         if name == "positions":
+            # per instrument, each row naming its strategy; per strategy: sums over its instruments
+            from livestack.strategies.telemetry import per_strategy
+
+            positions, strats = self.tel.positions(), self.tel.strategies()
+            names = {st["index"]: st["name"] for st in strats}
             rows = []
-            for p in self.tel.positions():
+            for p in positions:
                 pd, qd = p["price_decimals"], p["qty_decimals"]
                 scale = 10 ** (qd)
                 rows.append(dict(p, net_qty_str=format_fixed(p["net_qty"], qd),
                                  realized_pnl_quote=p["realized_pnl"] / scale / 10**pd,
                                  unrealized_pnl_quote=p["unrealized_pnl"] / scale / 10**pd,
-                                 avg_price=(p["cost"] / p["net_qty"] / 10**pd) if p["net_qty"] else None))
-            return P.ok_reply(rid, name, hseq, {"positions": rows})
+                                 avg_price=(p["cost"] / p["net_qty"] / 10**pd) if p["net_qty"] else None,
+                                 strategy_name=names.get(p.get("strategy", -1), "")))
+            return P.ok_reply(rid, name, hseq, {"positions": rows, "strategies": per_strategy(positions, strats)})
         if name == "metrics":
             from livestack.telemetry.snapshot import compact
 
@@ -591,7 +601,8 @@ class ControlServer:
         return out
 
     # ---- PUB --------------------------------------------------------------------------------
-    _TOPICS = {"TRADING_STATE": "trading_state", "FILL": "fill", "ANOMALY": "anomaly", "ORDER_STATE": "order_state"}
+    _TOPICS = {"TRADING_STATE": "trading_state", "FILL": "fill", "ANOMALY": "anomaly", "ORDER_STATE": "order_state",
+               "ANOMALY_TEXT": "anomaly_text"}
 
     def _drain_events(self) -> bool:
         n = self.events.read(self._events_buf)

@@ -2,7 +2,7 @@
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from livestack.core.ctx cimport ls_strategy_ctx_t
-from livestack.schema.records cimport ls_exec_t, ls_control_cmd_t, ls_order_cmd_t
+from livestack.schema.records cimport ls_exec_t, ls_control_cmd_t, ls_order_cmd_t, ls_anomaly_text_t
 from livestack.core.strategy cimport Strategy, ls_strategy_fn
 from livestack.core.book cimport BookSide
 from livestack.core.denials cimport Denial, DenialRuns
@@ -128,4 +128,6 @@ cdef class Core:
     cdef void _book_clear(self, int64_t i) noexcept nogil
     cdef void _mark(self, int64_t i) noexcept nogil
     cdef void _run_strategy(self) noexcept nogil
-    cdef void _strategy_error(self) noexcept nogil
+    cdef void _strategy_error(self, int64_t code) noexcept nogil
+    cdef int _error_text(self, int64_t code, uint32_t inst) noexcept nogil
+    cdef int _describe_error(self, ls_anomaly_text_t *r, int64_t code) noexcept

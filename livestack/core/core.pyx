@@ -35,6 +35,7 @@ from livestack.schema.records cimport *
 from livestack.core.ctx cimport *
 from livestack.core.book cimport BookSide, book_side_init, book_side_free, book_side_clear, book_side_set
 from livestack.core.strategy cimport FLAVOUR_CFUNC, ON_ERROR_DISABLE, ON_ERROR_HALT
+from livestack.core.strategy import encode_text
 from livestack.core.orders cimport order_index_init, order_index_free
 from livestack.core.denials cimport denial_runs_init, denial_runs_free
 from livestack.core.positions cimport position_mark
@@ -43,7 +44,7 @@ from livestack.core.risk cimport limits_row, RISK_TOKEN
 from livestack.core.dispatch cimport run_intent, cancel_all
 from livestack.core.execution cimport on_exec
 from livestack.core.control cimport on_control, set_trading_state, check_loss
-from livestack.core.emit cimport emit_anomaly, emit_book_top, flush_denial_runs
+from livestack.core.emit cimport emit_record, emit_anomaly, emit_book_top, flush_denial_runs
 from livestack.core.recovery cimport recovery_init, recovery_free, recovery_timer
 from livestack.core.lifecycle import transition_table  # noqa: F401  (the lifecycle as data)
 from livestack.core.risk_config import RISK_KEYS, GLOBAL_RISK_KEYS, REQUIRED_RISK_KEYS, parse_risk  # noqa: F401
@@ -303,7 +304,7 @@ cdef class Core:
         if self.strategy_flavour == 0:
             return
         cdef int64_t *ctx = self.ctx_words
-        cdef int64_t n, k
+        cdef int64_t n, k, err
         ctx[LS_CTX_N_INTENTS] = 0
         self.c_strategy_calls += 1
         if self.strategy_flavour == FLAVOUR_CFUNC:
@@ -311,9 +312,11 @@ cdef class Core:
         else:
             self.strategy.on_event(ctx)
         n = ctx[LS_CTX_N_INTENTS]
+        err = ctx[LS_CTX_ERROR]
         ctx[LS_CTX_N_INTENTS] = 0
-        if n < 0:
-            self._strategy_error()
+        if n < 0 or err != 0:
+            ctx[LS_CTX_ERROR] = 0
+            self._strategy_error(err if err != 0 else -1)
             return
         if n > self.max_intents:
             emit_anomaly(self, LS_ANOMALY_INTENTS_OVERFLOW, 0, 0, n, 0, 0)
@@ -321,21 +324,50 @@ cdef class Core:
         for k in range(n):
             run_intent(self, ctx + ctx[LS_CTX_INTENT_OFF] + k * LS_INTENT_WORDS)
 
-    cdef void _strategy_error(self) noexcept nogil:
-        """The strategy raised (its intents of this call are dropped): ANOMALY STRATEGY_ERROR
-        (instrument of the input, detail = errors so far), then its on_error policy: disable
-        (never called again, its orders canceled) or halt (the same, and HALTED cause 6)."""
+    cdef void _strategy_error(self, int64_t code) noexcept nogil:
+        """The strategy failed (raised: code -1; or reported ``code``; its intents of this call are
+        dropped): ANOMALY STRATEGY_ERROR (instrument of the input, detail = errors so far) and
+        ANOMALY_TEXT (the message), then its on_error policy: disable (never called again, its
+        orders canceled) or halt (the same, and HALTED cause 6). A StrategySet applies its
+        members' policies itself; a member's halt still halts trading here."""
         cdef int64_t i = self.ctx_words[LS_CTX_EV_INST]
+        cdef uint32_t inst = self.instrument_ids[i] if i >= 0 else 0
         self.strategy_errors += 1
-        emit_anomaly(self, LS_ANOMALY_STRATEGY_ERROR, self.instrument_ids[i] if i >= 0 else 0, 0,
-                     self.strategy_errors, self.trading_state, 0)
+        emit_anomaly(self, LS_ANOMALY_STRATEGY_ERROR, inst, 0, self.strategy_errors, self.trading_state, 0)
+        cdef int action = self._error_text(code, inst)
         if self.strategy.on_error == ON_ERROR_DISABLE or self.strategy.on_error == ON_ERROR_HALT:
             self.strategy_flavour = 0
             self.strategy_disabled = 1
             flush_denial_runs(self)
             cancel_all(self, -1)
-            if self.strategy.on_error == ON_ERROR_HALT and self.trading_state != LS_TRADING_STATE_HALTED:
-                set_trading_state(self, LS_TRADING_STATE_HALTED, 6)
+        if action == ON_ERROR_HALT and self.trading_state != LS_TRADING_STATE_HALTED:
+            set_trading_state(self, LS_TRADING_STATE_HALTED, 6)
+
+    cdef int _error_text(self, int64_t code, uint32_t inst) noexcept nogil:
+        """The ANOMALY_TEXT record of a strategy error (the error path only: takes the GIL to ask
+        the strategy for its message); returns the ErrorAction its policy takes."""
+        cdef ls_anomaly_text_t *r = <ls_anomaly_text_t *>emit_record(
+            self, LS_RECORD_KIND_ANOMALY_TEXT, LS_ANOMALY_TEXT_VERSION, inst)
+        r.hseq = self.hseq
+        r.code = LS_ANOMALY_STRATEGY_ERROR
+        r.error_code = code if code != -1 else 0
+        with gil:
+            return self._describe_error(r, code)
+
+    cdef int _describe_error(self, ls_anomaly_text_t *r, int64_t code) noexcept:
+        cdef bytes text
+        cdef int action = self.strategy.on_error
+        try:
+            member, action, msg = self.strategy.error_record(
+                code, self.ctx_words[LS_CTX_EV_KIND], self.ctx_words[LS_CTX_EV_STATUS])
+            text = encode_text(str(msg))
+        except BaseException as e:  # the error path must not fail: say so in the record
+            member, text = 0, encode_text(f"(no message: {type(e).__name__}: {e})")
+        r.strategy = <uint8_t>member
+        r.action = <uint8_t>action
+        r.length = <uint8_t>len(text)
+        memcpy(r.text, <const char *>text, len(text))
+        return action
 
     # ============================================================================================
     # the per-input entry point

@@ -38,6 +38,7 @@ cdef extern from "ls_core.h" nogil:
     enum: LS_CTX_GUSER_OFF
     enum: LS_CTX_N_GUSER
     enum: LS_CTX_NEXT_ORDER_ID
+    enum: LS_CTX_ERROR
     enum: LS_CTX_HDR_WORDS
     enum: LS_INST_ID
     enum: LS_INST_HEALTHY
@@ -136,6 +137,7 @@ cdef extern from "ls_core.h" nogil:
         int64_t guser_off
         int64_t n_guser
         int64_t next_order_id
+        int64_t error
     ctypedef struct ls_ctx_inst_t:
         int64_t id
         int64_t healthy

@@ -16,6 +16,13 @@ cdef enum OnError:
 
 
 cdef class Strategy:
+    # the error path (error_record: a Python exception, or a code a numba / Cython strategy reported
+    # in the context's ERROR word): counted, reported (reporter: a log line), described for the
+    # ANOMALY_TEXT record
+    cdef public long errors
+    cdef public object last_error
+    cdef public object reporter   # called with (strategy, exception) on each error (the loader: logging)
+    cdef public int err_member    # StrategySet: the member whose call failed
     cdef readonly str name
     cdef readonly int flavour
     cdef readonly tuple param_names
@@ -27,6 +34,7 @@ cdef class Strategy:
     cdef ls_strategy_fn fn        # FLAVOUR_CFUNC only
     cdef void on_event(self, ls_strategy_ctx_t *ctx) noexcept nogil
     cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view) except *
+    cpdef tuple error_record(self, int64_t code, int64_t ev_kind, int64_t ev_status)
 
 
 cdef class CfuncStrategy(Strategy):
@@ -36,10 +44,9 @@ cdef class CfuncStrategy(Strategy):
 cdef class PyStrategy(Strategy):
     cdef readonly object impl
     cdef readonly object view
-    cdef public object last_error
     cdef public object first_traceback
-    cdef public object reporter   # called with (strategy, exception) on each error (the loader: logging)
-    cdef public long errors
+    cdef public object message    # "Type: message" of the last exception (the ANOMALY_TEXT text)
+    cpdef tuple error_record(self, int64_t code, int64_t ev_kind, int64_t ev_status)
 
 
 cdef class SdkStrategy(Strategy):

@@ -17,11 +17,18 @@ appends intents. Three ways to write one, the same semantics for each:
    :class:`PyStrategy`; the core takes the GIL for each call. An exception is caught, counted
    (``ANOMALY STRATEGY_ERROR``) and the intents of that call are dropped.
 
+Errors, every flavour: a Python exception, or a nonzero code a numba / Cython strategy writes into
+the context's ``ERROR`` word (``intents.error(w, code)``, ``cysdk.sdk_error(ctx, code)``), makes the
+call fail: the core drops its intents, records ``ANOMALY STRATEGY_ERROR`` and, next to it, an
+``ANOMALY_TEXT`` record with the message (:meth:`Strategy.error_record`: ``"Type: message"`` of the
+exception, or ``"error code N in on_book"``), then applies the strategy's ``on_error`` policy.
+
 Parameters: a strategy declares ``param_names`` and ``param_defaults`` (int64 each); the core puts
 them, overridden by the ``params`` dict it is given, in the block at ``ctx[CTX_PARAM_OFF]`` in
 that order. ``SET_PARAM`` control commands change them by index.
 """
 
+import re
 import traceback
 
 from libc.stdint cimport int64_t
@@ -29,6 +36,43 @@ from livestack.core.ctx cimport *
 from livestack.schema.records cimport *
 
 ON_ERROR = {"continue": ON_ERROR_CONTINUE, "disable": ON_ERROR_DISABLE, "halt": ON_ERROR_HALT}
+#: bytes of message an ANOMALY_TEXT record holds (spec.ANOMALY_TEXT_LENGTH)
+TEXT_LENGTH = sizeof((<ls_anomaly_text_t *>NULL).text)
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+
+
+class StrategyError(Exception):
+    """The error a numba or Cython strategy reported with a code (``error(w, code)``)."""
+
+
+def hook_name(int64_t ev_kind, int64_t ev_status):
+    """The SDK hook an input of this kind goes to (what an error message names)."""
+    if ev_kind == LS_RECORD_KIND_MD_LEVEL or ev_kind == LS_RECORD_KIND_MD_BBO or ev_kind == LS_RECORD_KIND_MD_STATUS:
+        return "on_book"
+    if ev_kind == LS_RECORD_KIND_MD_TRADE:
+        return "on_trade"
+    if ev_kind == LS_RECORD_KIND_EXEC:
+        return "on_fill" if ev_status in (LS_EXEC_TYPE_PARTIALLY_FILLED, LS_EXEC_TYPE_FILLED) else "on_order_update"
+    if ev_kind == LS_RECORD_KIND_TIMER:
+        return "on_timer"
+    if ev_kind == LS_RECORD_KIND_CONTROL_CMD:
+        return "on_stop"
+    return "on_event"
+
+
+def exception_text(e):
+    """``"Type: message"``; memory addresses (``0x7f...`` in a repr) masked, so the same inputs give
+    the same text in a replay."""
+    return _ADDRESS.sub("0x?", f"{type(e).__name__}: {e}")
+
+
+def encode_text(str text):
+    """The message as it goes into ANOMALY_TEXT.text: utf-8, cut to TEXT_LENGTH bytes at a
+    character boundary."""
+    b = text.encode("utf-8", "replace")
+    if len(b) > TEXT_LENGTH:
+        b = b[:TEXT_LENGTH].decode("utf-8", "ignore").encode("utf-8")
+    return b
 
 
 cdef class Strategy:
@@ -46,12 +90,35 @@ cdef class Strategy:
         self.stop_hook = False
         self.identity = None
         self.typed_params = None
+        self.errors = 0
+        self.last_error = None
+        self.err_member = 0
 
     cdef void on_event(self, ls_strategy_ctx_t *ctx) noexcept nogil:
         pass
 
     cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view) except *:
         pass
+
+    cpdef tuple error_record(self, int64_t code, int64_t ev_kind, int64_t ev_status):
+        """The failed call as (strategy index, ErrorAction, message): called by the core (with the
+        GIL, on the error path only) for the ANOMALY_TEXT record. Here: a code the strategy
+        reported (``error(w, code)``); counted and reported like an exception."""
+        text = f"error code {code} in {hook_name(ev_kind, ev_status)}"
+        e = StrategyError(text)
+        self.errors += 1
+        self.last_error = e
+        if self.reporter is not None:
+            self.reporter(self, e)
+        return (0, self.on_error, text)
+
+    def error_info(self):
+        """{"errors", "last_error", "first_traceback"} (None when it never failed; the traceback:
+        Python strategies only)."""
+        if not self.errors:
+            return None
+        return {"errors": self.errors, "last_error": exception_text(self.last_error),
+                "first_traceback": getattr(self, "first_traceback", None)}
 
     def set_defaults(self, values):
         """Replace the parameter defaults (same length as ``param_names``, ints)."""
@@ -106,8 +173,6 @@ cdef class PyStrategy(Strategy):
             raise ValueError("a Python strategy needs an on_event(ctx) method")
         self.impl = impl
         self.flavour = FLAVOUR_PYTHON
-        self.errors = 0
-        self.last_error = None
 
     cdef void bind(self, ls_strategy_ctx_t *ctx, object ctx_view) except *:
         self.view = ctx_view
@@ -124,6 +189,7 @@ cdef class PyStrategy(Strategy):
                 self.last_error = e
                 self._report(e)
                 ctx[LS_CTX_N_INTENTS] = -1  # tells the core: drop this call's intents
+                ctx[LS_CTX_ERROR] = -1
 
     def _report(self, e):
         # the error path only (the core records ANOMALY STRATEGY_ERROR and applies on_error): the
@@ -131,15 +197,15 @@ cdef class PyStrategy(Strategy):
         # log line) called -- the core itself does no I/O
         if self.first_traceback is None:
             self.first_traceback = "".join(traceback.format_exception(e))
+        self.message = exception_text(e)
         if self.reporter is not None:
             self.reporter(self, e)
 
-    def error_info(self):
-        """{"errors", "last_error", "first_traceback"} (None when it never raised)."""
-        if not self.errors:
-            return None
-        return {"errors": self.errors, "last_error": f"{type(self.last_error).__name__}: {self.last_error}",
-                "first_traceback": self.first_traceback}
+    cpdef tuple error_record(self, int64_t code, int64_t ev_kind, int64_t ev_status):
+        if code == -1 and self.message is not None:  # the exception on_event caught
+            return (0, self.on_error, self.message)
+        return Strategy.error_record(self, code, ev_kind, ev_status)
+
 
 
 cdef class SdkStrategy(Strategy):

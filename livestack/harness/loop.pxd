@@ -72,3 +72,4 @@ cdef class Harness:
     cdef void tally(self, const uint8_t *rec, int source, int64_t t_in, int64_t t_core0, int64_t t_core1) noexcept nogil
     cdef void gauges(self, int64_t now) noexcept nogil
     cdef void _tally_record(self, const uint8_t *slot, int64_t now) noexcept nogil
+    cdef uint32_t _inst_slot(self, uint32_t instrument) noexcept nogil

@@ -175,6 +175,8 @@ cdef class Harness:
             self.inst_ids[i] = inst.id
             self.n_inst = i + 1
         ls_tel_set(self.tel, LS_TEL_G_INSTRUMENTS, self.n_inst)
+        from livestack.strategies.telemetry import register_strategies
+        register_strategies(telemetry, self.core)   # per-strategy figures: names, instrument owners
         self.tel_proc = ls_tel_proc_register(self.tel, os.getpid(), b"harness", realtime_ns())
 
     # ---------------------------------------------------------------------------------------
@@ -241,6 +243,7 @@ cdef class Harness:
                     ls_tel_add(tel, LS_TEL_C_ORDERS_CANCEL, 1)
                 else:
                     ls_tel_add(tel, LS_TEL_C_ORDERS_REPLACE, 1)
+                ls_tel_instrument_count(tel, self._inst_slot(oc.instrument), LS_TEL_I_ORDERS_SENT, 1)
                 self.rtt_coid[oc.client_order_id & RTT_MASK] = oc.client_order_id
                 self.rtt_ts[oc.client_order_id & RTT_MASK] = now
                 if t_in and i == 0:
@@ -256,7 +259,8 @@ cdef class Harness:
                 if self.reply_ring == NULL or ls_ring_write(self.reply_ring, slot) != 0:
                     self.c.replies_dropped += 1
             elif (kind == LS_RECORD_KIND_FILL or kind == LS_RECORD_KIND_TRADING_STATE
-                  or kind == LS_RECORD_KIND_ANOMALY or kind == LS_RECORD_KIND_ORDER_STATE):
+                  or kind == LS_RECORD_KIND_ANOMALY or kind == LS_RECORD_KIND_ORDER_STATE
+                  or kind == LS_RECORD_KIND_ANOMALY_TEXT):
                 if self.events_ring != NULL and ls_ring_write(self.events_ring, slot) != 0:
                     self.c.events_dropped += 1
         self.c.records_out += self.core.n_out_orders + self.core.n_out_records
@@ -273,8 +277,14 @@ cdef class Harness:
         cdef uint16_t kind = h.kind
         if kind == LS_RECORD_KIND_FILL:
             ls_tel_add(tel, LS_TEL_C_FILLS, 1)
+            ls_tel_instrument_count(tel, self._inst_slot(h.instrument), LS_TEL_I_FILLS, 1)
         elif kind == LS_RECORD_KIND_DENIAL:
             ls_tel_denial(tel, (<const ls_denial_t *>slot).reason, (<const ls_denial_t *>slot).count)
+            ls_tel_instrument_count(tel, self._inst_slot(h.instrument), LS_TEL_I_DENIALS,
+                                    (<const ls_denial_t *>slot).count)
+        elif kind == LS_RECORD_KIND_ANOMALY_TEXT:
+            ls_tel_strategy_error(tel, (<const ls_anomaly_text_t *>slot).strategy,
+                                  (<const ls_anomaly_text_t *>slot).action != LS_ERROR_ACTION_CONTINUE)
         elif kind == LS_RECORD_KIND_ANOMALY:
             ls_tel_anomaly(tel, (<const ls_anomaly_t *>slot).code)
         elif kind == LS_RECORD_KIND_ORDER_STATE:
@@ -299,6 +309,14 @@ cdef class Harness:
                     ls_tel_position_set(tel, k, p.net_qty, p.cost, p.realized_pnl, p.unrealized_pnl,
                                         reference_price(ls_ctx_inst(self.core.ctx_words, k)), h.ts)
                     break
+
+    cdef uint32_t _inst_slot(self, uint32_t instrument) noexcept nogil:
+        """Telemetry slot of an instrument id (LS_TEL_MAX_INSTRUMENTS when it has none)."""
+        cdef int k
+        for k in range(self.n_inst):
+            if self.inst_ids[k] == instrument:
+                return k
+        return LS_TEL_MAX_INSTRUMENTS
 
     cdef void tally(self, const uint8_t *rec, int source, int64_t t_in, int64_t t_core0,
                     int64_t t_core1) noexcept nogil:

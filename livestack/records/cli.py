@@ -72,6 +72,9 @@ def summarize(path: str, rows: int = 1 << 20) -> dict:
             for sym, fi in fills.items():
                 pnl[sym] = {"net_qty": fi["position"], "realized_pnl": fi["realized_pnl"]}
         out["pnl"] = dict(sorted(pnl.items()))
+        from livestack.records import strategies
+
+        out["strategies"], out["strategy_errors"] = strategies.summarize(s, out["pnl"], rows)
         out["denials"] = _enum_counts(s, "denial", "reason", "DenyReason", rows) if counts.get("denial") else {}
         out["anomalies"] = (_enum_counts(s, "anomaly", "code", "Anomaly", rows)
                             if counts.get("anomaly") else {})
@@ -172,6 +175,19 @@ def print_summary(d: dict, out=None) -> None:
         rows = [[s, p.get("net_qty", 0.0), p.get("realized_pnl", 0.0), p.get("unrealized_pnl", 0.0),
                  p.get("total_pnl", p.get("realized_pnl", 0.0))] for s, p in d["pnl"].items()]
         w(_table(rows, ["instrument", "position", "realized", "unrealized", "total"]))
+    if d.get("strategies"):
+        w()
+        w("per strategy (PnL in quote currency, summed over its instruments)")
+        rows = [[r["name"], " ".join(r["instruments"]), r["orders"], r["fills"], r["denials"],
+                 r["errors"] if not r["stopped"] else f"{r['errors']:,} (stopped)", r["realized_pnl"],
+                 r["unrealized_pnl"], r["total_pnl"]] for r in d["strategies"]]
+        w(_table(rows, ["strategy", "instruments", "orders", "fills", "denials", "errors", "realized",
+                        "unrealized", "total"]))
+    if d.get("strategy_errors"):
+        w()
+        w("strategy errors (ANOMALY_TEXT: the message of each STRATEGY_ERROR)")
+        w(_table([[m["strategy"], m["count"], m["first_hseq"], m["action"], m["message"]]
+                  for m in d["strategy_errors"]], ["strategy", "count", "first hseq", "on_error", "message"]))
     w()
     w("denials by reason" + ("" if d["denials"] else ": none"))
     if d["denials"]:
@@ -217,7 +233,8 @@ def _cmd_summary(args) -> int:
 def register(subparsers) -> None:
     rec = subparsers.add_parser("records", help="inspect session record files (HDF5)")
     rsub = rec.add_subparsers(dest="records_command", metavar="ACTION")
-    summ = rsub.add_parser("summary", help="counts per kind, fills, PnL, denials, anomalies, session times")
+    summ = rsub.add_parser("summary", help="counts per kind, fills, PnL, per-strategy figures and errors, denials, "
+                                           "anomalies, session times")
     summ.add_argument("file", help="session file (.h5)")
     summ.add_argument("--json", action="store_true", help="print JSON instead of tables")
     summ.set_defaults(func=_cmd_summary)

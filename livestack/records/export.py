@@ -12,6 +12,7 @@ Column types:
 * enums (``kind``, ``side``, ``exec_type``, ``reason`` …) as **dictionary** columns of their names
   (a 0 the enum does not name reads ``NONE``, any other unknown value ``?<value>``);
   ``flags`` as a string of flag names (``JOURNAL|LAST_IN_MSG``);
+* text (``ANOMALY_TEXT.text``: a strategy error's message) as a string column;
 * prices and sizes as **scaled int64**, exactly as recorded. The scale is per instrument; the
   Arrow schema metadata carries it: every price/qty field has ``unit`` and ``scale`` (JSON
   ``{instrument id: decimals}``) metadata, the table has ``livestack.instruments`` (JSON), and
@@ -32,7 +33,7 @@ import numpy as np
 from livestack.schema import ENUMS, spec
 
 #: dataset → table file stem
-TABLES = {"anomaly": "anomalies", "control_reply": "control_replies", "md_status": "md_statuses",
+TABLES = {"anomaly": "anomalies", "anomaly_text": "anomaly_texts", "control_reply": "control_replies", "md_status": "md_statuses",
           "telemetry": "telemetry", "book_levels": "book_levels", "journal": "journal", "unknown": "unknown"}
 
 
@@ -129,6 +130,11 @@ def to_arrow(arr: np.ndarray, rec: spec.Record | None, instruments: dict[int, di
             add(name, _dict_column(v, unit.split()[1]), meta)
         elif unit == "bool":
             add(name, pa.array(v.astype(bool)), meta)
+        elif unit == "utf-8":
+            from livestack.records.reader import utf8_column
+
+            add(name, pa.array(utf8_column(v, arr["length"] if "length" in arr.dtype.names else None),
+                               pa.string()), meta)
         else:
             sc = _scale(unit, instruments)
             if sc is not None:

@@ -8,7 +8,8 @@
 
 Fields are converted by the unit the schema declares for them (``spec.py``): ``enum X`` → the
 member name, ``price units`` → price / 10**price_decimals of the row's instrument, ``qty units`` →
-qty / 10**qty_decimals, ``price units x qty units`` → / 10**(price_decimals + qty_decimals).
+qty / 10**qty_decimals, ``price units x qty units`` → / 10**(price_decimals + qty_decimals),
+``utf-8`` byte arrays (ANOMALY_TEXT.text) → str.
 The instruments come from the file's ``instruments`` attribute. ``ts`` and ``ts_event`` stay int64
 ns; a ``time`` column (UTC datetime) is added from ``ts``. Padding fields are dropped. An enum value
 of 0 that the enum does not name reads ``NONE`` (e.g. ORDER_STATE.exec_type of a dispatch); any
@@ -56,6 +57,18 @@ def _enum_names(values: np.ndarray, enum_name: str) -> np.ndarray:
     uniq, inverse = np.unique(values, return_inverse=True)
     lut = np.array([names.get(u, f"?{u}") for u in uniq.tolist()], dtype=object)
     return lut[inverse.reshape(-1)]
+
+
+def utf8_column(v: np.ndarray, length: np.ndarray | None = None) -> list[str]:
+    """A fixed-size utf-8 byte-array field (n, N) as strings: ``length`` bytes of each row when
+    given, else up to the first NUL."""
+    raw = np.ascontiguousarray(v, dtype=np.uint8)
+    out = []
+    for k in range(len(raw)):
+        b = raw[k].tobytes()
+        b = b[:int(length[k])] if length is not None else b.split(b"\0", 1)[0]
+        out.append(b.decode("utf-8", "replace"))
+    return out
 
 
 def _flag_names(values: np.ndarray) -> list[str]:
@@ -111,6 +124,10 @@ def to_frame(arr: np.ndarray, rec: spec.Record | None, instruments: dict[int, di
             cols[name] = v.astype(np.float64) / 10.0 ** (pdec + qdec)
         elif unit == "bool":
             cols[name] = v.astype(bool)
+        elif unit == "utf-8":
+            cols[name] = utf8_column(v, arr["length"] if "length" in arr.dtype.names else None)
+        elif v.ndim > 1:
+            cols[name] = [r.tobytes() for r in v]
         else:
             cols[name] = v
         if name == "instrument":

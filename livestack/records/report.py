@@ -11,7 +11,9 @@ Figures, all from the records of the file (a live run's or a backtest's):
   time minus the venue's event time), ``exec_feed`` (same for execution events), ``order_ack``
   (NEW dispatched → its ACCEPTED event received), ``cancel_ack`` (CANCEL dispatched → CANCELED
   received), ``first_fill`` (NEW dispatched → its first fill received);
-* **denials** by reason (each DENIAL counts ``count`` times) and **anomalies** by code.
+* **denials** by reason (each DENIAL counts ``count`` times) and **anomalies** by code;
+* **per strategy** - orders, fills, denials, errors and PnL summed over each strategy's instruments,
+  and the strategy errors with their messages (``livestack.records.strategies``).
 
 ``--html OUT`` writes one self-contained HTML file: the tables, and matplotlib PNGs embedded as
 ``data:`` URIs. Each figure's ``<img>`` carries ``data-figure`` and its plotted numbers
@@ -57,6 +59,9 @@ def analyse(path: str, maker_bps: float = 2.0, taker_bps: float = 5.0) -> dict:
                     r = r[(r["flags"] & int(RecordFlag.JOURNAL)) != 0]
                     md_lat.append((r["ts"] - r["ts_event"]).astype(np.int64))
         denials = _enum_counts(s, "denial", "reason", "DenyReason", 1 << 20) if "denial" in s.file and s.file["denial"].shape[0] else {}
+        from livestack.records import strategies
+
+        per_strategy, strategy_errors = strategies.summarize(s, _last_pnl(s))
         anomalies = _enum_counts(s, "anomaly", "code", "Anomaly", 1 << 20) if "anomaly" in s.file and s.file["anomaly"].shape[0] else {}
     empty = lambda name: np.zeros(0, __import__("livestack.schema", fromlist=["DTYPES"]).DTYPES[name])  # noqa: E731
     cmds = raw.get("order_cmd", empty("ORDER_CMD"))
@@ -122,7 +127,21 @@ def analyse(path: str, maker_bps: float = 2.0, taker_bps: float = 5.0) -> dict:
             "fees_total": float(sum(d["fees"] for d in per_inst.values())),
             "fee_rates_bps": {"maker": maker_bps, "taker": taker_bps},
             "final": final, "latency_ns": latency, "denials": denials, "anomalies": anomalies,
+            "per_strategy": per_strategy, "strategy_errors": strategy_errors,
             "_series": series}
+
+
+def _last_pnl(s) -> dict[str, dict]:
+    """{symbol: net_qty, realized_pnl, unrealized_pnl} from each instrument's last POSITION record."""
+    if "position" not in s.file or s.file["position"].shape[0] == 0:
+        return {}
+    out = {}
+    for p in s.iter_frames("position"):
+        for sym, g in p.groupby("symbol", sort=True):
+            last = g.iloc[-1]
+            out[sym] = {"net_qty": float(last.net_qty), "realized_pnl": float(last.realized_pnl),
+                        "unrealized_pnl": float(last.unrealized_pnl)}
+    return out
 
 
 def _png(fig) -> str:
@@ -213,6 +232,13 @@ def to_html(r: dict) -> str:
              "<h2>denials and anomalies</h2>",
              _table([[k, v] for k, v in r["denials"].items()], ["reason", "denials"]) if r["denials"] else "<p>no denials</p>",
              _table([[k, v] for k, v in r["anomalies"].items()], ["code", "anomalies"]) if r["anomalies"] else "<p>no anomalies</p>",
+             "<h2>per strategy</h2>",
+             _table([[x["name"], " ".join(x["instruments"]), x["orders"], x["fills"], x["denials"], x["errors"],
+                      x["realized_pnl"], x["total_pnl"]] for x in r["per_strategy"]],
+                    ["strategy", "instruments", "orders", "fills", "denials", "errors", "realized", "PnL"])
+             if r["per_strategy"] else "<p>no strategy</p>",
+             _table([[m["strategy"], m["count"], m["first_hseq"], m["action"], m["message"]] for m in r["strategy_errors"]],
+                    ["strategy", "count", "first hseq", "on_error", "message"]) if r["strategy_errors"] else "",
              "<h2>plots</h2>"]
     for f in figs:
         parts.append(f"<figure><img alt='{f['name']}' data-figure='{f['name']}' data-points='{f['points']}' "
@@ -237,6 +263,12 @@ def print_report(r: dict, out=None) -> None:
         w(f"    {k:<12} {v['n']:>10,}" + ("".join(f"{v[q] / 1e3:>10.1f}" for q in ("p50", "p90", "p99", "max")) if v["n"] else ""))
     w("  denials: " + (", ".join(f"{k} {v:,}" for k, v in r["denials"].items()) or "none"))
     w("  anomalies: " + (", ".join(f"{k} {v:,}" for k, v in r["anomalies"].items()) or "none"))
+    for x in r["per_strategy"]:
+        w(f"  strategy {x['name']} ({' '.join(x['instruments'])}): orders {x['orders']:,}, fills {x['fills']:,}, "
+          f"denials {x['denials']:,}, errors {x['errors']:,}{' (stopped)' if x['stopped'] else ''}, "
+          f"PnL {x['total_pnl']:,.4f} (realized {x['realized_pnl']:,.4f})")
+    for m in r["strategy_errors"]:
+        w(f"  error in {m['strategy']} x{m['count']:,} (first at hseq {m['first_hseq']:,}, {m['action']}): {m['message']}")
 
 
 def _cmd_report(args) -> int:

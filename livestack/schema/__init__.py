@@ -5,7 +5,7 @@ from livestack.schema.dtypes import (  # noqa: F401
     DTYPES, DTYPE_BY_KIND, HEADER, JOURNAL, SLOT64, SLOT128, ENUMS, new, slot_dtype,
     RecordKind, RecordFlag, Side, FeedStatus, ExecType, OrderCmdType, OrdType, TimeInForce,
     OrderState, TradingState, DenyReason, ControlCmdType, ControlStatus, ControlError, RiskLimit,
-    Anomaly,
+    Anomaly, ErrorAction,
 )
 from livestack.schema.fixedpoint import FixedPointError, parse_fixed, format_fixed  # noqa: F401
 

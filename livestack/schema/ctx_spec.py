@@ -64,6 +64,7 @@ BLOCKS = (
         ('GUSER_OFF', 'word offset of the global user words'),
         ('N_GUSER', 'global user words'),
         ('NEXT_ORDER_ID', 'client_order_id the next accepted NEW/REPLACE gets'),
+        ('ERROR', 'nonzero: the strategy reports an error in this call (numba/Python intents.error(w, code), Cython sdk_error(ctx, code); a Python exception: -1). The core drops the call\'s intents, records ANOMALY STRATEGY_ERROR + ANOMALY_TEXT, applies on_error and clears the word'),
     ), "HDR_WORDS", "header size", None),
     Block("INST", 'Instrument block: fixed fields (then the live order slots and the top-of-book arrays).', (
         ('ID', 'instrument id (header.instrument)'),

@@ -69,6 +69,7 @@ ControlStatus = _make_enum(spec.ENUMS_BY_NAME["ControlStatus"])
 ControlError = _make_enum(spec.ENUMS_BY_NAME["ControlError"])
 RiskLimit = _make_enum(spec.ENUMS_BY_NAME["RiskLimit"])
 Anomaly = _make_enum(spec.ENUMS_BY_NAME["Anomaly"])
+ErrorAction = _make_enum(spec.ENUMS_BY_NAME["ErrorAction"])
 
 ENUMS = {e.name: globals()[e.name] for e in spec.ENUMS}
 

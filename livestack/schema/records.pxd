@@ -22,6 +22,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RECORD_KIND_TELEMETRY
     enum: LS_RECORD_KIND_ANOMALY
     enum: LS_RECORD_KIND_BOOK_LEVELS
+    enum: LS_RECORD_KIND_ANOMALY_TEXT
     enum: LS_RECORD_FLAG_LAST_IN_MSG
     enum: LS_RECORD_FLAG_SNAPSHOT
     enum: LS_RECORD_FLAG_JOURNAL
@@ -155,6 +156,9 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_ANOMALY_PENDING_TIMEOUT
     enum: LS_ANOMALY_REJECT_STORM
     enum: LS_ANOMALY_STOP_UNRESOLVED
+    enum: LS_ERROR_ACTION_CONTINUE
+    enum: LS_ERROR_ACTION_DISABLE
+    enum: LS_ERROR_ACTION_HALT
     enum: LS_MD_LEVEL_SIZE
     enum: LS_MD_LEVEL_VERSION
     enum: LS_MD_TRADE_SIZE
@@ -189,6 +193,8 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_ANOMALY_VERSION
     enum: LS_BOOK_LEVELS_SIZE
     enum: LS_BOOK_LEVELS_VERSION
+    enum: LS_ANOMALY_TEXT_SIZE
+    enum: LS_ANOMALY_TEXT_VERSION
 
     ctypedef struct ls_hdr_t:
         uint16_t kind
@@ -474,3 +480,19 @@ cdef extern from "ls_records.h" nogil:
         int64_t qty_3
         int64_t px_4
         int64_t qty_4
+
+    ctypedef struct ls_anomaly_text_t:
+        uint16_t kind
+        uint8_t version
+        uint8_t flags
+        uint32_t instrument
+        uint64_t seq
+        int64_t ts
+        uint64_t hseq
+        uint16_t code
+        uint8_t strategy
+        uint8_t action
+        uint8_t length
+        uint8_t _pad[3]
+        int64_t error_code
+        uint8_t text[80]

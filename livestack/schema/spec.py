@@ -115,6 +115,7 @@ ENUMS = (
         ("TELEMETRY", 15, "telemetry snapshot"),
         ("ANOMALY", 16, "surprising input recorded instead of crashing"),
         ("BOOK_LEVELS", 17, "up to 5 levels of one side of the core's top N (book_top rows are assembled from them)"),
+        ("ANOMALY_TEXT", 18, "the message of the ANOMALY just before it (a strategy error's text)"),
     )),
     Enum("RecordFlag", "bits of header.flags", (
         ("LAST_IN_MSG", 1, "last record decoded from one venue message: the book is consistent after it"),
@@ -279,7 +280,7 @@ ENUMS = (
         ("BAD_RECORD", 6, "record with an unknown kind or version"),
         ("RECORDS_FULL", 7, "records ring full: trading halted"),
         ("CROSSED_BOOK", 8, "book crossed after an update"),
-        ("STRATEGY_ERROR", 9, "a Python strategy raised; its intents of that call are dropped (detail = its errors so far; then its on_error policy)"),
+        ("STRATEGY_ERROR", 9, "a strategy raised (Python) or reported an error (numba / Cython error code); its intents of that call are dropped (detail = its errors so far; then its on_error policy; the message: the ANOMALY_TEXT record after it)"),
         ("INTENTS_OVERFLOW", 10, "the strategy appended more intents than the buffer holds"),
         ("VENUE_RESET", 11, "a restarted venue lost its orders: detail = how many the core ended CANCELED"),
         ("DISK_FULL", 12, "records disk low or full: detail = writer disk state (1 low, 2 halt, 3 writer stopped)"),
@@ -293,6 +294,11 @@ ENUMS = (
         ("REJECT_STORM", 18, "N venue rejects in T seconds on an instrument (detail = rejects): throttled, then "
                              "instrument HALTED on the next storm"),
         ("STOP_UNRESOLVED", 19, "orders still open when the stop drain ended (detail = how many): they end UNKNOWN"),
+    )),
+    Enum("ErrorAction", "ANOMALY_TEXT.action: what a strategy's on_error policy did after the error", (
+        ("CONTINUE", 0, "the call's intents dropped; the strategy is called again"),
+        ("DISABLE", 1, "the strategy is not called again; its orders are canceled"),
+        ("HALT", 2, "every strategy stopped, every order canceled, trading HALTED (cause 6)"),
     )),
 )
 
@@ -490,6 +496,25 @@ RECORDS += (
         F("qty_3", "i64", "qty units", "quantity of level first+3 (0 past the book's end)"),
         F("px_4", "i64", "price units", "price of level first+4 (0 past the book's end)"),
         F("qty_4", "i64", "qty units", "quantity of level first+4 (0 past the book's end)"),
+    )),
+)
+
+#: bytes of text one ANOMALY_TEXT record carries (the rest of its 128-byte slot)
+ANOMALY_TEXT_LENGTH = 80
+
+RECORDS += (
+    Record(18, "ANOMALY_TEXT", 128,
+           "the message of the ANOMALY recorded just before it, same hseq: a strategy error's text "
+           "(the Python exception as 'Type: message', or the code a numba / Cython strategy reported). "
+           "Added to schema 4 without a bump: a new kind is additive.", (
+        F("hseq", "u64", "count", "harness input sequence (that of the ANOMALY it explains)"),
+        F("code", "u16", "enum Anomaly", "the ANOMALY's code (STRATEGY_ERROR)"),
+        F("strategy", "u8", "index", "the strategy: index in the session's [[strategies]] (0 for a single [strategy])"),
+        F("action", "u8", "enum ErrorAction", "what its on_error policy did"),
+        F("length", "u8", "bytes", "bytes of text used (the message truncated to fit, at a utf-8 character boundary)"),
+        F("_pad", "u8", "", "padding", 3),
+        F("error_code", "i64", "", "the code a numba / Cython strategy reported (error(w, code)); 0 for a Python exception"),
+        F("text", "u8", "utf-8", "the message, utf-8, NUL-padded", ANOMALY_TEXT_LENGTH),
     )),
 )
 

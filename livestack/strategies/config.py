@@ -137,6 +137,24 @@ class StrategyEntry(msgspec.Struct, forbid_unknown_fields=True):
     params: dict = {}
     on_error: str = "disable"
     risk: dict = {}
+    label: str = ""    # its name in ctl positions, top, /metrics and records summary (default: the class)
+
+
+def short_name(ref: str) -> str:
+    """A strategy's default label: the class of a ``mod:Class`` / ``file.py:Class`` reference, else
+    the registry name."""
+    return ref.rpartition(":")[2] if ":" in ref else ref
+
+
+def labels(parsed: list) -> list[str]:
+    """Each ``[[strategies]]`` entry's label: its ``label``, else its class; a class used by several
+    entries gets ``#index`` (``Join#0``, ``Join#1``). At most 31 bytes (the telemetry block's names)."""
+    base = [st.label or short_name(st.name) for st in parsed]
+    out = []
+    for k, b in enumerate(base):
+        name = b if (base.count(b) == 1 or parsed[k].label) else f"{b}#{k}"
+        out.append(name.encode()[:31].decode("utf-8", "ignore"))
+    return out
 
 
 def parse_set(entries: list) -> list[StrategyEntry]:
@@ -163,6 +181,9 @@ def check_set(entries: list, instruments, risk: dict) -> tuple[list, dict]:
     if not 1 <= len(parsed) <= MAX_STRATEGIES:
         raise ValueError(f"[[strategies]]: 1..{MAX_STRATEGIES} strategies per session, got {len(parsed)}")
     by_symbol = {i.symbol: i for i in instruments}
+    names = labels(parsed)
+    if len(set(names)) != len(names):
+        raise ValueError(f"[[strategies]]: labels must differ, got {names}")
     owner: dict = {}
     risk = {**risk, "symbols": {k: dict(v) for k, v in (risk.get("symbols") or {}).items()}}
     idents = []
@@ -187,7 +208,7 @@ def check_set(entries: list, instruments, risk: dict) -> tuple[list, dict]:
             s = loader.load(entries[k]["name"], st.params, by_symbol[st.instruments[0]], on_error=st.on_error)
         except loader.StrategyLoadError as e:
             raise ValueError(f"[[strategies]][{k}]: {e}") from None
-        idents.append(dict(s.identity, instruments=list(st.instruments), on_error=st.on_error))
+        idents.append(dict(s.identity, name=names[k], instruments=list(st.instruments), on_error=st.on_error))
     return idents, risk
 
 
@@ -198,9 +219,11 @@ def build_set(entries: list, instruments):
     parsed = parse_set(entries)
     index = {i.symbol: n for n, i in enumerate(instruments)}
     by_symbol = {i.symbol: i for i in instruments}
+    names = labels(parsed)
     members, owners = [], {}
     for k, st in enumerate(parsed):
-        s = loader.load(loader.normalize(st.name), st.params, by_symbol[st.instruments[0]], on_error=st.on_error)
+        s = loader.load(loader.normalize(st.name), st.params, by_symbol[st.instruments[0]], on_error=st.on_error,
+                        name=names[k])
         members.append((s, st.on_error))
         for sym in st.instruments:
             owners[index[sym]] = k
@@ -211,4 +234,8 @@ def session_identity(cfg: dict, instruments):
     """The session file's ``strategy`` attribute: one identity, or a list for [[strategies]]."""
     if cfg.get("strategies"):
         return check_set([dict(e) for e in cfg["strategies"]], instruments, cfg["risk"])[0]
-    return identity(cfg["strategy"], instruments)
+    ident = identity(cfg["strategy"], instruments)
+    if ident.get("ref", "none") == "none":
+        return ident
+    # one strategy owns every instrument: the same map records summary groups by
+    return dict(ident, name=short_name(str(ident.get("ref", ""))), instruments=[i.symbol for i in instruments])

@@ -19,6 +19,14 @@ cdef inline int64_t *sdk_params(ls_strategy_ctx_t *ctx) noexcept nogil:
     return ctx + ctx[LS_CTX_PARAM_OFF]
 
 
+cdef inline void sdk_error(ls_strategy_ctx_t *ctx, int64_t code) noexcept nogil:
+    """Fail this call with ``code`` (nonzero; 0 reads 1): the hooks are ``noexcept nogil`` and cannot
+    raise, so this is how a Cython strategy reports an error. The core drops the call's intents,
+    records ANOMALY STRATEGY_ERROR + ANOMALY_TEXT ("error code N in on_book") and applies on_error.
+    Return from the hook after it."""
+    ctx[LS_CTX_ERROR] = code if code != 0 else 1
+
+
 cdef inline int sdk_place(ls_strategy_ctx_t *ctx, int64_t i, int64_t side, int64_t px, int64_t qty,
                           int64_t tif, bint reduce_only) noexcept nogil:
     """NEW LIMIT order; 0 when appended, -1 when not (intent buffer full, or nothing to reduce)."""

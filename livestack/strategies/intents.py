@@ -15,6 +15,10 @@ reduce_only)``                         position (nothing when it would not)
 ``cancel_all(w, i)``                   CANCEL every cancellable own order of instrument i (-1: all)
 ``modify(w, client_order_id, px,       REPLACE
 qty)``
+``error(w, code)``                     report an error (numba cannot raise into the core): the call
+                                       fails as if it raised: its intents are dropped, ANOMALY
+                                       STRATEGY_ERROR + ANOMALY_TEXT ("error code N in on_book")
+                                       are recorded, on_error applies. ``code`` nonzero (0 reads 1)
 =====================================  ===============================================================
 
 Named reads: ``header(w).ts``, ``inst(w, i).bid_px``, ``order(w, slot).state``,
@@ -47,6 +51,7 @@ CTX_INTENT_OFF = C.CTX_INTENT_OFF
 CTX_MAX_INTENTS = C.CTX_MAX_INTENTS
 CTX_N_INTENTS = C.CTX_N_INTENTS
 CTX_GUSER_OFF = C.CTX_GUSER_OFF
+CTX_ERROR = C.CTX_ERROR
 CTX_N_GUSER = C.CTX_N_GUSER
 INST_N_LIVE = C.INST_N_LIVE
 INST_POSITION = C.INST_POSITION
@@ -268,6 +273,12 @@ def quote(w, i, bid_px, ask_px, qty):
                 push(w, CANCEL, i, 0, 0, 0, w[o + ORD_ID], 0, 0)
     _quote_side(w, i, bid_slot, BUY, bid_px, qty)
     _quote_side(w, i, ask_slot, SELL, ask_px, qty)
+
+
+@register_jitable
+def error(w, code):
+    """Fail this call with ``code`` (nonzero; see the table above). Return from the hook after it."""
+    w[CTX_ERROR] = code if code != 0 else 1
 
 
 @register_jitable

@@ -243,6 +243,7 @@ def _instantiate(ref, obj, params, instrument, name):
         except BaseException as e:
             raise StrategyLoadError(f"strategy {name!r}: numba compile failed: {type(e).__name__}: {e}") from None
         s = CfuncStrategy(cf, name, names, words)
+        s.configure(on_error=getattr(obj, "on_error", "disable"))   # applies to error(w, code)
         s.stop_hook = True
         s.typed_params = typed
         return s, "numba"
@@ -293,6 +294,8 @@ def load(ref: str, params: dict | None = None, instrument=None, *, name: str | N
         except BaseException as e:
             raise StrategyLoadError(f"strategy {ref!r}: could not be instantiated: {type(e).__name__}: {e}") from None
         ident["flavour"] = flavour
+    if name is not None and s is not None:
+        s.configure(name=name)
     if on_error is not None:
         try:
             s.configure(on_error=on_error)

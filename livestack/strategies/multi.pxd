@@ -16,3 +16,4 @@ cdef class StrategySet(Strategy):
     cdef readonly list members
     cdef inline void _dispatch(self, int k, ls_strategy_ctx_t *ctx) noexcept nogil
     cdef void _call(self, int k, ls_strategy_ctx_t *ctx) noexcept nogil
+    cpdef tuple error_record(self, int64_t code, int64_t ev_kind, int64_t ev_status)

@@ -8,10 +8,11 @@ flavour, each with its own instruments (an instrument belongs to at most one), i
 * Before a member runs, the header's ``PARAM_OFF`` / ``N_PARAMS`` point at its params, so every
   flavour reads its own params exactly as it would alone; restored after.
 * A NEW intent for an instrument the member does not own is dropped (counted in ``foreign``).
-* A member that raises (Python): the core records ``ANOMALY STRATEGY_ERROR`` for the call (the set
-  itself runs with on_error = continue); the set applies the member's own policy: ``disable``
-  (the member is not called again; its orders are canceled on the next input) or ``halt``
-  (``halt_requested``: the set stops calling every member and cancels everything).
+* A member that fails (a Python exception, or an error code from a numba / Cython member): the core
+  records ``ANOMALY STRATEGY_ERROR`` and ``ANOMALY_TEXT`` for the call, the text naming the member
+  by index (the set itself runs with on_error = continue); the set applies the member's own policy:
+  ``disable`` (the member is not called again; its orders are canceled on the next input) or
+  ``halt`` (the set stops calling every member and cancels everything; the core goes HALTED).
 """
 
 from libc.stdint cimport int64_t, uint8_t
@@ -118,7 +119,11 @@ cdef class StrategySet(Strategy):
         ctx[LS_CTX_PARAM_OFF] = po
         ctx[LS_CTX_N_PARAMS] = npar
         n1 = ctx[LS_CTX_N_INTENTS]
-        if n1 < 0:              # it raised: the core records the anomaly and drops this call's intents
+        if n1 < 0 or ctx[LS_CTX_ERROR] != 0:   # it failed: the core records it and drops this call's intents
+            ctx[LS_CTX_N_INTENTS] = -1
+            if ctx[LS_CTX_ERROR] == 0:
+                ctx[LS_CTX_ERROR] = -1
+            self.err_member = k
             self.errors_[k] += 1
             if self.policy[k] == ON_ERROR_DISABLE or self.policy[k] == ON_ERROR_HALT:
                 self.disabled_[k] = 1
@@ -160,6 +165,29 @@ cdef class StrategySet(Strategy):
                     self._call(k, ctx)
                     if ctx[LS_CTX_N_INTENTS] < 0:
                         return
+
+    cpdef tuple error_record(self, int64_t code, int64_t ev_kind, int64_t ev_status):
+        """The failed member's (index, its policy, its message)."""
+        cdef int k = self.err_member
+        cdef Strategy m = self.members[k]
+        text = m.error_record(code, ev_kind, ev_status)[2]
+        return (k, self.policy[k], text)
+
+    def error_info(self):
+        """The members' error reports: the first failing member's traceback, errors summed, and
+        ``strategies`` {name: its report} (None when none failed)."""
+        infos = {s.name: s.error_info() for s in self.members}
+        failed = [i for i in infos.values() if i]
+        if not failed:
+            return None
+        return {"errors": sum(i["errors"] for i in failed), "last_error": failed[0]["last_error"],
+                "first_traceback": next((i["first_traceback"] for i in failed if i["first_traceback"]), None),
+                "strategies": {n: i for n, i in infos.items() if i}}
+
+    def owners(self):
+        """{instrument index: member index} of every owned instrument."""
+        cdef int i
+        return {i: int(self.owner[i]) for i in range(MAX_INST) if self.owner[i] >= 0}
 
     def member_state(self):
         """[{name, errors, disabled}] per member, in order."""

@@ -43,7 +43,7 @@ from __future__ import annotations
 from livestack.core import ctx as C
 from livestack.schema.dtypes import ExecType, RecordKind, Side, TimeInForce, TradingState  # noqa: F401
 from livestack.strategies import intents as I
-from livestack.strategies.intents import (cancel, cancel_all, header, inst, live_order,  # noqa: F401
+from livestack.strategies.intents import (cancel, cancel_all, error, header, inst, live_order,  # noqa: F401
                                           live_slot, modify, order, place, quote)
 from livestack.strategies.params import ParamError, Price, Qty  # noqa: F401
 
@@ -96,7 +96,7 @@ class NumbaStrategy:
     the helpers of :mod:`livestack.strategies.intents`. The loader compiles them into one cfunc."""
 
     Params = None
-    on_error = "disable"   # numba code cannot raise into the core; kept for symmetry
+    on_error = "disable"   # applies to error(w, code): numba code cannot raise into the core
 
 
 #: Python views with attribute names, generated from the same declaration as the C structs
@@ -160,9 +160,14 @@ class Context:
     def modify(self, client_order_id, px, qty):
         return I.modify(self.w, int(client_order_id), int(px), int(qty))
 
+    def error(self, code):
+        """Fail this call with an error code (as the numba and Cython flavours do; raising works too)."""
+        I.error(self.w, int(code))
+
 
 for _f, _word in C.HDR_FIELDS.items():
-    setattr(Context, _f, property(lambda self, _word=_word: int(self.w[_word])))
+    if _f not in Context.__dict__:  # ``error`` is the intent (the ERROR word reads as header(w).error)
+        setattr(Context, _f, property(lambda self, _word=_word: int(self.w[_word])))
 
 
 class PyHooks:

@@ -8,7 +8,7 @@
 #     cdef ls_tel_block_t *tel = blk.tel          # valid while blk is alive
 #     with nogil:
 #         ls_tel_add(tel, LS_TEL_C_EVENTS, 1)
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 
 cdef extern from "ls_telemetry.h" nogil:
     const uint64_t LS_TEL_MAGIC
@@ -23,6 +23,11 @@ cdef extern from "ls_telemetry.h" nogil:
     enum: LS_TEL_MAX_ORDERS
     enum: LS_TEL_MAX_PROCS
     enum: LS_TEL_MAX_RINGS
+    enum: LS_TEL_MAX_STRATEGIES
+    enum:
+        LS_TEL_I_ORDERS_SENT
+        LS_TEL_I_FILLS
+        LS_TEL_I_DENIALS
     enum: LS_TEL_HIST_BUCKETS
     enum: LS_TEL_HIST_SLOTS
     const long long LS_TEL_HIST_LOW_NS
@@ -86,6 +91,7 @@ cdef extern from "ls_telemetry.h" nogil:
         uint32_t instrument
         uint8_t price_decimals
         uint8_t qty_decimals
+        uint16_t strategy
         int64_t net_qty
         int64_t cost
         int64_t realized_pnl
@@ -93,6 +99,14 @@ cdef extern from "ls_telemetry.h" nogil:
         int64_t mark_price
         int64_t ts
         char symbol[32]
+        uint64_t orders_sent
+        uint64_t fills
+        uint64_t denials
+    ctypedef struct ls_tel_strategy_t:
+        uint64_t errors
+        uint32_t stopped
+        uint32_t in_use
+        char name[32]
     ctypedef struct ls_tel_order_t:
         uint64_t seq
         int64_t client_order_id
@@ -124,7 +138,7 @@ cdef extern from "ls_telemetry.h" nogil:
         int64_t creator_pid
         int64_t created_ns
         uint32_t n_counters, n_gauges, n_hists, n_buckets
-        uint32_t max_codes, max_instruments, max_orders, max_procs, max_rings
+        uint32_t max_codes, max_instruments, max_orders, max_procs, max_rings, max_strategies
         uint64_t counters[64]
         int64_t gauges[32]
         uint64_t order_states[64]
@@ -135,6 +149,7 @@ cdef extern from "ls_telemetry.h" nogil:
         ls_tel_order_t orders[1024]
         ls_tel_proc_t procs[32]
         ls_tel_ring_t rings[32]
+        ls_tel_strategy_t strategies[8]
 
     size_t ls_tel_segment_size()
     void ls_tel_init(ls_tel_block_t *t, uint32_t schema_version, int64_t pid, int64_t now_ns)
@@ -163,6 +178,10 @@ cdef extern from "ls_telemetry.h" nogil:
                           int64_t venue_order_id, uint8_t side, uint8_t state, int64_t price, int64_t qty,
                           int64_t cum_qty, int64_t ts)
     void ls_tel_order_clear(ls_tel_block_t *t, uint32_t slot)
+    void ls_tel_instrument_strategy(ls_tel_block_t *t, uint32_t slot, int k)
+    void ls_tel_instrument_count(ls_tel_block_t *t, uint32_t slot, int which, uint64_t n)
+    void ls_tel_strategy_register(ls_tel_block_t *t, uint32_t k, const char *name)
+    void ls_tel_strategy_error(ls_tel_block_t *t, uint32_t k, int stopped)
     void ls_tel_ring_register(ls_tel_block_t *t, uint32_t slot, const char *name, uint64_t capacity)
     void ls_tel_ring_fill(ls_tel_block_t *t, uint32_t slot, uint64_t fill)
     void ls_tel_ring_overflow(ls_tel_block_t *t, uint32_t slot, uint64_t n)

@@ -26,6 +26,9 @@ MAX_INSTRUMENTS = LS_TEL_MAX_INSTRUMENTS
 MAX_ORDERS = LS_TEL_MAX_ORDERS
 MAX_PROCS = LS_TEL_MAX_PROCS
 MAX_RINGS = LS_TEL_MAX_RINGS
+MAX_STRATEGIES = LS_TEL_MAX_STRATEGIES
+#: per-instrument counters of a position entry (``instrument_count``)
+INSTRUMENT_COUNTS = ("orders_sent", "fills", "denials")
 MAX_CODES = LS_TEL_MAX_CODES
 N_BUCKETS = LS_TEL_HIST_BUCKETS
 HIST_LOW_NS = LS_TEL_HIST_LOW_NS
@@ -236,6 +239,28 @@ cdef class TelemetryBlock:
             raise TelemetryError(f"instrument slot {slot} >= {LS_TEL_MAX_INSTRUMENTS}")
         ls_tel_position_set(self.tel, slot, net_qty, cost, realized_pnl, unrealized_pnl, mark_price, ts)
 
+    def set_instrument_strategy(self, uint32_t slot, int k):
+        """The strategy (index, -1: none) owning the instrument in ``slot``."""
+        self._check()
+        if slot >= LS_TEL_MAX_INSTRUMENTS:
+            raise TelemetryError(f"instrument slot {slot} >= {LS_TEL_MAX_INSTRUMENTS}")
+        ls_tel_instrument_strategy(self.tel, slot, k)
+
+    def instrument_count(self, uint32_t slot, str which, uint64_t n=1):
+        """Add ``n`` to one of the instrument's counters (INSTRUMENT_COUNTS)."""
+        self._check()
+        ls_tel_instrument_count(self.tel, slot, _index(INSTRUMENT_COUNTS, which, "instrument counter"), n)
+
+    def register_strategy(self, uint32_t k, str name):
+        self._check()
+        if k >= LS_TEL_MAX_STRATEGIES:
+            raise TelemetryError(f"strategy {k} >= {LS_TEL_MAX_STRATEGIES}")
+        ls_tel_strategy_register(self.tel, k, _b(name))
+
+    def strategy_error(self, uint32_t k, bint stopped=False):
+        self._check()
+        ls_tel_strategy_error(self.tel, k, stopped)
+
     def set_order(self, uint32_t slot, uint32_t instrument, int64_t client_order_id, int64_t venue_order_id,
                   uint8_t side, uint8_t state, int64_t price, int64_t qty, int64_t cum_qty=0, int64_t ts=0):
         self._check()
@@ -380,7 +405,22 @@ cdef class TelemetryBlock:
                         "price_decimals": p.price_decimals, "qty_decimals": p.qty_decimals,
                         "net_qty": p.net_qty, "cost": p.cost, "realized_pnl": p.realized_pnl,
                         "unrealized_pnl": p.unrealized_pnl, "mark_price": p.mark_price, "ts": p.ts,
-                        "version": p.seq})
+                        "strategy": p.strategy - 1, "orders_sent": p.orders_sent, "fills": p.fills,
+                        "denials": p.denials, "version": p.seq})
+        return out
+
+    def strategies(self):
+        """Registered strategies, by index: name, errors, stopped (its on_error policy took it out)."""
+        self._check()
+        cdef ls_tel_strategy_t *e
+        cdef int k
+        out = []
+        for k in range(LS_TEL_MAX_STRATEGIES):
+            e = &self.tel.strategies[k]
+            if not __load_u32_acquire(&e.in_use):
+                continue
+            out.append({"index": k, "name": e.name.decode(errors="replace"), "errors": __load_u64(&e.errors),
+                        "stopped": bool(__load_u32(&e.stopped))})
         return out
 
     def orders(self):
@@ -467,6 +507,7 @@ cdef class TelemetryBlock:
             "orders": self.orders(),
             "processes": self.processes(now),
             "rings": self.rings(),
+            "strategies": self.strategies(),
         }
 
     # --- lifetime ------------------------------------------------------------------------
@@ -545,12 +586,16 @@ cdef extern from *:
     static inline int64_t __ls_load_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
     static inline uint64_t __ls_load_u64_acquire(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
     static inline int64_t __ls_load_i64_acquire(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static inline uint32_t __ls_load_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+    static inline uint32_t __ls_load_u32_acquire(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
     """
     uint64_t __atomic_magic "__ls_tel_magic"(const ls_tel_block_t *t) nogil
     uint64_t __load_u64 "__ls_load_u64"(const uint64_t *p) nogil
     int64_t __load_i64 "__ls_load_i64"(const int64_t *p) nogil
     uint64_t __load_u64_acquire "__ls_load_u64_acquire"(const uint64_t *p) nogil
     int64_t __load_i64_acquire "__ls_load_i64_acquire"(const int64_t *p) nogil
+    uint32_t __load_u32 "__ls_load_u32"(const uint32_t *p) nogil
+    uint32_t __load_u32_acquire "__ls_load_u32_acquire"(const uint32_t *p) nogil
 
 
 def _stress_write(TelemetryBlock blk, uint64_t iterations, uint32_t order_slots=8):

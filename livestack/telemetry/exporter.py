@@ -23,6 +23,13 @@ Names follow Prometheus conventions: ``livestack_`` prefix, counters end in ``_t
 ``livestack_ring_full_total{ring}``
 ``livestack_position{instrument}``                 net position in base units (qty / 10^qty_decimals)
 ``livestack_realized_pnl{instrument}``, ``livestack_unrealized_pnl{instrument}``  quote currency
+``livestack_strategy_position{strategy,instrument}`` net position of a strategy's instrument (base units)
+``livestack_strategy_realized_pnl{strategy}``,     quote currency, summed over the strategy's instruments
+``livestack_strategy_unrealized_pnl{strategy}``, ``livestack_strategy_pnl{strategy}``
+``livestack_strategy_orders_sent_total{strategy}``, ``livestack_strategy_fills_total{strategy}``,
+``livestack_strategy_denials_total{strategy}``     summed over its instruments
+``livestack_strategy_errors_total{strategy}``      calls that failed (exception or error code)
+``livestack_strategy_stopped{strategy}``           1 once its on_error policy took it out
 ``livestack_process_up{process,pid}``, ``livestack_process_heartbeat_age_seconds{process}``,
 ``livestack_process_start_time_seconds{process}``, ``livestack_process_errors_total{process}``,
 ``livestack_process_lag_seconds{process}``
@@ -169,6 +176,8 @@ class TelemetryCollector:
             rpnl.add_metric(label, p["realized_pnl"] / pq)
             upnl.add_metric(label, p["unrealized_pnl"] / pq)
         yield from (pos, rpnl, upnl)
+        if snap.get("strategies"):
+            yield from _strategy_families(snap)
 
         up = GaugeMetricFamily("livestack_process_up", "1 while the process runs and heartbeats",
                                labels=["process", "pid"])
@@ -189,6 +198,38 @@ class TelemetryCollector:
             errs.add_metric([name], p["errors"])
             lag.add_metric([name], p["lag_ns"] / 1e9)
         yield from (up, age, start, errs, lag)
+
+
+def _strategy_families(snap: dict):
+    """Per-strategy series (label ``strategy``): each instrument belongs to at most one strategy,
+    so a strategy's figures are sums over its instruments; positions stay per instrument."""
+    from livestack.strategies.telemetry import per_strategy
+
+    rows = per_strategy(snap["positions"], snap["strategies"])
+    pos = GaugeMetricFamily("livestack_strategy_position", "net position of a strategy's instrument in base units",
+                            labels=["strategy", "instrument"])
+    fams = {k: GaugeMetricFamily(f"livestack_strategy_{k}", doc, labels=["strategy"]) for k, doc in (
+        ("realized_pnl", "realized PnL in quote currency, summed over the strategy's instruments"),
+        ("unrealized_pnl", "unrealized PnL in quote currency at the mark, summed over the strategy's instruments"),
+        ("pnl", "realized + unrealized PnL in quote currency"),
+        ("stopped", "1 once the strategy's on_error policy took it out (disable / halt)"))}
+    counters = {k: CounterMetricFamily(f"livestack_strategy_{k}", doc, labels=["strategy"]) for k, doc in (
+        ("orders_sent", "order commands dispatched for the strategy's instruments"),
+        ("fills", "fills applied on the strategy's instruments"),
+        ("denials", "intents denied on the strategy's instruments"),
+        ("errors", "strategy calls that failed (an exception or an error code; ANOMALY STRATEGY_ERROR)"))}
+    for r in rows:
+        label = [r["name"]]
+        for sym, q in r["positions"].items():
+            pos.add_metric([r["name"], sym], q)
+        for k in ("realized_pnl", "unrealized_pnl", "pnl"):
+            fams[k].add_metric(label, r[k])
+        fams["stopped"].add_metric(label, 1 if r["stopped"] else 0)
+        for k in counters:
+            counters[k].add_metric(label, r[k])
+    yield pos
+    yield from fams.values()
+    yield from counters.values()
 
 
 def _parse_labels(text: str) -> list[tuple[str, str]]:

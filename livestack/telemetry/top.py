@@ -2,7 +2,8 @@
 
 Reads snapshots lock-free at ``--interval`` and shows: trading state and kill latch, per-stage
 latency quantiles, input and order rates, orders by status and denials by reason, positions and
-PnL, ring fill levels and process health. ``--once`` renders a single frame (two snapshots
+PnL, per strategy (orders, fills, denials, errors, PnL summed over its instruments), ring fill levels
+and process health. ``--once`` renders a single frame (two snapshots
 ``--interval`` apart, so rates are real) and exits.
 """
 
@@ -140,6 +141,13 @@ def render(snap: dict, prev: dict | None = None, width: int = 200, stack: dict |
                     f"{p['realized_pnl'] / scale:,.2f} {quote}", f"{p['unrealized_pnl'] / scale:,.2f} {quote}",
                     style="red" if p["realized_pnl"] + p["unrealized_pnl"] < 0 else None)
 
+    strat = None
+    if snap.get("strategies"):
+        from livestack.strategies.telemetry import per_strategy
+
+        strat = strategy_table(per_strategy(snap["positions"], snap["strategies"]),
+                               "strategies (sums over each one's instruments; PnL in quote currency)")
+
     rings = Table(title="rings", title_justify="left")
     for col in ("ring", "fill", "capacity", "level", "full"):
         rings.add_column(col, justify="right" if col not in ("ring", "level") else "left")
@@ -170,14 +178,31 @@ def render(snap: dict, prev: dict | None = None, width: int = 200, stack: dict |
                           "-", "-", "-")
 
     pairs = ((lat, thr), (pos, codes), (rings, procs))
+    extra = [strat] if strat is not None else []
     if width < 150:
-        return Group(head, Text(""), *(t for pair in pairs for t in pair))
+        return Group(head, Text(""), *(t for pair in pairs for t in pair), *extra)
     rows = []
     for a, b in pairs:
         grid = Table.grid(padding=(0, 2))
         grid.add_row(a, b)
         rows.append(grid)
-    return Group(head, Text(""), *rows)
+    return Group(head, Text(""), *rows[:2], *extra, *rows[2:])
+
+
+def strategy_table(rows: list[dict], title: str) -> Table:
+    """Per strategy (``livestack.strategies.telemetry.per_strategy`` rows): its instruments, orders
+    sent, fills, denials, errors (red; "stopped" once its on_error policy took it out) and PnL summed
+    over its instruments. ``top`` and ``ctl positions`` show it."""
+    t = Table(title=title, title_justify="left")
+    for col in ("strategy", "instruments", "orders", "fills", "denials", "errors", "realized PnL", "unrealized PnL",
+                "PnL"):
+        t.add_column(col, justify="left" if col in ("strategy", "instruments") else "right")
+    for r in rows:
+        err = Text(f"{r['errors']:,}" + (" stopped" if r["stopped"] else ""), style="bold red" if r["errors"] else "")
+        t.add_row(r["name"], " ".join(r["instruments"]), f"{r['orders_sent']:,}", f"{r['fills']:,}",
+                  f"{r['denials']:,}", err, f"{r['realized_pnl']:,.2f}", f"{r['unrealized_pnl']:,.2f}",
+                  f"{r['pnl']:,.2f}", style="red" if r["pnl"] < 0 else None)
+    return t
 
 
 def run(block, interval: float = 1.0, once: bool = False, console: Console | None = None,

@@ -2,8 +2,8 @@
 
 Scaffold a strategy in a temp dir, backtest it on a shared capture, run it live for a few seconds
 against the simulated market and venue (the embedded default instrument SIM), read its fills from the session file, then
-make it raise and see the error reported: non-silent log line, ANOMALY STRATEGY_ERROR in the
-records and `records summary`, the first traceback in the session file, the strategy disabled.
+make it raise and see the error reported: non-silent log line, ANOMALY STRATEGY_ERROR and the
+message (ANOMALY_TEXT) in the records and `records summary`, the first traceback in the session file, the strategy disabled.
 Finally `replay` refuses the first session because the strategy's source changed (--force runs it).
 Nothing under livestack/ is touched: the strategy lives in the temp dir.
 """
@@ -115,7 +115,18 @@ def test_a_new_user_scaffolds_backtests_runs_live_and_sees_a_strategy_error(tmp_
     assert report["disabled"] and "RuntimeError: deliberate: on_trade exploded" in report["first_traceback"]
     assert report["errors"] == 1 and len(orders) > 0
     r = _ls(tmp_path, "records", "summary", second, "--json")
-    assert json.loads(r.stdout)["anomalies"].get("STRATEGY_ERROR") == 1, r.stdout
+    summary = json.loads(r.stdout)
+    assert summary["anomalies"].get("STRATEGY_ERROR") == 1, r.stdout
+    # the message itself is in the records (ANOMALY_TEXT, next to the ANOMALY) and in the summary
+    with open_session(second) as s:
+        texts = s["anomaly_text"]
+    assert list(texts["text"]) == ["RuntimeError: deliberate: on_trade exploded"]
+    assert int(texts["hseq"].iloc[0]) == int(errs["hseq"].iloc[0]) and list(texts["action"]) == ["DISABLE"]
+    assert [(m["message"], m["count"]) for m in summary["strategy_errors"]] == \
+        [("RuntimeError: deliberate: on_trade exploded", 1)]
+    assert summary["strategies"][0]["name"] == "MyQuoter" and summary["strategies"][0]["errors"] == 1
+    r = _ls(tmp_path, "records", "summary", second)
+    assert "RuntimeError: deliberate: on_trade exploded" in r.stdout, r.stdout
 
     # replay: the first session's strategy source changed since -> refused, --force runs it
     r = _ls(tmp_path, "replay", first)

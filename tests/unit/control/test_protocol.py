@@ -40,7 +40,9 @@ def test_server_record_layouts_derive_from_the_schema_for_every_record():
         arr = np.zeros(1, dtype=dt)
         for k, name in enumerate(names):  # distinct, in-range values for every field
             arr[name] = (k * 37 + 1) % 127 if arr[name].dtype.kind in "iu" else bytes([k + 1]) * arr[name].dtype.itemsize
-        assert st.unpack(arr.tobytes()) == tuple(arr[0][n].item() for n in names), rec.name
+        # a byte-array field (ANOMALY_TEXT.text) unpacks as bytes
+        assert st.unpack(arr.tobytes()) == tuple(arr[0][n].tobytes() if arr[0][n].ndim else arr[0][n].item()
+                                                 for n in names), rec.name
     for st, names, name in ((S._CMD, S._CMD_FIELDS, "CONTROL_CMD"), (S._REPLY, S._REPLY_FIELDS, "CONTROL_REPLY")):
         derived = S.struct_of(spec.RECORDS_BY_NAME[name])
         assert (st.format, names) == (derived[0].format, derived[1])
@@ -186,3 +188,18 @@ def test_limit_values_take_units_and_refuse_the_wrong_one():
     assert P.limit_unit_text(RiskLimit.MAX_POSITION, btc) == "BTC"
     assert P.limit_unit_text(RiskLimit.MAX_LOSS, btc) == "USDT"
     assert P.limit_unit_text(RiskLimit.SUBMIT_RATE, None) == "orders/s"
+
+
+def test_an_anomaly_text_event_carries_its_message_decoded():
+    """ANOMALY_TEXT is published on PUB (topic anomaly_text) with the strategy error's message as text."""
+    import numpy as np
+
+    from livestack.schema import new
+
+    r = new("ANOMALY_TEXT", 1, hseq=7, code=9, strategy=1, action=1, error_code=0)
+    msg = "RuntimeError: é boom".encode()
+    r["text"][0, :len(msg)] = np.frombuffer(msg, np.uint8)
+    r["length"] = len(msg)
+    d = S.record_to_dict(r.tobytes())
+    assert d["kind"] == "anomaly_text" and d["text"] == "RuntimeError: é boom" and d["hseq"] == 7
+    assert d["code"] == "STRATEGY_ERROR" and d["action"] == "DISABLE" and d["strategy"] == 1
