@@ -35,7 +35,7 @@ import time
 import msgspec
 import numpy as np
 
-from livestack.schema import ExecType, OrderCmdType, OrdType, new
+from livestack.schema import ExecType, OrderCmdType, OrdType, RecordFlag, new
 from livestack.venues.base import VenueAdapter
 from livestack.venues.binance import codec
 from livestack.venues.binance.codec import Reject
@@ -48,6 +48,7 @@ from livestack.venues.execid import ExecIdCollision, ExecIdRegistry
 
 log = logging.getLogger(__name__)
 
+_REDUCE_ONLY = int(RecordFlag.REDUCE_ONLY)
 _TERMINAL_STATUS = ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED", "FILLED")
 _PATHS = {
     "spot": {"time": "/api/v3/time", "info": "/api/v3/exchangeInfo", "order": "/api/v3/order",
@@ -109,13 +110,14 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
             from livestack.venues.binance.journal import Journal
 
             self.journal = Journal(self.opt.store_dir, self.epoch)
-            orders, execs = self.journal.load(self.instruments)
+            orders, execs, taken = self.journal.load(self.instruments)
             for clid, v in orders.items():
                 self.vorders[clid] = v
                 if not v.terminal and not v.retired:
                     self.core[v.cid] = v
             for text in execs:
                 self.exec_ids.words(text)
+            self._requeue(taken)
             if orders:
                 log.info("binance: journal: %d orders (%d live), %d fills already reported", len(orders),
                          len(self.core), len(execs))
@@ -127,21 +129,53 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         self._thread.start()
         self._started.wait(5.0)
 
-    def submit(self, cmds: np.ndarray) -> None:
+    def _requeue(self, taken: list) -> None:
+        """The CANCEL / REPLACE commands a killed predecessor took from the ring and never answered
+        (:meth:`Journal.load`), for orders still live: sent again. A cancel never creates an order
+        (-2011 for one gone meanwhile is resolved by a query); a replace reuses its deterministic
+        clientOrderId."""
         now = time.monotonic()
+        for cmd in taken:
+            self._inbox.append((now, cmd))
+            self.stats["commands_resent_after_restart"] += 1
+
+    def submit(self, cmds: np.ndarray) -> None:
+        """Take commands from the orders ring. With a journal, NEW / CANCEL / REPLACE are journaled
+        here, in the ring's thread, before anything else: a process killed with them still queued
+        leaves a trace, and its successor resolves the NEW (never reached Binance -> REJECTED
+        NOT_DELIVERED) and sends the CANCEL / REPLACE again (:meth:`_requeue`)."""
+        now = time.monotonic()
+        lines = []
         for i in range(len(cmds)):
             c = cmds[i]
-            self._inbox.append((now, (int(c["cmd"]), int(c["client_order_id"]), int(c["orig_client_order_id"]),
-                                      int(c["instrument"]), int(c["side"]), int(c["price"]), int(c["qty"]),
-                                      int(c["tif"]), int(c["ord_type"]))))
+            cmd = (int(c["cmd"]), int(c["client_order_id"]), int(c["orig_client_order_id"]), int(c["instrument"]),
+                   int(c["side"]), int(c["price"]), int(c["qty"]), int(c["tif"]), int(c["ord_type"]),
+                   bool(int(c["flags"]) & _REDUCE_ONLY))
+            self._inbox.append((now, cmd))
+            inst = self.instruments.get(cmd[3])
+            if self.journal is not None and inst is not None:
+                if cmd[0] == OrderCmdType.NEW:
+                    lines.append(self.journal.line(_VOrder(cmd[1], inst, cmd[4], cmd[5], cmd[6],
+                                                           codec.client_order_id(self.epoch, cmd[1]))))
+                elif cmd[0] in (OrderCmdType.CANCEL, OrderCmdType.REPLACE):
+                    lines.append(self.journal.command_line(cmd))
+        if lines:
+            self.journal.write_lines(lines)
         self.stats["commands"] += len(cmds)
         self._kick()
 
     def poll(self, out: np.ndarray, now_ns: int) -> int:
-        n, cap, ev = 0, len(out), self.events
+        """The EXEC records made since the last call; their journal lines are written now, as the
+        process loop takes them for the exec ring (a kill before this reports them again, never not)."""
+        n, cap, ev, lines = 0, len(out), self.events, []
         while ev and n < cap:
-            out[n] = ev.popleft()
+            r, line = ev.popleft()
+            out[n] = r
+            if line is not None:
+                lines.append(line)
             n += 1
+        if lines and self.journal is not None:
+            self.journal.write_lines(lines)
         return n
 
     def on_harness_lost(self) -> None:
@@ -421,13 +455,17 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
     def _local_reject(self, cmd, reason: int) -> None:
         kind, cid, orig, inst_id, side = cmd[0], cmd[1], cmd[2], cmd[3], cmd[4]
         inst = self.instruments.get(inst_id)
-        v = _VOrder(cid, inst, side, cmd[5], cmd[6], "") if inst is not None else None
-        et = ExecType.REJECTED if kind == OrderCmdType.NEW else ExecType.CANCEL_REJECTED
+        new_order = kind == OrderCmdType.NEW
+        v = _VOrder(cid, inst, side, cmd[5], cmd[6], codec.client_order_id(self.epoch, cid) if new_order else "") \
+            if inst is not None else None
+        if v is not None and new_order:
+            v.terminal = True   # journaled as ended: a restarted process does not ask about it
+        et = ExecType.REJECTED if new_order else ExecType.CANCEL_REJECTED
         self._emit(et, cid, v, reason=reason, orig=orig if kind == OrderCmdType.REPLACE else 0, inst_id=inst_id,
                    side=side)
 
     async def _dispatch(self, cmd) -> None:
-        kind, cid, orig, inst_id, side, price, qty, tif, ord_type = cmd
+        kind, cid, orig, inst_id, side, price, qty, tif, ord_type, reduce_only = cmd
         inst = self.instruments.get(inst_id)
         if inst is None:
             self._local_reject(cmd, int(Reject.UNKNOWN_INSTRUMENT))
@@ -438,6 +476,9 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
             await self._cancel(cmd, inst)
         elif kind == OrderCmdType.REPLACE:
             await self._replace(cmd, inst)
+        elif kind == OrderCmdType.STATUS:
+            asyncio.ensure_future(self._answer_status(cmd, inst))
+            await asyncio.sleep(0)
         else:
             self._local_reject(cmd, int(Reject.BAD_COMMAND))
 
@@ -448,11 +489,12 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         return codec.check_filters(f, price, qty, inst.qty_decimals, (ord_type or OrdType.LIMIT) == OrdType.LIMIT)
 
     async def _new(self, cmd, inst) -> None:
-        kind, cid, orig, inst_id, side, price, qty, tif, ord_type = cmd
+        kind, cid, orig, inst_id, side, price, qty, tif, ord_type, reduce_only = cmd
         clid = codec.client_order_id(self.epoch, cid)
         try:
             params = codec.new_order_params(self.market, inst.symbol, clid, side, ord_type, tif, price, qty,
-                                            inst.price_decimals, inst.qty_decimals, self.opt.reduce_only)
+                                            inst.price_decimals, inst.qty_decimals,
+                                            self.market == "usdm" and (self.opt.reduce_only or reduce_only))
         except ValueError:
             self._local_reject(cmd, int(Reject.BAD_COMMAND))
             return
@@ -515,7 +557,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         self._ack(v, res.get("transactTime") or res.get("updateTime"))
 
     async def _cancel(self, cmd, inst) -> None:
-        kind, cid, orig, inst_id, side, price, qty, tif, ord_type = cmd
+        kind, cid, orig, inst_id, side, price, qty, tif, ord_type, _ = cmd
         v = self.core.get(cid)
         if v is None:  # not ours in this process (sent before a restart): cancel by its deterministic id
             v = _VOrder(cid, inst, side, price, qty, codec.client_order_id(self.epoch, cid))
@@ -570,7 +612,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
             self._terminal(v, ExecType.CANCELED, 0, res.get("updateTime") or res.get("transactTime"))
 
     async def _replace(self, cmd, inst) -> None:
-        kind, new_cid, orig, inst_id, side, price, qty, tif, ord_type = cmd
+        kind, new_cid, orig, inst_id, side, price, qty, tif, ord_type, _ = cmd
         old = self.core.get(orig)
         if old is None or old.terminal:
             self._local_reject(cmd, int(Reject.UNKNOWN_ORDER))
@@ -598,6 +640,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
                 return
             p.update({"cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrigClientOrderId": old.clid})
             nv = _VOrder(new_cid, inst, old.side, price, rest_qty, clid)
+            nv.base = old.base + old.cum
             nv.pending_replace = orig
             old.replacing = True
             self.vorders[clid] = nv
@@ -826,7 +869,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
 
     def _emit(self, et, cid: int, v: _VOrder | None, reason: int = 0, orig: int = 0, last_px: int = 0,
               last_qty: int = 0, words=(0, 0), ts_ms=None, ts_ns: int = 0, inst_id: int = 0, side: int = 0,
-              exec_text: str = "") -> None:
+              exec_text: str = "", cum: int | None = None) -> None:
         r = new("EXEC")[0]
         now = time.time_ns()
         r["ts"] = now
@@ -841,7 +884,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
             r["venue_order_id"] = v.order_id
             r["price"] = v.price
             r["qty"] = v.qty
-            r["cum_qty"] = v.cum
+            r["cum_qty"] = v.cum if cum is None else cum
             r["leaves_qty"] = 0 if v.terminal else max(v.qty - v.cum, 0)
         else:
             r["instrument"] = inst_id
@@ -849,9 +892,8 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         r["last_px"] = last_px
         r["last_qty"] = last_qty
         r["exec_id"], r["exec_id_hi"] = words
-        self.events.append(r)
+        line = self.journal.line(v, exec_text) if self.journal is not None and v is not None and v.clid else None
+        self.events.append((r, line))
         self.stats["events"] += 1
-        if self.journal is not None and v is not None and v.clid:
-            self.journal.write(v, exec_text)
         if int(et) in (int(ExecType.REJECTED), int(ExecType.CANCEL_REJECTED)):
             self.stats["rejects." + codec.reason_name(int(reason))] += 1

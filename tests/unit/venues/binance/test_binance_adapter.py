@@ -253,6 +253,40 @@ def test_a_restarted_venue_process_reports_exactly_what_happened_while_it_was_go
         fake.stop()
 
 
+def test_what_a_killed_venue_process_had_not_handed_over_is_reported_by_its_successor(tmp_path):
+    """Journal lines go out with the events (poll), commands are journaled as taken (submit): an ack
+    still queued at the kill is reported again, and a cancel taken but never acted on is sent again."""
+    from livestack.venues.binance.journal import Journal
+
+    fake = FakeBinance("spot").start()
+    opts = fake.options(store_dir=str(tmp_path / "store"))
+    a = BinanceAdapter([INST], opts, creds=Credentials(KEY, SECRET))
+    a.start()
+    try:
+        wait(lambda: a.up, "connect")
+        ev = Events(a)
+        a.submit(cmd(OrderCmdType.NEW, 95))
+        ev.until(lambda e: e["client_order_id"] == 95 and e["exec_type"] == ExecType.ACCEPTED, "ack 95")
+        a.submit(cmd(OrderCmdType.NEW, 96))
+        wait(lambda: a.stats["events"] >= 2, "ack 96 made (not handed over)")
+    finally:
+        a.stop()        # "killed": 96's ack never left the process
+    with open(a.journal.path, "ab") as f:   # ... and it had taken a CANCEL of 95 it never acted on
+        f.write(Journal.command_line((int(OrderCmdType.CANCEL), 95, 0, 1, 1, 5000000, 100000, 1, 1, False)))
+    b = BinanceAdapter([INST], opts, creds=Credentials(KEY, SECRET))
+    b.start()
+    try:
+        wait(lambda: b.up, "reconnect")
+        ev = Events(b)
+        ev.until(lambda e: e["client_order_id"] == 96 and e["exec_type"] == ExecType.ACCEPTED, "96 acked again")
+        ev.until(lambda e: e["client_order_id"] == 95 and e["exec_type"] == ExecType.CANCELED, "95 canceled")
+        assert b.stats["commands_resent_after_restart"] == 1
+        assert sum(m == "order.place" for m, _ in fake.requests) == 2     # no order placed twice
+    finally:
+        b.stop()
+        fake.stop()
+
+
 def test_mutated_user_stream_events_are_counted_never_raised(venue):
     """Seeded mutations of the documented events (wrong types, missing / extra fields, odd values,
     our own clientOrderIds among them) go through the adapter's event handler on its I/O loop:
