@@ -26,6 +26,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RECORD_FLAG_SNAPSHOT
     enum: LS_RECORD_FLAG_JOURNAL
     enum: LS_RECORD_FLAG_REPLAYED
+    enum: LS_RECORD_FLAG_REDUCE_ONLY
     enum: LS_SIDE_NONE
     enum: LS_SIDE_BUY
     enum: LS_SIDE_SELL
@@ -98,6 +99,8 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_DENY_REASON_MIN_NOTIONAL
     enum: LS_DENY_REASON_RECOVERING
     enum: LS_DENY_REASON_INSTRUMENT_HALTED
+    enum: LS_DENY_REASON_MIN_ORDER_QTY
+    enum: LS_DENY_REASON_PRICE_FILTER
     enum: LS_CONTROL_CMD_TYPE_STATUS
     enum: LS_CONTROL_CMD_TYPE_SESSION_START
     enum: LS_CONTROL_CMD_TYPE_SESSION_STOP
@@ -135,6 +138,9 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RISK_LIMIT_CANCEL_BURST
     enum: LS_RISK_LIMIT_MAX_LOSS_HALT
     enum: LS_RISK_LIMIT_MIN_NOTIONAL
+    enum: LS_RISK_LIMIT_MIN_ORDER_QTY
+    enum: LS_RISK_LIMIT_MIN_PRICE
+    enum: LS_RISK_LIMIT_MAX_PRICE
     enum: LS_ANOMALY_NONE
     enum: LS_ANOMALY_UNKNOWN_ORDER
     enum: LS_ANOMALY_DUPLICATE_EXEC
