@@ -59,6 +59,7 @@
 #define LS_EXEC_TYPE_VENUE_RESET 9  /* the venue process restarted without its order state (client_order_id 0, instrument 0 = all): every order whose NewOrder came before orders-ring position venue_order_id is gone */
 #define LS_EXEC_TYPE_ORDER_STATUS 10  /* answer to a STATUS command (never a fill): reason 0 = the order is live at the venue (price, qty, cum_qty, leaves_qty, venue_order_id are its state); reason 1 = the venue does not know the order; 2 = it ended there (cum_qty = its fills) */
 #define LS_EXEC_TYPE_STOP_UNRESOLVED 11  /* made by the core, never by a venue: the session stopped before the venue answered for the order (ORDER_STATE UNKNOWN carries it as the reason) */
+#define LS_EXEC_TYPE_FEE 12  /* the fee of the fill just before it (same client_order_id, exec_id, exec_id_hi): last_qty = the fee in 1e-8 units of the fee asset (Binance commission 'n'), orig_client_order_id = the fee asset's name as up to 8 ASCII bytes, big-endian (livestack.venues.fees; 0 = longer name); recorded, never applied to the order or the position */
 
 /* OrderCmdType: ORDER_CMD.cmd */
 #define LS_ORDER_CMD_TYPE_NEW 1  /* NewOrder */

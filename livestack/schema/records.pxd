@@ -47,6 +47,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_EXEC_TYPE_VENUE_RESET
     enum: LS_EXEC_TYPE_ORDER_STATUS
     enum: LS_EXEC_TYPE_STOP_UNRESOLVED
+    enum: LS_EXEC_TYPE_FEE
     enum: LS_ORDER_CMD_TYPE_NEW
     enum: LS_ORDER_CMD_TYPE_CANCEL
     enum: LS_ORDER_CMD_TYPE_REPLACE

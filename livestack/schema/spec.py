@@ -154,6 +154,10 @@ ENUMS = (
                              "1 = the venue does not know the order; 2 = it ended there (cum_qty = its fills)"),
         ("STOP_UNRESOLVED", 11, "made by the core, never by a venue: the session stopped before the venue "
                                 "answered for the order (ORDER_STATE UNKNOWN carries it as the reason)"),
+        ("FEE", 12, "the fee of the fill just before it (same client_order_id, exec_id, exec_id_hi): last_qty = "
+                    "the fee in 1e-8 units of the fee asset (Binance commission 'n'), orig_client_order_id = "
+                    "the fee asset's name as up to 8 ASCII bytes, big-endian (livestack.venues.fees; 0 = "
+                    "longer name); recorded, never applied to the order or the position"),
     )),
     Enum("OrderCmdType", "ORDER_CMD.cmd", (
         ("NEW", 1, "NewOrder"),

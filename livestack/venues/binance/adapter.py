@@ -10,7 +10,8 @@
                                                none   → unknown: resolved by a status query
                                     user data stream (spot: userDataStream.subscribe.signature on the
                                     WS API session; USD-M: listenKey stream + keep-alive) → fills
-    poll(out)  ◀──events (deque)──  (EXEC records: trade ids as exec ids, 128-bit identities)
+    poll(out)  ◀──events (deque)──  (EXEC records: trade ids as exec ids, 128-bit identities; each fill
+                                    followed by its EXEC FEE: commission and asset)
 
 Venue orders (:class:`_VOrder`) are keyed by the Binance clientOrderId; a core order id maps to its
 current venue order. A replace is ``order.cancelReplace`` on spot (a new venue order under the new
@@ -45,6 +46,7 @@ from livestack.venues.binance.reconcile import ReconcileMixin
 from livestack.venues.binance.state import _VOrder
 from livestack.venues.binance.transport import ApiError, EventStream, NoAnswer, NotSent, Rest, WsApi
 from livestack.venues.execid import ExecIdCollision, ExecIdRegistry
+from livestack.venues.fees import FEE_DECIMALS, asset_code
 
 log = logging.getLogger(__name__)
 
@@ -852,7 +854,8 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         if done and not v.retired:
             v.terminal = True
         self.stats["fills"] += 1
-        self._emit(et, v.cid, v, last_px=last_px, last_qty=last_qty, words=words, ts_ns=ts_ns, exec_text=text)
+        self._emit(et, v.cid, v, last_px=last_px, last_qty=last_qty, words=words, ts_ns=ts_ns)
+        self._emit_fee(v, words, fee, fee_asset, ts_ns, text)   # journals the fill as reported
         if v.held is not None and v.cum >= v.held[3]:
             het, hreason, hts, _ = v.held
             v.held = None
@@ -866,6 +869,19 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
                 "symbol": v.symbol, "side": v.side, "price": px, "qty": qty, "fee": fee, "fee_asset": fee_asset,
                 "ts_ns": ts_ns}).decode() + "\n")
             self._fills_log.flush()
+
+    def _emit_fee(self, v: _VOrder, words, fee: str, fee_asset: str, ts_ns: int, exec_text: str) -> None:
+        """EXEC FEE right after the fill (``livestack.venues.fees``): Binance's commission ``n`` and
+        its asset ``N``. Its journal line marks the fill reported (a process killed between the two
+        reports both again; the core applies the fill once). A fee that is not a decimal of at most
+        8 places is counted and sent as 0."""
+        try:
+            amount = codec.parse_fixed(fee or "0", FEE_DECIMALS)
+        except ValueError:
+            self.stats["bad_fees"] += 1
+            amount = 0
+        self._emit(ExecType.FEE, v.cid, v, last_qty=amount, words=words, ts_ns=ts_ns, orig=asset_code(fee_asset),
+                   exec_text=exec_text)
 
     def _emit(self, et, cid: int, v: _VOrder | None, reason: int = 0, orig: int = 0, last_px: int = 0,
               last_qty: int = 0, words=(0, 0), ts_ms=None, ts_ns: int = 0, inst_id: int = 0, side: int = 0,

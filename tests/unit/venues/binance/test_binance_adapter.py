@@ -93,6 +93,14 @@ def test_new_is_acked_then_partial_and_full_fills_carry_trade_ids(venue):
         assert e["last_qty"] == qty // 2 and e["last_px"] == 5000000
     assert fills[-1]["cum_qty"] == qty and fills[-1]["leaves_qty"] == 0
     assert len(ev.of(11, ExecType.ACCEPTED)) == 1           # answer + stream NEW: one ack
+    # each fill is followed by its fee (commission n / asset N): an EXEC FEE with the fill's exec id
+    from livestack.venues.fees import fees_of
+
+    kinds = [int(e["exec_type"]) for e in ev.got if e["client_order_id"] == 11]
+    assert kinds[-4:] == [ExecType.PARTIALLY_FILLED, ExecType.FEE, ExecType.FILLED, ExecType.FEE]
+    fees = fees_of(np.array(ev.got))
+    asset = "BNB" if inst.qty_decimals == 8 else "USDT"     # the stand-in's spot / USD-M fee assets
+    assert [fees[exec_id_words(f"BTCUSDT-{t['id']}")] for t in (t1, t2)] == [("0.00100000", asset)] * 2
     place = [p for m, p in fake.requests if m == "order.place"]
     assert len(place) == 1 and place[0]["newClientOrderId"] == clid(11)
 
