@@ -118,6 +118,24 @@ def test_reduce_only_order_is_flagged_and_denied_when_it_would_not_reduce():
     assert len(o) == 1 and int(o["flags"][0]) == 0
 
 
+
+def test_sdk_place_reduce_only_clamps_and_flags_the_order():
+    from livestack.schema import RecordFlag
+    from livestack.strategies import intents as I
+    d = Driver()
+    o, _ = d.new(BUY, 100010, 10)
+    d.exec(ExecType.ACCEPTED, int(o["client_order_id"][0]))
+    d.exec(ExecType.FILLED, int(o["client_order_id"][0]), last_px=100010, last_qty=10, cum_qty=10)
+
+    def reduce_on_timer(w):
+        if w[I.C.CTX_EV_KIND] == 7:                        # TIMER
+            I.place(w, 0, SELL, 100020, 25, 0, True)       # long 10: clamped to 10, marked reduce-only
+
+    d.strat.on_event = reduce_on_timer
+    o, _ = d.feed(R.timer(d.ts))
+    assert list(o["qty"]) == [10] and int(o["flags"][0]) & int(RecordFlag.REDUCE_ONLY)
+
+
 def test_max_position_counts_open_orders_worst_case():
     d = Driver(risk={"max_position": 100})
     assert len(d.new(BUY, 99990, 60)[0]) == 1
