@@ -71,30 +71,39 @@ class ReconcileMixin:
         finally:
             v.resolving = False
 
-    async def _resolve_once(self, v: _VOrder, cancel_cid: int) -> None:
-        await self._after_recv_window(v)
+    async def _ask(self, v: _VOrder):
+        """``v``'s status at Binance, asked until it answers (20 tries): the status dict, None when
+        Binance does not know the order (-2013); raises NoAnswer when it never answered (or we stop)."""
         for _ in range(20):
             if self._stopping:
-                return
+                raise NoAnswer("stopping")
             try:
-                st = await self._query_order(v)
+                return await self._query_order(v)
             except ApiError as e:
                 if e.code == -2013:
-                    if not v.acked and not v.terminal:
-                        self._terminal(v, ExecType.REJECTED, int(Reject.NOT_DELIVERED))
-                    elif cancel_cid:
-                        self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.NO_SUCH_ORDER))
-                    return
+                    return None
                 await asyncio.sleep(0.5)
-                continue
             except NoAnswer:
                 await self._sleep_until_up(0.5)
-                continue
-            await self._apply_status(v, st)
-            if cancel_cid and not v.terminal:
-                self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.CANCEL_REJECTED))
+        raise NoAnswer("order status: no answer")
+
+    async def _resolve_once(self, v: _VOrder, cancel_cid: int) -> None:
+        await self._after_recv_window(v)
+        try:
+            st = await self._ask(v)
+        except NoAnswer:
+            if not self._stopping:
+                self.stats["resolve_failures"] += 1
             return
-        self.stats["resolve_failures"] += 1
+        if st is None:
+            if not v.acked and not v.terminal:
+                self._terminal(v, ExecType.REJECTED, int(Reject.NOT_DELIVERED))
+            elif cancel_cid:
+                self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.NO_SUCH_ORDER))
+            return
+        await self._apply_status(v, st)
+        if cancel_cid and not v.terminal:
+            self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.CANCEL_REJECTED))
 
     async def _answer_status(self, cmd, inst) -> None:
         """STATUS for the core's order ``cid``: query Binance, report what the core has not seen, then
@@ -112,22 +121,15 @@ class ReconcileMixin:
                 self.vorders[clid] = v
                 self.core[cid] = v
         await self._after_recv_window(v)
-        for _ in range(20):
-            if self._stopping:
-                return
-            try:
-                st = await self._query_order(v)
-                break
-            except ApiError as e:
-                if e.code == -2013:
-                    v.terminal = True     # never reached Binance: the core ends it on reason 1
-                    self._emit(ExecType.ORDER_STATUS, cid, v, reason=1)
-                    return
-                await asyncio.sleep(0.5)
-            except NoAnswer:
-                await self._sleep_until_up(0.5)
-        else:
-            self.stats["status_failures"] += 1   # the core's pending timeout halts the instrument
+        try:
+            st = await self._ask(v)
+        except NoAnswer:
+            if not self._stopping:
+                self.stats["status_failures"] += 1   # the core's pending timeout halts the instrument
+            return
+        if st is None:
+            v.terminal = True     # never reached Binance: the core ends it on reason 1
+            self._emit(ExecType.ORDER_STATUS, cid, v, reason=1)
             return
         await self._apply_status(v, st)
         try:
