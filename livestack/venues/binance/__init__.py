@@ -12,7 +12,8 @@ Modules: ``config`` (the options Struct), ``auth`` (HMAC-SHA256 / Ed25519 signin
 var or a 0600 file), ``codec`` (decimals, order params, error codes -> reasons, user-stream events,
 exchangeInfo filters, clientOrderId scheme), ``ratelimit`` (exchangeInfo limits + headers / WS
 ``rateLimits``), ``transport`` (REST, WS API, event stream), ``adapter`` (``BinanceAdapter``: commands,
-answers, user-stream events), ``reconcile`` (unknown outcomes resolved by status queries, reconnect
+answers, user-stream events), ``replace`` (spot cancelReplace / USD-M modify), ``exchange_info``
+(symbol filters into the session's config at start), ``reconcile`` (unknown outcomes resolved by status queries, reconnect
 reconciliation, the open-orders sweep, timers: time offset, listenKey keep-alive, countdownCancelAll),
 ``state`` (one order at Binance), ``journal`` (option ``store_dir``: what the venue reported, so a
 restarted venue process reports only what is new). Threads: the process loop (rings) and one
