@@ -4,6 +4,7 @@
 
 #define LS_INST_USER_WORDS 16  /* strategy scratch words per instrument (LS_INST_USER ...) */
 #define LS_ORD_EXEC_RING 8  /* exec ids remembered per order for fill dedup (pairs of words) */
+#define LS_INTENT_REDUCE_ONLY 256  /* bit of an intent's TIF word and of an order's FLAGS word: reduce-only (ORDER_CMD flag REDUCE_ONLY; denied REDUCE_ONLY when it would not reduce) */
 
 /* Header words. */
 enum {
@@ -100,8 +101,9 @@ enum {
     LS_ORD_CANCEL_AFTER = 16,       /* kill/cancel-all met a pending replace: cancel whichever id survives it */
     LS_ORD_NEW_POS = 17,            /* orders-ring position of its NewOrder (commands sent before it) */
     LS_ORD_EXEC_POS = 18,           /* next position in the exec-id ring */
-    LS_ORD_EXEC_IDS = 19,           /* LS_ORD_EXEC_RING (exec_id, exec_id_hi) pairs of applied fills (dedupe) */
-    LS_ORD_WORDS = 35,              /* words of an order slot: LS_ORD_EXEC_IDS + 2 * LS_ORD_EXEC_RING */
+    LS_ORD_FLAGS = 19,              /* order flags: LS_INTENT_REDUCE_ONLY */
+    LS_ORD_EXEC_IDS = 20,           /* LS_ORD_EXEC_RING (exec_id, exec_id_hi) pairs of applied fills (dedupe) */
+    LS_ORD_WORDS = 36,              /* words of an order slot: LS_ORD_EXEC_IDS + 2 * LS_ORD_EXEC_RING */
 };
 
 /* Intent. */
@@ -112,7 +114,7 @@ enum {
     LS_INTENT_PRICE = 3,            /* limit price (NEW, REPLACE) */
     LS_INTENT_QTY = 4,              /* quantity (NEW, REPLACE) */
     LS_INTENT_ORDER_ID = 5,         /* target client_order_id (CANCEL, REPLACE) */
-    LS_INTENT_TIF = 6,              /* TimeInForce (NEW), 0 = GTC */
+    LS_INTENT_TIF = 6,              /* TimeInForce (NEW), 0 = GTC; | LS_INTENT_REDUCE_ONLY: a reduce-only order */
     LS_INTENT_ORD_TYPE = 7,         /* OrdType (NEW), 0 = LIMIT */
     LS_INTENT_WORDS = 8,            /* words of an intent */
 };
@@ -208,6 +210,7 @@ typedef struct {
     int64_t cancel_after;
     int64_t new_pos;
     int64_t exec_pos;
+    int64_t flags;
     int64_t exec_ids[16];
 } ls_ctx_ord_t;
 _Static_assert(sizeof(ls_ctx_ord_t) == 8 * LS_ORD_WORDS, "ls_ctx_ord_t matches the word layout");

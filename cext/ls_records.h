@@ -33,6 +33,7 @@
 #define LS_RECORD_FLAG_SNAPSHOT 2  /* record belongs to a snapshot (between SNAPSHOT_BEGIN and SNAPSHOT_END) */
 #define LS_RECORD_FLAG_JOURNAL 4  /* on the records ring: a consumed input, journaled by the harness */
 #define LS_RECORD_FLAG_REPLAYED 8  /* produced by a replay, not live */
+#define LS_RECORD_FLAG_REDUCE_ONLY 16  /* ORDER_CMD NEW / REPLACE: the order may only reduce the position (Binance USD-M reduceOnly=true; the intent's TIF word carried LS_INTENT_REDUCE_ONLY) */
 
 /* Side: order or aggressor side */
 #define LS_SIDE_NONE 0  /* unknown or not applicable */
@@ -59,6 +60,7 @@
 #define LS_EXEC_TYPE_VENUE_RESET 9  /* the venue process restarted without its order state (client_order_id 0, instrument 0 = all): every order whose NewOrder came before orders-ring position venue_order_id is gone */
 #define LS_EXEC_TYPE_ORDER_STATUS 10  /* answer to a STATUS command (never a fill): reason 0 = the order is live at the venue (price, qty, cum_qty, leaves_qty, venue_order_id are its state); reason 1 = the venue does not know the order; 2 = it ended there (cum_qty = its fills) */
 #define LS_EXEC_TYPE_STOP_UNRESOLVED 11  /* made by the core, never by a venue: the session stopped before the venue answered for the order (ORDER_STATE UNKNOWN carries it as the reason) */
+#define LS_EXEC_TYPE_FEE 12  /* the fee of the fill just before it (same client_order_id, exec_id, exec_id_hi): last_qty = the fee in 1e-8 units of the fee asset (Binance commission 'n'), orig_client_order_id = the fee asset's name as up to 8 ASCII bytes, big-endian (livestack.venues.fees; 0 = longer name); recorded, never applied to the order or the position */
 
 /* OrderCmdType: ORDER_CMD.cmd */
 #define LS_ORDER_CMD_TYPE_NEW 1  /* NewOrder */
@@ -110,7 +112,7 @@
 #define LS_DENY_REASON_CANCEL_RATE 9  /* cancel rate limit */
 #define LS_DENY_REASON_PRICE_BAND 10  /* price outside the band around the reference */
 #define LS_DENY_REASON_MAX_LOSS 11  /* daily loss limit reached */
-#define LS_DENY_REASON_REDUCE_ONLY 12  /* trading state REDUCING: order would increase the position */
+#define LS_DENY_REASON_REDUCE_ONLY 12  /* trading state REDUCING, or a reduce-only order: order would increase the position */
 #define LS_DENY_REASON_SELF_CROSS 13  /* would trade against our own resting order */
 #define LS_DENY_REASON_FEED_UNHEALTHY 14  /* instrument feed gap, stale or disconnected */
 #define LS_DENY_REASON_HALTED 15  /* trading state HALTED or kill switch latched */
@@ -123,6 +125,8 @@
 #define LS_DENY_REASON_MIN_NOTIONAL 22  /* order notional below the venue's minimum (Binance MIN_NOTIONAL / NOTIONAL filter) */
 #define LS_DENY_REASON_RECOVERING 23  /* trading state RECOVERING: the venue has not explained every open order yet */
 #define LS_DENY_REASON_INSTRUMENT_HALTED 24  /* the instrument is halted (pending timeout or reject storm) until the operator re-enables trading */
+#define LS_DENY_REASON_MIN_ORDER_QTY 25  /* order quantity below the venue's minimum (Binance LOT_SIZE minQty) */
+#define LS_DENY_REASON_PRICE_FILTER 26  /* price below the venue's minimum or above its maximum (Binance PRICE_FILTER minPrice / maxPrice) */
 
 /* ControlCmdType: CONTROL_CMD.cmd */
 #define LS_CONTROL_CMD_TYPE_STATUS 1  /* no-op that returns state */
@@ -168,6 +172,9 @@
 #define LS_RISK_LIMIT_CANCEL_BURST 13  /* cancel token bucket capacity */
 #define LS_RISK_LIMIT_MAX_LOSS_HALT 14  /* daily loss at which trading goes HALTED (REDUCING starts at MAX_LOSS) */
 #define LS_RISK_LIMIT_MIN_NOTIONAL 15  /* min order notional, price units (the venue's MIN_NOTIONAL / NOTIONAL filter; 0 = off) */
+#define LS_RISK_LIMIT_MIN_ORDER_QTY 16  /* min order quantity, qty units (the venue's LOT_SIZE minQty; 0 = off) */
+#define LS_RISK_LIMIT_MIN_PRICE 17  /* min limit price, price units (the venue's PRICE_FILTER minPrice; 0 = off) */
+#define LS_RISK_LIMIT_MAX_PRICE 18  /* max limit price, price units (the venue's PRICE_FILTER maxPrice; 0 = off) */
 
 /* Anomaly: ANOMALY.code */
 #define LS_ANOMALY_NONE 0  /* none */

@@ -113,7 +113,7 @@ cdef void on_control(Core c, const ls_control_cmd_t *command) noexcept nogil:
             i = c._inst_index(command.instrument)
         if command.instrument != 0 and i < 0:
             err = LS_CONTROL_ERROR_UNKNOWN_INSTRUMENT
-        elif lim < 1 or lim > LS_RISK_LIMIT_MIN_NOTIONAL or val < 0:
+        elif lim < 1 or lim > LS_RISK_LIMIT_MAX_PRICE or val < 0:
             err = LS_CONTROL_ERROR_BAD_ARGUMENT
         elif lim == LS_RISK_LIMIT_TRADABLE and val > 1:
             err = LS_CONTROL_ERROR_BAD_ARGUMENT

@@ -11,7 +11,7 @@ from livestack.core.orders cimport OrderIndex
 cdef enum:
     CORE_N_DENY = 32       # counters by DenyReason value
     CORE_N_ANOMALY = 32    # counters by Anomaly value
-    CORE_N_LIMITS = 16     # per-instrument limits by RiskLimit value
+    CORE_N_LIMITS = 32     # per-instrument limits by RiskLimit value
     LS_BOOK_LEVELS_PER_RECORD = 5  # levels per BOOK_LEVELS record (spec.BOOK_LEVELS_PER_RECORD)
 
 @cython.final

@@ -89,6 +89,7 @@ cdef extern from "ls_core.h" nogil:
     enum: LS_ORD_CANCEL_AFTER
     enum: LS_ORD_NEW_POS
     enum: LS_ORD_EXEC_POS
+    enum: LS_ORD_FLAGS
     enum: LS_ORD_EXEC_IDS
     enum: LS_ORD_WORDS
     enum: LS_INTENT_TYPE
@@ -102,6 +103,7 @@ cdef extern from "ls_core.h" nogil:
     enum: LS_INTENT_WORDS
     enum: LS_INST_USER_WORDS
     enum: LS_ORD_EXEC_RING
+    enum: LS_INTENT_REDUCE_ONLY
     ctypedef struct ls_ctx_hdr_t:
         int64_t words
         int64_t ts
@@ -188,6 +190,7 @@ cdef extern from "ls_core.h" nogil:
         int64_t cancel_after
         int64_t new_pos
         int64_t exec_pos
+        int64_t flags
         int64_t exec_ids[16]
     ctypedef struct ls_ctx_intent_t:
         int64_t type

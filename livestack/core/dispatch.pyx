@@ -18,7 +18,8 @@ cdef void run_intent(Core c, int64_t *intent) noexcept nogil:
     cdef int64_t t = intent[LS_INTENT_TYPE]
     if t == LS_ORDER_CMD_TYPE_NEW:
         new_order(c, intent[LS_INTENT_INST], intent[LS_INTENT_SIDE], intent[LS_INTENT_PRICE], intent[LS_INTENT_QTY],
-                  intent[LS_INTENT_TIF], intent[LS_INTENT_ORD_TYPE])
+                  intent[LS_INTENT_TIF] & ~(<int64_t>LS_INTENT_REDUCE_ONLY), intent[LS_INTENT_ORD_TYPE],
+                  (intent[LS_INTENT_TIF] & LS_INTENT_REDUCE_ONLY) != 0)
     elif t == LS_ORDER_CMD_TYPE_CANCEL:
         cancel_order(c, intent[LS_INTENT_ORDER_ID], 0)
     elif t == LS_ORDER_CMD_TYPE_REPLACE:
@@ -27,9 +28,11 @@ cdef void run_intent(Core c, int64_t *intent) noexcept nogil:
         emit_anomaly(c, LS_ANOMALY_BAD_RECORD, 0, 0, t, 0, 0)
 
 
-cdef int new_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, int64_t tif, int64_t ord_type) noexcept nogil:
+cdef int new_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, int64_t tif, int64_t ord_type,
+                   bint reduce_only) noexcept nogil:
     """A NEW on instrument index i: the checks in the order their DenyReasons are documented, then
-    the order slot, the NewOrder command and its ORDER_STATE (PENDING_NEW)."""
+    the order slot, the NewOrder command and its ORDER_STATE (PENDING_NEW). reduce_only: the
+    order must not grow the position (REDUCE_ONLY flag on the command: Binance USD-M reduceOnly)."""
     cdef int64_t coid = c.next_client_order_id
     cdef int64_t intent = LS_ORDER_CMD_TYPE_NEW
     cdef int r, k
@@ -50,10 +53,10 @@ cdef int new_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, int
         return deny_intent(c, LS_DENY_REASON_BAD_PRICE, i, intent, side, px, qty, coid)  # limit orders only
     if tif == 0:
         tif = LS_TIME_IN_FORCE_GTC
-    if tif < LS_TIME_IN_FORCE_GTC or tif > LS_TIME_IN_FORCE_DAY:  # GTC, IOC, POST_ONLY, DAY
+    if tif < LS_TIME_IN_FORCE_GTC or tif > LS_TIME_IN_FORCE_FOK:  # GTC, IOC, POST_ONLY, DAY, FOK
         return deny_intent(c, LS_DENY_REASON_BAD_PRICE, i, intent, side, px, qty, coid)
     r = check_order(c, i, side, px, qty, -1, qty if side == LS_SIDE_BUY else 0,
-                          qty if side == LS_SIDE_SELL else 0)
+                          qty if side == LS_SIDE_SELL else 0, reduce_only)
     if r:
         return deny_intent(c, r, i, intent, side, px, qty, coid)
     inst_ctx = ls_ctx_inst(c.ctx_words, i)
@@ -92,6 +95,7 @@ cdef int new_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, int
     order[LS_ORD_ORD_TYPE] = LS_ORD_TYPE_LIMIT
     order[LS_ORD_PRE_STATE] = LS_ORDER_STATE_PENDING_NEW
     order[LS_ORD_TS_SENT] = c.now_ts
+    order[LS_ORD_FLAGS] = LS_INTENT_REDUCE_ONLY if reduce_only else 0
     order_index_put(&c.order_index, coid, s)
     live_slots(c, i)[inst_ctx[LS_INST_N_LIVE]] = s
     inst_ctx[LS_INST_N_LIVE] += 1
@@ -111,6 +115,8 @@ cdef int new_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, int
     cmd.side = <uint8_t>side
     cmd.tif = <uint8_t>tif
     cmd.ord_type = LS_ORD_TYPE_LIMIT
+    if reduce_only:
+        cmd.flags = LS_RECORD_FLAG_REDUCE_ONLY
     c.c_news += 1
     emit_order_state(c, order, LS_ORDER_STATE_NONE, 0)
     return 0
@@ -188,7 +194,7 @@ cdef int replace_order(Core c, int64_t coid, int64_t px, int64_t qty) noexcept n
     if add < 0:
         add = 0  # until the venue confirms, the old (larger) leaves stay the worst case
     r = check_order(c, i, side, px, qty, s, add if side == LS_SIDE_BUY else 0,
-                          add if side == LS_SIDE_SELL else 0)
+                          add if side == LS_SIDE_SELL else 0, (order[LS_ORD_FLAGS] & LS_INTENT_REDUCE_ONLY) != 0)
     if r:
         return deny_intent(c, r, i, intent, side, px, qty, coid)
     inst_ctx = ls_ctx_inst(c.ctx_words, i)
@@ -221,6 +227,8 @@ cdef int replace_order(Core c, int64_t coid, int64_t px, int64_t qty) noexcept n
     cmd.side = <uint8_t>side
     cmd.tif = <uint8_t>order[LS_ORD_TIF]
     cmd.ord_type = <uint8_t>order[LS_ORD_ORD_TYPE]
+    if order[LS_ORD_FLAGS] & LS_INTENT_REDUCE_ONLY:
+        cmd.flags = LS_RECORD_FLAG_REDUCE_ONLY
     c.c_replaces += 1
     set_order_state(c, s, LS_ORDER_STATE_PENDING_REPLACE, 0)
     return 0

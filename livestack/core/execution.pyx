@@ -84,6 +84,8 @@ cdef void on_exec(Core c, const ls_exec_t *e) noexcept nogil:
     if et == LS_EXEC_TYPE_ORDER_STATUS:   # an answer to a STATUS command, not a lifecycle event
         on_order_status(c, e)
         return
+    if et == LS_EXEC_TYPE_FEE:            # a fill's fee: in the journal (/exec), not a lifecycle event
+        return
     if s < 0 and e.orig_client_order_id != 0:
         s = order_index_get(&c.order_index, e.orig_client_order_id)
     ctx[LS_CTX_EV_INST] = c._inst_index(e.instrument)

@@ -26,4 +26,4 @@ cdef inline int blocked_reason(Core c) noexcept nogil:
 cdef bint token_bucket(int64_t now, int64_t *tokens, int64_t *refill_ts, int64_t rate, int64_t burst,
                        bint consume) noexcept nogil
 cdef int check_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, int64_t self_slot,
-                     int64_t add_buy, int64_t add_sell) noexcept nogil
+                     int64_t add_buy, int64_t add_sell, bint reduce_only) noexcept nogil

@@ -41,9 +41,10 @@ cdef bint token_bucket(int64_t now, int64_t *tokens, int64_t *ts, int64_t rate, 
 
 
 cdef int check_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, int64_t self_slot,
-                      int64_t add_buy, int64_t add_sell) noexcept nogil:
+                      int64_t add_buy, int64_t add_sell, bint reduce_only) noexcept nogil:
     """Checks shared by NEW and REPLACE; returns a DenyReason (0 = pass). add_* is the change of
-    open quantity the order would cause on each side (worst case)."""
+    open quantity the order would cause on each side (worst case); reduce_only: the order carries
+    the REDUCE_ONLY flag (its worst case must not grow the position)."""
     cdef int64_t *inst_ctx = ls_ctx_inst(c.ctx_words, i)
     cdef int64_t *limits = limits_row(c, i)
     cdef int64_t tick = inst_ctx[LS_INST_TICK], lot = inst_ctx[LS_INST_LOT]
@@ -53,6 +54,11 @@ cdef int check_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, i
         return LS_DENY_REASON_BAD_PRICE
     if qty <= 0 or qty % lot != 0:
         return LS_DENY_REASON_BAD_QTY
+    # the venue's own filters (Binance PRICE_FILTER / LOT_SIZE, loaded into the config at session start)
+    if px < limits[LS_RISK_LIMIT_MIN_PRICE] or (limits[LS_RISK_LIMIT_MAX_PRICE] > 0 and px > limits[LS_RISK_LIMIT_MAX_PRICE]):
+        return LS_DENY_REASON_PRICE_FILTER
+    if qty < limits[LS_RISK_LIMIT_MIN_ORDER_QTY]:
+        return LS_DENY_REASON_MIN_ORDER_QTY
     if not inst_ctx[LS_INST_HEALTHY]:
         return LS_DENY_REASON_FEED_UNHEALTHY
     if qty > limits[LS_RISK_LIMIT_MAX_ORDER_QTY]:
@@ -70,6 +76,12 @@ cdef int check_order(Core c, int64_t i, int64_t side, int64_t px, int64_t qty, i
         if limits[LS_RISK_LIMIT_PRICE_BAND_BPS] > 0 and _abs(px - ref) * 10000 > limits[LS_RISK_LIMIT_PRICE_BAND_BPS] * ref:
             return LS_DENY_REASON_PRICE_BAND
     pos = inst_ctx[LS_INST_POSITION]
+    if reduce_only:   # a reduce-only order: it, with the open orders of its side, must not flip the position
+        if side == LS_SIDE_BUY:
+            if not (pos < 0 and inst_ctx[LS_INST_OPEN_BUY_QTY] + add_buy <= -pos):
+                return LS_DENY_REASON_REDUCE_ONLY
+        elif not (pos > 0 and inst_ctx[LS_INST_OPEN_SELL_QTY] + add_sell <= pos):
+            return LS_DENY_REASON_REDUCE_ONLY
     if c.trading_state == LS_TRADING_STATE_REDUCING:
         if side == LS_SIDE_BUY:
             if not (pos < 0 and inst_ctx[LS_INST_OPEN_BUY_QTY] + add_buy <= -pos):

@@ -27,6 +27,9 @@ RISK_KEYS = {
     "tradable": (int(RiskLimit.TRADABLE), "bool"),                 # default true
     "max_in_flight": (int(RiskLimit.MAX_IN_FLIGHT), "count"),      # orders awaiting a venue answer; 0 = off
     "min_notional": (int(RiskLimit.MIN_NOTIONAL), "price"),        # price units; 0 = off (Binance MIN_NOTIONAL)
+    "min_order_qty": (int(RiskLimit.MIN_ORDER_QTY), "qty"),        # 0 = off (Binance LOT_SIZE minQty)
+    "min_price": (int(RiskLimit.MIN_PRICE), "price"),              # 0 = off (Binance PRICE_FILTER minPrice)
+    "max_price": (int(RiskLimit.MAX_PRICE), "price"),              # 0 = off (Binance PRICE_FILTER maxPrice)
 }
 #: account-wide keys (top level only): price units x qty units (the PnL scale); 0 = off.
 GLOBAL_RISK_KEYS = {"max_loss": int(RiskLimit.MAX_LOSS), "max_loss_halt": int(RiskLimit.MAX_LOSS_HALT)}
@@ -89,6 +92,8 @@ def parse_risk(risk, instruments, live_cap):
                 lim[idx] = _risk_value(k, merged[k], unit, inst)
         lim.setdefault(int(RiskLimit.MAX_OPEN_ORDERS), live_cap)
         lim.setdefault(int(RiskLimit.TRADABLE), 1)
+        if lim.get(int(RiskLimit.MAX_PRICE), 0) and lim.get(int(RiskLimit.MIN_PRICE), 0) > lim[int(RiskLimit.MAX_PRICE)]:
+            raise ValueError(f"risk keys 'min_price' / 'max_price' for {inst.symbol}: min above max")
         if lim[int(RiskLimit.MAX_OPEN_ORDERS)] > live_cap:
             raise ValueError(f"risk key 'max_open_orders' for {inst.symbol}: {lim[int(RiskLimit.MAX_OPEN_ORDERS)]} "
                              f"above the core's live_cap {live_cap}")

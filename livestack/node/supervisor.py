@@ -422,6 +422,7 @@ class Supervisor:
         print(f"livestack: {msg}", file=self.out, flush=True)
 
     def start(self) -> None:
+        self._load_venue_filters()
         self._preflight_disk()
         check_cpu_free(self.cfg["cpu"]["harness"])
         if self.cfg["telemetry"]["metrics_port"]:
@@ -525,6 +526,17 @@ class Supervisor:
             for line in self.where():
                 print(f"  {line}", file=self.out, flush=True)
         self._register()
+
+    def _load_venue_filters(self) -> None:
+        """Issue 15: a Binance venue's exchangeInfo filters into the instruments and [risk.symbols]
+        of the config every process gets and the session file keeps (replay denies the same)."""
+        from livestack.venues.binance.exchange_info import load_filters_into_config
+
+        try:
+            self.cfg = load_filters_into_config(self.cfg)
+        except ValueError as e:
+            raise StartRefused(str(e)) from None
+        self.instruments = cfgmod.instruments(self.cfg)
 
     def _register(self) -> None:
         """This stack's entry in the host's registry (``livestack ls``; ctl/top/metrics find it there)."""

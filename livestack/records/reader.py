@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from livestack.records import booktop
-from livestack.schema import DTYPES, ENUMS, SLOT128, RecordFlag, spec
+from livestack.schema import DTYPES, ENUMS, SLOT128, ExecType, RecordFlag, spec
 
 JOURNAL = "journal"
 _JSON_ATTRS = ("config", "cpu", "instruments", "writer_counters")
@@ -119,7 +119,12 @@ def to_frame(arr: np.ndarray, rec: spec.Record | None, instruments: dict[int, di
         elif unit == "price units":
             cols[name] = v.astype(np.float64) / 10.0 ** pdec
         elif unit == "qty units":
-            cols[name] = v.astype(np.float64) / 10.0 ** qdec
+            scale = qdec
+            if name == "last_qty" and rec is not None and rec.name == "EXEC":   # EXEC FEE: the fee, 1e-8 units
+                from livestack.venues.fees import FEE_DECIMALS
+
+                scale = np.where(arr["exec_type"] == int(ExecType.FEE), FEE_DECIMALS, qdec)
+            cols[name] = v.astype(np.float64) / 10.0 ** scale
         elif unit == "price units x qty units":
             cols[name] = v.astype(np.float64) / 10.0 ** (pdec + qdec)
         elif unit == "bool":

@@ -5,7 +5,8 @@ Figures, all from the records of the file (a live run's or a backtest's):
 * **orders and fills** - orders sent (NEW / CANCEL / REPLACE), fills, volume, notional and fees.
   A fill is *maker* when its order had been ACCEPTED (resting) before it, else *taker*; fees are
   ``notional x bps / 10^4`` at ``--maker-bps`` / ``--taker-bps`` (default 2 / 5, Binance USD-M's
-  base rates; give your own);
+  base rates; give your own), and the fees the venue reported (EXEC FEE rows: Binance's commission
+  per fill, summed by fee asset);
 * **PnL and position over time** - from the POSITION records (realized + unrealized at the mark);
 * **latency quantiles per stage** - from the records' own times: ``md_feed`` (an md input's receive
   time minus the venue's event time), ``exec_feed`` (same for execution events), ``order_ack``
@@ -119,6 +120,13 @@ def analyse(path: str, maker_bps: float = 2.0, taker_bps: float = 5.0) -> dict:
                "exec_feed": _q((execs["ts"] - execs["ts_event"]).astype(np.int64)),
                "order_ack": _q(np.array(ack)), "cancel_ack": _q(np.array(cack)),
                "first_fill": _q(np.array(list(first.values())))}
+    from decimal import Decimal
+
+    from livestack.venues.fees import fees_of
+
+    venue_fees: dict[str, Decimal] = {}   # what the venue charged (EXEC FEE), by fee asset
+    for amount, asset in fees_of(execs).values():
+        venue_fees[asset] = venue_fees.get(asset, Decimal(0)) + Decimal(amount)
     final = {sym: {"position": float(v["position"][-1]), "pnl": float(v["pnl"][-1]),
                    "realized": float(v["realized"][-1])} for sym, v in series.items() if len(v["ts"])}
     return {"file": path, "session": a.get("session", ""), "mode": a.get("mode", "live"),
@@ -126,6 +134,7 @@ def analyse(path: str, maker_bps: float = 2.0, taker_bps: float = 5.0) -> dict:
             "orders": orders, "fills": int(len(fills)), "per_instrument": per_inst,
             "fees_total": float(sum(d["fees"] for d in per_inst.values())),
             "fee_rates_bps": {"maker": maker_bps, "taker": taker_bps},
+            "venue_fees": {a: str(v) for a, v in sorted(venue_fees.items())},
             "final": final, "latency_ns": latency, "denials": denials, "anomalies": anomalies,
             "per_strategy": per_strategy, "strategy_errors": strategy_errors,
             "_series": series}
@@ -256,6 +265,8 @@ def print_report(r: dict, out=None) -> None:
     for s, d in r["per_instrument"].items():
         w(f"  {s}: {d['fills']:,} fills ({d['maker_fills']:,} maker, {d['taker_fills']:,} taker), bought {d['bought']:g}, "
           f"sold {d['sold']:g}, notional {d['notional']:,.2f}, fees {d['fees']:,.4f}")
+    if r.get("venue_fees"):
+        w("  fees charged by the venue: " + ", ".join(f"{v} {a or '?'}" for a, v in r["venue_fees"].items()))
     for s, v in r["final"].items():
         w(f"  {s}: final position {v['position']:g}, PnL {v['pnl']:,.4f} (realized {v['realized']:,.4f})")
     w("  latency (µs)   " + "".join(f"{q:>10}" for q in ("n", "p50", "p90", "p99", "max")))

@@ -26,6 +26,8 @@ class Block:
 CONSTANTS = (
     ("INST_USER_WORDS", 16, "strategy scratch words per instrument (LS_INST_USER ...)"),
     ("ORD_EXEC_RING", 8, "exec ids remembered per order for fill dedup (pairs of words)"),
+    ("INTENT_REDUCE_ONLY", 256, "bit of an intent's TIF word and of an order's FLAGS word: reduce-only "
+                                "(ORDER_CMD flag REDUCE_ONLY; denied REDUCE_ONLY when it would not reduce)"),
 )
 
 BLOCKS = (
@@ -117,6 +119,7 @@ BLOCKS = (
         ('CANCEL_AFTER', 'kill/cancel-all met a pending replace: cancel whichever id survives it'),
         ('NEW_POS', 'orders-ring position of its NewOrder (commands sent before it)'),
         ('EXEC_POS', 'next position in the exec-id ring'),
+        ('FLAGS', 'order flags: LS_INTENT_REDUCE_ONLY'),
         ('EXEC_IDS', 'LS_ORD_EXEC_RING (exec_id, exec_id_hi) pairs of applied fills (dedupe)'),
     ), "WORDS", "words of an order slot: LS_ORD_EXEC_IDS + 2 * LS_ORD_EXEC_RING", ("EXEC_IDS", "ORD_EXEC_RING", 2)),
     Block("INTENT", 'Intent.', (
@@ -126,7 +129,7 @@ BLOCKS = (
         ('PRICE', 'limit price (NEW, REPLACE)'),
         ('QTY', 'quantity (NEW, REPLACE)'),
         ('ORDER_ID', 'target client_order_id (CANCEL, REPLACE)'),
-        ('TIF', 'TimeInForce (NEW), 0 = GTC'),
+        ('TIF', 'TimeInForce (NEW), 0 = GTC; | LS_INTENT_REDUCE_ONLY: a reduce-only order'),
         ('ORD_TYPE', 'OrdType (NEW), 0 = LIMIT'),
     ), "WORDS", "words of an intent", None),
 )

@@ -27,6 +27,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RECORD_FLAG_SNAPSHOT
     enum: LS_RECORD_FLAG_JOURNAL
     enum: LS_RECORD_FLAG_REPLAYED
+    enum: LS_RECORD_FLAG_REDUCE_ONLY
     enum: LS_SIDE_NONE
     enum: LS_SIDE_BUY
     enum: LS_SIDE_SELL
@@ -47,6 +48,7 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_EXEC_TYPE_VENUE_RESET
     enum: LS_EXEC_TYPE_ORDER_STATUS
     enum: LS_EXEC_TYPE_STOP_UNRESOLVED
+    enum: LS_EXEC_TYPE_FEE
     enum: LS_ORDER_CMD_TYPE_NEW
     enum: LS_ORDER_CMD_TYPE_CANCEL
     enum: LS_ORDER_CMD_TYPE_REPLACE
@@ -99,6 +101,8 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_DENY_REASON_MIN_NOTIONAL
     enum: LS_DENY_REASON_RECOVERING
     enum: LS_DENY_REASON_INSTRUMENT_HALTED
+    enum: LS_DENY_REASON_MIN_ORDER_QTY
+    enum: LS_DENY_REASON_PRICE_FILTER
     enum: LS_CONTROL_CMD_TYPE_STATUS
     enum: LS_CONTROL_CMD_TYPE_SESSION_START
     enum: LS_CONTROL_CMD_TYPE_SESSION_STOP
@@ -136,6 +140,9 @@ cdef extern from "ls_records.h" nogil:
     enum: LS_RISK_LIMIT_CANCEL_BURST
     enum: LS_RISK_LIMIT_MAX_LOSS_HALT
     enum: LS_RISK_LIMIT_MIN_NOTIONAL
+    enum: LS_RISK_LIMIT_MIN_ORDER_QTY
+    enum: LS_RISK_LIMIT_MIN_PRICE
+    enum: LS_RISK_LIMIT_MAX_PRICE
     enum: LS_ANOMALY_NONE
     enum: LS_ANOMALY_UNKNOWN_ORDER
     enum: LS_ANOMALY_DUPLICATE_EXEC

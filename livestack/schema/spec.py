@@ -122,6 +122,8 @@ ENUMS = (
         ("SNAPSHOT", 2, "record belongs to a snapshot (between SNAPSHOT_BEGIN and SNAPSHOT_END)"),
         ("JOURNAL", 4, "on the records ring: a consumed input, journaled by the harness"),
         ("REPLAYED", 8, "produced by a replay, not live"),
+        ("REDUCE_ONLY", 16, "ORDER_CMD NEW / REPLACE: the order may only reduce the position (Binance USD-M "
+                            "reduceOnly=true; the intent's TIF word carried LS_INTENT_REDUCE_ONLY)"),
     )),
     Enum("Side", "order or aggressor side", (
         ("NONE", 0, "unknown or not applicable"),
@@ -153,6 +155,10 @@ ENUMS = (
                              "1 = the venue does not know the order; 2 = it ended there (cum_qty = its fills)"),
         ("STOP_UNRESOLVED", 11, "made by the core, never by a venue: the session stopped before the venue "
                                 "answered for the order (ORDER_STATE UNKNOWN carries it as the reason)"),
+        ("FEE", 12, "the fee of the fill just before it (same client_order_id, exec_id, exec_id_hi): last_qty = "
+                    "the fee in 1e-8 units of the fee asset (Binance commission 'n'), orig_client_order_id = "
+                    "the fee asset's name as up to 8 ASCII bytes, big-endian (livestack.venues.fees; 0 = "
+                    "longer name); recorded, never applied to the order or the position"),
     )),
     Enum("OrderCmdType", "ORDER_CMD.cmd", (
         ("NEW", 1, "NewOrder"),
@@ -206,7 +212,7 @@ ENUMS = (
         ("CANCEL_RATE", 9, "cancel rate limit"),
         ("PRICE_BAND", 10, "price outside the band around the reference"),
         ("MAX_LOSS", 11, "daily loss limit reached"),
-        ("REDUCE_ONLY", 12, "trading state REDUCING: order would increase the position"),
+        ("REDUCE_ONLY", 12, "trading state REDUCING, or a reduce-only order: order would increase the position"),
         ("SELF_CROSS", 13, "would trade against our own resting order"),
         ("FEED_UNHEALTHY", 14, "instrument feed gap, stale or disconnected"),
         ("HALTED", 15, "trading state HALTED or kill switch latched"),
@@ -220,6 +226,9 @@ ENUMS = (
         ("RECOVERING", 23, "trading state RECOVERING: the venue has not explained every open order yet"),
         ("INSTRUMENT_HALTED", 24, "the instrument is halted (pending timeout or reject storm) until the operator "
                                   "re-enables trading"),
+        ("MIN_ORDER_QTY", 25, "order quantity below the venue's minimum (Binance LOT_SIZE minQty)"),
+        ("PRICE_FILTER", 26, "price below the venue's minimum or above its maximum (Binance PRICE_FILTER "
+                             "minPrice / maxPrice)"),
     )),
     Enum("ControlCmdType", "CONTROL_CMD.cmd", (
         ("STATUS", 1, "no-op that returns state"),
@@ -269,6 +278,9 @@ ENUMS = (
         ("CANCEL_BURST", 13, "cancel token bucket capacity"),
         ("MAX_LOSS_HALT", 14, "daily loss at which trading goes HALTED (REDUCING starts at MAX_LOSS)"),
         ("MIN_NOTIONAL", 15, "min order notional, price units (the venue's MIN_NOTIONAL / NOTIONAL filter; 0 = off)"),
+        ("MIN_ORDER_QTY", 16, "min order quantity, qty units (the venue's LOT_SIZE minQty; 0 = off)"),
+        ("MIN_PRICE", 17, "min limit price, price units (the venue's PRICE_FILTER minPrice; 0 = off)"),
+        ("MAX_PRICE", 18, "max limit price, price units (the venue's PRICE_FILTER maxPrice; 0 = off)"),
     )),
     Enum("Anomaly", "ANOMALY.code", (
         ("NONE", 0, "none"),

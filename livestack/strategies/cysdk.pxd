@@ -41,6 +41,7 @@ cdef inline int sdk_place(ls_strategy_ctx_t *ctx, int64_t i, int64_t side, int64
             qty = room
         if qty <= 0:
             return -1
+        tif = tif | LS_INTENT_REDUCE_ONLY   # the venue is told too (ORDER_CMD flag REDUCE_ONLY)
     return ls_ctx_push_intent(ctx, LS_ORDER_CMD_TYPE_NEW, i, side, px, qty, 0, tif, LS_ORD_TYPE_LIMIT)
 
 

@@ -10,7 +10,7 @@ into a numba strategy's kernel. The Cython flavour has the same helpers in ``cys
                                        filled), CANCEL of extra orders; a price or qty <= 0 cancels
                                        that side; nothing while a command on that side is in flight
 ``place(w, i, side, px, qty, tif,      one NEW (LIMIT); reduce_only clamps qty to what reduces the
-reduce_only)``                         position (nothing when it would not)
+reduce_only)``                         position (nothing when it would not) and marks it reduce-only
 ``cancel(w, client_order_id)``         CANCEL
 ``cancel_all(w, i)``                   CANCEL every cancellable own order of instrument i (-1: all)
 ``modify(w, client_order_id, px,       REPLACE
@@ -63,6 +63,7 @@ INTENT_QTY = C.INTENT_QTY
 INTENT_ORDER_ID = C.INTENT_ORDER_ID
 INTENT_TIF = C.INTENT_TIF
 INTENT_ORD_TYPE = C.INTENT_ORD_TYPE
+REDUCE_ONLY = C.INTENT_REDUCE_ONLY
 ORD_ID = C.ORD_ID
 ORD_SIDE = C.ORD_SIDE
 ORD_STATE = C.ORD_STATE
@@ -199,6 +200,7 @@ def place(w, i, side, px, qty, tif, reduce_only):
             qty = room
         if qty <= 0:
             return False
+        tif = tif | REDUCE_ONLY   # the venue is told too (ORDER_CMD flag REDUCE_ONLY: Binance reduceOnly)
     return push(w, NEW, i, side, px, qty, 0, tif, LIMIT)
 
 

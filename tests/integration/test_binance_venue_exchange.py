@@ -56,8 +56,9 @@ class Venue:
               timeout)
         return [e for e in self.got if e["client_order_id"] == cid and e["exec_type"] == et][0]
 
-    def send(self, kind, cid, side, price, qty, tif=TimeInForce.GTC, orig=0, ord_type=OrdType.LIMIT):
+    def send(self, kind, cid, side, price, qty, tif=TimeInForce.GTC, orig=0, ord_type=OrdType.LIMIT, flags=0):
         c = new("ORDER_CMD")
+        c["flags"] = flags
         c["cmd"], c["client_order_id"], c["side"], c["price"], c["qty"] = int(kind), cid, int(side), price, qty
         c["orig_client_order_id"], c["tif"], c["ord_type"], c["instrument"] = orig, int(tif), int(ord_type), 1
         self.ad.submit(c)
@@ -118,6 +119,57 @@ def test_ed25519_keys_post_only_fok_and_replace(market, tmp_path):
         ex.stop()
 
 
+def test_status_command_is_answered_with_order_status(market, tmp_path):
+    """The core's STATUS (recovery, pending timeouts): live -> reason 0 with the order's state, a fill
+    the core was not told of comes first (by trade id), unknown to Binance -> 1, ended -> 2."""
+    ex = _exchange(market)
+    v = None
+    try:
+        v = Venue(ex, market, Credentials(be.DEFAULT_API_KEY, be.DEFAULT_API_SECRET), store_dir=str(tmp_path / "j"))
+        ex.advance(3.0)
+        bid, ask = v.best()
+        tick, q = v.inst.tick, QTY[market]
+        v.send(OrderCmdType.NEW, 7, Side.BUY, bid - 50 * tick, q)
+        v.until(7, ExecType.ACCEPTED)
+        v.send(OrderCmdType.STATUS, 7, Side.BUY, bid - 50 * tick, q)
+        st = v.until(7, ExecType.ORDER_STATUS)
+        assert (st["reason"], st["cum_qty"], st["leaves_qty"], st["price"]) == (0, 0, q, bid - 50 * tick)
+        assert st["venue_order_id"] == v.until(7, ExecType.ACCEPTED)["venue_order_id"] != 0
+        v.send(OrderCmdType.STATUS, 8, Side.SELL, ask, q)          # never sent: Binance does not know it
+        assert v.until(8, ExecType.ORDER_STATUS)["reason"] == 1
+        v.send(OrderCmdType.CANCEL, 7, Side.BUY, 0, 0)
+        v.until(7, ExecType.CANCELED)
+        v.got.clear()
+        v.send(OrderCmdType.STATUS, 7, Side.BUY, bid - 50 * tick, q)
+        assert v.until(7, ExecType.ORDER_STATUS)["reason"] == 2
+        # a fill this venue process never reported (a killed predecessor): reported first, then the status
+        bid, ask = v.best()
+        v.send(OrderCmdType.NEW, 9, Side.BUY, ask + 5 * tick, q, TimeInForce.IOC)
+        v.until(9, ExecType.FILLED)
+        v.ad.exec_ids = type(v.ad.exec_ids)()       # forget the trade ids
+        v.ad.core[9].cum, v.ad.core[9].terminal = 0, False
+        v.got.clear()
+        v.send(OrderCmdType.STATUS, 9, Side.BUY, ask + 5 * tick, q)
+        st = v.until(9, ExecType.ORDER_STATUS)
+        kinds = [int(e["exec_type"]) for e in v.got if e["client_order_id"] == 9]
+        assert kinds.index(ExecType.FILLED) < kinds.index(ExecType.ORDER_STATUS)
+        assert (st["reason"], st["cum_qty"]) == (2, q)
+        assert v.ad.stats["status_requests"] == 4
+        if market == "usdm":   # a per-order reduce-only (ORDER_CMD flag) reaches Binance as reduceOnly=true
+            from livestack.schema import RecordFlag
+
+            # order 9 bought q: long, so a reduce-only buy is refused (-2022) and a reduce-only sell rests
+            v.send(OrderCmdType.NEW, 10, Side.BUY, bid - 50 * tick, q, flags=int(RecordFlag.REDUCE_ONLY))
+            assert v.until(10, ExecType.REJECTED)["reason"] == 2022
+            v.send(OrderCmdType.NEW, 11, Side.SELL, ask + 50 * tick, q, flags=int(RecordFlag.REDUCE_ONLY))
+            v.until(11, ExecType.ACCEPTED)
+            assert [o["reduceOnly"] for o in ex.orders(market) if o["clientOrderId"].endswith("-11")] == [True]
+    finally:
+        if v is not None:
+            v.ad.stop()
+        ex.stop()
+
+
 def test_usdm_countdown_cancel_all_is_refreshed_while_the_harness_lives():
     ex = _exchange("usdm")
     v = None
@@ -146,7 +198,7 @@ def test_throttled_below_the_exchange_limit_then_429_and_418_halt(market):
             v.send(OrderCmdType.NEW, 10 + i, Side.BUY, bid - (50 + i) * v.inst.tick, QTY[market])
         _wait(lambda: sum(e["exec_type"] in (ExecType.ACCEPTED, ExecType.REJECTED) for e in v.events()) >= 6,
               "six answers")
-        assert v.ad.limiter.stats["throttled"] >= 1
+        assert v.ad.limiter.stats["throttled"] >= 1, ([(int(e["client_order_id"]), int(e["exec_type"]), int(e["reason"])) for e in v.got], dict(v.ad.limiter.stats), v.ad.limiter.windows)
         assert not any(k.startswith("error.-1015") for k in v.ad.stats), "the exchange had to refuse: not throttled"
         stale = [e for e in v.got if e["exec_type"] == ExecType.REJECTED]
         assert all(e["reason"] == Reject.STALE for e in stale)

@@ -17,6 +17,7 @@ import io
 import os
 import signal
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -25,6 +26,7 @@ from livestack.node import config
 from livestack.node.supervisor import Supervisor
 from livestack.schema import parse_fixed
 from livestack.venues.execid import exec_id_words
+from livestack.venues.fees import fees_of
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -113,6 +115,10 @@ def _check_fills_equal_trades(ex, sup, market, inst, fills_log):
         d = json.loads(line)
         fees.setdefault(d["exec_id"], (d["fee"], d["fee_asset"]))
     fills = _fills(sup)
+    from livestack.records import open_session
+
+    with open_session(sup.records_path) as s:
+        recorded_fees = fees_of(s.raw("exec"))
     want = {exec_id_words(f"BTCUSDT-{t['id']}"): t for t in trades}
     got = {}
     for _, f in fills.iterrows():
@@ -130,6 +136,8 @@ def _check_fills_equal_trades(ex, sup, market, inst, fills_log):
         assert str(f["side"]) == ("BUY" if buyer else "SELL")
         fee, asset = fees[f"BTCUSDT-{t['id']}"]          # the venue's fill log: fee + fee asset per trade
         assert (float(fee), asset) == (float(t["commission"]), t["commissionAsset"])
+        fee, asset = recorded_fees[k]                     # the session's records: EXEC FEE after each fill
+        assert (Decimal(fee), asset) == (Decimal(t["commission"]), t["commissionAsset"])
     return len(want)
 
 
@@ -138,15 +146,10 @@ def _stop(sup):
     assert rc == 0, sup.events
 
 
-def test_live_session_fills_equal_the_exchange_trade_list_across_a_venue_kill(live, request):
+def test_live_session_fills_equal_the_exchange_trade_list_across_a_venue_kill(live):
     ex, start, market, inst, fills_log = live
-    if market == "usdm":
-        # KNOWN BUG (open, issue 15): run after the spot case in the same pytest process, the restarted
-        # USD-M venue process gets 4 commands and trading stalls (an order left pending across the kill;
-        # [recovery] pending_timeout_s is off by default and the binance venue does not answer STATUS
-        # yet); alone it passes. Kept running so a fix shows up as XPASS.
-        request.applymarker(pytest.mark.xfail(reason="restarted USD-M binance venue can stall (issue 15)",
-                                              strict=False))
+    # (was a known stall: the killed venue process had journaled events it never handed to the exec
+    # ring, or taken a command it never acted on; the core's order stayed pending forever)
     sup = start()
     _settle(ex, sup, market, 4)
     assert sup.procs["venue"].restarts == 0
@@ -159,6 +162,11 @@ def test_live_session_fills_equal_the_exchange_trade_list_across_a_venue_kill(li
     _stop(sup)
     n = _check_fills_equal_trades(ex, sup, market, inst, fills_log)
     assert n >= 6
+    from livestack.records import open_session
+
+    with open_session(sup.records_path) as s:   # exchangeInfo's filters, loaded at start, in the journaled config
+        loaded = s.attrs["config"]["risk"]["symbols"]["BTCUSDT"]
+    assert loaded["min_order_qty"] == inst["lot"] and loaded["min_price"] > 0 and loaded["min_notional"] > 0
 
 
 def _venue_stats(text):

@@ -12,7 +12,8 @@ Modules: ``config`` (the options Struct), ``auth`` (HMAC-SHA256 / Ed25519 signin
 var or a 0600 file), ``codec`` (decimals, order params, error codes -> reasons, user-stream events,
 exchangeInfo filters, clientOrderId scheme), ``ratelimit`` (exchangeInfo limits + headers / WS
 ``rateLimits``), ``transport`` (REST, WS API, event stream), ``adapter`` (``BinanceAdapter``: commands,
-answers, user-stream events), ``reconcile`` (unknown outcomes resolved by status queries, reconnect
+answers, user-stream events), ``replace`` (spot cancelReplace / USD-M modify), ``exchange_info``
+(symbol filters into the session's config at start), ``reconcile`` (unknown outcomes resolved by status queries, reconnect
 reconciliation, the open-orders sweep, timers: time offset, listenKey keep-alive, countdownCancelAll),
 ``state`` (one order at Binance), ``journal`` (option ``store_dir``: what the venue reported, so a
 restarted venue process reports only what is new). Threads: the process loop (rings) and one
@@ -23,16 +24,24 @@ ORDER_CMD      spot                                USD-M
 =============  ==================================  ===========================================
 NEW limit      LIMIT + GTC / IOC / FOK             LIMIT + GTC / IOC / FOK
 NEW post-only  LIMIT_MAKER                         LIMIT + GTX
-NEW market     MARKET                              MARKET (``reduce_only`` option: reduceOnly)
+NEW market     MARKET                              MARKET
+NEW flag       (REDUCE_ONLY ignored: spot has no   reduceOnly=true (ORDER_CMD flag REDUCE_ONLY, or
+REDUCE_ONLY    position; the core checks it)       the ``reduce_only`` option for every NEW)
 CANCEL         order.cancel (origClientOrderId)    order.cancel
 REPLACE        order.cancelReplace STOP_ON_FAILURE order.modify (same venue order, renamed)
                (new order for qty - filled)
+STATUS         order.status -> ORDER_STATUS        order.status -> ORDER_STATUS
 =============  ==================================  ===========================================
 
 ``EXEC.reason`` of a reject: ``abs(Binance code)`` (-2010 -> 2010 ...; codes not named in
 ``codec.Reject`` are kept verbatim), local reasons 9001+ (``codec.Reject``). Execution ids: the
 trade id as ``"<symbol>-<tradeId>"`` through ``livestack.venues.execid`` (128 bits). Fees and fee
-asset of every fill go to the ``fills_log`` JSONL (the EXEC record has no fee field).
+asset of every fill: an EXEC FEE right after the fill (``livestack.venues.fees``: commission in 1e-8
+units, asset name packed), and the ``fills_log`` JSONL. Symbol filters:
+``exchange_info`` loads them into the session's config at start (instruments' tick/lot, the core's
+``[risk.symbols]``), so the core denies what Binance would refuse; ``check_filters`` checks again
+before sending. STATUS (the core's order-status request: recovery, pending timeouts) is answered
+from ``order.status`` after reporting what the core had not been told (``reconcile``).
 
 Entry point (docs/CONTRACTS.md)::
 

@@ -10,7 +10,8 @@
                                                none   → unknown: resolved by a status query
                                     user data stream (spot: userDataStream.subscribe.signature on the
                                     WS API session; USD-M: listenKey stream + keep-alive) → fills
-    poll(out)  ◀──events (deque)──  (EXEC records: trade ids as exec ids, 128-bit identities)
+    poll(out)  ◀──events (deque)──  (EXEC records: trade ids as exec ids, 128-bit identities; each fill
+                                    followed by its EXEC FEE: commission and asset)
 
 Venue orders (:class:`_VOrder`) are keyed by the Binance clientOrderId; a core order id maps to its
 current venue order. A replace is ``order.cancelReplace`` on spot (a new venue order under the new
@@ -35,19 +36,22 @@ import time
 import msgspec
 import numpy as np
 
-from livestack.schema import ExecType, OrderCmdType, OrdType, new
+from livestack.schema import ExecType, OrderCmdType, OrdType, RecordFlag, new
 from livestack.venues.base import VenueAdapter
 from livestack.venues.binance import codec
 from livestack.venues.binance.codec import Reject
 from livestack.venues.binance.config import BinanceVenueOptions, load_options
 from livestack.venues.binance.ratelimit import RateLimiter
 from livestack.venues.binance.reconcile import ReconcileMixin
+from livestack.venues.binance.replace import ReplaceMixin
 from livestack.venues.binance.state import _VOrder
 from livestack.venues.binance.transport import ApiError, EventStream, NoAnswer, NotSent, Rest, WsApi
 from livestack.venues.execid import ExecIdCollision, ExecIdRegistry
+from livestack.venues.fees import FEE_DECIMALS, asset_code
 
 log = logging.getLogger(__name__)
 
+_REDUCE_ONLY = int(RecordFlag.REDUCE_ONLY)
 _TERMINAL_STATUS = ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED", "FILLED")
 _PATHS = {
     "spot": {"time": "/api/v3/time", "info": "/api/v3/exchangeInfo", "order": "/api/v3/order",
@@ -59,7 +63,7 @@ _PATHS = {
 }
 
 
-class BinanceAdapter(ReconcileMixin, VenueAdapter):
+class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
     """Binance spot / USD-M venue (options: :class:`~livestack.venues.binance.config.BinanceVenueOptions`)."""
 
     name = "binance"
@@ -109,13 +113,14 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
             from livestack.venues.binance.journal import Journal
 
             self.journal = Journal(self.opt.store_dir, self.epoch)
-            orders, execs = self.journal.load(self.instruments)
+            orders, execs, taken = self.journal.load(self.instruments)
             for clid, v in orders.items():
                 self.vorders[clid] = v
                 if not v.terminal and not v.retired:
                     self.core[v.cid] = v
             for text in execs:
                 self.exec_ids.words(text)
+            self._requeue(taken)
             if orders:
                 log.info("binance: journal: %d orders (%d live), %d fills already reported", len(orders),
                          len(self.core), len(execs))
@@ -127,21 +132,53 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         self._thread.start()
         self._started.wait(5.0)
 
-    def submit(self, cmds: np.ndarray) -> None:
+    def _requeue(self, taken: list) -> None:
+        """The CANCEL / REPLACE commands a killed predecessor took from the ring and never answered
+        (:meth:`Journal.load`), for orders still live: sent again. A cancel never creates an order
+        (-2011 for one gone meanwhile is resolved by a query); a replace reuses its deterministic
+        clientOrderId."""
         now = time.monotonic()
+        for cmd in taken:
+            self._inbox.append((now, cmd))
+            self.stats["commands_resent_after_restart"] += 1
+
+    def submit(self, cmds: np.ndarray) -> None:
+        """Take commands from the orders ring. With a journal, NEW / CANCEL / REPLACE are journaled
+        here, in the ring's thread, before anything else: a process killed with them still queued
+        leaves a trace, and its successor resolves the NEW (never reached Binance -> REJECTED
+        NOT_DELIVERED) and sends the CANCEL / REPLACE again (:meth:`_requeue`)."""
+        now = time.monotonic()
+        lines = []
         for i in range(len(cmds)):
             c = cmds[i]
-            self._inbox.append((now, (int(c["cmd"]), int(c["client_order_id"]), int(c["orig_client_order_id"]),
-                                      int(c["instrument"]), int(c["side"]), int(c["price"]), int(c["qty"]),
-                                      int(c["tif"]), int(c["ord_type"]))))
+            cmd = (int(c["cmd"]), int(c["client_order_id"]), int(c["orig_client_order_id"]), int(c["instrument"]),
+                   int(c["side"]), int(c["price"]), int(c["qty"]), int(c["tif"]), int(c["ord_type"]),
+                   bool(int(c["flags"]) & _REDUCE_ONLY))
+            self._inbox.append((now, cmd))
+            inst = self.instruments.get(cmd[3])
+            if self.journal is not None and inst is not None:
+                if cmd[0] == OrderCmdType.NEW:
+                    lines.append(self.journal.line(_VOrder(cmd[1], inst, cmd[4], cmd[5], cmd[6],
+                                                           codec.client_order_id(self.epoch, cmd[1]))))
+                elif cmd[0] in (OrderCmdType.CANCEL, OrderCmdType.REPLACE):
+                    lines.append(self.journal.command_line(cmd))
+        if lines:
+            self.journal.write_lines(lines)
         self.stats["commands"] += len(cmds)
         self._kick()
 
     def poll(self, out: np.ndarray, now_ns: int) -> int:
-        n, cap, ev = 0, len(out), self.events
+        """The EXEC records made since the last call; their journal lines are written now, as the
+        process loop takes them for the exec ring (a kill before this reports them again, never not)."""
+        n, cap, ev, lines = 0, len(out), self.events, []
         while ev and n < cap:
-            out[n] = ev.popleft()
+            r, line = ev.popleft()
+            out[n] = r
+            if line is not None:
+                lines.append(line)
             n += 1
+        if lines and self.journal is not None:
+            self.journal.write_lines(lines)
         return n
 
     def on_harness_lost(self) -> None:
@@ -421,13 +458,17 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
     def _local_reject(self, cmd, reason: int) -> None:
         kind, cid, orig, inst_id, side = cmd[0], cmd[1], cmd[2], cmd[3], cmd[4]
         inst = self.instruments.get(inst_id)
-        v = _VOrder(cid, inst, side, cmd[5], cmd[6], "") if inst is not None else None
-        et = ExecType.REJECTED if kind == OrderCmdType.NEW else ExecType.CANCEL_REJECTED
+        new_order = kind == OrderCmdType.NEW
+        v = _VOrder(cid, inst, side, cmd[5], cmd[6], codec.client_order_id(self.epoch, cid) if new_order else "") \
+            if inst is not None else None
+        if v is not None and new_order:
+            v.terminal = True   # journaled as ended: a restarted process does not ask about it
+        et = ExecType.REJECTED if new_order else ExecType.CANCEL_REJECTED
         self._emit(et, cid, v, reason=reason, orig=orig if kind == OrderCmdType.REPLACE else 0, inst_id=inst_id,
                    side=side)
 
     async def _dispatch(self, cmd) -> None:
-        kind, cid, orig, inst_id, side, price, qty, tif, ord_type = cmd
+        kind, cid, orig, inst_id, side, price, qty, tif, ord_type, reduce_only = cmd
         inst = self.instruments.get(inst_id)
         if inst is None:
             self._local_reject(cmd, int(Reject.UNKNOWN_INSTRUMENT))
@@ -438,6 +479,9 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
             await self._cancel(cmd, inst)
         elif kind == OrderCmdType.REPLACE:
             await self._replace(cmd, inst)
+        elif kind == OrderCmdType.STATUS:
+            asyncio.ensure_future(self._answer_status(cmd, inst))
+            await asyncio.sleep(0)
         else:
             self._local_reject(cmd, int(Reject.BAD_COMMAND))
 
@@ -448,11 +492,12 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         return codec.check_filters(f, price, qty, inst.qty_decimals, (ord_type or OrdType.LIMIT) == OrdType.LIMIT)
 
     async def _new(self, cmd, inst) -> None:
-        kind, cid, orig, inst_id, side, price, qty, tif, ord_type = cmd
+        kind, cid, orig, inst_id, side, price, qty, tif, ord_type, reduce_only = cmd
         clid = codec.client_order_id(self.epoch, cid)
         try:
             params = codec.new_order_params(self.market, inst.symbol, clid, side, ord_type, tif, price, qty,
-                                            inst.price_decimals, inst.qty_decimals, self.opt.reduce_only)
+                                            inst.price_decimals, inst.qty_decimals,
+                                            self.market == "usdm" and (self.opt.reduce_only or reduce_only))
         except ValueError:
             self._local_reject(cmd, int(Reject.BAD_COMMAND))
             return
@@ -515,7 +560,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         self._ack(v, res.get("transactTime") or res.get("updateTime"))
 
     async def _cancel(self, cmd, inst) -> None:
-        kind, cid, orig, inst_id, side, price, qty, tif, ord_type = cmd
+        kind, cid, orig, inst_id, side, price, qty, tif, ord_type, _ = cmd
         v = self.core.get(cid)
         if v is None:  # not ours in this process (sent before a restart): cancel by its deterministic id
             v = _VOrder(cid, inst, side, price, qty, codec.client_order_id(self.epoch, cid))
@@ -568,130 +613,6 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
             return
         if not v.terminal:
             self._terminal(v, ExecType.CANCELED, 0, res.get("updateTime") or res.get("transactTime"))
-
-    async def _replace(self, cmd, inst) -> None:
-        kind, new_cid, orig, inst_id, side, price, qty, tif, ord_type = cmd
-        old = self.core.get(orig)
-        if old is None or old.terminal:
-            self._local_reject(cmd, int(Reject.UNKNOWN_ORDER))
-            return
-        bad = self._filter_reject(inst, price, qty, ord_type)
-        if bad:
-            self._local_reject(cmd, bad)
-            return
-        if self.market == "usdm":
-            params = {"symbol": inst.symbol, "origClientOrderId": old.clid, "side": "BUY" if old.side == 1 else "SELL",
-                      "quantity": codec.fmt_fixed(qty, inst.qty_decimals),
-                      "price": codec.fmt_fixed(price, inst.price_decimals)}
-            asyncio.ensure_future(self._await_modify(old, orig, new_cid, price, qty, params))
-        else:
-            rest_qty = qty - old.cum
-            if rest_qty <= 0:
-                self._local_reject(cmd, int(Reject.REPLACE_QTY))
-                return
-            clid = codec.client_order_id(self.epoch, new_cid)
-            try:
-                p = codec.new_order_params("spot", inst.symbol, clid, old.side, ord_type, tif, price, rest_qty,
-                                           inst.price_decimals, inst.qty_decimals)
-            except ValueError:
-                self._local_reject(cmd, int(Reject.BAD_COMMAND))
-                return
-            p.update({"cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrigClientOrderId": old.clid})
-            nv = _VOrder(new_cid, inst, old.side, price, rest_qty, clid)
-            nv.pending_replace = orig
-            old.replacing = True
-            self.vorders[clid] = nv
-            asyncio.ensure_future(self._await_cancel_replace(old, nv, p))
-        await asyncio.sleep(0)
-
-    async def _await_modify(self, v: _VOrder, orig: int, new_cid: int, price: int, qty: int, params) -> None:
-        try:
-            res = await self._order_call("order.modify", params, "PUT")
-        except ApiError as e:
-            self._emit(ExecType.CANCEL_REJECTED, new_cid, v, reason=codec.reason_of(e.code), orig=orig)
-            return
-        except NoAnswer:
-            self.stats["unknown_outcomes"] += 1
-            try:
-                st = await self._query_order(v)
-                ok = (codec.parse_fixed(st.get("price", "0"), v.inst.price_decimals) == price
-                      and codec.parse_fixed(st.get("origQty", "0"), v.inst.qty_decimals) == qty)
-            except (ApiError, NoAnswer, ValueError, AttributeError):
-                ok = False
-            if not ok:
-                self._emit(ExecType.CANCEL_REJECTED, new_cid, v, reason=int(Reject.BAD_RESPONSE), orig=orig)
-                return
-            res = {}
-        if v.terminal:
-            return  # filled / canceled meanwhile: the core ends the order; the rename is moot
-        v.price, v.qty = price, qty
-        self._renamed(v, orig, new_cid)
-        self._emit(ExecType.REPLACED, new_cid, v, orig=orig,
-                   ts_ms=res.get("updateTime") if isinstance(res, dict) else None)
-
-    def _renamed(self, v: _VOrder, orig: int, new_cid: int) -> None:
-        v.cid = new_cid
-        self.core.pop(orig, None)
-        self.core[new_cid] = v
-
-    async def _await_cancel_replace(self, old: _VOrder, nv: _VOrder, params) -> None:
-        try:
-            res = await self._ws_call("order.cancelReplace", params) if (self.ws and self.ws.up) else \
-                await self._rest_call("POST", "/api/v3/order/cancelReplace", list(params.items()))
-        except ApiError as e:
-            data = e.data if isinstance(e.data, dict) else {}
-            old.replacing = False
-            if data.get("cancelResult") == "SUCCESS":     # -2021: canceled, the new order failed
-                old.retired = False
-                if not old.terminal:
-                    self._terminal(old, ExecType.CANCELED, 0)
-            else:                                          # -2022 / a parameter error: nothing changed
-                self._emit(ExecType.CANCEL_REJECTED, nv.cid, old, reason=codec.reason_of(e.code), orig=old.cid)
-            self.vorders.pop(nv.clid, None)
-            return
-        except NoAnswer:
-            self.stats["unknown_outcomes"] += 1
-            await self._resolve_replace(old, nv)
-            return
-        new_res = res.get("newOrderResponse") if isinstance(res, dict) else None
-        if isinstance(new_res, dict) and isinstance(new_res.get("orderId"), int):
-            nv.order_id = new_res["orderId"]
-        self._replaced(old, nv)
-
-    def _replaced(self, old: _VOrder, nv: _VOrder) -> None:
-        """The spot cancelReplace took: REPLACED(new, orig) once; the old venue order's late fills
-        go to the new id (the same core order), its CANCELED is not news."""
-        if not nv.pending_replace:
-            return
-        orig = nv.pending_replace
-        nv.pending_replace = 0
-        nv.acked = True
-        old.retired = True
-        old.replacing = False
-        old.terminal = True
-        old.cid = nv.cid
-        self.core.pop(orig, None)
-        self.core[nv.cid] = nv
-        if self.journal is not None:
-            self.journal.write(old)
-        self._emit(ExecType.REPLACED, nv.cid, nv, orig=orig)
-
-    async def _resolve_replace(self, old: _VOrder, nv: _VOrder) -> None:
-        await self._after_recv_window(nv)
-        try:
-            await self._query_order(nv)
-            self._replaced(old, nv)
-            await self._resolve(nv)
-            return
-        except ApiError as e:
-            if e.code != -2013:
-                self.stats["resolve_failures"] += 1
-        except NoAnswer:
-            self.stats["resolve_failures"] += 1
-        self.vorders.pop(nv.clid, None)
-        old.replacing = False
-        self._emit(ExecType.CANCEL_REJECTED, nv.cid, old, reason=int(Reject.NOT_DELIVERED), orig=old.cid)
-        await self._resolve(old)
 
     # --- user data stream ----------------------------------------------------------------------
     def _on_event(self, doc) -> None:
@@ -809,7 +730,8 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         if done and not v.retired:
             v.terminal = True
         self.stats["fills"] += 1
-        self._emit(et, v.cid, v, last_px=last_px, last_qty=last_qty, words=words, ts_ns=ts_ns, exec_text=text)
+        self._emit(et, v.cid, v, last_px=last_px, last_qty=last_qty, words=words, ts_ns=ts_ns)
+        self._emit_fee(v, words, fee, fee_asset, ts_ns, text)   # journals the fill as reported
         if v.held is not None and v.cum >= v.held[3]:
             het, hreason, hts, _ = v.held
             v.held = None
@@ -824,9 +746,22 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
                 "ts_ns": ts_ns}).decode() + "\n")
             self._fills_log.flush()
 
+    def _emit_fee(self, v: _VOrder, words, fee: str, fee_asset: str, ts_ns: int, exec_text: str) -> None:
+        """EXEC FEE right after the fill (``livestack.venues.fees``): Binance's commission ``n`` and
+        its asset ``N``. Its journal line marks the fill reported (a process killed between the two
+        reports both again; the core applies the fill once). A fee that is not a decimal of at most
+        8 places is counted and sent as 0."""
+        try:
+            amount = codec.parse_fixed(fee or "0", FEE_DECIMALS)
+        except ValueError:
+            self.stats["bad_fees"] += 1
+            amount = 0
+        self._emit(ExecType.FEE, v.cid, v, last_qty=amount, words=words, ts_ns=ts_ns, orig=asset_code(fee_asset),
+                   exec_text=exec_text)
+
     def _emit(self, et, cid: int, v: _VOrder | None, reason: int = 0, orig: int = 0, last_px: int = 0,
               last_qty: int = 0, words=(0, 0), ts_ms=None, ts_ns: int = 0, inst_id: int = 0, side: int = 0,
-              exec_text: str = "") -> None:
+              exec_text: str = "", cum: int | None = None) -> None:
         r = new("EXEC")[0]
         now = time.time_ns()
         r["ts"] = now
@@ -841,7 +776,7 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
             r["venue_order_id"] = v.order_id
             r["price"] = v.price
             r["qty"] = v.qty
-            r["cum_qty"] = v.cum
+            r["cum_qty"] = v.cum if cum is None else cum
             r["leaves_qty"] = 0 if v.terminal else max(v.qty - v.cum, 0)
         else:
             r["instrument"] = inst_id
@@ -849,9 +784,8 @@ class BinanceAdapter(ReconcileMixin, VenueAdapter):
         r["last_px"] = last_px
         r["last_qty"] = last_qty
         r["exec_id"], r["exec_id_hi"] = words
-        self.events.append(r)
+        line = self.journal.line(v, exec_text) if self.journal is not None and v is not None and v.clid else None
+        self.events.append((r, line))
         self.stats["events"] += 1
-        if self.journal is not None and v is not None and v.clid:
-            self.journal.write(v, exec_text)
         if int(et) in (int(ExecType.REJECTED), int(ExecType.CANCEL_REJECTED)):
             self.stats["rejects." + codec.reason_name(int(reason))] += 1

@@ -154,8 +154,10 @@ def client_order_id(epoch: int, cid: int) -> str:
 
     Deterministic (the same order gets the same id after any restart of the venue process, so a
     resend cannot create a second live order: Binance refuses a duplicate open clientOrderId) and
-    unique across sessions (the epoch). Fits ``^[.A-Z:/a-z0-9_-]{1,36}$``. The recovery issue's
-    general scheme replaces this function; :func:`parse_client_order_id` is its inverse."""
+    unique across sessions (the epoch). ``cid`` is the core's crash-safe id, ``recovery epoch << 40 |
+    n``: a restarted harness continues in a new recovery epoch, so its orders get new ids; a
+    restarted venue process maps a command it sends again to the same id. At most 27 characters,
+    ``^[.A-Z:/a-z0-9_-]{1,36}$``. :func:`parse_client_order_id` is its inverse."""
     return f"ls{_b36(epoch)}-{cid}"
 
 

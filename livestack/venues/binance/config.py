@@ -45,6 +45,8 @@ class BinanceVenueOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     reconcile_interval_s: float = 2.0   # open-orders sweep: finds user-stream events that never came
                                         # (0 = only after reconnects)
     check_filters: bool = True          # pre-send check of exchangeInfo symbol filters (local reject)
+    load_filters: bool = True           # at session start, exchangeInfo filters into the instruments and
+                                        # [risk.symbols] (livestack.venues.binance.exchange_info)
     fills_log: str = ""                 # JSONL of every fill with fee + fee asset ("" = none)
     store_dir: str = ""                 # the venue's journal (0700 dir, 0600 file): a restarted venue
                                         # process reports only what is new ("" = none)

@@ -7,6 +7,10 @@
 * **reconcile**: after every (re)connect -- the user stream had a gap -- each order we think live is
   resolved, and open orders of this session's epoch we never heard of (a restarted venue process)
   are adopted.
+* **status**: the core's STATUS command (recovery after a harness restart, pending timeouts) is
+  answered by querying the order: what the core has not been told (ack, fills by trade id, its end)
+  first, then EXEC ``ORDER_STATUS`` (reason 0 live, 1 unknown to Binance, 2 ended; ``cum_qty`` =
+  Binance's executed quantity, so a fill the core never got is a mismatch, never a guess).
 * **sweep**: every ``reconcile_interval_s`` one open-orders query finds what a lost user-stream
   event hid (Binance's user stream has no sequence numbers).
 * **timers**: server-time offset, USD-M listenKey keep-alive, USD-M ``countdownCancelAll`` dead-man
@@ -67,30 +71,74 @@ class ReconcileMixin:
         finally:
             v.resolving = False
 
-    async def _resolve_once(self, v: _VOrder, cancel_cid: int) -> None:
-        await self._after_recv_window(v)
+    async def _ask(self, v: _VOrder):
+        """``v``'s status at Binance, asked until it answers (20 tries): the status dict, None when
+        Binance does not know the order (-2013); raises NoAnswer when it never answered (or we stop)."""
         for _ in range(20):
             if self._stopping:
-                return
+                raise NoAnswer("stopping")
             try:
-                st = await self._query_order(v)
+                return await self._query_order(v)
             except ApiError as e:
                 if e.code == -2013:
-                    if not v.acked and not v.terminal:
-                        self._terminal(v, ExecType.REJECTED, int(Reject.NOT_DELIVERED))
-                    elif cancel_cid:
-                        self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.NO_SUCH_ORDER))
-                    return
+                    return None
                 await asyncio.sleep(0.5)
-                continue
             except NoAnswer:
                 await self._sleep_until_up(0.5)
-                continue
-            await self._apply_status(v, st)
-            if cancel_cid and not v.terminal:
-                self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.CANCEL_REJECTED))
+        raise NoAnswer("order status: no answer")
+
+    async def _resolve_once(self, v: _VOrder, cancel_cid: int) -> None:
+        await self._after_recv_window(v)
+        try:
+            st = await self._ask(v)
+        except NoAnswer:
+            if not self._stopping:
+                self.stats["resolve_failures"] += 1
             return
-        self.stats["resolve_failures"] += 1
+        if st is None:
+            if not v.acked and not v.terminal:
+                self._terminal(v, ExecType.REJECTED, int(Reject.NOT_DELIVERED))
+            elif cancel_cid:
+                self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.NO_SUCH_ORDER))
+            return
+        await self._apply_status(v, st)
+        if cancel_cid and not v.terminal:
+            self._emit(ExecType.CANCEL_REJECTED, cancel_cid, v, reason=int(Reject.CANCEL_REJECTED))
+
+    async def _answer_status(self, cmd, inst) -> None:
+        """STATUS for the core's order ``cid``: query Binance, report what the core has not seen, then
+        ORDER_STATUS. A NEW that may still be in flight is asked about only after ``recvWindow``
+        (Binance can no longer take it then), so "unknown" (reason 1) is final."""
+        cid, side, price, qty = cmd[1], cmd[4], cmd[5], cmd[6]
+        self.stats["status_requests"] += 1
+        v = self.core.get(cid)
+        if v is None:
+            clid = codec.client_order_id(self.epoch, cid)
+            v = self.vorders.get(clid)
+            if v is None:   # sent by a venue process before this one and never journaled (killed)
+                v = _VOrder(cid, inst, side, price, qty, clid)
+                v.sent_mono = 0.0
+                self.vorders[clid] = v
+                self.core[cid] = v
+        await self._after_recv_window(v)
+        try:
+            st = await self._ask(v)
+        except NoAnswer:
+            if not self._stopping:
+                self.stats["status_failures"] += 1   # the core's pending timeout halts the instrument
+            return
+        if st is None:
+            v.terminal = True     # never reached Binance: the core ends it on reason 1
+            self._emit(ExecType.ORDER_STATUS, cid, v, reason=1)
+            return
+        await self._apply_status(v, st)
+        try:
+            executed = codec.parse_fixed(st.get("executedQty", "0"), v.inst.qty_decimals)
+        except ValueError:
+            self.stats["bad_messages"] += 1
+            return
+        live = st["status"] in ("NEW", "PARTIALLY_FILLED")
+        self._emit(ExecType.ORDER_STATUS, cid, v, reason=0 if live else 2, cum=v.base + executed)
 
     async def _apply_status(self, v: _VOrder, st: dict) -> None:
         v.order_id = st["orderId"]

@@ -9,7 +9,8 @@ class _VOrder:
     """One order at Binance (one clientOrderId)."""
 
     __slots__ = ("cid", "inst", "symbol", "side", "price", "qty", "clid", "order_id", "acked", "terminal",
-                 "cum", "sent_mono", "pending_replace", "retired", "cancel_sent", "replacing", "held", "resolving")
+                 "cum", "sent_mono", "pending_replace", "retired", "cancel_sent", "replacing", "held", "resolving",
+                 "base")
 
     def __init__(self, cid, inst, side, price, qty, clid):
         self.cid = cid              # the core order this venue order currently is
@@ -30,3 +31,4 @@ class _VOrder:
         self.replacing = False      # spot: our cancelReplace of it is in flight (its CANCELED is held)
         self.held = None            # (exec type, reason, ts ms, cum): a terminal event that came before fills
         self.resolving = False      # a status query is under way
+        self.base = 0               # spot: filled by the venue orders this one replaced (cancelReplace)

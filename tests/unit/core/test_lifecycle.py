@@ -7,14 +7,16 @@ from __future__ import annotations
 import pytest
 
 from livestack.core import transition_table
+from livestack.core import inputs as R
 from livestack.schema import Anomaly, ExecType, OrderState
 
 from tests.unit.core.helpers import BUY, Driver, anomalies, states
 
 S, E, A = OrderState, ExecType, Anomaly
 #: the per-order execution types (VENUE_RESET is about a whole venue: tests/unit/core/test_venue_reset.py)
-#: (ORDER_STATUS answers a STATUS request and STOP_UNRESOLVED is the core's own: tests/unit/core/test_recovery.py)
-ORDER_EXECS = [e for e in E if e not in (E.VENUE_RESET, E.ORDER_STATUS, E.STOP_UNRESOLVED)]
+#: (ORDER_STATUS answers a STATUS request and STOP_UNRESOLVED is the core's own: tests/unit/core/test_recovery.py;
+#: FEE is a fill's fee, recorded and never applied: test_a_fee_is_recorded_never_applied)
+ORDER_EXECS = [e for e in E if e not in (E.VENUE_RESET, E.ORDER_STATUS, E.STOP_UNRESOLVED, E.FEE)]
 QTY = 10
 
 # (state, exec) -> (state after, anomaly or None); state after is of the order's current id
@@ -228,3 +230,19 @@ def test_order_state_records_carry_hseq_and_ts_core():
     st = states(r)
     assert st["hseq"][0] == d.hseq - 1 and st["ts"][0] == d.ts and st["seq"][0] == 0
     assert st["state"][0] == S.PENDING_NEW and st["prev_state"][0] == S.NONE
+
+
+def test_a_fee_is_recorded_never_applied():
+    """EXEC FEE (livestack.venues.fees) follows a fill: journaled like every input, no state change,
+    no anomaly, whatever the order's state (even for an order the core does not know)."""
+    d = Driver()
+    o, _ = d.new(BUY, 99990, QTY)
+    cid = int(o["client_order_id"][0])
+    d.exec(E.ACCEPTED, cid)
+    d.exec(E.FILLED, cid, last_px=99990, last_qty=QTY, cum_qty=QTY, exec_id="BTCUSDT-1")
+    before = d.core.counters()
+    for target in (cid, 12345):
+        _, r = d.exec(E.FEE, target, last_qty=1000, orig=0x5553445400000000, exec_id="BTCUSDT-1")
+        assert len(R.decode(r, "ORDER_STATE")) == len(R.decode(r, "FILL")) == len(R.decode(r, "ANOMALY")) == 0
+    after = d.core.counters()
+    assert after["fills"] == before["fills"] and after.get("anomalies") == before.get("anomalies")

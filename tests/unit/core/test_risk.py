@@ -82,6 +82,60 @@ def test_min_notional():
     assert len(d.new(price=99990, qty=100)[0]) == 1
 
 
+def test_venue_filters_min_qty_and_price_range():
+    # Binance LOT_SIZE minQty and PRICE_FILTER minPrice / maxPrice (loaded from exchangeInfo at session
+    # start): an order Binance would refuse with -1013 is denied here, with its own reason
+    d = Driver(risk={"min_order_qty": "0.005", "min_price": "999.00", "max_price": "1001.00"})
+    _denied(d, d.new(price=99990, qty=4), DenyReason.MIN_ORDER_QTY)
+    _denied(d, d.new(price=99890, qty=5), DenyReason.PRICE_FILTER)
+    _denied(d, d.new(SELL, price=100110, qty=5), DenyReason.PRICE_FILTER, repeat=True)
+    assert len(d.new(price=99990, qty=5)[0]) == 1
+    assert d.core.risk_limits(1)["min_order_qty"] == 5 and d.core.risk_limits(1)["max_price"] == 100100
+    d.control(ControlCmdType.SET_LIMIT, arg0=int(RiskLimit.MAX_PRICE), arg1=0)   # 0 = off
+    assert len(d.new(SELL, price=100110, qty=5)[0]) == 1
+
+
+def test_min_price_above_max_price_is_a_config_error():
+    with pytest.raises(ValueError, match="min_price"):
+        Driver(risk={"min_price": "10.00", "max_price": "9.00"})
+
+
+def test_reduce_only_order_is_flagged_and_denied_when_it_would_not_reduce():
+    from livestack.core import ctx as C
+    from livestack.schema import RecordFlag
+    from tests.unit.core.helpers import NEW
+
+    d = Driver()
+    ro = int(C.INTENT_REDUCE_ONLY)
+    _denied(d, d.intents((NEW, 0, SELL, 100010, 10, 0, ro, 0)), DenyReason.REDUCE_ONLY)   # flat: nothing to reduce
+    o, _ = d.new(BUY, 100010, 10)
+    d.exec(ExecType.ACCEPTED, int(o["client_order_id"][0]))
+    d.exec(ExecType.FILLED, int(o["client_order_id"][0]), last_px=100010, last_qty=10, cum_qty=10)
+    _denied(d, d.intents((NEW, 0, SELL, 100010, 11, 0, ro, 0)), DenyReason.REDUCE_ONLY)   # would flip to short
+    o, _ = d.intents((NEW, 0, SELL, 100010, 10, 0, ro | 2, 0))                           # IOC, reduce-only
+    assert len(o) == 1 and int(o["flags"][0]) & int(RecordFlag.REDUCE_ONLY) and int(o["tif"][0]) == 2
+    o, _ = d.new(SELL, 100020, 5)                                                            # a plain order: no flag
+    assert len(o) == 1 and int(o["flags"][0]) == 0
+
+
+
+def test_sdk_place_reduce_only_clamps_and_flags_the_order():
+    from livestack.schema import RecordFlag
+    from livestack.strategies import intents as I
+    d = Driver()
+    o, _ = d.new(BUY, 100010, 10)
+    d.exec(ExecType.ACCEPTED, int(o["client_order_id"][0]))
+    d.exec(ExecType.FILLED, int(o["client_order_id"][0]), last_px=100010, last_qty=10, cum_qty=10)
+
+    def reduce_on_timer(w):
+        if w[I.C.CTX_EV_KIND] == 7:                        # TIMER
+            I.place(w, 0, SELL, 100020, 25, 0, True)       # long 10: clamped to 10, marked reduce-only
+
+    d.strat.on_event = reduce_on_timer
+    o, _ = d.feed(R.timer(d.ts))
+    assert list(o["qty"]) == [10] and int(o["flags"][0]) & int(RecordFlag.REDUCE_ONLY)
+
+
 def test_max_position_counts_open_orders_worst_case():
     d = Driver(risk={"max_position": 100})
     assert len(d.new(BUY, 99990, 60)[0]) == 1

@@ -93,6 +93,14 @@ def test_new_is_acked_then_partial_and_full_fills_carry_trade_ids(venue):
         assert e["last_qty"] == qty // 2 and e["last_px"] == 5000000
     assert fills[-1]["cum_qty"] == qty and fills[-1]["leaves_qty"] == 0
     assert len(ev.of(11, ExecType.ACCEPTED)) == 1           # answer + stream NEW: one ack
+    # each fill is followed by its fee (commission n / asset N): an EXEC FEE with the fill's exec id
+    from livestack.venues.fees import fees_of
+
+    kinds = [int(e["exec_type"]) for e in ev.got if e["client_order_id"] == 11]
+    assert kinds[-4:] == [ExecType.PARTIALLY_FILLED, ExecType.FEE, ExecType.FILLED, ExecType.FEE]
+    fees = fees_of(np.array(ev.got))
+    asset = "BNB" if inst.qty_decimals == 8 else "USDT"     # the stand-in's spot / USD-M fee assets
+    assert [fees[exec_id_words(f"BTCUSDT-{t['id']}")] for t in (t1, t2)] == [("0.00100000", asset)] * 2
     place = [p for m, p in fake.requests if m == "order.place"]
     assert len(place) == 1 and place[0]["newClientOrderId"] == clid(11)
 
@@ -248,6 +256,40 @@ def test_a_restarted_venue_process_reports_exactly_what_happened_while_it_was_go
         assert exec_id_words(f"BTCUSDT-{t1['id']}") not in fills
         assert not [e for e in got if e["exec_type"] == ExecType.ACCEPTED]
         assert sum(m == "order.place" for m, _ in fake.requests) == 2
+    finally:
+        b.stop()
+        fake.stop()
+
+
+def test_what_a_killed_venue_process_had_not_handed_over_is_reported_by_its_successor(tmp_path):
+    """Journal lines go out with the events (poll), commands are journaled as taken (submit): an ack
+    still queued at the kill is reported again, and a cancel taken but never acted on is sent again."""
+    from livestack.venues.binance.journal import Journal
+
+    fake = FakeBinance("spot").start()
+    opts = fake.options(store_dir=str(tmp_path / "store"))
+    a = BinanceAdapter([INST], opts, creds=Credentials(KEY, SECRET))
+    a.start()
+    try:
+        wait(lambda: a.up, "connect")
+        ev = Events(a)
+        a.submit(cmd(OrderCmdType.NEW, 95))
+        ev.until(lambda e: e["client_order_id"] == 95 and e["exec_type"] == ExecType.ACCEPTED, "ack 95")
+        a.submit(cmd(OrderCmdType.NEW, 96))
+        wait(lambda: a.stats["events"] >= 2, "ack 96 made (not handed over)")
+    finally:
+        a.stop()        # "killed": 96's ack never left the process
+    with open(a.journal.path, "ab") as f:   # ... and it had taken a CANCEL of 95 it never acted on
+        f.write(Journal.command_line((int(OrderCmdType.CANCEL), 95, 0, 1, 1, 5000000, 100000, 1, 1, False)))
+    b = BinanceAdapter([INST], opts, creds=Credentials(KEY, SECRET))
+    b.start()
+    try:
+        wait(lambda: b.up, "reconnect")
+        ev = Events(b)
+        ev.until(lambda e: e["client_order_id"] == 96 and e["exec_type"] == ExecType.ACCEPTED, "96 acked again")
+        ev.until(lambda e: e["client_order_id"] == 95 and e["exec_type"] == ExecType.CANCELED, "95 canceled")
+        assert b.stats["commands_resent_after_restart"] == 1
+        assert sum(m == "order.place" for m, _ in fake.requests) == 2     # no order placed twice
     finally:
         b.stop()
         fake.stop()

@@ -94,6 +94,17 @@ def test_client_order_id_is_deterministic_parseable_and_valid():
     assert codec.parse_client_order_id(s, 123457) is None      # another session's order
     assert codec.parse_client_order_id("web_abc", 123456) is None
     assert len(codec.client_order_id(0xFFFFFF, 2**63 - 1)) <= 36
+    # the core's crash-safe ids (recovery epoch << 40 | n): a restarted harness's orders continue in a
+    # new epoch, so no two orders of one session share a clientOrderId; a restarted venue process
+    # (same ring name -> same session epoch) maps a resent command to the same clientOrderId, which
+    # Binance refuses as a duplicate while the first is open (-2010 / -4116 -> resolved by a query)
+    ids = [(e << 40) | n for e in range(4) for n in (1, 2, 2**40 - 1)]
+    epoch = codec.session_epoch_of("/ls.123-abcdef.orders.binance")
+    assert epoch == codec.session_epoch_of("/ls.123-abcdef.orders.binance")
+    clids = [codec.client_order_id(epoch, c) for c in ids]
+    assert len(set(clids)) == len(ids)
+    assert all(re.fullmatch(r"[.A-Z:/a-z0-9_-]{1,36}", c) for c in clids)
+    assert [codec.parse_client_order_id(c, epoch) for c in clids] == ids
 
 
 def test_order_params_cover_limit_ioc_fok_post_only_market_and_reduce_only():
