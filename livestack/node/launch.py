@@ -1,0 +1,118 @@
+"""The supervisor's feed and venue processes: one per ``[[feeds]]`` / ``[[venues]]`` entry (the
+single ``[feed]`` / ``[venue]`` is one of each, named "default"), each with its own rings.
+
+    feed  <name>  ──md.<name>──────▶ harness ──orders.<name>──▶ venue <name>
+                                             ◀──exec.<name>───
+
+Ring names: ``md.<name>``, ``orders.<name>``, ``exec.<name>``; for the shorthand's "default" the
+kind stands in for the name (``md.sim``, ``orders.binance``: as before [[feeds]] existed).
+Process names: ``feed`` / ``venue`` for the shorthand's, ``feed.<name>`` / ``venue.<name>``
+otherwise (``livestack ls``, the status line, restarts). Each process gets only its own
+instruments (``livestack.node.markets``).
+
+A simulated venue publishes the market itself (no feed process) for a ``kind = "sim"`` feed that
+carries exactly the venue's instruments -- the embedded default; any other sim feed runs the
+simulated market as a feed process of its own.
+"""
+
+from __future__ import annotations
+
+from livestack.node import markets
+from livestack.node import schema as S
+from livestack.schema import RecordKind
+
+
+def ring_suffix(entry: dict) -> str:
+    return entry["kind"] if entry["name"] == S.DEFAULT_NAME else entry["name"]
+
+
+def create_rings(sup) -> None:
+    """Every feed's md ring and every venue's orders/exec pair, into ``sup.rings``: ``md`` (list,
+    feed order), ``venues`` (list of ``{"name", "orders", "exec"}``, venue order), and ``orders`` /
+    ``exec``: venue 0's (what a one-venue reader takes)."""
+    cfg, rc, r = sup.cfg, sup.cfg["rings"], sup.rings
+    r["md"] = [sup._ring("md", f"md.{ring_suffix(f)}", rc["md_capacity"], 64) for f in cfg["feeds"]]
+    r["venues"] = [{"name": v["name"],
+                    "orders": sup._ring("orders", f"orders.{ring_suffix(v)}", rc["orders_capacity"], 64,
+                                        RecordKind.ORDER_CMD),
+                    "exec": sup._ring("exec", f"exec.{ring_suffix(v)}", rc["exec_capacity"], 128, RecordKind.EXEC)}
+                   for v in cfg["venues"]]
+    r["orders"], r["exec"] = r["venues"][0]["orders"], r["venues"][0]["exec"]
+
+
+def _sim_publishes(cfg: dict, instruments: list) -> dict[int, int]:
+    """venue index -> index of the sim feed whose ring that sim venue publishes the market into."""
+    out = {}
+    for fi, f in enumerate(cfg["feeds"]):
+        if f["kind"] != "sim":
+            continue
+        carried = {i.id for i in markets.of_feed(cfg, instruments, fi)}
+        for vi, v in enumerate(cfg["venues"]):
+            if v["kind"] == "sim" and vi not in out and {i.id for i in markets.of_venue(cfg, instruments, vi)} == carried:
+                out[vi] = fi
+                break
+    return out
+
+
+def add_venues(sup, harness_pid: int) -> None:
+    cfg, r, cpu = sup.cfg, sup.rings, sup.cfg["cpu"]["venue"]
+    publishes = _sim_publishes(cfg, sup.instruments)
+    for vi, v in enumerate(cfg["venues"]):
+        insts = markets.of_venue(cfg, sup.instruments, vi)
+        rings = r["venues"][vi]
+        vopts = dict(v["options"], harness_pid=0 if sup.harness_restart else harness_pid)
+        name = markets.process_name("venue", v["name"])
+        args = (rings["orders"], rings["exec"], insts, vopts, sup.stop_event)
+        if v["kind"] == "sim":
+            from livestack.venues import sim
+
+            fi = publishes.get(vi)
+            sup._add(name, sim.run_process, cpu, args, {"md_ring": r["md"][fi] if fi is not None else None})
+        elif v["kind"] == "binance":
+            from livestack.venues import binance
+
+            sup._add(name, binance.run_process, cpu, args)
+        else:
+            from livestack.venues import fix
+
+            sup._add(name, fix.run_process, cpu, args)
+
+
+def add_feeds(sup) -> None:
+    from livestack.feeds.registry import FEED_KINDS, entry_point
+
+    cfg, r, cpu = sup.cfg, sup.rings, sup.cfg["cpu"]["feed"]
+    published = set(_sim_publishes(cfg, sup.instruments).values())
+    for fi, f in enumerate(cfg["feeds"]):
+        if fi in published:
+            continue  # the simulated venue publishes this market
+        kind = f["kind"]
+        if kind == "binance":
+            from livestack.feeds import binance_ws
+
+            target = binance_ws.run_process
+        elif kind in FEED_KINDS:  # okx, kraken, dbn (livestack/feeds/registry.py)
+            target = entry_point(kind)
+        elif kind == "nats":  # obs: md relayed from another host's feed over NATS JetStream
+            from livestack.feeds import nats as natsfeed
+
+            target = natsfeed.run_process
+        else:  # sim: the simulated market without the simulated venue
+            from livestack.feeds import sim as simfeed
+
+            target = simfeed.run_process
+        sup._add(markets.process_name("feed", f["name"]), target, cpu,
+                 (r["md"][fi], markets.of_feed(cfg, sup.instruments, fi), f["options"], sup.stop_event))
+
+
+def role(process_name: str) -> str:
+    """``feed.spot`` -> ``feed``: what a managed process is, whatever its feed's or venue's name."""
+    return process_name.partition(".")[0]
+
+
+def describe(cfg: dict) -> str:
+    """The feeds and venues line of ``livestack run``'s start banner."""
+    def one(x):
+        return x["kind"] if x["name"] == S.DEFAULT_NAME else f"{x['name']} ({x['kind']})"
+
+    return f"feeds {', '.join(map(one, cfg['feeds']))}   venues {', '.join(map(one, cfg['venues']))}"
