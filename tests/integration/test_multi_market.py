@@ -27,7 +27,7 @@ SPOT, USDM = 1, 2
 
 def _venue(capture, market):
     return {"kind": "sim", "options": {"market": "capture", "capture_path": str(capture), "capture_market": market,
-                                       "replay_speed": 5.0, "replay_loop": True}}
+                                       "replay_speed": 2.0, "replay_loop": True}}
 
 
 def _journaled_statuses(path):
@@ -58,8 +58,8 @@ def test_spot_and_usdm_feeds_and_two_venues_in_one_session(tmp_path, datadir):
     from livestack.testing.replay_server import ReplayServer
 
     spot_cap, usdm_cap = datadir / "binance" / "spot-btcusdt-20240808.gz", datadir / "binance" / "usdm-btcusdt-20240808.gz"
-    spot = ReplayServer(spot_cap, "spot", "recorded", speed=5.0).start_in_thread()
-    usdm = ReplayServer(usdm_cap, "usdm", "recorded", speed=5.0).start_in_thread()
+    spot = ReplayServer(spot_cap, "spot", "recorded", speed=2.0).start_in_thread()
+    usdm = ReplayServer(usdm_cap, "usdm", "recorded", speed=2.0).start_in_thread()
     sup = None
     try:
         cfg = config.validate({
@@ -72,7 +72,7 @@ def test_spot_and_usdm_feeds_and_two_venues_in_one_session(tmp_path, datadir):
                  "qty_decimals": 8, "tick": 1, "lot": 1000},
                 {"id": USDM, "symbol": "BTCUSDT", "feed": "usdm", "venue": "sim_usdm", "price_decimals": 2,
                  "qty_decimals": 3, "tick": 10, "lot": 1}],
-            "strategy": {"name": "mm_cy", "params": {"half_spread_ticks": 1, "quote_qty": 1000}},
+            "strategy": {"name": "mm_cy", "params": {"half_spread_ticks": 1, "quote_qty": 1000, "max_position": 100_000}},
             "risk": {"max_order_qty": 1000, "max_position": 100_000, "price_band_ticks": 2000},
         })
         sup = Supervisor(cfg, out=io.StringIO())
@@ -113,6 +113,7 @@ def test_spot_and_usdm_feeds_and_two_venues_in_one_session(tmp_path, datadir):
     fills = rec["fill"]
     per_venue = {v["name"]: int(np.isin(fills["instrument"], v["instruments"]).sum()) for v in venues}
     assert sum(per_venue.values()) == len(fills)
+    assert all(n > 0 for n in per_venue.values()), f"fills per venue: {per_venue}"
     st = rec["journal_md_status"]
     gaps = st[st["status"] == "GAP"]
     assert len(gaps) >= 1 and set(gaps["instrument"]) == {SPOT}, "the gap must be the spot feed's alone"
