@@ -179,7 +179,8 @@ typedef struct ls_tel_position {
     uint32_t instrument;
     uint8_t price_decimals;
     uint8_t qty_decimals;
-    uint16_t _pad0;
+    uint8_t healthy;         /* 1: its feed's book is valid (LS_INST_HEALTHY: after SNAPSHOT_END, until GAP/STALE/...) */
+    uint8_t _pad0;
     int64_t net_qty;         /* qty units, signed */
     int64_t cost;            /* price units x qty units: signed cost basis of the open position */
     int64_t realized_pnl;    /* price units x qty units */
@@ -414,6 +415,11 @@ static inline void ls_tel_instrument_register(ls_tel_block_t *t, uint32_t slot, 
     LS_TEL_STORE(&e->qty_decimals, qty_decimals);
     LS_TEL_STORE(&e->instrument, instrument);
     ls_tel_seq_write_end(&e->seq);
+}
+
+/* Feed health of the instrument in `slot` (one byte: no seqlock needed; issue 16, per-feed health). */
+static inline void ls_tel_position_health(ls_tel_block_t *t, uint32_t slot, uint8_t healthy) {
+    LS_TEL_STORE(&t->positions[slot].healthy, healthy);
 }
 
 /* Position of the instrument in `slot` after a fill or a mark change. */

@@ -49,7 +49,7 @@ from livestack.ipc.ring cimport (Ring, ls_ring_t, ls_ring_peek, ls_ring_release,
                                  ls_load_acquire_u64)
 from livestack.core.core cimport Core
 from livestack.core.ctx cimport (ls_ctx_inst, LS_INST_POSITION, LS_INST_COST, LS_INST_REALIZED,
-                                 LS_INST_UNREALIZED)
+                                 LS_INST_UNREALIZED, LS_INST_HEALTHY)
 from livestack.core.positions cimport reference_price
 from livestack.schema.records cimport *
 from livestack.telemetry.block cimport *
@@ -388,6 +388,7 @@ cdef class Harness:
             inst = ls_ctx_inst(self.core.ctx_words, i)
             ls_tel_position_set(tel, i, inst[LS_INST_POSITION], inst[LS_INST_COST], inst[LS_INST_REALIZED],
                                 inst[LS_INST_UNREALIZED], reference_price(inst), now)
+            ls_tel_position_health(tel, i, inst[LS_INST_HEALTHY] != 0)  # per feed: ctl status, /metrics
         ls_tel_set(tel, LS_TEL_G_HSEQ, <int64_t>self.hseq)
         ls_tel_set(tel, LS_TEL_G_RSEQ, <int64_t>self.rseq)
         cdef int64_t disk = ls_tel_get(tel, LS_TEL_G_WRITER_DISK_STATE)

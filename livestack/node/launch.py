@@ -22,8 +22,7 @@ from livestack.node import schema as S
 from livestack.schema import RecordKind
 
 
-def ring_suffix(entry: dict) -> str:
-    return entry["kind"] if entry["name"] == S.DEFAULT_NAME else entry["name"]
+ring_suffix = markets.ring_suffix
 
 
 def create_rings(sup) -> None:
@@ -116,3 +115,38 @@ def describe(cfg: dict) -> str:
         return x["kind"] if x["name"] == S.DEFAULT_NAME else f"{x['name']} ({x['kind']})"
 
     return f"feeds {', '.join(map(one, cfg['feeds']))}   venues {', '.join(map(one, cfg['venues']))}"
+
+
+def publish_metrics(sup) -> None:
+    """Each feed's and venue's figures, by name, into the supervisor's metrics block (/metrics):
+    ``livestack_feed_healthy{feed}`` (1 when every instrument of the feed has a valid book in the
+    core), ``livestack_feed_md_records_total{feed}`` (records its ring carried), ``livestack_venue_orders_total{venue}``
+    (orders sent to it), ``livestack_venue_exec_events_total{venue}`` (answers taken from it),
+    ``livestack_venue_open_orders{venue}``."""
+    blk = getattr(sup, "metrics", None)
+    tel = getattr(sup, "telemetry", None)
+    if blk is None:
+        return
+    healthy, open_by = {}, {}
+    if tel is not None:
+        try:
+            healthy = {p["instrument"]: p.get("healthy", False) for p in tel.positions()}
+            for o in tel.orders():
+                open_by[o["instrument"]] = open_by.get(o["instrument"], 0) + 1
+        except Exception:  # noqa: BLE001 - a torn or partial block must not kill the supervisor
+            return
+    s = markets.summary(sup.cfg)
+    for f, ring in zip(s["feeds"], sup.rings["md"]):
+        lab = {"feed": f["name"], "kind": f["kind"]}
+        blk.gauge("livestack_feed_healthy", "1 when every instrument of the feed has a valid book", lab).set(
+            int(all(healthy.get(i, False) for i in f["instruments"])))
+        blk.counter("livestack_feed_md_records_total", "market-data records the feed's ring carried", lab).set(
+            sup._owned(ring).tail)
+    for v, rings in zip(s["venues"], sup.rings["venues"]):
+        lab = {"venue": v["name"], "kind": v["kind"]}
+        blk.counter("livestack_venue_orders_total", "order commands sent to the venue", lab).set(sup._owned(rings["orders"]).tail)
+        blk.counter("livestack_venue_exec_events_total", "execution events taken from the venue", lab).set(
+            sup._owned(rings["exec"]).head)
+        blk.gauge("livestack_venue_open_orders", "open orders on the venue's instruments", lab).set(
+            sum(open_by.get(i, 0) for i in v["instruments"]))
+    blk.heartbeat()

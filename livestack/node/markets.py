@@ -126,15 +126,21 @@ def of_venue(cfg: dict, instruments: list, i: int) -> list:
     return [inst for inst in instruments if venue_index(cfg, inst) == i]
 
 
+def ring_suffix(entry: dict) -> str:
+    """The name in a feed's or venue's ring names (``md.<it>``, ``orders.<it>``): its name, or its
+    kind for the shorthand's "default" (``md.sim``, as before [[feeds]] existed)."""
+    return entry["kind"] if entry["name"] == S.DEFAULT_NAME else entry["name"]
+
+
 def summary(cfg: dict) -> dict:
-    """Names, kinds and instrument ids of every feed and venue (session file attributes, ctl status,
-    the stacks registry)."""
+    """Names, kinds, ring names and instrument ids of every feed and venue (session file
+    attributes, ctl status, the stacks registry)."""
     insts = cfg["instruments"]
     return {
-        "feeds": [{"name": f["name"], "kind": f["kind"],
+        "feeds": [{"name": f["name"], "kind": f["kind"], "ring": ring_suffix(f),
                    "instruments": [x["id"] for x in insts if feed_index(cfg, x) == i]}
                   for i, f in enumerate(cfg["feeds"])],
-        "venues": [{"name": v["name"], "kind": v["kind"],
+        "venues": [{"name": v["name"], "kind": v["kind"], "ring": ring_suffix(v),
                     "instruments": [x["id"] for x in insts if venue_index(cfg, x) == i]}
                    for i, v in enumerate(cfg["venues"])],
     }

@@ -581,6 +581,7 @@ class Supervisor:
         opts = dict(self.cfg["control"])
         opts["strategy"] = self.cfg["strategy"]
         opts["instruments"] = [i.__dict__ for i in self.instruments]
+        opts["markets"] = markets.summary(self.cfg)  # ctl status: each feed's health, each venue's orders
         if not opts.get("endpoint"):
             opts["endpoint"] = f"ipc://{self._socket_path('control')}"
         self.control_endpoint = opts["endpoint"]
@@ -653,6 +654,9 @@ class Supervisor:
     def poll(self) -> bool:
         """One health check; returns False when the session must end (harness gone)."""
         now = time.monotonic()
+        if now >= getattr(self, "_next_metrics", 0.0) and not self.stopping:
+            launch.publish_metrics(self)  # each feed and venue by name in /metrics
+            self._next_metrics = now + 0.5
         for m in self.procs.values():
             if m.proc.is_alive() or self.stopping:
                 continue

@@ -86,6 +86,7 @@ cdef extern from "ls_telemetry.h" nogil:
         uint32_t instrument
         uint8_t price_decimals
         uint8_t qty_decimals
+        uint8_t healthy
         int64_t net_qty
         int64_t cost
         int64_t realized_pnl
@@ -157,6 +158,7 @@ cdef extern from "ls_telemetry.h" nogil:
     void ls_tel_record(ls_tel_block_t *t, int hist, int64_t ns)
     void ls_tel_instrument_register(ls_tel_block_t *t, uint32_t slot, uint32_t instrument, const char *symbol,
                                     uint8_t price_decimals, uint8_t qty_decimals)
+    void ls_tel_position_health(ls_tel_block_t *t, uint32_t slot, uint8_t healthy)
     void ls_tel_position_set(ls_tel_block_t *t, uint32_t slot, int64_t net_qty, int64_t cost,
                              int64_t realized_pnl, int64_t unrealized_pnl, int64_t mark_price, int64_t ts)
     void ls_tel_order_set(ls_tel_block_t *t, uint32_t slot, uint32_t instrument, int64_t client_order_id,

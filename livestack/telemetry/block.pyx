@@ -380,7 +380,8 @@ cdef class TelemetryBlock:
                         "price_decimals": p.price_decimals, "qty_decimals": p.qty_decimals,
                         "net_qty": p.net_qty, "cost": p.cost, "realized_pnl": p.realized_pnl,
                         "unrealized_pnl": p.unrealized_pnl, "mark_price": p.mark_price, "ts": p.ts,
-                        "version": p.seq})
+                        # one byte written outside the seqlock (ls_tel_position_health): read as is
+                        "healthy": bool(self.tel.positions[i].healthy), "version": p.seq})
         return out
 
     def orders(self):

@@ -52,6 +52,62 @@ def _ends(path, inst):
     return int(np.sum((st["instrument"] == inst) & (st["status"] == int(FeedStatus.SNAPSHOT_END))))
 
 
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _check_status_and_metrics(sup):
+    """`ctl status` and /metrics name each feed and venue; both feeds are healthy."""
+    import urllib.request
+
+    from livestack.control.client import ControlClient
+
+    from livestack.control.client import CommandError
+
+    got = []
+
+    def status():  # None when the harness, descheduled on a busy machine, answered too late
+        try:
+            with ControlClient(sup.control_endpoint, timeout=10.0) as c:
+                got[:] = [c.status()["result"]]
+        except CommandError as e:
+            if "timeout" not in str(e):
+                raise
+            return None
+        return got[0]
+
+    _wait(lambda: sup.poll() and (st := status()) is not None and all(f["healthy"] for f in st["feeds"]), 120,
+          "both feeds healthy in ctl status")
+    st = got[0]
+    assert [(f["name"], f["kind"], f["instruments"]) for f in st["feeds"]] == [("spot", "binance", [SPOT]),
+                                                                            ("usdm", "binance", [USDM])]
+    assert [v["name"] for v in st["venues"]] == ["sim_spot", "sim_usdm"]
+    port = sup.cfg["telemetry"]["metrics_port"]
+
+    def metrics():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    def named():
+        text = metrics()
+        return all(f'{k}="{n}"' in text for k, n in (("feed", "spot"), ("feed", "usdm"), ("venue", "sim_spot"),
+                                                      ("venue", "sim_usdm")))
+
+    _wait(lambda: sup.poll() and named(), 60, "/metrics to name both feeds and both venues")
+    text = metrics()
+    import re
+
+    for feed in ("spot", "usdm"):
+        assert re.search(r'livestack_feed_healthy\{[^}]*feed="%s"[^}]*\} 1(\.0)?\n' % feed, text), text
+    for venue in ("sim_spot", "sim_usdm"):
+        m = re.search(r'livestack_venue_orders_total\{[^}]*venue="%s"[^}]*\} ([0-9.e+]+)\n' % venue, text)
+        assert m and float(m.group(1)) > 0, f"no orders counted for venue {venue}"
+
+
 def test_spot_and_usdm_feeds_and_two_venues_in_one_session(tmp_path, datadir):
     from livestack.records import open_session
     from livestack.records.replay import replay
@@ -64,6 +120,7 @@ def test_spot_and_usdm_feeds_and_two_venues_in_one_session(tmp_path, datadir):
     try:
         cfg = config.validate({
             "session": {"records_dir": str(tmp_path / "records"), "status_interval_s": 0.0},
+            "telemetry": {"metrics_port": _free_port()},
             "feeds": [{"name": "spot", "kind": "binance", "options": spot.feed_options(snapshot_limit=1_000_000)},
                       {"name": "usdm", "kind": "binance", "options": usdm.feed_options(snapshot_limit=1_000_000)}],
             "venues": [{"name": "sim_spot", **_venue(spot_cap, "spot")}, {"name": "sim_usdm", **_venue(usdm_cap, "usdm")}],
@@ -83,6 +140,7 @@ def test_spot_and_usdm_feeds_and_two_venues_in_one_session(tmp_path, datadir):
               "both feeds' first SNAPSHOT_END in the journal")
         _wait(lambda: sup.poll() and all(v["orders"] > 0 and v["exec"] > 0 for v in sup.status()["venues"].values()),
               120, "orders and venue answers on both venues")
+        _check_status_and_metrics(sup)
         # a gap on the spot feed only: the spot instrument resyncs, the USD-M one does not
         usdm_ends = _ends(path, USDM)
         spot.inject_threadsafe("drop@-1:5")
