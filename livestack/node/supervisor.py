@@ -1,7 +1,8 @@
 """The supervisor behind ``livestack run``: creates a session's shared memory, spawns and pins the
 processes, watches their health, prints a one-line status, and shuts down in order.
 
-    start:  remove leftovers of crashed sessions → create rings → writer → harness → venue/feed → control
+    start:  remove leftovers of crashed sessions → create rings → writer → harness → venues/feeds → control
+            (one process per [[venues]] / [[feeds]] entry, each with its own rings: node/launch.py)
     run:    every status interval print a line; react to a dead process:
               harness  → the venue sees it gone and cancels its resting orders (cancel-on-disconnect);
                          the supervisor then stops the session (nothing can trade without the harness)

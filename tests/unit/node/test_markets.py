@@ -97,3 +97,13 @@ def test_a_sim_venue_publishes_the_sim_feed_that_carries_exactly_its_instruments
                                            {"id": 2, "symbol": "B", "venue": "v2"}],
                            "strategy": {"name": "none"}})
     assert launch._sim_publishes(cfg, config.instruments(cfg)) == {}, "a feed over two venues runs as its own process"
+
+
+def test_secrets_of_each_named_feed_and_venue_are_redacted():
+    from livestack import secrets
+
+    cfg = {"feeds": [{"name": "a", "options": {"listen_key": "LK"}}],
+           "venues": [{"name": "v", "options": {"new_password": "NP", "username": "u"}}]}
+    red = secrets.redact_config(cfg)
+    assert red["feeds"][0]["options"]["listen_key"] == secrets.REDACTED
+    assert red["venues"][0]["options"] == {"new_password": secrets.REDACTED, "username": "u"}
