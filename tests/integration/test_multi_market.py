@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -146,7 +148,12 @@ def test_spot_and_usdm_feeds_and_two_venues_in_one_session(tmp_path, datadir):
         spot.inject_threadsafe("drop@-1:5")
         _wait(lambda: sup.poll() and _ends(path, SPOT) >= 2, 180, "the spot feed's resync after its gap")
         assert _ends(path, USDM) == usdm_ends, "a gap on the spot feed resynced the USD-M instrument"
-        _wait(lambda: sup.poll() and sup.procs["venue.sim_usdm"].proc.is_alive(), 5, "usdm venue up")
+        # the USD-M feed process dies: the supervisor restarts that one, which resyncs only its instrument
+        spot_ends = _ends(path, SPOT)
+        os.kill(sup.procs["feed.usdm"].proc.pid, signal.SIGKILL)
+        _wait(lambda: sup.poll() and sup.procs["feed.usdm"].restarts >= 1, 60, "the usdm feed's restart")
+        _wait(lambda: sup.poll() and _ends(path, USDM) > usdm_ends, 180, "the restarted usdm feed's resync")
+        assert sup.procs["feed.spot"].restarts == 0 and _ends(path, SPOT) == spot_ends
         assert sup.stop(timeout=60) == 0, sup.events
         assert shm.list_segments(sup.session) == [], "segments left behind"
     finally:
