@@ -111,10 +111,14 @@ def role(process_name: str) -> str:
 
 def describe(cfg: dict) -> str:
     """The feeds and venues line of ``livestack run``'s start banner."""
-    def one(x):
-        return x["kind"] if x["name"] == S.DEFAULT_NAME else f"{x['name']} ({x['kind']})"
+    feeds, venues = cfg["feeds"], cfg["venues"]
+    if len(feeds) == len(venues) == 1 and feeds[0]["name"] == venues[0]["name"] == S.DEFAULT_NAME:
+        return f"feed      {feeds[0]['kind']}   venue {venues[0]['kind']}"  # the shorthand, as always
 
-    return f"feeds {', '.join(map(one, cfg['feeds']))}   venues {', '.join(map(one, cfg['venues']))}"
+    def one(x):
+        return f"{x['name']} ({x['kind']})"
+
+    return f"feeds     {', '.join(map(one, feeds))}   venues {', '.join(map(one, venues))}"
 
 
 def publish_metrics(sup) -> None:

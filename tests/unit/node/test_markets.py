@@ -107,3 +107,8 @@ def test_secrets_of_each_named_feed_and_venue_are_redacted():
     red = secrets.redact_config(cfg)
     assert red["feeds"][0]["options"]["listen_key"] == secrets.REDACTED
     assert red["venues"][0]["options"] == {"new_password": secrets.REDACTED, "username": "u"}
+
+
+def test_the_start_banner_names_feeds_and_venues():
+    assert launch.describe(config.validate({})) == "feed      sim   venue sim"
+    assert launch.describe(config.validate(TWO)) == "feeds     spot (binance), usdm (binance)   venues a (sim), b (sim)"
