@@ -198,7 +198,9 @@ typedef struct ls_tel_position {
     uint64_t orders_sent;    /* order commands dispatched for the instrument (NEW, CANCEL, REPLACE) */
     uint64_t fills;          /* fills applied */
     uint64_t denials;        /* intents denied */
-    uint64_t _pad1;
+    uint8_t healthy;         /* 1: its feed's book is valid (LS_INST_HEALTHY: after SNAPSHOT_END, until GAP/STALE/...);
+                                written outside the seqlock (ls_tel_position_health) */
+    uint8_t _pad1[7];
 } ls_tel_position_t;
 
 enum { LS_TEL_I_ORDERS_SENT = 0, LS_TEL_I_FILLS = 1, LS_TEL_I_DENIALS = 2 };
@@ -439,6 +441,11 @@ static inline void ls_tel_instrument_register(ls_tel_block_t *t, uint32_t slot, 
     LS_TEL_STORE(&e->qty_decimals, qty_decimals);
     LS_TEL_STORE(&e->instrument, instrument);
     ls_tel_seq_write_end(&e->seq);
+}
+
+/* Feed health of the instrument in `slot` (one byte: no seqlock needed; issue 16, per-feed health). */
+static inline void ls_tel_position_health(ls_tel_block_t *t, uint32_t slot, uint8_t healthy) {
+    LS_TEL_STORE(&t->positions[slot].healthy, healthy);
 }
 
 /* Position of the instrument in `slot` after a fill or a mark change. */

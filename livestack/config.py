@@ -28,6 +28,8 @@ class Instrument:
     #: levels per side of the core's (exact, full) book that the strategy context exposes, best
     #: first; the core itself keeps every level whatever this is.
     book_depth: int = DEFAULT_BOOK_DEPTH
+    #: the name of the feed whose md ring carries it ([[feeds]]; "default": the single [feed])
+    feed: str = ""
 
     def __post_init__(self):
         if not (0 < self.id < 2**32):

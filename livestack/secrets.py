@@ -59,6 +59,8 @@ def is_secret_key(path: tuple[str, ...] | str) -> bool:
     parts = tuple(path.split(".")) if isinstance(path, str) else tuple(str(p) for p in path)
     if not parts:
         return False
+    if parts[0] in ("feeds", "venues"):  # each [[feeds]] / [[venues]] entry: as [feed] / [venue]
+        parts = (parts[0][:-1],) + parts[1:]
     if ".".join(parts) in SECRET_PATHS:
         return True
     return bool(SECRET_NAME.search(parts[-1]))

@@ -29,8 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--config", help="the run config (TOML, the file `livestack run` takes): [[instruments]], [risk], "
                                     "[strategy], [harness] book_top_levels, [venue.options] latencies; what it "
                                     "leaves out gets the market's defaults")
-    p.add_argument("--market", choices=["usdm", "spot"],
-                   help="Binance market of the capture (default: detected from it)")
+    p.add_argument("--market", choices=["usdm", "spot", "okx", "kraken"],
+                   help="market of the capture: Binance usdm or spot, an OKX or a Kraken websocket capture "
+                        "(default: detected from it)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--records", metavar="DIR", default=None,
                    help="write the session file DIR/<date>/backtest-<capture>-<strategy>-<HHMMSS>.h5 (records, journal, "
@@ -79,13 +80,17 @@ def _run(args) -> int:
         if args.data is None:
             raise bs.BacktestError("no capture to backtest: give --data FILE (or a --config whose [venue.options] "
                                    "has capture_path)")
-    info = bs.sniff_capture(str(args.data))
+    l2 = bs.sniff_l2(str(args.data), args.market) if args.market in (None, *bs.L2_MARKETS) else None
+    if args.market in bs.L2_MARKETS and l2 is None:
+        raise bs.BacktestError(f"capture {args.data}: no {args.market} book or trade message in it")
+    info = l2 or bs.sniff_capture(str(args.data))
     market = args.market or info["market"] or "usdm"
-    if args.market and info["market"] and args.market != info["market"]:
+    if l2 is None and args.market and info["market"] and args.market != info["market"]:
         raise bs.BacktestError(f"capture {args.data} is a Binance {info['market']} capture (its depth diffs "
                                f"{'carry' if info['market'] == 'usdm' else 'lack'} the 'pu' field), not "
                                f"{args.market}: use --market {info['market']} (or leave --market out)")
-    cfg = bs.backtest_config(args.config, args.strategy, market, info["symbol"])
+    cfg = bs.backtest_config(args.config, args.strategy, market, info["symbol"],
+                             bs.l2_defaults(info) if l2 is not None else None)
     if args.book_depth is not None:
         for i in cfg["instruments"]:
             i["book_depth"] = args.book_depth

@@ -121,7 +121,56 @@ def check_md(md, path: str, market: str, symbol: str, saw_depth: bool = True) ->
 # ----------------------------------------------------------------------------------------------
 # the config
 # ----------------------------------------------------------------------------------------------
-def backtest_config(config_path: str | None, strategy: str | None, market: str, symbol: str | None = None) -> dict:
+#: markets whose captures are OKX / Kraken websocket sessions (``livestack.feeds.capture.decode_capture``
+#: runs them through the checksummed book decoders); their instrument comes from the capture
+L2_MARKETS = ("okx", "kraken")
+
+
+def sniff_l2(path: str, market: str | None = None) -> dict | None:
+    """An OKX or Kraken capture (livestack or cryptofeed format): ``market``, ``symbol`` and the
+    ``decimals`` (price, qty) its messages quote; None when it holds no OKX / Kraken book or trade
+    message (or not of ``market`` when given). Several symbols: the first seen."""
+    from livestack.feeds import kraken, okx
+    from livestack.feeds.capture_formats import read_messages
+
+    if not os.path.exists(path):
+        raise BacktestError(f"capture {path}: no such file")
+    try:
+        rd = read_messages(path)
+    except (OSError, EOFError, UnicodeError, ValueError) as e:
+        if market is None:
+            return None  # not one of these: sniff_capture says what it is not
+        raise BacktestError(f"capture {path}: cannot read it ({e})") from None
+    for name, mod in (("okx", okx), ("kraken", kraken)):
+        if market not in (None, name):
+            continue
+        seen: dict = {}
+        for m in rd.messages:
+            mod.scan_decimals(m.data, seen)
+        seen = {sym: d for sym, d in seen.items() if d != [0, 0]}
+        if seen:
+            sym = next(iter(seen))
+            return {"market": name, "symbol": sym, "symbols": list(seen), "messages": len(rd.messages),
+                    "decimals": tuple(min(max(x, 0), 18) for x in seen[sym])}
+    return None
+
+
+def l2_defaults(info: dict) -> dict:
+    """``MARKET_DEFAULTS`` for an OKX / Kraken capture: its symbol and decimals (tick and lot: one
+    unit of the last quoted decimal), quotes of 0.001 base units, the same risk limits as Binance's."""
+    pd, qd = info["decimals"]
+    unit = 10 ** max(qd - 3, 0)  # 0.001 of the base asset (or 1 unit if the venue quotes fewer decimals)
+    return {
+        "instrument": {"id": 1, "symbol": info["symbol"], "venue": info["market"], "price_decimals": pd,
+                       "qty_decimals": qd, "tick": 1, "lot": 1},
+        "risk": {"max_order_qty": "0.05", "max_position": "0.2", "max_open_orders": 16, "price_band_bps": 500,
+                 "submit_rate": 200, "cancel_rate": 200, "max_in_flight": 32},
+        "params": {"quote_qty": unit, "take_qty": unit, "max_position": 50 * unit},
+    }
+
+
+def backtest_config(config_path: str | None, strategy: str | None, market: str, symbol: str | None = None,
+                    defaults: dict | None = None) -> dict:
     """The run config of a backtest: ``config_path`` loaded by ``node.config.load`` (the file ``run``
     takes), with the market's defaults (``MARKET_DEFAULTS``) wherever it says nothing: the
     instrument (when it has no ``[[instruments]]``), ``[risk]`` (when it has none) and the strategy's
@@ -139,7 +188,7 @@ def backtest_config(config_path: str | None, strategy: str | None, market: str, 
             raise BacktestError(f"config: file {config_path} does not exist") from None
         except tomllib.TOMLDecodeError as e:
             raise BacktestError(f"config: {config_path} is not valid TOML: {e}") from None
-    d = MARKET_DEFAULTS[market]
+    d = defaults or MARKET_DEFAULTS[market]  # OKX / Kraken: l2_defaults of the capture
     first = copy.deepcopy(raw)
     if strategy:  # --strategy replaces the file's strategy before anything is checked against it
         first.setdefault("strategy", {})["name"] = strategy

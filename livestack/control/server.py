@@ -204,6 +204,7 @@ class ControlServer:
             self.tel_slot = self.tel.register_process("control")
         self.timeout_s = float(opts.get("timeout_ms", DEFAULT_TIMEOUT_MS)) / 1000.0
         self._instruments_cfg = P.Instruments.from_config(opts.get("instruments"))
+        self.markets = opts.get("markets") or {}  # feeds and venues by name (livestack.node.markets.summary)
         self.params = self._param_names(opts)
         self.config_version = 0
         self._rid = time.time_ns()  # harness request ids: unique across restarts of this process
@@ -526,7 +527,26 @@ class ControlServer:
                 "counters": {k: c[k] for k in ("events", "orders_new", "orders_cancel", "fills", "denials",
                                                "anomalies", "errors", "ring_overflows")},
                 "processes": [{k: p[k] for k in ("name", "pid", "alive", "heartbeat_age_s")}
-                              for p in self.tel.processes()]}
+                              for p in self.tel.processes()], **self._markets_status()}
+
+    def _markets_status(self) -> dict:
+        """Each feed with the health of its instruments (the core's: valid book after SNAPSHOT_END,
+        until GAP/STALE/DISCONNECTED) and each venue with its open orders and ring fill (issue 16)."""
+        if not self.markets:
+            return {}
+        healthy = {p["instrument"]: p.get("healthy", False) for p in self.tel.positions()}
+        rings = {r["name"]: r["fill"] for r in self.tel.rings()}
+        open_by_inst: dict[int, int] = {}
+        for o in self.tel.orders():
+            open_by_inst[o["instrument"]] = open_by_inst.get(o["instrument"], 0) + 1
+        feeds = [dict(f, healthy=all(healthy.get(i, False) for i in f["instruments"]),
+                      unhealthy=[i for i in f["instruments"] if not healthy.get(i, False)])
+                 for f in self.markets.get("feeds", ())]
+        venues = [dict(v, open_orders=sum(open_by_inst.get(i, 0) for i in v["instruments"]),
+                       orders_ring_fill=rings.get(f"orders.{v['ring']}"),
+                       exec_ring_fill=rings.get(f"exec.{v['ring']}"))
+                  for v in self.markets.get("venues", ())]
+        return {"feeds": feeds, "venues": venues}
 
     def _expire(self, now: float) -> None:
         for rid, pend in list(self.pending.items()):

@@ -5,6 +5,9 @@ from livestack.telemetry.block cimport ls_tel_block_t
 
 cdef enum:
     MAX_MD_RINGS = 8
+    MAX_VENUES = 8
+    MAX_ROUTES = 64
+    MAX_TEL_RINGS = 32
 
 cdef enum HarnessState:
     HS_STARTING = 0
@@ -43,9 +46,17 @@ cdef class Harness:
     cdef int64_t t_chain                 # end of the last input's core work when it emitted nothing (0: none)
     cdef ls_ring_t *md[8]
     cdef int n_md
-    cdef ls_ring_t *exec_ring
+    cdef ls_ring_t *exec_ring             # venue 0's (the only one without [[venues]])
     cdef ls_ring_t *cmd_ring
-    cdef ls_ring_t *orders_ring
+    cdef ls_ring_t *orders_ring           # venue 0's
+    cdef ls_ring_t *exec_rings[8]         # one orders/exec pair per venue ([[venues]], issue 16)
+    cdef ls_ring_t *orders_rings[8]
+    cdef int n_venues
+    cdef uint32_t route_inst[64]          # instrument id -> index of its venue (default 0)
+    cdef uint8_t route_venue[64]
+    cdef int n_routes
+    cdef ls_ring_t *tel_rings[32]         # telemetry ring slots, in registration order
+    cdef int n_tel_rings
     cdef ls_ring_t *records_ring
     cdef ls_ring_t *reply_ring
     cdef ls_ring_t *events_ring
@@ -65,6 +76,8 @@ cdef class Harness:
     cdef uint8_t scratch[128]
 
     cdef int poll_once(self) noexcept nogil
+    cdef int venue_of(self, uint32_t instrument) noexcept nogil
+    cdef int64_t orders_room(self) noexcept nogil
     cdef void consume(self, ls_ring_t *ring, const uint8_t *rec, int source) noexcept nogil
     cdef void inject(self, const uint8_t *rec) noexcept nogil
     cdef void emit_outputs(self, const uint8_t *rec, int64_t t_in, int64_t now) noexcept nogil

@@ -11,10 +11,19 @@ Per input (the whole path is nogil, allocation-free and does no I/O):
                                                                      FILL/TRADING_STATE/ANOMALY/ORDER_STATE ──▶ events ring
     release input
 
-Poll order per pass: execution events, control commands, then each market-data ring, at most
-``batch`` records from each. Timer ticks are injected when due (they are inputs like any other:
-journaled, stamped). The interleaving is whatever the rings held; the journal records it, so a
-replay of the journal is bit-identical.
+Poll order per pass: every venue's execution events (venue 0, 1, ... in config order), control
+commands, then every feed's market-data ring (feed 0, 1, ...), at most ``batch`` records from each
+ring. The cap makes the round fair: a busy feed or venue gets at most ``batch`` inputs before every
+other ring is looked at, so none starves another (and venue feedback and commands are never
+behind more than one round of market data). Timer ticks are injected when due (they are inputs
+like any other: journaled, stamped). The interleaving is whatever the rings held; the journal
+records it in the order consumed, so a replay of the journal is bit-identical whatever the number
+of feeds and venues.
+
+Several venues (issue 16): each ORDER_CMD goes to the orders ring of its instrument's venue (a
+small instrument -> venue table given at construction, ``routes``; unknown instruments go to venue
+0). The core is unchanged: it sees one order budget, the free space of the fullest orders ring, so
+no orders ring can fill mid-dispatch.
 
 Failure policy (ARCHITECTURE.md): the records ring must never drop. Before consuming an input the
 harness checks it has room for the journal entry and the core's worst-case outputs; if not, it
@@ -40,7 +49,7 @@ from livestack.ipc.ring cimport (Ring, ls_ring_t, ls_ring_peek, ls_ring_release,
                                  ls_load_acquire_u64)
 from livestack.core.core cimport Core
 from livestack.core.ctx cimport (ls_ctx_inst, LS_INST_POSITION, LS_INST_COST, LS_INST_REALIZED,
-                                 LS_INST_UNREALIZED)
+                                 LS_INST_UNREALIZED, LS_INST_HEALTHY)
 from livestack.core.positions cimport reference_price
 from livestack.schema.records cimport *
 from livestack.telemetry.block cimport *
@@ -99,38 +108,58 @@ cdef class Harness:
     ----------
     core : livestack.core.Core
     md_rings : list of Ring            market data in (one per feed), 64-byte slots
-    exec_ring, cmd_ring : Ring         execution events (128), control commands (128) in
-    orders_ring : Ring                 ORDER_CMD out (64)
+    exec_ring : Ring or list of Ring   execution events in (128), one per venue
+    cmd_ring : Ring                    control commands (128) in
+    orders_ring : Ring or list of Ring ORDER_CMD out (64), one per venue (same order as exec_ring)
     records_ring : Ring                journal + every core output out (128), to the writer
     reply_ring, events_ring : Ring     CONTROL_REPLY out; FILL/TRADING_STATE/ANOMALY/ORDER_STATE out (lossy)
     timer_interval_ns : int            timer tick period
     batch : int                        max records taken from one ring before polling the next
     records_reserve : int              free records slots required before consuming an input
+    routes : dict                      instrument id -> venue index (several venues; absent: venue 0)
     """
 
-    def __init__(self, Core core, list md_rings, Ring exec_ring, Ring cmd_ring, Ring orders_ring,
+    def __init__(self, Core core, list md_rings, exec_ring, Ring cmd_ring, orders_ring,
                  Ring records_ring, Ring reply_ring=None, Ring events_ring=None, *,
                  int64_t timer_interval_ns=100_000_000, uint64_t batch=64, uint64_t records_reserve=0,
-                 telemetry=None):
+                 telemetry=None, routes=None):
         if not md_rings or len(md_rings) > MAX_MD_RINGS:
             raise ValueError(f"harness: 1..{MAX_MD_RINGS} market-data rings, got {len(md_rings)}")
         if timer_interval_ns <= 0 or batch < 1:
             raise ValueError("harness: timer_interval_ns > 0 and batch >= 1")
+        # one venue: exec_ring and orders_ring are Rings; several: lists of the same length
+        exec_rings = list(exec_ring) if isinstance(exec_ring, (list, tuple)) else [exec_ring]
+        orders_rings = list(orders_ring) if isinstance(orders_ring, (list, tuple)) else [orders_ring]
+        if not 1 <= len(exec_rings) <= MAX_VENUES or len(orders_rings) != len(exec_rings):
+            raise ValueError(f"harness: 1..{MAX_VENUES} venues, each with one exec and one orders ring; got "
+                             f"{len(exec_rings)} exec and {len(orders_rings)} orders rings")
         self.core = core
-        self._rings = [md_rings, exec_ring, cmd_ring, orders_ring, records_ring, reply_ring, events_ring]
+        self._rings = [md_rings, exec_rings, cmd_ring, orders_rings, records_ring, reply_ring, events_ring]
         self.n_md = len(md_rings)
         cdef Ring r
         for i, r in enumerate(md_rings):
             if r.slot_size != 64:
                 raise ValueError(f"harness: market-data ring {r.name} must have 64-byte slots")
             self.md[i] = r.ring
-        for r, size, what in ((exec_ring, 128, "exec"), (cmd_ring, 128, "cmd"), (orders_ring, 64, "orders"),
-                              (records_ring, 128, "records")):
+        checks = [(x, 128, "exec") for x in exec_rings] + [(x, 64, "orders") for x in orders_rings]
+        for r, size, what in checks + [(cmd_ring, 128, "cmd"), (records_ring, 128, "records")]:
             if r.slot_size != size:
                 raise ValueError(f"harness: {what} ring {r.name} must have {size}-byte slots")
-        self.exec_ring = exec_ring.ring
+        self.n_venues = len(exec_rings)
+        for i in range(self.n_venues):
+            self.exec_rings[i] = (<Ring>exec_rings[i]).ring
+            self.orders_rings[i] = (<Ring>orders_rings[i]).ring
+        routes = dict(routes or {})
+        if len(routes) > MAX_ROUTES or any(not 0 <= v < self.n_venues for v in routes.values()):
+            raise ValueError(f"harness: routes map at most {MAX_ROUTES} instrument ids to venues 0..{self.n_venues - 1}")
+        self.n_routes = 0
+        for inst_id, v in sorted(routes.items()):
+            self.route_inst[self.n_routes] = inst_id
+            self.route_venue[self.n_routes] = v
+            self.n_routes += 1
+        self.exec_ring = self.exec_rings[0]
         self.cmd_ring = cmd_ring.ring
-        self.orders_ring = orders_ring.ring
+        self.orders_ring = self.orders_rings[0]
         self.records_ring = records_ring.ring
         self.reply_ring = (<Ring>reply_ring).ring if reply_ring is not None else NULL
         self.events_ring = (<Ring>events_ring).ring if events_ring is not None else NULL
@@ -157,18 +186,20 @@ cdef class Harness:
         self.next_gauge_ns = 0
         self.t_chain = 0
         self.n_inst = 0
+        self.n_tel_rings = 0
         if telemetry is not None:
-            self._attach_telemetry(telemetry, md_rings, exec_ring, cmd_ring, orders_ring, records_ring,
-                                   reply_ring, events_ring)
+            self._attach_telemetry(telemetry, list(md_rings) + exec_rings + [cmd_ring] + orders_rings
+                                   + [records_ring, reply_ring, events_ring])
 
-    def _attach_telemetry(self, TelemetryBlock telemetry, md_rings, *rings):
+    def _attach_telemetry(self, TelemetryBlock telemetry, rings):
         import os
         self.tel = telemetry.tel
         cdef Ring r
-        slot = 0
-        for r in list(md_rings) + [x for x in rings if x is not None]:
-            ls_tel_ring_register(self.tel, slot, r.name.split(".", 2)[2].encode()[:31], r.capacity)
-            slot += 1
+        for r in [x for x in rings if x is not None][:MAX_TEL_RINGS]:
+            # the slot's name: the segment name without "ls.<session>." (md.spot, orders.a, ...)
+            ls_tel_ring_register(self.tel, self.n_tel_rings, r.name.split(".", 2)[2].encode()[:31], r.capacity)
+            self.tel_rings[self.n_tel_rings] = r.ring
+            self.n_tel_rings += 1
         for i, inst in enumerate(self.core._instruments[:64]):
             ls_tel_instrument_register(self.tel, i, inst.id, inst.symbol.encode()[:31], inst.price_decimals,
                                        inst.qty_decimals)
@@ -178,6 +209,25 @@ cdef class Harness:
         from livestack.strategies.telemetry import register_strategies
         register_strategies(telemetry, self.core)   # per-strategy figures: names, instrument owners
         self.tel_proc = ls_tel_proc_register(self.tel, os.getpid(), b"harness", realtime_ns())
+
+    cdef int venue_of(self, uint32_t instrument) noexcept nogil:
+        """The venue index of ``instrument`` (a linear scan of <= 64 ids: once per dispatched order)."""
+        cdef int i
+        for i in range(self.n_routes):
+            if self.route_inst[i] == instrument:
+                return self.route_venue[i]
+        return 0
+
+    cdef int64_t orders_room(self) noexcept nogil:
+        """The core's order budget: the free slots of the fullest orders ring."""
+        cdef int64_t room = <int64_t>ls_ring_free(self.orders_rings[0], self.orders_rings[0].capacity)
+        cdef int64_t f
+        cdef int i
+        for i in range(1, self.n_venues):
+            f = <int64_t>ls_ring_free(self.orders_rings[i], self.orders_rings[i].capacity)
+            if f < room:
+                room = f
+        return room
 
     # ---------------------------------------------------------------------------------------
     cdef void journal(self, const uint8_t *rec, uint32_t slot_size) noexcept nogil:
@@ -232,7 +282,7 @@ cdef class Harness:
         for i in range(n_ord):
             slot = ls_ring_slot(self.records_ring, pos0 + i)
             o = slot
-            if ls_ring_write(self.orders_ring, slot) != 0:
+            if ls_ring_write(self.orders_rings[self.venue_of((<const ls_hdr_t *>o).instrument)], slot) != 0:
                 self.c.orders_ring_full += 1  # cannot happen unless the budget was wrong
             self.c.orders_sent += 1
             if tel != NULL:
@@ -347,8 +397,7 @@ cdef class Harness:
     cdef void gauges(self, int64_t now) noexcept nogil:
         """Once a millisecond: gauges, ring fill levels, heartbeat."""
         cdef ls_tel_block_t *tel = self.tel
-        cdef int i, slot = 0
-        cdef ls_ring_t *others[6]
+        cdef int i
         cdef int64_t *inst
         if tel == NULL:
             return
@@ -358,6 +407,7 @@ cdef class Harness:
             inst = ls_ctx_inst(self.core.ctx_words, i)
             ls_tel_position_set(tel, i, inst[LS_INST_POSITION], inst[LS_INST_COST], inst[LS_INST_REALIZED],
                                 inst[LS_INST_UNREALIZED], reference_price(inst), now)
+            ls_tel_position_health(tel, i, inst[LS_INST_HEALTHY] != 0)  # per feed: ctl status, /metrics
         ls_tel_set(tel, LS_TEL_G_HSEQ, <int64_t>self.hseq)
         ls_tel_set(tel, LS_TEL_G_RSEQ, <int64_t>self.rseq)
         cdef int64_t disk = ls_tel_get(tel, LS_TEL_G_WRITER_DISK_STATE)
@@ -375,19 +425,8 @@ cdef class Harness:
         # the oldest record the writer has not released yet: how far behind the file is
         ls_tel_set(tel, LS_TEL_G_WRITER_LAG_NS, now - (<ls_hdr_t *>ls_ring_slot(self.records_ring, rhead)).ts
                    if self.records_ring.tail != rhead else 0)
-        for i in range(self.n_md):
-            ls_tel_ring_fill(tel, slot, self.md[i].tail - self.md[i].head)
-            slot += 1
-        others[0] = self.exec_ring
-        others[1] = self.cmd_ring
-        others[2] = self.orders_ring
-        others[3] = self.records_ring
-        others[4] = self.reply_ring
-        others[5] = self.events_ring
-        for i in range(6):
-            if others[i] != NULL:
-                ls_tel_ring_fill(tel, slot, others[i].tail - others[i].head)
-                slot += 1
+        for i in range(self.n_tel_rings):
+            ls_tel_ring_fill(tel, i, self.tel_rings[i].tail - self.tel_rings[i].head)
         if self.tel_proc >= 0:
             ls_tel_proc_heartbeat(tel, self.tel_proc, now)
 
@@ -404,7 +443,7 @@ cdef class Harness:
             t0 = self.t_chain if self.t_chain else realtime_ns()
         self.hseq += 1
         self.journal(rec, ring.slot_size)
-        self.core.orders_budget = <int64_t>ls_ring_free(self.orders_ring, self.orders_ring.capacity)
+        self.core.orders_budget = self.orders_room()
         self.core.process(rec, self.hseq)
         quiet = self.core.n_out_orders == 0 and self.core.n_out_records == 0
         if self.tel != NULL:
@@ -425,7 +464,7 @@ cdef class Harness:
             t0 = realtime_ns()
         self.hseq += 1
         self.journal(rec, 128)
-        self.core.orders_budget = <int64_t>ls_ring_free(self.orders_ring, self.orders_ring.capacity)
+        self.core.orders_budget = self.orders_room()
         self.core.process(rec, self.hseq)
         if self.tel != NULL:
             t1 = realtime_ns()
@@ -480,19 +519,20 @@ cdef class Harness:
             self.inject(self.scratch)
             self.c.disk_halts += 1
             done += 1
-        # 1. execution events
-        k = 0
-        while k < self.batch:
-            p = ls_ring_peek(self.exec_ring)
-            if p == NULL:
-                break
-            if ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve:
-                self.halted_for_records = True
-                return done
-            self.consume(self.exec_ring, p, SOURCE_EXEC)
-            self.c.execs += 1
-            k += 1
-        done += k
+        # 1. execution events, venue by venue
+        for i in range(self.n_venues):
+            k = 0
+            while k < self.batch:
+                p = ls_ring_peek(self.exec_rings[i])
+                if p == NULL:
+                    break
+                if ls_ring_free(self.records_ring, self.records_reserve) < self.records_reserve:
+                    self.halted_for_records = True
+                    return done
+                self.consume(self.exec_rings[i], p, SOURCE_EXEC)
+                self.c.execs += 1
+                k += 1
+            done += k
         # 2. control commands
         k = 0
         while k < self.batch:

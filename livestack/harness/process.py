@@ -14,6 +14,7 @@ import time
 
 from livestack.ipc import Ring
 from livestack.node import config as cfgmod
+from livestack.node import markets
 
 MCL_CURRENT, MCL_FUTURE = 1, 2
 log = logging.getLogger(__name__)
@@ -64,8 +65,9 @@ def build_core(cfg: dict):
 def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, records_path: str | None = None) -> None:
     """Entry point of the harness process (spawned by the supervisor).
 
-    ``rings`` maps role -> segment name: ``md`` (list), ``exec``, ``cmd``, ``orders``, ``records``,
-    ``reply``, ``events``.
+    ``rings`` maps role -> segment name: ``md`` (list, one per feed), ``exec``, ``cmd``, ``orders``,
+    ``records``, ``reply``, ``events``; with several venues ``venues``: a list of ``{"orders", "exec"}``
+    in ``cfg["venues"]`` order (``exec`` / ``orders`` are then venue 0's).
     """
     from livestack.harness import loop
 
@@ -83,8 +85,12 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
         telemetry = TelemetryBlock.attach(telemetry_name)
         if records_path is not None:
             telemetry.reclaim_dead_processes()  # a restarted harness: its predecessors' slots (issue 14)
-    md_rings, exec_ring, cmd_ring = [consume(n) for n in rings["md"]], consume(rings["exec"]), consume(rings["cmd"])
-    orders_ring, records_ring = produce(rings["orders"]), produce(rings["records"])
+    # several venues (issue 16): one exec/orders pair each, and the instrument -> venue table
+    venues = rings.get("venues") or [{"exec": rings["exec"], "orders": rings["orders"]}]
+    md_rings, cmd_ring = [consume(n) for n in rings["md"]], consume(rings["cmd"])
+    exec_rings, orders_rings = [consume(v["exec"]) for v in venues], [produce(v["orders"]) for v in venues]
+    records_ring = produce(rings["records"])
+    routes = {i.id: markets.venue_index(cfg, i) for i in cfgmod.instruments(cfg)} if "venues" in cfg else {}
     restarted = records_path is not None and records_ring.tail > 0  # a previous harness wrote records
     journal = None
     if restarted:  # crash-only recovery (livestack/harness/recovery.py): rebuild the core from the journal
@@ -103,18 +109,19 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
                 time.sleep(0.05)
         if len(journal):
             core.run_count(journal, 1)
-            recovery.release_taken_input([exec_ring, cmd_ring] + md_rings, journal[-1:])
+            recovery.release_taken_input(exec_rings + [cmd_ring] + md_rings, journal[-1:])
         log.warning("restarted: core rebuilt from %s journaled inputs in %.3fs", f"{len(journal):,}",
                     time.monotonic() - t0)
     harness = loop.Harness(
-        core, md_rings, exec_ring, cmd_ring, orders_ring, records_ring, produce(rings["reply"]), produce(rings["events"]),
-        timer_interval_ns=int(h["timer_interval_ms"] * 1e6), batch=h["batch"], telemetry=telemetry)
+        core, md_rings, exec_rings, cmd_ring, orders_rings, records_ring, produce(rings["reply"]), produce(rings["events"]),
+        timer_interval_ns=int(h["timer_interval_ms"] * 1e6), batch=h["batch"], telemetry=telemetry, routes=routes)
     if restarted:
         from livestack.harness import recovery
         from livestack.schema import ControlCmdType
 
         harness.resume(len(journal))
-        harness.inject_command(int(ControlCmdType.RECOVER), recovery.count_recovers(journal) + 1, int(orders_ring.tail),
+        harness.inject_command(int(ControlCmdType.RECOVER), recovery.count_recovers(journal) + 1,
+                               sum(int(r.tail) for r in orders_rings),  # orders dispatched: one ring each
                                10.0)
     harness.run(cfg["session"]["duration_s"], h["drain_timeout_s"], h["cancel_on_stop"])
     from livestack.strategies import config as strategy_config  # sdk: keep the first strategy traceback

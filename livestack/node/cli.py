@@ -89,15 +89,17 @@ def _ls(args) -> int:
     from rich.table import Table
 
     t = Table(box=None, header_style="bold")
-    for col in ("SESSION", "NAME", "UP", "PIDS", "CONTROL", "METRICS", "RECORDS"):
+    for col in ("SESSION", "NAME", "UP", "PIDS", "FEEDS / VENUES", "CONTROL", "METRICS", "RECORDS"):
         t.add_column(col, overflow="fold")
     now = time.time()
     for e in running:
         up = int(now - (e.get("started_at") or now))
         pids = " ".join(f"{k}={v}" for k, v in {"supervisor": e["supervisor_pid"], **e.get("pids", {})}.items())
         port = e.get("metrics_port")
+        markets = " / ".join(", ".join(f"{x['name']} ({x['kind']})" for x in e.get(k) or ())
+                             or str(e.get(k[:-1], "?")) for k in ("feeds", "venues"))  # by name (issue 16)
         t.add_row(e["session"], str(e.get("name")), f"{up // 3600}:{up // 60 % 60:02d}:{up % 60:02d}", pids,
-                  e.get("control") or "off", f"http://127.0.0.1:{port}/metrics" if port else "off",
+                  markets, e.get("control") or "off", f"http://127.0.0.1:{port}/metrics" if port else "off",
                   e.get("records") or "off")
     Console(width=max(160, Console().width)).print(t)
     return 0

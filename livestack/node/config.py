@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from livestack.config import Instrument
+from livestack.node import markets
 from livestack.node import schema as S
 
 
@@ -60,6 +61,8 @@ def validate(raw: dict | None) -> dict:
         errors.append("give [strategy] or [[strategies]], not both")
     _late_checks(cfg, errors, full=True)
     if not errors:
+        markets.normalize(raw, cfg, errors)
+    if not errors:
         _check_strategies_sdk(cfg, errors)
     if errors:
         raise ConfigError(errors)
@@ -71,17 +74,15 @@ def validate(raw: dict | None) -> dict:
 def _late_checks(cfg: dict, errors: list[str], full: bool = False) -> None:
     """Checks that need more than one table, or another module: kinds' options, the strategy and
     its params, control endpoints/keys, risk. On a raw (invalid) config, only what parsed."""
-    for section, registry in (("feed", S.FEED_KINDS), ("venue", S.VENUE_KINDS)):
-        tab = cfg.get(section)
-        if not isinstance(tab, dict):
-            continue
+    for section, tab, registry in markets.kind_tables(cfg):
         kind = tab.get("kind", "sim")
         if not isinstance(kind, str):
             continue
+        what = "feed" if registry is S.FEED_KINDS else "venue"
         if kind not in registry:
             hint = (" (to replay a capture, use venue.kind = 'sim' with venue.options.market = 'capture')"
-                    if section == "feed" else "")
-            errors.append(f"'{section}.kind' = {kind!r}: unknown {section} kind ({S.did_you_mean(kind, registry)}"
+                    if what == "feed" else "")
+            errors.append(f"'{section}.kind' = {kind!r}: unknown {what} kind ({S.did_you_mean(kind, registry)}"
                           f"known: {', '.join(registry)}){hint}")
             continue
         opts = tab.get("options", {})
@@ -219,10 +220,10 @@ def instruments(cfg: dict) -> list[Instrument]:
     out, ids, symbols = [], set(), set()
     for i, item in enumerate(got):
         inst = Instrument(**msgspec.structs.asdict(item))
-        if inst.id in ids or inst.symbol in symbols:
+        if inst.id in ids or (inst.feed, inst.symbol) in symbols:  # one symbol on two feeds: spot + USD-M
             raise ConfigError(f"'instruments[{i}]': duplicate id or symbol {inst.id}/{inst.symbol}")
         ids.add(inst.id)
-        symbols.add(inst.symbol)
+        symbols.add((inst.feed, inst.symbol))
         out.append(inst)
     return out
 

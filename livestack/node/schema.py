@@ -116,12 +116,16 @@ class InstrumentTable(Table):
 
     id: Annotated[int, Meta(ge=1, le=2**32 - 1)]
     symbol: Annotated[str, Meta(min_length=1)]
+    #: with [[venues]]: the name of the venue its orders go to; with the single [venue]: a free label
+    #: (binance feeds read "binance-usdm" as market usdm)
     venue: str = "sim"
     price_decimals: Annotated[int, Meta(ge=0, le=18)] = 2
     qty_decimals: Annotated[int, Meta(ge=0, le=18)] = 3
     tick: PosInt = 1
     lot: PosInt = 1
     book_depth: Annotated[int, Meta(ge=1, le=100_000)] = 32
+    #: with [[feeds]]: the name of the feed its market data comes from ("": the only feed)
+    feed: str = ""
 
 
 class Feed(Table):
@@ -132,6 +136,37 @@ class Feed(Table):
 class Venue(Table):
     kind: str = "sim"                    # see VENUE_KINDS
     options: dict[str, Any] = {}
+
+
+#: the name of the one feed / venue of the shorthand ``[feed]`` / ``[venue]`` tables
+DEFAULT_NAME = "default"
+NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_-]{0,30}"
+
+
+def _name_problem(name: str) -> list[tuple[str, str]]:
+    import re
+
+    if re.fullmatch(NAME_RE, name):
+        return []
+    return [("name", f"= {name!r}: 1-31 letters, digits, '_', '-' (it names shared-memory rings and metric labels)")]
+
+
+class NamedFeed(Feed, kw_only=True):
+    """One ``[[feeds]]`` entry: a feed process with its own md ring."""
+
+    name: str
+
+    def check(self):
+        return _name_problem(self.name)
+
+
+class NamedVenue(Venue, kw_only=True):
+    """One ``[[venues]]`` entry: a venue process with its own orders/exec ring pair."""
+
+    name: str
+
+    def check(self):
+        return _name_problem(self.name)
 
 
 class Strategy(Table):
@@ -200,6 +235,10 @@ class Config(Table):
     instruments: Instruments = msgspec.field(default_factory=_default_instruments)
     feed: Feed = msgspec.field(default_factory=Feed)
     venue: Venue = msgspec.field(default_factory=Venue)
+    #: [[feeds]] / [[venues]]: several named feeds and venues in one session (node/config.py
+    #: normalizes: after validate both lists are always filled, the shorthand as one named "default")
+    feeds: list[NamedFeed] = msgspec.field(default_factory=list)
+    venues: list[NamedVenue] = msgspec.field(default_factory=list)
     strategy: Strategy = msgspec.field(default_factory=Strategy)
     #: [recovery]: harness restart and pending/reject-storm timeouts (livestack/harness/recovery.py)
     recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
@@ -213,11 +252,15 @@ class Config(Table):
     def check(self):
         out = []
         ids, syms = set(), set()
-        for i, inst in enumerate(self.instruments):
-            if inst.id in ids or inst.symbol in syms:
+        for i, inst in enumerate(self.instruments):  # a symbol may repeat on another feed (spot + USD-M)
+            if inst.id in ids or (inst.feed, inst.symbol) in syms:
                 out.append((f"instruments[{i}]", f": duplicate id or symbol {inst.id}/{inst.symbol}"))
             ids.add(inst.id)
-            syms.add(inst.symbol)
+            syms.add((inst.feed, inst.symbol))
+        for key, items in (("feeds", self.feeds), ("venues", self.venues)):
+            names = [x.name for x in items]
+            for n in sorted({n for n in names if names.count(n) > 1}):
+                out.append((key, f": name {n!r} given more than once"))
         return out
 
 

@@ -1,7 +1,8 @@
 """The supervisor behind ``livestack run``: creates a session's shared memory, spawns and pins the
 processes, watches their health, prints a one-line status, and shuts down in order.
 
-    start:  remove leftovers of crashed sessions → create rings → writer → harness → venue/feed → control
+    start:  remove leftovers of crashed sessions → create rings → writer → harness → venues/feeds → control
+            (one process per [[venues]] / [[feeds]] entry, each with its own rings: node/launch.py)
     run:    every status interval print a line; react to a dead process:
               harness  → the venue sees it gone and cancels its resting orders (cancel-on-disconnect);
                          the supervisor then stops the session (nothing can trade without the harness)
@@ -34,10 +35,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from livestack.feeds.registry import FEED_KINDS, entry_point as feed_entry_point  # mkt
 from livestack.ipc import Ring, shm
 from livestack.ipc.stopflag import StopFlag
 from livestack.node import config as cfgmod
+from livestack.node import launch, markets
 from livestack.records.diskspace import EXIT_DISK_FULL
 from livestack.schema import RecordKind
 
@@ -280,7 +281,8 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session
     in order (see the module docstring) by sending it the SIGTERM a normal stop sends."""
     import threading
 
-    harness = _pidfd(harness_pid) if name not in ("harness", "feed") else None
+    role = launch.role(name)  # feed.spot, venue.a: a feed, a venue
+    harness = _pidfd(harness_pid) if role not in ("harness", "feed") else None
 
     def run():
         if name == "harness":
@@ -295,7 +297,7 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session
         while os.getppid() == parent:
             time.sleep(ORPHAN_POLL_S)
         _ORPHANED.append(1)
-        now = _current_harness(session, harness_pid) if session and name not in ("harness", "feed") else harness_pid
+        now = _current_harness(session, harness_pid) if session and role not in ("harness", "feed") else harness_pid
         _wait_gone(_pidfd(now) if now != harness_pid else harness, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels first
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -431,13 +433,8 @@ class Supervisor:
         if removed:
             self._say(f"removed {len(removed)} shared-memory segments left by a crashed session")
         cfg, rc = self.cfg, self.cfg["rings"]
-        feed_kind, venue_kind = cfg["feed"]["kind"], cfg["venue"]["kind"]
-        venue = venue_kind
-        feed = "sim" if feed_kind == "sim" else feed_kind
         r = self.rings
-        r["md"] = [self._ring("md", f"md.{feed}", rc["md_capacity"], 64)]
-        r["orders"] = self._ring("orders", f"orders.{venue}", rc["orders_capacity"], 64, RecordKind.ORDER_CMD)
-        r["exec"] = self._ring("exec", f"exec.{venue}", rc["exec_capacity"], 128, RecordKind.EXEC)
+        launch.create_rings(self)  # md.<feed> per feed, orders/exec.<venue> per venue
         r["cmd"] = self._ring("cmd", "cmd", rc["cmd_capacity"], 128, RecordKind.CONTROL_CMD)
         r["reply"] = self._ring("reply", "reply", rc["reply_capacity"], 128, RecordKind.CONTROL_REPLY)
         r["events"] = self._ring("events", "events", rc["events_capacity"], 128)
@@ -453,7 +450,8 @@ class Supervisor:
             from livestack.records import writer
 
             attrs = {"session": self.session, "config": cfg, "cpu": cpu,
-                     "instruments": [i.__dict__ for i in self.instruments]}
+                     "instruments": [i.__dict__ for i in self.instruments],
+                     **markets.summary(cfg)}  # feeds, venues: names, kinds, instrument ids
             attrs.update(writer.session_identity(cfg, "live", self.instruments))  # mode, strategy identity (SDK)
             self._add("writer", writer.run_process, cpu["writer"],
                       (r["records"], self.records_path, attrs, {"flush_interval_ms": cfg["writer"]["flush_interval_ms"],
@@ -474,41 +472,8 @@ class Supervisor:
         harness_pid = self.procs["harness"].proc.pid
         if "writer" in self.procs:
             self.procs["writer"].args[3]["harness_pid"] = harness_pid
-        vopts = dict(cfg["venue"]["options"], harness_pid=0 if self.harness_restart else harness_pid)
-        if venue_kind == "sim":
-            from livestack.venues import sim
-
-            self._add("venue", sim.run_process, cpu["venue"],
-                      (r["orders"], r["exec"], self.instruments, vopts, self.stop_event),
-                      {"md_ring": r["md"][0] if feed_kind == "sim" else None})
-        elif venue_kind == "binance":
-            from livestack.venues import binance
-
-            self._add("venue", binance.run_process, cpu["venue"],
-                      (r["orders"], r["exec"], self.instruments, vopts, self.stop_event))
-        else:
-            from livestack.venues import fix
-
-            self._add("venue", fix.run_process, cpu["venue"],
-                      (r["orders"], r["exec"], self.instruments, vopts, self.stop_event))
-        if feed_kind == "binance":
-            from livestack.feeds import binance_ws
-
-            self._add("feed", binance_ws.run_process, cpu["feed"],
-                      (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
-        elif feed_kind in FEED_KINDS:  # okx, kraken, dbn (livestack/feeds/registry.py)
-            self._add("feed", feed_entry_point(feed_kind), cpu["feed"],
-                      (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
-        elif feed_kind == "nats":  # obs: md relayed from another host's feed over NATS JetStream
-            from livestack.feeds import nats as natsfeed
-
-            self._add("feed", natsfeed.run_process, cpu["feed"],
-                      (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
-        elif feed_kind == "sim" and venue_kind != "sim":
-            from livestack.feeds import sim as simfeed  # the simulated market without the simulated venue
-
-            self._add("feed", simfeed.run_process, cpu["feed"],
-                      (r["md"][0], self.instruments, cfg["feed"]["options"], self.stop_event))
+        launch.add_venues(self, harness_pid)
+        launch.add_feeds(self)
         if cfg["control"]["enabled"]:
             self._start_control()
         if cfg["telemetry"]["metrics_port"] and self.telemetry_name:
@@ -554,6 +519,7 @@ class Supervisor:
                 "records": os.path.abspath(self.records_path) if cfg["writer"]["enabled"] else None,
                 "telemetry": self.telemetry_name, "cpu": dict(cfg["cpu"]), "log": os.path.abspath(self.log_path),
                 "feed": cfg["feed"]["kind"], "venue": cfg["venue"]["kind"], "strategy": cfg["strategy"]["name"],
+                **markets.summary(cfg),  # every feed and venue by name, with its kind and instruments
                 "instruments": [i.symbol for i in self.instruments]})
             self._registered = True
         except OSError as e:
@@ -576,7 +542,7 @@ class Supervisor:
             f"log       {os.path.abspath(self.log_path)}",
             f"metrics   http://127.0.0.1:{port}/metrics" if port else "metrics   off (telemetry.metrics_port = 0)",
             "processes " + "; ".join(f"{m.name} pid {m.proc.pid} {cpus(m)}" for m in self.procs.values()),
-            f"feed      {cfg['feed']['kind']}   venue {cfg['venue']['kind']}   strategy {cfg['strategy']['name']}   "
+            f"{launch.describe(cfg)}   strategy {cfg['strategy']['name']}   "
             "instruments " + ", ".join(i.symbol for i in self.instruments),
         ]
 
@@ -628,6 +594,7 @@ class Supervisor:
         opts = dict(self.cfg["control"])
         opts["strategy"] = self.cfg["strategy"]
         opts["instruments"] = [i.__dict__ for i in self.instruments]
+        opts["markets"] = markets.summary(self.cfg)  # ctl status: each feed's health, each venue's orders
         if not opts.get("endpoint"):
             opts["endpoint"] = f"ipc://{self._socket_path('control')}"
         self.control_endpoint = opts["endpoint"]
@@ -700,6 +667,9 @@ class Supervisor:
     def poll(self) -> bool:
         """One health check; returns False when the session must end (harness gone)."""
         now = time.monotonic()
+        if now >= getattr(self, "_next_metrics", 0.0) and not self.stopping:
+            launch.publish_metrics(self)  # each feed and venue by name in /metrics
+            self._next_metrics = now + 0.5
         for m in self.procs.values():
             if m.proc.is_alive() or self.stopping:
                 continue
@@ -749,7 +719,7 @@ class Supervisor:
             elif now >= m.next_restart:
                 m.restarts += 1
                 m.next_restart = 0.0
-                if m.name == "venue" and not self.harness_restart:  # current harness pid: cancel-on-disconnect
+                if launch.role(m.name) == "venue" and not self.harness_restart:  # current harness pid: cancel-on-disconnect
                     m.args[3]["harness_pid"] = self.procs["harness"].proc.pid
                 self._spawn(m)
                 self._count_restart(m)
@@ -759,11 +729,15 @@ class Supervisor:
     def status(self) -> dict:
         """Counters for the status line, from ring positions (and the telemetry block when present)."""
         r = {}
-        md = self.owned[0]
-        orders, execs, records = (self._owned(self.rings[k]) for k in ("orders", "exec", "records"))
-        r["md"] = md.head
-        r["orders"] = orders.tail
-        r["exec"] = execs.head
+        records = self._owned(self.rings["records"])
+        venues = self.rings["venues"]
+        r["md"] = sum(self._owned(n).head for n in self.rings["md"])  # every feed, every venue
+        r["orders"] = sum(self._owned(v["orders"]).tail for v in venues)
+        r["exec"] = sum(self._owned(v["exec"]).head for v in venues)
+        if len(self.rings["md"]) > 1 or len(venues) > 1:
+            r["feeds"] = {f["name"]: self._owned(n).head for f, n in zip(self.cfg["feeds"], self.rings["md"])}
+            r["venues"] = {v["name"]: {"orders": self._owned(v["orders"]).tail, "exec": self._owned(v["exec"]).head}
+                           for v in venues}
         r["records"] = records.tail
         r["records_written"] = records.head
         if getattr(self, "telemetry", None) is not None:
@@ -846,9 +820,9 @@ class Supervisor:
             h.proc.join(timeout=timeout)
         self.stop_event.set()
         order = ["feed", "venue", "control", "monitor", "writer"]
-        for name in order:
-            m = self.procs.get(name)
-            if m and m.proc.is_alive():
+        for m in sorted(self.procs.values(), key=lambda m: order.index(launch.role(m.name))
+                        if launch.role(m.name) in order else len(order)):
+            if m.name != "harness" and m.proc.is_alive():
                 m.proc.join(timeout=timeout)
         for m in self.procs.values():
             if m.proc.is_alive():

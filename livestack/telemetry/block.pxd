@@ -102,6 +102,7 @@ cdef extern from "ls_telemetry.h" nogil:
         uint64_t orders_sent
         uint64_t fills
         uint64_t denials
+        uint8_t healthy
     ctypedef struct ls_tel_strategy_t:
         uint64_t errors
         uint32_t stopped
@@ -172,6 +173,7 @@ cdef extern from "ls_telemetry.h" nogil:
     void ls_tel_record(ls_tel_block_t *t, int hist, int64_t ns)
     void ls_tel_instrument_register(ls_tel_block_t *t, uint32_t slot, uint32_t instrument, const char *symbol,
                                     uint8_t price_decimals, uint8_t qty_decimals)
+    void ls_tel_position_health(ls_tel_block_t *t, uint32_t slot, uint8_t healthy)
     void ls_tel_position_set(ls_tel_block_t *t, uint32_t slot, int64_t net_qty, int64_t cost,
                              int64_t realized_pnl, int64_t unrealized_pnl, int64_t mark_price, int64_t ts)
     void ls_tel_order_set(ls_tel_block_t *t, uint32_t slot, uint32_t instrument, int64_t client_order_id,

@@ -406,7 +406,9 @@ cdef class TelemetryBlock:
                         "net_qty": p.net_qty, "cost": p.cost, "realized_pnl": p.realized_pnl,
                         "unrealized_pnl": p.unrealized_pnl, "mark_price": p.mark_price, "ts": p.ts,
                         "strategy": p.strategy - 1, "orders_sent": p.orders_sent, "fills": p.fills,
-                        "denials": p.denials, "version": p.seq})
+                        "denials": p.denials,
+                        # one byte written outside the seqlock (ls_tel_position_health): read as is
+                        "healthy": bool(self.tel.positions[i].healthy), "version": p.seq})
         return out
 
     def strategies(self):

@@ -247,5 +247,13 @@ def supervisor_block(session: str, cfg: dict):
 
 
 def start(segment: str, process: str, update, labels: dict | None = None, interval_s: float = 0.5):
-    """Open the process's block in the session ``segment`` belongs to and mirror ``update`` into it."""
+    """Open the process's block in the session ``segment`` belongs to and mirror ``update`` into it.
+
+    A feed's or venue's block and its ``feed=`` / ``venue=`` label carry the name its ring has
+    (``ls.<session>.md.<name>`` / ``.exec.<name>``: the [[feeds]] / [[venues]] name, or the kind for
+    the single [feed] / [venue]), so two feeds of one kind in a session keep apart (issue 16)."""
+    role, _, _ = process.partition(".")
+    m = re.match(r"^/?ls\.[^.]+\.(md|exec)\.(.+)$", segment or "")
+    if m and role in ("feed", "venue") and labels and role in labels:
+        process, labels = f"{role}.{m.group(2)}", dict(labels, **{role: m.group(2)})
     return procblock.start_mirror(segment, process, update, labels, interval_s)
