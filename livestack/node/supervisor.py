@@ -38,6 +38,7 @@ from livestack.feeds.registry import FEED_KINDS, entry_point as feed_entry_point
 from livestack.ipc import Ring, shm
 from livestack.ipc.stopflag import StopFlag
 from livestack.node import config as cfgmod
+from livestack.node import standby
 from livestack.records.diskspace import EXIT_DISK_FULL
 from livestack.schema import RecordKind
 
@@ -296,6 +297,9 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session
             time.sleep(ORPHAN_POLL_S)
         _ORPHANED.append(1)
         now = _current_harness(session, harness_pid) if session and name not in ("harness", "feed") else harness_pid
+        if now == os.getpid():  # a standby that became the harness: stop at once, as a harness does
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         _wait_gone(_pidfd(now) if now != harness_pid else harness, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels first
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -471,6 +475,7 @@ class Supervisor:
                   {"records_path": self.records_path}, restart=False)
         self._spawn(self.procs["harness"])
         harness_pid = self.procs["harness"].proc.pid
+        standby.add(self)  # warm standby harnesses following the session file (livestack/node/standby.py)
         if "writer" in self.procs:
             self.procs["writer"].args[3]["harness_pid"] = harness_pid
         vopts = dict(cfg["venue"]["options"], harness_pid=0 if self.harness_restart else harness_pid)
@@ -706,6 +711,10 @@ class Supervisor:
                         and self.harness_restarts < self._recovery.max_restarts):
                     self.harness_restarts += 1
                     why = self._reason(m)
+                    if standby.promote(self, m):
+                        self._say(f"harness {why}; the warm standby took over (pid {m.proc.pid}, restart "
+                                  f"#{self.harness_restarts}): journal tail, RECOVERING")
+                        continue
                     self._spawn(m)
                     self._say(f"harness {why}; restarted (pid {m.proc.pid}, restart #{self.harness_restarts}): "
                               "rebuilding from the journal, RECOVERING")
@@ -828,6 +837,7 @@ class Supervisor:
             return 0
         self.stopping = True
         rc = 0
+        standby.stop(self)
         h = self.procs.get("harness")
         if h and h.proc.is_alive():
             os.kill(h.proc.pid, signal.SIGTERM)

@@ -19,7 +19,8 @@ def test_defaults_and_core_arguments():
 
 
 @pytest.mark.parametrize("bad,word", [({"bogus": 1}, "bogus"), ({"recover_timeout_s": -1}, "recover_timeout_s"),
-                                      ({"reject_storm_n": "x"}, "reject_storm_n")])
+                                      ({"reject_storm_n": "x"}, "reject_storm_n"), ({"standby": 9}, "standby"),
+                                      ({"standby_poll_s": 0}, "standby_poll_s")])
 def test_bad_recovery_options_are_config_errors_naming_the_key(bad, word):
     with pytest.raises(config.ConfigError, match=word):
         config.validate({"recovery": bad})
