@@ -18,8 +18,9 @@ state no snapshot can capture; a core fed the same journal is the same core (the
 guarantee), strategy included.
 
 Ready: the standby writes its pid to ``/dev/shm/ls.<session>.standby.<pid>`` once its SIGUSR1
-handler is in place; the supervisor promotes only a standby whose file exists (a signal to a
-process still importing would kill it). The file goes with the session's shared memory.
+handler is in place, and appends " warm" once it ran the journal as it was at its start; the
+supervisor promotes only a standby whose file exists (a signal to a process still importing
+would kill it), warm or not (a standby halfway through is still ahead of a fresh harness). The file goes with the session's shared memory.
 """
 
 from __future__ import annotations
@@ -40,7 +41,17 @@ def ready_path(session: str, pid: int) -> str:
 
 
 def is_ready(session: str, pid: int) -> bool:
+    """The standby can take a promotion (its SIGUSR1 handler is in place)."""
     return os.path.exists(ready_path(session, pid))
+
+
+def is_warm(session: str, pid: int) -> bool:
+    """The standby has run the journal as it was when it started (only the new entries are left)."""
+    try:
+        with open(ready_path(session, pid)) as f:
+            return f.read().endswith("warm")
+    except OSError:
+        return False
 
 
 def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, records_path: str | None = None,
@@ -63,7 +74,10 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
     with open(mark, "w") as f:
         f.write(str(os.getpid()))
     try:
-        follower.catch_up(lambda: bool(promoted or term))
+        while not follower.catch_up(lambda: bool(promoted or term)) and not (promoted or term):
+            time.sleep(opts.standby_poll_s)  # the file is not readable yet: the writer is starting
+        with open(mark, "a") as f:
+            f.write(" warm")
         log.info("standby: core at %s journaled inputs after %.3f s", f"{follower.applied:,}", time.monotonic() - t0)
         while not promoted and not term and not (stop is not None and stop.is_set()):
             select.select([wake_r], [], [], opts.standby_poll_s)

@@ -2,8 +2,8 @@
 
     start:   [recovery] standby = N  ──▶ N standby processes ("standby", "standby2" ...) on the
              non-harness CPUs, restarted like any process when they die
-    harness died (not exit 0): promote() ──▶ the ready standby with the most journal behind it...
-             any ready one: SIGUSR1, its process becomes the "harness" entry, a new standby is spawned
+    harness died (not exit 0): promote() ──▶ a ready standby (a warm one first): SIGUSR1, its
+             process becomes the "harness" entry, a new standby is spawned in its place
              none ready: False (the supervisor spawns a fresh harness, which re-runs the journal)
     stop:    stop() first, so no standby is left following a session that ends
 
@@ -40,9 +40,11 @@ def promote(sup, harness) -> bool:
     from livestack.harness import standby
     from livestack.node.supervisor import harness_pid_path
 
-    for name in names(sup):
+    ready = [n for n in names(sup) if sup.procs[n].proc is not None and sup.procs[n].proc.is_alive()]
+    ready.sort(key=lambda n: not standby.is_warm(sup.session, sup.procs[n].proc.pid))  # warm ones first
+    for name in ready:
         s = sup.procs[name]
-        if s.proc is None or not s.proc.is_alive() or not standby.is_ready(sup.session, s.proc.pid):
+        if not standby.is_ready(sup.session, s.proc.pid):
             continue
         try:
             os.kill(s.proc.pid, signal.SIGUSR1)

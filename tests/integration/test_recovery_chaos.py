@@ -29,9 +29,21 @@ def _assert_clean(res):
 
 
 def test_a_sigkilled_harness_is_restarted_from_the_journal_and_trades_again(tmp_path):
-    res = run_chaos(str(tmp_path / "records"), kills=3, seed=1, others_every=0)
+    res = run_chaos(str(tmp_path / "records"), kills=3, seed=1, others_every=0,
+                    extra_config={"recovery": {"recover_timeout_s": 10.0, "standby": 0}})
     assert res.kills == {"harness": 3}
     assert len(res.recover_ms) == 3
+    assert res.via_standby == [False] * 3  # standby = 0: each restart re-runs the whole journal
+    assert res.checks["new_orders"] > 0
+    _assert_clean(res)
+
+
+def test_a_warm_standby_takes_over_from_a_sigkilled_harness(tmp_path):
+    """Each kill finds a warm standby (the driver waits for one): it becomes the harness after
+    running only the journal's tail, and the file still replays bit for bit across the takeovers."""
+    res = run_chaos(str(tmp_path / "records"), kills=3, seed=2, others_every=0, wait_standby=True)
+    assert res.kills == {"harness": 3}
+    assert res.via_standby == [True] * 3, res.events
     assert res.checks["new_orders"] > 0
     _assert_clean(res)
 
