@@ -115,3 +115,44 @@ def test_a_peer_without_mass_status_gets_per_order_status_requests(tmp_path, mad
     h.wait(lambda: "H" in [m for m, _ in ex.received])
     assert [m for m, _ in ex.received] == ["D", "AF", "H"]
     assert h.ad.stats["mass_status_unsupported"] == 1 and h.ad.mass.enabled is False
+
+
+def _positions(h):
+    return {int(e["instrument"]): int(e["qty"]) for e in h.events
+            if int(e["exec_type"]) == int(ExecType.ORDER_STATUS) and int(e["reason"]) == 3}
+
+
+def test_status_requests_also_ask_the_venue_for_its_positions_where_it_supports_them(tmp_path, made):
+    """``positions_request = true``: a STATUS burst also sends RequestForPositions (35=AN); the
+    PositionReports (35=AP) become one EXEC ORDER_STATUS reason 3 per instrument of the venue,
+    client_order_id 0, qty = the venue's net position (0 where it reports none): the core
+    compares them with its own (core/recovery.pyx)."""
+    ex = ExchangeProcess(str(tmp_path / "exchange"), symbols=("BTCUSDT", "ETHUSDT"))
+    h = Harness(ex, tmp_path / "initiator", positions_request=True, account="ACC1")
+    made.append((ex, h))
+    h.logon()
+    h.cmd(OrderCmdType.NEW, 500, price=6183763, qty=2000)
+    h.expect(1)
+    h.cmd(OrderCmdType.NEW, 501, price=6183763, qty=2000, side=2)
+    h.expect(2)
+    ex.fill("500", 1.5)
+    ex.fill("501", 0.25)
+    h.expect(4)
+    h.cmd(OrderCmdType.STATUS, 500)
+    h.cmd(OrderCmdType.STATUS, 501)
+    h.wait(lambda: len(_positions(h)) == 2)
+    assert _positions(h) == {1: 1250, 2: 0}      # BTC: 1.5 bought - 0.25 sold (3 decimals); ETH: none
+    assert [e["client_order_id"] for e in h.events if e["reason"] == 3 and e["exec_type"] == ExecType.ORDER_STATUS] == [0, 0]
+    ans = [f for m, f in ex.received if m == "AN"]
+    assert len(ans) == 1 and ans[0][1] == "ACC1"   # one request for the burst
+    assert h.ad.session.stats["rejects_in"] == 0
+
+
+def test_a_venue_with_no_positions_reports_every_instrument_flat(tmp_path, made):
+    ex = ExchangeProcess(str(tmp_path / "exchange"))
+    h = Harness(ex, tmp_path / "initiator", positions_request=True)
+    made.append((ex, h))
+    h.logon()
+    h.cmd(OrderCmdType.STATUS, 600)
+    h.wait(lambda: len(_positions(h)) == 2)
+    assert _positions(h) == {1: 0, 2: 0}

@@ -55,10 +55,13 @@ def test_seeded_chaos_20_kills_over_every_process(tmp_path):
     _assert_clean(res)
 
 
-def test_seeded_chaos_with_the_fix_venue_against_quickfix(tmp_path):
+@pytest.mark.parametrize("mass", [False, True], ids=["per-order-status", "mass-status-and-positions"])
+def test_seeded_chaos_with_the_fix_venue_against_quickfix(tmp_path, mass):
     """The same invariants with ``venue.kind = "fix"`` against the QuickFIX test exchange: every
-    recovery asks the peer with OrderStatusRequest (35=H); the exchange fills resting orders
-    between kills."""
+    recovery asks the peer with OrderStatusRequest (35=H), or (``mass_status``,
+    ``positions_request``) one OrderMassStatusRequest (35=AF) and a RequestForPositions (35=AN)
+    whose positions the core compares with its own (none may differ: no RECON_MISMATCH); the
+    exchange fills resting orders between kills."""
     pytest.importorskip("quickfix")
     import random
 
@@ -86,14 +89,28 @@ def test_seeded_chaos_with_the_fix_venue_against_quickfix(tmp_path):
             "feed": {"kind": "sim", "options": {"events_per_s": 5000.0}},
             "venue": {"kind": "fix", "options": {
                 "port": ex.port, "sender_comp_id": "LIVESTACK", "target_comp_id": "EXCHANGE",
-                "store_dir": str(tmp_path / "fix-store"), "heartbeat_s": 5, "reconnect_min_s": 0.1}},
+                "store_dir": str(tmp_path / "fix-store"), "heartbeat_s": 5, "reconnect_min_s": 0.1,
+                "mass_status": mass, "positions_request": mass}},
         }
         res = run_chaos(str(tmp_path / "records"), kills=8, seed=42, others_every=4, extra_config=extra,
                         on_gap=fill_some)
-        status_requests = [m for m, _ in ex.received].count("H")
+        sent = [m for m, _ in ex.received]
     finally:
         ex.stop()
     assert sum(res.kills.values()) == 8
     assert res.checks["new_orders"] > 0
-    assert status_requests > 0, "no OrderStatusRequest reached the exchange"
+    if mass:
+        assert sent.count("AF") > 0 and sent.count("AN") > 0, "no AF / AN reached the exchange"
+        assert _anomalies(res.path, "RECON_MISMATCH") == 0
+    else:
+        assert sent.count("H") > 0, "no OrderStatusRequest reached the exchange"
     _assert_clean(res)
+
+
+def _anomalies(path, name):
+    import h5py
+
+    from livestack.schema import Anomaly
+
+    with h5py.File(path, "r") as f:
+        return int((f["anomaly"]["code"][()] == int(Anomaly[name])).sum())

@@ -58,6 +58,7 @@ from livestack.venues.base import VenueAdapter
 from livestack.venues.fix import codec
 from livestack.venues.fix import session as session_mod
 from livestack.venues.fix.mass_status import MassStatus
+from livestack.venues.fix.positions import Positions
 from livestack.venues.fix.session import FixSession, SessionApp, SessionOptions
 
 log = logging.getLogger("livestack.venues.fix")
@@ -117,6 +118,8 @@ class FixAdapter(VenueAdapter, SessionApp):
             self.decoder.add_instrument(i.symbol, i.id, i.price_decimals, i.qty_decimals)
         self.session = FixSession(self.opt, self)
         self.mass = MassStatus(self) if options.get("mass_status") else None
+        self.positions = (Positions(self, str(options.get("account") or self.opt.sender_comp_id))
+                          if options.get("positions_request") else None)
         self.enc = self.session.enc
         self.wall = wall_clock
         self.orders: dict[int, _Order] = {}
@@ -300,6 +303,8 @@ class FixAdapter(VenueAdapter, SessionApp):
                 side = self._side_from_journal(cid)
             if self.mass is None or not self.mass.ask(cid, inst_id, side):
                 self._status_request(cid, inst_id, side)
+            if self.positions is not None:
+                self.positions.request()   # and the venue's positions (positions.py), once per burst
         else:
             self._local_reject(cmd, BAD_COMMAND)
 
@@ -368,6 +373,8 @@ class FixAdapter(VenueAdapter, SessionApp):
             self.orders.pop(cid, None)
         elif msg_type == "F":
             self._event(ExecType.CANCEL_REJECTED, cid, instrument, side, reason)
+        elif msg_type == "AN" and self.positions is not None:
+            self.positions.refused()  # no RequestForPositions there
         elif msg_type == "AF" and self.mass is not None:
             self.mass.refused()      # no OrderMassStatusRequest there: 35=H per order instead
         elif msg_type == "H":
@@ -404,6 +411,8 @@ class FixAdapter(VenueAdapter, SessionApp):
         mt = msg.msg_type
         if mt == b"8" or mt == b"9":
             return self._on_exec(msg)
+        if (mt == b"AP" or mt == b"AO") and self.positions is not None:
+            return self.positions.on_message(msg)
         if mt == b"j":
             self.stats["business_rejects"] += 1
             try:
