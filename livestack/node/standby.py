@@ -4,7 +4,8 @@
              non-harness CPUs, restarted like any process when they die
     harness died (not exit 0): promote() ──▶ a ready standby (a warm one first): SIGUSR1, its
              process becomes the "harness" entry, a new standby is spawned in its place
-             none ready: False (the supervisor spawns a fresh harness, which re-runs the journal)
+             one alive but still starting: wait for it (bounded), it is ahead of a fresh harness
+             none: the supervisor spawns a fresh harness, which re-runs the whole journal
     stop:    stop() first, so no standby is left following a session that ends
 
 The hooks in ``supervisor.py`` are one line each (start, poll, stop).
@@ -34,15 +35,22 @@ def add(sup) -> None:
                  {"records_path": sup.records_path, "session": sup.session, "stop": sup.stop_event})
 
 
-def promote(sup, harness) -> bool:
-    """Make a ready standby the harness (``harness`` is the dead one's ``Managed``); True when
-    one took over. The standby's process moves into ``harness``; its own entry gets a new one."""
+#: a killed harness waits this long for a standby that is still starting (imports) before a fresh
+#: harness is spawned instead: the standby started earlier, so it is ahead of a fresh one
+READY_WAIT_S = 30.0
+
+
+def promote(sup, harness):
+    """Make a ready standby the harness (``harness`` is the dead one's ``Managed``). True when
+    one took over (the standby's process moves into ``harness``, its own entry gets a new one);
+    None when a standby is alive but not ready yet and the harness was killed by a signal: call
+    again at the next poll (bounded by READY_WAIT_S); False: none, spawn a fresh harness."""
     from livestack.harness import standby
     from livestack.node.supervisor import harness_pid_path
 
-    ready = [n for n in names(sup) if sup.procs[n].proc is not None and sup.procs[n].proc.is_alive()]
-    ready.sort(key=lambda n: not standby.is_warm(sup.session, sup.procs[n].proc.pid))  # warm ones first
-    for name in ready:
+    alive = [n for n in names(sup) if sup.procs[n].proc is not None and sup.procs[n].proc.is_alive()]
+    alive.sort(key=lambda n: not standby.is_warm(sup.session, sup.procs[n].proc.pid))  # warm ones first
+    for name in alive:
         s = sup.procs[name]
         if not standby.is_ready(sup.session, s.proc.pid):
             continue
@@ -61,7 +69,17 @@ def promote(sup, harness) -> bool:
         except OSError:
             pass
         sup._spawn(s)
+        sup._standby_wait_until = None
         return True
+    killed = harness.proc.exitcode is not None and harness.proc.exitcode < 0
+    if alive and killed:
+        until = getattr(sup, "_standby_wait_until", None)
+        if until is None:
+            sup._standby_wait_until = time.monotonic() + READY_WAIT_S
+            return None
+        if time.monotonic() < until:
+            return None
+    sup._standby_wait_until = None
     return False
 
 

@@ -709,9 +709,12 @@ class Supervisor:
                     m.quick_fails = 0
                 if (self.harness_restart and not refused and m.quick_fails < MAX_QUICK_FAILS
                         and self.harness_restarts < self._recovery.max_restarts):
-                    self.harness_restarts += 1
                     why = self._reason(m)
-                    if standby.promote(self, m):
+                    took = standby.promote(self, m)   # None: a warm standby is still starting
+                    if took is None:
+                        continue
+                    self.harness_restarts += 1
+                    if took:
                         self._say(f"harness {why}; the warm standby took over (pid {m.proc.pid}, restart "
                                   f"#{self.harness_restarts}): journal tail, RECOVERING")
                         continue
