@@ -94,6 +94,11 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
     if not promoted or term:
         return
     signal.set_wakeup_fd(-1)
+    # until the harness loop installs its own handler, a SIGTERM (the session stopping) ends the
+    # process at once: nothing is running yet that would need draining
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if term:
+        return
     take_over(rings, cfg, telemetry_name, records_path, session, follower)
 
 
