@@ -70,7 +70,8 @@ def main(argv=None):
                                ("  no standby ready: a fresh harness re-ran the journal", int((~via).sum()), q_fresh))]
     print(common.table(rows, ["path", "kills", "p50 ms", "p99 ms", "max ms"]))
     print(common.table([[k, str(c.get(k))] for k in ("new_orders", "duplicate_orders", "venue_fills", "applied_fills",
-                                                      "lost_fills", "double_fills", "exec_unconsumed",
+                                                      "lost_fills", "double_fills", "exec_unconsumed", "exec_unconsumed_fills",
+                                                      "exec_unconsumed_unexplained",
                                                       "positions_equal", "contiguous", "records", "journal_inputs",
                                                       "replay_verified",
                                                       "stop_rc")],
@@ -84,7 +85,8 @@ def main(argv=None):
                                                  **q,
                                                  **{k: v for k, v in c.items() if k != "replay_divergence"}}))
     ok = (c.get("duplicate_orders") == 0 and c.get("lost_fills") == 0 and c.get("double_fills") == 0
-          and c.get("positions_equal") and c.get("contiguous") and c.get("replay_verified"))
+          and c.get("positions_equal") and c.get("contiguous") and c.get("replay_verified")
+          and c.get("exec_unconsumed_fills") == 0 and c.get("exec_unconsumed_unexplained") == 0)
     return 0 if ok else 1
 
 

@@ -160,13 +160,39 @@ def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), othe
         res.events = list(sup.events)
         res.checks = check_session(res.path)
         res.checks["stop_rc"] = rc
-        res.checks["exec_unconsumed"] = int(exec_obs.tail - exec_obs.head)
+        res.checks.update(_unconsumed_execs(exec_obs, res.path))
     finally:
         sup.stop(timeout=30)
         if exec_obs is not None:
             exec_obs.close()
         shm.remove_session(sup.session)
     return res
+
+
+def _unconsumed_execs(exec_obs, path: str) -> dict:
+    """Venue events left in the exec ring after the stop. The harness's drain ends once no order
+    is open, so an answer the venue still owed (the cancel reject of an order that filled while
+    its stop-cancel was on the way) can arrive after it; such an answer changes nothing. What
+    must never be left: a fill, or an event for an order the records do not show ended."""
+    from livestack.records import open_session
+    from livestack.schema import DTYPES, ExecType, OrderState
+
+    n = int(exec_obs.tail - exec_obs.head)
+    out = {"exec_unconsumed": n, "exec_unconsumed_fills": 0, "exec_unconsumed_unexplained": 0}
+    if not n:
+        return out
+    left = np.frombuffer(np.ascontiguousarray(exec_obs.view(n)).tobytes(), DTYPES["EXEC"])
+    with open_session(path) as s:
+        st = s.raw("order_state")
+    final = dict(zip(st["client_order_id"].tolist(), st["state"].tolist()))  # rows in seq order: last wins
+    ended = {int(x) for x in (OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED,
+                              OrderState.REPLACED, OrderState.UNKNOWN)}
+    fills = np.isin(left["exec_type"], [int(ExecType.PARTIALLY_FILLED), int(ExecType.FILLED)])
+    out["exec_unconsumed_fills"] = int(fills.sum())
+    out["exec_unconsumed_unexplained"] = int(sum(1 for c, f in zip(left["client_order_id"].tolist(), fills.tolist())
+                                                 if not f and final.get(c) not in ended))
+    out["exec_unconsumed_types"] = sorted({ExecType(int(t)).name for t in left["exec_type"].tolist()})
+    return out
 
 
 def _standby_ready(sup) -> bool:
