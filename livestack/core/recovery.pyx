@@ -6,6 +6,9 @@
     restarted harness: journal ──replay──▶ core (orders, positions, PnL, risk, kill latch, state)
                        RECOVER(epoch, orders-ring pos) ──▶ RECOVERING, PENDING_NEW -> UNKNOWN,
                                                          STATUS command per open order
+    venue: EXEC ORDER_STATUS reason 3 (client_order_id 0) ──▶ its net position in the instrument
+                                             == the core's? no: ANOMALY RECON_MISMATCH naming the
+                                             instrument (detail = venue - core), HALTED
     venue: EXEC ORDER_STATUS per order ──▶ explained? (cum_qty agrees, state reachable)
                                              yes: UNKNOWN -> ACCEPTED / PARTIALLY_FILLED / REJECTED
                                              no:  ANOMALY RECON_MISMATCH (never a synthetic fill)
@@ -164,9 +167,39 @@ cdef void _mismatch(Core c, int64_t s, const ls_exec_t *e) noexcept nogil:
         set_trading_state(c, LS_TRADING_STATE_HALTED, CAUSE_RECOVERY)
 
 
+cdef enum:
+    STATUS_POSITION = 3    # ORDER_STATUS.reason of a venue position report (client_order_id 0)
+
+
+cdef void on_position_status(Core c, const ls_exec_t *e) noexcept nogil:
+    """EXEC ORDER_STATUS reason 3: the venue's net position in ``e.instrument`` is ``e.qty`` (a
+    FIX PositionReport, venue option ``positions_request``). The exec ring is FIFO, so every fill
+    the venue counted in it reached the core first: a difference is unexplained. ANOMALY
+    RECON_MISMATCH naming the instrument (detail = venue - core), HALTED (at the end of a
+    recovery, at once outside one). Nothing is applied."""
+    cdef int64_t i = c._inst_index(e.instrument)
+    cdef int64_t mine
+    if i < 0:
+        c.c_unknown_order_execs += 1
+        emit_anomaly(c, LS_ANOMALY_UNKNOWN_ORDER, e.instrument, 0, e.qty, 0, e.exec_type)
+        return
+    mine = ls_ctx_inst(c.ctx_words, i)[LS_INST_POSITION]
+    if e.qty == mine:
+        return
+    emit_anomaly(c, LS_ANOMALY_RECON_MISMATCH, e.instrument, 0, e.qty - mine, c.trading_state, e.exec_type)
+    if c.trading_state == LS_TRADING_STATE_RECOVERING:
+        c.recon_failed = 1
+    elif c.trading_state != LS_TRADING_STATE_HALTED:
+        set_trading_state(c, LS_TRADING_STATE_HALTED, CAUSE_RECOVERY)
+
+
 cdef void on_order_status(Core c, const ls_exec_t *e) noexcept nogil:
     """EXEC ORDER_STATUS: the venue's answer to a STATUS command (reason 0: live there with this
-    cum_qty; 1: unknown there; 2: ended there with this cum_qty)."""
+    cum_qty; 1: unknown there; 2: ended there with this cum_qty), or (reason 3, no order) its
+    position in an instrument (:func:`on_position_status`)."""
+    if e.reason == STATUS_POSITION and e.client_order_id == 0:
+        on_position_status(c, e)
+        return
     cdef int64_t s = order_index_get(&c.order_index, e.client_order_id)
     cdef int64_t *order
     cdef int64_t st, cum

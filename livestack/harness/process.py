@@ -10,7 +10,6 @@ import ctypes
 import logging
 import os
 import sys
-import time
 
 from livestack.ipc import Ring
 from livestack.node import config as cfgmod
@@ -62,19 +61,22 @@ def build_core(cfg: dict):
                 **recovery.core_kwargs(cfg))
 
 
-def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, records_path: str | None = None) -> None:
+def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, records_path: str | None = None,
+                follower=None) -> None:
     """Entry point of the harness process (spawned by the supervisor).
 
     ``rings`` maps role -> segment name: ``md`` (list, one per feed), ``exec``, ``cmd``, ``orders``,
     ``records``, ``reply``, ``events``; with several venues ``venues``: a list of ``{"orders", "exec"}``
-    in ``cfg["venues"]`` order (``exec`` / ``orders`` are then venue 0's).
+    in ``cfg["venues"]`` order (``exec`` / ``orders`` are then venue 0's). ``follower``: a warm
+    standby taking over (``livestack.harness.standby``) passes its ``recovery.JournalFollower``,
+    whose core already ran most of the journal.
     """
     from livestack.harness import loop
 
     loop.install_signal_handlers()
     h = cfg["harness"]
     realtime_setup(cfg["cpu"]["harness"], h["sched_fifo"], h["mlockall"])
-    core = build_core(cfg)
+    core = follower.core if follower is not None else build_core(cfg)
     # one producer and one consumer per ring: the harness consumes md/exec/cmd, produces the rest
     consume = lambda name: Ring.attach(name, timeout=10.0, role="consumer")  # noqa: E731
     produce = lambda name: Ring.attach(name, timeout=10.0, role="producer")  # noqa: E731
@@ -92,26 +94,10 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
     records_ring = produce(rings["records"])
     routes = {i.id: markets.venue_index(cfg, i) for i in cfgmod.instruments(cfg)} if "venues" in cfg else {}
     restarted = records_path is not None and records_ring.tail > 0  # a previous harness wrote records
-    journal = None
-    if restarted:  # crash-only recovery (livestack/harness/recovery.py): rebuild the core from the journal
+    if restarted:  # crash-only recovery (livestack/harness/recovery.py): the core from the journal
         from livestack.harness import recovery
-        from livestack.records.replay import read_journal
 
-        t0 = time.monotonic()
-        recovery.wait_writer(records_ring, recovery.parse(cfg.get("recovery")).writer_wait_s)
-        for attempt in range(200):  # a writer (re)opening the file holds it locked for a moment
-            try:
-                _, journal = read_journal(records_path, allow_empty=True)
-                break
-            except OSError:
-                if attempt == 199:
-                    raise
-                time.sleep(0.05)
-        if len(journal):
-            core.run_count(journal, 1)
-            recovery.release_taken_input(exec_rings + [cmd_ring] + md_rings, journal[-1:])
-        log.warning("restarted: core rebuilt from %s journaled inputs in %.3fs", f"{len(journal):,}",
-                    time.monotonic() - t0)
+        follower = recovery.rebuild(core, follower, records_ring, records_path, cfg, exec_rings + [cmd_ring] + md_rings)
     harness = loop.Harness(
         core, md_rings, exec_rings, cmd_ring, orders_rings, records_ring, produce(rings["reply"]), produce(rings["events"]),
         timer_interval_ns=int(h["timer_interval_ms"] * 1e6), batch=h["batch"], telemetry=telemetry, routes=routes)
@@ -119,8 +105,8 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
         from livestack.harness import recovery
         from livestack.schema import ControlCmdType
 
-        harness.resume(len(journal))
-        harness.inject_command(int(ControlCmdType.RECOVER), recovery.count_recovers(journal) + 1,
+        harness.resume(follower.applied)
+        harness.inject_command(int(ControlCmdType.RECOVER), follower.recovers + 1,
                                sum(int(r.tail) for r in orders_rings),  # orders dispatched: one ring each
                                10.0)
     harness.run(cfg["session"]["duration_s"], h["drain_timeout_s"], h["cancel_on_stop"])

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from livestack.ipc import Ring, shm
 from livestack.ipc.stopflag import StopFlag
 from livestack.node import config as cfgmod
-from livestack.node import launch, markets
+from livestack.node import launch, markets, standby
 from livestack.records.diskspace import EXIT_DISK_FULL
 from livestack.schema import RecordKind
 
@@ -298,6 +298,9 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session
             time.sleep(ORPHAN_POLL_S)
         _ORPHANED.append(1)
         now = _current_harness(session, harness_pid) if session and role not in ("harness", "feed") else harness_pid
+        if now == os.getpid():  # a standby that became the harness: stop at once, as a harness does
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         _wait_gone(_pidfd(now) if now != harness_pid else harness, ORPHAN_WAIT_S)  # the venue answers the harness's stop-cancels first
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -470,6 +473,7 @@ class Supervisor:
                   {"records_path": self.records_path}, restart=False)
         self._spawn(self.procs["harness"])
         harness_pid = self.procs["harness"].proc.pid
+        standby.add(self)  # warm standby harnesses following the session file (livestack/node/standby.py)
         if "writer" in self.procs:
             self.procs["writer"].args[3]["harness_pid"] = harness_pid
         launch.add_venues(self, harness_pid)
@@ -686,8 +690,15 @@ class Supervisor:
                     m.quick_fails = 0
                 if (self.harness_restart and not refused and m.quick_fails < MAX_QUICK_FAILS
                         and self.harness_restarts < self._recovery.max_restarts):
-                    self.harness_restarts += 1
                     why = self._reason(m)
+                    took = standby.promote(self, m)   # None: a warm standby is still starting
+                    if took is None:
+                        continue
+                    self.harness_restarts += 1
+                    if took:
+                        self._say(f"harness {why}; the warm standby took over (pid {m.proc.pid}, restart "
+                                  f"#{self.harness_restarts}): journal tail, RECOVERING")
+                        continue
                     self._spawn(m)
                     self._say(f"harness {why}; restarted (pid {m.proc.pid}, restart #{self.harness_restarts}): "
                               "rebuilding from the journal, RECOVERING")
@@ -814,6 +825,7 @@ class Supervisor:
             return 0
         self.stopping = True
         rc = 0
+        standby.stop(self)
         h = self.procs.get("harness")
         if h and h.proc.is_alive():
             os.kill(h.proc.pid, signal.SIGTERM)

@@ -38,6 +38,7 @@ class ChaosResult:
     journal_inputs: int = 0                          # journaled inputs at the end (a restart re-runs them all)
     kills: dict = field(default_factory=dict)        # process name -> kills
     recover_ms: list = field(default_factory=list)   # harness kill -> recovery end seen in the file (wall clock)
+    via_standby: list = field(default_factory=list)  # per harness kill: a warm standby took over (else a fresh harness)
     path: str = ""
     checks: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
@@ -91,13 +92,15 @@ def _wait(pred, timeout: float, what: str, sup=None, poll_s: float = 0.05) -> No
 
 def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), others_every: int = 4,
               recover_wait_s: float = 60.0, on_kill=None, extra_config: dict | None = None,
-              on_gap=None, max_s: float | None = None) -> ChaosResult:
+              on_gap=None, max_s: float | None = None, wait_standby: bool = False) -> ChaosResult:
     """Start a stack, SIGKILL ``kills`` times (seeded), stop it, check the file. The harness is
     the target except every ``others_every``-th kill, which hits the venue, writer, control or
     feed process when it has been up long enough not to count as a crash loop. ``extra_config``
     overrides parts of the stack config (the FIX venue); ``on_gap()`` runs between kills (e.g. a
     test exchange filling orders). ``max_s``: stop killing after this long (the kills done are
-    in the result)."""
+    in the result). ``wait_standby``: before each harness kill, wait (bounded) until a warm
+    standby is ready, so every recovery is a takeover (else a kill may find none ready: the
+    fresh-harness path)."""
     from livestack.ipc import Ring, shm
     from livestack.node.supervisor import QUICK_FAIL_S, Supervisor
 
@@ -124,12 +127,15 @@ def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), othe
                 time.sleep(0.02)
             name = "harness"
             if others_every and k % others_every == others_every - 1:
-                up = [n for n in ("venue", "writer", "control", "feed") if n in sup.procs and sup.procs[n].proc.is_alive()
+                up = [n for n in ("venue", "writer", "control", "feed", "standby") if n in sup.procs and sup.procs[n].proc.is_alive()
                       and time.monotonic() - sup.procs[n].started > QUICK_FAIL_S + 1]
                 if up:
                     name = rng.choice(up)
+            if name == "harness" and wait_standby:
+                _wait(lambda: _standby_ready(sup), 120, "a warm standby", sup)
             m = sup.procs[name]
             done_before = len(recoveries_done(res.path)) if name == "harness" else 0
+            n_events = len(sup.events)
             t_kill = time.time_ns()
             os.kill(m.proc.pid, signal.SIGKILL)
             res.kills[name] = res.kills.get(name, 0) + 1
@@ -142,6 +148,7 @@ def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), othe
                 # writer's 20 ms flush and this poll on top). Not the record's ts: that is the
                 # input's, here the venue's answer stamped with the venue's own clock.
                 res.recover_ms.append((time.time_ns() - t_kill) / 1e6)
+                res.via_standby.append(any("warm standby took over" in e for e in sup.events[n_events:]))
             else:
                 old = m.proc.pid
                 _wait(lambda: m.proc.pid != old and m.proc.is_alive(), 30, f"{name} restart", sup)
@@ -153,13 +160,46 @@ def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), othe
         res.events = list(sup.events)
         res.checks = check_session(res.path)
         res.checks["stop_rc"] = rc
-        res.checks["exec_unconsumed"] = int(exec_obs.tail - exec_obs.head)
+        res.checks.update(_unconsumed_execs(exec_obs, res.path))
     finally:
         sup.stop(timeout=30)
         if exec_obs is not None:
             exec_obs.close()
         shm.remove_session(sup.session)
     return res
+
+
+def _unconsumed_execs(exec_obs, path: str) -> dict:
+    """Venue events left in the exec ring after the stop. The harness's drain ends once no order
+    is open, so an answer the venue still owed (the cancel reject of an order that filled while
+    its stop-cancel was on the way) can arrive after it; such an answer changes nothing. What
+    must never be left: a fill, or an event for an order the records do not show ended."""
+    from livestack.records import open_session
+    from livestack.schema import DTYPES, ExecType, OrderState
+
+    n = int(exec_obs.tail - exec_obs.head)
+    out = {"exec_unconsumed": n, "exec_unconsumed_fills": 0, "exec_unconsumed_unexplained": 0}
+    if not n:
+        return out
+    left = np.frombuffer(np.ascontiguousarray(exec_obs.view(n)).tobytes(), DTYPES["EXEC"])
+    with open_session(path) as s:
+        st = s.raw("order_state")
+    final = dict(zip(st["client_order_id"].tolist(), st["state"].tolist()))  # rows in seq order: last wins
+    ended = {int(x) for x in (OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED,
+                              OrderState.REPLACED, OrderState.UNKNOWN)}
+    fills = np.isin(left["exec_type"], [int(ExecType.PARTIALLY_FILLED), int(ExecType.FILLED)])
+    out["exec_unconsumed_fills"] = int(fills.sum())
+    out["exec_unconsumed_unexplained"] = int(sum(1 for c, f in zip(left["client_order_id"].tolist(), fills.tolist())
+                                                 if not f and final.get(c) not in ended))
+    out["exec_unconsumed_types"] = sorted({ExecType(int(t)).name for t in left["exec_type"].tolist()})
+    return out
+
+
+def _standby_ready(sup) -> bool:
+    from livestack.harness import standby
+
+    return any(n.startswith("standby") and m.proc is not None and m.proc.is_alive()
+               and standby.is_warm(sup.session, m.proc.pid) for n, m in sup.procs.items())
 
 
 def check_session(path: str) -> dict:

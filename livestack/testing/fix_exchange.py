@@ -15,6 +15,11 @@ orders like a simple exchange:
 * OrderCancelRequest: Canceled (150=4) for a live order, else OrderCancelReject (434=1, 102=1).
 * OrderCancelReplaceRequest: Replaced (150=5) with the new price/quantity, else
   OrderCancelReject (434=2, 102=1).
+* OrderMassStatusRequest (35=AF, toy flavor): one ExecutionReport 150=I per live order, 584 the
+  request's id, 911 how many, 912=Y on the last; none live: one report for no order (911=0).
+* RequestForPositions (35=AN, toy flavor): a PositionReport (35=AP) per symbol with a position
+  (net of its fills: LongQty 704 / ShortQty 705), 727 how many; none: RequestForPositionsAck
+  (35=AO) 728=2. ``position_skew`` (symbol -> qty) makes it report a drift (tests).
 * :meth:`TestExchange.fill` sends a (partial) fill of a resting order -- also while our initiator
   is disconnected: QuickFIX stores it and resends it on our ResendRequest.
 
@@ -91,13 +96,16 @@ class TestExchange:
     def __init__(self, store_dir: str, port: int | None = None, symbols=("BTCUSDT",),
                  sender_comp_id="EXCHANGE", target_comp_id="LIVESTACK", heartbeat_s: int = 30,
                  auto_ack: bool = True, begin_string: str = "FIX.4.4", reset_on_logon: bool = False,
-                 flavor: str = "toy"):
+                 flavor: str = "toy", mass_status_hides=(), position_skew=None):
         import quickfix as fix
 
         if flavor not in ("toy", "executor", "ordermatch"):
             raise ValueError(f"unknown flavor {flavor!r}")
         self.begin = begin_string
         self.flavor = flavor
+        self.mass_status_hides = set(mass_status_hides)  # ClOrdIDs an AF answer leaves out (tests)
+        self.positions: dict[str, float] = {}             # symbol -> net filled qty (RequestForPositions)
+        self.position_skew = dict(position_skew or {})    # added to a PositionReport's net (tests: a drift)
 
         self.fix = fix
         self.port = port or free_port()
@@ -192,7 +200,7 @@ HeartBtInt={heartbeat_s}
 
     # --- exchange behaviour -------------------------------------------------------------------
     def _er(self, o: _Order, exec_type: str, ord_status: str, cl_ord_id=None, orig=None, last_qty=0.0,
-            last_px=0.0, reason=None, text=None):
+            last_px=0.0, reason=None, text=None, extra=()):
         fix = self.fix
         m = fix.Message()
         h = m.getHeader()
@@ -217,6 +225,7 @@ HeartBtInt={heartbeat_s}
         if o.price:
             m.setField(fix.StringField(44, _fmt(o.price)))
         if last_qty:
+            self.positions[o.symbol] = self.positions.get(o.symbol, 0.0) + (last_qty if o.side == "1" else -last_qty)
             m.setField(fix.StringField(32, _fmt(last_qty)))
             m.setField(fix.StringField(31, _fmt(last_px)))
         leaves = 0.0 if not o.live else max(o.qty - o.cum, 0.0)
@@ -226,6 +235,8 @@ HeartBtInt={heartbeat_s}
         m.setField(fix.TransactTime())
         if text:
             m.setField(fix.Text(text))
+        for tag, value in extra:
+            m.setField(fix.StringField(tag, str(value)))
         fix.Session.sendToTarget(m, self.session_id)
 
     def _cxl_reject(self, cl_ord_id, orig, response_to: str, order_id="NONE", status="8"):
@@ -257,7 +268,7 @@ HeartBtInt={heartbeat_s}
         fix = self.fix
         mt = msg.getHeader().getField(35)
         fields = {}
-        for tag in (11, 41, 37, 55, 54, 38, 44, 40, 59, 18, 21):
+        for tag in (11, 41, 37, 55, 54, 38, 44, 40, 59, 18, 21, 584, 585, 710, 724, 1):
             if msg.isSetField(tag):
                 fields[tag] = msg.getField(tag)
         with self.lock:
@@ -298,6 +309,10 @@ HeartBtInt={heartbeat_s}
                 o.price = float(fields.get(44, o.price))
                 self.orders[o.cl_ord_id] = o
                 self._er(o, "5", "1" if o.cum else "0", cl_ord_id=fields[11], orig=fields[41])
+            elif mt == "AN":  # RequestForPositions (issue 14): a PositionReport per symbol held
+                self._position_reports(fields[710], fields.get(1, ""))
+            elif mt == "AF":  # OrderMassStatusRequest (issue 14): one ExecType I report per live order
+                self._mass_status(fields[584])
             elif mt == "H":   # OrderStatusRequest (issue 14): ExecType I with the order's status
                 o = self.orders.get(fields[11])
                 if o is None:
@@ -309,6 +324,48 @@ HeartBtInt={heartbeat_s}
                 else:
                     self._er(o, "I", "2" if o.cum >= o.qty - 1e-12 else "4")
 
+
+    def _mass_status(self, req_id: str) -> None:
+        """ExecutionReports 150=I 584=req_id for every live order, 911 = how many, 912=Y on the
+        last; none live: one report for no order (ClOrdID "NONE", 911=0, 912=Y)."""
+        live = [o for o in self.orders.values() if o.live]
+        if self.mass_status_hides:  # a test: the peer "forgets" orders (the initiator asks them by 35=H)
+            live = [o for o in live if o.cl_ord_id not in self.mass_status_hides]
+        if not live:
+            o = _Order("NONE", "NONE", next(iter(self.symbols)), "1", 0.0, 0.0, "1")
+            o.live = False
+            self._er(o, "I", "8", extra=((584, req_id), (911, 0), (912, "Y")))
+            return
+        for k, o in enumerate(live):
+            self._er(o, "I", "1" if o.cum else "0",
+                     extra=((584, req_id), (911, len(live)), (912, "Y" if k == len(live) - 1 else "N")))
+
+    def _position_reports(self, req_id: str, account: str) -> None:
+        """PositionReport (35=AP) per symbol with a position (LongQty / ShortQty of its net
+        fills), 727 how many; none: RequestForPositionsAck (35=AO) 728=2 (no positions found)."""
+        fix = self.fix
+        held = {s: q + self.position_skew.get(s, 0.0) for s, q in self.positions.items()}
+        held.update({s: q for s, q in self.position_skew.items() if s not in held})
+        held = {s: q for s, q in held.items() if abs(q) > 1e-12}
+        base = ((710, req_id), (727, len(held)), (1, account or "NONE"), (581, "1"))
+        if not held:
+            self._send_app("AO", base + ((721, f"P{next(self._ids)}"), (728, "2"), (729, "0")))
+            return
+        day = time.strftime("%Y%m%d", time.gmtime())
+        for sym, q in sorted(held.items()):
+            self._send_app("AP", base + ((721, f"P{next(self._ids)}"), (728, "0"), (715, day), (55, sym),
+                                         (730, "0"), (731, "1"), (734, "0"), (702, "1"), (703, "TQ"),
+                                         (704, _fmt(max(q, 0.0))), (705, _fmt(max(-q, 0.0))), (753, "0")))
+
+    def _send_app(self, msg_type: str, fields) -> None:
+        fix = self.fix
+        m = fix.Message()
+        h = m.getHeader()
+        h.setField(fix.BeginString(self.begin))
+        h.setField(fix.MsgType(msg_type))
+        for tag, value in fields:
+            m.setField(fix.StringField(tag, str(value)))
+        fix.Session.sendToTarget(m, self.session_id)
 
     def _example(self, mt: str, fields: dict):
         """The executor / ordermatch examples' behaviour (see the module docstring)."""

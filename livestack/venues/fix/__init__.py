@@ -66,6 +66,13 @@ stale_order_s         5.0              a command waiting for the session longer 
 status_unsupported    "cancel"         a peer that refuses OrderStatusRequest (35=H, sent for the
                                        core's STATUS commands: recovery, pending timeouts): "cancel"
                                        the order by ClOrdID, or "none" (the core escalates)
+mass_status           false            the peer supports OrderMassStatusRequest (35=AF): a burst of
+                                       STATUS commands (a recovery) is one AF; orders the answer
+                                       does not list get their own 35=H (mass_status.py)
+positions_request     false            the peer supports RequestForPositions (35=AN): asked with
+                                       each STATUS burst; the core compares every instrument's
+                                       position with its own, a difference halts (positions.py)
+account               sender_comp_id   Account (1) of RequestForPositions
 test_request_factor   1.2              TestRequest after heartbeat_s * this of silence
 max_body              1048576          largest BodyLength accepted (bigger: resynchronise)
 log_level             "INFO"           logging level of the venue process

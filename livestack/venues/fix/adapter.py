@@ -57,6 +57,8 @@ from livestack.schema import DTYPES, ExecType, OrderCmdType, OrdType, Side, Time
 from livestack.venues.base import VenueAdapter
 from livestack.venues.fix import codec
 from livestack.venues.fix import session as session_mod
+from livestack.venues.fix.mass_status import MassStatus
+from livestack.venues.fix.positions import Positions
 from livestack.venues.fix.session import FixSession, SessionApp, SessionOptions
 
 log = logging.getLogger("livestack.venues.fix")
@@ -115,6 +117,9 @@ class FixAdapter(VenueAdapter, SessionApp):
         for i in instruments:
             self.decoder.add_instrument(i.symbol, i.id, i.price_decimals, i.qty_decimals)
         self.session = FixSession(self.opt, self)
+        self.mass = MassStatus(self) if options.get("mass_status") else None
+        self.positions = (Positions(self, str(options.get("account") or self.opt.sender_comp_id))
+                          if options.get("positions_request") else None)
         self.enc = self.session.enc
         self.wall = wall_clock
         self.orders: dict[int, _Order] = {}
@@ -288,21 +293,30 @@ class FixAdapter(VenueAdapter, SessionApp):
                                                                   inst.qty_decimals, oid),
                 "G", str(cid), str(orig_id), inst_id, side)
         elif kind == OrderCmdType.STATUS:
-            # OrderStatusRequest (35=H) for the live id; a peer that refuses 35=H gets the
-            # configured policy instead (on_session_reject / 35=j: ``status_unsupported``)
+            # OrderStatusRequest (35=H) for the live id, or one OrderMassStatusRequest (35=AF) for a
+            # burst of them (option ``mass_status``, mass_status.py); a peer that refuses 35=H gets
+            # the configured policy instead (on_session_reject / 35=j: ``status_unsupported``)
             o = self.orders.get(cid)
             if o is not None:
                 side = o.side
             if side not in (Side.BUY, Side.SELL):
                 side = self._side_from_journal(cid)
-            oid = o.order_id if o is not None else None
-            clid = str(cid).encode()
-            self.stats["status_requests"] += 1
-            self.session.send_app(
-                lambda seq, now: enc.order_status_request(seq, now, clid, sym, side, oid),
-                "H", str(cid), "", inst_id, side)
+            if self.mass is None or not self.mass.ask(cid, inst_id, side):
+                self._status_request(cid, inst_id, side)
+            if self.positions is not None:
+                self.positions.request()   # and the venue's positions (positions.py), once per burst
         else:
             self._local_reject(cmd, BAD_COMMAND)
+
+    def _status_request(self, cid: int, inst_id: int, side: int) -> None:
+        """One OrderStatusRequest (35=H)."""
+        o = self.orders.get(cid)
+        oid = o.order_id if o is not None else None
+        clid, sym = str(cid).encode(), self._symbols[inst_id]
+        self.stats["status_requests"] += 1
+        self.session.send_app(
+            lambda seq, now: self.enc.order_status_request(seq, now, clid, sym, side, oid),
+            "H", str(cid), "", inst_id, side)
 
     def _side_from_journal(self, cid: int) -> int:
         """Side of an order this adapter does not track (e.g. sent before a venue-process restart),
@@ -359,6 +373,10 @@ class FixAdapter(VenueAdapter, SessionApp):
             self.orders.pop(cid, None)
         elif msg_type == "F":
             self._event(ExecType.CANCEL_REJECTED, cid, instrument, side, reason)
+        elif msg_type == "AN" and self.positions is not None:
+            self.positions.refused()  # no RequestForPositions there
+        elif msg_type == "AF" and self.mass is not None:
+            self.mass.refused()      # no OrderMassStatusRequest there: 35=H per order instead
         elif msg_type == "H":
             # the peer does not support OrderStatusRequest: follow ``status_unsupported``
             # ("cancel": cancel the order by ClOrdID -- its CANCELED or cancel reject explains it;
@@ -393,6 +411,8 @@ class FixAdapter(VenueAdapter, SessionApp):
         mt = msg.msg_type
         if mt == b"8" or mt == b"9":
             return self._on_exec(msg)
+        if (mt == b"AP" or mt == b"AO") and self.positions is not None:
+            return self.positions.on_message(msg)
         if mt == b"j":
             self.stats["business_rejects"] += 1
             try:
@@ -412,6 +432,11 @@ class FixAdapter(VenueAdapter, SessionApp):
         return "unsupported"
 
     def _on_exec(self, msg):
+        if self.mass is not None and msg.has(584):  # a report answering our OrderMassStatusRequest
+            return self.mass.on_report(msg)
+        return self._decode_forward(msg)
+
+    def _decode_forward(self, msg):
         row = self._row
         rc, tag = self.decoder.decode(msg, row, 0)
         if rc == codec.SKIPPED:

@@ -28,6 +28,9 @@ class FixVenueOptions(VenueLoopOptions, forbid_unknown_fields=True, kw_only=True
     seq_too_low_retries: Annotated[int, Meta(ge=1)] = 3
     test_request_timeout_s: Annotated[float, Meta(ge=0)] = 0.0   # 0: heartbeat_s
     resend_timeout_s: Annotated[float, Meta(ge=0)] = 0.0         # 0: 2 * heartbeat_s
+    mass_status: bool = False            # the peer supports OrderMassStatusRequest (35=AF): one per recovery
+    positions_request: bool = False      # the peer supports RequestForPositions (35=AN): compared by the core
+    account: str | None = None           # Account (1) of RequestForPositions (default: sender_comp_id)
     reject_storm_count: Annotated[int, Meta(ge=1)] = 20
     reject_storm_window_s: _Pos = 5.0
     reconnect_min_s: _Pos = 0.5

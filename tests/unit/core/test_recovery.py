@@ -179,3 +179,35 @@ def test_an_order_that_ends_by_an_ordinary_event_during_recovery_is_explained():
     assert d.core.trading_state == int(TradingState.RECOVERING)
     d.exec(ExecType.CANCELED, a)
     assert d.core.trading_state == int(TradingState.ACTIVE)
+
+
+def _position_answer(d, qty, inst=1):
+    return d.exec(ExecType.ORDER_STATUS, 0, inst=inst, reason=3, qty=qty)
+
+
+def test_a_venue_position_equal_to_the_core_s_is_explained_and_a_different_one_halts_naming_the_instrument():
+    """ORDER_STATUS reason 3, no order (a FIX PositionReport): the venue's net position. Allowed:
+    equal -> nothing recorded, recovery ends as usual; different -> ANOMALY RECON_MISMATCH naming
+    the instrument (detail = venue - core), HALTED at the end of the recovery; never applied."""
+    d = Driver()
+    o1, _ = d.new(BUY, 99990, 10)
+    a = int(o1["client_order_id"][0])
+    d.exec(ExecType.ACCEPTED, a, venue_order_id=5)
+    d.exec(ExecType.PARTIALLY_FILLED, a, last_qty=4, last_px=99990, cum_qty=4, leaves_qty=6)
+    _recover(d)
+    _, r = _position_answer(d, 4)
+    assert len(anomalies(r)) == 0 and d.core.trading_state == int(TradingState.RECOVERING)
+    _, r = _position_answer(d, 7)                  # the venue holds 3 more than the core knows of
+    an = anomalies(r)
+    assert [Anomaly(int(x)) for x in an["code"]] == [Anomaly.RECON_MISMATCH]
+    assert int(an["instrument"][0]) == 1 and int(an["detail"][0]) == 3 and int(an["client_order_id"][0]) == 0
+    assert d.core.position(1)["net_qty"] == 4      # nothing applied
+    _status_answer(d, a, cum=4)
+    assert d.core.trading_state == int(TradingState.HALTED)
+
+
+def test_a_different_venue_position_outside_a_recovery_halts_at_once():
+    d = Driver()
+    _, r = _position_answer(d, -2)
+    assert [Anomaly(int(x)) for x in anomalies(r)["code"]] == [Anomaly.RECON_MISMATCH]
+    assert d.core.trading_state == int(TradingState.HALTED)

@@ -18,8 +18,17 @@ def test_defaults_and_core_arguments():
     assert kw["pending_timeout_ns"] == 2_500_000_000 and kw["reject_storm_n"] == 7
 
 
+def test_pending_timeouts_and_reject_storms_are_on_by_default_but_not_for_files_from_before_them():
+    on = recovery.core_kwargs(config.validate({}))
+    assert on["pending_timeout_ns"] == 10_000_000_000 and on["reject_storm_n"] == 50
+    assert on["reject_storm_window_ns"] == 1_000_000_000
+    old = recovery.core_kwargs({"strategy": {"name": "x"}})   # a stored config without [recovery]
+    assert old["pending_timeout_ns"] == 0 and old["reject_storm_n"] == 0
+
+
 @pytest.mark.parametrize("bad,word", [({"bogus": 1}, "bogus"), ({"recover_timeout_s": -1}, "recover_timeout_s"),
-                                      ({"reject_storm_n": "x"}, "reject_storm_n")])
+                                      ({"reject_storm_n": "x"}, "reject_storm_n"), ({"standby": 9}, "standby"),
+                                      ({"standby_poll_s": 0}, "standby_poll_s")])
 def test_bad_recovery_options_are_config_errors_naming_the_key(bad, word):
     with pytest.raises(config.ConfigError, match=word):
         config.validate({"recovery": bad})

@@ -1,0 +1,123 @@
+"""A warm standby harness (issue 14): follows the session file while the harness runs and becomes
+the harness when it dies, so recovery time does not grow with the session's length.
+
+::
+
+    supervisor ──spawn──▶ standby (any CPU but the harness's, sleeps between passes, never spins)
+                            build the core and strategy as the harness does (process.build_core)
+                            every standby_poll_s: JournalFollower.catch_up()  new journal entries
+                                                   ──▶ core.run_count      (HDF5 SWMR read, no lock)
+    harness dies (not exit 0) ──▶ supervisor: SIGUSR1 to a ready standby, it is "harness" now,
+                                  a new standby is spawned
+    standby on SIGUSR1: take the harness CPU's lock, pin, harness.process.run_process(follower=...)
+                        ──▶ wait for the writer, run the journal's tail, attach the rings,
+                            RECOVER ──▶ RECOVERING ──▶ status of every open order ──▶ ACTIVE
+
+Why a follower process and not a snapshot of the core: a strategy may be user Python holding
+state no snapshot can capture; a core fed the same journal is the same core (the replay
+guarantee), strategy included.
+
+Ready: the standby writes its pid to ``/dev/shm/ls.<session>.standby.<pid>`` once its SIGUSR1
+handler is in place, and appends " warm" once it ran the journal as it was at its start; the
+supervisor promotes only a standby whose file exists (a signal to a process still importing
+would kill it), warm or not (a standby halfway through is still ahead of a fresh harness). The file goes with the session's shared memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import time
+
+log = logging.getLogger(__name__)
+
+
+def ready_path(session: str, pid: int) -> str:
+    from livestack.ipc import shm
+
+    return os.path.join(shm.SHM_DIR, f"{shm.PREFIX}{session}.standby.{pid}")
+
+
+def is_ready(session: str, pid: int) -> bool:
+    """The standby can take a promotion (its SIGUSR1 handler is in place)."""
+    return os.path.exists(ready_path(session, pid))
+
+
+def is_warm(session: str, pid: int) -> bool:
+    """The standby has run the journal as it was when it started (only the new entries are left)."""
+    try:
+        with open(ready_path(session, pid)) as f:
+            return f.read().endswith("warm")
+    except OSError:
+        return False
+
+
+def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, records_path: str | None = None,
+                session: str = "", stop=None) -> None:
+    """Entry point of a standby process (spawned by the supervisor, ``livestack.node.standby``):
+    follow the journal until promoted (SIGUSR1), then run as the harness; return on SIGTERM,
+    ``stop`` or the end of the session before that."""
+    promoted, term = [], []
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)  # a signal to any thread wakes the select below at once
+    signal.signal(signal.SIGUSR1, lambda *_: promoted.append(1))
+    signal.signal(signal.SIGTERM, lambda *_: term.append(1))
+    from livestack.harness import process, recovery
+
+    opts = recovery.parse(cfg.get("recovery"))
+    t0 = time.monotonic()
+    follower = recovery.JournalFollower(process.build_core(cfg), records_path)
+    mark = ready_path(session, os.getpid())
+    with open(mark, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        while not follower.catch_up(lambda: bool(promoted or term)) and not (promoted or term):
+            time.sleep(opts.standby_poll_s)  # the file is not readable yet: the writer is starting
+        with open(mark, "a") as f:
+            f.write(" warm")
+        log.info("standby: core at %s journaled inputs after %.3f s", f"{follower.applied:,}", time.monotonic() - t0)
+        while not promoted and not term and not (stop is not None and stop.is_set()):
+            select.select([wake_r], [], [], opts.standby_poll_s)
+            if promoted or term:
+                break
+            follower.catch_up(lambda: bool(promoted or term))
+            while select.select([wake_r], [], [], 0)[0]:
+                os.read(wake_r, 512)
+    finally:
+        try:
+            os.unlink(mark)
+        except FileNotFoundError:
+            pass
+    if not promoted or term:
+        return
+    signal.set_wakeup_fd(-1)
+    # until the harness loop installs its own handler, a SIGTERM (the session stopping) ends the
+    # process at once: nothing is running yet that would need draining
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if term:
+        return
+    take_over(rings, cfg, telemetry_name, records_path, session, follower)
+
+
+def take_over(rings: dict, cfg: dict, telemetry_name, records_path: str, session: str, follower) -> None:
+    """Become the harness: the harness CPU's lock (freed by the kernel when the dead harness's
+    files closed; bounded wait), then the harness process's own path with this warm core."""
+    from livestack.harness import process
+    from livestack.node import supervisor
+
+    cpu = cfg["cpu"]["harness"]
+    if cpu >= 0:
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                supervisor._CPU_LOCKS.append(supervisor.take_cpu_lock(cpu, session))
+                break
+            except supervisor.StartRefused:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.002)
+    log.warning("standby: taking over as the harness at %s journaled inputs", f"{follower.applied:,}")
+    process.run_process(rings, cfg, telemetry_name, records_path, follower=follower)

@@ -1,0 +1,92 @@
+"""The supervisor's side of the warm standby (livestack/node/standby.py): which standby takes
+over a dead harness, and when the supervisor waits for one instead of spawning a fresh harness."""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+
+import pytest
+
+from livestack.harness import standby as hstandby
+from livestack.node import standby
+from livestack.node.supervisor import Managed, harness_pid_path
+
+
+class FakeProc:
+    def __init__(self, pid, alive=True, exitcode=None):
+        self.pid, self.alive, self.exitcode = pid, alive, exitcode
+
+    def is_alive(self):
+        return self.alive
+
+
+class FakeSup:
+    def __init__(self, session):
+        self.session = session
+        self.procs = {}
+        self.spawned = []
+
+    def _spawn(self, m):
+        m.proc = FakeProc(99_000 + len(self.spawned))
+        self.spawned.append(m.name)
+
+
+@pytest.fixture
+def sup(monkeypatch):
+    s = FakeSup(f"unit{uuid.uuid4().hex[:8]}")
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    s.sent = sent
+    yield s
+    for p in (harness_pid_path(s.session),) + tuple(hstandby.ready_path(s.session, pid) for pid in (11, 12, 13)):
+        if os.path.exists(p):
+            os.unlink(p)
+
+
+def _standby(sup, name, pid, state):
+    m = Managed(name, None, -1, ())
+    m.proc = FakeProc(pid)
+    sup.procs[name] = m
+    if state:
+        with open(hstandby.ready_path(sup.session, pid), "w") as f:
+            f.write(str(pid) + (" warm" if state == "warm" else ""))
+    return m
+
+
+def _dead_harness(sup, exitcode=-9):
+    h = Managed("harness", None, 1, ())
+    h.proc = FakeProc(10, alive=False, exitcode=exitcode)
+    sup.procs["harness"] = h
+    return h
+
+
+def test_a_warm_standby_is_promoted_first_and_replaced(sup):
+    h = _dead_harness(sup)
+    _standby(sup, "standby", 11, "ready")
+    _standby(sup, "standby2", 12, "warm")
+    assert standby.promote(sup, h) is True
+    assert sup.sent == [(12, signal.SIGUSR1)] and h.proc.pid == 12
+    assert sup.spawned == ["standby2"] and sup.procs["standby2"].proc.pid != 12
+    with open(harness_pid_path(sup.session)) as f:
+        assert f.read() == "12"
+
+
+def test_a_killed_harness_waits_for_a_starting_standby_then_gives_up(sup, monkeypatch):
+    h = _dead_harness(sup)
+    _standby(sup, "standby", 11, None)            # alive, still importing: no ready file
+    assert standby.promote(sup, h) is None        # wait for it (it is ahead of a fresh harness)
+    assert standby.promote(sup, h) is None and sup.sent == []
+    monkeypatch.setattr(standby, "READY_WAIT_S", 0.0)
+    sup._standby_wait_until = 0.0                 # the wait ran out
+    assert standby.promote(sup, h) is False       # spawn a fresh harness
+
+
+def test_a_harness_that_failed_by_itself_or_no_standby_alive_means_a_fresh_harness(sup):
+    h = _dead_harness(sup, exitcode=1)
+    _standby(sup, "standby", 11, None)
+    assert standby.promote(sup, h) is False       # not killed: no waiting (crash-loop counting)
+    h = _dead_harness(sup)
+    sup.procs["standby"].proc.alive = False
+    assert standby.promote(sup, h) is False
