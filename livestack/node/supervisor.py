@@ -60,6 +60,7 @@ EXIT_CHILD_FATAL = 3
 #: start, is in a crash loop: the session stops instead of restarting it forever
 MAX_QUICK_FAILS = 5
 QUICK_FAIL_S = 10.0
+RESTART_DELAY_S = 0.25  # a feed/venue/writer/control process that died after a healthy run restarts after this
 
 #: per-CPU lock files: the harness holds one exclusively for its life (the kernel drops it on death)
 CPU_LOCK_DIR = os.environ.get("LIVESTACK_CPU_LOCK_DIR", "/dev/shm")
@@ -724,7 +725,11 @@ class Supervisor:
                                           f"{QUICK_FAIL_S:g}s of its start; last {self._reason(m)}")
                 else:
                     m.quick_fails = 0
-                delay = min(0.5 * 2 ** m.restarts, 10.0)
+                # backoff by the crash loop only: a process that ran QUICK_FAIL_S or more before it
+                # died restarts after RESTART_DELAY_S (the count of all its restarts never resets,
+                # and a writer killed for the 9th time in a long session waited 10 s, the harness
+                # with it); each failure of a crash loop doubles the wait
+                delay = min(RESTART_DELAY_S * 2 ** m.quick_fails, 10.0)
                 m.next_restart = now + delay
                 self._say(f"{m.name} {self._reason(m)}; restarting in {delay:.1f}s")
             elif now >= m.next_restart:

@@ -67,3 +67,24 @@ def test_a_new_session_spares_an_orphaned_session_that_is_still_stopping():
         assert shm.list_segments(session) == []
     finally:
         shm.remove_session(session)
+
+
+def test_restart_backoff_grows_with_the_crash_loop_only_not_with_every_restart_in_the_session():
+    import time
+
+    from livestack.node.supervisor import QUICK_FAIL_S, RESTART_DELAY_S
+
+    sup = Supervisor(config.validate({}), out=io.StringIO())
+    w = sup.procs["writer"] = Managed("writer", None, -1, (), proc=_Exited(-9), restarts=9)
+    w.started = time.monotonic() - QUICK_FAIL_S - 1  # it ran long enough: killed after a healthy run
+    t0 = time.monotonic()
+    assert sup.poll()
+    assert w.next_restart - t0 <= RESTART_DELAY_S + 0.5, (w.next_restart - t0, sup.events)  # not 10 s
+    w.next_restart, w.started = 0.0, time.monotonic()  # then it fails right after each start: doubles
+    waits = []
+    for _ in range(3):
+        t0 = time.monotonic()
+        assert sup.poll()
+        waits.append(w.next_restart - t0)
+        w.next_restart, w.started = 0.0, time.monotonic()
+    assert waits[1] > 1.5 * waits[0] and waits[2] > 1.5 * waits[1], waits
