@@ -9,7 +9,7 @@ STAMP := $(VENV)/.livestack-installed
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -U pip "setuptools>=68" wheel "Cython>=3.0" "numpy>=1.26"
+	$(PY) -m pip install -q -U pip "setuptools>=68" wheel "Cython>=3.0" "numpy>=1.26" "picows>=2.3,<3"
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $@
 
