@@ -13,17 +13,23 @@ After the stop: duplicate NewOrders, lost / double-applied fills, positions vs t
 record-stream contiguity and ``replay --verify`` over the whole file (livestack/testing/chaos.py).
 
     python bench/bench_chaos.py [--kills 200] [--seed 14] [--max-minutes M] [--wait-standby] [--standby N]
+                                [--venue sim|fix] [--mass-status]
 
 The table splits the kill -> ACTIVE figures by path: takeovers by a warm standby, and recoveries
 that found none ready (a standby is still being built after the previous takeover: the kills
 come every 0.3-1.0 s). ``--wait-standby`` waits for a warm standby before each harness kill.
 
-Prints a table and writes bench/results/chaos.json.
+``--venue fix`` runs the same loop with the FIX venue against the QuickFIX test exchange
+(``livestack.testing.chaos.FixPeer``), which fills resting orders between kills.
+
+Prints a table and writes bench/results/chaos.json (chaos_fix.json with ``--venue fix``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import pathlib
 import sys
 import tempfile
@@ -45,13 +51,26 @@ def main(argv=None):
     ap.add_argument("--wait-standby", action="store_true",
                     help="before each harness kill wait until a warm standby is ready (every recovery a takeover)")
     ap.add_argument("--standby", type=int, default=1, help="[recovery] standby: warm standby harnesses (0: none)")
+    ap.add_argument("--venue", choices=("sim", "fix"), default="sim",
+                    help="fix: the FIX venue against the QuickFIX test exchange (needs quickfix), which fills "
+                         "resting orders between kills")
+    ap.add_argument("--mass-status", action="store_true", help="fix: recover with 35=AF and 35=AN")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    res = run_chaos(tempfile.mkdtemp(prefix="ls-chaos-"), args.kills, args.seed,
-                    on_kill=lambda k, name: print(f"kill {k + 1}/{args.kills}: {name}", flush=True)
-                    if (k + 1) % 20 == 0 else None, max_s=args.max_minutes * 60 or None,
-                    wait_standby=args.wait_standby,
-                    extra_config={"recovery": {"recover_timeout_s": 10.0, "standby": args.standby}})
+    work = tempfile.mkdtemp(prefix="ls-chaos-")
+    extra = {"recovery": {"recover_timeout_s": 10.0, "standby": args.standby}}
+    with contextlib.ExitStack() as stack:
+        on_gap = None
+        if args.venue == "fix":
+            from livestack.testing.chaos import FixPeer
+
+            peer = stack.enter_context(FixPeer(work, mass=args.mass_status))
+            extra.update(peer.config)
+            on_gap = peer.fill_some
+        res = run_chaos(os.path.join(work, "records"), args.kills, args.seed,
+                        on_kill=lambda k, name: print(f"kill {k + 1}/{args.kills}: {name}", flush=True)
+                        if (k + 1) % 20 == 0 else None, max_s=args.max_minutes * 60 or None,
+                        wait_standby=args.wait_standby, extra_config=extra, on_gap=on_gap)
     wall = time.monotonic() - t0
     ms = np.array(res.recover_ms)
     via = np.array(res.via_standby, dtype=bool)
@@ -61,7 +80,8 @@ def main(argv=None):
 
     q, q_standby, q_fresh = pct(ms), pct(ms[via]), pct(ms[~via])
     c = res.checks
-    print(f"Chaos on the default simulated stack: {sum(res.kills.values())} SIGKILLs ({res.kills}), seed {args.seed}, "
+    print(f"Chaos on the {'default simulated stack' if args.venue == 'sim' else 'FIX venue vs QuickFIX'}: "
+          f"{sum(res.kills.values())} SIGKILLs ({res.kills}), seed {args.seed}, "
           f"{wall:.0f} s")
     rows = [[what, str(n), f"{x.get('p50_ns', 0) / 1e6:.0f}", f"{x.get('p99_ns', 0) / 1e6:.0f}",
              f"{x.get('max_ns', 0) / 1e6:.0f}"]
@@ -76,7 +96,9 @@ def main(argv=None):
                                                       "replay_verified",
                                                       "stop_rc")],
                        ["check", "value"]))
-    print("wrote", common.write_result("chaos", {"kills": res.kills, "seed": args.seed, "wall_s": wall,
+    print("wrote", common.write_result("chaos" if args.venue == "sim" else "chaos_fix", {
+                                                 "venue": args.venue, "mass_status": args.mass_status,
+                                                 "kills": res.kills, "seed": args.seed, "wall_s": wall,
                                                  "recover_ms": res.recover_ms, "via_standby": res.via_standby,
                                                  "wait_standby": args.wait_standby, "standby": args.standby,
                                                  "standby_p50_ns": q_standby.get("p50_ns"),

@@ -251,3 +251,49 @@ def check_session(path: str) -> dict:
     out["journal_inputs"] = int(r.inputs)
     out["replay_divergence"] = r.divergence
     return out
+
+
+class FixPeer:
+    """The QuickFIX test exchange (``livestack.testing.fix_exchange``) as the chaos run's venue peer:
+    ``config`` is the ``extra_config`` for a ``venue.kind = "fix"`` stack against it (``mass``: ask
+    with OrderMassStatusRequest 35=AF and RequestForPositions 35=AN), ``fill_some`` the ``on_gap``
+    that fills a random resting order half the time (seeded), ``sent`` the message types the
+    exchange received. Use as a context manager (stops the exchange)."""
+
+    def __init__(self, workdir: str, mass: bool = False, seed: int = 7, events_per_s: float = 5000.0):
+        from livestack.testing.fix_exchange import ExchangeProcess
+
+        self.ex = ExchangeProcess(os.path.join(workdir, "exchange"))
+        self._rng = random.Random(seed)
+        self._seen = 0
+        self.config = {
+            "control": {"enabled": False},
+            "instruments": [{"id": 1, "symbol": "BTCUSDT", "venue": "fix", "price_decimals": 2,
+                             "qty_decimals": 3, "tick": 10, "lot": 1}],
+            "feed": {"kind": "sim", "options": {"events_per_s": events_per_s}},
+            "venue": {"kind": "fix", "options": {
+                "port": self.ex.port, "sender_comp_id": "LIVESTACK", "target_comp_id": "EXCHANGE",
+                "store_dir": os.path.join(workdir, "fix-store"), "heartbeat_s": 5, "reconnect_min_s": 0.1,
+                "mass_status": mass, "positions_request": mass}},
+        }
+
+    def fill_some(self) -> None:
+        got = self.ex.received
+        news = [f[11] for m, f in got[self._seen:] if m in ("D", "G")]
+        self._seen = len(got)
+        if news and self._rng.random() < 0.5:
+            try:
+                self.ex.fill(self._rng.choice(news), 0.001)
+            except Exception:  # noqa: BLE001 - that order ended meanwhile
+                pass
+
+    @property
+    def sent(self) -> list[str]:
+        return [m for m, _ in self.ex.received]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.ex.stop()
+

@@ -65,40 +65,12 @@ def test_seeded_chaos_with_the_fix_venue_against_quickfix(tmp_path, mass):
     whose positions the core compares with its own (none may differ: no RECON_MISMATCH); the
     exchange fills resting orders between kills."""
     pytest.importorskip("quickfix")
-    import random
+    from livestack.testing.chaos import FixPeer
 
-    from livestack.testing.fix_exchange import ExchangeProcess
-
-    ex = ExchangeProcess(str(tmp_path / "exchange"))
-    rng = random.Random(7)
-    seen = {"n": 0}
-
-    def fill_some():
-        got = ex.received
-        news = [f[11] for m, f in got[seen["n"]:] if m in ("D", "G")]
-        seen["n"] = len(got)
-        if news and rng.random() < 0.5:
-            try:
-                ex.fill(rng.choice(news), 0.001)
-            except Exception:  # noqa: BLE001 - that order ended meanwhile
-                pass
-
-    try:
-        extra = {
-            "control": {"enabled": False},
-            "instruments": [{"id": 1, "symbol": "BTCUSDT", "venue": "fix", "price_decimals": 2,
-                             "qty_decimals": 3, "tick": 10, "lot": 1}],
-            "feed": {"kind": "sim", "options": {"events_per_s": 5000.0}},
-            "venue": {"kind": "fix", "options": {
-                "port": ex.port, "sender_comp_id": "LIVESTACK", "target_comp_id": "EXCHANGE",
-                "store_dir": str(tmp_path / "fix-store"), "heartbeat_s": 5, "reconnect_min_s": 0.1,
-                "mass_status": mass, "positions_request": mass}},
-        }
-        res = run_chaos(str(tmp_path / "records"), kills=8, seed=42, others_every=4, extra_config=extra,
-                        on_gap=fill_some)
-        sent = [m for m, _ in ex.received]
-    finally:
-        ex.stop()
+    with FixPeer(str(tmp_path), mass=mass) as peer:
+        res = run_chaos(str(tmp_path / "records"), kills=8, seed=42, others_every=4, extra_config=peer.config,
+                        on_gap=peer.fill_some)
+        sent = peer.sent
     assert sum(res.kills.values()) == 8
     assert res.checks["new_orders"] > 0
     if mass:
