@@ -13,6 +13,9 @@ Column types:
   (a 0 the enum does not name reads ``NONE``, any other unknown value ``?<value>``);
   ``flags`` as a string of flag names (``JOURNAL|LAST_IN_MSG``);
 * text (``ANOMALY_TEXT.text``: a strategy error's message) as a string column;
+* ``exec``: EXEC rows of type FEE (a fill's fee, sent after the fill with its exec id) keep their raw
+  ``last_qty``, whose scale is the fee's (``FEE_DECIMALS``), not the instrument's; the columns
+  ``fee`` (scaled int64, scale in its metadata) and ``fee_asset`` spell them out, null on other rows;
 * prices and sizes as **scaled int64**, exactly as recorded. The scale is per instrument; the
   Arrow schema metadata carries it: every price/qty field has ``unit`` and ``scale`` (JSON
   ``{instrument id: decimals}``) metadata, the table has ``livestack.instruments`` (JSON), and
@@ -140,9 +143,28 @@ def to_arrow(arr: np.ndarray, rec: spec.Record | None, instruments: dict[int, di
             if sc is not None:
                 meta["scale"] = sc  # decimals per instrument id: value / 10**scale[instrument]
             add(name, pa.array(np.ascontiguousarray(v)), meta)
+    if rec is not None and rec.name == "EXEC":
+        _add_fee_columns(arr, add)
     meta = {"livestack.instruments": json.dumps(list(instruments.values())), "livestack.session": session,
             "livestack.record": rec.name if rec is not None else ("JOURNAL_INDEX" if journal_first_hseq is not None else "")}
     return pa.Table.from_arrays(cols, schema=pa.schema(schema_fields, metadata=meta))
+
+
+def _add_fee_columns(arr, add) -> None:
+    """EXEC rows of type FEE carry a fill's fee in ``last_qty`` (scale ``FEE_DECIMALS``, not the
+    instrument's) and its asset packed in ``orig_client_order_id`` (``livestack.venues.fees``):
+    spelled out as ``fee`` (scaled int64, null on other rows) and ``fee_asset`` (string)."""
+    import pyarrow as pa
+
+    from livestack.schema import ExecType
+    from livestack.venues.fees import FEE_DECIMALS, asset_name
+
+    is_fee = arr["exec_type"] == int(ExecType.FEE)
+    add("fee", pa.array(np.asarray(arr["last_qty"], dtype=np.int64), mask=~is_fee),
+        {"unit": "fee units", "scale": str(FEE_DECIMALS),
+         "doc": "fee of the fill with this exec id, in its asset (FEE rows only): value / 10**scale"})
+    names = [asset_name(int(c)) if f else None for c, f in zip(arr["orig_client_order_id"].tolist(), is_fee.tolist())]
+    add("fee_asset", pa.array(names, pa.string()), {"doc": "the fee's asset (FEE rows only)"})
 
 
 def export_parquet(path: str, outdir: str, rows: int = 1 << 20, kinds: list[str] | None = None) -> dict[str, int]:

@@ -161,3 +161,21 @@ def test_report_html_figures_match_the_records(two_sessions, tmp_path, capsys):
 def _json(path, capsys):
     assert cli_main(["records", "report", path, "--json"]) == 0
     return capsys.readouterr().out
+
+
+def test_export_spells_out_fees_whose_scale_is_the_fees_not_the_instruments(tmp_path):
+    from livestack.venues.fees import asset_code
+
+    recs = [slot("EXEC", 1, True, ts=T0, client_order_id=1, exec_type=ExecType.FILLED, side=Side.BUY,
+                 last_px=6000000, last_qty=10, exec_id=11),
+            slot("EXEC", 2, True, ts=T0, client_order_id=1, exec_type=ExecType.FEE, side=Side.BUY,
+                 last_qty=1_234_500, exec_id=11, orig_client_order_id=asset_code("BNB"))]
+    path = str(tmp_path / "f.h5")
+    with RecordWriter(path, {"session": "fees", "instruments": INSTRUMENTS}, {"quiet": True}) as w:
+        w.write(np.concatenate(recs))
+    assert cli_main(["records", "export", path, "--parquet", str(tmp_path / "pq")]) == 0
+    t = pq.read_table(tmp_path / "pq" / "execs.parquet")
+    assert t.column("exec_type").to_pylist() == ["FILLED", "FEE"]
+    assert t.column("fee").to_pylist() == [None, 1_234_500]  # 0.012345 BNB
+    assert t.column("fee_asset").to_pylist() == [None, "BNB"]
+    assert t.schema.field("fee").metadata[b"scale"] == b"8"
