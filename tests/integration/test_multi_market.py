@@ -185,3 +185,10 @@ def test_spot_and_usdm_feeds_and_two_venues_in_one_session(tmp_path, datadir):
     r = replay(path, verify=True)
     assert r.verified, r.divergence
     assert r.orders == len(sent)
+    md = {x["name"]: sum(int(np.isin(rec[k]["instrument"], x["instruments"]).sum())
+                         for k in ("journal_md_level", "journal_md_trade", "journal_md_bbo") if k in rec)
+          for x in feeds}
+    assert all(n > 0 for n in md.values()), f"md inputs per feed: {md}"
+    orders = {v["name"]: int(np.isin(sent["instrument"], v["instruments"]).sum()) for v in venues}
+    print(f"\nmulti-market session: md inputs per feed {md}, orders per venue {orders}, fills per venue "
+          f"{per_venue}, {r.inputs:,} journaled inputs replayed bit-identically")
