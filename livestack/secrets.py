@@ -140,7 +140,9 @@ def install_log_redaction() -> None:
 
 def private_dir(path: str) -> str:
     """Create ``path`` (and missing parents) mode 0700; an existing leaf we own is set to 0700.
-    Parents that already exist are left alone (they may be shared, e.g. ``/data``)."""
+    Parents that already exist are left alone (they may be shared, e.g. ``/data``), and so is an
+    existing leaf that is sticky or writable by all (``/tmp``: a session file written straight
+    into it made it 0700 when run as root, and apt, among others, could no longer use it)."""
     path = os.path.abspath(path)
     missing = []
     p = path
@@ -157,7 +159,9 @@ def private_dir(path: str) -> str:
             pass
         os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
     st = os.stat(path)
-    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) != 0o700:
+    mode = stat.S_IMODE(st.st_mode)
+    shared = mode & (stat.S_ISVTX | stat.S_IWOTH)  # /tmp, /dev/shm: a directory for everyone
+    if st.st_uid == os.geteuid() and mode != 0o700 and not (shared and not missing):
         os.chmod(path, 0o700)
     return path
 

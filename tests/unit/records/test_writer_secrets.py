@@ -84,6 +84,23 @@ def test_private_dir_makes_every_directory_it_creates_0700_and_leaves_existing_p
     assert _mode(leaf) == _mode(leaf.parent) == 0o700 and _mode(tmp_path) == 0o755
 
 
+def test_private_dir_leaves_an_existing_shared_directory_alone(tmp_path):
+    """A session file written straight into /tmp (sticky, writable by all) must not make /tmp 0700:
+    run as root that broke every other user of /tmp (apt's sandbox user, in CI)."""
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    secrets.private_dir(str(shared))
+    assert _mode(shared) == 0o1777
+    RecordWriter(str(shared / "s.h5")).close()
+    assert _mode(shared) == 0o1777 and _mode(shared / "s.h5") == 0o600
+    own = tmp_path / "mine"
+    own.mkdir()
+    os.chmod(own, 0o755)
+    secrets.private_dir(str(own))  # an ordinary existing leaf we own is still made private
+    assert _mode(own) == 0o700
+
+
 def test_redaction_by_name_and_by_schema():
     cfg = {"venue": {"options": {"password": "p", "new_password": "n", "Passwd": "x", "username": "u"}},
            "feed": {"options": {"listen_key": "lk", "symbols": ["BTCUSDT"]}},
