@@ -243,15 +243,19 @@ def _polling(sup, pred):
 
 
 def test_stack_on_a_filling_disk_halts_trading_records_it_and_stops_cleanly(tmpfs, stack):
-    d = tmpfs(40)
-    sup = stack(d, 16.0)
+    # room to spare at each stage: a batch that touches kinds with no chunk yet needs a whole chunk
+    # (up to 512 KiB) for each, and the writer stops *before* a batch that would leave less than
+    # min_free / 4; with min_free 16 MiB the REDUCING batch (anomaly, trading state, control command,
+    # ... all new) could already cross that floor and close the file before HALTED was recorded
+    d = tmpfs(80)
+    sup = stack(d, 32.0)
     _wait(_polling(sup, lambda g: g.get("open_orders", 0) > 0 and g.get("trading_state") == 0), 60,
           "resting orders, trading ACTIVE")
-    _fill_to(d, 12 * MiB, "ballast1")  # below min_free_mb: REDUCING
+    _fill_to(d, 30 * MiB, "ballast1")  # below min_free_mb (32): REDUCING
     # >= 1: records keep growing the file, so a busy machine may see HALTED first (the file's
     # TRADING_STATE records below still must say REDUCING, then HALTED)
     _wait(_polling(sup, lambda g: g.get("trading_state", 0) >= 1), 60, "trading REDUCING")
-    _fill_to(d, 6 * MiB, "ballast2")   # below half of it: cancel everything, HALTED
+    _fill_to(d, 15 * MiB, "ballast2")  # below half of it: cancel everything, HALTED (the floor: 8)
     _wait(_polling(sup, lambda g: g.get("trading_state") == 2 and g.get("open_orders") == 0), 30,
           "trading HALTED with no open order")
     _wait(_polling(sup, lambda g: g.get("writer_lag_records", 1) < 64), 30, "the writer to catch up")
