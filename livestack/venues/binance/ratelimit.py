@@ -92,7 +92,10 @@ class RateLimiter:
                 return
             w = self.windows[(kind, length)] = Window(kind, length, limit)
         w.roll(now)
-        w.count = count
+        # never below what we spent ourselves in this window: an answer's count lags the requests
+        # sent after it (six orders sent at once: the first answer said 1 while 4 were out, the
+        # limiter believed it and let the 6th through to a -1015)
+        w.count = max(w.count, count)
         if limit:
             w.limit = limit
         self.stats["header_updates"] += 1
