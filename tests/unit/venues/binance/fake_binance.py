@@ -91,9 +91,12 @@ class FakeBinance:
                     await asyncio.wait_for(ws.close(), 1.0)
                 except (asyncio.TimeoutError, OSError, RuntimeError):
                     pass
-            await asyncio.wait_for(self._runner.cleanup(), 10)
+            try:  # a handler still busy on a loaded machine: the stand-in stops with its loop anyway
+                await asyncio.wait_for(self._runner.cleanup(), 30)
+            except asyncio.TimeoutError:
+                pass
         if self.loop is not None:
-            asyncio.run_coroutine_threadsafe(_down(), self.loop).result(30)
+            asyncio.run_coroutine_threadsafe(_down(), self.loop).result(60)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
 
