@@ -12,3 +12,12 @@ def wait_for(pred, timeout: float, what: str, poll_s: float = 0.01) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(poll_s)
+
+
+def running(sup) -> bool:
+    """``sup.poll()`` for a wait's predicate, but a session that has ended (a fatal failure, the
+    harness gone) fails the wait at once with the supervisor's events instead of letting it run to
+    its timeout under a message that blames the condition."""
+    if not sup.poll():
+        raise AssertionError("the session ended while waiting: " + "; ".join(sup.events[-12:]))
+    return True

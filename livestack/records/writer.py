@@ -48,7 +48,10 @@ Loss rules (why the code is shaped like this):
   ordered metadata flushes keep the file consistent for readers at every instant. A killed SWMR
   writer leaves the superblock's "open for write" flags set; the restarted writer clears them
   (``h5util.clear_status_flags``, the ``h5clear -s`` of the HDF5 tools) after taking the
-  ``<file>.lock`` flock that proves no other writer has the file.
+  ``<file>.lock`` flock that proves no other writer has the file. That flock is the writer's
+  only lock: HDF5's own file lock is off in the writer, so a reader holding the file open (SWMR)
+  can never refuse a restarted writer. A new file is created as ``<file>.tmp`` and renamed into
+  place only once it is open in SWMR-write mode, so no reader ever opens a non-SWMR session file.
 
 The harness is never slowed by the writer: the writer only ever releases ring slots. The writer
 never busy-spins (``Backoff("backoff")``): it shares a core with everything but the harness.
@@ -251,37 +254,43 @@ class RecordWriter:
     def _open(self, attrs: dict) -> None:
         """Create (atomically) or reopen the file, and hold it open in SWMR-write mode.
 
-        Creation happens in ``<file>.tmp`` that is renamed into place once complete, so a writer
-        killed while creating leaves no half-made session file. An existing file is opened
+        Creation happens in ``<file>.tmp`` that is renamed into place once complete and open in
+        SWMR-write mode, so a writer killed while creating leaves no half-made session file and a
+        reader never finds one that is not in SWMR mode. An existing file is opened
         straight in SWMR-write mode (never in plain write mode, whose metadata writes are not
         crash-ordered) after its stale status flags, if any, are cleared.
         """
         o = self.options
         now = time.time_ns()
         self.created = not os.path.exists(self.path)
+        # HDF5's own file lock is off for the writer: the <file>.lock flock (taken before this)
+        # already proves it is the only writer, and HDF5's lock lets any reader that holds the file
+        # open in SWMR mode (`records summary`, a dashboard, a test following the journal) refuse a
+        # restarted writer ("unable to lock file, errno 11") until the reader closes it: the
+        # session went on trading with no records written (seen in CI)
+        tmp = self.path + ".tmp"
         if self.created:
-            tmp = self.path + ".tmp"
             _secrets().create_private_file(tmp)  # 0600 before a byte is written (h5py "w" keeps the mode)
-            with h5py.File(tmp, "w", libver="latest") as f:
+            with h5py.File(tmp, "w", libver="latest", locking=False) as f:
                 self._stamp_new(f, attrs, now)
                 self._create_datasets(f)
-            os.replace(tmp, self.path)
         else:
             old = h5util.status_flags(self.path)
             if old:
                 h5util.clear_status_flags(self.path)
                 self._say(f"{self.path}: previous writer did not close the file (flags {old:#x}); "
                           "cleared them and resuming")
-            with h5py.File(self.path, "r", libver="latest") as f:
+            with h5py.File(self.path, "r", libver="latest", locking=False) as f:
                 missing = [n for n in DATASETS if n not in f]
                 missing_attrs = [k for k in _END_ATTRS if k not in f.attrs]
             if missing or missing_attrs:  # kinds/attributes added since the file was made (additive)
-                with h5py.File(self.path, "r+", libver="latest") as f:
+                with h5py.File(self.path, "r+", libver="latest", locking=False) as f:
                     self._create_datasets(f)
                     for k in missing_attrs:
                         f.attrs[k] = _END_ATTRS[k]
         fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
         fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+        fapl.set_file_locking(False, True)
         fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
         # Bounded caches so the writer's memory is flat over a long session. The chunk cache is
         # set per dataset below to exactly one chunk: appends write whole batches through
@@ -296,7 +305,12 @@ class RecordWriter:
         mdc.max_size = 4 << 20
         mdc.min_size = 1 << 20
         fapl.set_mdc_config(mdc)
-        fid = h5py.h5f.open(self.path.encode(), h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE, fapl=fapl)
+        # a new file is put in place only once it is open in SWMR-write mode: a reader that found
+        # it between the rename and that open saw a closed, non-SWMR file (stale view, and a lock)
+        where = tmp if self.created else self.path
+        fid = h5py.h5f.open(where.encode(), h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE, fapl=fapl)
+        if self.created:
+            os.replace(tmp, self.path)
         f = self.file = h5py.File(fid)
         if not self.created:
             f.attrs["stop_time_ns"] = np.int64(0)

@@ -27,7 +27,7 @@ from livestack.node.supervisor import Supervisor
 from livestack.schema import parse_fixed
 from livestack.venues.execid import exec_id_words
 from livestack.venues.fees import fees_of
-from tests.waiting import wait_for
+from tests.waiting import running, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -103,7 +103,7 @@ def _trade_count(ex, market):
 
 
 def _settle(ex, sup, market, n_fills, timeout=60):
-    wait_for(lambda: sup.poll() and _trade_count(ex, market) >= n_fills, timeout, f"{n_fills} trades at the exchange")
+    wait_for(lambda: running(sup) and _trade_count(ex, market) >= n_fills, timeout, f"{n_fills} trades at the exchange")
 
 
 def _check_fills_equal_trades(ex, sup, market, inst, fills_log):
@@ -159,7 +159,7 @@ def test_live_session_fills_equal_the_exchange_trade_list_across_a_venue_kill(li
     # the venue process is killed: the supervisor restarts it, it reads its journal, reconciles, and
     # reports only what happened while it was gone
     os.kill(sup.procs["venue"].proc.pid, signal.SIGKILL)
-    wait_for(lambda: sup.poll() and sup.procs["venue"].restarts >= 1, 60, "the venue restart")
+    wait_for(lambda: running(sup) and sup.procs["venue"].restarts >= 1, 60, "the venue restart")
     _settle(ex, sup, market, _trade_count(ex, market) + 2)
     time.sleep(1.0)
     _stop(sup)
@@ -187,7 +187,7 @@ def test_fault_injection_loses_no_fill_and_duplicates_no_order(live, capfd):
                              ("disconnect", 1, 0), ("ack_delay", 0, 0.0)):
         ex.fault(kind, n=n, seconds=seconds)
         t0 = _trade_count(ex, market)
-        wait_for(lambda: sup.poll() and _trade_count(ex, market) > t0, 60, f"trading to go on after {kind}")
+        wait_for(lambda: running(sup) and _trade_count(ex, market) > t0, 60, f"trading to go on after {kind}")
     assert sup.procs["venue"].restarts == 0, "the venue process died"
     time.sleep(2.0)   # the sweep (0.5 s) finds what the dropped events hid
     _stop(sup)

@@ -21,7 +21,7 @@ from livestack.control.client import ControlClient, ControlTimeout, ControlUnaut
 from livestack.node import config
 from livestack.node.supervisor import Supervisor
 from livestack.secrets import REDACTED
-from tests.waiting import wait_for
+from tests.waiting import running, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def test_stack_with_curve_control_serves_the_operator_only_and_leaves_a_private_
     sup.start()
     try:
         with ControlClient(endpoint, timeout=20, server_key=spub, keys=osec) as ops:
-            wait_for(lambda: sup.poll() and ops.status()["ok"], 60, "the control surface answering the operator")
+            wait_for(lambda: running(sup) and ops.status()["ok"], 60, "the control surface answering the operator")
             hseq = ops.status()["hseq"]
             with ControlClient(endpoint, timeout=3, server_key=spub, keys=xsec) as x:
                 with pytest.raises((ControlUnauthorized, ControlTimeout)):

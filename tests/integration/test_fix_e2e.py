@@ -12,7 +12,7 @@ import io
 import pytest
 
 from livestack.ipc import shm
-from tests.waiting import wait_for
+from tests.waiting import running, wait_for
 
 pytest.importorskip("quickfix")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -59,8 +59,8 @@ def test_livestack_run_trades_through_the_fix_venue(tmp_path, datadir, market):
         sup.start()
         _wait(ex.logged_on, 30, "the FIX venue to log on")
         # the market maker quotes (NewOrderSingle) and requotes (replace / cancel)
-        _wait(lambda: sup.poll() and len(ex.received) >= 6, 60, "orders from the market maker at the exchange")
-        _wait(lambda: sup.poll() and sup.status()["exec"] >= 6, 30, "execution events back in the harness")
+        _wait(lambda: running(sup) and len(ex.received) >= 6, 60, "orders from the market maker at the exchange")
+        _wait(lambda: running(sup) and sup.status()["exec"] >= 6, 30, "execution events back in the harness")
         got = ex.received
         assert all(m[1][55] == "BTCUSDT" for m in got)
         kinds = {m[0] for m in got}

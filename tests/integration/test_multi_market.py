@@ -19,7 +19,7 @@ import pytest
 from livestack.ipc import shm
 from livestack.node import config
 from livestack.node.supervisor import Supervisor
-from tests.waiting import wait_for
+from tests.waiting import running, wait_for
 
 pytestmark = pytest.mark.slow
 _wait = functools.partial(wait_for, poll_s=0.1)
@@ -82,7 +82,7 @@ def _check_status_and_metrics(sup):
             return None
         return got[0]
 
-    _wait(lambda: sup.poll() and (st := status()) is not None and all(f["healthy"] for f in st["feeds"]), 120,
+    _wait(lambda: running(sup) and (st := status()) is not None and all(f["healthy"] for f in st["feeds"]), 120,
           "both feeds healthy in ctl status")
     st = got[0]
     assert [(f["name"], f["kind"], f["instruments"]) for f in st["feeds"]] == [("spot", "binance", [SPOT]),
@@ -99,7 +99,7 @@ def _check_status_and_metrics(sup):
         return all(f'{k}="{n}"' in text for k, n in (("feed", "spot"), ("feed", "usdm"), ("venue", "sim_spot"),
                                                       ("venue", "sim_usdm")))
 
-    _wait(lambda: sup.poll() and named(), 60, "/metrics to name both feeds and both venues")
+    _wait(lambda: running(sup) and named(), 60, "/metrics to name both feeds and both venues")
     text = metrics()
     import re
 
@@ -138,21 +138,21 @@ def test_spot_and_usdm_feeds_and_two_venues_in_one_session(tmp_path, datadir):
         sup.start()
         assert {"feed.spot", "feed.usdm", "venue.sim_spot", "venue.sim_usdm"} <= set(sup.procs)
         path = sup.records_path
-        _wait(lambda: sup.poll() and _ends(path, SPOT) >= 1 and _ends(path, USDM) >= 1, 180,
+        _wait(lambda: running(sup) and _ends(path, SPOT) >= 1 and _ends(path, USDM) >= 1, 180,
               "both feeds' first SNAPSHOT_END in the journal")
-        _wait(lambda: sup.poll() and all(v["orders"] > 0 and v["exec"] > 0 for v in sup.status()["venues"].values()),
+        _wait(lambda: running(sup) and all(v["orders"] > 0 and v["exec"] > 0 for v in sup.status()["venues"].values()),
               120, "orders and venue answers on both venues")
         _check_status_and_metrics(sup)
         # a gap on the spot feed only: the spot instrument resyncs, the USD-M one does not
         usdm_ends = _ends(path, USDM)
         spot.inject_threadsafe("drop@-1:5")
-        _wait(lambda: sup.poll() and _ends(path, SPOT) >= 2, 180, "the spot feed's resync after its gap")
+        _wait(lambda: running(sup) and _ends(path, SPOT) >= 2, 180, "the spot feed's resync after its gap")
         assert _ends(path, USDM) == usdm_ends, "a gap on the spot feed resynced the USD-M instrument"
         # the USD-M feed process dies: the supervisor restarts that one, which resyncs only its instrument
         spot_ends = _ends(path, SPOT)
         os.kill(sup.procs["feed.usdm"].proc.pid, signal.SIGKILL)
-        _wait(lambda: sup.poll() and sup.procs["feed.usdm"].restarts >= 1, 60, "the usdm feed's restart")
-        _wait(lambda: sup.poll() and _ends(path, USDM) > usdm_ends, 180, "the restarted usdm feed's resync")
+        _wait(lambda: running(sup) and sup.procs["feed.usdm"].restarts >= 1, 60, "the usdm feed's restart")
+        _wait(lambda: running(sup) and _ends(path, USDM) > usdm_ends, 180, "the restarted usdm feed's resync")
         assert sup.procs["feed.spot"].restarts == 0 and _ends(path, SPOT) == spot_ends
         assert sup.stop(timeout=60) == 0, sup.events
         assert shm.list_segments(sup.session) == [], "segments left behind"

@@ -22,7 +22,7 @@ from livestack.ipc.ring import RingRoleTaken
 from livestack.node import config
 from livestack.node.supervisor import Supervisor
 from livestack.schema import DTYPES, ControlCmdType, RecordKind
-from tests.waiting import wait_for
+from tests.waiting import running, wait_for
 
 pytestmark = pytest.mark.slow
 _wait = functools.partial(wait_for, poll_s=0.05)
@@ -62,7 +62,7 @@ def test_a_foreign_process_cannot_send_orders_or_a_kill_into_a_running_stack(sta
     from livestack.control.client import ControlClient
 
     sup = stack
-    _wait(lambda: sup.poll() and sup.status()["orders"] > 0, 60, "the market maker to send orders")
+    _wait(lambda: running(sup) and sup.status()["orders"] > 0, 60, "the market maker to send orders")
     orders, cmd = sup._owned(sup.rings["orders"]), sup._owned(sup.rings["cmd"])
     cmd_tail = cmd.tail
     ctx = mp.get_context("spawn")
@@ -90,13 +90,13 @@ def test_a_foreign_process_cannot_send_orders_or_a_kill_into_a_running_stack(sta
 
 def test_a_restarted_venue_attaches_its_ring_ends_again(stack):
     sup = stack
-    _wait(lambda: sup.poll() and sup.status()["orders"] > 0, 60, "the market maker to send orders")
+    _wait(lambda: running(sup) and sup.status()["orders"] > 0, 60, "the market maker to send orders")
     old = sup.procs["venue"].proc.pid
     os.kill(old, signal.SIGKILL)
-    _wait(lambda: sup.poll() and sup.procs["venue"].restarts >= 1, 30, "venue restart")
+    _wait(lambda: running(sup) and sup.procs["venue"].restarts >= 1, 30, "venue restart")
     new = sup.procs["venue"].proc.pid
     orders, execs = sup._owned(sup.rings["orders"]), sup._owned(sup.rings["exec"])
-    _wait(lambda: sup.poll() and orders.holder("consumer") == new and execs.holder("producer") == new, 60,
+    _wait(lambda: running(sup) and orders.holder("consumer") == new and execs.holder("producer") == new, 60,
           "the restarted venue to hold the orders consumer and exec producer roles")
     before = sup.status()["orders"]
-    _wait(lambda: sup.poll() and sup.status()["orders"] > before, 60, "orders flowing to the restarted venue")
+    _wait(lambda: running(sup) and sup.status()["orders"] > before, 60, "orders flowing to the restarted venue")

@@ -28,7 +28,7 @@ from livestack.node.supervisor import Supervisor
 from livestack.schema import (
     ControlCmdType as C, ControlError, ControlStatus, ExecType, OrderState as S, RecordFlag, RecordKind, TradingState,
 )
-from tests.waiting import wait_for
+from tests.waiting import running, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def session(tmp_path_factory):
     out = {"sup": sup, "replies": {}}
     try:
         tel = lambda: sup.status().get("telemetry", {})  # noqa: E731
-        _wait(lambda: sup.poll() and tel().get("counters", {}).get("fills", 0) > 0
+        _wait(lambda: running(sup) and tel().get("counters", {}).get("fills", 0) > 0
               and tel().get("gauges", {}).get("open_orders", 0) > 0, 60, "fills and resting orders")
         c = ControlClient(sup.control_endpoint, timeout=10)
         r = out["replies"]
@@ -78,7 +78,7 @@ def session(tmp_path_factory):
         r["enable2"] = c.enable()
         # the writer dies mid-session and is restarted by the supervisor
         os.kill(sup.procs["writer"].proc.pid, signal.SIGKILL)
-        _wait(lambda: sup.poll() and sup.procs["writer"].restarts >= 1, 30, "writer restart")
+        _wait(lambda: running(sup) and sup.procs["writer"].restarts >= 1, 30, "writer restart")
         time.sleep(1.0)
         out["metrics"] = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
         c.close()

@@ -19,7 +19,7 @@ import pytest
 from livestack.ipc import shm
 from livestack.node import config
 from livestack.node.supervisor import Supervisor
-from tests.waiting import wait_for
+from tests.waiting import running, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -81,15 +81,15 @@ def test_a_killed_feed_venue_is_restarted_and_the_book_resyncs(stack):
     """The simulated venue's orders die with its process: the restarted one says so (VENUE_RESET),
     the core ends the orders the old one had, and the market maker trades with the new one."""
     sup = stack({})
-    _wait(lambda: sup.poll() and _resting(sup), 30, "the market maker to have resting orders")
+    _wait(lambda: running(sup) and _resting(sup), 30, "the market maker to have resting orders")
     venue = sup.procs["venue"].proc
     os.kill(venue.pid, signal.SIGKILL)
-    _wait(lambda: sup.poll() and sup.procs["venue"].restarts >= 1, 30, "venue restart")
+    _wait(lambda: running(sup) and sup.procs["venue"].restarts >= 1, 30, "venue restart")
     before = sup.status()["md"]
-    _wait(lambda: sup.poll() and _tel(sup)["anomalies"].get("VENUE_RESET", 0) >= 1, 30,
+    _wait(lambda: running(sup) and _tel(sup)["anomalies"].get("VENUE_RESET", 0) >= 1, 30,
           "the core to end the orders the killed venue had")
     fills = _tel(sup)["counters"]["fills"]
-    _wait(lambda: sup.poll() and _tel(sup)["counters"]["fills"] > fills, 30, "fills from the restarted venue")
+    _wait(lambda: running(sup) and _tel(sup)["counters"]["fills"] > fills, 30, "fills from the restarted venue")
     assert sup.status()["md"] > before, "market data did not resume after the restart"
     assert any("restarted" in e for e in sup.events)
     sup.stop(timeout=20)
@@ -118,7 +118,7 @@ def test_a_killed_harness_makes_the_venue_cancel_its_resting_orders(stack):
     from livestack.schema import DTYPES, ExecType
 
     sup = stack({"recovery": {"restart_harness": False}})  # the policy without restarts (issue 14)
-    _wait(lambda: sup.poll() and _resting(sup), 30, "the market maker to have resting orders")
+    _wait(lambda: running(sup) and _resting(sup), 30, "the market maker to have resting orders")
     resting = _resting(sup)
     ring = sup._owned(sup.rings["exec"])
     os.kill(sup.procs["harness"].proc.pid, signal.SIGKILL)
@@ -199,6 +199,30 @@ class _JournaledStatuses:
             self.f.close()
 
 
+def _feed_picture(sup, server, journal) -> str:
+    """What the stack, the stand-in venue and the journal show, for a timeout's message."""
+    from livestack.telemetry import procblock
+
+    parts = [f"server {server.state()}"]
+    try:
+        s = sup.status()
+        parts.append("stack " + str({k: v for k, v in s.items() if k != "telemetry"}))
+        t = s.get("telemetry") or {}
+        parts.append(f"core {t.get('counters', {})} state {t.get('trading_state')}")
+    except Exception as e:  # noqa: BLE001 - a diagnostic must not hide the timeout
+        parts.append(f"stack status: {e!r}")
+    for name in procblock.session_blocks(sup.session):
+        try:
+            b = procblock.read(name)
+        except Exception:  # noqa: BLE001
+            continue
+        if b["process"].startswith(("feed", "writer")):
+            parts.append(f"{b['process']} pid {b['pid']}: "
+                         + str({m[1] + m[2]: m[4] for m in b["metrics"] if m[4]}))
+    parts.append(f"journaled statuses {journal.counts if journal else None}; events {sup.events}")
+    return "\n  ".join(parts)
+
+
 def test_a_killed_binance_feed_is_restarted_and_resyncs_its_book(stack, datadir):
     """Waits on what it checks, never on amounts of market data: a busy machine makes a large
     snapshot slow to fetch and parse while trades and best-bid/offer records keep flowing, so "N
@@ -219,15 +243,22 @@ def test_a_killed_binance_feed_is_restarted_and_resyncs_its_book(stack, datadir)
             "strategy": {"name": "none"},
         })
         journal = _JournaledStatuses(sup.records_path)
+
+        def wait(pred, timeout, what):
+            try:
+                _wait(pred, timeout, what)
+            except TimeoutError as e:
+                raise TimeoutError(f"{e}\n  {_feed_picture(sup, server, journal)}") from None
+
         ends = lambda: journal.count(FeedStatus.SNAPSHOT_END)  # noqa: E731
-        _wait(lambda: sup.poll() and ends() >= 1, 120, "the feed's first SNAPSHOT_END in the journal")
+        wait(lambda: running(sup) and ends() >= 1, 120, "the feed's first SNAPSHOT_END in the journal")
         os.kill(sup.procs["feed"].proc.pid, signal.SIGKILL)
-        _wait(lambda: sup.poll() and sup.procs["feed"].restarts >= 1, 60, "feed restart")
-        _wait(lambda: sup.poll() and server.venue.snapshots_served >= 2, 120,
+        wait(lambda: running(sup) and sup.procs["feed"].restarts >= 1, 60, "feed restart")
+        wait(lambda: running(sup) and server.venue.snapshots_served >= 2, 120,
               "the restarted feed to ask the venue for a fresh snapshot")
-        _wait(lambda: sup.poll() and ends() >= 2, 120, "the restarted feed's SNAPSHOT_END in the journal")
+        wait(lambda: running(sup) and ends() >= 2, 120, "the restarted feed's SNAPSHOT_END in the journal")
         before = sup.status()["md"]
-        _wait(lambda: sup.poll() and sup.status()["md"] > before, 60, "market data after the resync")
+        wait(lambda: running(sup) and sup.status()["md"] > before, 60, "market data after the resync")
         journal.close()
         journal = None
         assert sup.stop(timeout=60) == 0, sup.events

@@ -39,6 +39,12 @@ def all_seqs(path):
         return np.sort(np.concatenate([f[k]["seq"][()] for k in f if k != "journal"]))  # (the index repeats inputs)
 
 
+def _loud(capfd, caplog) -> str:
+    """What the writer said loudly: its log warnings, whether a handler prints them to stderr (a
+    configured session) or pytest's log capture holds them (this file run alone)."""
+    return capfd.readouterr().err + caplog.text
+
+
 @pytest.fixture
 def path(tmp_path):
     return str(tmp_path / "d" / "s.h5")
@@ -199,33 +205,33 @@ def test_restart_after_a_partial_flush_fills_each_dataset_from_its_own_last_seq(
         assert f["order_state"]["seq"].tolist() == [2, 4, 6, 8, 10]
 
 
-def test_a_seq_hole_is_reported_loudly_and_nothing_is_dropped(path, capfd):
+def test_a_seq_hole_is_reported_loudly_and_nothing_is_dropped(path, capfd, caplog):
     with RecordWriter(path, ATTRS, {"quiet": True}) as w:
         w.write(slots(["FILL"] * 10, 1))
         w.write(slots(["FILL"] * 6, 15))  # 11..14 never arrived
         w.write(np.concatenate([slot("FILL", 21), slot("FILL", 23)]))  # 22 missing inside a batch
         assert w.counters["holes"] == 2 and w.counters["missing_records"] == 5
-    err = capfd.readouterr().err
+    err = _loud(capfd, caplog)
     assert "SEQ HOLE" in err and "11..14" in err and "22..22" in err
     assert all_seqs(path).tolist() == list(range(1, 11)) + list(range(15, 22)) + [23]
 
 
-def test_a_fresh_file_whose_first_record_is_not_seq_1_reports_a_hole(path, capfd):
+def test_a_fresh_file_whose_first_record_is_not_seq_1_reports_a_hole(path, capfd, caplog):
     with RecordWriter(path, ATTRS, {"quiet": True}) as w:
         w.write(slots(["FILL"] * 3, 5))
         assert w.counters["holes"] == 1 and w.counters["missing_records"] == 4
-    assert "1..4" in capfd.readouterr().err
+    assert "1..4" in _loud(capfd, caplog)
 
 
-def test_a_seq_stepping_back_outside_a_restart_is_reported(path, capfd):
+def test_a_seq_stepping_back_outside_a_restart_is_reported(path, capfd, caplog):
     with RecordWriter(path, ATTRS, {"quiet": True}) as w:
         w.write(slots(["FILL"] * 10, 1))
         w.write(slots(["ORDER_STATE"] * 2, 5))
         assert w.counters["seq_regressions"] == 1
-    assert "STEPPED BACK" in capfd.readouterr().err
+    assert "STEPPED BACK" in _loud(capfd, caplog)
 
 
-def test_unknown_kinds_are_kept_in_their_own_dataset(path, capfd):
+def test_unknown_kinds_are_kept_in_their_own_dataset(path, capfd, caplog):
     s = slots(["FILL"] * 3)
     s["kind"][1] = 999
     with RecordWriter(path, ATTRS, {"quiet": True}) as w:
@@ -233,7 +239,7 @@ def test_unknown_kinds_are_kept_in_their_own_dataset(path, capfd):
         assert w.counters["unknown_kind"] == 1
     with h5py.File(path, "r") as f:
         assert f["unknown"]["seq"].tolist() == [2] and f["fill"]["seq"].tolist() == [1, 3]
-    assert "unknown kind" in capfd.readouterr().err
+    assert "unknown kind" in _loud(capfd, caplog)
 
 
 def test_a_second_writer_on_the_same_file_is_refused(path):
@@ -242,6 +248,76 @@ def test_a_second_writer_on_the_same_file_is_refused(path):
         RecordWriter(path, ATTRS)
     w.close()
     RecordWriter(path, ATTRS, {"quiet": True}).close()
+
+
+def test_a_new_file_is_put_in_place_only_once_open_in_swmr_write_mode(path, monkeypatch):
+    # a reader that found the file between the rename and the SWMR open got a closed, non-SWMR
+    # file: a stale view, and an HDF5 lock that refused the writer (seen in CI)
+    import os
+
+    seen = []
+    real = os.replace
+
+    def spy(src, dst):
+        seen.append((src, dst, h5util.status_flags(src)))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    w = RecordWriter(path, ATTRS)
+    try:
+        assert seen == [(path + ".tmp", path, 0x05)]  # open for write + SWMR write when it appears
+        w.write(slots(["FILL"] * 2))
+        w.flush()
+    finally:
+        w.close()
+    assert all_seqs(path).tolist() == [1, 2]
+
+
+_WRITER_PROC = """
+import sys, time
+sys.path.insert(0, {root!r})
+from tests.unit.records.test_writer import ATTRS, slots
+from livestack.records.writer import RecordWriter
+w = RecordWriter({path!r}, ATTRS, {{"quiet": True}})
+w.write(slots(["FILL"] * 3, first_seq=w.next_seq))
+w.flush()
+print("ready", w.next_seq, flush=True)
+if sys.argv[1] == "hold":
+    time.sleep(60)
+w.close()
+"""
+
+
+def test_a_reader_holding_the_file_open_never_refuses_a_restarted_writer(path):
+    # HDF5's own file lock let any reader (records summary, a dashboard, a test following the
+    # journal) refuse a restarted writer, "unable to lock file, errno 11", for as long as it kept
+    # the file open; the session traded on with nothing written. The writer's only lock is its flock.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(livestack.__file__))
+    code = _WRITER_PROC.format(root=root, path=path)
+    first = subprocess.Popen([sys.executable, "-c", code, "hold"], stdout=subprocess.PIPE, text=True)
+    reader = None
+    try:
+        assert first.stdout.readline().split()[0] == "ready"
+        reader = h5py.File(path, "r", libver="latest", swmr=True)  # HDF5's default: file locking on
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        second = subprocess.run([sys.executable, "-c", code, "close"], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert second.stdout.split()[:2] == ["ready", "7"]  # resumed after seq 3, wrote 4..6
+        ds = reader["fill"]
+        ds.refresh()
+        assert ds["seq"][()].tolist() == [1, 2, 3, 4, 5, 6]  # the reader follows the new writer
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=30)
+        if reader is not None:
+            reader.close()
 
 
 def test_lookup3_matches_the_reference_vectors():
