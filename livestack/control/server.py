@@ -212,13 +212,7 @@ class ControlServer:
         self._late: set[int] = set()
         self._reply_buf = np.zeros(64, dtype=DTYPES["CONTROL_REPLY"])
         self._events_buf = np.zeros(256, dtype=SLOT128)
-        # waiting for a reply: a few pauses, then short sleeps. No sched_yield: on a loaded machine a
-        # yield can cost a whole time slice, while a sleeper is woken promptly by the scheduler.
-        self.backoff = Backoff("backoff", spins=int(opts.get("reply_spins", 20)), yields=0, min_sleep_ns=5000,
-                               max_sleep_ns=50_000)
-        # right after a command: a bounded watch of the reply ring (see the module docstring)
-        self.reply_spin_s = max(0.0, float(opts.get("reply_spin_us", 50))) / 1e6
-        self._spin = Backoff("spin")
+        self._reply_options(opts)
         set_timer_slack_ns(1000)
         self.ctx = zmq.Context.instance() if opts.get("shared_context") else zmq.Context()
         self.router = self.pub = None
@@ -227,6 +221,16 @@ class ControlServer:
         self._ipc_paths: list[str] = []
         #: request counts for /metrics (procmetrics.control_updater mirrors them)
         self.counts = {"requests": 0, "errors": 0, "timeouts": 0}
+
+    def _reply_options(self, opts: dict) -> None:
+        """How a reply is awaited (``[control] reply_spins`` / ``reply_spin_us``, schema-checked)."""
+        # waiting for a reply: a few pauses, then short sleeps. No sched_yield: on a loaded machine a
+        # yield can cost a whole time slice, while a sleeper is woken promptly by the scheduler.
+        self.backoff = Backoff("backoff", spins=int(opts.get("reply_spins", 20)), yields=0, min_sleep_ns=5000,
+                               max_sleep_ns=50_000)
+        # right after a command: a bounded watch of the reply ring (see the module docstring)
+        self.reply_spin_s = max(0.0, float(opts.get("reply_spin_us", 50))) / 1e6
+        self._spin = Backoff("spin")
 
     # ---- setup ------------------------------------------------------------------------------
     @staticmethod

@@ -201,6 +201,8 @@ class Control(Table):
     pub_endpoint: str = ""
     curve_secret_key: str = ""           # path: the server's secret certificate (`livestack ctl keygen`, 0600)
     curve_authorized_keys: str | list[str] = []  # paths: client public certificates (files or directories)
+    reply_spin_us: NonNegFloat = 50.0    # after a command, watch the reply ring this long (0: never)
+    reply_spins: NonNegInt = 20          # loop passes before the first sleep while a reply is awaited
 
     def check(self):
         return [(k, f"= {ep!r}: expected ipc://PATH or tcp://HOST:PORT")

@@ -104,3 +104,18 @@ def test_paths_that_cannot_be_used_are_errors(tmp_path):
                          "venue": {"kind": "fix", "options": {"store_dir": str(f)}}})
     assert len(e.value.errors) == 2
     assert all("exists and is not a directory" in x for x in e.value.errors)
+
+
+def test_control_reply_spin_is_configured_checked_and_reaches_the_server(monkeypatch):
+    from livestack.control import server
+
+    assert config.DEFAULTS["control"]["reply_spin_us"] == 50.0 and config.DEFAULTS["control"]["reply_spins"] == 20
+    with pytest.raises(config.ConfigError, match=r"'control.reply_spin_us' must be >= 0.0, got -1"):
+        config.validate({"control": {"reply_spin_us": -1}})
+    cfg = config.validate({"control": {"reply_spin_us": 0, "reply_spins": 3}})
+    opts = dict(cfg["control"])  # what the supervisor hands the control process (plus its endpoints)
+    seen = {}
+    monkeypatch.setattr(server, "Backoff", lambda kind, spins=None, **kw: seen.setdefault(kind, spins))
+    srv = server.ControlServer.__new__(server.ControlServer)
+    server.ControlServer._reply_options(srv, opts)
+    assert srv.reply_spin_s == 0.0 and seen["backoff"] == 3
