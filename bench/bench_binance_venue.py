@@ -62,6 +62,7 @@ def _wait(ad, buf, pred, timeout=10.0):
     got = []
     while time.monotonic() < end:
         n = ad.poll(buf, 0)
+        ad.delivered(n)  # as the process loop does once the exec ring took them
         if n:
             b.reset()
             for i in range(n):
@@ -169,6 +170,7 @@ def main() -> None:
         end = time.monotonic() + 120
         while got < a.stream and time.monotonic() < end:
             n = ad.poll(buf, 0)
+            ad.delivered(n)
             got += int(np.count_nonzero((buf["exec_type"][:n] == ExecType.PARTIALLY_FILLED)
                                         | (buf["exec_type"][:n] == ExecType.FILLED)))
             if n:

@@ -178,6 +178,7 @@ def run_loop(adapter, orders: Ring, execs: Ring, options: dict | None = None, st
     flush_s = float(options.get("lost_flush_s", 1.0))
     clock = getattr(adapter, "now_ns", None) or time.time_ns
     service = getattr(adapter, "service", None)
+    delivered = getattr(adapter, "delivered", None)
     backoff = Backoff("backoff", spins=int(options.get("idle_spins", 100)),
                       yields=int(options.get("idle_yields", 10)),
                       max_sleep_ns=int(options.get("idle_max_sleep_ns", 1_000_000)))
@@ -192,6 +193,8 @@ def run_loop(adapter, orders: Ring, execs: Ring, options: dict | None = None, st
         if off == pend:
             return True
         k = execs.write_batch(exec_buf[off:pend])
+        if k and delivered is not None:
+            delivered(k)  # the adapter's own record of what reached the core (binance: its journal)
         if k:
             w = exec_buf[off:off + k]
             c.add("events", k)

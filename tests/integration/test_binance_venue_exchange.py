@@ -47,6 +47,7 @@ class Venue:
 
     def events(self):
         n = self.ad.poll(self.buf, 0)
+        self.ad.delivered(n)  # as the process loop does once the exec ring took them
         self.got.extend(self.buf[i].copy() for i in range(n))
         return self.got
 
@@ -167,6 +168,55 @@ def test_status_command_is_answered_with_order_status(market, tmp_path):
     finally:
         if v is not None:
             v.ad.stop()
+        ex.stop()
+
+
+def _queued(v, cid, et):
+    """The adapter made the event (it is in its queue), whether or not the process loop took it."""
+    return any(int(r["client_order_id"]) == cid and int(r["exec_type"]) == et for r, _ in list(v.ad.events))
+
+
+def test_a_venue_killed_before_its_events_reached_the_ring_reports_them_after_the_restart(market, tmp_path):
+    """The journal records an event as reported only once the exec ring took it (``delivered``).
+    Killed with a REPLACED made but not delivered, the spot venue had already journaled the old
+    order as retired: its successor neither sent the REPLACE again nor knew the new order, the
+    core's pending replace was answered "ended" and the instrument halted (the venue-kill stall of
+    issue 15). Killed with a polled fill not yet in the ring, the fill was lost for good. A CANCEL /
+    REPLACE refused by the venue itself was sent again by the successor."""
+    ex = _exchange(market)
+    creds = Credentials(be.DEFAULT_API_KEY, be.DEFAULT_API_SECRET)
+    store = str(tmp_path / "j")
+    a = b = None
+    try:
+        a = Venue(ex, market, creds, store_dir=store)
+        ex.advance(3.0)
+        bid, ask = a.best()
+        tick, q = a.inst.tick, QTY[market]
+        a.send(OrderCmdType.NEW, 2, Side.BUY, bid - 50 * tick, q)
+        a.until(2, ExecType.ACCEPTED)
+        a.send(OrderCmdType.REPLACE, 4, Side.BUY, 10**12, q, orig=2)           # refused here (price filter)
+        a.until(4, ExecType.CANCEL_REJECTED)
+        a.send(OrderCmdType.REPLACE, 3, Side.BUY, bid - 60 * tick, q, orig=2)  # taken at Binance ...
+        a.send(OrderCmdType.NEW, 5, Side.BUY, ask + 5 * tick, q, TimeInForce.IOC)  # ... and a fill
+        _wait(lambda: _queued(a, 3, ExecType.REPLACED) and _queued(a, 5, ExecType.FILLED), "REPLACED and FILLED made")
+        a.ad.poll(a.buf, 0)   # the loop took them; the ring never did: killed here
+        a.ad.stop()
+        a = None
+        b = Venue(ex, market, creds, store_dir=store)
+        rep = b.until(3, ExecType.REPLACED)
+        assert rep["orig_client_order_id"] == 2 and rep["price"] == bid - 60 * tick
+        b.until(5, ExecType.FILLED)
+        assert b.ad.stats["commands_resent_after_restart"] == 1     # the REPLACE; not the refused one
+        if market == "spot":
+            assert b.ad.stats["resent_replaces_found"] == 1          # asked first: it had taken
+        live = [o for o in ex.orders(market) if o.get("status") in ("NEW", "PARTIALLY_FILLED")]
+        assert len(live) == 1 and parse_fixed(live[0]["price"], 2) == bid - 60 * tick
+        b.send(OrderCmdType.CANCEL, 3, Side.BUY, 0, 0)
+        b.until(3, ExecType.CANCELED)
+    finally:
+        for v in (a, b):
+            if v is not None:
+                v.ad.stop()
         ex.stop()
 
 

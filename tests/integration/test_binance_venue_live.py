@@ -146,9 +146,10 @@ def _stop(sup):
     assert rc == 0, sup.events
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN BUG (open, issue 15): after the venue SIGKILL, trading on the "
-                   "restarted binance venue can stall (seen once on spot in a clean-clone CI run: no new trade in "
-                   "60 s; passes in most runs); kept running so a fix shows up as XPASS")
+@pytest.mark.xfail(strict=False, reason="issue 15: after the venue SIGKILL, trading on the restarted binance venue "
+                   "stalled once on spot in a clean-clone CI run (no new trade in 60 s). The likely cause -- a kill "
+                   "between a spot replace and its REPLACED reaching the exec ring -- is fixed and tested "
+                   "deterministically in test_binance_venue_exchange.py; kept non-strict until CI runs confirm")
 def test_live_session_fills_equal_the_exchange_trade_list_across_a_venue_kill(live):
     ex, start, market, inst, fills_log = live
     # (was a known stall: the killed venue process had journaled events it never handed to the exec

@@ -83,6 +83,8 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         self.creds = creds
         self.stats: collections.Counter = collections.Counter()
         self.events: collections.deque = collections.deque()   # EXEC records not yet polled
+        self._resent_replaces: set = set()   # (new id, orig id) of REPLACEs a killed predecessor took
+        self._undelivered: list = []   # journal lines (or None) of the polled records the ring has not taken
         self._inbox: collections.deque = collections.deque()   # (mono, cmd tuple)
         self.vorders: dict[str, _VOrder] = {}                  # clientOrderId -> venue order
         self.core: dict[int, _VOrder] = {}                     # core cid -> its current venue order
@@ -136,10 +138,13 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         """The CANCEL / REPLACE commands a killed predecessor took from the ring and never answered
         (:meth:`Journal.load`), for orders still live: sent again. A cancel never creates an order
         (-2011 for one gone meanwhile is resolved by a query); a replace reuses its deterministic
-        clientOrderId."""
+        clientOrderId, and on spot asks Binance for the new order before it is sent again
+        (:meth:`_resent_cancel_replace`)."""
         now = time.monotonic()
         for cmd in taken:
             self._inbox.append((now, cmd))
+            if cmd[0] == OrderCmdType.REPLACE:
+                self._resent_replaces.add((cmd[1], cmd[2]))
             self.stats["commands_resent_after_restart"] += 1
 
     def submit(self, cmds: np.ndarray) -> None:
@@ -168,18 +173,27 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         self._kick()
 
     def poll(self, out: np.ndarray, now_ns: int) -> int:
-        """The EXEC records made since the last call; their journal lines are written now, as the
-        process loop takes them for the exec ring (a kill before this reports them again, never not)."""
-        n, cap, ev, lines = 0, len(out), self.events, []
+        """The EXEC records made since the last call. Their journal lines wait for
+        :meth:`delivered`: a record counts as reported only once the exec ring took it."""
+        n, cap, ev, held = 0, len(out), self.events, self._undelivered
         while ev and n < cap:
             r, line = ev.popleft()
             out[n] = r
-            if line is not None:
-                lines.append(line)
+            held.append(line)
             n += 1
+        return n
+
+    def delivered(self, k: int) -> None:
+        """The exec ring took the first ``k`` records :meth:`poll` handed out: journal them now.
+        Written any earlier (when the process loop took them), a kill before the ring write, or
+        while the ring was full, lost them for good: the restarted venue read them as reported
+        (a kill after this reports nothing twice; before it, the events are found again by the
+        reconciliation and the core applies a fill once by exec id)."""
+        held = self._undelivered
+        lines = [line for line in held[:k] if line is not None]
+        del held[:k]
         if lines and self.journal is not None:
             self.journal.write_lines(lines)
-        return n
 
     def on_harness_lost(self) -> None:
         """Stop refreshing the dead-man switch and cancel every open order of ours."""
@@ -464,8 +478,11 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         if v is not None and new_order:
             v.terminal = True   # journaled as ended: a restarted process does not ask about it
         et = ExecType.REJECTED if new_order else ExecType.CANCEL_REJECTED
+        # a refused CANCEL / REPLACE is answered: its order's line follows the command in the journal,
+        # so a restarted venue does not send again what the core already saw refused
+        target = None if new_order else self.core.get(cid if kind == OrderCmdType.CANCEL else orig)
         self._emit(et, cid, v, reason=reason, orig=orig if kind == OrderCmdType.REPLACE else 0, inst_id=inst_id,
-                   side=side)
+                   side=side, journal_also=target if target is not None and target.clid else None)
 
     async def _dispatch(self, cmd) -> None:
         kind, cid, orig, inst_id, side, price, qty, tif, ord_type, reduce_only = cmd
@@ -761,7 +778,9 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
 
     def _emit(self, et, cid: int, v: _VOrder | None, reason: int = 0, orig: int = 0, last_px: int = 0,
               last_qty: int = 0, words=(0, 0), ts_ms=None, ts_ns: int = 0, inst_id: int = 0, side: int = 0,
-              exec_text: str = "", cum: int | None = None) -> None:
+              exec_text: str = "", cum: int | None = None, journal_also: _VOrder | None = None) -> None:
+        """Queue an EXEC for the ring; its journal line (``v``'s state now, and ``journal_also``'s:
+        the order a spot replace retired) is written once the ring took it (:meth:`delivered`)."""
         r = new("EXEC")[0]
         now = time.time_ns()
         r["ts"] = now
@@ -785,6 +804,8 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         r["last_qty"] = last_qty
         r["exec_id"], r["exec_id_hi"] = words
         line = self.journal.line(v, exec_text) if self.journal is not None and v is not None and v.clid else None
+        if journal_also is not None and self.journal is not None:
+            line = self.journal.line(journal_also) + (line or b"")
         self.events.append((r, line))
         self.stats["events"] += 1
         if int(et) in (int(ExecType.REJECTED), int(ExecType.CANCEL_REJECTED)):

@@ -8,9 +8,11 @@ and, for a fill, its execution id text. On start the last line of each clientOrd
 venue's orders and the set of fills already reported; the reconciliation that follows every
 connect then asks Binance about each order not terminal and reports exactly what happened while no
 venue process was running (fills once by trade id, terminal states once). Lines are flushed at
-once; an event's line is written when the process loop takes the event for the exec ring
-(``BinanceAdapter.poll``), not when it is made, so a process killed with events still in its queue
-reports them again after the restart (the core applies a fill once by exec id) instead of never. A
+once; an event's line is written once the exec ring took the event (``BinanceAdapter.delivered``),
+not when it is made nor when the process loop polls it, so a process killed with events still in
+its queue, in the loop's buffer or waiting on a full ring reports them again after the restart (the
+core applies a fill once by exec id) instead of never. A spot replace's REPLACED carries the
+retired old order's line too; a refused CANCEL / REPLACE carries its order's line (answered). A
 torn last line is skipped.
 """
 

@@ -51,17 +51,30 @@ class ReplaceMixin:
             nv.pending_replace = orig
             old.replacing = True
             self.vorders[clid] = nv
-            asyncio.ensure_future(self._await_cancel_replace(old, nv, p))
+            if (new_cid, orig) in self._resent_replaces:
+                self._resent_replaces.discard((new_cid, orig))
+                asyncio.ensure_future(self._resent_cancel_replace(old, nv, p))
+            else:
+                asyncio.ensure_future(self._await_cancel_replace(old, nv, p))
         await asyncio.sleep(0)
 
     async def _await_modify(self, v: _VOrder, orig: int, new_cid: int, price: int, qty: int, params) -> None:
         try:
             res = await self._order_call("order.modify", params, "PUT")
         except ApiError as e:
-            self._emit(ExecType.CANCEL_REJECTED, new_cid, v, reason=codec.reason_of(e.code), orig=orig)
-            return
+            if e.code != -5027:
+                self._emit(ExecType.CANCEL_REJECTED, new_cid, v, reason=codec.reason_of(e.code), orig=orig)
+                return
+            # -5027 "No need to modify the order": it already has this price and quantity -- a
+            # modify a killed predecessor sent and never reported (requeued), or a replace to the
+            # same values. Checked by a query below; refusing it told the core "still the old
+            # order" while Binance had the new one
+            self.stats["modify_already_done"] += 1
+            res, why = None, codec.reason_of(e.code)
         except NoAnswer:
             self.stats["unknown_outcomes"] += 1
+            res, why = None, int(Reject.BAD_RESPONSE)
+        if res is None:
             try:
                 st = await self._query_order(v)
                 ok = (codec.parse_fixed(st.get("price", "0"), v.inst.price_decimals) == price
@@ -69,7 +82,7 @@ class ReplaceMixin:
             except (ApiError, NoAnswer, ValueError, AttributeError):
                 ok = False
             if not ok:
-                self._emit(ExecType.CANCEL_REJECTED, new_cid, v, reason=int(Reject.BAD_RESPONSE), orig=orig)
+                self._emit(ExecType.CANCEL_REJECTED, new_cid, v, reason=why, orig=orig)
                 return
             res = {}
         if v.terminal:
@@ -122,9 +135,36 @@ class ReplaceMixin:
         old.cid = nv.cid
         self.core.pop(orig, None)
         self.core[nv.cid] = nv
-        if self.journal is not None:
-            self.journal.write(old)
-        self._emit(ExecType.REPLACED, nv.cid, nv, orig=orig)
+        # the old order's retired line travels with REPLACED: journaled only once the ring took it.
+        # Written here, a kill before REPLACED reached the core left the journal saying the
+        # replace was answered with the new order unknown: the core's pending replace was then
+        # answered "ended" and halted the instrument
+        self._emit(ExecType.REPLACED, nv.cid, nv, orig=orig, journal_also=old)
+
+    async def _resent_cancel_replace(self, old: _VOrder, nv: _VOrder, params) -> None:
+        """A cancelReplace a killed predecessor took and never answered: it may have taken at
+        Binance. Ask for the new clientOrderId first: there, the replace is reported (and what
+        the new order did since); unknown (-2013), it is sent now. Sent blindly, STOP_ON_FAILURE
+        failed on the already canceled old order and the core was told "refused" while the new
+        order rested at Binance unknown to it."""
+        try:
+            await self._query_order(nv)
+        except ApiError as e:
+            if e.code == -2013:
+                await self._await_cancel_replace(old, nv, params)
+                return
+            self.stats["resolve_failures"] += 1
+        except NoAnswer:
+            self.stats["resolve_failures"] += 1
+        else:
+            self.stats["resent_replaces_found"] += 1
+            self._replaced(old, nv)
+            await self._resolve(nv)
+            return
+        self.vorders.pop(nv.clid, None)
+        old.replacing = False
+        self._emit(ExecType.CANCEL_REJECTED, nv.cid, old, reason=int(Reject.NOT_DELIVERED), orig=old.cid)
+        await self._resolve(old)
 
     async def _resolve_replace(self, old: _VOrder, nv: _VOrder) -> None:
         await self._after_recv_window(nv)

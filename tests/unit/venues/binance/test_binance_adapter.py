@@ -62,6 +62,7 @@ class Events:
 
     def drain(self):
         n = self.ad.poll(self.buf, 0)
+        self.ad.delivered(n)  # as the process loop does once the exec ring took them
         self.got.extend(self.buf[i].copy() for i in range(n))
         return self.got
 
@@ -112,10 +113,12 @@ def test_venue_reject_maps_the_code_and_local_filter_reject_never_sends(venue):
     ad.submit(cmd(OrderCmdType.NEW, 21, price=100, qty=big))    # "1.00": the stand-in refuses -2010
     ev.until(lambda e: e["client_order_id"] == 21 and e["exec_type"] == ExecType.REJECTED, "reject")
     assert ev.of(21, ExecType.REJECTED)[0]["reason"] == codec.Reject.NEW_ORDER_REJECTED
-    n = len(fake.requests)
     ad.submit(cmd(OrderCmdType.NEW, 22, qty=10_000 * 10 ** inst.qty_decimals))  # above LOT_SIZE maxQty
     ev.until(lambda e: e["client_order_id"] == 22, "local reject")
-    assert ev.of(22)[0]["reason"] == codec.Reject.FILTER_LOT and len(fake.requests) == n
+    assert ev.of(22)[0]["reason"] == codec.Reject.FILTER_LOT
+    # nothing about order 22 went out (other requests -- time sync, the reconcile sweep -- may have:
+    # counting all requests failed when a sweep fell in between on a loaded machine)
+    assert not [p for _, p in fake.requests if clid(22) in str(p)]
 
 
 def test_cancel_and_replace(venue):
