@@ -74,6 +74,7 @@ def main(argv=None):
     wall = time.monotonic() - t0
     ms = np.array(res.recover_ms)
     via = np.array(res.via_standby, dtype=bool)
+    warm = np.array(res.warm_at_kill, dtype=bool)
 
     def pct(x):
         return common.percentiles((x * 1e6).astype(np.int64)) if len(x) else {}
@@ -87,6 +88,10 @@ def main(argv=None):
              f"{x.get('max_ns', 0) / 1e6:.0f}"]
             for what, n, x in (("harness kill -> ACTIVE again (reconciled, seen in the file): all", len(ms), q),
                                ("  the warm standby took over", int(via.sum()), q_standby),
+                               ("    it had run the whole journal when the kill came", int((via & warm).sum()),
+                                pct(ms[via & warm])),
+                               ("    it was still reading the journal (started at the last takeover)",
+                                int((via & ~warm).sum()), pct(ms[via & ~warm])),
                                ("  no standby ready: a fresh harness re-ran the journal", int((~via).sum()), q_fresh))]
     print(common.table(rows, ["path", "kills", "p50 ms", "p99 ms", "max ms"]))
     print(common.table([[k, str(c.get(k))] for k in ("new_orders", "duplicate_orders", "venue_fills", "applied_fills",
@@ -100,6 +105,7 @@ def main(argv=None):
                                                  "venue": args.venue, "mass_status": args.mass_status,
                                                  "kills": res.kills, "seed": args.seed, "wall_s": wall,
                                                  "recover_ms": res.recover_ms, "via_standby": res.via_standby,
+                                                 "warm_at_kill": res.warm_at_kill,
                                                  "wait_standby": args.wait_standby, "standby": args.standby,
                                                  "standby_p50_ns": q_standby.get("p50_ns"),
                                                  "standby_p99_ns": q_standby.get("p99_ns"),

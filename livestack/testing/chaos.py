@@ -39,6 +39,7 @@ class ChaosResult:
     kills: dict = field(default_factory=dict)        # process name -> kills
     recover_ms: list = field(default_factory=list)   # harness kill -> recovery end seen in the file (wall clock)
     via_standby: list = field(default_factory=list)  # per harness kill: a warm standby took over (else a fresh harness)
+    warm_at_kill: list = field(default_factory=list)  # per harness kill: a standby had run the whole journal when it came
     path: str = ""
     checks: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
@@ -135,6 +136,7 @@ def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), othe
                 _wait(lambda: _standby_ready(sup), 120, "a warm standby", sup)
             m = sup.procs[name]
             done_before = len(recoveries_done(res.path)) if name == "harness" else 0
+            warm = name == "harness" and _standby_ready(sup)
             n_events = len(sup.events)
             t_kill = time.time_ns()
             os.kill(m.proc.pid, signal.SIGKILL)
@@ -149,6 +151,7 @@ def run_chaos(records_dir: str, kills: int, seed: int, *, gap_s=(0.3, 1.0), othe
                 # input's, here the venue's answer stamped with the venue's own clock.
                 res.recover_ms.append((time.time_ns() - t_kill) / 1e6)
                 res.via_standby.append(any("warm standby took over" in e for e in sup.events[n_events:]))
+                res.warm_at_kill.append(warm)
             else:
                 old = m.proc.pid
                 _wait(lambda: m.proc.pid != old and m.proc.is_alive(), 30, f"{name} restart", sup)
