@@ -185,10 +185,10 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
 
     def delivered(self, k: int) -> None:
         """The exec ring took the first ``k`` records :meth:`poll` handed out: journal them now.
-        Written any earlier (when the process loop took them), a kill before the ring write, or
-        while the ring was full, lost them for good: the restarted venue read them as reported
-        (a kill after this reports nothing twice; before it, the events are found again by the
-        reconciliation and the core applies a fill once by exec id)."""
+        Journaled at poll (as before), a kill before the ring write, or while the ring was full,
+        lost them for good: the restarted venue read them as reported. Now a kill before this
+        makes the successor report them again (its reconciliation finds them; the core applies a
+        fill once by exec id)."""
         held = self._undelivered
         lines = [line for line in held[:k] if line is not None]
         del held[:k]
