@@ -139,7 +139,7 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         (:meth:`Journal.load`), for orders still live: sent again. A cancel never creates an order
         (-2011 for one gone meanwhile is resolved by a query); a replace reuses its deterministic
         clientOrderId, and on spot asks Binance for the new order before it is sent again
-        (:meth:`_resent_cancel_replace`)."""
+        (:meth:`_resolve_replace` with ``resend``)."""
         now = time.monotonic()
         for cmd in taken:
             self._inbox.append((now, cmd))

@@ -53,7 +53,7 @@ class ReplaceMixin:
             self.vorders[clid] = nv
             if (new_cid, orig) in self._resent_replaces:
                 self._resent_replaces.discard((new_cid, orig))
-                asyncio.ensure_future(self._resent_cancel_replace(old, nv, p))
+                asyncio.ensure_future(self._resolve_replace(old, nv, resend=p))
             else:
                 asyncio.ensure_future(self._await_cancel_replace(old, nv, p))
         await asyncio.sleep(0)
@@ -141,43 +141,29 @@ class ReplaceMixin:
         # answered "ended" and halted the instrument
         self._emit(ExecType.REPLACED, nv.cid, nv, orig=orig, journal_also=old)
 
-    async def _resent_cancel_replace(self, old: _VOrder, nv: _VOrder, params) -> None:
-        """A cancelReplace a killed predecessor took and never answered: it may have taken at
-        Binance. Ask for the new clientOrderId first: there, the replace is reported (and what
-        the new order did since); unknown (-2013), it is sent now. Sent blindly, STOP_ON_FAILURE
-        failed on the already canceled old order and the core was told "refused" while the new
-        order rested at Binance unknown to it."""
-        try:
-            await self._query_order(nv)
-        except ApiError as e:
-            if e.code == -2013:
-                await self._await_cancel_replace(old, nv, params)
-                return
-            self.stats["resolve_failures"] += 1
-        except NoAnswer:
-            self.stats["resolve_failures"] += 1
-        else:
-            self.stats["resent_replaces_found"] += 1
-            self._replaced(old, nv)
-            await self._resolve(nv)
-            return
-        self.vorders.pop(nv.clid, None)
-        old.replacing = False
-        self._emit(ExecType.CANCEL_REJECTED, nv.cid, old, reason=int(Reject.NOT_DELIVERED), orig=old.cid)
-        await self._resolve(old)
-
-    async def _resolve_replace(self, old: _VOrder, nv: _VOrder) -> None:
+    async def _resolve_replace(self, old: _VOrder, nv: _VOrder, resend=None) -> None:
+        """A cancelReplace whose outcome is unknown: once Binance can no longer take it (recvWindow),
+        ask for the new clientOrderId. There: REPLACED (and what the new order did since). Unknown
+        (-2013): refused, or with ``resend`` -- the params of a cancelReplace a killed predecessor
+        took and never answered -- sent now. (Sent blindly, STOP_ON_FAILURE failed on the already
+        canceled old order and the core was told "refused" while the new order rested at Binance.)"""
         await self._after_recv_window(nv)
         try:
             await self._query_order(nv)
-            self._replaced(old, nv)
-            await self._resolve(nv)
-            return
         except ApiError as e:
+            if e.code == -2013 and resend is not None:
+                await self._await_cancel_replace(old, nv, resend)
+                return
             if e.code != -2013:
                 self.stats["resolve_failures"] += 1
         except NoAnswer:
             self.stats["resolve_failures"] += 1
+        else:
+            if resend is not None:
+                self.stats["resent_replaces_found"] += 1
+            self._replaced(old, nv)
+            await self._resolve(nv)
+            return
         self.vorders.pop(nv.clid, None)
         old.replacing = False
         self._emit(ExecType.CANCEL_REJECTED, nv.cid, old, reason=int(Reject.NOT_DELIVERED), orig=old.cid)
