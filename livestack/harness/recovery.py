@@ -145,8 +145,8 @@ class JournalFollower:
     A warm standby (``livestack.harness.standby``) calls :meth:`catch_up` every
     ``standby_poll_s`` while the harness runs; when it takes over, only the tail written since
     is left to run. A restarted harness without a standby uses one too, from entry 0. The file
-    is opened for each pass (HDF5 SWMR, without the file lock: a reader holding it would stop a
-    restarting writer from reopening its file) and closed again, so a writer restart never
+    is opened for each pass (HDF5 SWMR, without the file lock, which the writer does not take
+    either: ``records.writer``) and closed again, so a writer restart never
     leaves this reader on stale metadata.
 
     The core gets exactly what a replay gives it: entry k as input hseq k + 1, in order

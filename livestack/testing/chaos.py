@@ -47,8 +47,8 @@ class ChaosResult:
 
 def _raw(path: str, name: str) -> np.ndarray:
     """A dataset of the live session file; empty while the file is not readable yet (not created,
-    or the writer has not switched it to SWMR). Opened without the HDF5 file lock: a poller
-    holding the lock would make a restarting writer fail to reopen its file."""
+    or the writer has not switched it to SWMR). Opened without the HDF5 file lock (the
+    writer no longer takes HDF5's lock, so it is not needed; kept: it costs nothing)."""
     import h5py
 
     try:

@@ -302,7 +302,10 @@ def test_a_reader_holding_the_file_open_never_refuses_a_restarted_writer(path):
     first = subprocess.Popen([sys.executable, "-c", code, "hold"], stdout=subprocess.PIPE, text=True)
     reader = None
     try:
-        assert first.stdout.readline().split()[0] == "ready"
+        import select
+
+        assert select.select([first.stdout], [], [], 60)[0], "the first writer did not start within 60 s"
+        assert first.stdout.readline().split()[:1] == ["ready"]
         reader = h5py.File(path, "r", libver="latest", swmr=True)  # HDF5's default: file locking on
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
