@@ -60,6 +60,8 @@ class RecoveryConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     standby: int = 1                      # warm standby harnesses following the session file (0 = none: a
                                           # restart re-runs the whole journal in a fresh process)
     standby_poll_s: float = 0.1           # how often a standby reads the journal's new entries (it sleeps between)
+    standby_fork: bool = True             # a promoted standby forks its successor, warm at once (else the
+                                          # supervisor spawns one, which re-runs the whole journal)
 
     def __post_init__(self):
         for name in ("writer_wait_s", "recover_timeout_s", "pending_timeout_s", "reject_storm_window_s",

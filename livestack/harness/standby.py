@@ -59,26 +59,56 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
     """Entry point of a standby process (spawned by the supervisor, ``livestack.node.standby``):
     follow the journal until promoted (SIGUSR1), then run as the harness; return on SIGTERM,
     ``stop`` or the end of the session before that."""
-    promoted, term = [], []
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)  # a signal to any thread wakes the select below at once
-    signal.signal(signal.SIGUSR1, lambda *_: promoted.append(1))
-    signal.signal(signal.SIGTERM, lambda *_: term.append(1))
+    sig = _Signals()  # first: a SIGTERM while the core is being built must end this process cleanly
     from livestack.harness import process, recovery
 
     opts = recovery.parse(cfg.get("recovery"))
+    _SUPERVISOR[:] = [os.getppid()]  # spawned by the supervisor; a forked successor keeps this
     t0 = time.monotonic()
     follower = recovery.JournalFollower(process.build_core(cfg), records_path)
+    if sig.term or _follow(sig, follower, session, opts, stop, t0) != "promoted":
+        return
+    if opts.standby_fork:
+        _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, follower, opts)
+    take_over(rings, cfg, telemetry_name, records_path, session, follower)
+
+
+#: the supervisor's pid (a forked standby is not its child: it watches this pid instead)
+_SUPERVISOR: list = []
+
+
+class _Signals:
+    """SIGUSR1 (promoted) and SIGTERM (stop) noted in lists, and a pipe that wakes a select."""
+
+    def __init__(self):
+        self.promoted, self.term = [], []
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)  # a signal to any thread wakes the select at once
+        signal.signal(signal.SIGUSR1, lambda *_: self.promoted.append(1))
+        signal.signal(signal.SIGTERM, lambda *_: self.term.append(1))
+
+    def close(self):
+        signal.set_wakeup_fd(-1)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+
+
+def _follow(sig: _Signals, follower, session: str, opts, stop, t0: float, warm: bool = False) -> str:
+    """Follow the journal until promoted (SIGUSR1: "promoted"), SIGTERM ("term") or ``stop``
+    ("stop"). The ready file exists while this runs; ``warm``: the follower has already run the
+    journal (a forked successor), say so at once."""
+    promoted, term, wake_r = sig.promoted, sig.term, sig.wake_r
     mark = ready_path(session, os.getpid())
     with open(mark, "w") as f:
-        f.write(str(os.getpid()))
+        f.write(str(os.getpid()) + (" warm" if warm else ""))
     try:
-        while not follower.catch_up(lambda: bool(promoted or term)) and not (promoted or term):
+        while not warm and not follower.catch_up(lambda: bool(promoted or term)) and not (promoted or term):
             time.sleep(opts.standby_poll_s)  # the file is not readable yet: the writer is starting
-        with open(mark, "a") as f:
-            f.write(" warm")
-        log.info("standby: core at %s journaled inputs after %.3f s", f"{follower.applied:,}", time.monotonic() - t0)
+        if not warm:
+            with open(mark, "a") as f:
+                f.write(" warm")
+            log.info("standby: core at %s journaled inputs after %.3f s", f"{follower.applied:,}", time.monotonic() - t0)
         while not promoted and not term and not (stop is not None and stop.is_set()):
             select.select([wake_r], [], [], opts.standby_poll_s)
             if promoted or term:
@@ -91,15 +121,85 @@ def run_process(rings: dict, cfg: dict, telemetry_name: str | None = None, recor
             os.unlink(mark)
         except FileNotFoundError:
             pass
-    if not promoted or term:
+        sig.close()
+    if promoted and not term:
+        # until the harness loop installs its own handler, a SIGTERM (the session stopping) ends
+        # the process at once: nothing is running yet that would need draining
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return "promoted"
+    return "term" if term else "stop"
+
+
+def exit_path(session: str, pid: int) -> str:
+    """Where a forked standby leaves its exit status ("code reason"): the supervisor cannot wait
+    for a process that is not its child (``livestack.node.standby.Adopted``)."""
+    from livestack.ipc import shm
+
+    return os.path.join(shm.SHM_DIR, f"{shm.PREFIX}{session}.exit.{pid}")
+
+
+def _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, follower, opts) -> None:
+    """Promoted: fork the next standby before taking over. The child has this core as it is,
+    so it is warm at once, where a freshly spawned standby would re-run the whole journal
+    (seconds by the end of a long session, and a second kill before it is done finds no warm
+    standby). It writes its ready file; the supervisor adopts it by that file
+    (``livestack.node.standby.promote``). Safe here: between journal passes no file is open, and
+    the only other thread (the orphan watch) holds no lock the child needs. The child never
+    returns into this stack: it exits through ``os._exit`` with its status in ``exit_path``."""
+    try:
+        pid = os.fork()
+    except OSError as e:
+        log.warning("standby: cannot fork a successor (%s); the supervisor spawns one", e)
         return
-    signal.set_wakeup_fd(-1)
-    # until the harness loop installs its own handler, a SIGTERM (the session stopping) ends the
-    # process at once: nothing is running yet that would need draining
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if term:
+    if pid:
         return
-    take_over(rings, cfg, telemetry_name, records_path, session, follower)
+    code, why = 0, ""
+    try:
+        sig = _Signals()  # first: the inherited handlers note into the parent's (copied) lists
+        from livestack.node import supervisor
+
+        parent = _SUPERVISOR[0] if _SUPERVISOR else 0
+        supervisor._watch_parent("standby", parent, 0, cfg["cpu"]["harness"], session, parent_fd=_pidfd(parent))
+        if sig.term:
+            return
+        if _follow(sig, follower, session, opts, stop, time.monotonic(), warm=True) == "promoted":
+            _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, follower, opts)
+            take_over(rings, cfg, telemetry_name, records_path, session, follower)
+    except BaseException as e:  # noqa: BLE001 -- classified like any child's (supervisor._child)
+        from livestack.node import supervisor
+
+        if not isinstance(e, (KeyboardInterrupt, SystemExit)):
+            code, why = supervisor.exit_for(e)
+            log.error("standby (forked): %s", why)
+            if os.environ.get("LIVESTACK_TRACEBACK"):
+                import traceback
+
+                traceback.print_exc()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            with open(exit_path(session, os.getpid()), "w") as f:
+                f.write(f"{code} {why}")
+        except OSError:
+            pass
+        try:
+            from livestack.node import supervisor
+
+            if supervisor._ORPHANED:
+                supervisor.last_one_out(session, supervisor._ALIVE[0] if supervisor._ALIVE else None)
+        finally:
+            import sys
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+
+def _pidfd(pid: int):
+    try:
+        return os.pidfd_open(pid) if pid else None
+    except OSError:
+        return None
 
 
 def take_over(rings: dict, cfg: dict, telemetry_name, records_path: str, session: str, follower) -> None:

@@ -3,7 +3,9 @@
     start:   [recovery] standby = N  ──▶ N standby processes ("standby", "standby2" ...) on the
              non-harness CPUs, restarted like any process when they die
     harness died (not exit 0): promote() ──▶ a ready standby (a warm one first): SIGUSR1, its
-             process becomes the "harness" entry, a new standby is spawned in its place
+             process becomes the "harness" entry; in its place the successor it forks (warm at
+             once, ``[recovery] standby_fork``, default on) is adopted (``Adopted``: not the
+             supervisor's child, watched by pidfd), else a new standby is spawned
              one alive but still starting: wait for it (bounded), it is ahead of a fresh harness
              none: the supervisor spawns a fresh harness, which re-runs the whole journal
     stop:    stop() first, so no standby is left following a session that ends
@@ -68,7 +70,11 @@ def promote(sup, harness):
                 f.write(str(harness.proc.pid))
         except OSError:
             pass
-        sup._spawn(s)
+        child = _successor(sup, harness.proc.pid) if sup._recovery.standby_fork else None
+        if child is not None:
+            s.proc, s.report, s.why, s.started = child, None, "", time.monotonic()
+        else:
+            sup._spawn(s)
         sup._standby_wait_until = None
         return True
     killed = harness.proc.exitcode is not None and harness.proc.exitcode < 0
@@ -81,6 +87,124 @@ def promote(sup, harness):
             return None
     sup._standby_wait_until = None
     return False
+
+
+def successor_text(sup) -> str:
+    """What replaced the promoted standby, for the supervisor's takeover line."""
+    got = [f"{n} pid {sup.procs[n].proc.pid}" for n in names(sup) if isinstance(sup.procs[n].proc, Adopted)
+           and time.monotonic() - sup.procs[n].started < 1.0]
+    return f"its forked successor is the standby ({got[0]})" if got else "a new standby is starting"
+
+
+#: how long the supervisor waits for a promoted standby's forked successor to announce itself
+#: (its ready file) before it spawns a new standby instead (a fork takes milliseconds)
+SUCCESSOR_WAIT_S = 2.0
+
+
+def _successor(sup, parent: int, wait_s: float | None = None):
+    """The standby forked by the just-promoted ``parent`` (its ready file names a live child of
+    ``parent``), adopted; None when none announced itself within ``wait_s``. A successor that
+    comes later is not managed: it follows until the session's stop flag or the supervisor's
+    death, as any standby, and is never promoted."""
+    from livestack.ipc import shm
+
+    prefix = f"{shm.PREFIX}{sup.session}.standby."
+    deadline = time.monotonic() + (SUCCESSOR_WAIT_S if wait_s is None else wait_s)
+    while True:
+        try:
+            names = [e for e in os.listdir(shm.SHM_DIR) if e.startswith(prefix)]
+        except OSError:
+            names = []
+        for e in names:
+            try:
+                pid = int(e[len(prefix):])
+            except ValueError:
+                continue
+            if _ppid(pid) == parent:
+                try:
+                    return Adopted(pid, sup.session)
+                except OSError:  # gone already
+                    continue
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.001)
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Adopted:
+    """A process the supervisor did not start (a standby forked by the standby it promoted),
+    behind the part of ``multiprocessing.Process`` the supervisor uses. It cannot be waited for:
+    its end is seen on a pidfd; its exit status is the one it left in
+    ``livestack.harness.standby.exit_path``, else (SIGKILL, or any signal) the kernel's
+    ``/proc/<pid>/stat`` exit code while it is a zombie, else "killed by a signal" (-SIGKILL)."""
+
+    def __init__(self, pid: int, session: str):
+        self.pid = pid
+        self.session = session
+        self.fd = os.pidfd_open(pid)
+        self.why = ""
+        self._code = None
+
+    def is_alive(self) -> bool:
+        import select
+
+        return not select.select([self.fd], [], [], 0)[0]
+
+    def join(self, timeout: float | None = None) -> None:
+        import select
+
+        select.select([self.fd], [], [], timeout)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig) -> None:
+        try:
+            signal.pidfd_send_signal(self.fd, sig)
+        except ProcessLookupError:
+            pass
+
+    @property
+    def exitcode(self) -> int | None:
+        if self._code is not None:
+            return self._code
+        if self.is_alive():
+            return None
+        from livestack.harness.standby import exit_path
+
+        try:
+            with open(exit_path(self.session, self.pid)) as f:
+                code, _, why = f.read().partition(" ")
+            self._code, self.why = int(code), why
+            os.unlink(exit_path(self.session, self.pid))
+            return self._code
+        except (OSError, ValueError):
+            pass
+        self._code = -signal.SIGKILL
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            status = int(fields[49]) if fields[0] == "Z" else 0  # a zombie of its (live) parent
+        except (OSError, ValueError, IndexError):
+            status = 0
+        if status:  # the kernel's status (0 also when it may not be shown: a clean exit leaves a file)
+            self._code = -(status & 0x7F) if status & 0x7F else (status >> 8) & 0xFF
+        else:
+            self.why = "ended without its status file: killed by a signal (which one is not known)"
+        return self._code
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def stop(sup, timeout: float = 10.0) -> None:

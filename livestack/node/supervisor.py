@@ -277,9 +277,13 @@ def _wait_gone(fd: int | None, timeout: float) -> None:
         select.select([fd], [], [], timeout)
 
 
-def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session: str = "") -> None:
+def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session: str = "",
+                  parent_fd: int | None = None) -> None:
     """Thread in every child: poll ``getppid()``; once the supervisor is gone stop this process
-    in order (see the module docstring) by sending it the SIGTERM a normal stop sends."""
+    in order (see the module docstring) by sending it the SIGTERM a normal stop sends.
+    ``parent_fd``: a pidfd of the supervisor, for a process that is not its child (a standby
+    forked by another standby, ``livestack.harness.standby``): gone = the pidfd is readable."""
+    import select
     import threading
 
     role = launch.role(name)  # feed.spot, venue.a: a feed, a venue
@@ -295,8 +299,11 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session
                     os.sched_setaffinity(0, others)  # 0 = the calling thread
                 except OSError:
                     pass
-        while os.getppid() == parent:
-            time.sleep(ORPHAN_POLL_S)
+        if parent_fd is not None:
+            select.select([parent_fd], [], [])
+        else:
+            while os.getppid() == parent:
+                time.sleep(ORPHAN_POLL_S)
         _ORPHANED.append(1)
         now = _current_harness(session, harness_pid) if session and role not in ("harness", "feed") else harness_pid
         if now == os.getpid():  # a standby that became the harness: stop at once, as a harness does
@@ -310,6 +317,18 @@ def _watch_parent(name: str, parent: int, harness_pid: int, harness_cpu, session
 
 _ORPHANED: list = []
 _CPU_LOCKS: list = []
+#: this child's shared flock on the session's liveness file (``hold_alive``), for a forked standby
+_ALIVE: list = []
+
+
+def exit_for(e: BaseException) -> tuple[int, str]:
+    """A child's exit status and its one-line reason for the exception that ended it: fatal (no
+    restart, the session stops) for a refused start, a port taken, or any exception with a true
+    ``fatal`` attribute (e.g. a venue that gave up logging on after its retries); else 1."""
+    fatal = (isinstance(e, StartRefused) or (isinstance(e, OSError) and e.errno == 98)  # EADDRINUSE
+             or bool(getattr(e, "fatal", False)))
+    why = str(e) if isinstance(e, StartRefused) else f"{type(e).__name__}: {e}"
+    return (EXIT_CHILD_FATAL if fatal else 1), why
 
 
 def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", session: str = "",
@@ -325,6 +344,7 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", 
 
     logs.setup_from_env(name, session)
     alive = hold_alive(session) if session else None
+    _ALIVE[:] = [alive]
     cpus = ({cpu} if cpu >= 0 else set()) if isinstance(cpu, int) else set(cpu or ())  # -1: any CPU
     try:
         if name == "harness" and cpus:
@@ -336,11 +356,7 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", 
     except BaseException as e:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
-        # fatal (no restart, the session stops): a refused start, a port taken, or any exception
-        # with a true ``fatal`` attribute (e.g. a venue that gave up logging on after its retries)
-        fatal = (isinstance(e, StartRefused) or (isinstance(e, OSError) and e.errno == 98)  # EADDRINUSE
-                 or bool(getattr(e, "fatal", False)))
-        why = str(e) if isinstance(e, StartRefused) else f"{type(e).__name__}: {e}"
+        code, why = exit_for(e)
         if report is not None:
             try:
                 report.send(why)
@@ -355,7 +371,7 @@ def _child(target, cpu, args: tuple, kwargs: dict, parent: int, name: str = "", 
             last_one_out(session, alive)
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(EXIT_CHILD_FATAL if fatal else 1)
+        os._exit(code)
     finally:
         # done: a late SIGTERM (the orphan watch, racing a venue that stopped by itself) must not
         # turn a clean exit into death by signal (Python resets its handlers while finalizing)
@@ -659,6 +675,7 @@ class Supervisor:
         except (EOFError, OSError):
             pass
         code = m.proc.exitcode
+        m.why = m.why or getattr(m.proc, "why", "")  # an adopted process's own reason (node/standby.py)
         how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exited with code {code}"
         return f"{how}: {m.why}" if m.why else how
 
@@ -698,7 +715,7 @@ class Supervisor:
                     self.harness_restarts += 1
                     if took:
                         self._say(f"harness {why}; the warm standby took over (pid {m.proc.pid}, restart "
-                                  f"#{self.harness_restarts}): journal tail, RECOVERING")
+                                  f"#{self.harness_restarts}): journal tail, RECOVERING; {standby.successor_text(self)}")
                         continue
                     self._spawn(m)
                     self._say(f"harness {why}; restarted (pid {m.proc.pid}, restart #{self.harness_restarts}): "

@@ -50,6 +50,18 @@ def test_a_warm_standby_takes_over_from_a_sigkilled_harness(tmp_path):
     _assert_clean(res)
 
 
+def test_back_to_back_harness_kills_each_find_a_warm_standby(tmp_path):
+    """The promoted standby forks its successor before it takes over, so the successor has the
+    core as it is (warm at once) and a kill right after a takeover is again only a journal tail
+    (a freshly spawned standby would still be importing, or re-running the whole journal)."""
+    res = run_chaos(str(tmp_path / "records"), kills=5, seed=3, others_every=0, gap_s=(0.05, 0.2))
+    assert res.kills == {"harness": 5}
+    assert res.via_standby == [True] * 5, res.events
+    assert res.warm_at_kill[1:] == [True] * 4, (res.warm_at_kill, res.events)
+    assert sum("its forked successor is the standby" in e for e in res.events) == 5, res.events
+    _assert_clean(res)
+
+
 def test_seeded_chaos_20_kills_over_every_process(tmp_path):
     res = run_chaos(str(tmp_path / "records"), kills=20, seed=14, others_every=4)
     assert sum(res.kills.values()) == 20

@@ -104,17 +104,53 @@ def _telemetry(session):
 
 @pytest.mark.parametrize("run", range(3))
 def test_sigkilled_supervisor_children_stop_in_order_and_lose_nothing(stack, run):
-    from livestack.records import open_session
-    from livestack.records.cli import summarize
-
     wait_for(stack.started, 60, "the session to start", poll_s=0.05)
+    _wait_trading(stack)
+    _kill_supervisor_and_check(stack, run)
+
+
+def _wait_trading(stack, rseq_above: int = 2000) -> int:
     tel = _telemetry(stack.session)
     try:
-        wait_for(lambda: tel.gauge("open_orders") > 0 and tel.gauge("trading_state") == 0 and tel.gauge("rseq") > 2000,
-                 60, "the market maker to have resting orders", poll_s=0.05)
+        wait_for(lambda: tel.gauge("open_orders") > 0 and tel.gauge("trading_state") == 0
+                 and tel.gauge("rseq") > rseq_above, 60, "the market maker to have resting orders", poll_s=0.05)
+        return int(tel.gauge("rseq"))
     finally:
         del tel
+
+
+def test_sigkilled_supervisor_after_a_takeover_stops_the_forked_standby_too(stack):
+    """After a harness kill the harness is the promoted standby and the standby is its forked
+    successor (not the supervisor's child: it watches the supervisor by pidfd). A SIGKILLed
+    supervisor then still leaves no process behind: both stop by themselves with status 0."""
+    from livestack.node.supervisor import harness_pid_path
+
+    wait_for(stack.started, 60, "the session to start", poll_s=0.05)
+    rseq = _wait_trading(stack)
+    with open(harness_pid_path(stack.session)) as f:
+        first = int(f.read())
+    os.kill(first, signal.SIGKILL)
+
+    def successor():
+        for ln in list(stack.lines):
+            if "its forked successor is the standby (standby pid " in ln:
+                return int(ln.rsplit("standby pid ", 1)[1].rstrip(")"))
+        return None
+
+    wait_for(lambda: successor() is not None, 60, "the takeover and its forked successor", poll_s=0.05)
+    _wait_trading(stack, rseq + 1000)
+    with open(harness_pid_path(stack.session)) as f:
+        promoted = int(f.read())
+    assert promoted != first
+    exits = _kill_supervisor_and_check(stack, "after a takeover")
+    assert exits.get(successor()) == 0 and exits.get(promoted) == 0, (successor(), promoted, exits)
+
+
+def _kill_supervisor_and_check(stack, run) -> dict:
     import time
+
+    from livestack.records import open_session
+    from livestack.records.cli import summarize
 
     os.kill(stack.supervisor, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -157,3 +193,4 @@ def test_sigkilled_supervisor_children_stop_in_order_and_lose_nothing(stack, run
           f"{time.monotonic() - killed_at:.1f} s; records 1..{q['last']:,} contiguous, harness's last "
           f"{end['harness_last_seq']:,}, missing tail {end['missing_tail']}; {len(last)} orders all terminal "
           f"({cancels} canceled); final state HALTED; shm segments left 0")
+    return exits

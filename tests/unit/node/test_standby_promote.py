@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from livestack.harness import recovery
 from livestack.harness import standby as hstandby
 from livestack.node import standby
 from livestack.node.supervisor import Managed, harness_pid_path
@@ -27,6 +28,7 @@ class FakeSup:
         self.session = session
         self.procs = {}
         self.spawned = []
+        self._recovery = recovery.parse({"standby_fork": False})
 
     def _spawn(self, m):
         m.proc = FakeProc(99_000 + len(self.spawned))
@@ -90,3 +92,87 @@ def test_a_harness_that_failed_by_itself_or_no_standby_alive_means_a_fresh_harne
     h = _dead_harness(sup)
     sup.procs["standby"].proc.alive = False
     assert standby.promote(sup, h) is False
+
+
+# -- the forked successor (``[recovery] standby_fork``): adopted by its ready file ---------------
+
+def _forked(session, code=None):
+    """A child of this process that announces itself as a standby (its ready file), then waits
+    for a byte on the returned pipe and exits ``code`` leaving its status file (None: sleeps)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(w)
+            with open(hstandby.ready_path(session, os.getpid()), "w") as f:
+                f.write(f"{os.getpid()} warm")
+            os.read(r, 1)
+            if code is not None:
+                with open(hstandby.exit_path(session, os.getpid()), "w") as f:
+                    f.write(f"{code} RuntimeError: boom")
+                os._exit(code)
+            import time
+
+            time.sleep(60)
+        finally:
+            os._exit(99)
+    os.close(r)
+    return pid, w
+
+
+@pytest.fixture
+def session():
+    s = f"unit{uuid.uuid4().hex[:8]}"
+    yield s
+    from livestack.ipc import shm
+
+    shm.remove_session(s)
+
+
+def test_the_promoted_standby_s_forked_child_is_adopted_and_its_exit_status_read(session):
+    sup = FakeSup(session)
+    pid, go = _forked(session, code=3)
+    try:
+        child = standby._successor(sup, os.getpid(), wait_s=10.0)
+        assert isinstance(child, standby.Adopted) and child.pid == pid
+        assert child.is_alive() and child.exitcode is None
+        assert hstandby.is_warm(session, pid)
+        os.write(go, b"x")
+        child.join(10.0)
+        assert not child.is_alive()
+        assert child.exitcode == 3 and child.why == "RuntimeError: boom"  # from its status file
+        assert not os.path.exists(hstandby.exit_path(session, pid))
+    finally:
+        os.close(go)
+        os.waitpid(pid, 0)
+
+
+def test_an_adopted_process_killed_by_a_signal_reports_it(session):
+    """No status file (SIGKILL): the kernel's exit code of the zombie, here -SIGKILL."""
+    sup = FakeSup(session)
+    pid, go = _forked(session)
+    try:
+        child = standby._successor(sup, os.getpid(), wait_s=10.0)
+        child.kill()
+        child.join(10.0)
+        assert child.exitcode == -signal.SIGKILL
+    finally:
+        os.close(go)
+        os.waitpid(pid, 0)
+
+
+def test_only_a_live_child_of_the_promoted_standby_is_adopted(session, monkeypatch):
+    """A ready file left by a dead or foreign process is not a successor: after the bounded wait
+    the supervisor spawns a new standby instead."""
+    sup = FakeSup(session)
+    with open(hstandby.ready_path(session, 1), "w") as f:  # pid 1: alive, not our child
+        f.write("1 warm")
+    assert standby._successor(sup, os.getpid(), wait_s=0.05) is None
+    sup._recovery = recovery.parse({"standby_fork": True})
+    monkeypatch.setattr(standby, "SUCCESSOR_WAIT_S", 0.05)
+    monkeypatch.setattr(os, "kill", lambda pid, sig: None)
+    h = _dead_harness(sup)
+    _standby(sup, "standby", 11, "warm")
+    assert standby.promote(sup, h) is True and h.proc.pid == 11
+    assert sup.spawned == ["standby"]
+    os.unlink(hstandby.ready_path(session, 11))
