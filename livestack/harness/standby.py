@@ -8,8 +8,11 @@ the harness when it dies, so recovery time does not grow with the session's leng
                             every standby_poll_s: JournalFollower.catch_up()  new journal entries
                                                    ──▶ core.run_count      (HDF5 SWMR read, no lock)
     harness dies (not exit 0) ──▶ supervisor: SIGUSR1 to a ready standby, it is "harness" now,
-                                  a new standby is spawned
-    standby on SIGUSR1: take the harness CPU's lock, pin, harness.process.run_process(follower=...)
+                                  its forked successor (else a newly spawned one) the standby
+    standby on SIGUSR1: fork its successor ([recovery] standby_fork): the child has this core as
+                        it is, so it is a warm standby at once (the supervisor adopts it by its
+                        ready file); then take the harness CPU's lock, pin,
+                        harness.process.run_process(follower=...)
                         ──▶ wait for the writer, run the journal's tail, attach the rings,
                             RECOVER ──▶ RECOVERING ──▶ status of every open order ──▶ ACTIVE
 
@@ -21,6 +24,14 @@ Ready: the standby writes its pid to ``/dev/shm/ls.<session>.standby.<pid>`` onc
 handler is in place, and appends " warm" once it ran the journal as it was at its start; the
 supervisor promotes only a standby whose file exists (a signal to a process still importing
 would kill it), warm or not (a standby halfway through is still ahead of a fresh harness). The file goes with the session's shared memory.
+
+The forked successor: a fork copies only the thread that forks, so a standby whose strategy
+started threads of its own does not fork (it logs why; the supervisor spawns a successor, which
+re-runs the journal). Between journal passes the standby holds no file open (each pass opens
+the session file), so the child inherits no HDF5 state. It is not the supervisor's child: the
+supervisor watches it by pidfd and reads its exit status from ``exit_path`` (or, SIGKILLed,
+from the kernel while it is a zombie of its parent); it watches the supervisor by pidfd and
+stops, as any child, when the supervisor dies.
 """
 
 from __future__ import annotations
@@ -146,6 +157,14 @@ def _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, fol
     (``livestack.node.standby.promote``). Safe here: between journal passes no file is open, and
     the only other thread (the orphan watch) holds no lock the child needs. The child never
     returns into this stack: it exits through ``os._exit`` with its status in ``exit_path``."""
+    import threading
+
+    own = [t.name for t in threading.enumerate()
+           if t is not threading.main_thread() and t.name != "livestack-orphan-watch"]
+    if own:
+        log.warning("standby: not forking a successor: a fork would drop the strategy's threads %s; "
+                    "the supervisor spawns one", own)
+        return
     try:
         pid = os.fork()
     except OSError as e:

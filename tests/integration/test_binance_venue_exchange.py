@@ -171,6 +171,60 @@ def test_status_command_is_answered_with_order_status(market, tmp_path):
         ex.stop()
 
 
+def test_usdm_positions_are_reported_after_every_fill_they_count(tmp_path):
+    """``positions_request``: a STATUS burst is followed by the account's position (ORDER_STATUS
+    reason 3, order id 0), which the core compares with its own. The snapshot comes over the WS
+    API, the fills over the user stream: with the stream stalled, a snapshot that already counts a
+    fill waits for it (the exec ring is FIFO: the core then has the fill before the position). A
+    position this session did not make is reported once ``position_settle_s`` ran out."""
+    ex = _exchange("usdm")
+    v = None
+    try:
+        v = Venue(ex, "usdm", Credentials(be.DEFAULT_API_KEY, be.DEFAULT_API_SECRET),
+                  positions_request=True, position_settle_s=2.0, reconcile_interval_s=0.0)
+        ex.advance(3.0)
+        bid, ask = v.best()
+        tick, q = v.inst.tick, QTY["usdm"]
+        v.send(OrderCmdType.NEW, 1, Side.BUY, ask + 5 * tick, q, TimeInForce.IOC)
+        v.until(1, ExecType.FILLED)
+        v.got.clear()
+        v.send(OrderCmdType.STATUS, 1, Side.BUY, ask + 5 * tick, q)
+        pos = v.until(0, ExecType.ORDER_STATUS)
+        assert (pos["reason"], pos["instrument"], pos["qty"]) == (3, 1, q)
+
+        ex.fault("stall", seconds=1.5)             # the user stream holds the next fill
+        bid, ask = v.best()
+        v.send(OrderCmdType.NEW, 2, Side.BUY, ask + 5 * tick, q, TimeInForce.IOC)
+        _wait(lambda: len(ex.trades("usdm")) == 2, "the second fill at the exchange")
+        v.got.clear()
+        v.send(OrderCmdType.STATUS, 1, Side.BUY, ask + 5 * tick, q)   # its answer: the position now counts 2q
+        pos = v.until(0, ExecType.ORDER_STATUS)
+        seq = [(int(e["client_order_id"]), int(e["exec_type"])) for e in v.got]
+        assert pos["qty"] == 2 * q
+        assert seq.index((2, ExecType.FILLED)) < seq.index((0, ExecType.ORDER_STATUS)), seq
+        assert v.ad.stats["positions_unsettled"] == 0
+
+        ex.foreign_position("0.005")              # traded by hand on the same account
+        v.got.clear()
+        v.send(OrderCmdType.STATUS, 1, Side.BUY, ask + 5 * tick, q)
+        pos = v.until(0, ExecType.ORDER_STATUS, timeout=30.0)
+        assert pos["qty"] == 2 * q + 5             # reported as it is: the core halts on the difference
+        assert v.ad.stats["positions_unsettled"] == 1 and v.ad.stats["positions_reported"] == 3
+    finally:
+        if v is not None:
+            v.ad.stop()
+        ex.stop()
+
+
+def test_positions_request_is_refused_for_spot():
+    from livestack.venues.binance.config import load_options
+
+    with pytest.raises(ValueError, match="positions_request is a USD-M feature"):
+        load_options({"market": "spot", "positions_request": True})
+    with pytest.raises(ValueError, match="position_settle_s must be >= 0"):
+        load_options({"market": "usdm", "position_settle_s": -1})
+
+
 def _queued(v, cid, et):
     """The adapter made the event (it is in its queue), whether or not the process loop took it."""
     return any(int(r["client_order_id"]) == cid and int(r["exec_type"]) == et for r, _ in list(v.ad.events))

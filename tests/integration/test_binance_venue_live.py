@@ -172,6 +172,60 @@ def test_live_session_fills_equal_the_exchange_trade_list_across_a_venue_kill(li
     assert loaded["min_order_qty"] == inst["lot"] and loaded["min_price"] > 0 and loaded["min_notional"] > 0
 
 
+def _rows(sup, name):
+    """Dataset ``name`` of the live session file (SWMR read, as the standby reads it)."""
+    import h5py
+
+    try:
+        with h5py.File(sup.records_path, "r", libver="latest", swmr=True, locking=False) as f:
+            return f[name][()] if name in f else None
+    except (OSError, KeyError):
+        return None
+
+
+def _position_reports(sup):
+    from livestack.schema import ExecType
+
+    e = _rows(sup, "exec")
+    if e is None:
+        return []
+    return list(e[(e["exec_type"] == int(ExecType.ORDER_STATUS)) & (e["reason"] == 3) & (e["client_order_id"] == 0)])
+
+
+def _mismatches(sup):
+    from livestack.schema import Anomaly
+
+    a = _rows(sup, "anomaly")
+    return [] if a is None else list(a[a["code"] == int(Anomaly.RECON_MISMATCH)])
+
+
+@pytest.mark.parametrize("live", ["usdm"], indirect=True)   # positions: USD-M (spot has balances)
+def test_a_harness_killed_over_usdm_is_reconciled_with_the_account_position(live):
+    """``positions_request``: each recovery ends with the account's position, compared by the core.
+    Equal (this session made every trade): the session trades on. A position changed by hand on the
+    same account: ANOMALY RECON_MISMATCH naming the instrument (detail = venue - core), HALTED."""
+    from livestack.schema import TradingState
+
+    ex, start, market, inst, fills_log = live
+    sup = start(positions_request=True, position_settle_s=2.0)
+    _settle(ex, sup, market, 4)
+    os.kill(sup.procs["harness"].proc.pid, signal.SIGKILL)
+    wait_for(lambda: running(sup) and len(_position_reports(sup)) >= 1, 90, "the position report of the recovery")
+    n = _trade_count(ex, market)
+    _settle(ex, sup, market, n + 2)                  # trading on: the positions were equal
+    assert _mismatches(sup) == []
+
+    ex.foreign_position("0.005")
+    os.kill(sup.procs["harness"].proc.pid, signal.SIGKILL)
+    wait_for(lambda: running(sup) and len(_mismatches(sup)) >= 1, 90, "RECON_MISMATCH after a foreign trade")
+    [m] = _mismatches(sup)
+    assert (int(m["instrument"]), int(m["client_order_id"]), int(m["detail"])) == (1, 0, 5)
+    wait_for(lambda: running(sup) and (lambda t: t is not None and int(t["state"][-1]) == int(TradingState.HALTED))(
+        _rows(sup, "trading_state")), 60, "HALTED")
+    _stop(sup)
+    assert len(_position_reports(sup)) >= 2
+
+
 def _venue_stats(text):
     """The counters the venue process logged at its (last orderly) stop."""
     line = [ln for ln in text.splitlines() if "binance: venue stats" in ln][-1]

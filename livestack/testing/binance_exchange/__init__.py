@@ -124,6 +124,17 @@ class ExchangeHandle:
             self.server._queue_md(self.server.ex.step())
         self._call(go)
 
+    def foreign_position(self, qty: str) -> None:
+        """A USD-M position change this session did not make (a trade by hand on the same account):
+        ``qty`` base units added to the position, without a trade or a user-stream event."""
+        from decimal import Decimal
+
+        def go():
+            acct = self.server.ex.accounts["usdm"]
+            acct.position += Decimal(qty)
+            acct.position_time = int(__import__("time").time() * 1000)
+        self._call(go)
+
     def trades(self, market: str) -> list:
         """The exchange's trade list (myTrades rows) of ``market``: the fills it made."""
         return self._call(lambda: [dict(r) for r in self.server.ex.trades[market]])

@@ -88,6 +88,7 @@ class Account:
         self.market = market
         self.balances = {a: [Decimal(str(v)), Decimal(0)] for a, v in balances.items()}  # asset -> [free, locked]
         self.position = Decimal(0)  # USD-M one-way position (base units, signed)
+        self.position_time = 0      # ms of its last change (positionRisk's updateTime; 0: never)
         self.entry = Decimal(0)
         self.realized = Decimal(0)
 
@@ -579,6 +580,7 @@ class Exchange:
                 elif (acct.position > 0) != (pos > 0):
                     acct.entry = px
             acct.realized += realized
+            acct.position_time = o.update
             acct.add(m.quote_asset, realized - fee)
         fill = {"price": m.px_str(px_u), "qty": m.qty_str(q_u), "commission": _d8(fee),
                 "commissionAsset": fee_asset, "tradeId": trade_id}
@@ -734,7 +736,7 @@ class Exchange:
                  "maintMargin": "0", "positionInitialMargin": _d8(abs(acct.position * mark) / USDM_LEVERAGE),
                  "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0",
                  "leverage": str(USDM_LEVERAGE), "marginType": "cross", "isAutoAddMargin": "false",
-                 "maxNotionalValue": "1000000000", "updateTime": now_ms()}]
+                 "maxNotionalValue": "1000000000", "updateTime": acct.position_time}]
 
     def usdm_account(self) -> dict:
         m = self.markets["usdm"]

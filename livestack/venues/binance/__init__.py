@@ -41,7 +41,11 @@ units, asset name packed), and the ``fills_log`` JSONL. Symbol filters:
 ``exchange_info`` loads them into the session's config at start (instruments' tick/lot, the core's
 ``[risk.symbols]``), so the core denies what Binance would refuse; ``check_filters`` checks again
 before sending. STATUS (the core's order-status request: recovery, pending timeouts) is answered
-from ``order.status`` after reporting what the core had not been told (``reconcile``).
+from ``order.status`` after reporting what the core had not been told (``reconcile``). USD-M
+with ``positions_request = true``: after each STATUS burst the account's position per
+instrument (``account.position``), as EXEC ORDER_STATUS reason 3, compared by the core; the
+snapshot waits (``position_settle_s``, default 5 s) until the user stream brought the fills it
+counts, so the core has them first. Use an account only this session trades.
 
 Entry point (docs/CONTRACTS.md)::
 

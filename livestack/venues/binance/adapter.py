@@ -108,6 +108,9 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         self._up_event: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self.journal = None
+        self._status_tasks: set = set()          # STATUS answers in flight (positions wait for them)
+        self._positions_task = None              # the position report of the current STATUS burst
+        self.last_fill_ms: dict[str, int] = {}   # symbol -> exchange time of the last fill forwarded
 
     # --- VenueAdapter (process-loop thread) -----------------------------------------------------
     def start(self) -> None:
@@ -497,7 +500,12 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         elif kind == OrderCmdType.REPLACE:
             await self._replace(cmd, inst)
         elif kind == OrderCmdType.STATUS:
-            asyncio.ensure_future(self._answer_status(cmd, inst))
+            task = asyncio.ensure_future(self._answer_status(cmd, inst))
+            if self.opt.positions_request:
+                self._status_tasks.add(task)
+                task.add_done_callback(self._status_tasks.discard)
+                if self._positions_task is None or self._positions_task.done():
+                    self._positions_task = asyncio.ensure_future(self._report_positions())
             await asyncio.sleep(0)
         else:
             self._local_reject(cmd, int(Reject.BAD_COMMAND))
@@ -729,6 +737,8 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         except ValueError:
             self.stats["bad_messages"] += 1
             return
+        if ts_ns:  # forwarded now or before (a duplicate): the core has it (position reports wait for it)
+            self.last_fill_ms[v.symbol] = max(self.last_fill_ms.get(v.symbol, 0), ts_ns // 1_000_000)
         n = len(self.exec_ids)
         try:
             words = self.exec_ids.words(text)
@@ -778,7 +788,8 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
 
     def _emit(self, et, cid: int, v: _VOrder | None, reason: int = 0, orig: int = 0, last_px: int = 0,
               last_qty: int = 0, words=(0, 0), ts_ms=None, ts_ns: int = 0, inst_id: int = 0, side: int = 0,
-              exec_text: str = "", cum: int | None = None, journal_also: _VOrder | None = None) -> None:
+              exec_text: str = "", cum: int | None = None, journal_also: _VOrder | None = None,
+              qty: int | None = None) -> None:
         """Queue an EXEC for the ring; its journal line (``v``'s state now, and ``journal_also``'s:
         the order a spot replace retired) is written once the ring took it (:meth:`delivered`)."""
         r = new("EXEC")[0]
@@ -800,6 +811,7 @@ class BinanceAdapter(ReplaceMixin, ReconcileMixin, VenueAdapter):
         else:
             r["instrument"] = inst_id
             r["side"] = side
+            r["qty"] = qty or 0      # a position report (ORDER_STATUS reason 3): the venue's net position
         r["last_px"] = last_px
         r["last_qty"] = last_qty
         r["exec_id"], r["exec_id_hi"] = words

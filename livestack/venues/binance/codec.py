@@ -325,6 +325,31 @@ def exec_type_of(u: Update) -> int | None:
     return None
 
 
+def positions(answer, by_symbol: dict) -> tuple[dict, dict]:
+    """A USD-M ``account.position`` / ``positionRisk`` answer as ({symbol: net position, fixed
+    point}, {symbol: updateTime ms}) for the symbols of ``by_symbol`` (instruments); a symbol the
+    answer leaves out has position 0 (Binance lists only symbols with a position or open orders).
+    Hedge mode: LONG and SHORT entries are summed (SHORT amounts are negative). ValueError on a
+    malformed answer."""
+    if not isinstance(answer, list):
+        raise ValueError(f"positions: expected a list, got {type(answer).__name__}")
+    net = {sym: 0 for sym in by_symbol}
+    newest = {sym: 0 for sym in by_symbol}
+    for p in answer:
+        if not isinstance(p, dict) or not isinstance(p.get("symbol"), str):
+            raise ValueError(f"positions: malformed entry {p!r:.120}")
+        inst = by_symbol.get(p["symbol"])
+        if inst is None:
+            continue
+        amt = p.get("positionAmt")
+        t = p.get("updateTime", 0)
+        if not isinstance(t, int) or isinstance(t, bool):
+            raise ValueError(f"positions: {p['symbol']}: updateTime {t!r}")
+        net[p["symbol"]] += parse_fixed(amt, inst.qty_decimals)
+        newest[p["symbol"]] = max(newest[p["symbol"]], t)
+    return net, newest
+
+
 def exec_id_text(symbol: str, trade_id: int) -> str:
     """The execution id string of a fill: ``"<symbol>-<tradeId>"`` (Binance trade ids are per symbol)."""
     return f"{symbol}-{trade_id}"

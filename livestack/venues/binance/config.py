@@ -47,6 +47,11 @@ class BinanceVenueOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     check_filters: bool = True          # pre-send check of exchangeInfo symbol filters (local reject)
     load_filters: bool = True           # at session start, exchangeInfo filters into the instruments and
                                         # [risk.symbols] (livestack.venues.binance.exchange_info)
+    positions_request: bool = False     # USD-M: after each burst of the core's STATUS commands (a recovery)
+                                        # report the account's position per instrument; the core compares
+                                        # it with its own (an account only this session trades)
+    position_settle_s: float = 5.0      # a position snapshot newer than the last fill the user stream
+                                        # brought waits this long for the stream before it is reported
     fills_log: str = ""                 # JSONL of every fill with fee + fee asset ("" = none)
     store_dir: str = ""                 # the venue's journal (0700 dir, 0600 file): a restarted venue
                                         # process reports only what is new ("" = none)
@@ -70,6 +75,10 @@ class BinanceVenueOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
             out.append(("rate_limit_safety", "must be in (0, 1]"))
         if self.countdown_cancel_ms and self.market != "usdm":
             out.append(("countdown_cancel_ms", "is a USD-M feature (market = \"usdm\")"))
+        if self.positions_request and self.market != "usdm":
+            out.append(("positions_request", "is a USD-M feature (market = \"usdm\"): spot has balances, not positions"))
+        if self.position_settle_s < 0:
+            out.append(("position_settle_s", "must be >= 0"))
         if self.reduce_only and self.market != "usdm":
             out.append(("reduce_only", "is a USD-M feature (market = \"usdm\")"))
         return out

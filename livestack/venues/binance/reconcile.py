@@ -11,6 +11,13 @@
   answered by querying the order: what the core has not been told (ack, fills by trade id, its end)
   first, then EXEC ``ORDER_STATUS`` (reason 0 live, 1 unknown to Binance, 2 ended; ``cum_qty`` =
   Binance's executed quantity, so a fill the core never got is a mismatch, never a guess).
+* **positions** (``positions_request``, USD-M): after a burst of STATUS commands is answered, the
+  account's position per instrument as EXEC ``ORDER_STATUS`` reason 3 (client order id 0), which
+  the core compares with its own (``core/recovery.pyx``). The snapshot (``account.position``, else
+  REST ``positionRisk``) comes on another channel than the fills (the user stream), so it may
+  count a fill still on its way: it is reported only once the stream has brought a fill as new as
+  its ``updateTime`` (the exec ring is FIFO: the core then has every fill it counts), or after
+  ``position_settle_s`` (a trade this session never made: the core halts on the difference).
 * **sweep**: every ``reconcile_interval_s`` one open-orders query finds what a lost user-stream
   event hid (Binance's user stream has no sequence numbers).
 * **timers**: server-time offset, USD-M listenKey keep-alive, USD-M ``countdownCancelAll`` dead-man
@@ -231,6 +238,38 @@ class ReconcileMixin:
             self.stats["adopted_orders"] += 1
             if isinstance(o.get("orderId"), int):
                 await self._apply_status(v, o)
+
+    async def _report_positions(self) -> None:
+        """The account's positions after the current STATUS burst (see the module docstring)."""
+        await asyncio.sleep(0.05)   # the rest of the burst
+        while self._status_tasks:
+            await asyncio.gather(*list(self._status_tasks), return_exceptions=True)
+        self.stats["positions_requests"] += 1
+        try:
+            if self.opt.use_ws_api and self.ws is not None and self.ws.up:
+                got = await self._ws_call("account.position", {})
+            else:
+                got = await self._rest_call("GET", self.paths["account"], [])
+        except (ApiError, NoAnswer) as e:
+            log.warning("binance: positions query: %s (not compared)", e)
+            self.stats["positions_failures"] += 1
+            return
+        try:
+            net, newest = codec.positions(got, self.by_symbol)
+        except ValueError as e:
+            self.stats["bad_messages"] += 1
+            log.warning("binance: positions answer: %s (not compared)", e)
+            return
+        deadline = time.monotonic() + self.opt.position_settle_s
+        for sym in sorted(net):
+            while self.last_fill_ms.get(sym, 0) < newest.get(sym, 0) and time.monotonic() < deadline \
+                    and not self._stopping:
+                await asyncio.sleep(0.01)
+            if self.last_fill_ms.get(sym, 0) < newest.get(sym, 0):
+                self.stats["positions_unsettled"] += 1   # reported anyway: a fill the core never got
+            inst = self.by_symbol[sym]
+            self._emit(ExecType.ORDER_STATUS, 0, None, reason=3, inst_id=int(inst.id), qty=net[sym])
+            self.stats["positions_reported"] += 1
 
     # --- timers: time sync, listenKey keep-alive, dead-man switch ------------------------------
     async def _open_orders(self, ws_ok: bool = True):

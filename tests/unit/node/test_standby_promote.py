@@ -176,3 +176,21 @@ def test_only_a_live_child_of_the_promoted_standby_is_adopted(session, monkeypat
     assert standby.promote(sup, h) is True and h.proc.pid == 11
     assert sup.spawned == ["standby"]
     os.unlink(hstandby.ready_path(session, 11))
+
+
+def test_a_standby_whose_strategy_runs_threads_does_not_fork(monkeypatch, caplog):
+    """A fork copies only the forking thread: the successor would run without the strategy's
+    threads. Such a standby leaves its successor to the supervisor (a spawned standby)."""
+    import threading
+
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked with a strategy thread running"))
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="strategy-worker", daemon=True)
+    t.start()
+    try:
+        with caplog.at_level("WARNING", logger="livestack.harness.standby"):
+            hstandby._fork_successor(None, {}, None, None, "s", None, None, None)
+    finally:
+        stop.set()
+        t.join()
+    assert "strategy-worker" in caplog.text
