@@ -163,6 +163,7 @@ class JournalFollower:
         self.recovers = 0       # RECOVER inputs among them (the next epoch is this + 1)
         self.last = None        # the last entry run (SLOT128, one row): release_taken_input compares it
         self.errors = 0         # passes that stopped on a read error (the file being rewritten or reopened)
+        self.warm = False       # a standby's: it ran the whole journal as it was at its start
 
     def catch_up(self, interrupted=None) -> bool:
         """Run the entries the journal gained since the last pass. Returns True when the pass

@@ -116,7 +116,8 @@ def _follow(sig: _Signals, follower, session: str, opts, stop, t0: float, warm: 
     try:
         while not warm and not follower.catch_up(lambda: bool(promoted or term)) and not (promoted or term):
             time.sleep(opts.standby_poll_s)  # the file is not readable yet: the writer is starting
-        if not warm:
+        if not warm and not (promoted or term):
+            follower.warm = True  # a forked successor inherits this: it is warm only if this was
             with open(mark, "a") as f:
                 f.write(" warm")
             log.info("standby: core at %s journaled inputs after %.3f s", f"{follower.applied:,}", time.monotonic() - t0)
@@ -181,7 +182,8 @@ def _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, fol
         supervisor._watch_parent("standby", parent, 0, cfg["cpu"]["harness"], session, parent_fd=_pidfd(parent))
         if sig.term:
             return
-        if _follow(sig, follower, session, opts, stop, time.monotonic(), warm=True) == "promoted":
+        if _follow(sig, follower, session, opts, stop, time.monotonic(),
+                   warm=follower.warm) == "promoted":
             _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, follower, opts)
             take_over(rings, cfg, telemetry_name, records_path, session, follower)
     except BaseException as e:  # noqa: BLE001 -- classified like any child's (supervisor._child)

@@ -73,6 +73,8 @@ def promote(sup, harness):
         child = _successor(sup, harness.proc.pid) if sup._recovery.standby_fork else None
         if child is not None:
             s.proc, s.report, s.why, s.started = child, None, "", time.monotonic()
+            if getattr(sup, "_registered", False):  # the registry shows the new pids
+                sup._register()
         else:
             sup._spawn(s)
         sup._standby_wait_until = None
@@ -98,7 +100,7 @@ def successor_text(sup) -> str:
 
 #: how long the supervisor waits for a promoted standby's forked successor to announce itself
 #: (its ready file) before it spawns a new standby instead (a fork takes milliseconds)
-SUCCESSOR_WAIT_S = 2.0
+SUCCESSOR_WAIT_S = 5.0
 
 
 def _successor(sup, parent: int, wait_s: float | None = None):
