@@ -160,6 +160,8 @@ def _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, fol
     returns into this stack: it exits through ``os._exit`` with its status in ``exit_path``."""
     import threading
 
+    from livestack.node import supervisor
+
     own = [t.name for t in threading.enumerate()
            if t is not threading.main_thread() and t.name != "livestack-orphan-watch"]
     if own:
@@ -176,10 +178,9 @@ def _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, fol
     code, why = 0, ""
     try:
         sig = _Signals()  # first: the inherited handlers note into the parent's (copied) lists
-        from livestack.node import supervisor
-
         parent = _SUPERVISOR[0] if _SUPERVISOR else 0
-        supervisor._watch_parent("standby", parent, 0, cfg["cpu"]["harness"], session, parent_fd=_pidfd(parent))
+        supervisor._watch_parent("standby", parent, 0, cfg["cpu"]["harness"], session,
+                                 parent_fd=supervisor._pidfd(parent))
         if sig.term:
             return
         if _follow(sig, follower, session, opts, stop, time.monotonic(),
@@ -187,8 +188,6 @@ def _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, fol
             _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, follower, opts)
             take_over(rings, cfg, telemetry_name, records_path, session, follower)
     except BaseException as e:  # noqa: BLE001 -- classified like any child's (supervisor._child)
-        from livestack.node import supervisor
-
         if not isinstance(e, (KeyboardInterrupt, SystemExit)):
             code, why = supervisor.exit_for(e)
             log.error("standby (forked): %s", why)
@@ -204,8 +203,6 @@ def _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, fol
         except OSError:
             pass
         try:
-            from livestack.node import supervisor
-
             if supervisor._ORPHANED:
                 supervisor.last_one_out(session, supervisor._ALIVE[0] if supervisor._ALIVE else None)
         finally:
@@ -215,12 +212,6 @@ def _fork_successor(rings, cfg, telemetry_name, records_path, session, stop, fol
             sys.stderr.flush()
             os._exit(code)
 
-
-def _pidfd(pid: int):
-    try:
-        return os.pidfd_open(pid) if pid else None
-    except OSError:
-        return None
 
 
 def take_over(rings: dict, cfg: dict, telemetry_name, records_path: str, session: str, follower) -> None:

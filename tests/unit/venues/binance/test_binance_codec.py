@@ -320,3 +320,24 @@ def test_rate_limit_usage_feeds_the_venue_rate_limit_gauge():
 
     procmetrics.venue_updater(_Counters(), _Adapter())(_Block())
     assert got.get("REQUEST_WEIGHT_60s") == int(1e6 * 50 / 6000)
+
+
+def test_usdm_positions_answer_to_fixed_point_net_positions():
+    """``account.position`` / ``positionRisk`` rows (documented shape): the net per symbol of ours
+    (hedge mode LONG + SHORT, SHORT negative), 0 for a symbol the answer leaves out, the newest
+    updateTime; a malformed answer is an error, never a position of 0."""
+    from livestack.node.config import Instrument
+
+    ours = {"BTCUSDT": Instrument(1, "BTCUSDT", "binance", price_decimals=2, qty_decimals=3, tick=10, lot=1),
+            "ETHUSDT": Instrument(2, "ETHUSDT", "binance", price_decimals=2, qty_decimals=3, tick=1, lot=1)}
+    rows = [{"symbol": "BTCUSDT", "positionSide": "LONG", "positionAmt": "0.010", "updateTime": 1720000000100},
+            {"symbol": "BTCUSDT", "positionSide": "SHORT", "positionAmt": "-0.004", "updateTime": 1720000000200},
+            {"symbol": "SOLUSDT", "positionSide": "BOTH", "positionAmt": "3", "updateTime": 1}]
+    net, newest = codec.positions(rows, ours)
+    assert net == {"BTCUSDT": 6, "ETHUSDT": 0}
+    assert newest == {"BTCUSDT": 1720000000200, "ETHUSDT": 0}
+    for bad in ({"code": -1000}, [{"positionAmt": "1"}], [{"symbol": "BTCUSDT", "positionAmt": "x", "updateTime": 1}],
+                [{"symbol": "BTCUSDT", "positionAmt": "0.0001", "updateTime": 1}],   # finer than the lot's decimals
+                [{"symbol": "BTCUSDT", "positionAmt": "1", "updateTime": "1"}]):
+        with pytest.raises(ValueError):
+            codec.positions(bad, ours)
