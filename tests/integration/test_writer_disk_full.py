@@ -82,6 +82,12 @@ def _ring(capacity=1 << 14):
     return Ring.create(name, capacity, 128)
 
 
+def _remove(ring) -> None:
+    """Every segment of the ring's session: the ring, and the metrics block a writer process
+    creates beside it (``ls.<session>.m.writer``)."""
+    shm.remove_session(ring.name.lstrip("/").split(".")[1])
+
+
 def _produce(ring, seq: int, n: int) -> int:
     v = ring.claim(n)
     k = len(v)
@@ -133,7 +139,7 @@ def test_writer_stops_before_the_disk_is_full_and_counts_what_follows(tmpfs):
         _check_file(os.path.join(d, "s.h5"), produced, rw.lost)
     finally:
         ring.close()
-        shm.unlink_segment(ring.name)
+        _remove(ring)
 
 
 def test_a_real_enospc_mid_batch_leaves_a_readable_contiguous_file(tmpfs):
@@ -154,7 +160,7 @@ def test_a_real_enospc_mid_batch_leaves_a_readable_contiguous_file(tmpfs):
         _check_file(os.path.join(d, "s.h5"), produced, rw.lost)
     finally:
         ring.close()
-        shm.unlink_segment(ring.name)
+        _remove(ring)
 
 
 @pytest.mark.parametrize("pending", [False, True])
@@ -199,7 +205,7 @@ def test_the_disk_filled_by_someone_else_to_0_before_the_close_leaves_a_readable
         assert r.returncode == 0 and "THE RECORDS DISK FILLED" in r.stdout, r.stdout + r.stderr
     finally:
         ring.close()
-        shm.unlink_segment(ring.name)
+        _remove(ring)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,4 +368,4 @@ def test_writer_process_without_room_writes_nothing_drops_and_counts_and_exits_2
             p.kill()
             p.join(timeout=10)
         ring.close()
-        shm.unlink_segment(ring.name)
+        _remove(ring)
