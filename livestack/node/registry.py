@@ -31,13 +31,23 @@ def _path(session: str) -> str:
     return os.path.join(registry_dir(), f"{session}.json")
 
 
-def proc_start_ticks(pid: int) -> int:
-    """The kernel start time of ``pid`` (clock ticks since boot; 0 when unknown)."""
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (index 0: the state, 1: the
+    parent's pid, 19: the start time, 49: the exit status of a zombie); None when unreadable."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-        return int(stat[stat.rindex(b")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
+        return stat[stat.rindex(b")") + 2:].decode("ascii", "replace").split()
+    except (OSError, ValueError):
+        return None
+
+
+def proc_start_ticks(pid: int) -> int:
+    """The kernel start time of ``pid`` (clock ticks since boot; 0 when unknown)."""
+    fields = proc_stat(pid)
+    try:
+        return int(fields[19]) if fields else 0
+    except (ValueError, IndexError):
         return 0
 
 

@@ -73,10 +73,12 @@ def promote(sup, harness):
         child = _successor(sup, harness.proc.pid) if sup._recovery.standby_fork else None
         if child is not None:
             s.proc, s.report, s.why, s.started = child, None, "", time.monotonic()
+            sup._successor_text = f"its forked successor is the standby ({name} pid {child.pid})"
             if getattr(sup, "_registered", False):  # the registry shows the new pids
                 sup._register()
         else:
             sup._spawn(s)
+            sup._successor_text = f"a new standby is starting ({name} pid {s.proc.pid})"
         sup._standby_wait_until = None
         return True
     killed = harness.proc.exitcode is not None and harness.proc.exitcode < 0
@@ -92,10 +94,8 @@ def promote(sup, harness):
 
 
 def successor_text(sup) -> str:
-    """What replaced the promoted standby, for the supervisor's takeover line."""
-    got = [f"{n} pid {sup.procs[n].proc.pid}" for n in names(sup) if isinstance(sup.procs[n].proc, Adopted)
-           and time.monotonic() - sup.procs[n].started < 1.0]
-    return f"its forked successor is the standby ({got[0]})" if got else "a new standby is starting"
+    """What replaced the standby the last ``promote`` made the harness, for the takeover line."""
+    return getattr(sup, "_successor_text", "") or "a new standby is starting"
 
 
 #: how long the supervisor waits for a promoted standby's forked successor to announce itself
@@ -133,10 +133,12 @@ def _successor(sup, parent: int, wait_s: float | None = None):
 
 
 def _ppid(pid: int) -> int | None:
+    from livestack.node.registry import proc_stat
+
+    fields = proc_stat(pid)
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
+        return int(fields[1]) if fields else None
+    except (ValueError, IndexError):
         return None
 
 
@@ -192,12 +194,13 @@ class Adopted:
             return self._code
         except (OSError, ValueError):
             pass
+        from livestack.node.registry import proc_stat
+
         self._code = -signal.SIGKILL
+        fields = proc_stat(self.pid)
         try:
-            with open(f"/proc/{self.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            status = int(fields[49]) if fields[0] == "Z" else 0  # a zombie of its (live) parent
-        except (OSError, ValueError, IndexError):
+            status = int(fields[49]) if fields and fields[0] == "Z" else 0  # a zombie of its (live) parent
+        except (ValueError, IndexError):
             status = 0
         if status:  # the kernel's status (0 also when it may not be shown: a clean exit leaves a file)
             self._code = -(status & 0x7F) if status & 0x7F else (status >> 8) & 0xFF

@@ -127,12 +127,13 @@ class ExchangeHandle:
     def foreign_position(self, qty: str) -> None:
         """A USD-M position change this session did not make (a trade by hand on the same account):
         ``qty`` base units added to the position, without a trade or a user-stream event."""
+        import time
         from decimal import Decimal
 
         def go():
             acct = self.server.ex.accounts["usdm"]
             acct.position += Decimal(qty)
-            acct.position_time = int(__import__("time").time() * 1000)
+            acct.position_time = int(time.time() * 1000)
         self._call(go)
 
     def trades(self, market: str) -> list:

@@ -71,6 +71,7 @@ def test_a_warm_standby_is_promoted_first_and_replaced(sup):
     assert standby.promote(sup, h) is True
     assert sup.sent == [(12, signal.SIGUSR1)] and h.proc.pid == 12
     assert sup.spawned == ["standby2"] and sup.procs["standby2"].proc.pid != 12
+    assert standby.successor_text(sup) == f"a new standby is starting (standby2 pid {sup.procs['standby2'].proc.pid})"
     with open(harness_pid_path(sup.session)) as f:
         assert f.read() == "12"
 
