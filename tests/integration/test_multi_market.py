@@ -99,9 +99,18 @@ def _check_status_and_metrics(sup):
         return all(f'{k}="{n}"' in text for k, n in (("feed", "spot"), ("feed", "usdm"), ("venue", "sim_spot"),
                                                       ("venue", "sim_usdm")))
 
-    _wait(lambda: running(sup) and named(), 60, "/metrics to name both feeds and both venues")
-    text = metrics()
     import re
+
+    def healthy(text):
+        return all(re.search(r'livestack_feed_healthy\{[^}]*feed="%s"[^}]*\} 1(\.0)?\n' % f, text)
+                   for f in ("spot", "usdm"))
+
+    _wait(lambda: running(sup) and named(), 60, "/metrics to name both feeds and both venues")
+    # a replayed feed may be between a stale diff and its resync at any one scrape: wait (bounded)
+    # for one scrape where both books are valid, then check that scrape
+    seen = []
+    _wait(lambda: running(sup) and healthy(seen.append(metrics()) or seen[-1]), 60, "both feeds healthy in one scrape")
+    text = seen[-1]
 
     for feed in ("spot", "usdm"):
         assert re.search(r'livestack_feed_healthy\{[^}]*feed="%s"[^}]*\} 1(\.0)?\n' % feed, text), text
