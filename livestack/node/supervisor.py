@@ -441,7 +441,13 @@ class Supervisor:
     def _say(self, msg: str) -> None:
         self.events.append(msg)
         logging.getLogger("livestack.node.supervisor").info(msg)
-        print(f"livestack: {msg}", file=self.out, flush=True)
+        self._line(f"livestack: {msg}")
+
+    def _line(self, text: str) -> None:
+        """One write per line: under PYTHONUNBUFFERED, print() writes the text and its newline
+        separately, and a child's log line sharing the pipe can land between them."""
+        self.out.write(text + "\n")
+        self.out.flush()
 
     def start(self) -> None:
         self._load_venue_filters()
@@ -510,7 +516,7 @@ class Supervisor:
             f"{m.name} pid {m.proc.pid}" + (f" cpu {m.cpu}" if m.cpu >= 0 else "") for m in self.procs.values()))
         if not self.quiet:
             for line in self.where():
-                print(f"  {line}", file=self.out, flush=True)
+                self._line(f"  {line}")
         self._register()
 
     def _load_venue_filters(self) -> None:
@@ -828,7 +834,7 @@ class Supervisor:
                 if not self.poll():
                     break
                 if time.monotonic() >= next_status:
-                    print(self.status_line(), file=self.out, flush=True)
+                    self._line(self.status_line())
                     next_status += every
                 if self.out.reader_gone():
                     interrupted.append(EXIT_PIPE)

@@ -4,8 +4,13 @@ Runs CMD as its child with ``PR_SET_CHILD_SUBREAPER`` set, so every process CMD 
 when it dies is re-parented here instead of to PID 1. It reaps every descendant, prints
 ``reaper: exited <pid> <status>`` for each, and exits 0 once none is left (``ECHILD``): when the
 reaper has exited, no process of the session can still be running. The first line it prints is
-``reaper: child <pid>``. A hard limit (``REAPER_LIMIT_S``, default 120 s) SIGKILLs whatever is
-still there and exits 3, so a hung test never leaves processes behind.
+``reaper: child <pid>``. A hard limit (``REAPER_LIMIT_S``, default 120 s), or a SIGTERM sent to
+the reaper (a test's teardown), SIGKILLs every descendant, again on every pass as orphans are
+re-parented here, and exits 3 once none is left, so a failed or hung test never leaves processes
+behind (a SIGKILLed reaper could not do that: its descendants would go to PID 1).
+
+Each line is one ``write``: the session's own processes share the pipe, and under
+``PYTHONUNBUFFERED`` a ``print`` writes the text and its newline separately.
 """
 
 from __future__ import annotations
@@ -25,20 +30,23 @@ def main(argv: list[str]) -> int:
         print("reaper: PR_SET_CHILD_SUBREAPER failed", flush=True)
         return 2
     limit = time.monotonic() + float(os.environ.get("REAPER_LIMIT_S", "120"))
+    told = []
+    signal.signal(signal.SIGTERM, lambda *_: told.append(True))
     child = subprocess.Popen(argv)
-    print(f"reaper: child {child.pid}", flush=True)
-    killed = False
+    _say(f"reaper: child {child.pid}")
+    killing = False
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return 3 if killed else 0
+            return 3 if killing else 0
         if pid:
-            print(f"reaper: exited {pid} {status}", flush=True)
+            _say(f"reaper: exited {pid} {status}")
             continue
-        if time.monotonic() > limit and not killed:
-            killed = True
-            print("reaper: time limit: killing what is left", flush=True)
+        if not killing and (told or time.monotonic() > limit):
+            killing = True
+            _say(f"reaper: {'told to stop' if told else 'time limit'}: killing what is left")
+        if killing:  # every pass: a killed parent's children are re-parented here next
             for entry in os.listdir("/proc"):
                 if entry.isdigit() and _ppid(int(entry)) == os.getpid():
                     try:
@@ -46,6 +54,10 @@ def main(argv: list[str]) -> int:
                     except ProcessLookupError:
                         pass
         time.sleep(0.02)
+
+
+def _say(line: str) -> None:
+    os.write(1, (line + "\n").encode())
 
 
 def _ppid(pid: int) -> int:

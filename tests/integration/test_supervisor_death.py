@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,7 +53,7 @@ class Stack:
         cmd = [sys.executable, REAPER, sys.executable, "-c",
                "import sys; from livestack.cli import main; sys.exit(main(sys.argv[1:]))", "run", str(cfg)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+                                     text=True, start_new_session=True)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -66,25 +67,30 @@ class Stack:
         return "\n".join(self.lines[-60:])
 
     def started(self) -> bool:
-        for ln in list(self.lines):
-            if ln.startswith("reaper: child "):
-                self.supervisor = int(ln.split()[-1])
-            if "livestack: session " in ln and " started: " in ln:
-                self.session = ln.split("livestack: session ", 1)[1].split()[0]
+        for ln in list(self.lines):  # searched, not matched at the start: processes share the pipe
+            if m := re.search(r"reaper: child (\d+)", ln):
+                self.supervisor = int(m.group(1))
+            if m := re.search(r"livestack: session (\S+) started: ", ln):
+                self.session = m.group(1)
         return self.session is not None and self.supervisor is not None
 
     def exits(self) -> dict[int, int]:
         out = {}
         for ln in list(self.lines):
-            if ln.startswith("reaper: exited "):
-                _, _, pid, status = ln.split()
-                out[int(pid)] = int(status)
+            for m in re.finditer(r"reaper: exited (\d+) (-?\d+)", ln):
+                out[int(m.group(1))] = int(m.group(2))
         return out
 
     def kill(self):
+        """Teardown: the reaper SIGKILLs every descendant and exits once none is left (a
+        SIGKILLed reaper would leave them to PID 1, still holding the harness CPU's lock)."""
         if self.proc.poll() is None:
-            self.proc.kill()  # the reaper; its own limit then kills what is left
-            self.proc.wait(timeout=30)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own process group, the last resort
+                self.proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -133,8 +139,9 @@ def test_sigkilled_supervisor_after_a_takeover_stops_the_forked_standby_too(stac
 
     def successor():
         for ln in list(stack.lines):
-            if "its forked successor is the standby (standby pid " in ln:
-                return int(ln.rsplit("standby pid ", 1)[1].rstrip(")"))
+            m = re.search(r"its forked successor is the standby \(standby pid (\d+)\)", ln)
+            if m:
+                return int(m.group(1))
         return None
 
     wait_for(lambda: successor() is not None, 60, "the takeover and its forked successor", poll_s=0.05)
