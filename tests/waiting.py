@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 
 
-def wait_for(pred, timeout: float, what: str, poll_s: float = 0.01) -> None:
-    """Poll ``pred()`` every ``poll_s`` until it is true; TimeoutError naming ``what`` after ``timeout`` s."""
+def wait_for(pred, timeout: float, what, poll_s: float = 0.01) -> None:
+    """Poll ``pred()`` every ``poll_s`` until it is true; TimeoutError naming ``what`` after ``timeout`` s.
+    ``what`` may be a callable, called at the timeout, to say the state the wait ended in."""
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
         time.sleep(poll_s)
 
 

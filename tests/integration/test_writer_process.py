@@ -183,6 +183,13 @@ def _writer(ctx, ring_name, path, stop, flush_ms=20.0):
     return p
 
 
+def _state(what, ring, w, prod, total, tmp_path) -> str:
+    import shutil
+
+    return (f"{what}: ring head {ring.head:,} tail {ring.tail:,} of {total:,}; writer pid {w.pid} alive "
+            f"{w.is_alive()}, producer alive {prod.is_alive()}; {shutil.disk_usage(tmp_path).free >> 20} MiB free")
+
+
 def _kill_restart_run(session, procs, tmp_path, total, fractions, seed):
     rng = np.random.default_rng(seed)
     ring = Ring.create(segment_name(session, "records"), 1 << 17, 128)
@@ -199,7 +206,8 @@ def _kill_restart_run(session, procs, tmp_path, total, fractions, seed):
     for fraction in fractions:
         # kill each writer only once it has released records itself: it is mid-stream, not starting up
         _wait_for(lambda: (ring.head >= fraction * total and ring.head > released) or ring.head == total
-                  or not w.is_alive(), 120, f"writer past {fraction:.0%}")
+                  or not w.is_alive(), 120, functools.partial(_state, f"writer past {fraction:.0%}", ring, w, prod,
+                                                              total, tmp_path))
         if ring.head == total:
             break  # everything is written already: no stream left to kill the writer in
         assert w.is_alive(), f"writer exited early ({w.exitcode})"
