@@ -94,6 +94,17 @@ for _r in spec.RECORDS:
     _KNOWN[_r.kind] = True
 
 _JOURNAL_BIT = int(RecordFlag.JOURNAL)
+#: bytes each routing key's dataset stores (0: not a record kind; the journal and unknown kinds
+#: never take the one-pass route)
+_SIZE_OF = np.zeros(_KEY_UNKNOWN + 1, dtype=np.int64)
+for _r in spec.RECORDS:
+    _SIZE_OF[_r.kind] = DTYPES[_r.name].itemsize
+_ROUTED_KEYS = [r.kind for r in spec.RECORDS]
+
+try:  # the one-pass router (Cython); without the built extension every batch takes the numpy path
+    from livestack.records import _route
+except ImportError:  # pragma: no cover - a source tree that was not built
+    _route = None
 
 DEFAULT_OPTIONS = {
     "flush_interval_ms": 100.0,   # flush + release at least this often while records arrive
@@ -204,6 +215,12 @@ class RecordWriter:
         }
         self._fsync_thread = None
         self.fsync_stats = None  # set by run_process: fsync latency for /metrics
+        # the one-pass route's buffers (write): one per kind, made when the kind first appears
+        self._bufs: list = [None] * (_KEY_UNKNOWN + 1)
+        self._count = np.zeros(_KEY_UNKNOWN + 1, dtype=np.int64)
+        self._base_row = np.zeros(_KEY_UNKNOWN + 1, dtype=np.int64)
+        self._need = np.zeros(1, dtype=np.int64)
+        self._jbuf = np.empty(0, dtype=np.uint8)
         self.file = None
         d = os.path.dirname(self.path)
         if d:
@@ -417,6 +434,10 @@ class RecordWriter:
             rec = slots
             raw = slots.view(np.uint8).reshape(n, 128)
         self.counters["records_in"] += n
+        if _route is not None:
+            written = self._write_routed(raw, n)
+            if written is not None:
+                return written
         self._check_seq(rec["seq"])
         kinds = rec["kind"]
         key = kinds.astype(np.uint16)  # 16-bit keys: numpy's stable argsort is a radix sort
@@ -453,6 +474,44 @@ class RecordWriter:
                 start += c
         if jcount:
             written += self._append_journal(rec, journaled, rows, key)
+        return written
+
+    def _write_routed(self, raw: np.ndarray, n: int) -> int | None:
+        """The common case in one pass over the slots (``_route``): seq contiguous from the next
+        expected, every kind known, nothing already in the file. None when the batch is not that
+        case (nothing was written): the general path below handles and reports it. Same rows, same
+        order, same journal as the general path."""
+        expect = self.next_seq
+        if expect <= max(self.last_seq.values()):
+            return None  # restart catch-up: duplicates to skip
+        if len(self._jbuf) < n * JOURNAL_DTYPE.itemsize:
+            self._jbuf = np.empty(max(n, 4096) * JOURNAL_DTYPE.itemsize, dtype=np.uint8)
+        base = self._base_row
+        for k in _ROUTED_KEYS:
+            base[k] = self.size[_KEY_TO_NAME[k]]
+        while True:
+            j = _route.route(raw, expect, _JOURNAL_BIT, _SIZE_OF, self._bufs, self._count, base, self._jbuf,
+                             self._need)
+            if j != _route.NEED_BUFFER:
+                break
+            k = int(self._need[0])  # a kind's first batch, or a batch larger than its buffer
+            self._bufs[k] = np.empty(max(n, 4096) * int(_SIZE_OF[k]), dtype=np.uint8)
+        if j < 0:
+            return None
+        self.next_seq = expect + n
+        counts = self._count
+        present = np.flatnonzero(counts).tolist()
+        if self.disk.enabled:
+            need = {k: int(counts[k]) for k in present}
+            if j:
+                need[0] = j
+            self._room(need)
+        written = 0
+        for k in present:
+            name = _KEY_TO_NAME[k]
+            written += self._append_rows(name, self._bufs[k][:int(counts[k]) * int(_SIZE_OF[k])].view(DATASETS[name][1]))
+        if j:
+            written += self._append_rows(JOURNAL, self._jbuf[:j * JOURNAL_DTYPE.itemsize].view(JOURNAL_DTYPE))
         return written
 
     def _append_journal(self, rec: np.ndarray, journaled: np.ndarray, rows: np.ndarray, key: np.ndarray) -> int:

@@ -118,6 +118,78 @@ def test_inputs_are_stored_once_in_their_kind_dataset_and_the_journal_indexes_th
     assert [b.tobytes() for b in consumed_inputs(path, start=2, batch=2)] == [want[2:4].tobytes(), want[4:].tobytes()]
 
 
+def _mixed_stream(seed: int, n: int) -> np.ndarray:
+    """``n`` slots of random known kinds (random bodies), about half of them journaled inputs."""
+    rng = np.random.default_rng(seed)
+    kinds = np.array([r.kind for r in spec.RECORDS], dtype=np.uint16)
+    s = np.zeros(n, SLOT128)
+    s.view(np.uint8).reshape(n, 128)[:] = rng.integers(0, 256, (n, 128), dtype=np.uint8)
+    s["kind"] = kinds[rng.integers(0, len(kinds), n)]
+    s["kind"][: n // 2] = RecordKind.MD_LEVEL  # mostly market data, as a live session
+    rng.shuffle(s)
+    s["flags"] = np.where(rng.random(n) < 0.5, int(RecordFlag.JOURNAL), 0).astype(np.uint8)
+    s["seq"] = np.arange(1, n + 1, dtype=np.uint64)
+    return s
+
+
+def _datasets(path) -> dict:
+    with h5py.File(path, "r") as f:
+        return {k: f[k][()].tobytes() for k in f}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_one_pass_route_writes_exactly_what_the_general_path_writes(tmp_path, monkeypatch, seed):
+    """The Cython one-pass route (writer._route) against the numpy path on the same mixed stream,
+    in batches of varying size (a kind's buffer grows when a batch outgrows it)."""
+    from livestack.records import _route
+
+    s = _mixed_stream(seed, 30_000)
+    cuts = [0, 1, 7, 4096, 4100, 20_000, 30_000]
+    routed = []
+    real = _route.route
+    monkeypatch.setattr(_route, "route", lambda *a: routed.append(real(*a)) or routed[-1])
+    for mode in ("routed", "general"):
+        if mode == "general":
+            monkeypatch.setattr(wmod, "_route", None)
+        p = str(tmp_path / f"{mode}.h5")
+        with RecordWriter(p, ATTRS, {"quiet": True}) as w:
+            for a, b in zip(cuts, cuts[1:]):
+                assert w.write(s[a:b]) == (b - a) + int(np.count_nonzero(s["flags"][a:b] & int(RecordFlag.JOURNAL)))
+            assert w.next_seq == len(s) + 1 and w.counters["records_in"] == len(s)
+    assert len(routed) >= len(cuts) - 1 and all(r >= 0 or r == _route.NEED_BUFFER for r in routed), routed
+    a, b = _datasets(str(tmp_path / "routed.h5")), _datasets(str(tmp_path / "general.h5"))
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a), [k for k in a if a[k] != b[k]]
+    with h5py.File(str(tmp_path / "routed.h5"), "r") as f:
+        assert len(f["journal"]) == int(np.count_nonzero(s["flags"] & int(RecordFlag.JOURNAL)))
+
+
+@pytest.mark.parametrize("case", ["hole", "step back", "unknown kind"])
+def test_the_one_pass_route_leaves_what_it_does_not_handle_to_the_general_path(path, capfd, caplog, case):
+    from livestack.records import _route
+
+    s = _mixed_stream(4, 200)
+    if case == "hole":
+        s["seq"][150:] += 5
+    elif case == "step back":
+        s["seq"][150] = 3
+    else:
+        s["kind"][150] = 999
+    with RecordWriter(path, ATTRS, {"quiet": True}) as w:
+        raw = s.view(np.uint8).reshape(len(s), 128)
+        sizes = wmod._SIZE_OF
+        r = _route.route(raw, 1, int(RecordFlag.JOURNAL), sizes, [np.empty(200 * 128, np.uint8)] * 257,
+                         np.zeros(257, np.int64), np.zeros(257, np.int64), np.empty(200 * 18, np.uint8),
+                         np.zeros(1, np.int64))
+        assert r == {"hole": _route.SEQ_BREAK, "step back": _route.SEQ_BREAK, "unknown kind": _route.UNKNOWN_KIND}[case]
+        w.write(s)
+        assert w.counters["records_in"] == 200
+    said = _loud(capfd, caplog)
+    assert {"hole": "SEQ HOLE", "step back": "SEQ STEPPED BACK", "unknown kind": "unknown kind"}[case] in said
+    with h5py.File(path, "r") as f:
+        n = sum(len(f[k]) for k in f if k != "journal")
+    assert n == 200  # nothing dropped
+
+
 def test_restart_indexes_an_input_already_in_its_dataset_but_not_yet_in_the_journal(path):
     s = np.concatenate([slot("MD_LEVEL", i + 1, True, price=i) for i in range(10)])
     w = RecordWriter(path, ATTRS)
