@@ -53,6 +53,14 @@ Loss rules (why the code is shaped like this):
   can never refuse a restarted writer. A new file is created as ``<file>.tmp`` and renamed into
   place only once it is open in SWMR-write mode, so no reader ever opens a non-SWMR session file.
 
+**Routing in one pass.** A batch in the common case (seq contiguous from the next expected, every
+kind known, nothing already in the file) is routed by ``_route.route`` (Cython): each slot is read
+once, its seq checked, the bytes its dataset stores copied to that kind's buffer and, for an
+input, its journal entry written. Anything else (a hole, a step back, an unknown kind, a restart
+catch-up) takes the numpy path, which reports it; both write the same rows in the same order. The
+per-kind buffers are made when a kind first appears and grow to the largest batch of that kind
+(at most ``batch`` rows), so the writer's memory stays bounded.
+
 The harness is never slowed by the writer: the writer only ever releases ring slots. The writer
 never busy-spins (``Backoff("backoff")``): it shares a core with everything but the harness.
 """
