@@ -11,7 +11,8 @@ import sys
 import time
 
 from livestack.records import diskspace
-from livestack.records.writer import DEFAULT_OPTIONS, RecordWriter, RingWriter
+from livestack.records.ringwriter import RingWriter
+from livestack.records.writer import DEFAULT_OPTIONS, RecordWriter
 
 log = logging.getLogger("livestack.records.writer")
 

@@ -121,7 +121,8 @@ def _check_file(path: str, produced: int, lost: int) -> dict:
 
 
 def test_writer_stops_before_the_disk_is_full_and_counts_what_follows(tmpfs):
-    from livestack.records.writer import RecordWriter, RingWriter
+    from livestack.records.ringwriter import RingWriter
+    from livestack.records.writer import RecordWriter
 
     d = tmpfs(64)
     ring = _ring()
@@ -146,7 +147,8 @@ def test_a_real_enospc_mid_batch_leaves_a_readable_contiguous_file(tmpfs):
     """The guard is blinded (another process filled the disk between its check and the write):
     HDF5 meets ENOSPC; the reserve is given back, the half-written batch rolled back, the file
     flushed and closed."""
-    from livestack.records.writer import RecordWriter, RingWriter
+    from livestack.records.ringwriter import RingWriter
+    from livestack.records.writer import RecordWriter
 
     d = tmpfs(24)
     ring = _ring()
@@ -169,7 +171,8 @@ def test_the_disk_filled_by_someone_else_to_0_before_the_close_leaves_a_readable
     the writer's last check and its close, and takes every byte the writer gives back (the moment
     the writer frees anything, the filler takes it). The close must still land: the file opens and
     ends where the writer stopped."""
-    from livestack.records.writer import RecordWriter, RingWriter
+    from livestack.records.ringwriter import RingWriter
+    from livestack.records.writer import RecordWriter
 
     d = tmpfs(40)
     ring = _ring()

@@ -12,7 +12,8 @@ import pytest
 import livestack
 from livestack.ipc import Ring, segment_name
 from livestack.records import h5util, writer as wmod
-from livestack.records.writer import RecordWriter, RingWriter, WriterLocked
+from livestack.records.ringwriter import RingWriter
+from livestack.records.writer import RecordWriter, WriterLocked
 from livestack.schema import DTYPES, JOURNAL, SLOT128, RecordFlag, RecordKind, new, spec
 
 ATTRS = {"session": "unit-1", "config": {"writer": {"flush_interval_ms": 100.0}, "x": [1, 2]},
