@@ -18,14 +18,14 @@ from livestack.schema import spec as _spec
 from livestack.schema.dtypes import DTYPE_BY_KIND, slot_dtype
 
 MAGIC = 0x31474E49524B534C
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 HEADER_SIZE = 512
 OK, FULL = 0, 1
 
 # Field offsets of the segment header (see cext/ls_ring.h).
 _MAGIC, _LAYOUT, _SCHEMA, _SLOT, _KIND, _CAP, _MASK, _PID, _CREATED, _NAME = 0, 8, 12, 16, 20, 24, 32, 40, 48, 56
-_TAIL, _CACHED_HEAD, _HEAD, _CACHED_TAIL = 128, 136, 256, 264
-_PRODUCER_PID, _CONSUMER_PID = 384, 392
+_TAIL, _HEAD, _CACHED_TAIL = 128, 256, 264
+_TAIL_OWN, _CACHED_HEAD, _PRODUCER_PID, _CONSUMER_PID = 384, 392, 400, 408  # the producer's own line
 PRODUCER, CONSUMER = 1, 2  # role bits; the segment byte each locks is bit - 1 (as ring.pyx)
 _ROLES = {"producer": PRODUCER, "consumer": CONSUMER}
 _PID_AT = {PRODUCER: _PRODUCER_PID, CONSUMER: _CONSUMER_PID}
@@ -168,8 +168,13 @@ class PyRing:
         dst = self._slots.view(np.uint8).reshape(self.capacity, self.slot_size)
         for i in range(k):
             dst[(tail + i) % self.capacity] = raw[i]
-        self._s(_TAIL, tail + k)
+        self._publish(tail + k)
         return k
+
+    def _publish(self, tail):
+        """The producer's own copy first, then the published tail (as ls_ring_commit)."""
+        self._s(_TAIL_OWN, tail)
+        self._s(_TAIL, tail)
 
     def claim(self, n):
         self._need(PRODUCER)
@@ -184,7 +189,7 @@ class PyRing:
         self._need(PRODUCER)
         if n > self._claimed:
             raise ValueError(f"ring {self.name}: commit of {n} slots, only {self._claimed} claimed")
-        self._s(_TAIL, self._g(_TAIL) + n)
+        self._publish(self._g(_TAIL) + n)
         self._claimed = 0
 
     def read(self, out, max_records=None):

@@ -21,6 +21,7 @@ cdef extern from "ls_ring.h" nogil:
         int64_t created_ns
         char name[64]
         uint64_t tail
+        uint64_t tail_own
         uint64_t cached_head
         uint64_t head
         uint64_t cached_tail
@@ -30,6 +31,7 @@ cdef extern from "ls_ring.h" nogil:
     uint8_t *ls_ring_slot(ls_ring_t *r, uint64_t pos)
     void ls_ring_init(ls_ring_t *r, uint64_t capacity, uint32_t slot_size, uint32_t record_kind,
                       uint32_t schema_version, int64_t pid, int64_t now_ns, const char *name)
+    void ls_ring_producer_resume(ls_ring_t *r)
     uint64_t ls_ring_free(ls_ring_t *r, uint64_t want)
     uint64_t ls_ring_claim(ls_ring_t *r, uint64_t n, uint64_t *pos)
     uint64_t ls_ring_claim_contiguous(ls_ring_t *r, uint64_t n, uint64_t *pos)

@@ -201,6 +201,8 @@ cdef class Ring:
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
         self._roles |= bit
+        if bit == ROLE_PRODUCER:
+            ls_ring_producer_resume(self.ring)  # claim from the published tail (a killed producer's commit)
         # informative only (the lock decides): who holds it, for the next attacher's error
         ls_store_release_u64(<uint64_t *>self._holder_pid(bit), <uint64_t>os.getpid())
 

@@ -284,6 +284,28 @@ def test_the_two_implementations_interoperate(session):
         r.close()
 
 
+def test_a_new_producer_resumes_from_the_published_tail_after_one_killed_mid_commit(session):
+    """The producer keeps its own copy of tail on its own line (ls_ring.h). One killed between
+    updating that copy and publishing tail leaves the copy ahead: the next producer must start
+    from the published tail, or the consumer would read slots nobody finished."""
+    r = Ring.create(segment_name(session, "k"), 8, 64, RecordKind.MD_LEVEL)
+    raw = pyring.PyRing.attach(r.name)  # no role: only pokes the header, as a crash would leave it
+    try:
+        p = Ring.attach(r.name, role="producer")
+        p.write_batch(recs([1, 2]))
+        assert raw._g(pyring._TAIL_OWN) == raw._g(pyring._TAIL) == 2
+        raw._s(pyring._TAIL_OWN, 4)  # its own copy moved on, the publish never happened
+        p.close()
+        q = Ring.attach(r.name, role="producer")
+        q.write_batch(recs([3]))
+        out = new("MD_LEVEL", 8)
+        assert r.read(out) == 3 and list(out["seq"][:3]) == [1, 2, 3]
+        q.close()
+    finally:
+        raw.close()
+        r.close()
+
+
 def test_wait_readable_times_out_then_sees_data(session):
     r = Ring.create(segment_name(session, "w"), 8, 64, RecordKind.MD_LEVEL)
     try:
